@@ -1,0 +1,89 @@
+package cliquet
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/cliquet-go/cliquet/cache"
+	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/permission"
+	"github.com/cliquet-go/cliquet/storage"
+)
+
+// App is the handle returned by Initialize: the loaded settings, the opened backends, and the
+// versioned router on which resources and custom views are mounted. Its fields are set by
+// Initialize and must not be reassigned afterwards. It is safe for concurrent use.
+type App struct {
+	// Settings are the resolved settings (defaults, .ini file, environment).
+	Settings *config.Settings
+	// Storage, Cache and Permission are the backends chosen by storage_backend,
+	// cache_backend and permission_backend (or given in Config).
+	Storage    storage.Backend
+	Cache      cache.Backend
+	Permission permission.Backend
+	// Logger receives the toolkit's logs.
+	Logger *slog.Logger
+	// Router is the sub-router mounted under Prefix; resource.Register mounts routes on it.
+	Router chi.Router
+	// Prefix is the version prefix, "/v1".
+	Prefix string
+	// ProjectName, ProjectVersion and HTTPAPIVersion are the resolved project identity.
+	ProjectName, ProjectVersion, HTTPAPIVersion string
+}
+
+// Identity is who made a request, as established by the authentication policies.
+type Identity struct {
+	// UserID is the prefixed user id ("basicauth:2f7a…"), or "" when anonymous.
+	UserID string
+	// AuthType is the name of the policy that authenticated the request ("basicauth").
+	AuthType string
+	// Principals are system.Everyone, plus, when authenticated, system.Authenticated, the
+	// user id and the user's groups from the permission backend.
+	Principals []string
+}
+
+// Authenticated reports whether the request carried valid credentials.
+func (id Identity) Authenticated() bool { return id.UserID != "" }
+
+type ctxKey struct{ name string }
+
+var (
+	appKey      = &ctxKey{"app"}
+	identityKey = &ctxKey{"identity"}
+)
+
+// WithApp returns a context carrying app (installed by the toolkit's middleware).
+func WithApp(ctx context.Context, app *App) context.Context {
+	return context.WithValue(ctx, appKey, app)
+}
+
+// AppFrom returns the App serving the request, or nil outside a cliquet request.
+func AppFrom(ctx context.Context) *App {
+	a, _ := ctx.Value(appKey).(*App)
+	return a
+}
+
+// StorageFrom returns the storage backend of the App serving the request, for custom views
+// that store data themselves (nil outside a cliquet request).
+func StorageFrom(ctx context.Context) storage.Backend {
+	if a := AppFrom(ctx); a != nil {
+		return a.Storage
+	}
+	return nil
+}
+
+// WithIdentity returns a context carrying id (installed by the authentication middleware).
+func WithIdentity(ctx context.Context, id Identity) context.Context {
+	return context.WithValue(ctx, identityKey, id)
+}
+
+// IdentityFrom returns the identity of the request; the zero Identity (anonymous, with
+// system.Everyone as its only principal) when none was established.
+func IdentityFrom(ctx context.Context) Identity {
+	if id, ok := ctx.Value(identityKey).(Identity); ok {
+		return id
+	}
+	return Identity{Principals: []string{permission.Everyone}}
+}

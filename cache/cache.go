@@ -1,0 +1,92 @@
+// Package cache defines the contract of cliquet's key-value cache backends (authentication
+// token caches, pagination nonces, embedders' own use).
+//
+// Values are bytes with an explicit time to live. Keys are prefixed by the backend with the
+// cache_prefix setting, so that several applications can share one server. Implementations
+// live in sub-packages (memory, postgresql, redis), register by name with [Register], and pass
+// the conformance suite in package cachetest.
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/registry"
+)
+
+// Backend is the contract every cache implementation satisfies. Implementations must be safe
+// for concurrent use.
+type Backend interface {
+	// Get returns the value of key, or ErrNotFound when it is missing or expired.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Set stores value under key for ttl (which must be positive).
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// Delete removes key; a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// Expire sets a new time to live on an existing key; ErrNotFound when it is missing.
+	Expire(ctx context.Context, key string, ttl time.Duration) error
+	// TTL returns the remaining time to live of key, or ErrNotFound when it is missing.
+	TTL(ctx context.Context, key string) (time.Duration, error)
+	// Flush removes every key under the backend's prefix.
+	Flush(ctx context.Context) error
+	// Close releases the backend's resources.
+	Close() error
+}
+
+// Pinger is implemented by backends that can check their server ("cache" heartbeat).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Migrator is implemented by backends with a schema (see storage.Migrator).
+type Migrator interface {
+	InitializeSchema(ctx context.Context, dryRun bool) error
+}
+
+// ErrNotFound: the key is missing or expired. Check it with errors.Is.
+var ErrNotFound = errors.New("cache: key not found")
+
+// BackendError wraps a failure of the underlying service; the protocol answers 503.
+type BackendError struct {
+	Backend string
+	Op      string
+	Err     error
+}
+
+func (e *BackendError) Error() string {
+	return fmt.Sprintf("cache: %s: %s: %v", e.Backend, e.Op, e.Err)
+}
+
+func (e *BackendError) Unwrap() error { return e.Err }
+
+// Factory opens a backend from the settings (cache_url, cache_prefix, ...).
+type Factory func(ctx context.Context, s *config.Settings) (Backend, error)
+
+var backends = func() *registry.Registry[Factory] {
+	r := registry.New[Factory]("cache")
+	for _, name := range []string{"memory", "postgresql", "redis"} {
+		r.Alias("cliquet.cache."+name, name)
+		r.Alias("kinto.core.cache."+name, name)
+	}
+	return r
+}()
+
+// Register makes a backend available by name to the cache_backend setting. It panics when
+// name is empty or already registered.
+func Register(name string, f Factory) { backends.Register(name, f) }
+
+// Open builds the backend registered under name (short or dotted). The error lists the
+// registered names.
+func Open(ctx context.Context, name string, s *config.Settings) (Backend, error) {
+	f, err := backends.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	return f(ctx, s)
+}
+
+// Backends returns the registered backend names, sorted.
+func Backends() []string { return backends.Names() }

@@ -1,0 +1,127 @@
+// Package permission defines the contract of cliquet's permission backends: which principals
+// hold which permission on which object, and which extra principals (groups) a user has.
+//
+// Objects are identified by their URI without the version prefix ("/articles/abc").
+// Principals are strings: "system.Everyone", "system.Authenticated", a prefixed user id
+// ("basicauth:2f7a..."), or a group URI. Implementations live in sub-packages (memory,
+// postgresql, redis), register by name with [Register], and pass package permissiontest.
+package permission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/registry"
+)
+
+// Well-known principals.
+const (
+	Everyone      = "system.Everyone"
+	Authenticated = "system.Authenticated"
+)
+
+// Set maps a permission name to the principals that hold it: {"write": ["basicauth:abc"]}.
+type Set map[string][]string
+
+// Binding names one permission on one object. In [Backend.AccessibleObjects] ObjectID may
+// contain '*', which matches any run of characters ("/articles/*").
+type Binding struct {
+	ObjectID   string
+	Permission string
+}
+
+// Backend is the contract every permission implementation satisfies. Implementations must be
+// safe for concurrent use. Results hold no duplicates; their order is unspecified.
+type Backend interface {
+	// AddUserPrincipal gives userID the extra principal (a group membership).
+	AddUserPrincipal(ctx context.Context, userID, principal string) error
+	// RemoveUserPrincipal takes principal away from userID; missing is not an error.
+	RemoveUserPrincipal(ctx context.Context, userID, principal string) error
+	// RemovePrincipal takes principal away from every user.
+	RemovePrincipal(ctx context.Context, principal string) error
+	// UserPrincipals returns the extra principals of userID (empty when none).
+	UserPrincipals(ctx context.Context, userID string) ([]string, error)
+
+	// AddPrincipalToACE grants permission on objectID to principal.
+	AddPrincipalToACE(ctx context.Context, objectID, permission, principal string) error
+	// RemovePrincipalFromACE revokes it; missing is not an error.
+	RemovePrincipalFromACE(ctx context.Context, objectID, permission, principal string) error
+	// ObjectPermissions returns the ACEs of objectID, restricted to permissions when any are
+	// given. Permissions without principals are absent from the result.
+	ObjectPermissions(ctx context.Context, objectID string, permissions ...string) (Set, error)
+	// ReplaceObjectPermissions replaces the principals of each permission listed in s (an
+	// empty list removes the ACE); permissions not listed are kept. It returns the new ACEs.
+	ReplaceObjectPermissions(ctx context.Context, objectID string, s Set) (Set, error)
+	// DeleteObjectPermissions removes every ACE of the given objects.
+	DeleteObjectPermissions(ctx context.Context, objectIDs ...string) error
+
+	// AuthorizedPrincipals returns the union of the principals holding any of the bindings.
+	AuthorizedPrincipals(ctx context.Context, bound []Binding) ([]string, error)
+	// AccessibleObjects returns, for each object on which one of principals holds one of the
+	// bound permissions (ObjectID may use '*'), the permissions held.
+	AccessibleObjects(ctx context.Context, principals []string, bound []Binding) (map[string][]string, error)
+	// CheckPermission reports whether one of principals holds one of the bindings.
+	CheckPermission(ctx context.Context, principals []string, bound []Binding) (bool, error)
+
+	// Flush removes everything (tests, the flush endpoint).
+	Flush(ctx context.Context) error
+	// Close releases the backend's resources.
+	Close() error
+}
+
+// Pinger is implemented by backends that can check their server ("permission" heartbeat).
+// readonly asks for a check that writes nothing.
+type Pinger interface {
+	Ping(ctx context.Context, readonly bool) error
+}
+
+// Migrator is implemented by backends with a schema (see storage.Migrator).
+type Migrator interface {
+	InitializeSchema(ctx context.Context, dryRun bool) error
+}
+
+// BackendError wraps a failure of the underlying service; the protocol answers 503.
+type BackendError struct {
+	Backend string
+	Op      string
+	Err     error
+}
+
+func (e *BackendError) Error() string {
+	return fmt.Sprintf("permission: %s: %s: %v", e.Backend, e.Op, e.Err)
+}
+
+func (e *BackendError) Unwrap() error { return e.Err }
+
+// ErrInvalid reports an argument the backend refuses (an empty object id or principal).
+var ErrInvalid = errors.New("permission: invalid argument")
+
+// Factory opens a backend from the settings (permission_url, ...).
+type Factory func(ctx context.Context, s *config.Settings) (Backend, error)
+
+var backends = func() *registry.Registry[Factory] {
+	r := registry.New[Factory]("permission")
+	for _, name := range []string{"memory", "postgresql", "redis"} {
+		r.Alias("cliquet.permission."+name, name)
+		r.Alias("kinto.core.permission."+name, name)
+	}
+	return r
+}()
+
+// Register makes a backend available by name to the permission_backend setting. It panics
+// when name is empty or already registered.
+func Register(name string, f Factory) { backends.Register(name, f) }
+
+// Open builds the backend registered under name (short or dotted).
+func Open(ctx context.Context, name string, s *config.Settings) (Backend, error) {
+	f, err := backends.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	return f(ctx, s)
+}
+
+// Backends returns the registered backend names, sorted.
+func Backends() []string { return backends.Names() }

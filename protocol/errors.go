@@ -1,0 +1,228 @@
+// Package protocol holds the wire format shared by every cliquet endpoint: the JSON error
+// body and its errno table, header names, and the one function that turns Go errors into
+// responses.
+package protocol
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/cliquet-go/cliquet/cache"
+	"github.com/cliquet-go/cliquet/permission"
+	"github.com/cliquet-go/cliquet/storage"
+)
+
+// Errno is the application error number carried by every error response. The numbers are
+// part of the protocol: never renumber them.
+//
+//	errno  HTTP  meaning
+//	104    401   missing authentication
+//	105    401   invalid authentication
+//	106    400   malformed JSON (reserved; invalid JSON is reported as 107)
+//	107    400   invalid parameters (body, querystring, headers, path; also 406/415)
+//	108    400   missing parameters (reserved)
+//	109    400   invalid posted data (reserved)
+//	110    404   object not found
+//	111    404   unknown URL
+//	112    411   missing Content-Length (reserved)
+//	113    413   request body too large
+//	114    412   modified meanwhile (precondition failed)
+//	115    405   method not allowed
+//	116    404   API version not available
+//	117    429   client reached capacity (reserved)
+//	121    403   forbidden
+//	122    409   constraint violated
+//	201    503   backend unavailable
+//	202    410   service deprecated (end of service)
+//	999    500   undefined (programming error)
+type Errno int
+
+// The errno table.
+const (
+	ErrnoMissingAuthToken      Errno = 104
+	ErrnoInvalidAuthToken      Errno = 105
+	ErrnoBadJSON               Errno = 106
+	ErrnoInvalidParameters     Errno = 107
+	ErrnoMissingParameters     Errno = 108
+	ErrnoInvalidPostedData     Errno = 109
+	ErrnoInvalidResourceID     Errno = 110
+	ErrnoMissingResource       Errno = 111
+	ErrnoMissingContentLength  Errno = 112
+	ErrnoRequestTooLarge       Errno = 113
+	ErrnoModifiedMeanwhile     Errno = 114
+	ErrnoMethodNotAllowed      Errno = 115
+	ErrnoVersionNotAvailable   Errno = 116
+	ErrnoClientReachedCapacity Errno = 117
+	ErrnoForbidden             Errno = 121
+	ErrnoConstraintViolated    Errno = 122
+	ErrnoBackend               Errno = 201
+	ErrnoServiceDeprecated     Errno = 202
+	ErrnoUndefined             Errno = 999
+)
+
+// Detail is one entry of a validation error's details.
+type Detail struct {
+	Location    string `json:"location"` // body, querystring, headers, path
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+// Error is the JSON body of every error response:
+//
+//	{"code": 404, "errno": 111, "error": "Not Found", "message": "...", "info": "...", "details": ...}
+//
+// It implements error, so handlers can return it and have it rendered by [WriteError].
+type Error struct {
+	Code    int    `json:"code"`
+	Errno   Errno  `json:"errno"`
+	Title   string `json:"error"` // the HTTP reason phrase
+	Message string `json:"message,omitempty"`
+	Info    string `json:"info,omitempty"`
+	Details any    `json:"details,omitempty"`
+	// Header holds extra headers to send with the error (Allow, WWW-Authenticate, Alert).
+	Header http.Header `json:"-"`
+	// Cause is the internal error behind a 5xx; it is logged, never sent.
+	Cause error `json:"-"`
+}
+
+func (e *Error) Error() string {
+	msg := fmt.Sprintf("%d %s (errno %d)", e.Code, e.Title, e.Errno)
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	if e.Cause != nil {
+		msg += ": " + e.Cause.Error()
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+// NewError builds an error response with the reason phrase of code.
+func NewError(code int, errno Errno, message string) *Error {
+	return &Error{Code: code, Errno: errno, Title: http.StatusText(code), Message: message}
+}
+
+// Common messages.
+const (
+	MsgNotFound         = "The resource you are looking for could not be found."
+	MsgVersionNotFound  = "The requested API version is not available on this server."
+	MsgMethodNotAllowed = "Method not allowed on this endpoint."
+	MsgUnauthorized     = "Please authenticate yourself to use this endpoint."
+	MsgForbidden        = "This user cannot access this resource."
+	MsgModified         = "Resource was modified meanwhile"
+	MsgBackend          = "Service temporary unavailable due to overloading or maintenance, please retry later."
+	MsgUndefined        = "A programmatic error occured, developers have been informed."
+	MsgDeprecated       = "The service you are trying to connect no longer exists at this location."
+	MsgTooLarge         = "Request body is too large."
+)
+
+// InvalidParameters builds a 400 errno 107 error from validation details. Its message is the
+// first detail after sorting by name: "<name> in <location>: <description>".
+func InvalidParameters(details ...Detail) *Error {
+	return invalid(http.StatusBadRequest, details)
+}
+
+// InvalidParam is InvalidParameters for a single detail.
+func InvalidParam(location, name, description string) *Error {
+	return InvalidParameters(Detail{Location: location, Name: name, Description: description})
+}
+
+func invalid(code int, details []Detail) *Error {
+	e := NewError(code, ErrnoInvalidParameters, "")
+	e.Title = "Invalid parameters"
+	if len(details) > 0 {
+		first := details[0]
+		for _, d := range details[1:] {
+			if d.Name < first.Name {
+				first = d
+			}
+		}
+		switch {
+		case first.Name == "":
+			e.Message = first.Location + ": " + first.Description
+		case containsWord(first.Description, first.Name):
+			e.Message = first.Description
+		default:
+			e.Message = first.Name + " in " + first.Location + ": " + first.Description
+		}
+		e.Details = details
+	}
+	return e
+}
+
+func containsWord(s, w string) bool {
+	for i := 0; i+len(w) <= len(s); i++ {
+		if s[i:i+len(w)] == w {
+			return true
+		}
+	}
+	return false
+}
+
+// NotAcceptable is the 406 answer to an Accept header that excludes JSON.
+func NotAcceptable() *Error {
+	e := invalid(http.StatusNotAcceptable, []Detail{{Location: "headers", Name: "Accept",
+		Description: "Accept header should be one of ['application/json']"}})
+	e.Title = http.StatusText(http.StatusNotAcceptable)
+	return e
+}
+
+// UnsupportedMediaType is the 415 answer to a body that is not JSON; accepted lists the
+// content types the endpoint takes.
+func UnsupportedMediaType(accepted ...string) *Error {
+	if len(accepted) == 0 {
+		accepted = []string{"application/json"}
+	}
+	list := "["
+	for i, a := range accepted {
+		if i > 0 {
+			list += ", "
+		}
+		list += "'" + a + "'"
+	}
+	list += "]"
+	e := invalid(http.StatusUnsupportedMediaType, []Detail{{Location: "headers", Name: "Content-Type",
+		Description: "Content-Type header should be one of " + list}})
+	e.Title = http.StatusText(http.StatusUnsupportedMediaType)
+	return e
+}
+
+// FromError maps any error to the response to send. It is the only place where internal
+// errors meet the wire:
+//
+//   - a *Error (possibly wrapped) is returned as is;
+//   - storage.ErrNotFound → 404 errno 110;
+//   - *storage.UnicityError → 409 errno 122 with details {field, existing};
+//   - storage.ErrReadOnly, *storage.BackendError, *cache.BackendError,
+//     *permission.BackendError, context.DeadlineExceeded → 503 errno 201 (Retry-After is
+//     added by the writer);
+//   - anything else → 500 errno 999, with Cause set so that it gets logged.
+func FromError(err error) *Error {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	var ue *storage.UnicityError
+	var sbe *storage.BackendError
+	var cbe *cache.BackendError
+	var pbe *permission.BackendError
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return NewError(http.StatusNotFound, ErrnoInvalidResourceID, MsgNotFound)
+	case errors.As(err, &ue):
+		e := NewError(http.StatusConflict, ErrnoConstraintViolated,
+			fmt.Sprintf("Conflict of field %s on record %s", ue.Field, ue.Existing.ID))
+		e.Details = map[string]any{"field": ue.Field, "existing": ue.Existing}
+		return e
+	case errors.Is(err, storage.ErrReadOnly), errors.As(err, &sbe), errors.As(err, &cbe), errors.As(err, &pbe),
+		errors.Is(err, errContextDeadline):
+		e := NewError(http.StatusServiceUnavailable, ErrnoBackend, MsgBackend)
+		e.Cause = err
+		return e
+	}
+	e := NewError(http.StatusInternalServerError, ErrnoUndefined, MsgUndefined)
+	e.Cause = err
+	return e
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Starts throwaway PostgreSQL 15 and Redis servers on loopback, idempotently, and prints the
+# environment exports the tests read. Installs redis-server with apt-get when it is missing.
+# Run as root. Usage: eval "$(bash scripts/services.sh)"
+set -euo pipefail
+PG_PORT=${PG_PORT:-55432}
+REDIS_PORT=${REDIS_PORT:-56379}
+SVC_DIR=${SVC_DIR:-/tmp/cliquet-test-services}
+mkdir -p "$SVC_DIR"; chmod 755 "$SVC_DIR"
+cd /tmp # initdb and pg_ctl run as user postgres and need a readable working directory
+
+log() { echo "services: $*" >&2; }
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+PGBIN=${PGBIN:-}
+if [ -z "$PGBIN" ]; then
+  for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && PGBIN=$d; done
+fi
+if [ -z "$PGBIN" ]; then
+  log "installing postgresql with apt-get"
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >&2
+  for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && PGBIN=$d; done
+fi
+if ! command -v psql >/dev/null; then export PATH="$PGBIN:$PATH"; fi
+
+# --- Redis --------------------------------------------------------------------------------
+if ! command -v redis-server >/dev/null; then
+  log "installing redis-server with apt-get"
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server redis-tools >&2
+fi
+if ! redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; then
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --daemonize yes --pidfile "$SVC_DIR/redis.pid" --logfile "$SVC_DIR/redis.log" >&2
+  for _ in $(seq 1 100); do
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && break
+    sleep 0.05
+  done
+fi
+redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG || { log "redis did not start"; exit 1; }
+
+PGHOME="$SVC_DIR/pg"; PGDATA="$PGHOME/data"
+install -d -o postgres -g postgres "$PGHOME"
+if [ ! -f "$PGDATA/PG_VERSION" ]; then
+  runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync >"$PGHOME/initdb.log"
+fi
+if ! runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGHOME/pg.log" -w -t 30 start \
+    -o "-p $PG_PORT -k $PGHOME -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" >&2
+fi
+for db in testdb benchdb; do
+  psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 \
+    || psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE $db" >&2
+done
+
+echo "export CLIQUET_TEST_POSTGRES_DSN='postgres://postgres@127.0.0.1:$PG_PORT/testdb?sslmode=disable'"
+echo "export CLIQUET_TEST_REDIS_URL='redis://127.0.0.1:$REDIS_PORT/0'"

@@ -1,0 +1,254 @@
+// Package storage defines the contract of cliquet's record storage backends.
+//
+// A backend stores JSON objects in collections addressed by a [Scope] (resource name and
+// parent id). Each collection has a timestamp, in epoch milliseconds, that strictly increases
+// with every write, and keeps tombstones of deleted objects so that clients can synchronise
+// with _since. Implementations live in sub-packages (memory, postgresql, redis) and register
+// themselves by name with [Register]; package storagetest is the conformance suite every
+// backend passes.
+//
+// # Values in filters
+//
+// [Filter.Value] holds what encoding/json decodes into an any: nil, bool, float64, string,
+// []any and map[string]any. Integers of other Go types are accepted and compared as numbers.
+// For IN and EXCLUDE, and for CONTAINS and CONTAINS_ANY, Value is a []any. For HAS it is a bool.
+// For LIKE it is a string in which '*' matches any run of characters (case-insensitive; the
+// resource layer wraps a pattern without '*' as *pattern*). [Missing] stands for "the field is
+// absent" in pagination rules.
+//
+// # Ordering
+//
+// Comparisons and sorting follow PostgreSQL's jsonb ordering, so that every backend agrees:
+// null < string < number < boolean < array < object, and an absent field sorts after
+// everything (last in ascending order, first in descending order). Strings compare byte-wise.
+// A missing field never satisfies EQ, LT, GT, MIN, MAX, IN, LIKE, CONTAINS or CONTAINS_ANY; it
+// satisfies NOT and EXCLUDE. The special fields "id" (string) and "last_modified" (integer)
+// address the object's metadata, and "deleted" is true on tombstones and absent otherwise.
+// Field names use dots for nested fields ("author.name").
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Scope addresses one collection of objects: objects of one resource under one parent
+// (for example the bookmarks of one user: {"bookmark", "basicauth:alice"}).
+type Scope struct {
+	Resource string
+	Parent   string
+}
+
+func (s Scope) String() string { return s.Resource + "@" + s.Parent }
+
+// Object is what backends persist. The protocol fields are lifted out of Data: Data never
+// contains "id", "last_modified" or "deleted" (backends drop them if present).
+type Object struct {
+	ID           string
+	LastModified int64 // epoch milliseconds, unique within the collection
+	Deleted      bool  // a tombstone; Data is nil
+	Data         json.RawMessage
+}
+
+// MarshalJSON renders the object as the protocol shows it: Data with "id" and "last_modified"
+// (and "deleted": true for a tombstone) added.
+func (o Object) MarshalJSON() ([]byte, error) {
+	return o.AppendJSON(nil), nil
+}
+
+// AppendJSON appends the protocol rendering of o to buf (see [Object.MarshalJSON]).
+func (o Object) AppendJSON(buf []byte) []byte {
+	buf = append(buf, `{"id":`...)
+	id, _ := json.Marshal(o.ID)
+	buf = append(buf, id...)
+	buf = append(buf, `,"last_modified":`...)
+	buf = strconv.AppendInt(buf, o.LastModified, 10)
+	if o.Deleted {
+		return append(buf, `,"deleted":true}`...)
+	}
+	d := o.Data
+	// Skip leading white space and the opening brace of Data.
+	for len(d) > 0 && (d[0] == ' ' || d[0] == '\n' || d[0] == '\t' || d[0] == '\r') {
+		d = d[1:]
+	}
+	if len(d) < 2 || d[0] != '{' {
+		return append(buf, '}')
+	}
+	rest := d[1:]
+	i := 0
+	for i < len(rest) && (rest[i] == ' ' || rest[i] == '\n' || rest[i] == '\t' || rest[i] == '\r') {
+		i++
+	}
+	if i < len(rest) && rest[i] == '}' {
+		return append(buf, '}')
+	}
+	buf = append(buf, ',')
+	return append(buf, rest...)
+}
+
+// Operator is a filter comparison.
+type Operator int
+
+// Filter operators (querystring prefixes in parentheses).
+const (
+	EQ           Operator = iota // field=v
+	NOT                          // not_
+	LT                           // lt_
+	GT                           // gt_
+	MIN                          // min_ (>=)
+	MAX                          // max_ (<=)
+	IN                           // in_
+	EXCLUDE                      // exclude_
+	LIKE                         // like_
+	HAS                          // has_
+	CONTAINS                     // contains_
+	CONTAINS_ANY                 // contains_any_
+)
+
+var operatorNames = [...]string{"eq", "not", "lt", "gt", "min", "max", "in", "exclude", "like", "has", "contains", "contains_any"}
+
+func (o Operator) String() string {
+	if int(o) < len(operatorNames) {
+		return operatorNames[o]
+	}
+	return fmt.Sprintf("Operator(%d)", int(o))
+}
+
+// MissingValue is the type of [Missing].
+type MissingValue struct{}
+
+// Missing is a Filter value meaning "the field is absent". With EQ it matches objects that
+// lack the field; with LT it matches objects that have it (absent sorts last); with GT it
+// matches nothing. The resource layer uses it in pagination rules.
+var Missing = MissingValue{}
+
+// Filter is one condition on a field. Filters in a list are AND-ed.
+type Filter struct {
+	Field string
+	Op    Operator
+	Value any
+}
+
+// Sort orders by one field; Desc reverses it.
+type Sort struct {
+	Field string
+	Desc  bool
+}
+
+// ListOptions selects, orders and limits objects.
+type ListOptions struct {
+	Filters []Filter // AND-ed
+	Sort    []Sort   // applied in order; backends add no implicit tie-breaker
+	// Pagination is an OR of AND-ed filter groups (keyset pagination rules): an object is kept
+	// when it satisfies every filter of at least one group. Empty means no restriction.
+	Pagination [][]Filter
+	// Limit caps the number of objects returned; 0 means no limit.
+	Limit int
+	// IncludeDeleted adds the tombstones that match the filters.
+	IncludeDeleted bool
+}
+
+// Backend is the contract every storage implementation satisfies. Implementations must be safe
+// for concurrent use. Every method takes the context first; a context carrying a transaction
+// (see [Transactor]) makes the call part of it.
+type Backend interface {
+	// Create stores a new object. An empty o.ID is replaced by a new UUID4. A positive
+	// o.LastModified is kept as the object's timestamp (replication); the collection timestamp
+	// then becomes max(previous+1, o.LastModified). It removes a tombstone of the same id and
+	// returns *UnicityError when a live object has that id.
+	Create(ctx context.Context, s Scope, o Object) (Object, error)
+	// Get returns a live object, or ErrNotFound (tombstones are not returned).
+	Get(ctx context.Context, s Scope, id string) (Object, error)
+	// Update replaces the object with id o.ID, creating it when missing (upsert). A
+	// o.LastModified greater than the stored one is kept; otherwise a fresh timestamp is set.
+	Update(ctx context.Context, s Scope, o Object) (Object, error)
+	// Delete turns a live object into a tombstone and returns it, or ErrNotFound. A
+	// lastModified greater than the object's timestamp is used as the tombstone's timestamp.
+	Delete(ctx context.Context, s Scope, id string, lastModified int64) (Object, error)
+	// DeleteAll deletes the live objects selected by opt (IncludeDeleted is ignored) and
+	// returns their tombstones, in opt.Sort order.
+	DeleteAll(ctx context.Context, s Scope, opt ListOptions) ([]Object, error)
+	// PurgeDeleted removes tombstones older than before (all of them when before is 0) and
+	// returns how many were removed.
+	PurgeDeleted(ctx context.Context, s Scope, before int64) (int, error)
+	// List returns the objects selected by opt.
+	List(ctx context.Context, s Scope, opt ListOptions) ([]Object, error)
+	// Count returns the number of live objects matching filters.
+	Count(ctx context.Context, s Scope, filters []Filter) (int, error)
+	// Timestamp returns the collection timestamp: the timestamp of its latest write
+	// (tombstones included). The first read of a never-written collection fixes it at the
+	// current time, and it stays there until the next write.
+	Timestamp(ctx context.Context, s Scope) (int64, error)
+	// Close releases the backend's resources.
+	Close() error
+}
+
+// Transactor is implemented by backends that can group calls into one atomic unit
+// (PostgreSQL). cliquet wraps each request, and each batch, in one unit of work.
+type Transactor interface {
+	// Begin returns a context that carries a new unit of work, and its handle. Backend calls
+	// made with that context join the unit. Implementations may start the underlying
+	// transaction lazily, at the first write.
+	Begin(ctx context.Context) (context.Context, Tx)
+}
+
+// Tx is a unit of work started by [Transactor.Begin]. After Commit or Rollback, further calls
+// are no-ops that return nil.
+type Tx interface {
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+}
+
+// Pinger is implemented by backends that can check their server; cliquet registers it as the
+// "storage" heartbeat. readonly asks for a check that writes nothing.
+type Pinger interface {
+	Ping(ctx context.Context, readonly bool) error
+}
+
+// Migrator is implemented by backends with a schema. InitializeSchema brings it to the
+// current version; with dryRun it only reports what it would do. It is run by an explicit
+// migrate step, never on a request path.
+type Migrator interface {
+	InitializeSchema(ctx context.Context, dryRun bool) error
+}
+
+// Flusher is implemented by backends that can drop everything (tests, the flush endpoint).
+type Flusher interface {
+	Flush(ctx context.Context) error
+}
+
+// Sentinel errors. Check them with errors.Is.
+var (
+	// ErrNotFound: no live object with that id in that scope.
+	ErrNotFound = errors.New("storage: object not found")
+	// ErrReadOnly: the backend cannot write (for example a never-initialised timestamp on a
+	// read-only database user). It is also a *BackendError's cause.
+	ErrReadOnly = errors.New("storage: backend is read-only")
+)
+
+// UnicityError reports that a live object already has the id (or unique field) being written.
+type UnicityError struct {
+	Field    string
+	Existing Object
+}
+
+func (e *UnicityError) Error() string {
+	return fmt.Sprintf("storage: unicity violation on field %q (existing id %q)", e.Field, e.Existing.ID)
+}
+
+// BackendError wraps a failure of the underlying service (server down, pool timeout, SQL
+// error). The protocol answers 503 with Retry-After.
+type BackendError struct {
+	Backend string // "postgresql", "redis", ...
+	Op      string // the Backend method, "list"
+	Err     error
+}
+
+func (e *BackendError) Error() string {
+	return fmt.Sprintf("storage: %s: %s: %v", e.Backend, e.Op, e.Err)
+}
+
+func (e *BackendError) Unwrap() error { return e.Err }
