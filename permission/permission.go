@@ -35,16 +35,20 @@ type Binding struct {
 // Backend is the contract every permission implementation satisfies. Implementations must be
 // safe for concurrent use. Results hold no duplicates; their order is unspecified.
 type Backend interface {
-	// AddUserPrincipal gives userID the extra principal (a group membership).
+	// AddUserPrincipal gives userID the extra principal (a group membership). Adding it twice
+	// keeps one. An empty userID or principal is ErrInvalid.
 	AddUserPrincipal(ctx context.Context, userID, principal string) error
 	// RemoveUserPrincipal takes principal away from userID; missing is not an error.
 	RemoveUserPrincipal(ctx context.Context, userID, principal string) error
 	// RemovePrincipal takes principal away from every user.
 	RemovePrincipal(ctx context.Context, principal string) error
-	// UserPrincipals returns the extra principals of userID (empty when none).
+	// UserPrincipals returns the extra principals of userID (empty when none), together with
+	// those given to the pseudo-user [Authenticated] (kinto: groups of every authenticated user).
 	UserPrincipals(ctx context.Context, userID string) ([]string, error)
 
-	// AddPrincipalToACE grants permission on objectID to principal.
+	// AddPrincipalToACE grants permission on objectID to principal; granting twice keeps one.
+	// An empty objectID, permission or principal is ErrInvalid. A '*' in a stored objectID is
+	// an ordinary character.
 	AddPrincipalToACE(ctx context.Context, objectID, permission, principal string) error
 	// RemovePrincipalFromACE revokes it; missing is not an error.
 	RemovePrincipalFromACE(ctx context.Context, objectID, permission, principal string) error
@@ -52,20 +56,25 @@ type Backend interface {
 	// given. Permissions without principals are absent from the result.
 	ObjectPermissions(ctx context.Context, objectID string, permissions ...string) (Set, error)
 	// ReplaceObjectPermissions replaces the principals of each permission listed in s (an
-	// empty list removes the ACE); permissions not listed are kept. It returns the new ACEs.
+	// empty list removes the ACE); permissions not listed are kept. Duplicates are ignored. It
+	// returns every ACE of the object after the replacement (as ObjectPermissions would).
 	ReplaceObjectPermissions(ctx context.Context, objectID string, s Set) (Set, error)
-	// DeleteObjectPermissions removes every ACE of the given objects.
+	// DeleteObjectPermissions removes every ACE of the given objects. As in kinto, an id
+	// containing '*' is a pattern ("/buckets/b1/*") and removes the ACEs of every matching
+	// object. No ids is not an error.
 	DeleteObjectPermissions(ctx context.Context, objectIDs ...string) error
 
 	// AuthorizedPrincipals returns the union of the principals holding any of the bindings.
 	AuthorizedPrincipals(ctx context.Context, bound []Binding) ([]string, error)
 	// AccessibleObjects returns, for each object on which one of principals holds one of the
-	// bound permissions (ObjectID may use '*'), the permissions held.
+	// bound permissions (ObjectID may use '*'), the permissions held. Empty bound gives an
+	// empty result.
 	AccessibleObjects(ctx context.Context, principals []string, bound []Binding) (map[string][]string, error)
-	// CheckPermission reports whether one of principals holds one of the bindings.
+	// CheckPermission reports whether one of principals holds one of the bindings (exact
+	// object ids); false when bound or principals is empty.
 	CheckPermission(ctx context.Context, principals []string, bound []Binding) (bool, error)
 
-	// Flush removes everything (tests, the flush endpoint).
+	// Flush removes everything the backend stored, and only that (tests, the flush endpoint).
 	Flush(ctx context.Context) error
 	// Close releases the backend's resources.
 	Close() error
