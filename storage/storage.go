@@ -21,8 +21,10 @@
 // Comparisons and sorting follow PostgreSQL's jsonb ordering, so that every backend agrees:
 // null < string < number < boolean < array < object, and an absent field sorts after
 // everything (last in ascending order, first in descending order). Strings compare byte-wise.
-// A missing field never satisfies EQ, LT, GT, MIN, MAX, IN, LIKE, CONTAINS or CONTAINS_ANY; it
-// satisfies NOT and EXCLUDE. The special fields "id" (string) and "last_modified" (integer)
+// Filters agree with that ordering: a missing field compares greater than every value, so it
+// satisfies GT and MIN (as in kinto.core's memory and PostgreSQL backends; keyset pagination
+// relies on it), and NOT and EXCLUDE; it never satisfies EQ, LT, MAX, IN, LIKE, CONTAINS or
+// CONTAINS_ANY. The special fields "id" (string) and "last_modified" (integer)
 // address the object's metadata, and "deleted" is true on tombstones and absent otherwise.
 // Field names use dots for nested fields ("author.name").
 package storage
@@ -120,9 +122,10 @@ func (o Operator) String() string {
 // MissingValue is the type of [Missing].
 type MissingValue struct{}
 
-// Missing is a Filter value meaning "the field is absent". With EQ it matches objects that
-// lack the field; with LT it matches objects that have it (absent sorts last); with GT it
-// matches nothing. The resource layer uses it in pagination rules.
+// Missing is a Filter value meaning "the field is absent". With EQ (and MIN) it matches objects
+// that lack the field; with LT (and NOT) it matches objects that have it (absent sorts last);
+// with GT it matches nothing and with MAX everything. The resource layer uses it in pagination
+// rules.
 var Missing = MissingValue{}
 
 // Filter is one condition on a field. Filters in a list are AND-ed.
