@@ -2,13 +2,16 @@ package cliquet
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"sync"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet/cache"
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/permission"
+	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
 )
 
@@ -31,6 +34,19 @@ type App struct {
 	Prefix string
 	// ProjectName, ProjectVersion and HTTPAPIVersion are the resolved project identity.
 	ProjectName, ProjectVersion, HTTPAPIVersion string
+
+	root   chi.Router             // the router given to Initialize
+	errors *protocol.ErrorWriter // renders this app's errors
+	opened []io.Closer            // backends opened by Initialize, closed by Close
+
+	mu             sync.RWMutex
+	heartbeats     map[string]HeartbeatFunc
+	capabilities   map[string]map[string]any
+	publicSettings []string
+	authenticators []Authenticator
+
+	versionOnce sync.Mutex
+	versionJSON []byte // the version file, cached after its first successful read
 }
 
 // Identity is who made a request, as established by the authentication policies.

@@ -351,3 +351,42 @@ func (s *Settings) Check() error {
 	}
 	return nil
 }
+
+// Kind returns the declared kind of key (the toolkit's table and [Options.Kinds]) and
+// whether one is declared.
+func (s *Settings) Kind(key string) (Kind, bool) {
+	k, ok := s.kinds[key]
+	return k, ok
+}
+
+// Typed returns the value of key converted according to its kind: a bool, an int, nil for
+// an unset optional int, seconds as a float64, a []string for a list, and the string
+// otherwise. It is used to show settings as JSON (the hello view's public settings).
+func (s *Settings) Typed(key string) (any, error) {
+	kind, _ := s.Kind(key)
+	switch kind {
+	case KindBool:
+		return s.Bool(key)
+	case KindInt:
+		return s.Int(key)
+	case KindOptInt:
+		n, ok, err := s.OptionalInt(key)
+		if err != nil || !ok {
+			return nil, err
+		}
+		return n, nil
+	case KindSeconds:
+		if s.IsUnset(key) {
+			return nil, nil
+		}
+		d, err := s.Seconds(key)
+		return d.Seconds(), err
+	case KindList:
+		l := s.List(key)
+		if l == nil {
+			l = []string{}
+		}
+		return l, nil
+	}
+	return s.String(key), nil
+}

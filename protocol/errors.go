@@ -193,6 +193,7 @@ func UnsupportedMediaType(accepted ...string) *Error {
 // errors meet the wire:
 //
 //   - a *Error (possibly wrapped) is returned as is;
+//   - *http.MaxBytesError (a body over the size limit) → 413 errno 113;
 //   - storage.ErrNotFound → 404 errno 110;
 //   - *storage.UnicityError → 409 errno 122 with details {field, existing};
 //   - storage.ErrReadOnly, *storage.BackendError, *cache.BackendError,
@@ -203,6 +204,10 @@ func FromError(err error) *Error {
 	var pe *Error
 	if errors.As(err, &pe) {
 		return pe
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return NewError(http.StatusRequestEntityTooLarge, ErrnoRequestTooLarge, MsgTooLarge)
 	}
 	var ue *storage.UnicityError
 	var sbe *storage.BackendError

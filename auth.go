@@ -1,0 +1,223 @@
+package cliquet
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/cliquet-go/cliquet/permission"
+	"github.com/cliquet-go/cliquet/protocol"
+)
+
+// Authenticator is one authentication policy of the chain set by multiauth.policies.
+type Authenticator interface {
+	// Name is the policy name: the multiauth.policies entry and the prefix of the user ids
+	// it produces ("basicauth" gives "basicauth:<id>"). It is lower-cased when used.
+	Name() string
+	// Authenticate returns the user id (without prefix) of the request's credentials, and
+	// ok = false when the request carries no credentials this policy understands, or
+	// invalid ones (the request is then anonymous for this policy). err is for failures
+	// of a dependency (a cache or an identity provider that is down); it fails the request
+	// with the error's protocol mapping (503 for a backend error).
+	Authenticate(r *http.Request) (userID string, ok bool, err error)
+}
+
+// BasicAuth is the built-in "basicauth" policy (protocol.md 6.1): any username and password
+// are accepted, with no account storage; the user id is the hex HMAC-SHA256 of
+// "username:password" keyed by Secret. An empty username is anonymous.
+type BasicAuth struct {
+	// Secret is the HMAC key (the userid_hmac_secret setting). It must not be empty.
+	Secret string
+}
+
+// Name returns "basicauth".
+func (BasicAuth) Name() string { return "basicauth" }
+
+// Authenticate implements [Authenticator].
+func (b BasicAuth) Authenticate(r *http.Request) (string, bool, error) {
+	user, pass, ok := r.BasicAuth()
+	if !ok || user == "" {
+		return "", false, nil
+	}
+	return HMACUserID(b.Secret, user+":"+pass), true, nil
+}
+
+// HMACUserID returns the hex HMAC-SHA256 of message keyed by secret, the user id scheme of
+// [BasicAuth].
+func HMACUserID(secret, message string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(message))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// setupAuthentication builds the chain from multiauth.policies and the embedder's policies.
+func (a *App) setupAuthentication(extra []Authenticator) error {
+	known := map[string]Authenticator{}
+	for _, au := range extra {
+		if au == nil {
+			return errors.New("cliquet: Config.Authenticators holds a nil policy")
+		}
+		name := strings.ToLower(au.Name())
+		if _, dup := known[name]; dup || name == "" {
+			return fmt.Errorf("cliquet: authentication policy name %q is empty or duplicated", au.Name())
+		}
+		known[name] = au
+	}
+	var chain []Authenticator
+	inChain := map[string]bool{}
+	for _, name := range a.Settings.List("multiauth.policies") {
+		name = strings.ToLower(name)
+		au, ok := known[name]
+		if !ok && name == "basicauth" {
+			secret := a.Settings.String("userid_hmac_secret")
+			if secret == "" {
+				return fmt.Errorf("cliquet: setting %q is empty but the basicauth policy is enabled (multiauth.policies)", "userid_hmac_secret")
+			}
+			au, ok = BasicAuth{Secret: secret}, true
+		}
+		if !ok {
+			names := []string{"basicauth"}
+			for n := range known {
+				names = append(names, n)
+			}
+			slices.Sort(names)
+			return fmt.Errorf("cliquet: setting %q: unknown policy %q (available: %s)", "multiauth.policies", name, strings.Join(names, ", "))
+		}
+		if inChain[name] {
+			continue
+		}
+		inChain[name] = true
+		chain = append(chain, au)
+		delete(known, name)
+	}
+	for _, au := range extra {
+		if _, left := known[strings.ToLower(au.Name())]; left {
+			chain = append(chain, au)
+		}
+	}
+	a.authenticators = chain
+	return nil
+}
+
+// AddAuthenticator appends a policy to the authentication chain; its name must not be used
+// already. Call it before serving requests.
+func (a *App) AddAuthenticator(au Authenticator) error {
+	if au == nil || au.Name() == "" {
+		return errors.New("cliquet: AddAuthenticator needs a named policy")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, cur := range a.authenticators {
+		if strings.EqualFold(cur.Name(), au.Name()) {
+			return fmt.Errorf("cliquet: authentication policy %q is already registered", au.Name())
+		}
+	}
+	a.authenticators = append(a.authenticators, au)
+	return nil
+}
+
+// Authenticators returns the authentication chain, in order.
+func (a *App) Authenticators() []Authenticator {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return slices.Clone(a.authenticators)
+}
+
+// authenticate is the app's identity middleware.
+func (a *App) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := Identify(r, a.Permission, a.Authenticators()...)
+		if err != nil {
+			protocol.WriteError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
+	})
+}
+
+// Authentication is the identity middleware for use without [Initialize]: it runs
+// [Identify] once per request and stores the result with [WithIdentity]. perms may be nil.
+func Authentication(perms permission.Backend, policies ...Authenticator) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id, err := Identify(r, perms, policies...)
+			if err != nil {
+				protocol.WriteError(w, r, err)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
+		})
+	}
+}
+
+// Identify asks the policies in order; the first that authenticates the request wins. The
+// identity's principals are system.Everyone and, when authenticated, system.Authenticated,
+// the prefixed user id and the user's principals in perms (when perms is not nil).
+func Identify(r *http.Request, perms permission.Backend, policies ...Authenticator) (Identity, error) {
+	anonymous := Identity{Principals: []string{permission.Everyone}}
+	for _, p := range policies {
+		uid, ok, err := p.Authenticate(r)
+		if err != nil {
+			return anonymous, fmt.Errorf("cliquet: authentication policy %s: %w", p.Name(), err)
+		}
+		if !ok || uid == "" {
+			continue
+		}
+		name := strings.ToLower(p.Name())
+		id := Identity{
+			UserID:     name + ":" + uid,
+			AuthType:   name,
+			Principals: []string{permission.Everyone, permission.Authenticated},
+		}
+		id.Principals = append(id.Principals, id.UserID)
+		if perms != nil {
+			groups, err := perms.UserPrincipals(r.Context(), id.UserID)
+			if err != nil {
+				return anonymous, err
+			}
+			for _, g := range groups {
+				if !slices.Contains(id.Principals, g) {
+					id.Principals = append(id.Principals, g)
+				}
+			}
+		}
+		return id, nil
+	}
+	return anonymous, nil
+}
+
+// BasicRealmChallenge is the WWW-Authenticate value of [ErrUnauthorized].
+const BasicRealmChallenge = `Basic realm="Realm"`
+
+// ErrUnauthorized returns a new 401 errno 104 error ("Please authenticate yourself...") with
+// a WWW-Authenticate challenge, for views that need an authenticated user.
+func ErrUnauthorized() *protocol.Error {
+	e := protocol.NewError(http.StatusUnauthorized, protocol.ErrnoMissingAuthToken, protocol.MsgUnauthorized)
+	e.Header = http.Header{"Www-Authenticate": {BasicRealmChallenge}}
+	return e
+}
+
+// ErrForbidden returns a new 403 errno 121 error, for authenticated users who lack the
+// permission.
+func ErrForbidden() *protocol.Error {
+	return protocol.NewError(http.StatusForbidden, protocol.ErrnoForbidden, protocol.MsgForbidden)
+}
+
+// Unauthorized writes the 401 of [ErrUnauthorized] on w.
+func Unauthorized(w http.ResponseWriter, r *http.Request) {
+	protocol.WriteError(w, r, ErrUnauthorized())
+}
+
+// logFrom returns the logger of the app serving r, or slog.Default().
+func logFrom(r *http.Request) *slog.Logger {
+	if a := AppFrom(r.Context()); a != nil && a.Logger != nil {
+		return a.Logger
+	}
+	return slog.Default()
+}

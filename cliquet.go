@@ -1,0 +1,280 @@
+package cliquet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/cliquet-go/cliquet/cache"
+	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/permission"
+	"github.com/cliquet-go/cliquet/protocol"
+	"github.com/cliquet-go/cliquet/storage"
+)
+
+// Config is what [Initialize] needs besides the router. Only ProjectVersion (or the
+// project_version setting) is required; nil fields mean defaults.
+type Config struct {
+	// Settings are the resolved settings. Nil means the toolkit defaults overridden by the
+	// environment (config.Load with no file).
+	Settings *config.Settings
+	// ProjectName is the default project name; a project_name setting wins.
+	ProjectName string
+	// ProjectVersion is the default project version ("3.14.116"); a project_version
+	// setting wins. The API version defaults to its MAJOR.MINOR.
+	ProjectVersion string
+	// Logger receives the toolkit's logs. Nil means slog.Default().
+	Logger *slog.Logger
+	// Storage, Cache and Permission are pre-built backends. A nil one is opened by name
+	// from storage_backend, cache_backend or permission_backend (an empty name means no
+	// backend). Backends given here are not closed by [App.Close].
+	Storage    storage.Backend
+	Cache      cache.Backend
+	Permission permission.Backend
+	// Authenticators are extra authentication policies. Those named in multiauth.policies
+	// take that place in the chain; the others are appended, in this order.
+	Authenticators []Authenticator
+}
+
+// Initialize loads and checks the settings, opens the backends, installs the toolkit's
+// middleware on router and mounts the versioned sub-router (hello, heartbeats, version)
+// under "/v<MAJOR>". It must be called before any route is added to router (chi refuses
+// middleware after routes). The returned App's Router is where resources are mounted.
+//
+// Startup fails, naming the setting, when a setting has a bad value, when a backend name is
+// unknown, when project_version is missing, or when basicauth is enabled without
+// userid_hmac_secret.
+func Initialize(router chi.Router, cfg Config) (app *App, err error) {
+	if router == nil {
+		return nil, errors.New("cliquet: Initialize needs a router")
+	}
+	s := cfg.Settings
+	if s == nil {
+		if s, err = config.Load("", config.Options{ProjectName: cfg.ProjectName}); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.Check(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	a := &App{
+		Settings:     s,
+		Logger:       logger,
+		root:         router,
+		heartbeats:   map[string]HeartbeatFunc{},
+		capabilities: map[string]map[string]any{},
+		publicSettings: []string{
+			"batch_max_requests", "readonly",
+		},
+	}
+	defer func() {
+		if err != nil {
+			a.Close() //nolint:errcheck // already failing
+		}
+	}()
+
+	a.ProjectName = firstNonEmpty(s.String("project_name"), cfg.ProjectName)
+	a.ProjectVersion = firstNonEmpty(s.String("project_version"), cfg.ProjectVersion)
+	if a.ProjectVersion == "" {
+		return nil, errors.New("cliquet: project_version is not set (setting project_version or Config.ProjectVersion)")
+	}
+	a.HTTPAPIVersion = s.String("http_api_version")
+	if a.HTTPAPIVersion == "" {
+		parts := strings.SplitN(a.ProjectVersion, ".", 3)
+		a.HTTPAPIVersion = parts[0]
+		if len(parts) > 1 {
+			a.HTTPAPIVersion += "." + parts[1]
+		} else {
+			a.HTTPAPIVersion += ".0"
+		}
+	}
+	major, _, _ := strings.Cut(a.HTTPAPIVersion, ".")
+	if _, err := strconv.Atoi(major); err != nil {
+		return nil, fmt.Errorf("cliquet: setting %q = %q: want MAJOR.MINOR", "http_api_version", a.HTTPAPIVersion)
+	}
+	a.Prefix = "/v" + major
+
+	retryAfter, _ := s.Int("retry_after_seconds")
+	a.errors = &protocol.ErrorWriter{
+		RetryAfterSeconds: retryAfter,
+		InfoLink:          s.String("error_info_link"),
+		Logger:            logger,
+	}
+
+	ctx := context.Background()
+	if err := a.openBackends(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if err := a.setupAuthentication(cfg.Authenticators); err != nil {
+		return nil, err
+	}
+	a.registerBackendHeartbeats()
+
+	mw, err := a.middleware()
+	if err != nil {
+		return nil, err
+	}
+	router.Use(mw...)
+	router.NotFound(a.notFound)
+	router.MethodNotAllowed(a.methodNotAllowed)
+
+	sub := chi.NewRouter()
+	sub.Use(a.exactPrefixRedirect)
+	sub.NotFound(a.notFound)
+	sub.MethodNotAllowed(a.methodNotAllowed)
+	sub.Get("/", a.hello)
+	sub.Get("/__heartbeat__", a.heartbeat)
+	sub.Get("/__lbheartbeat__", lbheartbeat)
+	sub.Get("/__version__", a.version)
+	router.Mount(a.Prefix, sub)
+	a.Router = sub
+	return a, nil
+}
+
+// Handler returns the router given to Initialize, as an http.Handler to serve.
+func (a *App) Handler() http.Handler { return a.root }
+
+// openBackends opens the backends missing from cfg by the names in the settings.
+func (a *App) openBackends(ctx context.Context, cfg Config) error {
+	s := a.Settings
+	a.Storage, a.Cache, a.Permission = cfg.Storage, cfg.Cache, cfg.Permission
+	if a.Storage == nil {
+		if name := s.String("storage_backend"); name != "" {
+			b, err := storage.Open(ctx, name, s)
+			if err != nil {
+				return fmt.Errorf("cliquet: setting %q: %w", "storage_backend", err)
+			}
+			a.Storage = b
+			a.opened = append(a.opened, b)
+		}
+	}
+	if a.Cache == nil {
+		if name := s.String("cache_backend"); name != "" {
+			b, err := cache.Open(ctx, name, s)
+			if err != nil {
+				return fmt.Errorf("cliquet: setting %q: %w", "cache_backend", err)
+			}
+			a.Cache = b
+			a.opened = append(a.opened, b)
+		}
+	}
+	if a.Permission == nil {
+		if name := s.String("permission_backend"); name != "" {
+			b, err := permission.Open(ctx, name, s)
+			if err != nil {
+				return fmt.Errorf("cliquet: setting %q: %w", "permission_backend", err)
+			}
+			a.Permission = b
+			a.opened = append(a.opened, b)
+		}
+	}
+	return nil
+}
+
+// Close closes the backends that Initialize opened (not those given in Config).
+func (a *App) Close() error {
+	var errs []error
+	for _, c := range a.opened {
+		errs = append(errs, c.Close())
+	}
+	a.opened = nil
+	return errors.Join(errs...)
+}
+
+// middleware builds the stack installed on the root router, outermost first.
+func (a *App) middleware() ([]func(http.Handler) http.Handler, error) {
+	s := a.Settings
+	mw := []func(http.Handler) http.Handler{a.contextMiddleware, Recover}
+
+	retryAfter, _ := s.Int("retry_after_seconds")
+	mw = append(mw, RetryAfter(retryAfter), SecurityHeaders)
+	if vary := s.List("vary"); len(vary) > 0 {
+		mw = append(mw, Vary(vary...))
+	}
+	maxAge, _, _ := s.OptionalInt("cors_max_age_seconds")
+	mw = append(mw, CORS(CORSOptions{Origins: s.List("cors_origins"), MaxAgeSeconds: maxAge}))
+	if backoff, ok, _ := s.OptionalInt("backoff"); ok {
+		pct, _, _ := s.OptionalInt("backoff_percentage")
+		mw = append(mw, Backoff(backoff, pct))
+	}
+	eos, _ := s.Timestamp("eos")
+	if !eos.IsZero() {
+		mw = append(mw, Deprecation(eos, s.String("eos_message"), s.String("eos_url")))
+	}
+	if ro, _ := s.Bool("readonly"); ro {
+		mw = append(mw, ReadOnly)
+	}
+	if limit, _ := s.Int("max_request_body_bytes"); limit > 0 {
+		mw = append(mw, MaxBodySize(int64(limit)))
+	}
+	mw = append(mw, DefaultCacheControl, a.authenticate)
+	if tx, _ := s.Bool("transaction_per_request"); tx && a.Storage != nil {
+		mw = append(mw, Transaction(a.Storage))
+	}
+	return mw, nil
+}
+
+// contextMiddleware puts the App and its ErrorWriter into the request context.
+func (a *App) contextMiddleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := WithApp(r.Context(), a)
+		ctx = protocol.WithErrorWriter(ctx, a.errors)
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// Migrate brings the schema of every backend of app that implements the Migrator interface
+// of its package (storage.Migrator, cache.Migrator, permission.Migrator) to the current
+// version; with dryRun the backends only report what they would do. In readonly mode the
+// storage and permission backends are skipped with a warning, as kinto does.
+func Migrate(ctx context.Context, app *App, dryRun bool) error {
+	readonly, err := app.Settings.Bool("readonly")
+	if err != nil {
+		return err
+	}
+	type step struct {
+		name      string
+		m         interface{ InitializeSchema(context.Context, bool) error }
+		skippedRO bool
+	}
+	var steps []step
+	if m, ok := app.Cache.(cache.Migrator); ok {
+		steps = append(steps, step{"cache", m, false})
+	}
+	if m, ok := app.Storage.(storage.Migrator); ok {
+		steps = append(steps, step{"storage", m, readonly})
+	}
+	if m, ok := app.Permission.(permission.Migrator); ok {
+		steps = append(steps, step{"permission", m, readonly})
+	}
+	for _, st := range steps {
+		if st.skippedRO {
+			app.Logger.WarnContext(ctx, "readonly mode: schema migration skipped", "backend", st.name)
+			continue
+		}
+		app.Logger.InfoContext(ctx, "migrating schema", "backend", st.name, "dry_run", dryRun)
+		if err := st.m.InitializeSchema(ctx, dryRun); err != nil {
+			return fmt.Errorf("cliquet: migrate %s: %w", st.name, err)
+		}
+	}
+	return nil
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}

@@ -1,0 +1,93 @@
+package cliquet
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+
+	"github.com/cliquet-go/cliquet/protocol"
+)
+
+// AddCapability announces a feature in the hello view's "capabilities" mapping, as
+// {id: {"description": ..., "url": ..., extra...}}. Registering an id twice is an error.
+func (a *App) AddCapability(id, description, url string, extra map[string]any) error {
+	if id == "" {
+		return fmt.Errorf("cliquet: capability id is empty")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, dup := a.capabilities[id]; dup {
+		return fmt.Errorf("cliquet: capability %q is already registered", id)
+	}
+	c := make(map[string]any, len(extra)+2)
+	maps.Copy(c, extra)
+	c["description"] = description
+	c["url"] = url
+	a.capabilities[id] = c
+	return nil
+}
+
+// AddPublicSetting makes the setting name visible in the hello view's "settings" mapping
+// (batch_max_requests and readonly are public by default). Adding a name twice is harmless.
+func (a *App) AddPublicSetting(name string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !slices.Contains(a.publicSettings, name) {
+		a.publicSettings = append(a.publicSettings, name)
+	}
+}
+
+// URL returns the absolute URL of path under the version prefix ("/" gives the hello URL,
+// with its trailing slash), honouring the http_scheme and http_host settings.
+func (a *App) URL(r *http.Request, path string) string {
+	scheme := a.Settings.String("http_scheme")
+	if scheme == "" {
+		scheme = "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+	}
+	host := a.Settings.String("http_host")
+	if host == "" {
+		host = r.Host
+	}
+	return scheme + "://" + host + a.Prefix + path
+}
+
+// hello answers GET /v1/ (protocol.md 1.1).
+func (a *App) hello(w http.ResponseWriter, r *http.Request) {
+	a.mu.RLock()
+	settings := make(map[string]any, len(a.publicSettings))
+	for _, name := range a.publicSettings {
+		v, err := a.Settings.Typed(name)
+		if err != nil {
+			a.mu.RUnlock()
+			protocol.WriteError(w, r, err)
+			return
+		}
+		settings[name] = v
+	}
+	caps := make(map[string]any, len(a.capabilities))
+	for id, c := range a.capabilities {
+		caps[id] = c
+	}
+	a.mu.RUnlock()
+
+	body := map[string]any{
+		"project_name":     a.ProjectName,
+		"project_version":  a.ProjectVersion,
+		"http_api_version": a.HTTPAPIVersion,
+		"project_docs":     a.Settings.String("project_docs"),
+		"url":              a.URL(r, "/"),
+		"settings":         settings,
+		"capabilities":     caps,
+	}
+	if eos := a.Settings.String("eos"); !a.Settings.IsUnset("eos") {
+		body["eos"] = eos
+	}
+	if id := IdentityFrom(r.Context()); id.Authenticated() {
+		body["user"] = map[string]any{"id": id.UserID, "principals": id.Principals}
+	}
+	protocol.WriteJSON(w, http.StatusOK, body)
+}
