@@ -35,9 +35,9 @@ type App struct {
 	// ProjectName, ProjectVersion and HTTPAPIVersion are the resolved project identity.
 	ProjectName, ProjectVersion, HTTPAPIVersion string
 
-	root   chi.Router             // the router given to Initialize
+	root   chi.Router            // the router given to Initialize
 	errors *protocol.ErrorWriter // renders this app's errors
-	opened []io.Closer            // backends opened by Initialize, closed by Close
+	opened []io.Closer           // backends opened by Initialize, closed by Close
 
 	mu             sync.RWMutex
 	heartbeats     map[string]HeartbeatFunc

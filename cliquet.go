@@ -243,8 +243,10 @@ func Migrate(ctx context.Context, app *App, dryRun bool) error {
 		return err
 	}
 	type step struct {
-		name      string
-		m         interface{ InitializeSchema(context.Context, bool) error }
+		name string
+		m    interface {
+			InitializeSchema(context.Context, bool) error
+		}
 		skippedRO bool
 	}
 	var steps []step
