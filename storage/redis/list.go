@@ -1,0 +1,145 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/cliquet-go/cliquet/storage"
+	"github.com/cliquet-go/cliquet/storage/internal/match"
+)
+
+// List loads the collection (one MULTI with HGETALL of the objects, and of the tombstones
+// when opt.IncludeDeleted) and selects, orders and limits it in process with the shared
+// matcher. Its cost grows with the size of the collection; see the package documentation.
+func (b *Backend) List(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, error) {
+	return b.list(ctx, "list", s, opt)
+}
+
+// Count returns the number of live objects matching filters: HLEN without filters, a load
+// and a match otherwise.
+func (b *Backend) Count(ctx context.Context, s storage.Scope, filters []storage.Filter) (int, error) {
+	if len(filters) == 0 {
+		n, err := b.client.HLen(ctx, b.keys(s).obj).Result()
+		if err != nil {
+			return 0, fail("count", err)
+		}
+		return int(n), nil
+	}
+	m, err := match.Compile(filters, nil)
+	if err != nil {
+		return 0, err
+	}
+	docs, _, err := b.load(ctx, "count", s, false, needsData(storage.ListOptions{Filters: filters}))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, d := range docs {
+		if m.Match(d) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (b *Backend) list(ctx context.Context, op string, s storage.Scope, opt storage.ListOptions) ([]storage.Object, error) {
+	if _, err := match.Compile(opt.Filters, opt.Pagination); err != nil {
+		return nil, err // malformed filters fail before any I/O
+	}
+	docs, raw, err := b.load(ctx, op, s, opt.IncludeDeleted, needsData(opt))
+	if err != nil {
+		return nil, err
+	}
+	selected, err := match.Apply(docs, opt)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]storage.Object, len(selected))
+	for i, d := range selected {
+		if d.Deleted {
+			out[i] = storage.Object{ID: d.ID, LastModified: d.LastModified, Deleted: true}
+			continue
+		}
+		out[i] = storage.Object{ID: d.ID, LastModified: d.LastModified, Data: raw[d.ID]}
+	}
+	return out, nil
+}
+
+// load reads the live objects (and the tombstones when withDeleted) of s in one atomic
+// MULTI/EXEC. Data is decoded only when withData is set (a filter or sort names a data field);
+// the raw data of live objects is returned by id.
+func (b *Backend) load(ctx context.Context, op string, s storage.Scope, withDeleted, withData bool) ([]*match.Doc, map[string]json.RawMessage, error) {
+	k := b.keys(s)
+	var objCmd, delCmd *goredis.MapStringStringCmd
+	_, err := b.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		objCmd = p.HGetAll(ctx, k.obj)
+		if withDeleted {
+			delCmd = p.HGetAll(ctx, k.del)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fail(op, err)
+	}
+	objs := objCmd.Val()
+	var dels map[string]string
+	if delCmd != nil {
+		dels = delCmd.Val()
+	}
+	docs := make([]match.Doc, 0, len(objs)+len(dels))
+	raw := make(map[string]json.RawMessage, len(objs))
+	for id, v := range objs {
+		o, err := decodeStored(id, v)
+		if err != nil {
+			return nil, nil, fail(op, err)
+		}
+		d := match.Doc{ID: id, LastModified: o.LastModified}
+		if withData {
+			if err := json.Unmarshal(o.Data, &d.Data); err != nil {
+				return nil, nil, fail(op, fmt.Errorf("stored object %q: %w", id, err))
+			}
+		}
+		raw[id] = o.Data
+		docs = append(docs, d)
+	}
+	for id, v := range dels {
+		ts, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, nil, fail(op, fmt.Errorf("stored tombstone %q: %w", id, err))
+		}
+		docs = append(docs, match.Doc{ID: id, LastModified: ts, Deleted: true})
+	}
+	ptrs := make([]*match.Doc, len(docs))
+	for i := range docs {
+		ptrs[i] = &docs[i]
+	}
+	return ptrs, raw, nil
+}
+
+// needsData reports whether a filter, pagination rule or sort of opt names a data field (not
+// "id", "last_modified" or "deleted"), in which case the objects' data must be decoded.
+func needsData(opt storage.ListOptions) bool {
+	meta := func(f string) bool { return f == "id" || f == "last_modified" || f == "deleted" }
+	for _, f := range opt.Filters {
+		if !meta(f.Field) {
+			return true
+		}
+	}
+	for _, g := range opt.Pagination {
+		for _, f := range g {
+			if !meta(f.Field) {
+				return true
+			}
+		}
+	}
+	for _, so := range opt.Sort {
+		if !meta(so.Field) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,323 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/storage"
+	"github.com/cliquet-go/cliquet/storage/internal/match"
+)
+
+// Defaults of [Options].
+const (
+	DefaultURL         = "redis://localhost:6379/0"
+	DefaultPoolSize    = 25
+	DefaultPoolTimeout = 30 * time.Second
+	DefaultPrefix      = "storage:"
+)
+
+// Options configures [New]. Zero values mean the documented defaults.
+type Options struct {
+	// URL is the server address, redis://[user:password@]host:port/db (or rediss:// for TLS,
+	// unix:// for a socket), in the syntax of go-redis ParseURL. Default [DefaultURL].
+	URL string
+	// PoolSize is the maximum number of connections. Default [DefaultPoolSize].
+	PoolSize int
+	// PoolTimeout is how long a call waits for a free connection. Default [DefaultPoolTimeout].
+	PoolTimeout time.Duration
+	// DialTimeout, ReadTimeout and WriteTimeout override the URL's (or go-redis's defaults:
+	// 5 s, 3 s, 3 s) when positive.
+	DialTimeout, ReadTimeout, WriteTimeout time.Duration
+	// MaxRetries is how many times go-redis retries a command after a network error; 0 keeps
+	// go-redis's default (3) and -1 disables retries.
+	MaxRetries int
+	// Prefix is prepended to every key the backend writes, and [Backend.Flush] removes only
+	// the keys that start with it. Default [DefaultPrefix].
+	Prefix string
+}
+
+// OptionsFromSettings reads storage_url, storage_pool_size, storage_pool_timeout and
+// storage_prefix (an extra setting of this backend; default "storage:").
+func OptionsFromSettings(s *config.Settings) (Options, error) {
+	size, err := s.Int("storage_pool_size")
+	if err != nil {
+		return Options{}, err
+	}
+	timeout, err := s.Seconds("storage_pool_timeout")
+	if err != nil {
+		return Options{}, err
+	}
+	opt := Options{URL: s.String("storage_url"), PoolSize: size, PoolTimeout: timeout}
+	if !s.IsUnset("storage_prefix") {
+		opt.Prefix = s.String("storage_prefix")
+	}
+	return opt, nil
+}
+
+func init() {
+	storage.Register("redis", func(ctx context.Context, s *config.Settings) (storage.Backend, error) {
+		opt, err := OptionsFromSettings(s)
+		if err != nil {
+			return nil, err
+		}
+		b, err := New(ctx, opt)
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
+	})
+}
+
+// Backend is the Redis storage backend. It is safe for concurrent use, also by several
+// processes sharing one server. It implements [storage.Backend], [storage.Pinger] and
+// [storage.Flusher], but not [storage.Transactor]: see the package documentation.
+type Backend struct {
+	client *goredis.Client
+	prefix string
+}
+
+var (
+	_ storage.Backend = (*Backend)(nil)
+	_ storage.Pinger  = (*Backend)(nil)
+	_ storage.Flusher = (*Backend)(nil)
+)
+
+// New returns a backend for opt. It does not contact the server: a server that is down makes
+// the calls fail with *storage.BackendError, and [Backend.Ping] checks it.
+func New(ctx context.Context, opt Options) (*Backend, error) {
+	if opt.URL == "" {
+		opt.URL = DefaultURL
+	}
+	ro, err := goredis.ParseURL(opt.URL)
+	if err != nil {
+		return nil, fmt.Errorf("storage: redis: %w", err)
+	}
+	ro.PoolSize = DefaultPoolSize
+	if opt.PoolSize > 0 {
+		ro.PoolSize = opt.PoolSize
+	}
+	ro.PoolTimeout = DefaultPoolTimeout
+	if opt.PoolTimeout > 0 {
+		ro.PoolTimeout = opt.PoolTimeout
+	}
+	if opt.DialTimeout > 0 {
+		ro.DialTimeout = opt.DialTimeout
+	}
+	if opt.ReadTimeout > 0 {
+		ro.ReadTimeout = opt.ReadTimeout
+	}
+	if opt.WriteTimeout > 0 {
+		ro.WriteTimeout = opt.WriteTimeout
+	}
+	if opt.MaxRetries != 0 {
+		ro.MaxRetries = opt.MaxRetries
+	}
+	if opt.Prefix == "" {
+		opt.Prefix = DefaultPrefix
+	}
+	return &Backend{client: goredis.NewClient(ro), prefix: opt.Prefix}, nil
+}
+
+// Client returns the underlying go-redis client (for diagnostics and tests).
+func (b *Backend) Client() *goredis.Client { return b.client }
+
+// Close closes the connection pool.
+func (b *Backend) Close() error { return b.client.Close() }
+
+// fail wraps a go-redis error. A write refused by a read-only replica also matches
+// storage.ErrReadOnly.
+func fail(op string, err error) error {
+	if goredis.IsReadOnlyError(err) {
+		err = fmt.Errorf("%w: %w", storage.ErrReadOnly, err)
+	}
+	return &storage.BackendError{Backend: "redis", Op: op, Err: err}
+}
+
+// Create stores a new object; see [storage.Backend.Create].
+func (b *Backend) Create(ctx context.Context, s storage.Scope, o storage.Object) (storage.Object, error) {
+	data, _, err := match.CleanData(o.Data)
+	if err != nil {
+		return storage.Object{}, err
+	}
+	if o.ID == "" {
+		o.ID = uuid.NewString()
+	}
+	res, err := scriptCreate.Run(ctx, b.client, b.keys(s).slice(), o.ID, []byte(data), max(o.LastModified, 0)).Slice()
+	if err != nil {
+		return storage.Object{}, fail("create", err)
+	}
+	if len(res) != 2 {
+		return storage.Object{}, fail("create", fmt.Errorf("unexpected script reply %v", res))
+	}
+	if ok, _ := res[0].(int64); ok == 0 {
+		stored, _ := res[1].(string)
+		existing, err := decodeStored(o.ID, stored)
+		if err != nil {
+			return storage.Object{}, fail("create", err)
+		}
+		return storage.Object{}, &storage.UnicityError{Field: "id", Existing: existing}
+	}
+	lm, _ := res[1].(int64)
+	return storage.Object{ID: o.ID, LastModified: lm, Data: data}, nil
+}
+
+// Get returns a live object with one HGET; see [storage.Backend.Get].
+func (b *Backend) Get(ctx context.Context, s storage.Scope, id string) (storage.Object, error) {
+	v, err := b.client.HGet(ctx, b.keys(s).obj, id).Result()
+	if errors.Is(err, goredis.Nil) {
+		return storage.Object{}, storage.ErrNotFound
+	}
+	if err != nil {
+		return storage.Object{}, fail("get", err)
+	}
+	o, err := decodeStored(id, v)
+	if err != nil {
+		return storage.Object{}, fail("get", err)
+	}
+	return o, nil
+}
+
+// Update replaces or creates the object; see [storage.Backend.Update].
+func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object) (storage.Object, error) {
+	data, _, err := match.CleanData(o.Data)
+	if err != nil {
+		return storage.Object{}, err
+	}
+	if o.ID == "" {
+		return storage.Object{}, errors.New("storage: redis: update without an id")
+	}
+	lm, err := scriptUpdate.Run(ctx, b.client, b.keys(s).slice(), o.ID, []byte(data), max(o.LastModified, 0)).Int64()
+	if err != nil {
+		return storage.Object{}, fail("update", err)
+	}
+	return storage.Object{ID: o.ID, LastModified: lm, Data: data}, nil
+}
+
+// Delete turns a live object into a tombstone; see [storage.Backend.Delete].
+func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64) (storage.Object, error) {
+	lm, err := scriptDelete.Run(ctx, b.client, b.keys(s).slice(), id, max(lastModified, 0)).Int64()
+	if errors.Is(err, goredis.Nil) {
+		return storage.Object{}, storage.ErrNotFound
+	}
+	if err != nil {
+		return storage.Object{}, fail("delete", err)
+	}
+	return storage.Object{ID: id, LastModified: lm, Deleted: true}, nil
+}
+
+// DeleteAll selects the live objects in Go (as List does), then deletes them in one script
+// that skips those changed or deleted meanwhile; see [storage.Backend.DeleteAll].
+func (b *Backend) DeleteAll(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, error) {
+	opt.IncludeDeleted = false
+	selected, err := b.list(ctx, "delete_all", s, opt)
+	if err != nil {
+		return nil, err
+	}
+	if len(selected) == 0 {
+		return []storage.Object{}, nil
+	}
+	args := make([]any, 0, 2*len(selected))
+	for _, o := range selected {
+		args = append(args, o.ID, o.LastModified)
+	}
+	res, err := scriptDeleteMany.Run(ctx, b.client, b.keys(s).slice(), args...).Slice()
+	if err != nil {
+		return nil, fail("delete_all", err)
+	}
+	out := make([]storage.Object, 0, len(res)/2)
+	for i := 0; i+1 < len(res); i += 2 {
+		id, _ := res[i].(string)
+		lm, _ := res[i+1].(int64)
+		out = append(out, storage.Object{ID: id, LastModified: lm, Deleted: true})
+	}
+	return out, nil
+}
+
+// PurgeDeleted removes old tombstones in one script; see [storage.Backend.PurgeDeleted].
+func (b *Backend) PurgeDeleted(ctx context.Context, s storage.Scope, before int64) (int, error) {
+	n, err := scriptPurge.Run(ctx, b.client, b.keys(s).slice(), max(before, 0)).Int()
+	if err != nil {
+		return 0, fail("purge_deleted", err)
+	}
+	return n, nil
+}
+
+// Timestamp returns the collection timestamp. A plain GET answers once the collection has a
+// clock; the first read stores the server's current time atomically.
+func (b *Backend) Timestamp(ctx context.Context, s storage.Scope) (int64, error) {
+	k := b.keys(s)
+	ts, err := b.client.Get(ctx, k.clock).Int64()
+	if err == nil {
+		return ts, nil
+	}
+	if !errors.Is(err, goredis.Nil) {
+		return 0, fail("timestamp", err)
+	}
+	ts, err = scriptTimestamp.Run(ctx, b.client, k.slice()).Int64()
+	if err != nil {
+		return 0, fail("timestamp", err)
+	}
+	return ts, nil
+}
+
+// Ping checks the server: PING when readonly, otherwise a short-lived write under the prefix.
+func (b *Backend) Ping(ctx context.Context, readonly bool) error {
+	var err error
+	if readonly {
+		err = b.client.Ping(ctx).Err()
+	} else {
+		err = b.client.Set(ctx, b.prefix+"__heartbeat__", time.Now().UnixMilli(), time.Minute).Err()
+	}
+	if err != nil {
+		return fail("ping", err)
+	}
+	return nil
+}
+
+// Flush removes every key under the backend's prefix (SCAN + UNLINK), and nothing else.
+func (b *Backend) Flush(ctx context.Context) error {
+	iter := b.client.Scan(ctx, 0, globEscape(b.prefix)+"*", 1000).Iterator()
+	batch := make([]string, 0, 500)
+	for iter.Next(ctx) {
+		batch = append(batch, iter.Val())
+		if len(batch) == cap(batch) {
+			if err := b.client.Unlink(ctx, batch...).Err(); err != nil {
+				return fail("flush", err)
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return fail("flush", err)
+	}
+	if len(batch) > 0 {
+		if err := b.client.Unlink(ctx, batch...).Err(); err != nil {
+			return fail("flush", err)
+		}
+	}
+	return nil
+}
+
+// decodeStored parses a value of the obj hash, "<last_modified>:<data>".
+func decodeStored(id, v string) (storage.Object, error) {
+	i := 0
+	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+		i++
+	}
+	if i == 0 || i >= len(v) || v[i] != ':' {
+		return storage.Object{}, fmt.Errorf("malformed stored object %q", id)
+	}
+	lm, err := strconv.ParseInt(v[:i], 10, 64)
+	if err != nil {
+		return storage.Object{}, fmt.Errorf("malformed stored object %q: %w", id, err)
+	}
+	return storage.Object{ID: id, LastModified: lm, Data: json.RawMessage(v[i+1:])}, nil
+}
