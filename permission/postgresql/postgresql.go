@@ -1,0 +1,568 @@
+// Package postgresql is a permission backend on PostgreSQL (pgx/v5 connection pool), with the
+// tables of kinto.core's permission backend:
+//
+//	user_principals(user_id, principal)                      -- primary key: both
+//	access_control_entries(object_id, permission, principal) -- primary key: all three
+//
+// # Schema
+//
+// The schema is embedded and versioned (a permission_schema_version row in the metadata table
+// shared with the storage backend, as in kinto). It is created or migrated only by
+// [Backend.InitializeSchema] (the migrate command), never when the backend is opened.
+//
+// # Settings
+//
+// It registers itself as "postgresql" (also "cliquet.permission.postgresql" and
+// "kinto.core.permission.postgresql") and reads permission_url, permission_pool_size and
+// permission_pool_timeout (see [FromSettings]).
+//
+// # Patterns
+//
+// A '*' in the object id of a binding given to AccessibleObjects (or of an id given to
+// DeleteObjectPermissions) becomes the LIKE wildcard '%'; '%', '_' and '\' are escaped, so
+// every other character only matches itself. Values are always passed as query parameters.
+package postgresql
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/permission"
+)
+
+// SchemaVersion is the version of the schema this package writes and reads.
+const SchemaVersion = 2
+
+//go:embed schema.sql migrations/*.sql
+var schemaFS embed.FS
+
+func init() {
+	permission.Register("postgresql", func(ctx context.Context, s *config.Settings) (permission.Backend, error) {
+		return FromSettings(ctx, s)
+	})
+}
+
+// Options configures [New].
+type Options struct {
+	// URL is the database location, "postgres://user:pass@host:5432/db?sslmode=disable"
+	// (also "postgresql://"; a SQLAlchemy driver suffix such as "postgresql+psycopg2://" is
+	// dropped). Required.
+	URL string
+	// PoolSize is the maximum number of connections. Zero means 25.
+	PoolSize int
+	// PoolTimeout bounds the wait for a free connection. Zero means 30 seconds.
+	PoolTimeout time.Duration
+}
+
+// Backend is the PostgreSQL permission backend. It is safe for concurrent use.
+type Backend struct {
+	pool    *pgxpool.Pool
+	timeout time.Duration
+}
+
+var (
+	_ permission.Backend  = (*Backend)(nil)
+	_ permission.Pinger   = (*Backend)(nil)
+	_ permission.Migrator = (*Backend)(nil)
+)
+
+// New builds a backend from opts. It does not connect: the first call does (see
+// [Backend.Ping]). It does not create the tables either (see [Backend.InitializeSchema]).
+func New(ctx context.Context, opts Options) (*Backend, error) {
+	if opts.URL == "" {
+		return nil, errors.New("permission: postgresql: no URL (permission_url)")
+	}
+	cfg, err := pgxpool.ParseConfig(normalizeURL(opts.URL))
+	if err != nil {
+		return nil, fmt.Errorf("permission: postgresql: parse URL: %w", err)
+	}
+	if opts.PoolSize < 0 || opts.PoolTimeout < 0 {
+		return nil, errors.New("permission: postgresql: pool size and timeout must not be negative")
+	}
+	cfg.MaxConns = 25
+	if opts.PoolSize > 0 {
+		cfg.MaxConns = int32(opts.PoolSize)
+	}
+	timeout := opts.PoolTimeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("permission: postgresql: %w", err)
+	}
+	return &Backend{pool: pool, timeout: timeout}, nil
+}
+
+// FromSettings builds a backend from permission_url, permission_pool_size (default 25) and
+// permission_pool_timeout (seconds, default 30).
+func FromSettings(ctx context.Context, s *config.Settings) (*Backend, error) {
+	size, err := s.Int("permission_pool_size")
+	if err != nil {
+		return nil, err
+	}
+	timeout, err := s.Seconds("permission_pool_timeout")
+	if err != nil {
+		return nil, err
+	}
+	return New(ctx, Options{URL: s.String("permission_url"), PoolSize: size, PoolTimeout: timeout})
+}
+
+// normalizeURL turns "postgresql+psycopg2://..." (SQLAlchemy) into "postgresql://...".
+func normalizeURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	if base, _, ok := strings.Cut(scheme, "+"); ok {
+		return base + "://" + rest
+	}
+	return u
+}
+
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permission.BackendError{Backend: "postgresql", Op: op, Err: err}
+}
+
+// conn takes a connection from the pool, waiting at most the pool timeout.
+func (b *Backend) conn(ctx context.Context) (*pgxpool.Conn, error) {
+	actx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	return b.pool.Acquire(actx)
+}
+
+func (b *Backend) exec(ctx context.Context, op, sql string, args ...any) error {
+	c, err := b.conn(ctx)
+	if err != nil {
+		return wrap(op, err)
+	}
+	defer c.Release()
+	_, err = c.Exec(ctx, sql, args...)
+	return wrap(op, err)
+}
+
+func (b *Backend) strings(ctx context.Context, op, sql string, args ...any) ([]string, error) {
+	c, err := b.conn(ctx)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	defer c.Release()
+	rows, err := c.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out, nil
+}
+
+// tx runs f in a transaction on a pooled connection.
+func (b *Backend) tx(ctx context.Context, op string, f func(pgx.Tx) error) error {
+	c, err := b.conn(ctx)
+	if err != nil {
+		return wrap(op, err)
+	}
+	defer c.Release()
+	return wrap(op, pgx.BeginFunc(ctx, c, f))
+}
+
+// AddUserPrincipal implements [permission.Backend].
+func (b *Backend) AddUserPrincipal(ctx context.Context, userID, principal string) error {
+	if userID == "" || principal == "" {
+		return permission.ErrInvalid
+	}
+	return b.exec(ctx, "add user principal",
+		`INSERT INTO user_principals (user_id, principal) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+		userID, principal)
+}
+
+// RemoveUserPrincipal implements [permission.Backend].
+func (b *Backend) RemoveUserPrincipal(ctx context.Context, userID, principal string) error {
+	return b.exec(ctx, "remove user principal",
+		`DELETE FROM user_principals WHERE user_id = $1 AND principal = $2`, userID, principal)
+}
+
+// RemovePrincipal implements [permission.Backend].
+func (b *Backend) RemovePrincipal(ctx context.Context, principal string) error {
+	return b.exec(ctx, "remove principal", `DELETE FROM user_principals WHERE principal = $1`, principal)
+}
+
+// UserPrincipals implements [permission.Backend]: the principals of userID and those given to
+// every authenticated user (user id [permission.Authenticated]).
+func (b *Backend) UserPrincipals(ctx context.Context, userID string) ([]string, error) {
+	return b.strings(ctx, "user principals",
+		`SELECT DISTINCT principal FROM user_principals WHERE user_id = ANY($1) ORDER BY principal`,
+		[]string{userID, permission.Authenticated})
+}
+
+// AddPrincipalToACE implements [permission.Backend].
+func (b *Backend) AddPrincipalToACE(ctx context.Context, objectID, perm, principal string) error {
+	if objectID == "" || perm == "" || principal == "" {
+		return permission.ErrInvalid
+	}
+	return b.exec(ctx, "add principal to ace",
+		`INSERT INTO access_control_entries (object_id, permission, principal) VALUES ($1, $2, $3)
+		 ON CONFLICT DO NOTHING`, objectID, perm, principal)
+}
+
+// RemovePrincipalFromACE implements [permission.Backend].
+func (b *Backend) RemovePrincipalFromACE(ctx context.Context, objectID, perm, principal string) error {
+	return b.exec(ctx, "remove principal from ace",
+		`DELETE FROM access_control_entries WHERE object_id = $1 AND permission = $2 AND principal = $3`,
+		objectID, perm, principal)
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func objectPermissions(ctx context.Context, q querier, objectID string, perms []string) (permission.Set, error) {
+	sql := `SELECT permission, principal FROM access_control_entries WHERE object_id = $1`
+	args := []any{objectID}
+	if len(perms) > 0 {
+		sql += ` AND permission = ANY($2)`
+		args = append(args, perms)
+	}
+	rows, err := q.Query(ctx, sql+` ORDER BY permission, principal`, args...)
+	if err != nil {
+		return nil, err
+	}
+	out := permission.Set{}
+	var perm, principal string
+	_, err = pgx.ForEachRow(rows, []any{&perm, &principal}, func() error {
+		out[perm] = append(out[perm], principal)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ObjectPermissions implements [permission.Backend].
+func (b *Backend) ObjectPermissions(ctx context.Context, objectID string, perms ...string) (permission.Set, error) {
+	c, err := b.conn(ctx)
+	if err != nil {
+		return nil, wrap("object permissions", err)
+	}
+	defer c.Release()
+	s, err := objectPermissions(ctx, c, objectID, perms)
+	return s, wrap("object permissions", err)
+}
+
+// ReplaceObjectPermissions implements [permission.Backend]. The replacement is one
+// transaction, serialised with other replacements of the same object.
+func (b *Backend) ReplaceObjectPermissions(ctx context.Context, objectID string, s permission.Set) (permission.Set, error) {
+	if objectID == "" {
+		return nil, permission.ErrInvalid
+	}
+	var perms, newPerms, newPrincipals []string
+	for perm, principals := range s {
+		if perm == "" {
+			return nil, permission.ErrInvalid
+		}
+		perms = append(perms, perm)
+		for _, p := range principals {
+			if p == "" {
+				return nil, permission.ErrInvalid
+			}
+			newPerms = append(newPerms, perm)
+			newPrincipals = append(newPrincipals, p)
+		}
+	}
+	var out permission.Set
+	err := b.tx(ctx, "replace object permissions", func(tx pgx.Tx) error {
+		if len(perms) > 0 {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "permission:"+objectID); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx,
+				`DELETE FROM access_control_entries WHERE object_id = $1 AND permission = ANY($2)`,
+				objectID, perms); err != nil {
+				return err
+			}
+		}
+		if len(newPerms) > 0 {
+			if _, err := tx.Exec(ctx,
+				`INSERT INTO access_control_entries (object_id, permission, principal)
+				 SELECT $1, perm, principal FROM unnest($2::text[], $3::text[]) AS n(perm, principal)
+				 ON CONFLICT DO NOTHING`,
+				objectID, newPerms, newPrincipals); err != nil {
+				return err
+			}
+		}
+		var err error
+		out, err = objectPermissions(ctx, tx, objectID, nil)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// likeEscape turns a '*' pattern into a LIKE pattern (escape character '\').
+func likeEscape(pattern string) string {
+	var sb strings.Builder
+	for _, r := range pattern {
+		switch r {
+		case '\\', '%', '_':
+			sb.WriteByte('\\')
+			sb.WriteRune(r)
+		case '*':
+			sb.WriteByte('%')
+		default:
+			sb.WriteRune(r)
+		}
+	}
+	return sb.String()
+}
+
+// DeleteObjectPermissions implements [permission.Backend]; ids with '*' are patterns.
+func (b *Backend) DeleteObjectPermissions(ctx context.Context, objectIDs ...string) error {
+	if len(objectIDs) == 0 {
+		return nil
+	}
+	exact, patterns := []string{}, []string{}
+	for _, id := range objectIDs {
+		if strings.Contains(id, "*") {
+			patterns = append(patterns, likeEscape(id))
+		} else {
+			exact = append(exact, id)
+		}
+	}
+	return b.exec(ctx, "delete object permissions",
+		`DELETE FROM access_control_entries WHERE object_id = ANY($1) OR object_id LIKE ANY($2)`,
+		exact, patterns)
+}
+
+func splitBindings(bound []permission.Binding, pattern bool) (objects, perms []string) {
+	objects, perms = make([]string, len(bound)), make([]string, len(bound))
+	for i, bd := range bound {
+		objects[i], perms[i] = bd.ObjectID, bd.Permission
+		if pattern {
+			objects[i] = likeEscape(bd.ObjectID)
+		}
+	}
+	return objects, perms
+}
+
+// AuthorizedPrincipals implements [permission.Backend].
+func (b *Backend) AuthorizedPrincipals(ctx context.Context, bound []permission.Binding) ([]string, error) {
+	objects, perms := splitBindings(bound, false)
+	return b.strings(ctx, "authorized principals",
+		`SELECT DISTINCT a.principal
+		   FROM access_control_entries a
+		   JOIN unnest($1::text[], $2::text[]) AS bd(object_id, permission)
+		     ON a.object_id = bd.object_id AND a.permission = bd.permission
+		  ORDER BY a.principal`, objects, perms)
+}
+
+// AccessibleObjects implements [permission.Backend].
+func (b *Backend) AccessibleObjects(ctx context.Context, principals []string, bound []permission.Binding) (map[string][]string, error) {
+	const op = "accessible objects"
+	out := map[string][]string{}
+	if len(principals) == 0 || len(bound) == 0 {
+		return out, nil
+	}
+	patterns, perms := splitBindings(bound, true)
+	c, err := b.conn(ctx)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	defer c.Release()
+	rows, err := c.Query(ctx,
+		`SELECT DISTINCT a.object_id, a.permission
+		   FROM access_control_entries a
+		   JOIN unnest($1::text[], $2::text[]) AS bd(pattern, permission)
+		     ON a.permission = bd.permission AND a.object_id LIKE bd.pattern
+		  WHERE a.principal = ANY($3)
+		  ORDER BY a.object_id, a.permission`, patterns, perms, principals)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	var obj, perm string
+	_, err = pgx.ForEachRow(rows, []any{&obj, &perm}, func() error {
+		out[obj] = append(out[obj], perm)
+		return nil
+	})
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return out, nil
+}
+
+// CheckPermission implements [permission.Backend].
+func (b *Backend) CheckPermission(ctx context.Context, principals []string, bound []permission.Binding) (bool, error) {
+	const op = "check permission"
+	if len(principals) == 0 || len(bound) == 0 {
+		return false, nil
+	}
+	objects, perms := splitBindings(bound, false)
+	c, err := b.conn(ctx)
+	if err != nil {
+		return false, wrap(op, err)
+	}
+	defer c.Release()
+	var ok bool
+	err = c.QueryRow(ctx,
+		`SELECT EXISTS (
+		   SELECT 1 FROM access_control_entries a
+		     JOIN unnest($1::text[], $2::text[]) AS bd(object_id, permission)
+		       ON a.object_id = bd.object_id AND a.permission = bd.permission
+		    WHERE a.principal = ANY($3))`, objects, perms, principals).Scan(&ok)
+	return ok, wrap(op, err)
+}
+
+// Flush implements [permission.Backend]: it empties the two permission tables.
+func (b *Backend) Flush(ctx context.Context) error {
+	return b.tx(ctx, "flush", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM user_principals`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM access_control_entries`)
+		return err
+	})
+}
+
+// Ping implements [permission.Pinger]. It reads the permission tables; unless readonly, it
+// also writes a row in a transaction that it rolls back, so nothing is left behind.
+func (b *Backend) Ping(ctx context.Context, readonly bool) error {
+	if readonly {
+		return b.exec(ctx, "ping", `SELECT 1 FROM user_principals LIMIT 1`)
+	}
+	err := b.tx(ctx, "ping", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx,
+			`INSERT INTO user_principals (user_id, principal) VALUES ('__heartbeat__', 'alive')
+			 ON CONFLICT DO NOTHING`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM access_control_entries LIMIT 1`); err != nil {
+			return err
+		}
+		return errRollback
+	})
+	if errors.Is(err, errRollback) {
+		return nil
+	}
+	return err
+}
+
+// errRollback makes a transaction roll back without reporting an error.
+var errRollback = errors.New("rollback")
+
+// Close closes the connection pool; the backend is unusable afterwards.
+func (b *Backend) Close() error {
+	b.pool.Close()
+	return nil
+}
+
+// InitializeSchema implements [permission.Migrator]: it creates the tables on an empty
+// database, or applies the migrations from the installed version to [SchemaVersion]. With
+// dryRun, it does the same in a transaction that it rolls back, so nothing changes. Running
+// it again is harmless; concurrent runs are serialised with an advisory lock.
+func (b *Backend) InitializeSchema(ctx context.Context, dryRun bool) error {
+	err := b.tx(ctx, "initialize schema", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('cliquet permission schema', 0))`); err != nil {
+			return err
+		}
+		version, err := installedVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
+		switch {
+		case version == SchemaVersion:
+			// Up to date.
+		case version == 0:
+			if err := runFile(ctx, tx, "schema.sql"); err != nil {
+				return err
+			}
+		case version > SchemaVersion:
+			return fmt.Errorf("installed schema version %d is newer than this code (%d)", version, SchemaVersion)
+		default:
+			for v := version; v < SchemaVersion; v++ {
+				name := fmt.Sprintf("migrations/migration_%03d_%03d.sql", v, v+1)
+				if err := runFile(ctx, tx, name); err != nil {
+					return err
+				}
+				got, err := installedVersion(ctx, tx)
+				if err != nil {
+					return err
+				}
+				if got != v+1 {
+					return fmt.Errorf("%s left schema version %d, want %d", name, got, v+1)
+				}
+			}
+		}
+		if dryRun {
+			return errRollback
+		}
+		return nil
+	})
+	if errors.Is(err, errRollback) {
+		return nil
+	}
+	return err
+}
+
+func runFile(ctx context.Context, tx pgx.Tx, name string) error {
+	sql, err := schemaFS.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, string(sql)); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// installedVersion returns the schema version in the database: the permission_schema_version
+// row; 1 when the tables exist without one (kinto before 8.1.2); 0 when there is no schema.
+func installedVersion(ctx context.Context, tx pgx.Tx) (int, error) {
+	var hasMetadata, hasTables bool
+	if err := tx.QueryRow(ctx,
+		`SELECT to_regclass('metadata') IS NOT NULL, to_regclass('user_principals') IS NOT NULL`,
+	).Scan(&hasMetadata, &hasTables); err != nil {
+		return 0, err
+	}
+	if hasMetadata {
+		rows, err := tx.Query(ctx, `SELECT value FROM metadata WHERE name = 'permission_schema_version'`)
+		if err != nil {
+			return 0, err
+		}
+		values, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return 0, err
+		}
+		best := 0
+		for _, v := range values {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > best {
+				best = n
+			}
+		}
+		if best > 0 {
+			return best, nil
+		}
+	}
+	if hasTables {
+		return 1, nil
+	}
+	return 0, nil
+}
