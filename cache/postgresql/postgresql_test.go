@@ -1,0 +1,421 @@
+package postgresql_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cliquet-go/cliquet/cache"
+	"github.com/cliquet-go/cliquet/cache/cachetest"
+	"github.com/cliquet-go/cliquet/cache/postgresql"
+	"github.com/cliquet-go/cliquet/config"
+)
+
+const testDatabase = "cache_test"
+
+// testURL returns the URL of this package's own database (created when missing), so that our
+// tests never touch the tables of other packages' tests. It skips without a server, except in
+// CI.
+func testURL(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("CLIQUET_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CLIQUET_TEST_POSTGRES_DSN is not set (required in CI)")
+		}
+		t.Skip("CLIQUET_TEST_POSTGRES_DSN is not set: no PostgreSQL server to test against")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", dsn, err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, testDatabase).Scan(&exists); err != nil {
+		t.Fatal(err)
+	}
+	if !exists {
+		_, err := conn.Exec(ctx, `CREATE DATABASE `+testDatabase)
+		var pgErr *pgconn.PgError
+		// 42P04 duplicate_database, 23505 unique_violation: created concurrently.
+		if err != nil && !(errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505")) {
+			t.Fatalf("create database %s: %v", testDatabase, err)
+		}
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + testDatabase
+	return u.String()
+}
+
+// withSearchPath returns rawURL with search_path set, so that the backend sees only schema.
+func withSearchPath(t *testing.T, rawURL, schema string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// privateSchema creates an empty schema, dropped at the end of the test, and returns a URL
+// whose search_path points at it, with a connection to inspect it.
+func privateSchema(t *testing.T) (string, *pgx.Conn) {
+	t.Helper()
+	base := testURL(t)
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	schema := "cachetest_" + hex.EncodeToString(b[:])
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, withSearchPath(t, base, schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := conn.Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+		conn.Close(context.Background())
+	})
+	return withSearchPath(t, base, schema), conn
+}
+
+func open(t *testing.T, opts postgresql.Options) *postgresql.Backend {
+	t.Helper()
+	b, err := postgresql.New(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+type harness struct{ url string }
+
+func (h harness) Open(ctx context.Context, t *testing.T, prefix string) cache.Backend {
+	b, err := postgresql.New(ctx, postgresql.Options{URL: h.url, Prefix: prefix, PoolSize: 10})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return b
+}
+
+func (harness) Broken(ctx context.Context, t *testing.T) cache.Backend {
+	// Nothing listens on port 1 of the loopback interface: every connection is refused.
+	b, err := postgresql.New(ctx, postgresql.Options{
+		URL:         "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2",
+		PoolTimeout: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return b
+}
+
+func TestConformance(t *testing.T) {
+	u := testURL(t)
+	b := open(t, postgresql.Options{URL: u})
+	if err := b.InitializeSchema(context.Background(), false); err != nil {
+		t.Fatalf("InitializeSchema: %v", err)
+	}
+	cachetest.Run(t, harness{url: u})
+}
+
+// PostgreSQL-specific tests.
+
+var ctx = context.Background()
+
+func wantBackendError(t *testing.T, err error, op string) *cache.BackendError {
+	t.Helper()
+	var be *cache.BackendError
+	if !errors.As(err, &be) {
+		t.Fatalf("error %v (%T), want a *cache.BackendError", err, err)
+	}
+	if be.Backend != "postgresql" || be.Op != op {
+		t.Fatalf("BackendError{Backend: %q, Op: %q}, want {postgresql, %s}", be.Backend, be.Op, op)
+	}
+	return be
+}
+
+func TestClosedPoolReturnsBackendErrors(t *testing.T) {
+	u := testURL(t)
+	owner := open(t, postgresql.Options{URL: u})
+	b := open(t, postgresql.Options{Pool: owner.Pool(), Prefix: "closed_"})
+	owner.Pool().Close()
+	_, err := b.Get(ctx, "k")
+	wantBackendError(t, err, "get")
+	wantBackendError(t, b.Set(ctx, "k", []byte("v"), time.Minute), "set")
+	wantBackendError(t, b.Ping(ctx), "ping")
+	wantBackendError(t, b.InitializeSchema(ctx, false), "initialize_schema")
+}
+
+func TestCallsBeforeInitializeSchemaSayWhatToDo(t *testing.T) {
+	u, _ := privateSchema(t)
+	b := open(t, postgresql.Options{URL: u})
+	_, err := b.Get(ctx, "k")
+	be := wantBackendError(t, err, "get")
+	if !strings.Contains(be.Error(), "InitializeSchema") {
+		t.Fatalf("error %q should tell to run InitializeSchema", be)
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "42P01" {
+		t.Fatalf("error %v should wrap the server's undefined_table error", err)
+	}
+}
+
+func TestInitializeSchema(t *testing.T) {
+	version := func(t *testing.T, conn *pgx.Conn) string {
+		t.Helper()
+		var v string
+		if err := conn.QueryRow(ctx, `SELECT value FROM cache_metadata WHERE name = 'cache_schema_version'`).Scan(&v); err != nil {
+			t.Fatalf("read version: %v", err)
+		}
+		return v
+	}
+	valueType := func(t *testing.T, conn *pgx.Conn) string {
+		t.Helper()
+		var typ string
+		err := conn.QueryRow(ctx, `SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+			WHERE attrelid = to_regclass('cache') AND attname = 'value'`).Scan(&typ)
+		if err != nil {
+			t.Fatalf("read the type of cache.value: %v", err)
+		}
+		return typ
+	}
+
+	t.Run("creates the tables on an empty database and records version 1", func(t *testing.T) {
+		u, conn := privateSchema(t)
+		b := open(t, postgresql.Options{URL: u})
+		if err := b.InitializeSchema(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		if got := version(t, conn); got != "1" {
+			t.Fatalf("version = %s, want 1", got)
+		}
+		if err := b.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("a dry run changes nothing", func(t *testing.T) {
+		u, conn := privateSchema(t)
+		b := open(t, postgresql.Options{URL: u})
+		if err := b.InitializeSchema(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+		var exists bool
+		if err := conn.QueryRow(ctx, `SELECT to_regclass('cache') IS NOT NULL`).Scan(&exists); err != nil || exists {
+			t.Fatalf("cache table exists after a dry run: %v, %v", exists, err)
+		}
+	})
+
+	t.Run("replaces kinto.core's cache table", func(t *testing.T) {
+		u, conn := privateSchema(t)
+		_, err := conn.Exec(ctx, `
+			CREATE TABLE cache (key VARCHAR(256) PRIMARY KEY, value TEXT NOT NULL, ttl TIMESTAMP DEFAULT NULL);
+			CREATE INDEX IF NOT EXISTS idx_cache_ttl ON cache(ttl);
+			CREATE FUNCTION sec2ttl(seconds FLOAT) RETURNS TIMESTAMP AS $$
+			BEGIN RETURN now() + (seconds || ' SECOND')::INTERVAL; END; $$ LANGUAGE plpgsql;
+			INSERT INTO cache VALUES ('old', '"json"', sec2ttl(60));`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := open(t, postgresql.Options{URL: u})
+		if err := b.InitializeSchema(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+		if got := valueType(t, conn); got != "text" {
+			t.Fatalf("a dry run changed the legacy table: value is %s", got)
+		}
+		if err := b.InitializeSchema(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		if got := valueType(t, conn); got != "bytea" {
+			t.Fatalf("value column is %s after migration, want bytea", got)
+		}
+		if got := version(t, conn); got != "1" {
+			t.Fatalf("version = %s, want 1", got)
+		}
+		if _, err := b.Get(ctx, "old"); !errors.Is(err, cache.ErrNotFound) {
+			t.Fatalf("Get(old) after migration: %v, want ErrNotFound", err)
+		}
+		if err := b.Set(ctx, "new", []byte{0, 1, 2}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("refuses a newer schema version", func(t *testing.T) {
+		u, conn := privateSchema(t)
+		b := open(t, postgresql.Options{URL: u})
+		if err := b.InitializeSchema(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, `UPDATE cache_metadata SET value = '99' WHERE name = 'cache_schema_version'`); err != nil {
+			t.Fatal(err)
+		}
+		err := b.InitializeSchema(ctx, false)
+		if err == nil || !strings.Contains(err.Error(), "99") {
+			t.Fatalf("InitializeSchema over version 99: %v, want an error naming the version", err)
+		}
+	})
+
+	t.Run("refuses an unrelated table named cache", func(t *testing.T) {
+		u, conn := privateSchema(t)
+		if _, err := conn.Exec(ctx, `CREATE TABLE cache (id INT, value JSONB)`); err != nil {
+			t.Fatal(err)
+		}
+		b := open(t, postgresql.Options{URL: u})
+		if err := b.InitializeSchema(ctx, false); err == nil {
+			t.Fatal("InitializeSchema succeeded over an unrelated cache table, want an error")
+		}
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM information_schema.columns WHERE table_name = 'cache' AND column_name = 'id'`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("the unrelated table was changed: %d, %v", n, err)
+		}
+	})
+
+	t.Run("concurrent calls all succeed", func(t *testing.T) {
+		u, conn := privateSchema(t)
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b, err := postgresql.New(ctx, postgresql.Options{URL: u, PoolSize: 1})
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				defer b.Close()
+				errs[i] = b.InitializeSchema(ctx, false)
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("call %d: %v", i, err)
+			}
+		}
+		if got := version(t, conn); got != "1" {
+			t.Fatalf("version = %s, want 1", got)
+		}
+	})
+}
+
+func TestSetPurgesExpiredRows(t *testing.T) {
+	u := testURL(t)
+	b := open(t, postgresql.Options{URL: u, Prefix: "purge_test_"})
+	if err := b.InitializeSchema(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Flush(context.Background()) })
+	for _, k := range []string{"a", "b", "c"} {
+		if err := b.Set(ctx, k, []byte("v"), time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(20 * time.Millisecond)
+	if err := b.Set(ctx, "fresh", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	err := b.Pool().QueryRow(ctx, `SELECT count(*) FROM cache WHERE key LIKE 'purge\_test\_%'`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("%d rows under the prefix after a Set, want 1 (expired rows purged)", n)
+	}
+}
+
+func TestPoolTimeoutBoundsTheWaitForAConnection(t *testing.T) {
+	u := testURL(t)
+	b := open(t, postgresql.Options{URL: u, PoolSize: 1, PoolTimeout: 100 * time.Millisecond})
+	held, err := b.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release()
+	start := time.Now()
+	_, err = b.Get(ctx, "k")
+	elapsed := time.Since(start)
+	wantBackendError(t, err, "get")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error %v should wrap context.DeadlineExceeded", err)
+	}
+	if elapsed > 2*time.Second {
+		t.Fatalf("Get waited %v for a connection, want about 100ms", elapsed)
+	}
+}
+
+func TestRegisteredFactory(t *testing.T) {
+	tests := []struct {
+		name     string
+		settings map[string]string
+		wantErr  string
+		check    func(t *testing.T, b *postgresql.Backend)
+	}{
+		{
+			name:     "reads the pool size and the prefix",
+			settings: map[string]string{"cache_url": "postgres://u@127.0.0.1:1/db", "cache_pool_size": "7", "cache_prefix": "app_"},
+			check: func(t *testing.T, b *postgresql.Backend) {
+				if got := b.Pool().Config().MaxConns; got != 7 {
+					t.Errorf("MaxConns = %d, want 7", got)
+				}
+				if b.Prefix() != "app_" {
+					t.Errorf("prefix = %q, want app_", b.Prefix())
+				}
+			},
+		},
+		{
+			name:     "defaults to 25 connections",
+			settings: map[string]string{"cache_url": "postgres://u@127.0.0.1:1/db"},
+			check: func(t *testing.T, b *postgresql.Backend) {
+				if got := b.Pool().Config().MaxConns; got != 25 {
+					t.Errorf("MaxConns = %d, want 25", got)
+				}
+			},
+		},
+		{name: "requires a URL", settings: map[string]string{}, wantErr: "cache_url"},
+		{name: "rejects a malformed URL", settings: map[string]string{"cache_url": "postgres://u@127.0.0.1:notaport/db"}, wantErr: "cache_url"},
+		{name: "rejects a bad pool size", settings: map[string]string{"cache_url": "postgres://u@h/db", "cache_pool_size": "many"}, wantErr: "cache_pool_size"},
+		{name: "rejects a bad pool timeout", settings: map[string]string{"cache_url": "postgres://u@h/db", "cache_pool_timeout": "soon"}, wantErr: "cache_pool_timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := config.MustFromMap(tt.settings, config.Options{Env: []string{}})
+			b, err := cache.Open(ctx, "kinto.core.cache.postgresql", s)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Open: %v, want an error mentioning %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer b.Close()
+			tt.check(t, b.(*postgresql.Backend))
+		})
+	}
+}
