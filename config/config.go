@@ -8,7 +8,9 @@
 //  1. the toolkit defaults ([Defaults]) and the embedder's own defaults ([Options.Defaults]);
 //  2. the .ini file, where a key may be written unprefixed (paginate_by), prefixed with
 //     "cliquet." or prefixed with "<project_name>." (kinto.paginate_by); all are stored
-//     unprefixed, and two spellings of one key with different values are an error;
+//     unprefixed, and two spellings of one key with different values are an error. The
+//     project name comes from project_name, cliquet.project_name, [Options.ProjectName],
+//     or a self-naming key such as "kinto.project_name = kinto";
 //  3. environment variables <PROJECT>_<KEY>, then CLIQUET_<KEY>: the key upper-cased, with dots
 //     and dashes turned into underscores (CLIQUET_STORAGE_BACKEND, KINTO_PAGINATE_BY).
 //
@@ -128,6 +130,14 @@ func resolve(raw map[string]string, source string, opts Options) (*Settings, err
 	if project != "" && project != "cliquet" {
 		if v, ok := raw[project+".project_name"]; ok && v != "" {
 			project = v
+		}
+	}
+	if project == "" {
+		// A file that names itself: "kinto.project_name = kinto".
+		for k, v := range raw {
+			if p, ok := strings.CutSuffix(k, ".project_name"); ok && p == v && p != "cliquet" {
+				project = v
+			}
 		}
 	}
 
