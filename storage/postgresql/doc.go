@@ -1,0 +1,75 @@
+// Package postgresql is the PostgreSQL storage backend: objects are stored as JSONB, filters
+// and sorts run in SQL, and writes to one collection are serialised by a clock row so that
+// timestamps are strictly increasing in commit order.
+//
+// Import it for its side effect to make storage_backend = postgresql available, or call [New]:
+//
+//	import _ "github.com/cliquet-go/cliquet/storage/postgresql"
+//
+// Settings read by the registered factory ([Open]): storage_url (postgres:// or
+// postgresql:// DSN), storage_pool_size (maximum connections, default 25),
+// storage_pool_timeout (seconds to wait for a connection, default 30) and
+// storage_max_fetch_size (cap on the rows List returns without a limit, default 10000).
+// Opening the backend does not touch the schema: run [Backend.InitializeSchema] from the
+// migrate step.
+//
+// # Schema
+//
+// Migrations are embedded SQL files applied in order by InitializeSchema, inside one
+// transaction guarded by an advisory lock; the version is the row storage_schema_version of
+// the metadata table.
+//
+//	objects(resource_name, parent_id, id TEXT COLLATE "C",   -- primary key
+//	        last_modified BIGINT NOT NULL, deleted BOOLEAN NOT NULL, data JSONB)
+//	  UNIQUE INDEX (resource_name, parent_id, last_modified DESC)  -- _since, keyset pages
+//	  INDEX (resource_name, parent_id, last_modified) WHERE deleted -- purge (migration 002)
+//	timestamps(resource_name, parent_id, last_modified BIGINT)   -- the collection clocks
+//	metadata(name, value)                                         -- storage_schema_version
+//
+// A tombstone is the object's row with deleted = TRUE and data NULL. "id", "last_modified"
+// and "deleted" are never stored in data.
+//
+// # Timestamps
+//
+// Every write is one statement whose first step upserts the collection's clock row
+// (INSERT … ON CONFLICT DO UPDATE … RETURNING) to max(previous+1, now in ms on the server),
+// then writes the object with the returned value. The upsert locks the clock row until the
+// transaction commits, so two writers of one collection are serialised: the later one reads
+// the clock after the earlier one committed and gets a larger timestamp. Timestamps are thus
+// unique and commit-ordered, and a client polling with _since (last_modified > t) never
+// misses a write that commits later with a smaller timestamp. Concurrent writers wait instead
+// of failing. A client-forced timestamp (replication) is kept unless another object of the
+// collection has it, in which case the object gets the clock's value; the clock becomes
+// max(previous+1, forced). DeleteAll reserves one timestamp per tombstone from the clock in
+// the same statement. The first read of a never-written collection stores the current time
+// as its timestamp.
+//
+// # Filters and ordering
+//
+// Filters, pagination rules and sorts are translated to SQL on jsonb values, which follow
+// PostgreSQL's jsonb ordering (null < string < number < boolean < array < object); an absent
+// field is SQL NULL, sorted last ascending and first descending. Field names and values are
+// always passed as parameters: a dotted field is the text[] parameter of data #> $n::text[].
+// Filters on "id" and "last_modified" use the columns, so that _since, _before and keyset
+// pages on the default order use the index.
+//
+// Strings compare with the database collation: create the database with the C or C.UTF-8
+// collation (initdb --locale=C.UTF-8, or CREATE DATABASE … TEMPLATE template0 LC_COLLATE
+// 'C.UTF-8') so that strings inside JSON compare byte-wise, as in the other backends.
+// InitializeSchema logs a warning otherwise.
+//
+// jsonb cannot hold the NUL character. A filter value containing NUL is therefore handled
+// without sending it: EQ, IN, LIKE and CONTAINS cannot match it, NOT and EXCLUDE always do,
+// and LT, GT, MIN and MAX against a string are rewritten exactly on the part before the NUL.
+// An ordering comparison with an array or object containing NUL returns [ErrNULValue]. A
+// field name containing NUL addresses an absent field. Object data containing \u0000 is
+// rejected with [ErrInvalidData].
+//
+// # Units of work
+//
+// [Backend.Begin] returns a context carrying a unit of work. Reads made with it go to the
+// pool until the first write, which opens the transaction; later calls, reads included, use
+// it. Calls without a unit of work run in autocommit mode. Failures of the server or of the
+// pool (including the pool timeout) are returned as *storage.BackendError; the pool reopens
+// connections by itself when the server comes back.
+package postgresql

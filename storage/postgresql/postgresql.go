@@ -1,0 +1,231 @@
+package postgresql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/storage"
+)
+
+// BackendName is the name under which the backend registers itself, and the Backend field of
+// the *storage.BackendError values it returns.
+const BackendName = "postgresql"
+
+// Defaults of [Options].
+const (
+	DefaultPoolSize     = 25
+	DefaultPoolTimeout  = 30 * time.Second
+	DefaultMaxFetchSize = 10000
+)
+
+// Errors returned for input PostgreSQL cannot represent. They are not *storage.BackendError:
+// retrying does not help.
+var (
+	// ErrNULValue: an ordering filter (LT, GT, MIN, MAX) compares with an array or object that
+	// contains a NUL character, which jsonb cannot hold. NUL characters elsewhere in filter
+	// values are handled exactly (see the package documentation).
+	ErrNULValue = errors.New("storage/postgresql: filter value contains a NUL character")
+	// ErrInvalidData: the object data is not valid JSON for jsonb (for example a \u0000 escape).
+	ErrInvalidData = errors.New("storage/postgresql: invalid object data")
+	// ErrInvalidFilter: a filter value has the wrong type for its operator (LIKE without a
+	// string, HAS without a bool, a number that is not finite).
+	ErrInvalidFilter = errors.New("storage/postgresql: invalid filter")
+)
+
+// Options configures [New].
+type Options struct {
+	// URL is the connection string: a postgres:// or postgresql:// URL, or key=value pairs. A
+	// SQLAlchemy driver suffix ("postgresql+psycopg2://") is accepted and ignored. Required.
+	URL string
+	// PoolSize is the maximum number of connections. Default 25 (DefaultPoolSize).
+	PoolSize int
+	// PoolTimeout bounds how long a call waits for a connection (acquiring one from the pool,
+	// or opening it) before failing with a *storage.BackendError. Default 30 s.
+	PoolTimeout time.Duration
+	// MaxFetchSize caps the number of objects List returns when ListOptions.Limit is 0.
+	// Default 10000; a negative value means no cap.
+	MaxFetchSize int
+	// Logger receives migration reports and warnings. Default: discard.
+	Logger *slog.Logger
+}
+
+// Backend is the PostgreSQL storage backend. It implements storage.Backend,
+// storage.Transactor, storage.Pinger, storage.Migrator and storage.Flusher, and is safe for
+// concurrent use.
+type Backend struct {
+	pool        *pgxpool.Pool
+	poolTimeout time.Duration
+	maxFetch    int
+	log         *slog.Logger
+}
+
+var (
+	_ storage.Backend    = (*Backend)(nil)
+	_ storage.Transactor = (*Backend)(nil)
+	_ storage.Pinger     = (*Backend)(nil)
+	_ storage.Migrator   = (*Backend)(nil)
+	_ storage.Flusher    = (*Backend)(nil)
+)
+
+func init() {
+	storage.Register(BackendName, Open)
+}
+
+// Open is the storage.Factory registered as "postgresql". It reads storage_url,
+// storage_pool_size, storage_pool_timeout (seconds) and storage_max_fetch_size. It does not
+// touch the schema: run [Backend.InitializeSchema] from the migrate step.
+func Open(ctx context.Context, s *config.Settings) (storage.Backend, error) {
+	opts := Options{URL: s.String("storage_url")}
+	var err error
+	if opts.PoolSize, err = s.Int("storage_pool_size"); err != nil {
+		return nil, err
+	}
+	if opts.PoolTimeout, err = s.Seconds("storage_pool_timeout"); err != nil {
+		return nil, err
+	}
+	if n, set, err := s.OptionalInt("storage_max_fetch_size"); err != nil {
+		return nil, err
+	} else if set {
+		opts.MaxFetchSize = n
+		if n == 0 {
+			opts.MaxFetchSize = -1
+		}
+	}
+	b, err := New(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// New creates a backend with its own connection pool. Connections are opened on demand, so
+// New succeeds while the server is down; calls then fail with *storage.BackendError until it
+// is back.
+func New(ctx context.Context, opts Options) (*Backend, error) {
+	url := strings.TrimSpace(opts.URL)
+	if url == "" {
+		return nil, errors.New("storage/postgresql: storage_url is required")
+	}
+	if scheme, rest, ok := strings.Cut(url, "://"); ok {
+		if base, _, hasDriver := strings.Cut(scheme, "+"); hasDriver {
+			url = base + "://" + rest
+		}
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("storage/postgresql: storage_url: %w", err)
+	}
+	if opts.PoolSize <= 0 {
+		opts.PoolSize = DefaultPoolSize
+	}
+	if opts.PoolTimeout <= 0 {
+		opts.PoolTimeout = DefaultPoolTimeout
+	}
+	switch {
+	case opts.MaxFetchSize == 0:
+		opts.MaxFetchSize = DefaultMaxFetchSize
+	case opts.MaxFetchSize < 0:
+		opts.MaxFetchSize = 0
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	cfg.MaxConns = int32(opts.PoolSize)
+	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > opts.PoolTimeout {
+		cfg.ConnConfig.ConnectTimeout = opts.PoolTimeout
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("storage/postgresql: %w", err)
+	}
+	return &Backend{pool: pool, poolTimeout: opts.PoolTimeout, maxFetch: opts.MaxFetchSize, log: opts.Logger}, nil
+}
+
+// Close closes the pool, waiting for connections in use to be returned.
+func (b *Backend) Close() error {
+	b.pool.Close()
+	return nil
+}
+
+// querier is what pgx.Tx and *pgxpool.Conn have in common.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// acquire takes a connection, waiting at most the pool timeout.
+func (b *Backend) acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	actx, cancel := context.WithTimeout(ctx, b.poolTimeout)
+	defer cancel()
+	conn, err := b.pool.Acquire(actx)
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("no connection within the pool timeout (%s): %w", b.poolTimeout, err)
+	}
+	return conn, err
+}
+
+// run calls fn with the querier ctx belongs to: the unit of work's transaction when one has
+// started (or when write starts it), otherwise a pooled connection in autocommit mode. It
+// turns driver failures into *storage.BackendError.
+func (b *Backend) run(ctx context.Context, op string, write bool, fn func(q querier) error) error {
+	if u := b.unitFrom(ctx); u != nil {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		if !u.done {
+			if u.tx == nil && write {
+				if err := u.begin(ctx); err != nil {
+					return b.wrap(op, err)
+				}
+			}
+			if u.tx != nil {
+				return b.wrap(op, fn(u.tx))
+			}
+		}
+	}
+	conn, err := b.acquire(ctx)
+	if err != nil {
+		return b.wrap(op, err)
+	}
+	defer conn.Release()
+	return b.wrap(op, fn(conn))
+}
+
+// passThrough marks errors that are results, not backend failures.
+type passThrough struct{ err error }
+
+func (p passThrough) Error() string { return p.err.Error() }
+func (p passThrough) Unwrap() error { return p.err }
+
+// result returns err so that run hands it to the caller unwrapped.
+func result(err error) error { return passThrough{err} }
+
+func (b *Backend) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var p passThrough
+	if errors.As(err, &p) {
+		return p.err
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "25006" || pgErr.Code == "42501": // read_only_sql_transaction, insufficient_privilege
+			err = fmt.Errorf("%w: %w", storage.ErrReadOnly, err)
+		case strings.HasPrefix(pgErr.Code, "22"): // data exception: bad JSON, \u0000 in jsonb
+			return fmt.Errorf("%w: %s: %w", ErrInvalidData, op, err)
+		}
+	}
+	return &storage.BackendError{Backend: BackendName, Op: op, Err: err}
+}

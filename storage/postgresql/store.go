@@ -1,0 +1,329 @@
+package postgresql
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cliquet-go/cliquet/storage"
+)
+
+// nowMS is the server's clock in epoch milliseconds: every web head shares one clock.
+const nowMS = "floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+
+// clockCTE upserts the collection clock row and returns the new timestamp. Taking the row
+// lock inside the writing statement serialises the writers of one collection until commit,
+// so timestamps are strictly increasing in commit order: a _since poller never misses a
+// write. $1 resource, $2 parent, forced is the client-forced timestamp placeholder (0 for
+// none): the clock becomes forced when it is ahead, else max(previous+1, now). cond, if not
+// empty, is a WHERE clause that skips the write (and the clock bump) when false.
+func clockCTE(forced, cond string) string {
+	return `clock AS (
+	INSERT INTO timestamps AS t (resource_name, parent_id, last_modified)
+	SELECT $1, $2, GREATEST(` + nowMS + `, ` + forced + `) ` + cond + `
+	ON CONFLICT (resource_name, parent_id) DO UPDATE SET last_modified =
+		CASE WHEN ` + forced + ` > t.last_modified THEN ` + forced + `
+		ELSE GREATEST(t.last_modified + 1, ` + nowMS + `) END
+	RETURNING last_modified)`
+}
+
+// forcedTS picks the object's timestamp: the forced one when cond holds and no other object
+// of the collection has it (timestamps are unique), else the clock's.
+func forcedTS(forced, cond string) string {
+	return `CASE WHEN ` + cond + ` AND NOT EXISTS (SELECT 1 FROM objects x WHERE x.resource_name = $1
+		AND x.parent_id = $2 AND x.last_modified = ` + forced + ` AND x.id <> $3)
+		THEN ` + forced + ` ELSE clock.last_modified END`
+}
+
+// dataExpr is the stored data: the client's, without the protocol fields.
+const dataExpr = `COALESCE($5::text::jsonb, '{}'::jsonb) - '{id,last_modified,deleted}'::text[]`
+
+var (
+	createSQL = `WITH ` + clockCTE("$4::bigint", `WHERE NOT EXISTS (SELECT 1 FROM objects
+		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted)`) + `
+INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data)
+SELECT $1, $2, $3, ` + forcedTS("$4::bigint", "$4::bigint > 0") + `, FALSE, ` + dataExpr + `
+FROM clock
+ON CONFLICT (resource_name, parent_id, id) DO UPDATE
+	SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data
+	WHERE o.deleted
+RETURNING last_modified, data`
+
+	updateSQL = `WITH ` + clockCTE("$4::bigint", "") + `
+INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data)
+SELECT $1, $2, $3, ` + forcedTS("$4::bigint", `$4::bigint > COALESCE((SELECT last_modified FROM objects
+		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted), 0)`) + `, FALSE, ` + dataExpr + `
+FROM clock
+ON CONFLICT (resource_name, parent_id, id) DO UPDATE
+	SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data
+RETURNING last_modified, data`
+
+	deleteSQL = `WITH ` + clockCTE("$4::bigint", `WHERE EXISTS (SELECT 1 FROM objects
+		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted)`) + `
+UPDATE objects AS o SET deleted = TRUE, data = NULL,
+	last_modified = ` + forcedTS("$4::bigint", "$4::bigint > o.last_modified") + `
+FROM clock
+WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND NOT o.deleted
+RETURNING o.last_modified`
+)
+
+// Create implements storage.Backend.
+func (b *Backend) Create(ctx context.Context, s storage.Scope, o storage.Object) (storage.Object, error) {
+	if o.ID == "" {
+		o.ID = uuid.NewString()
+	}
+	forced := max(o.LastModified, 0)
+	data, err := jsonArg(o.Data)
+	if err != nil {
+		return storage.Object{}, err
+	}
+	out := storage.Object{ID: o.ID}
+	err = b.run(ctx, "create", true, func(q querier) error {
+		err := q.QueryRow(ctx, createSQL, s.Resource, s.Parent, o.ID, forced, data).Scan(&out.LastModified, &out.Data)
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		existing, gerr := get(ctx, q, s, o.ID)
+		if gerr != nil && !errors.Is(gerr, storage.ErrNotFound) {
+			return gerr
+		}
+		return result(&storage.UnicityError{Field: "id", Existing: existing})
+	})
+	if err != nil {
+		return storage.Object{}, err
+	}
+	return out, nil
+}
+
+// Get implements storage.Backend.
+func (b *Backend) Get(ctx context.Context, s storage.Scope, id string) (storage.Object, error) {
+	var out storage.Object
+	err := b.run(ctx, "get", false, func(q querier) error {
+		var err error
+		out, err = get(ctx, q, s, id)
+		return err
+	})
+	return out, err
+}
+
+func get(ctx context.Context, q querier, s storage.Scope, id string) (storage.Object, error) {
+	out := storage.Object{ID: id}
+	err := q.QueryRow(ctx, `SELECT last_modified, data FROM objects
+		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted`,
+		s.Resource, s.Parent, id).Scan(&out.LastModified, &out.Data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return storage.Object{}, result(storage.ErrNotFound)
+	}
+	return out, err
+}
+
+// Update implements storage.Backend.
+func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object) (storage.Object, error) {
+	if o.ID == "" {
+		o.ID = uuid.NewString()
+	}
+	forced := max(o.LastModified, 0)
+	data, err := jsonArg(o.Data)
+	if err != nil {
+		return storage.Object{}, err
+	}
+	out := storage.Object{ID: o.ID}
+	err = b.run(ctx, "update", true, func(q querier) error {
+		return q.QueryRow(ctx, updateSQL, s.Resource, s.Parent, o.ID, forced, data).Scan(&out.LastModified, &out.Data)
+	})
+	if err != nil {
+		return storage.Object{}, err
+	}
+	return out, nil
+}
+
+// Delete implements storage.Backend.
+func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64) (storage.Object, error) {
+	out := storage.Object{ID: id, Deleted: true}
+	err := b.run(ctx, "delete", true, func(q querier) error {
+		err := q.QueryRow(ctx, deleteSQL, s.Resource, s.Parent, id, max(lastModified, 0)).Scan(&out.LastModified)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return result(storage.ErrNotFound)
+		}
+		return err
+	})
+	if err != nil {
+		return storage.Object{}, err
+	}
+	return out, nil
+}
+
+// DeleteAll implements storage.Backend. The tombstones get consecutive timestamps, reserved
+// from the collection clock in the same statement, following opt.Sort.
+func (b *Backend) DeleteAll(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, error) {
+	q := &query{}
+	q.arg(s.Resource)
+	q.arg(s.Parent)
+	q.w(`WITH matched AS (SELECT id, row_number() OVER (`)
+	mark := q.sb.Len()
+	q.orderBy(opt.Sort)
+	order := q.sb.String()[mark:]
+	q.w(`) AS rn FROM objects WHERE resource_name = $1 AND parent_id = $2 AND NOT deleted`)
+	if err := q.where(opt.Filters, opt.Pagination); err != nil {
+		return nil, err
+	}
+	q.w(order)
+	if opt.Limit > 0 {
+		q.w(" LIMIT ", q.arg(opt.Limit))
+	}
+	q.w(`),
+n AS (SELECT count(*) AS c FROM matched),
+clock AS (
+	INSERT INTO timestamps AS t (resource_name, parent_id, last_modified)
+	SELECT $1, $2, `, nowMS, ` + n.c - 1 FROM n WHERE n.c > 0
+	ON CONFLICT (resource_name, parent_id) DO UPDATE SET last_modified =
+		GREATEST(t.last_modified + 1, `, nowMS, `) + (SELECT c FROM n) - 1
+	RETURNING last_modified)
+UPDATE objects AS o SET deleted = TRUE, data = NULL, last_modified = clock.last_modified - n.c + m.rn
+FROM matched m, clock, n
+WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = m.id AND NOT o.deleted
+RETURNING o.id, o.last_modified, m.rn`)
+	type row struct {
+		obj storage.Object
+		rn  int64
+	}
+	var rows []row
+	err := b.run(ctx, "delete_all", true, func(qr querier) error {
+		rs, err := qr.Query(ctx, q.sb.String(), q.args...)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		for rs.Next() {
+			r := row{obj: storage.Object{Deleted: true}}
+			if err := rs.Scan(&r.obj.ID, &r.obj.LastModified, &r.rn); err != nil {
+				return err
+			}
+			rows = append(rows, r)
+		}
+		return rs.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].rn < rows[j].rn })
+	out := make([]storage.Object, len(rows))
+	for i, r := range rows {
+		out[i] = r.obj
+	}
+	return out, nil
+}
+
+// PurgeDeleted implements storage.Backend.
+func (b *Backend) PurgeDeleted(ctx context.Context, s storage.Scope, before int64) (int, error) {
+	var n int64
+	err := b.run(ctx, "purge_deleted", true, func(q querier) error {
+		tag, err := q.Exec(ctx, `DELETE FROM objects WHERE resource_name = $1 AND parent_id = $2 AND deleted
+			AND ($3::bigint <= 0 OR last_modified < $3::bigint)`, s.Resource, s.Parent, before)
+		n = tag.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+// List implements storage.Backend.
+func (b *Backend) List(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, error) {
+	q := &query{}
+	q.w(`SELECT id, last_modified, deleted, data FROM objects WHERE resource_name = `, q.arg(s.Resource),
+		` AND parent_id = `, q.arg(s.Parent))
+	if !opt.IncludeDeleted {
+		q.w(" AND NOT deleted")
+	}
+	if err := q.where(opt.Filters, opt.Pagination); err != nil {
+		return nil, err
+	}
+	q.orderBy(opt.Sort)
+	limit := opt.Limit
+	if limit <= 0 {
+		limit = b.maxFetch
+	}
+	if limit > 0 {
+		q.w(" LIMIT ", q.arg(limit))
+	}
+	var out []storage.Object
+	err := b.run(ctx, "list", false, func(qr querier) error {
+		rs, err := qr.Query(ctx, q.sb.String(), q.args...)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		for rs.Next() {
+			var o storage.Object
+			if err := rs.Scan(&o.ID, &o.LastModified, &o.Deleted, &o.Data); err != nil {
+				return err
+			}
+			out = append(out, o)
+		}
+		return rs.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []storage.Object{}
+	}
+	return out, nil
+}
+
+// Count implements storage.Backend.
+func (b *Backend) Count(ctx context.Context, s storage.Scope, filters []storage.Filter) (int, error) {
+	q := &query{}
+	q.w(`SELECT count(*) FROM objects WHERE resource_name = `, q.arg(s.Resource),
+		` AND parent_id = `, q.arg(s.Parent), ` AND NOT deleted`)
+	if err := q.where(filters, nil); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := b.run(ctx, "count", false, func(qr querier) error {
+		return qr.QueryRow(ctx, q.sb.String(), q.args...).Scan(&n)
+	})
+	return int(n), err
+}
+
+// Timestamp implements storage.Backend. The first read of a never-written collection stores
+// the current time as its timestamp (a write: it fails with storage.ErrReadOnly on a
+// read-only database).
+func (b *Backend) Timestamp(ctx context.Context, s storage.Scope) (int64, error) {
+	var ts int64
+	err := b.run(ctx, "timestamp", false, func(q querier) error {
+		for {
+			err := q.QueryRow(ctx, `SELECT last_modified FROM timestamps WHERE resource_name = $1 AND parent_id = $2`,
+				s.Resource, s.Parent).Scan(&ts)
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			err = q.QueryRow(ctx, `INSERT INTO timestamps (resource_name, parent_id, last_modified)
+				VALUES ($1, $2, `+nowMS+`) ON CONFLICT DO NOTHING RETURNING last_modified`,
+				s.Resource, s.Parent).Scan(&ts)
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			// Another writer created the row first: read it.
+		}
+	})
+	return ts, err
+}
+
+// jsonArg passes object data as JSON text (nil for none, stored as {}). Data must be a JSON
+// object; PostgreSQL checks the rest of its syntax.
+func jsonArg(d json.RawMessage) (any, error) {
+	t := bytes.TrimSpace(d)
+	if len(t) == 0 {
+		return nil, nil
+	}
+	if t[0] != '{' {
+		return nil, fmt.Errorf("%w: data is not a JSON object", ErrInvalidData)
+	}
+	return string(t), nil
+}
