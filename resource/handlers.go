@@ -1,0 +1,602 @@
+package resource
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+
+	"github.com/cliquet-go/cliquet/protocol"
+	"github.com/cliquet-go/cliquet/storage"
+)
+
+// Each handler follows the same one-way flow: parse and validate the protocol input
+// (headers, querystring, body) → authorize → storage (one call, two when the existing object
+// is needed first) → notify → render.
+
+var (
+	exposePlural     = []string{"ETag", "Last-Modified", "Next-Page", "Cache-Control", "Expires", "Pragma"}
+	exposePluralHead = []string{"ETag", "Last-Modified", "Next-Page", "Cache-Control", "Expires", "Pragma", "Total-Objects", "Total-Records"}
+	exposeObject     = []string{"ETag", "Last-Modified", "Cache-Control", "Expires", "Pragma"}
+)
+
+func encodeQuery(params map[string][]string) string { return url.Values(params).Encode() }
+
+// common parses what every request carries: Accept and the precondition headers.
+func common(r *http.Request) (preconditions, error) {
+	if !acceptsJSON(r.Header) {
+		return preconditions{}, protocol.NotAcceptable()
+	}
+	return parsePreconditions(r.Header)
+}
+
+// listInput parses the querystring of GET, HEAD and DELETE on the plural URL.
+func (rs *core) listInput(r *http.Request, withFields bool) (url.Values, listQuery, error) {
+	var lq listQuery
+	q, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, lq, err
+	}
+	if lq.filters, lq.includeDeleted, lq.alert, err = rs.parseFilters(q, rs.now()); err != nil {
+		return nil, lq, err
+	}
+	if lq.sort, err = rs.parseSort(q); err != nil {
+		return nil, lq, err
+	}
+	if lq.limit, err = rs.parseLimit(q); err != nil {
+		return nil, lq, err
+	}
+	if lq.pagination, lq.offset, err = parseToken(q, lq.sort); err != nil {
+		return nil, lq, err
+	}
+	if withFields {
+		if lq.fields, err = rs.parseFields(q); err != nil {
+			return nil, lq, err
+		}
+	}
+	return q, lq, nil
+}
+
+// renderObject appends obj (projected on fields when given) to buf.
+func renderObject(buf []byte, obj storage.Object, fields []string) []byte {
+	if fields == nil || obj.Deleted {
+		return obj.AppendJSON(buf)
+	}
+	b, _ := protocol.MarshalJSON(project(decodeData(obj), fields))
+	return append(buf, b...)
+}
+
+func writeOne(w http.ResponseWriter, status int, obj storage.Object, fields []string) {
+	buf := append(make([]byte, 0, len(obj.Data)+64), `{"data":`...)
+	buf = renderObject(buf, obj, fields)
+	protocol.WriteRawJSON(w, status, append(buf, '}'))
+}
+
+func writeList(w http.ResponseWriter, objs []storage.Object, fields []string) {
+	buf := append(make([]byte, 0, 256), `{"data":[`...)
+	for i, o := range objs {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = renderObject(buf, o, fields)
+	}
+	protocol.WriteRawJSON(w, http.StatusOK, append(buf, "]}"...))
+}
+
+// listObjects answers GET and HEAD on the plural URL.
+func (rs *Resource[T]) listObjects(w http.ResponseWriter, r *http.Request) error {
+	head := r.Method == http.MethodHead
+	pre, err := common(r)
+	if err != nil {
+		return err
+	}
+	q, lq, err := rs.listInput(r, true)
+	if err != nil {
+		return err
+	}
+	scope, err := rs.authorize(r, actionRead)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	ts, err := rs.store.Timestamp(ctx, scope)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	setTimestamp(h, ts)
+	rs.cacheHeaders(h, r)
+	if lq.alert != "" {
+		h.Set(protocol.HeaderAlert, lq.alert)
+	}
+	if head {
+		exposeHeaders(h, exposePluralHead...)
+	} else {
+		exposeHeaders(h, exposePlural...)
+	}
+	if pre.notModified(ts) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	if pre.failed(true, ts) { // plural endpoints always exist
+		return modifiedMeanwhile(ts, nil)
+	}
+	if head {
+		n, err := rs.store.Count(ctx, scope, lq.filters)
+		if err != nil {
+			return err
+		}
+		h.Set(protocol.HeaderTotalObjects, strconv.Itoa(n))
+		h.Set(protocol.HeaderTotalRecords, strconv.Itoa(n))
+		h.Set("Content-Type", protocol.ContentTypeJSON)
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	objs, err := rs.store.List(ctx, scope, storage.ListOptions{
+		Filters: lq.filters, Sort: lq.sort, Pagination: lq.pagination,
+		Limit: lq.limit + 1, IncludeDeleted: lq.includeDeleted,
+	})
+	if err != nil {
+		return err
+	}
+	if len(objs) > lq.limit {
+		objs = objs[:lq.limit]
+		token := encodeToken(lq.sort, objs[len(objs)-1], lq.offset+len(objs))
+		h.Set(protocol.HeaderNextPage, rs.nextPageURL(r, q, lq.limit, token))
+	}
+	rs.notify(ctx, actionRead, scope, objs...)
+	writeList(w, objs, lq.fields)
+	return nil
+}
+
+// createObject answers POST on the plural URL.
+func (rs *Resource[T]) createObject(w http.ResponseWriter, r *http.Request) error {
+	pre, err := common(r)
+	if err != nil {
+		return err
+	}
+	b, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	data := b.data
+	id := ""
+	if raw, ok := data["id"]; ok {
+		s, isStr := raw.(string)
+		if !isStr || !rs.ids.Valid(s) {
+			return protocol.InvalidParam("body", "data.id", "Invalid object id")
+		}
+		id = s
+	}
+	if err := rs.validateNew(data); err != nil {
+		return err
+	}
+	scope, err := rs.authorize(r, actionCreate)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	var existing *storage.Object
+	if id != "" {
+		obj, err := rs.store.Get(ctx, scope, id)
+		switch {
+		case err == nil:
+			existing = &obj
+		case !errors.Is(err, storage.ErrNotFound):
+			return err
+		}
+	}
+	if err := rs.checkObjectPreconditions(r, pre, scope, existing); err != nil {
+		return err
+	}
+	if existing != nil {
+		setTimestamp(w.Header(), existing.LastModified)
+		rs.notify(ctx, actionRead, scope, *existing)
+		writeOne(w, http.StatusOK, *existing, nil)
+		return nil
+	}
+	if id == "" {
+		id = rs.ids.New()
+	}
+	if data == nil {
+		data = map[string]any{}
+	}
+	obj, err := rs.prepare(r, id, data, nil)
+	if err != nil {
+		return err
+	}
+	created, err := rs.store.Create(ctx, scope, obj)
+	if err != nil {
+		return err
+	}
+	setTimestamp(w.Header(), created.LastModified)
+	rs.notify(ctx, actionCreate, scope, created)
+	writeOne(w, http.StatusCreated, created, nil)
+	return nil
+}
+
+// checkObjectPreconditions applies If-Match / If-None-Match to an object that may not exist;
+// the timestamp reported for a missing object is the collection's.
+func (rs *core) checkObjectPreconditions(r *http.Request, pre preconditions, scope storage.Scope, existing *storage.Object) error {
+	if existing != nil {
+		if pre.failed(true, existing.LastModified) {
+			return modifiedMeanwhile(existing.LastModified, existing)
+		}
+		return nil
+	}
+	if pre.failed(false, 0) {
+		ts, err := rs.store.Timestamp(r.Context(), scope)
+		if err != nil {
+			return err
+		}
+		return modifiedMeanwhile(ts, nil)
+	}
+	return nil
+}
+
+// deleteObjects answers DELETE on the plural URL: it deletes the matching objects, one page
+// at a time, and returns their tombstones.
+func (rs *Resource[T]) deleteObjects(w http.ResponseWriter, r *http.Request) error {
+	pre, err := common(r)
+	if err != nil {
+		return err
+	}
+	q, lq, err := rs.listInput(r, false)
+	if err != nil {
+		return err
+	}
+	scope, err := rs.authorize(r, actionWrite)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	if pre.ifMatch || pre.ifNoneMatch {
+		ts, err := rs.store.Timestamp(ctx, scope)
+		if err != nil {
+			return err
+		}
+		if pre.failed(true, ts) {
+			return modifiedMeanwhile(ts, nil)
+		}
+	}
+	opts := storage.ListOptions{Filters: lq.filters, Sort: lq.sort, Pagination: lq.pagination, Limit: lq.limit + 1}
+	live, err := rs.store.List(ctx, scope, opts)
+	if err != nil {
+		return err
+	}
+	opts.Limit = lq.limit
+	deleted, err := rs.store.DeleteAll(ctx, scope, opts)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	if len(deleted) > 0 {
+		var latest int64
+		for _, d := range deleted {
+			latest = max(latest, d.LastModified)
+		}
+		setTimestamp(h, latest)
+		if len(live) > lq.limit {
+			token := encodeToken(lq.sort, live[lq.limit-1], lq.offset+len(deleted))
+			h.Set(protocol.HeaderNextPage, rs.nextPageURL(r, q, lq.limit, token))
+		}
+		rs.notify(ctx, actionWrite, scope, deleted...)
+	} else {
+		ts, err := rs.store.Timestamp(ctx, scope)
+		if err != nil {
+			return err
+		}
+		setTimestamp(h, ts)
+	}
+	if lq.alert != "" {
+		h.Set(protocol.HeaderAlert, lq.alert)
+	}
+	writeList(w, deleted, nil)
+	return nil
+}
+
+// getObject answers GET and HEAD on the object URL.
+func (rs *Resource[T]) getObject(w http.ResponseWriter, r *http.Request) error {
+	pre, err := common(r)
+	if err != nil {
+		return err
+	}
+	id, err := rs.objectID(r)
+	if err != nil {
+		return err
+	}
+	q, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	fields, err := rs.parseFields(q)
+	if err != nil {
+		return err
+	}
+	scope, err := rs.authorize(r, actionRead)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	obj, err := rs.store.Get(ctx, scope, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return rs.notFound(id)
+	} else if err != nil {
+		return err
+	}
+	h := w.Header()
+	setTimestamp(h, obj.LastModified)
+	rs.cacheHeaders(h, r)
+	exposeHeaders(h, exposeObject...)
+	if pre.notModified(obj.LastModified) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	if pre.failed(true, obj.LastModified) {
+		return modifiedMeanwhile(obj.LastModified, &obj)
+	}
+	rs.notify(ctx, actionRead, scope, obj)
+	if r.Method == http.MethodHead {
+		h.Set("Content-Type", protocol.ContentTypeJSON)
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	writeOne(w, http.StatusOK, obj, fields)
+	return nil
+}
+
+// putObject answers PUT on the object URL: create (201) or replace (200).
+func (rs *Resource[T]) putObject(w http.ResponseWriter, r *http.Request) error {
+	pre, err := common(r)
+	if err != nil {
+		return err
+	}
+	id, err := rs.objectID(r)
+	if err != nil {
+		return err
+	}
+	b, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	if raw, ok := b.data["id"]; ok && raw != id {
+		return protocol.InvalidParam("body", "data.id", "Object id does not match existing object")
+	}
+	if err := rs.validateNew(b.data); err != nil {
+		return err
+	}
+	scope, err := rs.authorize(r, actionWrite)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	var existing *storage.Object
+	if obj, err := rs.store.Get(ctx, scope, id); err == nil {
+		existing = &obj
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	if err := rs.checkObjectPreconditions(r, pre, scope, existing); err != nil {
+		return err
+	}
+	data := b.data
+	if data == nil {
+		data = map[string]any{}
+		if existing != nil {
+			data = decodeData(*existing)
+			delete(data, "last_modified")
+		}
+	}
+	obj, err := rs.prepare(r, id, data, existing)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	var stored storage.Object
+	if existing != nil {
+		stored, err = rs.store.Update(ctx, scope, obj)
+	} else {
+		status = http.StatusCreated
+		stored, err = rs.store.Create(ctx, scope, obj)
+	}
+	if err != nil {
+		return err
+	}
+	setTimestamp(w.Header(), stored.LastModified)
+	if existing != nil {
+		rs.notify(ctx, actionWrite, scope, stored, *existing)
+	} else {
+		rs.notify(ctx, actionCreate, scope, stored)
+	}
+	writeOne(w, status, stored, nil)
+	return nil
+}
+
+// patchObject answers PATCH on the object URL (shallow merge, JSON merge patch or JSON patch).
+func (rs *Resource[T]) patchObject(w http.ResponseWriter, r *http.Request) error {
+	pre, err := common(r)
+	if err != nil {
+		return err
+	}
+	id, err := rs.objectID(r)
+	if err != nil {
+		return err
+	}
+	b, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	if b.kind != bodyJSONPatch && b.data == nil {
+		return protocol.InvalidParam("body", "data", "Provide at least one of data or permissions")
+	}
+	if b.kind == bodyJSONPatch && b.empty {
+		return protocol.InvalidParam("body", "", "Provide a list of JSON Patch operations")
+	}
+	behavior := strings.ToLower(strings.TrimSpace(r.Header.Get(protocol.HeaderResponseBehavior)))
+	switch behavior {
+	case "", "full", "light", "diff":
+	default:
+		return protocol.InvalidParam("headers", protocol.HeaderResponseBehavior,
+			"Response-Behavior should be one of ['full', 'light', 'diff']")
+	}
+	scope, err := rs.authorize(r, actionWrite)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	existing, err := rs.store.Get(ctx, scope, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return rs.notFound(id)
+	} else if err != nil {
+		return err
+	}
+	if pre.failed(true, existing.LastModified) {
+		return modifiedMeanwhile(existing.LastModified, &existing)
+	}
+	old := decodeData(existing)
+	updated, applied, err := applyChanges(b, old)
+	if err != nil {
+		return err
+	}
+	if v, ok := updated["id"]; ok && v != id {
+		return protocol.InvalidParam("body", "data.id", "Object id does not match existing object")
+	}
+	if err := rs.schema.validate(stripMeta(updated)); err != nil {
+		return err
+	}
+	obj, err := rs.prepare(r, id, updated, &existing)
+	if err != nil {
+		return err
+	}
+	stored := existing
+	if obj.LastModified != 0 || string(canonical(obj.Data)) != string(canonical(existing.Data)) {
+		if stored, err = rs.store.Update(ctx, scope, obj); err != nil {
+			return err
+		}
+		rs.notify(ctx, actionWrite, scope, stored, existing)
+	}
+	setTimestamp(w.Header(), stored.LastModified)
+	if behavior == "light" || behavior == "diff" {
+		result := decodeData(stored)
+		data := map[string]any{}
+		for k, v := range applied {
+			nv, present := result[k]
+			if !present || reflect.DeepEqual(old[k], nv) && hasKey(old, k) {
+				continue // unchanged
+			}
+			if behavior == "diff" && reflect.DeepEqual(v, nv) {
+				continue // the client already has this value
+			}
+			data[k] = nv
+		}
+		protocol.WriteJSON(w, http.StatusOK, map[string]any{"data": data})
+		return nil
+	}
+	writeOne(w, http.StatusOK, stored, nil)
+	return nil
+}
+
+func hasKey(m map[string]any, k string) bool { _, ok := m[k]; return ok }
+
+// applyChanges merges a PATCH body into the existing object (decoded, with id and
+// last_modified). It returns the new object and the changes as the client sent them.
+func applyChanges(b *body, old map[string]any) (updated, applied map[string]any, err error) {
+	switch b.kind {
+	case bodyJSONPatch:
+		doc, _ := json.Marshal(map[string]any{"data": old, "permissions": map[string]any{}})
+		out, perr := b.patch.Apply(doc)
+		if perr != nil {
+			return nil, nil, protocol.InvalidParam("body", "", "JSON Patch operation failed: "+perr.Error())
+		}
+		var res struct {
+			Data        json.RawMessage `json:"data"`
+			Permissions json.RawMessage `json:"permissions"`
+		}
+		if err := json.Unmarshal(out, &res); err != nil {
+			return nil, nil, protocol.InvalidParam("body", "", "JSON Patch operation failed: "+err.Error())
+		}
+		if err := decodeJSON(res.Data, &updated); err != nil || updated == nil {
+			return nil, nil, protocol.InvalidParam("body", "data", "JSON Patch operation failed: data should be an object")
+		}
+		if p := string(canonical(res.Permissions)); p != "{}" {
+			return nil, nil, protocol.InvalidParam("body", "permissions", "permissions is not allowed on this resource")
+		}
+		return updated, updated, nil
+	case bodyMergePatch:
+		docJSON, _ := json.Marshal(old)
+		patchJSON, _ := json.Marshal(b.data)
+		out, perr := jsonpatch.MergePatch(docJSON, patchJSON)
+		if perr != nil {
+			return nil, nil, protocol.InvalidParam("body", "data", "Invalid merge patch: "+perr.Error())
+		}
+		if err := decodeJSON(out, &updated); err != nil {
+			return nil, nil, err
+		}
+		return updated, b.data, nil
+	default:
+		updated = make(map[string]any, len(old)+len(b.data))
+		for k, v := range old {
+			updated[k] = v
+		}
+		for k, v := range b.data {
+			updated[k] = v
+		}
+		return updated, b.data, nil
+	}
+}
+
+// deleteObject answers DELETE on the object URL and returns the tombstone.
+func (rs *Resource[T]) deleteObject(w http.ResponseWriter, r *http.Request) error {
+	pre, err := common(r)
+	if err != nil {
+		return err
+	}
+	id, err := rs.objectID(r)
+	if err != nil {
+		return err
+	}
+	q, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	var forced int64
+	if raw, ok := q["last_modified"]; ok && len(raw) > 0 {
+		ts, valid := parseTimestamp(raw[len(raw)-1], rs.now())
+		if !valid {
+			return protocol.InvalidParam("querystring", "last_modified", "Invalid value for last_modified")
+		}
+		forced = ts
+	}
+	scope, err := rs.authorize(r, actionWrite)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	existing, err := rs.store.Get(ctx, scope, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return rs.notFound(id)
+	} else if err != nil {
+		return err
+	}
+	if pre.failed(true, existing.LastModified) {
+		return modifiedMeanwhile(existing.LastModified, &existing)
+	}
+	if forced <= existing.LastModified {
+		forced = 0
+	}
+	tomb, err := rs.store.Delete(ctx, scope, id, forced)
+	if errors.Is(err, storage.ErrNotFound) {
+		return rs.notFound(id) // deleted meanwhile
+	} else if err != nil {
+		return err
+	}
+	setTimestamp(w.Header(), tomb.LastModified)
+	rs.notify(ctx, actionWrite, scope, tomb, existing)
+	writeOne(w, http.StatusOK, tomb, nil)
+	return nil
+}

@@ -1,0 +1,543 @@
+package resource
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/protocol"
+	"github.com/cliquet-go/cliquet/storage"
+)
+
+// Resource is a registered resource: the handle returned by [Register]. It is safe for
+// concurrent use.
+type Resource[T any] struct {
+	core
+	process  func(ctx context.Context, r *http.Request, new T, old *T) (T, error)
+	isObject bool // T is Object: no typed round trip
+}
+
+// core is the part of a resource that does not depend on T: configuration and the protocol
+// steps shared by every handler.
+type core struct {
+	name       string
+	pluralPath string
+	objectPath string
+	schema     *validator // nil: schemaless
+	ids        IDGenerator
+	store      storage.Backend
+	parent     func(r *http.Request) (string, error)
+	auth       authorizer
+	now        func() time.Time
+
+	paginateBy   int    // 0: none
+	maxFetch     int    // storage_max_fetch_size
+	cacheExpires int    // <name>_cache_expires_seconds, 0: none
+	scheme, host string // http_scheme, http_host overrides
+}
+
+// Name returns the resource name.
+func (rs *Resource[T]) Name() string { return rs.name }
+
+// PluralPath returns the route pattern of the plural endpoint ("/bookmarks").
+func (rs *Resource[T]) PluralPath() string { return rs.pluralPath }
+
+// ObjectPath returns the route pattern of the object endpoint ("/bookmarks/{id}").
+func (rs *Resource[T]) ObjectPath() string { return rs.objectPath }
+
+// Scope returns the storage scope of the objects whose parent id is parent.
+func (rs *Resource[T]) Scope(parent string) storage.Scope {
+	return storage.Scope{Resource: rs.name, Parent: parent}
+}
+
+var (
+	resourceName = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]*$`)
+	routeParam   = regexp.MustCompile(`\{[^}]*\}`)
+	allPlural    = []string{http.MethodGet, http.MethodPost, http.MethodDelete}
+	allObject    = []string{http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete}
+)
+
+// Register validates spec and mounts the resource's endpoints on app.Router: GET, HEAD, POST
+// and DELETE on the plural URL, GET, HEAD, PUT, PATCH and DELETE on the object URL, minus the
+// methods disabled by spec, by the settings plural_<name>_<method>_enabled and
+// object_<name>_<method>_enabled (Cliquet's collection_/record_ spellings are read too) or by
+// readonly (which keeps GET and HEAD only). Disabled methods are not routed, so the router
+// answers 405 (errno 115 under cliquet.Initialize).
+//
+// It returns an error, and mounts nothing, when the spec is invalid (bad name or path, an
+// object path without {id}, an unknown method, a schema that does not compile, a struct T
+// whose schema cannot be derived), when a setting has a bad value, when app has no storage
+// backend, or when one of the routes is already registered.
+func Register[T any](app *cliquet.App, spec Spec[T]) (*Resource[T], error) {
+	if app == nil || app.Router == nil {
+		return nil, errors.New("resource: Register needs an App with a Router")
+	}
+	if app.Storage == nil {
+		return nil, fmt.Errorf("resource %s: the app has no storage backend", spec.Name)
+	}
+	if app.Settings == nil {
+		return nil, fmt.Errorf("resource %s: the app has no settings", spec.Name)
+	}
+	if !resourceName.MatchString(spec.Name) {
+		return nil, fmt.Errorf("resource: invalid name %q: want ^[a-zA-Z][a-zA-Z0-9_]*$", spec.Name)
+	}
+	rs := &Resource[T]{process: spec.Process}
+	var zero T
+	_, rs.isObject = any(zero).(Object)
+	rs.name = spec.Name
+	rs.pluralPath = spec.Path
+	if rs.pluralPath == "" {
+		rs.pluralPath = "/" + spec.Name + "s"
+	}
+	if !strings.HasPrefix(rs.pluralPath, "/") || strings.HasSuffix(rs.pluralPath, "/") {
+		return nil, fmt.Errorf("resource %s: path %q must start and not end with /", spec.Name, rs.pluralPath)
+	}
+	rs.objectPath = spec.ObjectPath
+	if rs.objectPath == "" {
+		rs.objectPath = rs.pluralPath + "/{id}"
+	}
+	if !strings.HasPrefix(rs.objectPath, "/") || !strings.Contains(rs.objectPath, "{id}") {
+		return nil, fmt.Errorf("resource %s: object path %q must start with / and contain {id}", spec.Name, rs.objectPath)
+	}
+	if rs.objectPath == rs.pluralPath {
+		return nil, fmt.Errorf("resource %s: plural and object paths are the same", spec.Name)
+	}
+
+	switch {
+	case spec.Schema != nil:
+		v, err := compileSchema(spec.Name, spec.Schema)
+		if err != nil {
+			return nil, err
+		}
+		rs.schema = v
+	case !rs.isObject:
+		t := reflect.TypeOf(zero)
+		if t == nil || t.Kind() != reflect.Struct {
+			return nil, fmt.Errorf("resource %s: type %v is neither resource.Object nor a struct; give Spec.Schema", spec.Name, t)
+		}
+		doc, err := deriveSchema(t)
+		if err != nil {
+			return nil, fmt.Errorf("resource %s: deriving a schema from %v: %w", spec.Name, t, err)
+		}
+		v, err := compileSchema(spec.Name, doc)
+		if err != nil {
+			return nil, err
+		}
+		rs.schema = v
+	}
+
+	rs.ids = spec.IDGenerator
+	if rs.ids == nil {
+		rs.ids = UUIDGenerator{}
+	}
+	if id := rs.ids.New(); !rs.ids.Valid(id) {
+		return nil, fmt.Errorf("resource %s: the id generator makes an id it rejects: %q", spec.Name, id)
+	}
+	rs.store = app.Storage
+	rs.parent = spec.Parent
+	rs.auth = authenticatedOnly{}
+	rs.now = time.Now
+
+	s := app.Settings
+	var err error
+	if n, set, err := s.OptionalInt("paginate_by"); err != nil {
+		return nil, err
+	} else if set && n > 0 {
+		rs.paginateBy = n
+	}
+	if rs.maxFetch, err = s.Int("storage_max_fetch_size"); err != nil {
+		return nil, err
+	}
+	if rs.maxFetch <= 0 {
+		rs.maxFetch = 10000
+	}
+	if n, set, err := s.OptionalInt(spec.Name + "_cache_expires_seconds"); err != nil {
+		return nil, err
+	} else if set && n > 0 {
+		rs.cacheExpires = n
+	}
+	rs.scheme, rs.host = s.String("http_scheme"), s.String("http_host")
+	readonly, err := s.Bool("readonly")
+	if err != nil {
+		return nil, err
+	}
+
+	plural, err := enabledMethods(s, spec.Name, "plural", "collection", spec.PluralMethods, allPlural, readonly)
+	if err != nil {
+		return nil, err
+	}
+	object, err := enabledMethods(s, spec.Name, "object", "record", spec.ObjectMethods, allObject, readonly)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFreeRoutes(app.Router, rs.pluralPath, rs.objectPath); err != nil {
+		return nil, fmt.Errorf("resource %s: %w", spec.Name, err)
+	}
+
+	handlers := map[string]http.HandlerFunc{}
+	for _, m := range plural {
+		switch m {
+		case http.MethodGet:
+			handlers["plural "+http.MethodGet] = rs.handle(rs.listObjects)
+			handlers["plural "+http.MethodHead] = rs.handle(rs.listObjects)
+		case http.MethodPost:
+			handlers["plural "+m] = rs.handle(rs.createObject)
+		case http.MethodDelete:
+			handlers["plural "+m] = rs.handle(rs.deleteObjects)
+		}
+	}
+	for _, m := range object {
+		switch m {
+		case http.MethodGet:
+			handlers["object "+http.MethodGet] = rs.handle(rs.getObject)
+			handlers["object "+http.MethodHead] = rs.handle(rs.getObject)
+		case http.MethodPut:
+			handlers["object "+m] = rs.handle(rs.putObject)
+		case http.MethodPatch:
+			handlers["object "+m] = rs.handle(rs.patchObject)
+		case http.MethodDelete:
+			handlers["object "+m] = rs.handle(rs.deleteObject)
+		}
+	}
+	if err := mount(app.Router, rs.pluralPath, rs.objectPath, handlers); err != nil {
+		return nil, fmt.Errorf("resource %s: %w", spec.Name, err)
+	}
+	return rs, nil
+}
+
+// enabledMethods resolves the methods of one endpoint from the spec and the settings.
+func enabledMethods(s interface {
+	IsUnset(string) bool
+	Bool(string) (bool, error)
+}, name, kind, legacy string, fromSpec, all []string, readonly bool) ([]string, error) {
+	wanted := all
+	if fromSpec != nil {
+		wanted = nil
+		for _, m := range fromSpec {
+			m = strings.ToUpper(m)
+			if m == http.MethodHead {
+				continue // HEAD follows GET
+			}
+			ok := false
+			for _, a := range all {
+				ok = ok || a == m
+			}
+			if !ok {
+				return nil, fmt.Errorf("resource %s: method %s is not one of the %s methods %v", name, m, kind, all)
+			}
+			wanted = append(wanted, m)
+		}
+	}
+	var out []string
+	for _, m := range wanted {
+		if readonly && m != http.MethodGet {
+			continue
+		}
+		enabled := true
+		for _, prefix := range []string{kind, legacy} {
+			key := prefix + "_" + name + "_" + strings.ToLower(m) + "_enabled"
+			if s.IsUnset(key) {
+				continue
+			}
+			v, err := s.Bool(key)
+			if err != nil {
+				return nil, err
+			}
+			enabled = enabled && v
+		}
+		if enabled {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// checkFreeRoutes fails when a route with the same shape as one of paths exists on r.
+func checkFreeRoutes(r chi.Router, paths ...string) error {
+	shape := func(p string) string { return routeParam.ReplaceAllString(p, "{}") }
+	wanted := map[string]string{}
+	for _, p := range paths {
+		wanted[shape(p)] = p
+	}
+	var conflict string
+	_ = chi.Walk(r, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		if p, ok := wanted[shape(strings.TrimSuffix(route, "/*"))]; ok && conflict == "" {
+			conflict = fmt.Sprintf("route %s conflicts with the already registered %s %s", p, method, route)
+		}
+		return nil
+	})
+	if conflict != "" {
+		return errors.New(conflict)
+	}
+	return nil
+}
+
+// mount adds the handlers ("plural GET" → h) to r, turning chi's panics into errors.
+func mount(r chi.Router, pluralPath, objectPath string, handlers map[string]http.HandlerFunc) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("mounting routes: %v", p)
+		}
+	}()
+	for key, h := range handlers {
+		kind, method, _ := strings.Cut(key, " ")
+		path := pluralPath
+		if kind == "object" {
+			path = objectPath
+		}
+		r.Method(method, path, h)
+	}
+	return nil
+}
+
+// handle adapts a handler returning an error; every error is rendered by protocol.WriteError.
+func (rs *core) handle(h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			protocol.WriteError(w, r, err)
+		}
+	}
+}
+
+// action is what a request does, for authorization.
+type action int
+
+const (
+	actionRead   action = iota // GET, HEAD
+	actionCreate               // POST, PUT of a new object
+	actionWrite                // PUT, PATCH, DELETE
+)
+
+// authorizer is the single authorization step of every handler. It runs after the request
+// is parsed and before storage is touched. The current implementation, authenticatedOnly,
+// implements private per-user collections; per-object ACLs and shareable resources will be
+// another implementation (which may also return the ids a user can see, as a filter).
+type authorizer interface {
+	authorize(ctx context.Context, id cliquet.Identity, act action, scope storage.Scope) error
+}
+
+// authenticatedOnly lets any authenticated user act on the collection its Parent resolves
+// to (by default the user's own collection) and answers 401 to anonymous requests.
+type authenticatedOnly struct{}
+
+func (authenticatedOnly) authorize(_ context.Context, id cliquet.Identity, _ action, _ storage.Scope) error {
+	if !id.Authenticated() {
+		return unauthorized()
+	}
+	return nil
+}
+
+// unauthorized is the 401 errno 104 answer, with a Basic challenge.
+func unauthorized() error {
+	e := protocol.NewError(http.StatusUnauthorized, protocol.ErrnoMissingAuthToken, protocol.MsgUnauthorized)
+	e.Header = http.Header{"Www-Authenticate": {`Basic realm="Realm"`}}
+	return e
+}
+
+// authorize resolves the request's scope (parent id) and runs the authorization step.
+func (rs *core) authorize(r *http.Request, act action) (storage.Scope, error) {
+	id := cliquet.IdentityFrom(r.Context())
+	parent := id.UserID
+	if rs.parent != nil && id.Authenticated() {
+		p, err := rs.parent(r)
+		if err != nil {
+			return storage.Scope{}, err
+		}
+		parent = p
+	}
+	scope := storage.Scope{Resource: rs.name, Parent: parent}
+	if err := rs.auth.authorize(r.Context(), id, act, scope); err != nil {
+		return storage.Scope{}, err
+	}
+	return scope, nil
+}
+
+// notify is where resource events ("created", "updated", "deleted", "read") will be emitted
+// once the events issue lands: it is called after every successful storage call with the
+// objects read or written. It does nothing today.
+func (rs *core) notify(_ context.Context, _ action, _ storage.Scope, _ ...storage.Object) {}
+
+// notFound is the 404 errno 110 answer for a missing object.
+func (rs *core) notFound(id string) error {
+	e := protocol.NewError(http.StatusNotFound, protocol.ErrnoInvalidResourceID, protocol.MsgNotFound)
+	e.Details = map[string]any{"id": id, "resource_name": rs.name}
+	return e
+}
+
+// objectID reads and validates the {id} URL parameter.
+func (rs *core) objectID(r *http.Request) (string, error) {
+	id := chi.URLParam(r, "id")
+	if !rs.ids.Valid(id) {
+		return "", protocol.InvalidParam("path", "id", "Invalid object id")
+	}
+	return id, nil
+}
+
+// cacheHeaders sets Cache-Control (and Expires) on GET responses.
+func (rs *core) cacheHeaders(h http.Header, r *http.Request) {
+	if rs.cacheExpires > 0 && !cliquet.IdentityFrom(r.Context()).Authenticated() {
+		h.Set("Cache-Control", "max-age="+strconv.Itoa(rs.cacheExpires))
+		h.Set("Expires", rs.now().Add(time.Duration(rs.cacheExpires)*time.Second).UTC().Format(http.TimeFormat))
+		return
+	}
+	h.Set("Cache-Control", "no-cache, no-store")
+}
+
+// nextPageURL is the absolute URL of the next page: the request URL with _limit and _token set.
+func (rs *core) nextPageURL(r *http.Request, q map[string][]string, limit int, token string) string {
+	scheme := rs.scheme
+	if scheme == "" {
+		scheme = "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+	}
+	host := rs.host
+	if host == "" {
+		host = r.Host
+	}
+	params := make(map[string][]string, len(q)+2)
+	for k, v := range q {
+		params[k] = v
+	}
+	params["_limit"] = []string{strconv.Itoa(limit)}
+	params["_token"] = []string{token}
+	return scheme + "://" + host + r.URL.EscapedPath() + "?" + encodeQuery(params)
+}
+
+// stripMeta returns a shallow copy of m without the protocol fields.
+func stripMeta(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		switch k {
+		case "id", "last_modified", "deleted":
+		default:
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// validateNew validates the data of a POST or PUT body; absent data counts as {} and is
+// reported as "data is missing" when the schema rejects {}.
+func (rs *core) validateNew(data map[string]any) error {
+	if data == nil {
+		if err := rs.schema.validate(map[string]any{}); err != nil {
+			return protocol.InvalidParam("body", "data", "data is missing")
+		}
+		return nil
+	}
+	return rs.schema.validate(stripMeta(data))
+}
+
+// toT converts a decoded object (with id and last_modified) to T.
+func (rs *Resource[T]) toT(m map[string]any) (T, error) {
+	var t T
+	if rs.isObject {
+		return any(m).(T), nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return t, err
+	}
+	err = json.Unmarshal(b, &t)
+	return t, err
+}
+
+// fromT converts T back to a map, numbers kept as json.Number.
+func (rs *Resource[T]) fromT(t T) (map[string]any, error) {
+	if rs.isObject {
+		return any(t).(Object), nil
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := decodeJSON(b, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// prepare turns validated data (carrying its final id) into the object to store: it runs
+// the Process hook (or the typed round trip that drops unknown fields) and applies the
+// client-forced last_modified rules of protocol.md 3.3.
+func (rs *Resource[T]) prepare(r *http.Request, id string, data map[string]any, old *storage.Object) (storage.Object, error) {
+	data["id"] = id
+	m := data
+	if rs.process != nil || !rs.isObject {
+		nt, err := rs.toT(data)
+		if err != nil {
+			return storage.Object{}, protocol.InvalidParam("body", "data", err.Error())
+		}
+		if rs.process != nil {
+			var ot *T
+			if old != nil {
+				o, err := rs.toT(decodeData(*old))
+				if err != nil {
+					return storage.Object{}, err
+				}
+				ot = &o
+			}
+			if nt, err = rs.process(r.Context(), r, nt, ot); err != nil {
+				return storage.Object{}, err
+			}
+		}
+		if m, err = rs.fromT(nt); err != nil {
+			return storage.Object{}, err
+		}
+	}
+	obj := storage.Object{ID: id}
+	if lm, ok := integer(m["last_modified"]); ok && lm > 0 && (old == nil || lm > old.LastModified) {
+		obj.LastModified = lm
+	}
+	raw, err := json.Marshal(stripMeta(m))
+	if err != nil {
+		return storage.Object{}, err
+	}
+	obj.Data = raw
+	return obj, nil
+}
+
+// integer reads an integral JSON number.
+func integer(v any) (int64, bool) {
+	switch x := v.(type) {
+	case json.Number:
+		n, err := strconv.ParseInt(string(x), 10, 64)
+		return n, err == nil
+	case float64:
+		if x == float64(int64(x)) {
+			return int64(x), true
+		}
+	case int64:
+		return x, true
+	case int:
+		return int64(x), true
+	}
+	return 0, false
+}
+
+// canonical re-encodes JSON with sorted keys, to compare documents.
+func canonical(raw []byte) []byte {
+	var v any
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return []byte("{}")
+	}
+	if err := decodeJSON(raw, &v); err != nil {
+		return raw
+	}
+	b, _ := json.Marshal(v)
+	return b
+}

@@ -1,0 +1,91 @@
+package resource
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"regexp"
+
+	"github.com/google/uuid"
+)
+
+// Object is the schemaless record type: Register[Object] gives kinto.core's behaviour, where a
+// record may hold any JSON fields.
+type Object = map[string]any
+
+// Spec configures one resource for [Register]. Only Name is required; every other zero value
+// means the kinto.core default. Function fields are hooks, checked once when Register runs.
+type Spec[T any] struct {
+	// Name names the resource ("bookmark"). It is the storage scope's Resource, the default
+	// URL (Name + "s") and the key of the per-resource settings
+	// (plural_<name>_<method>_enabled, <name>_cache_expires_seconds). It must match
+	// ^[a-zA-Z][a-zA-Z0-9_]*$.
+	Name string
+	// Path is the plural URL under the version prefix; it defaults to "/" + Name + "s". It
+	// may contain chi URL parameters ("/buckets/{bid}/collections"), which a Parent hook can
+	// read with chi.URLParam.
+	Path string
+	// ObjectPath is the URL of one object; it defaults to Path + "/{id}" and must contain the
+	// "{id}" parameter.
+	ObjectPath string
+	// Schema is an optional JSON Schema document validating the object's data (without id
+	// and last_modified). When nil and T is a struct, a schema is derived from T's fields
+	// (see the package documentation); when nil and T is Object, the resource is schemaless.
+	Schema []byte
+	// IDGenerator makes and validates object ids; nil means [UUIDGenerator].
+	IDGenerator IDGenerator
+	// Parent returns the parent id of the objects addressed by the request, that is the
+	// collection they belong to. Nil means private per-user collections: the parent id is the
+	// authenticated user id. An error it returns is rendered (a *protocol.Error keeps its
+	// status). Whatever the parent, every method requires an authenticated user (401 errno
+	// 104 otherwise).
+	Parent func(r *http.Request) (string, error)
+	// Process runs before every write that creates or replaces an object (POST, PUT, PATCH),
+	// after validation. old is nil on creation. The returned value is what gets stored; a
+	// returned *protocol.Error is rendered as is (other errors become 500).
+	Process func(ctx context.Context, r *http.Request, new T, old *T) (T, error)
+	// PluralMethods lists the enabled methods of the plural URL among GET, POST and DELETE;
+	// nil means all of them. HEAD follows GET.
+	PluralMethods []string
+	// ObjectMethods lists the enabled methods of the object URL among GET, PUT, PATCH and
+	// DELETE; nil means all of them. HEAD follows GET.
+	ObjectMethods []string
+}
+
+// IDGenerator makes the ids of objects created without one and validates ids given by
+// clients (in URLs and in POST bodies). Implementations must be safe for concurrent use, and
+// New must always return an id that Valid accepts.
+type IDGenerator interface {
+	New() string
+	Valid(id string) bool
+}
+
+var (
+	uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	namePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]*$`)
+)
+
+// UUIDGenerator is the default [IDGenerator]: New returns random (version 4) UUIDs and Valid
+// accepts any lowercase hyphenated UUID, whatever its version.
+type UUIDGenerator struct{}
+
+// New returns a new random UUID.
+func (UUIDGenerator) New() string { return uuid.NewString() }
+
+// Valid reports whether id is a lowercase hyphenated UUID.
+func (UUIDGenerator) Valid(id string) bool { return uuidPattern.MatchString(id) }
+
+// NameGenerator is an [IDGenerator] for human-chosen ids such as bucket names: Valid accepts
+// ^[a-zA-Z0-9][a-zA-Z0-9_-]*$ and New returns 32 random hexadecimal characters.
+type NameGenerator struct{}
+
+// New returns 32 random hexadecimal characters.
+func (NameGenerator) New() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}
+
+// Valid reports whether id matches ^[a-zA-Z0-9][a-zA-Z0-9_-]*$.
+func (NameGenerator) Valid(id string) bool { return namePattern.MatchString(id) }
