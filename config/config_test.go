@@ -220,3 +220,15 @@ func ExampleLoad() {
 	// Output:
 	// kinto kinto.core.storage.postgresql 50 environment (KINTO_PAGINATE_BY)
 }
+
+func TestEverySettingIsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key := range config.Defaults() {
+		if !strings.Contains(string(doc), "`"+key+"`") {
+			t.Errorf("docs/configuration.md does not document %s", key)
+		}
+	}
+}
