@@ -49,6 +49,22 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 var ctx = context.Background()
 
+func TestEmptyPrefixStoresKeysUnprefixed(t *testing.T) {
+	root := memory.New(nil)
+	if err := root.WithPrefix("prefix_").Set(ctx, "key", []byte("foo"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := root.Get(ctx, "prefix_key"); err != nil || string(v) != "foo" {
+		t.Fatalf("Get(prefix_key) with no prefix = %q, %v; want foo", v, err)
+	}
+	if err := root.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if root.Size() != 0 {
+		t.Fatalf("size after flushing the empty prefix = %d, want 0 (every key)", root.Size())
+	}
+}
+
 func TestExpiryFollowsTheInjectedClock(t *testing.T) {
 	clock := newClock()
 	b := memory.New(&memory.Options{Clock: clock.Now})

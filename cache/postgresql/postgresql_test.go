@@ -322,6 +322,27 @@ func TestInitializeSchema(t *testing.T) {
 	})
 }
 
+func TestEmptyPrefixStoresKeysUnprefixed(t *testing.T) {
+	u, conn := privateSchema(t)
+	plain := open(t, postgresql.Options{URL: u})
+	if err := plain.InitializeSchema(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := open(t, postgresql.Options{URL: u, Prefix: "prefix_"}).Set(ctx, "key", []byte("foo"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := plain.Get(ctx, "prefix_key"); err != nil || string(v) != "foo" {
+		t.Fatalf("Get(prefix_key) with no prefix = %q, %v; want foo", v, err)
+	}
+	if err := plain.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM cache`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d rows after flushing the empty prefix (%v), want 0", n, err)
+	}
+}
+
 func TestSetPurgesExpiredRows(t *testing.T) {
 	u := testURL(t)
 	b := open(t, postgresql.Options{URL: u, Prefix: "purge_test_"})
