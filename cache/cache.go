@@ -20,17 +20,23 @@ import (
 // Backend is the contract every cache implementation satisfies. Implementations must be safe
 // for concurrent use.
 type Backend interface {
-	// Get returns the value of key, or ErrNotFound when it is missing or expired.
+	// Get returns the value of key, or ErrNotFound when it is missing or expired. The
+	// returned slice belongs to the caller (an empty value is a non-nil, empty slice).
 	Get(ctx context.Context, key string) ([]byte, error)
-	// Set stores value under key for ttl (which must be positive).
+	// Set stores value under key for ttl (which must be positive), replacing any previous
+	// value and time to live. A ttl that is not positive is an error (not a BackendError)
+	// and leaves the cache unchanged. Backends keep at least millisecond precision.
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	// Delete removes key; a missing key is not an error.
 	Delete(ctx context.Context, key string) error
-	// Expire sets a new time to live on an existing key; ErrNotFound when it is missing.
+	// Expire sets a new time to live on an existing key; ErrNotFound when it is missing or
+	// expired. A ttl that is not positive expires the key at once.
 	Expire(ctx context.Context, key string, ttl time.Duration) error
-	// TTL returns the remaining time to live of key, or ErrNotFound when it is missing.
+	// TTL returns the remaining time to live of key, or ErrNotFound when it is missing or
+	// expired.
 	TTL(ctx context.Context, key string) (time.Duration, error)
-	// Flush removes every key under the backend's prefix.
+	// Flush removes every key under the backend's prefix; keys under other prefixes on the
+	// same server are kept.
 	Flush(ctx context.Context) error
 	// Close releases the backend's resources.
 	Close() error
