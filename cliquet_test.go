@@ -544,6 +544,9 @@ func TestReadOnly(t *testing.T) {
 		if s := r.json(t)["settings"].(map[string]any); r.StatusCode != 200 || s["readonly"] != true {
 			t.Fatalf("%d %s", r.StatusCode, r.body)
 		}
+		if cc := r.Header.Get("Cache-Control"); cc != "max-age=86400" {
+			t.Errorf("readonly hello Cache-Control = %q, want max-age=86400", cc)
+		}
 	})
 }
 

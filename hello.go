@@ -5,6 +5,8 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
+	"time"
 
 	"github.com/cliquet-go/cliquet/protocol"
 )
@@ -88,6 +90,13 @@ func (a *App) hello(w http.ResponseWriter, r *http.Request) {
 	}
 	if id := IdentityFrom(r.Context()); id.Authenticated() {
 		body["user"] = map[string]any{"id": id.UserID, "principals": id.Principals}
+	}
+	if ro, _ := a.Settings.Bool("readonly"); ro {
+		// A read-only service's hello does not change: let clients cache it.
+		if ttl, _ := a.Settings.Int("root_cache_expires_seconds"); ttl > 0 {
+			w.Header().Set("Cache-Control", "max-age="+strconv.Itoa(ttl))
+			w.Header().Set("Expires", time.Now().Add(time.Duration(ttl)*time.Second).UTC().Format(http.TimeFormat))
+		}
 	}
 	protocol.WriteJSON(w, http.StatusOK, body)
 }
