@@ -1,0 +1,247 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"os"
+	"sort"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/permission"
+	"github.com/cliquet-go/cliquet/permission/permissiontest"
+	"github.com/cliquet-go/cliquet/permission/redis"
+)
+
+// testPrefix keeps this package's keys apart from everything else in the shared database.
+const testPrefix = "cliquet-permissiontest:"
+
+// testURL returns CLIQUET_TEST_REDIS_URL moved to database 2. It skips (or fails when CI is
+// set) without the variable.
+func testURL(t *testing.T) string {
+	t.Helper()
+	raw := os.Getenv("CLIQUET_TEST_REDIS_URL")
+	if raw == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CLIQUET_TEST_REDIS_URL is not set (required when CI is set)")
+		}
+		t.Skip("CLIQUET_TEST_REDIS_URL is not set: no Redis server to test against")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/2"
+	return u.String()
+}
+
+func open(t *testing.T, opts redis.Options) *redis.Backend {
+	t.Helper()
+	b, err := redis.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type harness struct{ url string }
+
+func (h harness) New(ctx context.Context, t *testing.T) permission.Backend {
+	b := open(t, redis.Options{URL: h.url, Prefix: testPrefix})
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (h harness) Broken(ctx context.Context, t *testing.T) permission.Backend {
+	// A closed client fails at once (an unreachable server fails the same way, only more
+	// slowly because of go-redis's dial retries: see TestUnreachableServerFailsWithBackendError).
+	b := open(t, redis.Options{URL: h.url, Prefix: testPrefix})
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestConformance(t *testing.T) { permissiontest.Run(t, harness{url: testURL(t)}) }
+
+// Redis-specific tests.
+
+func rawClient(t *testing.T, u string) *goredis.Client {
+	t.Helper()
+	o, err := goredis.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := goredis.NewClient(o)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func keys(ctx context.Context, t *testing.T, c *goredis.Client, pattern string) []string {
+	t.Helper()
+	var out []string
+	iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+	for iter.Next(ctx) {
+		out = append(out, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestFlushDeletesOnlyItsOwnKeys(t *testing.T) {
+	u := testURL(t)
+	ctx := context.Background()
+	c := rawClient(t, u)
+	foreign := []string{"cliquet-permissiontest-foreign", "cliquet-permissiontest*other:x"}
+	for _, k := range foreign {
+		if err := c.Set(ctx, k, "keep", time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Del(ctx, k) })
+	}
+	// Two backends with different prefixes in one database.
+	a := open(t, redis.Options{URL: u, Prefix: "cliquet-permissiontest*a:"})
+	defer a.Close()
+	b := open(t, redis.Options{URL: u, Prefix: "cliquet-permissiontest*b:"})
+	defer b.Close()
+	for _, be := range []*redis.Backend{a, b} {
+		if err := be.AddPrincipalToACE(ctx, "/x", "read", "u"); err != nil {
+			t.Fatal(err)
+		}
+		if err := be.AddUserPrincipal(ctx, "u", "g"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := keys(ctx, t, c, "cliquet-permissiontest\\*a:*"); len(got) == 0 {
+		t.Fatal("backend a wrote no keys under its prefix")
+	}
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := keys(ctx, t, c, "cliquet-permissiontest\\*a:*"); len(got) != 0 {
+		t.Errorf("keys left under a's prefix after Flush: %q", got)
+	}
+	got, err := b.ObjectPermissions(ctx, "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got["read"]) != 1 {
+		t.Errorf("b's ACEs after a.Flush = %v, want read: [u]", got)
+	}
+	for _, k := range foreign {
+		if n := c.Exists(ctx, k).Val(); n != 1 {
+			t.Errorf("a.Flush deleted the foreign key %q", k)
+		}
+	}
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestIndexesAreCleanedUp(t *testing.T) {
+	u := testURL(t)
+	ctx := context.Background()
+	c := rawClient(t, u)
+	const prefix = "cliquet-permissiontest-index:"
+	b := open(t, redis.Options{URL: u, Prefix: prefix})
+	defer b.Close()
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name string
+		do   func() error
+	}{
+		{"grant", func() error { return b.AddPrincipalToACE(ctx, "/a/1", "read", "alice") }},
+		{"grant again", func() error { return b.AddPrincipalToACE(ctx, "/a/2", "write", "bob") }},
+		{"replace", func() error {
+			_, err := b.ReplaceObjectPermissions(ctx, "/a/3", permission.Set{"read": {"carol"}})
+			return err
+		}},
+		{"group", func() error { return b.AddUserPrincipal(ctx, "alice", "editors") }},
+		{"revoke", func() error { return b.RemovePrincipalFromACE(ctx, "/a/1", "read", "alice") }},
+		{"replace with nothing", func() error {
+			_, err := b.ReplaceObjectPermissions(ctx, "/a/3", permission.Set{"read": {}})
+			return err
+		}},
+		{"delete by pattern", func() error { return b.DeleteObjectPermissions(ctx, "/a/*") }},
+		{"remove group", func() error { return b.RemovePrincipal(ctx, "editors") }},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+	}
+	if got := keys(ctx, t, c, prefix+"*"); len(got) != 0 {
+		t.Errorf("keys left once every grant is gone: %q", got)
+	}
+}
+
+func TestRegisteredAsRedis(t *testing.T) {
+	u := testURL(t)
+	s := config.MustFromMap(map[string]string{"permission_url": u, "permission_pool_size": "3", "permission_pool_timeout": "1.5"}, config.Options{Env: []string{}})
+	for _, name := range []string{"redis", "cliquet.permission.redis"} {
+		b, err := permission.Open(context.Background(), name, s)
+		if err != nil {
+			t.Fatalf("Open(%q): %v", name, err)
+		}
+		p, ok := b.(permission.Pinger)
+		if !ok {
+			t.Fatalf("Open(%q) = %T, which is not a permission.Pinger", name, b)
+		}
+		if err := p.Ping(context.Background(), true); err != nil {
+			t.Errorf("Ping: %v", err)
+		}
+		b.Close()
+	}
+}
+
+func TestFromSettingsRejectsBadValues(t *testing.T) {
+	tests := []struct {
+		name     string
+		settings map[string]string
+	}{
+		{"an empty permission_url is refused", map[string]string{"permission_url": ""}},
+		{"a URL with another scheme is refused", map[string]string{"permission_url": "postgres://127.0.0.1/db"}},
+		{"a pool size that is not a number is refused", map[string]string{"permission_url": "redis://127.0.0.1/1", "permission_pool_size": "many"}},
+		{"a negative pool timeout is refused", map[string]string{"permission_url": "redis://127.0.0.1/1", "permission_pool_timeout": "-2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := config.MustFromMap(tt.settings, config.Options{Env: []string{}})
+			if b, err := redis.FromSettings(context.Background(), s); err == nil {
+				b.Close()
+				t.Fatal("FromSettings succeeded, want an error")
+			}
+		})
+	}
+}
+
+func TestUnreachableServerFailsWithBackendError(t *testing.T) {
+	ctx := context.Background()
+	// Nothing listens on port 1.
+	b := open(t, redis.Options{URL: "redis://127.0.0.1:1/0?dial_timeout=200ms&max_retries=-1"})
+	defer b.Close()
+	checks := []struct {
+		name string
+		call func() error
+	}{
+		{"UserPrincipals", func() error { _, err := b.UserPrincipals(ctx, "u"); return err }},
+		{"Ping", func() error { return b.Ping(ctx, true) }},
+	}
+	for _, c := range checks {
+		var be *permission.BackendError
+		if err := c.call(); !errors.As(err, &be) || be.Backend != "redis" {
+			t.Errorf("%s against an unreachable server = %v, want a *permission.BackendError from redis", c.name, err)
+		}
+	}
+}
