@@ -1,0 +1,509 @@
+package monitoring_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/cliquet-go/cliquet/cache"
+	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/monitoring"
+	"github.com/cliquet-go/cliquet/permission"
+	"github.com/cliquet-go/cliquet/permission/memory"
+	"github.com/cliquet-go/cliquet/storage"
+)
+
+// statsdServer is a real UDP listener collecting StatsD lines.
+type statsdServer struct {
+	conn  net.PacketConn
+	mu    sync.Mutex
+	lines []string
+}
+
+func newStatsdServer(t *testing.T) *statsdServer {
+	t.Helper()
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &statsdServer{conn: conn}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, _, err := conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			for _, l := range strings.Split(string(buf[:n]), "\n") {
+				if l != "" {
+					s.lines = append(s.lines, l)
+				}
+			}
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+func (s *statsdServer) URL() string { return "udp://" + s.conn.LocalAddr().String() }
+
+// wait returns the lines received once every want (a "name|type" pair, e.g.
+// "p.code.200|c") was seen, failing the test after a timeout.
+func (s *statsdServer) wait(t *testing.T, want ...string) []string {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		s.mu.Lock()
+		got := map[string]bool{}
+		for _, l := range s.lines {
+			got[nameType(l)] = true
+		}
+		lines := slices.Clone(s.lines)
+		s.mu.Unlock()
+		missing := []string{}
+		for _, w := range want {
+			if !got[w] {
+				missing = append(missing, w)
+			}
+		}
+		if len(missing) == 0 {
+			return lines
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("missing metrics %v; received %v", missing, lines)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// nameType turns "p.x:12|ms" into "p.x|ms".
+func nameType(line string) string {
+	name, rest, _ := strings.Cut(line, ":")
+	_, typ, _ := strings.Cut(rest, "|")
+	typ, _, _ = strings.Cut(typ, "|")
+	return name + "|" + typ
+}
+
+func TestRequestMetricsSendsViewTimersCodesAuthnTypesAndUsers(t *testing.T) {
+	sink := newStatsdServer(t)
+	m, err := monitoring.NewStatsD(sink.URL(), "proj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+
+	r := chi.NewRouter()
+	r.Use(monitoring.RequestMetrics(m, monitoring.RequestOptions{}))
+	r.Route("/v1", func(r chi.Router) {
+		r.Get("/buckets/{bid}", func(w http.ResponseWriter, r *http.Request) {
+			monitoring.SetUser(r.Context(), "basicauth:abc", "basicauth")
+			_, _ = io.WriteString(w, "{}")
+		})
+		r.Post("/buckets", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated) })
+	})
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+
+	for _, req := range []struct{ method, path string }{
+		{"GET", "/v1/buckets/b1"}, {"GET", "/v1/buckets/b2"}, {"POST", "/v1/buckets"}, {"GET", "/nowhere"},
+	} {
+		rq, _ := http.NewRequest(req.method, srv.URL+req.path, nil)
+		resp, err := http.DefaultClient.Do(rq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	lines := sink.wait(t,
+		"proj.view.v1-buckets-_bid_.GET|ms",
+		"proj.view.v1-buckets.POST|ms",
+		"proj.view.unmatched.GET|ms",
+		"proj.code.200|c",
+		"proj.code.201|c",
+		"proj.code.404|c",
+		"proj.authn_type.basicauth|c",
+		"proj.users|s",
+	)
+	if !slices.Contains(lines, "proj.users:basicauth.abc|s") {
+		t.Errorf("users set value not sent as basicauth.abc: %v", lines)
+	}
+	views := 0
+	for _, l := range lines {
+		if strings.HasPrefix(l, "proj.view.v1-buckets-_bid_.GET:") {
+			views++
+		}
+		if strings.HasPrefix(l, "proj.authn_type.") && !strings.HasPrefix(l, "proj.authn_type.basicauth:1|c") {
+			t.Errorf("unexpected authn line %q", l)
+		}
+	}
+	if views != 2 {
+		t.Errorf("%d view timers for the two GETs on a bucket, want 2: %v", views, lines)
+	}
+}
+
+func TestRequestMetricsRouteNameOption(t *testing.T) {
+	sink := newStatsdServer(t)
+	m, err := monitoring.NewStatsD(sink.URL(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	h := monitoring.RequestMetrics(m, monitoring.RequestOptions{
+		RouteName: func(*http.Request) string { return "bucket-object" },
+	})(http.NotFoundHandler())
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("DELETE", "/x", nil))
+	// Without chi, the path names the view.
+	monitoring.RequestMetrics(m, monitoring.RequestOptions{})(http.NotFoundHandler()).
+		ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/__heartbeat__", nil))
+	sink.wait(t, "view.bucket-object.DELETE|ms", "view.__heartbeat__.GET|ms", "code.404|c")
+}
+
+func TestNilMetricsAreSafe(t *testing.T) {
+	var m *monitoring.Metrics
+	m.Timing("x", time.Second)
+	m.Incr("x")
+	m.Unique("x", "y")
+	if err := m.Close(); err != nil {
+		t.Error(err)
+	}
+	next := http.NotFoundHandler()
+	h := monitoring.RequestMetrics(nil, monitoring.RequestOptions{})(next)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != 404 || rec.Header().Get("X-Request-Id") != "" {
+		t.Errorf("nil metrics middleware touched the request: %d %v", rec.Code, rec.Header())
+	}
+	b := newFakeStorage(true, true, true, true)
+	if monitoring.WatchStorage(b, nil, "x") != storage.Backend(b) {
+		t.Error("WatchStorage with nil metrics wrapped the backend")
+	}
+}
+
+func TestNewStatsDValidatesTheURL(t *testing.T) {
+	tests := []struct {
+		name string
+		url  string
+		ok   bool
+	}{
+		{"a udp URL is accepted", "udp://127.0.0.1:8125", true},
+		{"a bare host:port is accepted", "127.0.0.1:8125", true},
+		{"the port defaults to 8125", "udp://127.0.0.1", true},
+		{"an empty URL is an error", "", false},
+		{"a tcp URL is an error", "tcp://127.0.0.1:8125", false},
+		{"a URL without host is an error", "udp://:8125", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := monitoring.NewStatsD(tt.url, "p")
+			if (err == nil) != tt.ok {
+				t.Fatalf("err = %v", err)
+			}
+			m.Close()
+		})
+	}
+}
+
+func TestNewMetricsFromSettings(t *testing.T) {
+	sink := newStatsdServer(t)
+	tests := []struct {
+		name     string
+		settings map[string]string
+		prefix   string // "" means nil Metrics
+	}{
+		{"no statsd_url gives nil metrics", map[string]string{}, ""},
+		{"the default prefix is cliquet", map[string]string{"statsd_url": sink.URL()}, "cliquet"},
+		{"project_name replaces the default prefix", map[string]string{"statsd_url": sink.URL(), "project_name": "kinto"}, "kinto"},
+		{"an explicit statsd_prefix wins", map[string]string{"statsd_url": sink.URL(), "project_name": "kinto", "statsd_prefix": "edge"}, "edge"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := config.FromMap(tt.settings, config.Options{Env: []string{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := monitoring.NewMetricsFromSettings(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.prefix == "" {
+				if m != nil {
+					t.Fatal("metrics without statsd_url")
+				}
+				return
+			}
+			m.Incr("probe." + strings.ReplaceAll(tt.name, " ", "_"))
+			m.Close()
+			sink.wait(t, tt.prefix+".probe."+strings.ReplaceAll(tt.name, " ", "_")+"|c")
+		})
+	}
+}
+
+func TestName(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"/v1/buckets/{bid}/collections/{cid}/records", "v1-buckets-_bid_-collections-_cid_-records"},
+		{"/", "root"},
+		{"", "root"},
+		{"/v1/*", "v1-_"},
+		{"basic auth:x|y", "basic_auth_x_y"},
+	}
+	for _, tt := range tests {
+		if got := monitoring.Name(tt.in); got != tt.want {
+			t.Errorf("Name(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// fakeStorage is an in-test storage backend whose optional interfaces are chosen per test,
+// to check that WatchStorage keeps type assertions truthful.
+type fakeStorage struct{ calls []string }
+
+func (f *fakeStorage) Create(_ context.Context, _ storage.Scope, o storage.Object) (storage.Object, error) {
+	f.calls = append(f.calls, "create")
+	return o, nil
+}
+func (f *fakeStorage) Get(context.Context, storage.Scope, string) (storage.Object, error) {
+	f.calls = append(f.calls, "get")
+	return storage.Object{}, storage.ErrNotFound
+}
+func (f *fakeStorage) Update(_ context.Context, _ storage.Scope, o storage.Object) (storage.Object, error) {
+	return o, nil
+}
+func (f *fakeStorage) Delete(context.Context, storage.Scope, string, int64) (storage.Object, error) {
+	return storage.Object{}, nil
+}
+func (f *fakeStorage) DeleteAll(context.Context, storage.Scope, storage.ListOptions) ([]storage.Object, error) {
+	return nil, nil
+}
+func (f *fakeStorage) PurgeDeleted(context.Context, storage.Scope, int64) (int, error) { return 0, nil }
+func (f *fakeStorage) List(context.Context, storage.Scope, storage.ListOptions) ([]storage.Object, error) {
+	f.calls = append(f.calls, "list")
+	return nil, nil
+}
+func (f *fakeStorage) Count(context.Context, storage.Scope, []storage.Filter) (int, error) {
+	return 0, nil
+}
+func (f *fakeStorage) Timestamp(context.Context, storage.Scope) (int64, error) { return 0, nil }
+func (f *fakeStorage) Close() error                                            { return nil }
+
+type fakeTx struct{}
+
+func (fakeTx) Commit(context.Context) error   { return nil }
+func (fakeTx) Rollback(context.Context) error { return nil }
+
+type withTx struct{}
+
+func (withTx) Begin(ctx context.Context) (context.Context, storage.Tx) { return ctx, fakeTx{} }
+
+type withPing struct{}
+
+func (withPing) Ping(context.Context, bool) error { return nil }
+
+type withMigrate struct{}
+
+func (withMigrate) InitializeSchema(context.Context, bool) error { return nil }
+
+type withFlush struct{}
+
+func (withFlush) Flush(context.Context) error { return nil }
+
+// newFakeStorage builds a backend implementing the chosen optional interfaces.
+func newFakeStorage(tx, ping, migrate, flush bool) storage.Backend {
+	f := &fakeStorage{}
+	type (
+		T = withTx
+		P = withPing
+		M = withMigrate
+		F = withFlush
+	)
+	switch {
+	case tx && ping && migrate && flush:
+		return struct {
+			*fakeStorage
+			T
+			P
+			M
+			F
+		}{fakeStorage: f}
+	case tx && !ping && !migrate && !flush:
+		return struct {
+			*fakeStorage
+			T
+		}{fakeStorage: f}
+	case !tx && ping && !migrate && flush:
+		return struct {
+			*fakeStorage
+			P
+			F
+		}{fakeStorage: f}
+	case !tx && !ping && migrate && !flush:
+		return struct {
+			*fakeStorage
+			M
+		}{fakeStorage: f}
+	case !tx && !ping && !migrate && !flush:
+		return f
+	}
+	panic("combination not built by this test")
+}
+
+func TestWatchStorageKeepsOptionalInterfacesAndTimesCalls(t *testing.T) {
+	tests := []struct {
+		name                     string
+		tx, ping, migrate, flush bool
+	}{
+		{"a plain backend stays plain", false, false, false, false},
+		{"a transactional backend stays transactional", true, false, false, false},
+		{"a pinger and flusher keeps both and gains nothing", false, true, false, true},
+		{"a migrator keeps only migration", false, false, true, false},
+		{"a backend with every capability keeps them all", true, true, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sink := newStatsdServer(t)
+			m, err := monitoring.NewStatsD(sink.URL(), "p")
+			if err != nil {
+				t.Fatal(err)
+			}
+			inner := newFakeStorage(tt.tx, tt.ping, tt.migrate, tt.flush)
+			b := monitoring.WatchStorage(inner, m, "fake")
+			_, isTx := b.(storage.Transactor)
+			_, isPing := b.(storage.Pinger)
+			_, isMig := b.(storage.Migrator)
+			_, isFlush := b.(storage.Flusher)
+			if isTx != tt.tx || isPing != tt.ping || isMig != tt.migrate || isFlush != tt.flush {
+				t.Fatalf("Transactor %v Pinger %v Migrator %v Flusher %v", isTx, isPing, isMig, isFlush)
+			}
+			if u, ok := b.(interface{ Unwrap() storage.Backend }); !ok || u.Unwrap() != inner {
+				t.Error("Unwrap does not return the wrapped backend")
+			}
+			ctx := context.Background()
+			s := storage.Scope{Resource: "r", Parent: "p"}
+			_, _ = b.Create(ctx, s, storage.Object{ID: "1"})
+			if _, err := b.Get(ctx, s, "1"); err != storage.ErrNotFound {
+				t.Errorf("Get error = %v, want the inner backend's ErrNotFound", err)
+			}
+			_, _ = b.List(ctx, s, storage.ListOptions{})
+			want := []string{"p.storage.fake.create|ms", "p.storage.fake.get|ms", "p.storage.fake.list|ms"}
+			if tt.tx {
+				_, tx := b.(storage.Transactor).Begin(ctx)
+				_ = tx.Commit(ctx)
+				want = append(want, "p.storage.fake.commit|ms")
+			}
+			if tt.ping {
+				_ = b.(storage.Pinger).Ping(ctx, false)
+				want = append(want, "p.storage.fake.ping|ms")
+			}
+			if tt.migrate {
+				_ = b.(storage.Migrator).InitializeSchema(ctx, true)
+				want = append(want, "p.storage.fake.initialize_schema|ms")
+			}
+			if tt.flush {
+				_ = b.(storage.Flusher).Flush(ctx)
+				want = append(want, "p.storage.fake.flush|ms")
+			}
+			m.Close()
+			sink.wait(t, want...)
+		})
+	}
+}
+
+// fakeCache is an in-test cache backend; withCachePing adds cache.Pinger.
+type fakeCache struct{ data map[string][]byte }
+
+func (c *fakeCache) Get(_ context.Context, k string) ([]byte, error) {
+	if v, ok := c.data[k]; ok {
+		return v, nil
+	}
+	return nil, cache.ErrNotFound
+}
+func (c *fakeCache) Set(_ context.Context, k string, v []byte, _ time.Duration) error {
+	c.data[k] = v
+	return nil
+}
+func (c *fakeCache) Delete(context.Context, string) error                { return nil }
+func (c *fakeCache) Expire(context.Context, string, time.Duration) error { return nil }
+func (c *fakeCache) TTL(context.Context, string) (time.Duration, error)  { return 0, nil }
+func (c *fakeCache) Flush(context.Context) error                         { return nil }
+func (c *fakeCache) Close() error                                        { return nil }
+
+type withCachePing struct{}
+
+func (withCachePing) Ping(context.Context) error { return nil }
+
+func TestWatchCache(t *testing.T) {
+	sink := newStatsdServer(t)
+	m, err := monitoring.NewStatsD(sink.URL(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := monitoring.WatchCache(&fakeCache{data: map[string][]byte{}}, m, "plain")
+	if _, ok := plain.(cache.Pinger); ok {
+		t.Error("a cache without Ping gained cache.Pinger")
+	}
+	if _, ok := plain.(cache.Migrator); ok {
+		t.Error("a cache without InitializeSchema gained cache.Migrator")
+	}
+	pinging := monitoring.WatchCache(struct {
+		*fakeCache
+		withCachePing
+	}{fakeCache: &fakeCache{data: map[string][]byte{}}}, m, "redis")
+	p, ok := pinging.(cache.Pinger)
+	if !ok {
+		t.Fatal("a cache with Ping lost cache.Pinger")
+	}
+	ctx := context.Background()
+	_ = p.Ping(ctx)
+	_ = pinging.Set(ctx, "k", []byte("v"), time.Minute)
+	if v, err := pinging.Get(ctx, "k"); err != nil || string(v) != "v" {
+		t.Errorf("Get = %q, %v", v, err)
+	}
+	if _, err := plain.Get(ctx, "absent"); err != cache.ErrNotFound {
+		t.Errorf("Get absent error = %v", err)
+	}
+	_, _ = pinging.TTL(ctx, "k")
+	m.Close()
+	sink.wait(t, "p.cache.redis.ping|ms", "p.cache.redis.set|ms", "p.cache.redis.get|ms", "p.cache.redis.ttl|ms", "p.cache.plain.get|ms")
+}
+
+func TestWatchPermissionWithTheMemoryBackend(t *testing.T) {
+	sink := newStatsdServer(t)
+	m, err := monitoring.NewStatsD(sink.URL(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := memory.New()
+	b := monitoring.WatchPermission(inner, m, "memory")
+	_, innerPings := permission.Backend(inner).(permission.Pinger)
+	_, pings := b.(permission.Pinger)
+	_, innerMigrates := permission.Backend(inner).(permission.Migrator)
+	_, migrates := b.(permission.Migrator)
+	if pings != innerPings || migrates != innerMigrates {
+		t.Errorf("Pinger %v (inner %v), Migrator %v (inner %v)", pings, innerPings, migrates, innerMigrates)
+	}
+	ctx := context.Background()
+	if err := b.AddPrincipalToACE(ctx, "/buckets/b", "read", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	set, err := b.ObjectPermissions(ctx, "/buckets/b")
+	if err != nil || !slices.Equal(set["read"], []string{"alice"}) {
+		t.Errorf("ObjectPermissions = %v, %v", set, err)
+	}
+	ok, err := b.CheckPermission(ctx, []string{"alice"}, []permission.Binding{{ObjectID: "/buckets/b", Permission: "read"}})
+	if err != nil || !ok {
+		t.Errorf("CheckPermission = %v, %v", ok, err)
+	}
+	m.Close()
+	sink.wait(t, "p.permission.memory.add_principal_to_ace|ms", "p.permission.memory.object_permissions|ms",
+		"p.permission.memory.check_permission|ms")
+}
