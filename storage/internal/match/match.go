@@ -61,6 +61,8 @@ type Doc struct {
 	LastModified int64
 	Deleted      bool           // a tombstone: only "id", "last_modified" and "deleted" exist
 	Data         map[string]any // Data decoded by encoding/json; nil for tombstones
+	// Raw is free for the backend (typically the stored Data bytes); the matcher ignores it.
+	Raw json.RawMessage
 }
 
 // Lookup returns the value of field in d and whether the field is present. "id",

@@ -1,0 +1,385 @@
+// Package memory is an in-process storage backend, for tests and development: data lives in
+// maps and is lost when the process exits.
+//
+// It is registered under the name "memory" (and the Cliquet/Kinto aliases
+// "cliquet.storage.memory", "kinto.core.storage.memory"), so storage_backend = memory selects
+// it. It passes the storagetest conformance suite; filters, pagination rules and sorting follow
+// the jsonb ordering of the storage package doc.
+//
+// Each collection (a [storage.Scope]) has its own lock. Writes decode Data once and keep both
+// the compacted bytes and the decoded form, so a Get is a map lookup plus a copy of the bytes,
+// and List/Count/DeleteAll evaluate filters without decoding JSON. Returned objects never alias
+// the backend's memory.
+package memory
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/storage"
+	"github.com/cliquet-go/cliquet/storage/internal/match"
+)
+
+func init() {
+	storage.Register("memory", func(_ context.Context, s *config.Settings) (storage.Backend, error) {
+		readonly, err := s.Bool("readonly")
+		if err != nil {
+			return nil, err
+		}
+		return New(&Options{ReadOnly: readonly}), nil
+	})
+}
+
+// Options configures a Backend. The zero value (or a nil *Options) gives the defaults.
+type Options struct {
+	// Clock gives the current time; timestamps are its Unix milliseconds. Default time.Now.
+	Clock func() time.Time
+	// ReadOnly makes Timestamp fail, with a *storage.BackendError wrapping storage.ErrReadOnly,
+	// on a collection whose timestamp was never initialised (kinto's readonly mode). Writes are
+	// still accepted: refusing them is the HTTP layer's job. Default false.
+	ReadOnly bool
+}
+
+// Backend is the memory storage backend. It is safe for concurrent use. Create one with [New].
+type Backend struct {
+	clock    func() time.Time
+	readonly bool
+
+	mu    sync.RWMutex
+	colls map[storage.Scope]*collection
+}
+
+// collection holds one scope. Docs are immutable once stored: writes replace the pointer, so
+// readers may use docs after releasing the lock.
+type collection struct {
+	mu   sync.RWMutex
+	ts   int64 // collection timestamp; 0 until the first write or read
+	live map[string]*match.Doc
+	dead map[string]*match.Doc // tombstones
+}
+
+var (
+	_ storage.Backend = (*Backend)(nil)
+	_ storage.Flusher = (*Backend)(nil)
+	_ storage.Pinger  = (*Backend)(nil)
+)
+
+// New returns an empty backend. opts may be nil.
+func New(opts *Options) *Backend {
+	b := &Backend{clock: time.Now, colls: make(map[storage.Scope]*collection)}
+	if opts != nil {
+		if opts.Clock != nil {
+			b.clock = opts.Clock
+		}
+		b.readonly = opts.ReadOnly
+	}
+	return b
+}
+
+// coll returns the collection of s, creating it when create is true (else it may be nil).
+func (b *Backend) coll(s storage.Scope, create bool) *collection {
+	b.mu.RLock()
+	c := b.colls[s]
+	b.mu.RUnlock()
+	if c != nil || !create {
+		return c
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c = b.colls[s]; c == nil {
+		c = &collection{live: make(map[string]*match.Doc), dead: make(map[string]*match.Doc)}
+		b.colls[s] = c
+	}
+	return c
+}
+
+// bump returns the timestamp of a new write in c and advances the collection timestamp; c.mu
+// must be held for writing. A positive forced value is kept as the object's timestamp, except
+// when it equals the collection timestamp (then both become previous+1); the collection
+// timestamp becomes max(previous+1, forced).
+func (b *Backend) bump(c *collection, forced int64) int64 {
+	prev := c.ts
+	if forced > 0 {
+		switch {
+		case forced > prev:
+			c.ts = forced
+		case forced == prev:
+			c.ts = prev + 1
+			return c.ts
+		default:
+			c.ts = prev + 1
+		}
+		return forced
+	}
+	now := b.clock().UnixMilli()
+	if now <= prev {
+		now = prev + 1
+	}
+	c.ts = now
+	return now
+}
+
+func object(d *match.Doc) storage.Object {
+	if d.Deleted {
+		return storage.Object{ID: d.ID, LastModified: d.LastModified, Deleted: true}
+	}
+	return storage.Object{ID: d.ID, LastModified: d.LastModified, Data: bytes.Clone(d.Raw)}
+}
+
+func tombstone(id string, ts int64) *match.Doc {
+	return &match.Doc{ID: id, LastModified: ts, Deleted: true}
+}
+
+// Create implements [storage.Backend].
+func (b *Backend) Create(ctx context.Context, s storage.Scope, o storage.Object) (storage.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return storage.Object{}, err
+	}
+	raw, data, err := match.CleanData(o.Data)
+	if err != nil {
+		return storage.Object{}, err
+	}
+	id := o.ID
+	if id == "" {
+		id = uuid.NewString()
+	}
+	c := b.coll(s, true)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if existing, ok := c.live[id]; ok {
+		return storage.Object{}, &storage.UnicityError{Field: "id", Existing: object(existing)}
+	}
+	d := &match.Doc{ID: id, LastModified: b.bump(c, o.LastModified), Data: data, Raw: raw}
+	c.live[id] = d
+	delete(c.dead, id)
+	return object(d), nil
+}
+
+// Get implements [storage.Backend].
+func (b *Backend) Get(ctx context.Context, s storage.Scope, id string) (storage.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return storage.Object{}, err
+	}
+	c := b.coll(s, false)
+	if c == nil {
+		return storage.Object{}, storage.ErrNotFound
+	}
+	c.mu.RLock()
+	d, ok := c.live[id]
+	c.mu.RUnlock()
+	if !ok {
+		return storage.Object{}, storage.ErrNotFound
+	}
+	return object(d), nil
+}
+
+// Update implements [storage.Backend].
+func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object) (storage.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return storage.Object{}, err
+	}
+	if o.ID == "" {
+		return storage.Object{}, errors.New("storage: memory: update: empty object id")
+	}
+	raw, data, err := match.CleanData(o.Data)
+	if err != nil {
+		return storage.Object{}, err
+	}
+	c := b.coll(s, true)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	forced := o.LastModified
+	if old, ok := c.live[o.ID]; ok && forced <= old.LastModified {
+		forced = 0
+	}
+	d := &match.Doc{ID: o.ID, LastModified: b.bump(c, forced), Data: data, Raw: raw}
+	c.live[o.ID] = d
+	delete(c.dead, o.ID)
+	return object(d), nil
+}
+
+// Delete implements [storage.Backend].
+func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64) (storage.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return storage.Object{}, err
+	}
+	c := b.coll(s, false)
+	if c == nil {
+		return storage.Object{}, storage.ErrNotFound
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old, ok := c.live[id]
+	if !ok {
+		return storage.Object{}, storage.ErrNotFound
+	}
+	if lastModified <= old.LastModified {
+		lastModified = 0
+	}
+	t := tombstone(id, b.bump(c, lastModified))
+	delete(c.live, id)
+	c.dead[id] = t
+	return object(t), nil
+}
+
+// DeleteAll implements [storage.Backend].
+func (b *Backend) DeleteAll(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m, err := match.Compile(opt.Filters, opt.Pagination)
+	if err != nil {
+		return nil, err
+	}
+	c := b.coll(s, false)
+	if c == nil {
+		return []storage.Object{}, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	selected := make([]*match.Doc, 0, len(c.live))
+	for _, d := range c.live {
+		if m.Match(d) {
+			selected = append(selected, d)
+		}
+	}
+	match.Sort(selected, opt.Sort)
+	if opt.Limit > 0 && len(selected) > opt.Limit {
+		selected = selected[:opt.Limit]
+	}
+	out := make([]storage.Object, len(selected))
+	for i, d := range selected {
+		t := tombstone(d.ID, b.bump(c, 0))
+		delete(c.live, d.ID)
+		c.dead[d.ID] = t
+		out[i] = object(t)
+	}
+	return out, nil
+}
+
+// PurgeDeleted implements [storage.Backend]. The collection timestamp is kept.
+func (b *Backend) PurgeDeleted(ctx context.Context, s storage.Scope, before int64) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	c := b.coll(s, false)
+	if c == nil {
+		return 0, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for id, t := range c.dead {
+		if before == 0 || t.LastModified < before {
+			delete(c.dead, id)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// snapshot returns the live docs of s (and its tombstones when deleted is true).
+func (b *Backend) snapshot(s storage.Scope, deleted bool) []*match.Doc {
+	c := b.coll(s, false)
+	if c == nil {
+		return nil
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	n := len(c.live)
+	if deleted {
+		n += len(c.dead)
+	}
+	docs := make([]*match.Doc, 0, n)
+	for _, d := range c.live {
+		docs = append(docs, d)
+	}
+	if deleted {
+		for _, d := range c.dead {
+			docs = append(docs, d)
+		}
+	}
+	return docs
+}
+
+// List implements [storage.Backend].
+func (b *Backend) List(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	docs, err := match.Apply(b.snapshot(s, opt.IncludeDeleted), opt)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]storage.Object, len(docs))
+	for i, d := range docs {
+		out[i] = object(d)
+	}
+	return out, nil
+}
+
+// Count implements [storage.Backend].
+func (b *Backend) Count(ctx context.Context, s storage.Scope, filters []storage.Filter) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	m, err := match.Compile(filters, nil)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, d := range b.snapshot(s, false) {
+		if m.Match(d) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Timestamp implements [storage.Backend].
+func (b *Backend) Timestamp(ctx context.Context, s storage.Scope) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	c := b.coll(s, !b.readonly)
+	if c != nil {
+		c.mu.RLock()
+		ts := c.ts
+		c.mu.RUnlock()
+		if ts != 0 {
+			return ts, nil
+		}
+	}
+	if b.readonly {
+		return 0, &storage.BackendError{Backend: "memory", Op: "timestamp", Err: storage.ErrReadOnly}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ts == 0 {
+		b.bump(c, 0)
+	}
+	return c.ts, nil
+}
+
+// Flush drops every collection, timestamps included. It implements [storage.Flusher].
+func (b *Backend) Flush(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.colls = make(map[storage.Scope]*collection)
+	b.mu.Unlock()
+	return nil
+}
+
+// Ping implements [storage.Pinger]; a memory backend is always available.
+func (b *Backend) Ping(ctx context.Context, readonly bool) error { return ctx.Err() }
+
+// Close implements [storage.Backend]. It releases nothing; the backend stays usable.
+func (b *Backend) Close() error { return nil }
