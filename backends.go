@@ -5,4 +5,5 @@ package cliquet
 import (
 	_ "github.com/cliquet-go/cliquet/cache/memory"
 	_ "github.com/cliquet-go/cliquet/permission/memory"
+	_ "github.com/cliquet-go/cliquet/storage/memory"
 )
