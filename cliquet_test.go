@@ -921,3 +921,13 @@ func (failingAuth) Name() string { return "remote" }
 func (failingAuth) Authenticate(*http.Request) (string, bool, error) {
 	return "", false, &storage.BackendError{Backend: "idp", Op: "verify", Err: errors.New("timeout")}
 }
+
+func TestDefaultBackends(t *testing.T) {
+	app := newApp(t, map[string]string{"storage_backend": "memory"}, Config{})
+	if app.Storage == nil || app.Cache == nil || app.Permission == nil {
+		t.Fatalf("backends storage=%v cache=%v permission=%v", app.Storage, app.Cache, app.Permission)
+	}
+	if err := app.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
