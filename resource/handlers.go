@@ -11,6 +11,7 @@ import (
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 
+	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
 )
@@ -115,9 +116,9 @@ func (rs *Resource[T]) listObjects(w http.ResponseWriter, r *http.Request) error
 		h.Set(protocol.HeaderAlert, lq.alert)
 	}
 	if head {
-		exposeHeaders(h, exposePluralHead...)
+		cliquet.ExposeHeaders(w, exposePluralHead...)
 	} else {
-		exposeHeaders(h, exposePlural...)
+		cliquet.ExposeHeaders(w, exposePlural...)
 	}
 	if pre.notModified(ts) {
 		w.WriteHeader(http.StatusNotModified)
@@ -332,7 +333,7 @@ func (rs *Resource[T]) getObject(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
 	setTimestamp(h, obj.LastModified)
 	rs.cacheHeaders(h, r)
-	exposeHeaders(h, exposeObject...)
+	cliquet.ExposeHeaders(w, exposeObject...)
 	if pre.notModified(obj.LastModified) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil

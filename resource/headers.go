@@ -163,27 +163,3 @@ func contentKind(h http.Header, method string, empty bool) (bodyKind, error) {
 	}
 	return 0, protocol.UnsupportedMediaType(accepted...)
 }
-
-// exposeHeaders adds names to Access-Control-Expose-Headers when the response is a CORS one.
-func exposeHeaders(h http.Header, names ...string) {
-	if h.Get("Access-Control-Allow-Origin") == "" {
-		return
-	}
-	have := map[string]bool{}
-	var list []string
-	for _, v := range h.Values("Access-Control-Expose-Headers") {
-		for _, n := range strings.Split(v, ",") {
-			if n = strings.TrimSpace(n); n != "" && !have[strings.ToLower(n)] {
-				have[strings.ToLower(n)] = true
-				list = append(list, n)
-			}
-		}
-	}
-	for _, n := range names {
-		if !have[strings.ToLower(n)] {
-			have[strings.ToLower(n)] = true
-			list = append(list, n)
-		}
-	}
-	h.Set("Access-Control-Expose-Headers", strings.Join(list, ", "))
-}

@@ -333,16 +333,9 @@ type authenticatedOnly struct{}
 
 func (authenticatedOnly) authorize(_ context.Context, id cliquet.Identity, _ action, _ storage.Scope) error {
 	if !id.Authenticated() {
-		return unauthorized()
+		return cliquet.ErrUnauthorized()
 	}
 	return nil
-}
-
-// unauthorized is the 401 errno 104 answer, with a Basic challenge.
-func unauthorized() error {
-	e := protocol.NewError(http.StatusUnauthorized, protocol.ErrnoMissingAuthToken, protocol.MsgUnauthorized)
-	e.Header = http.Header{"Www-Authenticate": {`Basic realm="Realm"`}}
-	return e
 }
 
 // authorize resolves the request's scope (parent id) and runs the authorization step.
@@ -391,7 +384,7 @@ func (rs *core) cacheHeaders(h http.Header, r *http.Request) {
 		h.Set("Expires", rs.now().Add(time.Duration(rs.cacheExpires)*time.Second).UTC().Format(http.TimeFormat))
 		return
 	}
-	h.Set("Cache-Control", "no-cache, no-store")
+	h.Set("Cache-Control", "no-cache")
 }
 
 // nextPageURL is the absolute URL of the next page: the request URL with _limit and _token set.

@@ -1,0 +1,184 @@
+package resource_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/resource"
+	"github.com/cliquet-go/cliquet/storage/memory"
+)
+
+// server is a cliquet app with memory storage, built by cliquet.Initialize.
+type server struct {
+	t   *testing.T
+	app *cliquet.App
+	h   http.Handler
+}
+
+func newApp(t *testing.T, settings map[string]string) *cliquet.App {
+	t.Helper()
+	values := map[string]string{"userid_hmac_secret": "test-secret"}
+	for k, v := range settings {
+		values[k] = v
+	}
+	app, err := cliquet.Initialize(chi.NewRouter(), cliquet.Config{
+		Settings:       config.MustFromMap(values, config.Options{Env: []string{}}),
+		ProjectName:    "test",
+		ProjectVersion: "1.0.0",
+		Storage:        memory.New(nil),
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	return app
+}
+
+// newServer registers a schemaless "mushroom" resource (and whatever extra registers).
+func newServer(t *testing.T, settings map[string]string, extra ...func(*cliquet.App) error) *server {
+	t.Helper()
+	app := newApp(t, settings)
+	if len(extra) == 0 {
+		if _, err := resource.Register(app, resource.Spec[resource.Object]{Name: "mushroom"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range extra {
+		if err := f(app); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &server{t: t, app: app, h: app.Handler()}
+}
+
+// response is a recorded answer with its JSON body decoded.
+type response struct {
+	Code   int
+	Header http.Header
+	Raw    []byte
+	Body   map[string]any
+}
+
+func (r *response) data() map[string]any {
+	m, _ := r.Body["data"].(map[string]any)
+	return m
+}
+
+func (r *response) list() []map[string]any {
+	var out []map[string]any
+	for _, x := range r.Body["data"].([]any) {
+		out = append(out, x.(map[string]any))
+	}
+	return out
+}
+
+func (r *response) errno() int {
+	n, _ := r.Body["errno"].(float64)
+	return int(n)
+}
+
+// req describes one request; User "" is anonymous.
+type req struct {
+	Method, Path string
+	User         string
+	Body         any // string: sent as is; other: JSON-encoded
+	Header       map[string]string
+}
+
+func (s *server) do(q req) *response {
+	s.t.Helper()
+	var body io.Reader
+	switch b := q.Body.(type) {
+	case nil:
+	case string:
+		body = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		body = bytes.NewReader(raw)
+	}
+	r := httptest.NewRequest(q.Method, q.Path, body)
+	if body != nil {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	if q.User != "" {
+		r.SetBasicAuth(q.User, "secret")
+	}
+	for k, v := range q.Header {
+		if v == "" {
+			r.Header.Del(k)
+		} else {
+			r.Header.Set(k, v)
+		}
+	}
+	rec := httptest.NewRecorder()
+	s.h.ServeHTTP(rec, r)
+	res := &response{Code: rec.Code, Header: rec.Header(), Raw: rec.Body.Bytes()}
+	if len(res.Raw) > 0 {
+		if err := json.Unmarshal(res.Raw, &res.Body); err != nil {
+			s.t.Fatalf("%s %s: body is not a JSON object: %v: %s", q.Method, q.Path, err, res.Raw)
+		}
+	}
+	return res
+}
+
+// must does the request and fails unless the status is want.
+func (s *server) must(want int, q req) *response {
+	s.t.Helper()
+	r := s.do(q)
+	if r.Code != want {
+		s.t.Fatalf("%s %s: status %d, want %d: %s", q.Method, q.Path, r.Code, want, r.Raw)
+	}
+	return r
+}
+
+// create POSTs data as alice and returns the created object.
+func (s *server) create(user string, data map[string]any) map[string]any {
+	s.t.Helper()
+	return s.must(201, req{Method: "POST", Path: "/v1/mushrooms", User: user, Body: map[string]any{"data": data}}).data()
+}
+
+// expectError checks status, errno and, when given, that a detail has that location and name.
+func expectError(t *testing.T, r *response, code, errno int, location, name string) {
+	t.Helper()
+	if r.Code != code || r.errno() != errno {
+		t.Fatalf("status %d errno %d, want %d errno %d: %s", r.Code, r.errno(), code, errno, r.Raw)
+	}
+	if location == "" {
+		return
+	}
+	details, _ := r.Body["details"].([]any)
+	for _, d := range details {
+		m := d.(map[string]any)
+		if m["location"] == location && (name == "" || m["name"] == name) {
+			return
+		}
+	}
+	t.Fatalf("no detail {location %s, name %s} in %s", location, name, r.Raw)
+}
+
+// pathOf turns an absolute Next-Page URL into a request path.
+func pathOf(t *testing.T, next string) string {
+	t.Helper()
+	u, err := url.Parse(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.RequestURI()
+}
+
+func etag(r *response) string { return r.Header.Get("ETag") }
