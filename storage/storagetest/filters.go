@@ -313,6 +313,7 @@ var filterTests = []subtest{
 	{"LikeOnNestedFieldsAndID", func(e *env) {
 		e.createIn(scope, storage.Object{ID: "Alpha-1", Data: raw(`{"a": {"b": "Hello World"}}`)})
 		e.createIn(scope, storage.Object{ID: "beta-2", Data: raw(`{"a": {"b": "bye"}}`)})
+		e.createIn(scope, storage.Object{ID: "gamma-3", Data: raw(`{"a": {"b": "World Cup"}}`)})
 		e.equal(ids(e.filter(f("a.b", storage.LIKE, "*world"))), []string{"Alpha-1"}, "a.b like *world")
 		e.equal(ids(e.filter(f("id", storage.LIKE, "ALPHA*"))), []string{"Alpha-1"}, "id like ALPHA*")
 	}},

@@ -610,6 +610,9 @@ func (m *Matcher) Match(d *Doc) bool {
 	return false
 }
 
+// absent marks a missing field among precomputed sort keys.
+type absent struct{}
+
 // Sort orders docs in place by sorts (the first is the primary key), stably, in jsonb order
 // with absent fields last in ascending order and first in descending order.
 func Sort(docs []*Doc, sorts []storage.Sort) {
@@ -626,20 +629,42 @@ func Sort(docs []*Doc, sorts []storage.Sort) {
 		keys[i].special, keys[i].path = classify(s.Field)
 		keys[i].desc = s.Desc
 	}
-	slices.SortStableFunc(docs, func(a, b *Doc) int {
-		for _, k := range keys {
-			va, oka := a.lookupSplit(k.special, k.path)
-			vb, okb := b.lookupSplit(k.special, k.path)
-			c := compareField(va, oka, vb, okb)
-			if c != 0 {
+	// Decorate: look every sort value up once, then sort the decorated items.
+	type item struct {
+		doc  *Doc
+		vals []any
+		idx  int
+	}
+	vals := make([]any, len(docs)*len(keys))
+	items := make([]item, len(docs))
+	for i, d := range docs {
+		row := vals[i*len(keys) : (i+1)*len(keys) : (i+1)*len(keys)]
+		for j, k := range keys {
+			v, ok := d.lookupSplit(k.special, k.path)
+			if !ok {
+				v = absent{}
+			}
+			row[j] = v
+		}
+		items[i] = item{doc: d, vals: row, idx: i}
+	}
+	slices.SortFunc(items, func(a, b item) int {
+		for j, k := range keys {
+			va, vb := a.vals[j], b.vals[j]
+			_, aMissing := va.(absent)
+			_, bMissing := vb.(absent)
+			if c := compareField(va, !aMissing, vb, !bMissing); c != 0 {
 				if k.desc {
 					return -c
 				}
 				return c
 			}
 		}
-		return 0
+		return cmpInt(a.idx, b.idx)
 	})
+	for i := range items {
+		docs[i] = items[i].doc
+	}
 }
 
 // Apply returns the docs that satisfy opt.Filters and opt.Pagination, sorted by opt.Sort and cut
