@@ -1,0 +1,66 @@
+package resource_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/resource"
+	"github.com/cliquet-go/cliquet/storage/memory"
+)
+
+// Bookmark is a typed record; its JSON Schema is derived from the struct.
+type Bookmark struct {
+	URL   string `json:"url" cliquet:"required,format=uri"`
+	Title string `json:"title,omitempty"`
+}
+
+func ExampleRegister() {
+	app, err := cliquet.Initialize(chi.NewRouter(), cliquet.Config{
+		Settings:       config.MustFromMap(map[string]string{"userid_hmac_secret": "s3cr3t"}, config.Options{Env: []string{}}),
+		ProjectVersion: "1.0.0",
+		Storage:        memory.New(nil),
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer app.Close()
+
+	// GET/HEAD/POST/DELETE /v1/bookmarks and GET/HEAD/PUT/PATCH/DELETE /v1/bookmarks/{id},
+	// private per user.
+	if _, err := resource.Register(app, resource.Spec[Bookmark]{Name: "bookmark"}); err != nil {
+		panic(err)
+	}
+
+	send := func(method, path, body string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		r.SetBasicAuth("alice", "secret")
+		w := httptest.NewRecorder()
+		app.Handler().ServeHTTP(w, r)
+		return w
+	}
+	w := send("PUT", "/v1/bookmarks/6f0c7a4e-9b1d-4c2a-8e3f-5a6b7c8d9e0f", `{"data": {"url": "https://example.com", "junk": 1}}`)
+	fmt.Println(w.Code)
+	w = send("POST", "/v1/bookmarks", `{"data": {"title": "no url"}}`)
+	var e struct {
+		Errno   int
+		Message string
+	}
+	_ = json.Unmarshal(w.Body.Bytes(), &e)
+	fmt.Println(w.Code, e.Errno, e.Message)
+	w = send("GET", "/v1/bookmarks?_fields=url", "")
+	fmt.Println(w.Code, strings.Contains(w.Body.String(), `"url":"https://example.com"`), strings.Contains(w.Body.String(), "junk"))
+	// Output:
+	// 201
+	// 400 107 data.url in body: Required
+	// 200 true false
+}
