@@ -175,7 +175,7 @@ func (q *query) cond(f storage.Filter) (string, error) {
 			return "", fmt.Errorf("%w: %s on %q wants a string, got %T", ErrInvalidFilter, f.Op, f.Field, f.Value)
 		}
 		if strings.IndexByte(s, 0) >= 0 {
-			return "FALSE", nil // no stored string contains NUL
+			return constant(x, false), nil // no stored string contains NUL
 		}
 		return "(jsonb_typeof(" + x + ") = 'string' AND (" + x + " #>> '{}') ILIKE " + q.arg(likePattern(s)) + "::text)", nil
 	case storage.HAS:
@@ -194,7 +194,7 @@ func (q *query) cond(f storage.Filter) (string, error) {
 			return "", err
 		}
 		if all && dropped > 0 {
-			return "FALSE", nil // an array cannot contain a string with NUL
+			return constant(x, false), nil // an array cannot contain a string with NUL
 		}
 		// Element equality (not jsonb @>, whose containment is recursive and partial on
 		// nested objects), so that every backend agrees.
@@ -218,9 +218,9 @@ func (q *query) missingCond(f storage.Filter) (string, error) {
 	case storage.NOT, storage.LT: // != absent, < absent
 		return "(" + x + " IS NOT NULL)", nil
 	case storage.GT:
-		return "FALSE", nil
+		return constant(x, false), nil
 	case storage.MAX:
-		return "TRUE", nil
+		return constant(x, true), nil
 	}
 	return "", fmt.Errorf("%w: %s cannot compare with storage.Missing", ErrInvalidFilter, f.Op)
 }
@@ -231,9 +231,9 @@ func (q *query) missingCond(f storage.Filter) (string, error) {
 func (q *query) nulCompare(f storage.Filter, x string) (string, error) {
 	switch f.Op {
 	case storage.EQ:
-		return "FALSE", nil
+		return constant(x, false), nil
 	case storage.NOT:
-		return "TRUE", nil
+		return constant(x, true), nil
 	}
 	s, ok := f.Value.(string)
 	if !ok {
@@ -263,6 +263,15 @@ func idValue(v any) any {
 		return out
 	}
 	return v
+}
+
+// constant is a condition that is always (or never) true but still mentions x, so that the
+// parameters x uses keep a type PostgreSQL can infer.
+func constant(x string, v bool) string {
+	if v {
+		return "(" + x + " IS NULL OR TRUE)"
+	}
+	return "(" + x + " IS NULL AND FALSE)"
 }
 
 // likePattern turns a '*' wildcard pattern into an ILIKE pattern, escaping %, _ and \.

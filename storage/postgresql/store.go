@@ -20,18 +20,23 @@ const nowMS = "floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 // clockCTE upserts the collection clock row and returns the new timestamp. Taking the row
 // lock inside the writing statement serialises the writers of one collection until commit,
 // so timestamps are strictly increasing in commit order: a _since poller never misses a
-// write. $1 resource, $2 parent, forced is the client-forced timestamp placeholder (0 for
-// none): the clock becomes forced when it is ahead, else max(previous+1, now). cond, if not
-// empty, is a WHERE clause that skips the write (and the clock bump) when false.
+// write. $1 is the resource, $2 the parent; forced is an expression giving the client-forced
+// timestamp the write will use, 0 for none: the clock becomes max(previous+1, forced), or
+// max(previous+1, now) without one. cond, if not empty, is a WHERE clause that skips the
+// write (and the clock bump) when false.
 func clockCTE(forced, cond string) string {
 	return `clock AS (
 	INSERT INTO timestamps AS t (resource_name, parent_id, last_modified)
-	SELECT $1, $2, GREATEST(` + nowMS + `, ` + forced + `) ` + cond + `
-	ON CONFLICT (resource_name, parent_id) DO UPDATE SET last_modified =
-		CASE WHEN ` + forced + ` > t.last_modified THEN ` + forced + `
-		ELSE GREATEST(t.last_modified + 1, ` + nowMS + `) END
+	SELECT $1, $2, CASE WHEN f.v > 0 THEN f.v ELSE ` + nowMS + ` END
+	FROM (SELECT ` + forced + ` AS v) AS f ` + cond + `
+	ON CONFLICT (resource_name, parent_id) DO UPDATE
+		SET last_modified = GREATEST(t.last_modified + 1, EXCLUDED.last_modified)
 	RETURNING last_modified)`
 }
+
+// storedTS is the timestamp of the live object $3, 0 when there is none.
+const storedTS = `COALESCE((SELECT last_modified FROM objects
+		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted), 0)`
 
 // forcedTS picks the object's timestamp: the forced one when cond holds and no other object
 // of the collection has it (timestamps are unique), else the clock's.
@@ -55,16 +60,15 @@ ON CONFLICT (resource_name, parent_id, id) DO UPDATE
 	WHERE o.deleted
 RETURNING last_modified, data`
 
-	updateSQL = `WITH ` + clockCTE("$4::bigint", "") + `
+	updateSQL = `WITH ` + clockCTE("CASE WHEN $4::bigint > "+storedTS+" THEN $4::bigint ELSE 0 END", "") + `
 INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data)
-SELECT $1, $2, $3, ` + forcedTS("$4::bigint", `$4::bigint > COALESCE((SELECT last_modified FROM objects
-		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted), 0)`) + `, FALSE, ` + dataExpr + `
+SELECT $1, $2, $3, ` + forcedTS("$4::bigint", "$4::bigint > "+storedTS) + `, FALSE, ` + dataExpr + `
 FROM clock
 ON CONFLICT (resource_name, parent_id, id) DO UPDATE
 	SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data
 RETURNING last_modified, data`
 
-	deleteSQL = `WITH ` + clockCTE("$4::bigint", `WHERE EXISTS (SELECT 1 FROM objects
+	deleteSQL = `WITH ` + clockCTE("CASE WHEN $4::bigint > "+storedTS+" THEN $4::bigint ELSE 0 END", `WHERE EXISTS (SELECT 1 FROM objects
 		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted)`) + `
 UPDATE objects AS o SET deleted = TRUE, data = NULL,
 	last_modified = ` + forcedTS("$4::bigint", "$4::bigint > o.last_modified") + `
