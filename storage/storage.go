@@ -160,8 +160,10 @@ type ListOptions struct {
 type Backend interface {
 	// Create stores a new object. An empty o.ID is replaced by a new UUID4. A positive
 	// o.LastModified is kept as the object's timestamp (replication); the collection timestamp
-	// then becomes max(previous+1, o.LastModified). It removes a tombstone of the same id and
-	// returns *UnicityError when a live object has that id.
+	// then becomes max(previous+1, o.LastModified). A forced value equal to the collection
+	// timestamp is bumped to previous+1 instead, so that it stays unique (kinto.core). The same
+	// rules apply to the forced values that Update and Delete keep. It removes a tombstone of
+	// the same id and returns *UnicityError when a live object has that id.
 	Create(ctx context.Context, s Scope, o Object) (Object, error)
 	// Get returns a live object, or ErrNotFound (tombstones are not returned).
 	Get(ctx context.Context, s Scope, id string) (Object, error)

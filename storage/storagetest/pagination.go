@@ -264,6 +264,19 @@ var optionalTests = []subtest{
 		hb := storage.Scope{Resource: "__heartbeat__", Parent: "__heartbeat__"}
 		e.equal(len(e.listIn(hb, storage.ListOptions{IncludeDeleted: true})), 0, "heartbeat objects")
 	}},
+	{"InitializeSchemaIsIdempotent", func(e *env) {
+		m, ok := e.b.(storage.Migrator)
+		if !ok {
+			e.Skip("the backend does not implement storage.Migrator")
+		}
+		for _, dryRun := range []bool{true, false, false} {
+			if err := m.InitializeSchema(e.ctx, dryRun); err != nil {
+				e.Fatalf("InitializeSchema(dryRun=%v): %v", dryRun, err)
+			}
+		}
+		o := e.create(`{"still": "works"}`)
+		e.get(scope, o.ID)
+	}},
 	{"TransactionsCommitAndRollBack", func(e *env) {
 		tr, ok := e.b.(storage.Transactor)
 		if !ok {

@@ -145,6 +145,19 @@ var timestampTests = []subtest{
 		e.equal(e.get(scope, stored.ID).LastModified, u.LastModified, "stored timestamp")
 		e.equal(e.timestamp(scope), u.LastModified, "collection timestamp")
 	}},
+	{"ForcedLastModifiedEqualToTheCollectionTimestampIsBumped", func(e *env) {
+		a := e.create(`{}`)
+		b := e.create(`{}`)
+		u := e.update(scope, storage.Object{ID: a.ID, LastModified: b.LastModified, Data: raw(`{}`)})
+		e.equal(u.LastModified, b.LastModified+1, "updated object timestamp")
+		c := e.create(`{}`)
+		t := e.del(scope, c.ID, c.LastModified)
+		e.check(t.LastModified > c.LastModified, "tombstone %d not above %d", t.LastModified, c.LastModified)
+		d := e.create(`{}`)
+		t = e.del(scope, a.ID, d.LastModified)
+		e.equal(t.LastModified, d.LastModified+1, "tombstone timestamp")
+		e.equal(e.timestamp(scope), d.LastModified+1, "collection timestamp")
+	}},
 	{"UpdateKeepsSpecifiedLastModifiedWhenCreating", func(e *env) {
 		const lm = 1_448_881_675_541
 		u := e.update(scope, storage.Object{ID: objectID, LastModified: lm, Data: raw(`{}`)})
