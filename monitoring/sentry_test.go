@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/monitoring"
 )
 
@@ -202,5 +203,43 @@ func TestNewSentryRejectsBadDSNs(t *testing.T) {
 		if _, err := monitoring.NewSentry(dsn, "", monitoring.SentryOptions{}); err == nil {
 			t.Errorf("NewSentry(%q) succeeded", dsn)
 		}
+	}
+}
+
+func TestNewSentryFromSettings(t *testing.T) {
+	empty, err := config.FromMap(map[string]string{}, config.Options{Env: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := monitoring.NewSentryFromSettings(empty); s != nil || err != nil {
+		t.Fatalf("without sentry_dsn: %v, %v", s, err)
+	}
+	sink := newSentrySink(t)
+	settings, err := config.FromMap(map[string]string{
+		"sentry_dsn": sink.DSN(), "sentry_env": "prod", "project_version": "9.9",
+	}, config.Options{Env: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := monitoring.NewSentryFromSettings(settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Capture also works outside a monitored request (no request id then).
+	req := httptest.NewRequest("DELETE", "http://api.example/v1/x?y=2", nil)
+	req.Header.Set("Proxy-Authorization", "Basic cHJveHktc2VjcmV0")
+	s.Capture(req.Context(), errors.New("lost"), req)
+	s.Close(5 * time.Second)
+	events, raw := sink.snapshot()
+	if len(events) != 1 {
+		t.Fatalf("%d events: %s", len(events), raw)
+	}
+	ev := events[0]
+	if ev.Environment != "prod" || ev.Release != "9.9" || ev.Request.URL != "http://api.example/v1/x" ||
+		ev.Request.QueryString != "y=2" || ev.Request.Method != "DELETE" || ev.Tags["request_id"] != "" {
+		t.Errorf("event = %+v", ev)
+	}
+	if strings.Contains(raw, "cHJveHktc2VjcmV0") {
+		t.Error("Proxy-Authorization reached Sentry")
 	}
 }

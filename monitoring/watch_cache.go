@@ -107,3 +107,9 @@ func (p caMigrator) InitializeSchema(ctx context.Context, dryRun bool) error {
 	defer p.w.done("initialize_schema", time.Now())
 	return p.inner.InitializeSchema(ctx, dryRun)
 }
+
+var (
+	_ cache.Backend  = (*watchedCache)(nil)
+	_ cache.Pinger   = caPinger{}
+	_ cache.Migrator = caMigrator{}
+)

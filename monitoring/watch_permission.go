@@ -145,3 +145,9 @@ func (p peMigrator) InitializeSchema(ctx context.Context, dryRun bool) error {
 	defer p.w.done("initialize_schema", time.Now())
 	return p.inner.InitializeSchema(ctx, dryRun)
 }
+
+var (
+	_ permission.Backend  = (*watchedPermission)(nil)
+	_ permission.Pinger   = pePinger{}
+	_ permission.Migrator = peMigrator{}
+)

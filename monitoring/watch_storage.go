@@ -257,3 +257,12 @@ func (p stFlusher) Flush(ctx context.Context) error {
 	defer p.w.done("flush", time.Now())
 	return p.inner.Flush(ctx)
 }
+
+var (
+	_ storage.Backend    = (*watchedStorage)(nil)
+	_ storage.Transactor = stTransactor{}
+	_ storage.Tx         = watchedTx{}
+	_ storage.Pinger     = stPinger{}
+	_ storage.Migrator   = stMigrator{}
+	_ storage.Flusher    = stFlusher{}
+)
