@@ -1,0 +1,41 @@
+package postgresql
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/cliquet-go/cliquet/storage"
+	"github.com/cliquet-go/cliquet/storage/storagetest"
+)
+
+// harness runs the conformance suite on a database of its own, emptied for every subtest.
+type harness struct{ url string }
+
+func (h harness) New(t *testing.T) storage.Backend {
+	b := newTestBackend(t, Options{URL: h.url})
+	if err := b.Flush(context.Background()); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	return b
+}
+
+// Broken returns a backend pointed at a closed port, with a short pool timeout.
+func (h harness) Broken(t *testing.T) storage.Backend {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	b, err := New(context.Background(), Options{URL: "postgres://postgres@" + addr + "/nowhere?sslmode=disable", PoolTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestConformance(t *testing.T) {
+	storagetest.Run(t, harness{url: testDatabase(t, "storage_pg_test_conformance")})
+}
