@@ -1,10 +1,43 @@
 package main
 
-import "github.com/cliquet-go/cliquet"
+import (
+	"context"
+	"net/http"
 
-// registerResources mounts the example's resources on app.Router. The bookmark resource is
-// added here once package resource lands; until then the service offers the utility views
-// (hello, heartbeats, version) only.
+	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/resource"
+)
+
+// Bookmark is the record of the bookmark resource. Its JSON Schema is derived from the
+// struct: url is required and must be a URI, title is optional, and device is set by the
+// server (see processBookmark). Unknown fields sent by clients are dropped.
+type Bookmark struct {
+	URL    string `json:"url" cliquet:"required,format=uri"`
+	Title  string `json:"title,omitempty" cliquet:"maxLength=512"`
+	Device string `json:"device,omitempty"`
+}
+
+// registerResources mounts the example's resources on app.Router.
 func registerResources(app *cliquet.App) error {
-	return nil
+	_, err := resource.Register(app, resource.Spec[Bookmark]{
+		Name: "bookmark",
+		// The URLs and the enabled methods are options; these are the defaults written out.
+		Path:          "/bookmarks",
+		ObjectPath:    "/bookmarks/{id}",
+		PluralMethods: []string{"GET", "POST", "DELETE"},
+		ObjectMethods: []string{"GET", "PUT", "PATCH", "DELETE"},
+		Process:       processBookmark,
+	})
+	return err
+}
+
+// processBookmark runs before every write: it records the device (User-Agent) that last
+// changed the bookmark's url or title.
+func processBookmark(_ context.Context, r *http.Request, new Bookmark, old *Bookmark) (Bookmark, error) {
+	if old == nil || old.URL != new.URL || old.Title != new.Title {
+		new.Device = r.UserAgent()
+	} else {
+		new.Device = old.Device
+	}
+	return new, nil
 }
