@@ -1,0 +1,46 @@
+package redis_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cliquet-go/cliquet/storage"
+	"github.com/cliquet-go/cliquet/storage/redis"
+	"github.com/cliquet-go/cliquet/storage/storagetest"
+)
+
+// harness gives every subtest a backend on its own key prefix under root; TestConformance
+// flushes root at the end.
+type harness struct {
+	url  string
+	root string
+}
+
+func (h harness) New(t *testing.T) storage.Backend {
+	b, err := redis.New(context.Background(), redis.Options{URL: h.url, Prefix: h.root + uuid.NewString()[:8] + ":", PoolSize: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (h harness) Broken(t *testing.T) storage.Backend {
+	b, err := redis.New(context.Background(), redis.Options{
+		URL:         "redis://" + closedPort(t) + "/3",
+		DialTimeout: 100 * time.Millisecond, PoolTimeout: 100 * time.Millisecond, MaxRetries: -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestConformance(t *testing.T) {
+	h := harness{url: testURL(t), root: "cliquettest:conformance:" + uuid.NewString()[:8] + ":"}
+	janitor := newBackend(t, h.root) // flushes every subtest's keys when the test ends
+	_ = janitor
+	storagetest.Run(t, h)
+}
