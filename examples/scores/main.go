@@ -1,0 +1,170 @@
+// Command scores shows a plain handler that uses the storage backend directly, next to the
+// toolkit's views: every authenticated user keeps the best score of each game.
+//
+//	go run ./examples/scores --listen 127.0.0.1:8889
+//	curl -u alice:pw -X PUT http://127.0.0.1:8889/v1/scores/tetris \
+//	     -H 'Content-Type: application/json' -d '{"score": 42}'
+//	curl -u alice:pw http://127.0.0.1:8889/v1/scores/tetris
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"regexp"
+	"syscall"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/protocol"
+	"github.com/cliquet-go/cliquet/storage"
+)
+
+func main() {
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if err := run(context.Background(), os.Args[1:], logger); err != nil {
+		logger.Error("scores failed", "error", err.Error())
+		os.Exit(1)
+	}
+}
+
+// run parses the flags, builds the service and serves it until SIGINT or SIGTERM.
+func run(ctx context.Context, args []string, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("scores", flag.ContinueOnError)
+	ini := fs.String("ini", "", "configuration file (.ini with an [app:main] section); none means memory backends")
+	listen := fs.String("listen", "127.0.0.1:8889", "address to listen on")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	settings, err := config.Load(*ini, config.Options{ProjectName: "scores",
+		Defaults: map[string]string{"userid_hmac_secret": "scores-development-secret"}})
+	if err != nil {
+		return err
+	}
+	app, err := newApp(settings, logger)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	return serve(ctx, *listen, app.Handler(), logger)
+}
+
+// newApp enables the toolkit and adds the score views.
+func newApp(settings *config.Settings, logger *slog.Logger) (*cliquet.App, error) {
+	app, err := cliquet.Initialize(chi.NewRouter(), cliquet.Config{
+		Settings: settings, ProjectName: "scores", ProjectVersion: "1.0.0", Logger: logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	app.Router.Put("/scores/{game}", putScore)
+	app.Router.Get("/scores/{game}", getScore)
+	return app, nil
+}
+
+var gamePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]*$`)
+
+// Score is what is stored for one game of one user.
+type Score struct {
+	Score int64 `json:"score"`
+}
+
+// scoreScope addresses the scores of the authenticated user, or fails with 401 (or 400 for a
+// bad game name).
+func scoreScope(r *http.Request) (storage.Scope, string, error) {
+	id := cliquet.IdentityFrom(r.Context())
+	if !id.Authenticated() {
+		return storage.Scope{}, "", cliquet.ErrUnauthorized()
+	}
+	game := chi.URLParam(r, "game")
+	if !gamePattern.MatchString(game) {
+		return storage.Scope{}, "", protocol.InvalidParam("path", "game", "Invalid game name")
+	}
+	return storage.Scope{Resource: "score", Parent: id.UserID}, game, nil
+}
+
+// putScore keeps the best score: PUT /v1/scores/{game} {"score": 42}.
+func putScore(w http.ResponseWriter, r *http.Request) {
+	scope, game, err := scoreScope(r)
+	if err != nil {
+		protocol.WriteError(w, r, err)
+		return
+	}
+	var in Score
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		protocol.WriteError(w, r, protocol.InvalidParam("body", "score", "expected {\"score\": <integer>}"))
+		return
+	}
+	store := cliquet.StorageFrom(r.Context())
+	ctx := r.Context()
+	if old, err := store.Get(ctx, scope, game); err == nil {
+		var best Score
+		if json.Unmarshal(old.Data, &best) == nil && best.Score >= in.Score {
+			protocol.WriteJSON(w, http.StatusOK, old) // not a new best score
+			return
+		}
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		protocol.WriteError(w, r, err)
+		return
+	}
+	data, _ := json.Marshal(in)
+	saved, err := store.Update(ctx, scope, storage.Object{ID: game, Data: data})
+	if err != nil {
+		protocol.WriteError(w, r, err)
+		return
+	}
+	protocol.WriteJSON(w, http.StatusOK, saved)
+}
+
+// getScore answers GET /v1/scores/{game}.
+func getScore(w http.ResponseWriter, r *http.Request) {
+	scope, game, err := scoreScope(r)
+	if err != nil {
+		protocol.WriteError(w, r, err)
+		return
+	}
+	obj, err := cliquet.StorageFrom(r.Context()).Get(r.Context(), scope, game)
+	if err != nil {
+		protocol.WriteError(w, r, err) // storage.ErrNotFound becomes a 404
+		return
+	}
+	protocol.WriteJSON(w, http.StatusOK, obj)
+}
+
+// serve runs the HTTP server until ctx ends or a signal arrives, then shuts it down gracefully.
+func serve(ctx context.Context, addr string, h http.Handler, logger *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info("listening", "url", "http://"+ln.Addr().String()+"/v1/")
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

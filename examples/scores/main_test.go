@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cliquet-go/cliquet/config"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestScores(t *testing.T) {
+	s, err := config.FromMap(map[string]string{"userid_hmac_secret": "x"}, config.Options{Env: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := newApp(s, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	do := func(user, method, path, body string) (int, map[string]any) {
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		if user != "" {
+			r.SetBasicAuth(user, "pw")
+		}
+		w := httptest.NewRecorder()
+		app.Handler().ServeHTTP(w, r)
+		var m map[string]any
+		_ = json.Unmarshal(w.Body.Bytes(), &m)
+		return w.Code, m
+	}
+	tests := []struct {
+		name, user, method, path, body string
+		code                           int
+		score                          float64 // checked when > 0
+	}{
+		{"anonymous users get a 401", "", "GET", "/v1/scores/tetris", "", 401, 0},
+		{"an unknown game is a 404", "alice", "GET", "/v1/scores/tetris", "", 404, 0},
+		{"a first score is stored", "alice", "PUT", "/v1/scores/tetris", `{"score": 42}`, 200, 42},
+		{"a lower score keeps the best one", "alice", "PUT", "/v1/scores/tetris", `{"score": 7}`, 200, 42},
+		{"a higher score replaces it", "alice", "PUT", "/v1/scores/tetris", `{"score": 50}`, 200, 50},
+		{"the best score is read back", "alice", "GET", "/v1/scores/tetris", "", 200, 50},
+		{"another user has their own scores", "bob", "GET", "/v1/scores/tetris", "", 404, 0},
+		{"a bad body is a 400", "alice", "PUT", "/v1/scores/tetris", `{"score": "many"}`, 400, 0},
+		{"a bad game name is a 400", "alice", "PUT", "/v1/scores/-x", `{"score": 1}`, 400, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := do(tt.user, tt.method, tt.path, tt.body)
+			if code != tt.code {
+				t.Fatalf("%d, want %d: %v", code, tt.code, body)
+			}
+			if tt.score > 0 && body["score"] != tt.score {
+				t.Fatalf("score = %v, want %v", body["score"], tt.score)
+			}
+		})
+	}
+}
+
+func TestServeStopsWithTheContext(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"--listen", addr}, quiet()) }()
+	var resp *http.Response
+	for i := 0; i < 100; i++ {
+		if resp, err = http.Get("http://" + addr + "/v1/__lbheartbeat__"); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("server did not stop")
+	}
+}
