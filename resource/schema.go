@@ -120,7 +120,10 @@ func deriveSchema(t reflect.Type) ([]byte, error) {
 	return json.Marshal(s)
 }
 
-var timeType = reflect.TypeOf(time.Time{})
+var (
+	timeType      = reflect.TypeOf(time.Time{})
+	marshalerType = reflect.TypeOf((*json.Marshaler)(nil)).Elem()
+)
 
 func structSchema(t reflect.Type, seen map[reflect.Type]bool) (map[string]any, error) {
 	if seen[t] {
@@ -206,6 +209,9 @@ func structSchema(t reflect.Type, seen map[reflect.Type]bool) (map[string]any, e
 func typeSchema(t reflect.Type, seen map[reflect.Type]bool) (map[string]any, error) {
 	if t == timeType {
 		return map[string]any{"type": "string", "format": "date-time"}, nil
+	}
+	if t.Implements(marshalerType) || reflect.PointerTo(t).Implements(marshalerType) {
+		return map[string]any{}, nil // custom JSON encoding: no constraint can be derived
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
