@@ -1,0 +1,126 @@
+package postgresql
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cliquet-go/cliquet/storage"
+)
+
+// BenchmarkHotCollection measures writes into one collection from 50 concurrent writers
+// (25 goroutines per GOMAXPROCS on the 2-core reference machine).
+func BenchmarkHotCollection(b *testing.B) {
+	be := newTestBackend(b, Options{URL: testDatabase(b, "storage_pg_test_bench"), PoolSize: 50})
+	s := storage.Scope{Resource: "hot", Parent: fmt.Sprint(time.Now().UnixNano())}
+	var n atomic.Int64
+	b.SetParallelism(25)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			if _, err := be.Create(ctx, s, storage.Object{Data: []byte(`{"hot":true}`)}); err != nil {
+				b.Error(err)
+				return
+			}
+			n.Add(1)
+		}
+	})
+	b.ReportMetric(float64(n.Load())/time.Since(start).Seconds(), "writes/s")
+}
+
+// benchRows is the size of the collection the read benchmarks query.
+const benchRows = 100_000
+
+var benchScope = storage.Scope{Resource: "bench", Parent: "100k"}
+
+// loadBench fills benchScope with benchRows objects (with COPY) unless it is already there.
+func loadBench(b *testing.B) *Backend {
+	be := newTestBackend(b, Options{URL: testDatabase(b, "storage_pg_test_bench")})
+	ctx := context.Background()
+	n, err := be.Count(ctx, benchScope, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if n == benchRows {
+		return be
+	}
+	if _, err := be.DeleteAll(ctx, benchScope, storage.ListOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := be.PurgeDeleted(ctx, benchScope, 0); err != nil {
+		b.Fatal(err)
+	}
+	base := time.Now().Add(-time.Hour).UnixMilli()
+	rows := make([][]any, benchRows)
+	for i := range rows {
+		rows[i] = []any{benchScope.Resource, benchScope.Parent, fmt.Sprintf("o%07d", i), base + int64(i), false,
+			fmt.Sprintf(`{"rank":%d,"title":"object %d"}`, (i*7919)%benchRows, i)}
+	}
+	if _, err := be.pool.CopyFrom(ctx, pgx.Identifier{"objects"},
+		[]string{"resource_name", "parent_id", "id", "last_modified", "deleted", "data"}, pgx.CopyFromRows(rows)); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := be.pool.Exec(ctx, `INSERT INTO timestamps VALUES ($1, $2, $3)
+		ON CONFLICT (resource_name, parent_id) DO UPDATE SET last_modified = EXCLUDED.last_modified`,
+		benchScope.Resource, benchScope.Parent, base+benchRows); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := be.pool.Exec(ctx, `ANALYZE objects`); err != nil {
+		b.Fatal(err)
+	}
+	return be
+}
+
+// BenchmarkList measures reads on a 100k-object collection: the first page of the default
+// order, a deep keyset page, a _since poll returning 100 objects, a count, and a sort on an
+// unindexed JSON field.
+func BenchmarkList(b *testing.B) {
+	be := loadBench(b)
+	ctx := context.Background()
+	latest, err := be.Timestamp(ctx, benchScope)
+	if err != nil {
+		b.Fatal(err)
+	}
+	byLM := []storage.Sort{{Field: "last_modified", Desc: true}}
+	cases := []struct {
+		name string
+		run  func() (int, error)
+		want int
+	}{
+		{"FirstPage", func() (int, error) {
+			l, err := be.List(ctx, benchScope, storage.ListOptions{Sort: byLM, Limit: 100})
+			return len(l), err
+		}, 100},
+		{"DeepKeysetPage", func() (int, error) {
+			l, err := be.List(ctx, benchScope, storage.ListOptions{Sort: byLM, Limit: 100,
+				Pagination: [][]storage.Filter{{{Field: "last_modified", Op: storage.LT, Value: latest - 90_000}}}})
+			return len(l), err
+		}, 100},
+		{"Since100", func() (int, error) {
+			l, err := be.List(ctx, benchScope, storage.ListOptions{Sort: []storage.Sort{{Field: "last_modified"}}, IncludeDeleted: true,
+				Filters: []storage.Filter{{Field: "last_modified", Op: storage.GT, Value: latest - 101}}})
+			return len(l), err
+		}, 100},
+		{"Count", func() (int, error) { return be.Count(ctx, benchScope, nil) }, benchRows},
+		{"SortByJSONField", func() (int, error) {
+			l, err := be.List(ctx, benchScope, storage.ListOptions{Sort: []storage.Sort{{Field: "rank"}}, Limit: 100})
+			return len(l), err
+		}, 100},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				n, err := c.run()
+				if err != nil || n != c.want {
+					b.Fatalf("got %d, %v; want %d", n, err, c.want)
+				}
+			}
+		})
+	}
+}
