@@ -38,6 +38,12 @@ type ErrorWriter struct {
 	RetryAfterSeconds int          // Retry-After value; 0 means 30
 	InfoLink          string       // "info" of 500 responses
 	Logger            *slog.Logger // nil means slog.Default()
+
+	// OnError, when not nil, is called for every error rendered, before the response is
+	// written, with the protocol error about to be sent (after the info link was added)
+	// and the error given to Write. Monitoring uses it to record the errno of the request
+	// and to report the cause of 5xx responses. It must not write to the response.
+	OnError func(r *http.Request, e *Error, cause error)
 }
 
 type errorWriterKey struct{}
@@ -87,6 +93,9 @@ func (ew *ErrorWriter) Write(w http.ResponseWriter, r *http.Request, err error) 
 		}
 		logger.ErrorContext(r.Context(), "request failed", "code", e.Code, "errno", int(e.Errno),
 			"method", r.Method, "path", r.URL.Path, "error", err.Error())
+	}
+	if ew.OnError != nil {
+		ew.OnError(r, e, err)
 	}
 	WriteJSON(w, e.Code, e)
 }
