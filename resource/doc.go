@@ -20,7 +20,8 @@
 // never validated). Go types map to JSON Schema types: string → string, bool → boolean,
 // integers → integer, floats → number, slices and arrays → array (with items), maps with
 // string keys and structs → object, pointers → the type or null, time.Time → string with
-// format date-time, interfaces and types with their own MarshalJSON → anything. The cliquet tag adds constraints, comma-separated:
+// format date-time, interfaces and types with their own MarshalJSON → anything. The cliquet
+// tag adds constraints, comma-separated:
 //
 //	URL   string `json:"url" cliquet:"required,format=uri"`
 //	Title string `json:"title,omitempty" cliquet:"maxLength=200"`
