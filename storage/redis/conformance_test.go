@@ -30,7 +30,7 @@ func (h harness) New(t *testing.T) storage.Backend {
 func (h harness) Broken(t *testing.T) storage.Backend {
 	b, err := redis.New(context.Background(), redis.Options{
 		URL:         "redis://" + closedPort(t) + "/3",
-		DialTimeout: 100 * time.Millisecond, PoolTimeout: 100 * time.Millisecond, MaxRetries: -1,
+		DialTimeout: 100 * time.Millisecond, PoolTimeout: 100 * time.Millisecond, MaxRetries: -1, DialerRetries: 1,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -39,6 +39,9 @@ type Options struct {
 	// MaxRetries is how many times go-redis retries a command after a network error; 0 keeps
 	// go-redis's default (3) and -1 disables retries.
 	MaxRetries int
+	// DialerRetries is how many times a connection is dialled before a call fails; 0 keeps
+	// go-redis's default (5, 100 ms apart). 1 makes calls fail fast when the server is down.
+	DialerRetries int
 	// Prefix is prepended to every key the backend writes, and [Backend.Flush] removes only
 	// the keys that start with it. Default [DefaultPrefix].
 	Prefix string
@@ -119,6 +122,9 @@ func New(ctx context.Context, opt Options) (*Backend, error) {
 	}
 	if opt.MaxRetries != 0 {
 		ro.MaxRetries = opt.MaxRetries
+	}
+	if opt.DialerRetries > 0 {
+		ro.DialerRetries = opt.DialerRetries
 	}
 	if opt.Prefix == "" {
 		opt.Prefix = DefaultPrefix

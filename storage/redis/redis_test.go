@@ -391,7 +391,7 @@ func TestTwoWebHeadsShareOneClock(t *testing.T) {
 
 func TestBrokenServerGivesBackendErrors(t *testing.T) {
 	ctx := context.Background()
-	b, err := redis.New(ctx, redis.Options{URL: "redis://" + closedPort(t) + "/3", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	b, err := redis.New(ctx, redis.Options{URL: "redis://" + closedPort(t) + "/3", DialTimeout: 200 * time.Millisecond, MaxRetries: -1, DialerRetries: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
