@@ -33,7 +33,7 @@ func (b *Backend) Count(ctx context.Context, s storage.Scope, filters []storage.
 	if err != nil {
 		return 0, err
 	}
-	docs, _, err := b.load(ctx, "count", s, false, needsData(storage.ListOptions{Filters: filters}))
+	docs, err := b.load(ctx, "count", s, false, needsData(storage.ListOptions{Filters: filters}))
 	if err != nil {
 		return 0, err
 	}
@@ -50,7 +50,7 @@ func (b *Backend) list(ctx context.Context, op string, s storage.Scope, opt stor
 	if _, err := match.Compile(opt.Filters, opt.Pagination); err != nil {
 		return nil, err // malformed filters fail before any I/O
 	}
-	docs, raw, err := b.load(ctx, op, s, opt.IncludeDeleted, needsData(opt))
+	docs, err := b.load(ctx, op, s, opt.IncludeDeleted, needsData(opt))
 	if err != nil {
 		return nil, err
 	}
@@ -64,15 +64,15 @@ func (b *Backend) list(ctx context.Context, op string, s storage.Scope, opt stor
 			out[i] = storage.Object{ID: d.ID, LastModified: d.LastModified, Deleted: true}
 			continue
 		}
-		out[i] = storage.Object{ID: d.ID, LastModified: d.LastModified, Data: raw[d.ID]}
+		out[i] = storage.Object{ID: d.ID, LastModified: d.LastModified, Data: d.Raw}
 	}
 	return out, nil
 }
 
 // load reads the live objects (and the tombstones when withDeleted) of s in one atomic
 // MULTI/EXEC. Data is decoded only when withData is set (a filter or sort names a data field);
-// the raw data of live objects is returned by id.
-func (b *Backend) load(ctx context.Context, op string, s storage.Scope, withDeleted, withData bool) ([]*match.Doc, map[string]json.RawMessage, error) {
+// Doc.Raw holds the stored data of live objects.
+func (b *Backend) load(ctx context.Context, op string, s storage.Scope, withDeleted, withData bool) ([]*match.Doc, error) {
 	k := b.keys(s)
 	var objCmd, delCmd *goredis.MapStringStringCmd
 	_, err := b.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
@@ -83,7 +83,7 @@ func (b *Backend) load(ctx context.Context, op string, s storage.Scope, withDele
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fail(op, err)
+		return nil, fail(op, err)
 	}
 	objs := objCmd.Val()
 	var dels map[string]string
@@ -91,25 +91,24 @@ func (b *Backend) load(ctx context.Context, op string, s storage.Scope, withDele
 		dels = delCmd.Val()
 	}
 	docs := make([]match.Doc, 0, len(objs)+len(dels))
-	raw := make(map[string]json.RawMessage, len(objs))
 	for id, v := range objs {
 		o, err := decodeStored(id, v)
 		if err != nil {
-			return nil, nil, fail(op, err)
+			return nil, fail(op, err)
 		}
 		d := match.Doc{ID: id, LastModified: o.LastModified}
 		if withData {
 			if err := json.Unmarshal(o.Data, &d.Data); err != nil {
-				return nil, nil, fail(op, fmt.Errorf("stored object %q: %w", id, err))
+				return nil, fail(op, fmt.Errorf("stored object %q: %w", id, err))
 			}
 		}
-		raw[id] = o.Data
+		d.Raw = o.Data
 		docs = append(docs, d)
 	}
 	for id, v := range dels {
 		ts, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return nil, nil, fail(op, fmt.Errorf("stored tombstone %q: %w", id, err))
+			return nil, fail(op, fmt.Errorf("stored tombstone %q: %w", id, err))
 		}
 		docs = append(docs, match.Doc{ID: id, LastModified: ts, Deleted: true})
 	}
@@ -117,7 +116,7 @@ func (b *Backend) load(ctx context.Context, op string, s storage.Scope, withDele
 	for i := range docs {
 		ptrs[i] = &docs[i]
 	}
-	return ptrs, raw, nil
+	return ptrs, nil
 }
 
 // needsData reports whether a filter, pagination rule or sort of opt names a data field (not
