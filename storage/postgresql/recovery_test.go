@@ -113,9 +113,6 @@ func (c *cluster) url() string {
 }
 
 func TestServerFailureGivesBackendErrorsAndThePoolRecovers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a PostgreSQL cluster (about 2 s)")
-	}
 	c := startCluster(t)
 	ctx := context.Background()
 	const poolTimeout = time.Second
