@@ -136,6 +136,7 @@ func Initialize(router chi.Router, cfg Config) (app *App, err error) {
 	sub.Get("/__heartbeat__", a.heartbeat)
 	sub.Get("/__lbheartbeat__", lbheartbeat)
 	sub.Get("/__version__", a.version)
+	sub.Post(BatchPath, a.batchHandler())
 	router.Mount(a.Prefix, sub)
 	a.Router = sub
 	return a, nil
