@@ -10,6 +10,7 @@ import (
 
 	"github.com/cliquet-go/cliquet/cache"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/monitoring"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
@@ -26,8 +27,12 @@ type App struct {
 	Storage    storage.Backend
 	Cache      cache.Backend
 	Permission permission.Backend
-	// Logger receives the toolkit's logs.
+	// Logger receives the toolkit's logs, including the request summaries.
 	Logger *slog.Logger
+	// Metrics sends StatsD metrics (setting statsd_url). It is nil when metrics are
+	// disabled, which is valid: a nil *monitoring.Metrics discards everything, so views may
+	// record their own metrics without checking.
+	Metrics *monitoring.Metrics
 	// Router is the sub-router mounted under Prefix; resource.Register mounts routes on it.
 	Router chi.Router
 	// Prefix is the version prefix, "/v1".
@@ -38,6 +43,9 @@ type App struct {
 	root   chi.Router            // the router given to Initialize
 	errors *protocol.ErrorWriter // renders this app's errors
 	opened []io.Closer           // backends opened by Initialize, closed by Close
+	sentry *monitoring.Sentry    // error reports (setting sentry_dsn); nil when disabled
+	// closeMonitoring flushes the metrics and the Sentry events; Close calls it once.
+	closeMonitoring func() error
 
 	mu             sync.RWMutex
 	heartbeats     map[string]HeartbeatFunc

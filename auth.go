@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cliquet-go/cliquet/monitoring"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
 )
@@ -129,7 +130,8 @@ func (a *App) Authenticators() []Authenticator {
 	return slices.Clone(a.authenticators)
 }
 
-// authenticate is the app's identity middleware.
+// authenticate is the app's identity middleware; it also records the user for the request
+// summary, the metrics and Sentry (monitoring.SetUser).
 func (a *App) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := Identify(r, a.Permission, a.Authenticators()...)
@@ -137,12 +139,17 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 			protocol.WriteError(w, r, err)
 			return
 		}
+		if id.Authenticated() {
+			monitoring.SetUser(r.Context(), id.UserID, id.AuthType)
+		}
 		next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
 	})
 }
 
 // Authentication is the identity middleware for use without [Initialize]: it runs
-// [Identify] once per request and stores the result with [WithIdentity]. perms may be nil.
+// [Identify] once per request and stores the result with [WithIdentity]; an authenticated
+// user is also recorded with monitoring.SetUser for the monitoring middleware installed
+// outside it. perms may be nil.
 func Authentication(perms permission.Backend, policies ...Authenticator) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -150,6 +157,9 @@ func Authentication(perms permission.Backend, policies ...Authenticator) func(ht
 			if err != nil {
 				protocol.WriteError(w, r, err)
 				return
+			}
+			if id.Authenticated() {
+				monitoring.SetUser(r.Context(), id.UserID, id.AuthType)
 			}
 			next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
 		})

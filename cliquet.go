@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -29,11 +30,18 @@ type Config struct {
 	// ProjectVersion is the default project version ("3.14.116"); a project_version
 	// setting wins. The API version defaults to its MAJOR.MINOR.
 	ProjectVersion string
-	// Logger receives the toolkit's logs. Nil means slog.Default().
+	// Logger receives the toolkit's logs, including one "request.summary" record per
+	// request. Nil means a logger built from the settings logging_renderer and
+	// logging_level (package monitoring), named after the project, writing to LogOutput.
 	Logger *slog.Logger
+	// LogOutput is where the logger built from the settings writes when Logger is nil; nil
+	// means os.Stderr.
+	LogOutput io.Writer
 	// Storage, Cache and Permission are pre-built backends. A nil one is opened by name
 	// from storage_backend, cache_backend or permission_backend (an empty name means no
-	// backend). Backends given here are not closed by [App.Close].
+	// backend). Backends given here are not closed by [App.Close]. With statsd_url set,
+	// every backend is timed (storage.<name>.<method>, …) under its setting's name; one
+	// given here is named "custom" unless its setting was set explicitly.
 	Storage    storage.Backend
 	Cache      cache.Backend
 	Permission permission.Backend
@@ -47,9 +55,13 @@ type Config struct {
 // under "/v<MAJOR>". It must be called before any route is added to router (chi refuses
 // middleware after routes). The returned App's Router is where resources are mounted.
 //
+// Initialize also sets up monitoring from the settings (docs/operations.md): request logs,
+// StatsD metrics (statsd_url), Sentry reports (sentry_dsn) and, when profiler_enabled is
+// true, the profiler on router at profiler_path, outside the version prefix.
+//
 // Startup fails, naming the setting, when a setting has a bad value, when a backend name is
 // unknown, when project_version is missing, or when basicauth is enabled without
-// userid_hmac_secret.
+// userid_hmac_secret. [App.Close] releases what Initialize opened.
 func Initialize(router chi.Router, cfg Config) (app *App, err error) {
 	if router == nil {
 		return nil, errors.New("cliquet: Initialize needs a router")
@@ -63,13 +75,8 @@ func Initialize(router chi.Router, cfg Config) (app *App, err error) {
 	if err := s.Check(); err != nil {
 		return nil, err
 	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
 	a := &App{
 		Settings:     s,
-		Logger:       logger,
 		root:         router,
 		heartbeats:   map[string]HeartbeatFunc{},
 		capabilities: map[string]map[string]any{},
@@ -103,18 +110,23 @@ func Initialize(router chi.Router, cfg Config) (app *App, err error) {
 		return nil, fmt.Errorf("cliquet: setting %q = %q: want MAJOR.MINOR", "http_api_version", a.HTTPAPIVersion)
 	}
 	a.Prefix = "/v" + major
+	if err := a.setupMonitoring(cfg); err != nil {
+		return nil, err
+	}
 
 	retryAfter, _ := s.Int("retry_after_seconds")
 	a.errors = &protocol.ErrorWriter{
 		RetryAfterSeconds: retryAfter,
 		InfoLink:          s.String("error_info_link"),
-		Logger:            logger,
+		Logger:            a.Logger,
+		OnError:           a.onError,
 	}
 
 	ctx := context.Background()
 	if err := a.openBackends(ctx, cfg); err != nil {
 		return nil, err
 	}
+	a.watchBackends(cfg)
 	if err := a.setupAuthentication(cfg.Authenticators); err != nil {
 		return nil, err
 	}
@@ -138,6 +150,9 @@ func Initialize(router chi.Router, cfg Config) (app *App, err error) {
 	sub.Get("/__version__", a.version)
 	sub.Post(BatchPath, a.batchHandler())
 	router.Mount(a.Prefix, sub)
+	if err := a.mountProfiler(router); err != nil {
+		return nil, err
+	}
 	a.Router = sub
 	return a, nil
 }
@@ -182,20 +197,26 @@ func (a *App) openBackends(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// Close closes the backends that Initialize opened (not those given in Config).
+// Close closes the backends that Initialize opened (not those given in Config), then flushes
+// the metrics and waits up to 5 seconds for pending Sentry events. Call it once the server
+// has stopped serving requests.
 func (a *App) Close() error {
 	var errs []error
 	for _, c := range a.opened {
 		errs = append(errs, c.Close())
 	}
 	a.opened = nil
+	if a.closeMonitoring != nil {
+		errs = append(errs, a.closeMonitoring())
+		a.closeMonitoring = nil
+	}
 	return errors.Join(errs...)
 }
 
 // middleware builds the stack installed on the root router, outermost first.
 func (a *App) middleware() ([]func(http.Handler) http.Handler, error) {
 	s := a.Settings
-	mw := []func(http.Handler) http.Handler{a.contextMiddleware, Recover}
+	mw := a.monitoringMiddleware() // logger, metrics, app context, Recover, Sentry
 
 	retryAfter, _ := s.Int("retry_after_seconds")
 	mw = append(mw, RetryAfter(retryAfter), SecurityHeaders)

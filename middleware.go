@@ -29,7 +29,7 @@ func Recover(next http.Handler) http.Handler {
 			if rec == http.ErrAbortHandler {
 				panic(rec)
 			}
-			err := fmt.Errorf("panic: %v\n%s", rec, debug.Stack())
+			err := &recoveredPanic{msg: fmt.Sprintf("panic: %v\n%s", rec, debug.Stack())}
 			if tw.wrote {
 				ew := protocol.ErrorWriterFrom(r.Context())
 				if ew.Logger != nil {
@@ -42,6 +42,13 @@ func Recover(next http.Handler) http.Handler {
 		next.ServeHTTP(tw, r)
 	})
 }
+
+// recoveredPanic is the error Recover renders: the panic value and the stack. The Sentry
+// middleware installed inside Recover has already reported it, so the error writer's hook
+// does not report it again.
+type recoveredPanic struct{ msg string }
+
+func (p *recoveredPanic) Error() string { return p.msg }
 
 // trackingWriter records whether the response was started.
 type trackingWriter struct {
