@@ -39,7 +39,7 @@ const batchSecret = "batch-secret"
 // demand: data {"fail": "500"} returns a plain Go error (500), {"fail": "400"} a 400, and
 // {"fail": "panic"} panics.
 type batchServer struct {
-	t     *testing.T
+	t     testing.TB
 	app   *cliquet.App
 	store storage.Backend
 }
@@ -48,10 +48,10 @@ type batchOptions struct {
 	settings map[string]string
 	store    storage.Backend
 	router   chi.Router                         // nil: a fresh one
-	extra    func(t *testing.T, a *cliquet.App) // registers more routes
+	extra    func(t testing.TB, a *cliquet.App) // registers more routes
 }
 
-func newBatchServer(t *testing.T, opts batchOptions) *batchServer {
+func newBatchServer(t testing.TB, opts batchOptions) *batchServer {
 	t.Helper()
 	values := map[string]string{"userid_hmac_secret": batchSecret}
 	for k, v := range opts.settings {
@@ -328,7 +328,7 @@ func TestBatchValidation(t *testing.T) {
 // TestBatchSubrequests covers protocol.md 10.3 item 30 and the construction of sub-requests.
 func TestBatchSubrequests(t *testing.T) {
 	t.Parallel()
-	echo := func(t *testing.T, a *cliquet.App) {
+	echo := func(t testing.TB, a *cliquet.App) {
 		a.Router.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(r.Body)
 			protocol.WriteJSON(w, 200, map[string]any{
@@ -531,11 +531,22 @@ func basicToken(user, pass string) string {
 // TestBatchErrors covers protocol.md 10.3 item 31 on a backend without transactions.
 func TestBatchErrors(t *testing.T) {
 	t.Parallel()
-	s := newBatchServer(t, batchOptions{extra: func(t *testing.T, a *cliquet.App) {
+	s := newBatchServer(t, batchOptions{extra: func(t testing.TB, a *cliquet.App) {
 		a.Router.Get("/bad-gateway", func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "upstream is down", http.StatusBadGateway)
 		})
+		a.Router.Post("/to-batch", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/v1/batch", http.StatusTemporaryRedirect)
+		})
 	}})
+
+	t.Run("a redirect to /batch is refused as a recursive call", func(t *testing.T) {
+		items := s.batch("", `{"requests": [{"method": "POST", "path": "/to-batch", "body": {"requests": []}}]}`).items(t)
+		b := items[0].body(t)
+		if items[0].Status != 400 || items[0].Path != "/v1/batch" || !strings.Contains(fmt.Sprint(b["message"]), "Recursive") {
+			t.Errorf("got %+v", items[0])
+		}
+	})
 
 	t.Run("a 4xx sub-response neither stops the batch nor undoes earlier writes", func(t *testing.T) {
 		reqs, ids := putRequests(3, map[int]string{1: "400"})
@@ -842,6 +853,27 @@ func TestBatchPostgreSQL(t *testing.T) {
 			t.Errorf("stored %d objects, want 25", len(got))
 		}
 	})
+}
+
+// BenchmarkBatch measures a batch of 25 reads of a small collection.
+func BenchmarkBatch(b *testing.B) {
+	s := newBatchServer(b, batchOptions{})
+	items := make([]string, 25)
+	for i := range items {
+		items[i] = `{"path": "/mushrooms"}`
+	}
+	body := `{"requests": [` + strings.Join(items, ",") + `]}`
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest("POST", "/v1/batch", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.SetBasicAuth("bench", "secret")
+		rec := httptest.NewRecorder()
+		s.app.Handler().ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatalf("answered %d %s", rec.Code, rec.Body)
+		}
+	}
 }
 
 // Example_batch sends three requests in one round trip.
