@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// smokeOptions runs every scenario briefly against in-process memory servers.
+func smokeOptions() options {
+	o := defaultOptions()
+	o.backends = []string{"memory"}
+	o.inProcess = true
+	o.clients = 4
+	o.duration = 200 * time.Millisecond
+	o.warmup = 20 * time.Millisecond
+	o.rounds = 1
+	o.records = 200
+	return o
+}
+
+// TestScenariosSucceed proves that the harness drives every scenario against both targets
+// with no error responses. It does not look at speed.
+func TestScenariosSucceed(t *testing.T) {
+	o := smokeOptions()
+	var log bytes.Buffer
+	rep, err := run(context.Background(), o, &log)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, log.String())
+	}
+	if got, want := len(rep.Results), 2*len(scenarios); got != want {
+		t.Fatalf("%d results, want %d (one per scenario and target)", got, want)
+	}
+	for _, r := range rep.Results {
+		if r.NA {
+			if r.Target == targetBare {
+				t.Errorf("%s: the bare baseline must support every scenario", r.Scenario)
+			}
+			continue
+		}
+		if r.Requests == 0 || r.Errors != 0 {
+			t.Errorf("%s on %s: %d requests, %d errors (%s)", r.Scenario, r.Target, r.Requests, r.Errors, r.FirstError)
+		}
+		if r.P50ms <= 0 || r.P99ms < r.P50ms {
+			t.Errorf("%s on %s: p50 %v ms, p99 %v ms", r.Scenario, r.Target, r.P50ms, r.P99ms)
+		}
+	}
+	var md bytes.Buffer
+	writeMarkdown(&md, rep, o)
+	for _, want := range []string{"#### memory", "| GET one record |", "GET one record, memory: toolkit ≥ 0.7× bare"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("the markdown report lacks %q:\n%s", want, md.String())
+		}
+	}
+}
+
+// TestHotCollectionOnMemory runs the hot-collection writers and the _since poller against
+// the memory app: every acknowledged write must be seen by the poller, with unique timestamps.
+func TestHotCollectionOnMemory(t *testing.T) {
+	ctx := context.Background()
+	srv, err := startServer(ctx, serverConfig{Target: targetToolkit, Backend: "memory"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.stop()
+	for _, users := range [][]string{{"hot"}, {"a", "b", "c"}} {
+		r := hotHTTP(ctx, srv, "smoke", 8, 200*time.Millisecond, users)
+		if r.Writes == 0 || r.Errors != 0 || r.Collisions != 0 {
+			t.Errorf("%d collections: %d writes, %d errors (%s), %d collisions", len(users), r.Writes, r.Errors, r.FirstError, r.Collisions)
+		}
+		if len(users) == 1 && (r.Missed != 0 || r.Polls == 0) {
+			t.Errorf("the poller missed %d writes in %d polls", r.Missed, r.Polls)
+		}
+		if len(users) > 1 && r.Missed != -1 {
+			t.Errorf("no poller runs on a spread collection set, got missed = %d", r.Missed)
+		}
+	}
+}
+
+func TestFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		ok   bool
+	}{
+		{"accepts the defaults", nil, true},
+		{"turns on every extra with -all", []string{"-all"}, true},
+		{"rejects an unknown scenario", []string{"-scenarios", "get,nope"}, false},
+		{"rejects an unknown backend", []string{"-backends", "redis"}, false},
+		{"rejects a collection too small for the _since scenario", []string{"-records", "50"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseFlags(tt.args)
+			if (err == nil) != tt.ok {
+				t.Fatalf("parseFlags(%q) error %v, want ok=%v", tt.args, err, tt.ok)
+			}
+			if tt.ok && len(tt.args) > 0 && (!o.scale || !o.hot || !o.rss || o.soak != 60*time.Second) {
+				t.Errorf("-all did not enable scale, hot, rss and a 60 s soak: %+v", o)
+			}
+		})
+	}
+}

@@ -1,0 +1,407 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// maxSamples bounds the latencies kept per worker and run (the count goes on).
+const maxSamples = 1 << 17
+
+// errNA marks a scenario the target does not support (the batch endpoint answers 404/405).
+var errNA = errors.New("n/a")
+
+// step is one measured operation of one worker (usually one request). Workers are not shared.
+type step func(ctx context.Context) error
+
+// newClient returns a keep-alive client for n concurrent workers.
+func newClient(n int) *http.Client {
+	return &http.Client{
+		Timeout: 60 * time.Second,
+		Transport: &http.Transport{
+			MaxIdleConns:        2*n + 16,
+			MaxIdleConnsPerHost: 2*n + 16,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+		},
+	}
+}
+
+func basicAuth(user string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":secret"))
+}
+
+// call is a reusable request: the same *http.Request is sent again once the previous
+// response body is closed (allowed by net/http), with a fresh reader over the same body bytes.
+type call struct {
+	c    *http.Client
+	req  *http.Request
+	body []byte
+}
+
+func newCall(ctx context.Context, c *http.Client, method, url, user string, body []byte) *call {
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		panic(err) // URLs are built by the harness
+	}
+	req.Header.Set("Authorization", basicAuth(user))
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return &call{c: c, req: req, body: body}
+}
+
+// do sends the request and fails unless the status is want. With keep, the body is returned.
+func (k *call) do(want int, keep bool) (http.Header, []byte, error) {
+	if k.body != nil {
+		k.req.Body = io.NopCloser(bytes.NewReader(k.body))
+		k.req.ContentLength = int64(len(k.body))
+	}
+	resp, err := k.c.Do(k.req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	var b []byte
+	if keep || resp.StatusCode != want {
+		b, err = io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	} else {
+		_, err = io.Copy(io.Discard, resp.Body)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode != want {
+		if len(b) > 200 {
+			b = b[:200]
+		}
+		return resp.Header, nil, fmt.Errorf("%s %s: status %d, want %d: %s", k.req.Method, k.req.URL.RequestURI(), resp.StatusCode, want, b)
+	}
+	return resp.Header, b, nil
+}
+
+// runStats is one measured run.
+type runStats struct {
+	requests, errors int64
+	elapsed          time.Duration
+	samples          []time.Duration
+	serverCPU        float64 // seconds
+	clientCPU        float64 // seconds
+	firstErr         string
+}
+
+func (a *runStats) add(b runStats) {
+	a.requests += b.requests
+	a.errors += b.errors
+	a.elapsed += b.elapsed
+	a.samples = append(a.samples, b.samples...)
+	a.serverCPU += b.serverCPU
+	a.clientCPU += b.clientCPU
+	if a.firstErr == "" {
+		a.firstErr = b.firstErr
+	}
+}
+
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// runLoad runs every worker's step in a loop for d (and at most maxOps operations per
+// worker), recording latencies.
+func runLoad(ctx context.Context, srv *server, steps []step, d time.Duration, maxOps int64) runStats {
+	var st runStats
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	cpu0, self0 := srv.cpuSeconds(), selfCPU()
+	start := time.Now()
+	deadline := start.Add(d)
+	for _, s := range steps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			samples := make([]time.Duration, 0, 4096)
+			var n, errs int64
+			for n < maxOps && ctx.Err() == nil {
+				t0 := time.Now()
+				if !t0.Before(deadline) {
+					break
+				}
+				err := s(ctx)
+				lat := time.Since(t0)
+				n++
+				if err != nil {
+					errs++
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+				if len(samples) < maxSamples {
+					samples = append(samples, lat)
+				}
+			}
+			mu.Lock()
+			st.requests += n
+			st.errors += errs
+			st.samples = append(st.samples, samples...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	st.elapsed = time.Since(start)
+	if srv != nil {
+		st.serverCPU = srv.cpuSeconds() - cpu0
+	}
+	st.clientCPU = selfCPU() - self0
+	if e, ok := firstErr.Load().(string); ok {
+		st.firstErr = e
+	}
+	return st
+}
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted)-1) * p)
+	return sorted[i]
+}
+
+// result is one line of the report.
+type result struct {
+	Backend  string  `json:"backend"`
+	Scenario string  `json:"scenario"`
+	Target   string  `json:"target"`
+	NA       bool    `json:"na,omitempty"`
+	Requests int64   `json:"requests"`
+	Errors   int64   `json:"errors"`
+	Seconds  float64 `json:"seconds"`
+	RPS      float64 `json:"rps"`
+	P50ms    float64 `json:"p50_ms"`
+	P99ms    float64 `json:"p99_ms"`
+	// ServerCPUus and ClientCPUus are CPU microseconds per operation of the server process
+	// and of the harness (the load generator); 0 when not measurable (in-process server).
+	ServerCPUus float64 `json:"server_cpu_us_per_op"`
+	ClientCPUus float64 `json:"client_cpu_us_per_op"`
+	FirstError  string  `json:"first_error,omitempty"`
+}
+
+func toResult(backend, scenario, target string, st runStats, inProcess bool) result {
+	slices.Sort(st.samples)
+	r := result{Backend: backend, Scenario: scenario, Target: target, Requests: st.requests, Errors: st.errors,
+		Seconds: st.elapsed.Seconds(), FirstError: st.firstErr,
+		P50ms: ms(percentile(st.samples, 0.50)), P99ms: ms(percentile(st.samples, 0.99))}
+	if st.elapsed > 0 {
+		r.RPS = float64(st.requests) / st.elapsed.Seconds()
+	}
+	if st.requests > 0 && !inProcess {
+		r.ServerCPUus = st.serverCPU * 1e6 / float64(st.requests)
+		r.ClientCPUus = st.clientCPU * 1e6 / float64(st.requests)
+	}
+	return r
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// --- the standard scenarios -----------------------------------------------------------------
+
+// scenario builds one step per worker against a server. Setup requests are not measured.
+type scenario struct {
+	name  string
+	title string
+	setup func(ctx context.Context, srv *server, c *http.Client, workers int, records int) ([]step, error)
+}
+
+func getSteps(ctx context.Context, c *http.Client, workers int, build func(w int) *call, want int) []step {
+	steps := make([]step, workers)
+	for w := range workers {
+		k := build(w)
+		steps[w] = func(context.Context) error { _, _, err := k.do(want, false); return err }
+	}
+	return steps
+}
+
+var scenarios = []scenario{
+	{"get", "GET one record", func(ctx context.Context, srv *server, c *http.Client, workers, records int) ([]step, error) {
+		steps := make([]step, workers)
+		for w := range workers {
+			calls := make([]*call, 8)
+			for i := range calls {
+				calls[i] = newCall(ctx, c, http.MethodGet, srv.base+pluralPath+"/"+seedID((w*131+i*17)%records), readerUser, nil)
+			}
+			n := 0
+			steps[w] = func(context.Context) error {
+				n++
+				_, _, err := calls[n%len(calls)].do(http.StatusOK, false)
+				return err
+			}
+		}
+		return steps, nil
+	}},
+	{"list", "list, first page of 20", func(ctx context.Context, srv *server, c *http.Client, workers, records int) ([]step, error) {
+		return getSteps(ctx, c, workers, func(int) *call {
+			return newCall(ctx, c, http.MethodGet, srv.base+pluralPath+"?_limit=20", readerUser, nil)
+		}, http.StatusOK), nil
+	}},
+	{"filter", "list, filter + sort (unread=true&_sort=-score, 20)", func(ctx context.Context, srv *server, c *http.Client, workers, records int) ([]step, error) {
+		return getSteps(ctx, c, workers, func(int) *call {
+			return newCall(ctx, c, http.MethodGet, srv.base+pluralPath+"?unread=true&_sort=-score&_limit=20", readerUser, nil)
+		}, http.StatusOK), nil
+	}},
+	{"since", "_since, delta of 100 changes", func(ctx context.Context, srv *server, c *http.Client, workers, records int) ([]step, error) {
+		since, err := sinceFor(ctx, c, srv.base, readerUser, 100)
+		if err != nil {
+			return nil, err
+		}
+		return getSteps(ctx, c, workers, func(int) *call {
+			return newCall(ctx, c, http.MethodGet, srv.base+pluralPath+"?_since="+strconv.FormatInt(since, 10), readerUser, nil)
+		}, http.StatusOK), nil
+	}},
+	{"create", "POST create", func(ctx context.Context, srv *server, c *http.Client, workers, records int) ([]step, error) {
+		return getSteps(ctx, c, workers, func(w int) *call {
+			return newCall(ctx, c, http.MethodPost, srv.base+pluralPath, "writer", envelope(recordData(w)))
+		}, http.StatusCreated), nil
+	}},
+	{"patch", "PATCH with If-Match", func(ctx context.Context, srv *server, c *http.Client, workers, records int) ([]step, error) {
+		steps := make([]step, workers)
+		for w := range workers {
+			// Each worker patches its own record, so If-Match never fails.
+			h, body, err := newCall(ctx, c, http.MethodPost, srv.base+pluralPath, "patcher", envelope(recordData(w))).do(http.StatusCreated, true)
+			if err != nil {
+				return nil, err
+			}
+			var created struct {
+				Data struct {
+					ID string `json:"id"`
+				} `json:"data"`
+			}
+			if err := json.Unmarshal(body, &created); err != nil {
+				return nil, err
+			}
+			etag := h.Get("ETag")
+			bodies := [][]byte{[]byte(`{"data":{"score":1,"unread":false}}`), []byte(`{"data":{"score":2,"unread":true}}`)}
+			k := newCall(ctx, c, http.MethodPatch, srv.base+pluralPath+"/"+created.Data.ID, "patcher", bodies[0])
+			n := 0
+			steps[w] = func(context.Context) error {
+				n++
+				k.body = bodies[n%2]
+				k.req.Header.Set("If-Match", etag)
+				h, _, err := k.do(http.StatusOK, false)
+				if err == nil {
+					etag = h.Get("ETag")
+				}
+				return err
+			}
+		}
+		return steps, nil
+	}},
+	{"batch", "batch of 25 writes", func(ctx context.Context, srv *server, c *http.Client, workers, records int) ([]step, error) {
+		body := batchBody(25)
+		probe := newCall(ctx, c, http.MethodPost, srv.base+"/v1/batch", "batcher", body)
+		if _, _, err := probe.do(http.StatusOK, false); err != nil {
+			for _, code := range []string{"status 404", "status 405"} {
+				if bytes.Contains([]byte(err.Error()), []byte(code)) {
+					return nil, errNA
+				}
+			}
+			return nil, err
+		}
+		steps := make([]step, workers)
+		for w := range workers {
+			k := newCall(ctx, c, http.MethodPost, srv.base+"/v1/batch", "batcher", body)
+			steps[w] = func(context.Context) error {
+				_, b, err := k.do(http.StatusOK, true)
+				if err != nil {
+					return err
+				}
+				var out struct {
+					Responses []struct {
+						Status int `json:"status"`
+					} `json:"responses"`
+				}
+				if err := json.Unmarshal(b, &out); err != nil {
+					return err
+				}
+				if len(out.Responses) != 25 {
+					return fmt.Errorf("batch: %d responses, want 25", len(out.Responses))
+				}
+				for _, r := range out.Responses {
+					if r.Status != http.StatusCreated {
+						return fmt.Errorf("batch: a sub-request answered %d", r.Status)
+					}
+				}
+				return nil
+			}
+		}
+		return steps, nil
+	}},
+}
+
+func envelope(data []byte) []byte {
+	return append(append([]byte(`{"data":`), data...), '}')
+}
+
+func batchBody(n int) []byte {
+	b := []byte(`{"defaults":{"method":"POST","path":"/bookmarks"},"requests":[`)
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"body":`...)
+		b = append(b, envelope(recordData(i))...)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
+}
+
+// sinceFor returns the _since value that selects exactly the n most recent changes of the
+// user's collection, and checks that it does.
+func sinceFor(ctx context.Context, c *http.Client, base, user string, n int) (int64, error) {
+	_, b, err := newCall(ctx, c, http.MethodGet, base+pluralPath+"?_limit="+strconv.Itoa(n+1), user, nil).do(http.StatusOK, true)
+	if err != nil {
+		return 0, err
+	}
+	page, err := decodeList(b)
+	if err != nil {
+		return 0, err
+	}
+	if len(page) != n+1 {
+		return 0, fmt.Errorf("the collection has fewer than %d records", n+1)
+	}
+	since := page[n].LastModified
+	_, b, err = newCall(ctx, c, http.MethodGet, base+pluralPath+"?_since="+strconv.FormatInt(since, 10), user, nil).do(http.StatusOK, true)
+	if err != nil {
+		return 0, err
+	}
+	if page, err = decodeList(b); err != nil || len(page) != n {
+		return 0, fmt.Errorf("_since=%d returned %d records, want %d (%v)", since, len(page), n, err)
+	}
+	return since, nil
+}
+
+type listed struct {
+	ID           string `json:"id"`
+	LastModified int64  `json:"last_modified"`
+}
+
+func decodeList(b []byte) ([]listed, error) {
+	var out struct {
+		Data []listed `json:"data"`
+	}
+	err := json.Unmarshal(b, &out)
+	return out.Data, err
+}

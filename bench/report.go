@@ -1,0 +1,207 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+func find(rs []result, backend, scenario, target string) *result {
+	for i := range rs {
+		r := &rs[i]
+		if r.Backend == backend && r.Scenario == scenario && r.Target == target {
+			return r
+		}
+	}
+	return nil
+}
+
+func scenarioTitle(name string) string {
+	for _, s := range scenarios {
+		if s.name == name {
+			return s.title
+		}
+	}
+	return name
+}
+
+func latency(r *result) string {
+	return fmt.Sprintf("%.2f / %.2f", r.P50ms, r.P99ms)
+}
+
+func cpu(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+// writeMarkdown prints the report as markdown tables, ready for docs/benchmarks.md.
+func writeMarkdown(w io.Writer, rep *report, o options) {
+	m := rep.Machine
+	fmt.Fprintf(w, "### Run of %s\n\n", rep.Date)
+	fmt.Fprintf(w, "Machine: %d CPUs (%s), %s GB RAM, %s, PostgreSQL %s. ", m.CPUs, m.CPUModel, m.MemoryGB, m.Go, orNA(m.PostgreSQL))
+	mode := "child processes"
+	if o.inProcess {
+		mode = "in-process servers"
+	}
+	fmt.Fprintf(w, "%d keep-alive clients, %s × %d rounds per target (bare and toolkit alternating), %s warm-up, %s, %d records in the read collection.\n\n",
+		o.clients, o.duration, o.rounds, o.warmup, mode, o.records)
+
+	for _, backend := range o.backends {
+		fmt.Fprintf(w, "#### %s\n\n", backend)
+		fmt.Fprintln(w, "| scenario | bare req/s | toolkit req/s | toolkit / bare | bare p50 / p99 ms | toolkit p50 / p99 ms | errors bare / toolkit | server CPU µs/op bare / toolkit | harness CPU µs/op bare / toolkit |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+		for _, name := range o.scenarios {
+			title := scenarioTitle(name)
+			b, t := find(rep.Results, backend, title, targetBare), find(rep.Results, backend, title, targetToolkit)
+			if b == nil || t == nil {
+				continue
+			}
+			if t.NA || b.NA {
+				fmt.Fprintf(w, "| %s | %s | %s | n/a | | | | | |\n", title, rps(b), rps(t))
+				continue
+			}
+			fmt.Fprintf(w, "| %s | %.0f | %.0f | %.2f | %s | %s | %d / %d | %s / %s | %s / %s |\n", title, b.RPS, t.RPS, t.RPS/b.RPS,
+				latency(b), latency(t), b.Errors, t.Errors, cpu(b.ServerCPUus), cpu(t.ServerCPUus), cpu(b.ClientCPUus), cpu(t.ClientCPUus))
+		}
+		fmt.Fprintln(w)
+	}
+
+	if len(rep.Scale) > 0 {
+		small, large := "1k", sizeLabel(o.scaleRecords)
+		fmt.Fprintf(w, "#### Scale (PostgreSQL, toolkit): %s vs %s records in one collection\n\n", small, large)
+		fmt.Fprintf(w, "| scenario | %s req/s | %s p50 / p99 ms | %s req/s | %s p50 / p99 ms | p50 %s / %s | errors |\n", small, small, large, large, large, small)
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
+		for _, name := range scaleScenarios {
+			a, b := find(rep.Scale, "postgresql", name, small), find(rep.Scale, "postgresql", name, large)
+			if a == nil || b == nil {
+				continue
+			}
+			fmt.Fprintf(w, "| %s | %.0f | %s | %.0f | %s | %.2f | %d / %d |\n", name, a.RPS, latency(a), b.RPS, latency(b), b.P50ms/a.P50ms, a.Errors, b.Errors)
+		}
+		for _, l := range rep.Loads {
+			if l.Seconds > 0 {
+				fmt.Fprintf(w, "\nCOPY load of %s records: %.1f s.", sizeLabel(l.Records), l.Seconds)
+			}
+		}
+		fmt.Fprint(w, "\n\n")
+	}
+
+	if len(rep.Hot) > 0 {
+		fmt.Fprintf(w, "#### Hot collection (PostgreSQL, %d writers, %s per run)\n\n", o.hotWriters, o.hotDuration)
+		fmt.Fprintln(w, "| run | writes/s | p50 / p99 ms | errors | timestamp collisions | writes missed by the _since poller |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+		for _, h := range rep.Hot {
+			missed := "-"
+			if h.Missed >= 0 {
+				missed = fmt.Sprintf("%d (%d polls)", h.Missed, h.Polls)
+			}
+			fmt.Fprintf(w, "| %s | %.0f | %.2f / %.2f | %d | %d | %s |\n", h.Name, h.WPS, h.P50ms, h.P99ms, h.Errors, h.Collisions, missed)
+		}
+		fmt.Fprintln(w)
+	}
+
+	if rep.Soak != nil {
+		s := rep.Soak
+		fmt.Fprintf(w, "#### Soak (memory, toolkit, GET/list/PATCH mix): %.0f s, %d requests, %d errors\n\n", s.Seconds, s.Requests, s.Errors)
+		fmt.Fprintln(w, "| second | heap in use after GC (MB) | RSS (MB) | goroutines |")
+		fmt.Fprintln(w, "|---:|---:|---:|---:|")
+		for _, x := range s.Samples {
+			fmt.Fprintf(w, "| %d | %.1f | %.1f | %d |\n", x.Second, x.HeapMB, x.RSSMB, x.Goroutine)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(rep.RSS) > 0 {
+		fmt.Fprintln(w, "#### Idle RSS\n\n| process | RSS (MB) |\n|---|---:|")
+		for _, l := range rep.RSS {
+			fmt.Fprintf(w, "| %s | %.1f |\n", l.What, l.RSSMB)
+		}
+		fmt.Fprintln(w)
+	}
+
+	writeTargets(w, rep, o)
+	for _, n := range rep.Notes {
+		fmt.Fprintf(w, "Note: %s\n\n", n)
+	}
+}
+
+func rps(r *result) string {
+	if r.NA {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f", r.RPS)
+}
+
+func orNA(s string) string {
+	if s == "" {
+		return "n/a"
+	}
+	return s
+}
+
+// writeTargets checks the measured numbers against the targets of docs/benchmarks.md.
+func writeTargets(w io.Writer, rep *report, o options) {
+	var rows []string
+	add := func(target, measured string, ok bool) {
+		rows = append(rows, fmt.Sprintf("| %s | %s | %s |", target, measured, verdict(ok)))
+	}
+	get := scenarioTitle("get")
+	for _, c := range []struct {
+		backend string
+		want    float64
+	}{{"postgresql", 0.8}, {"memory", 0.7}} {
+		b, t := find(rep.Results, c.backend, get, targetBare), find(rep.Results, c.backend, get, targetToolkit)
+		if b != nil && t != nil && b.RPS > 0 {
+			ratio := t.RPS / b.RPS
+			add(fmt.Sprintf("GET one record, %s: toolkit ≥ %.1f× bare", c.backend, c.want),
+				fmt.Sprintf("%.2f× (%.0f vs %.0f req/s)", ratio, t.RPS, b.RPS), ratio >= c.want && t.Errors == 0)
+		}
+	}
+	large := sizeLabel(o.scaleRecords)
+	if a, b := find(rep.Scale, "postgresql", "first page of 20", "1k"), find(rep.Scale, "postgresql", "first page of 20", large); a != nil && b != nil && a.P50ms > 0 {
+		add(fmt.Sprintf("first page of 20: p50 at %s ≤ 1.5× p50 at 1k", large), fmt.Sprintf("%.2f× (%.2f vs %.2f ms)", b.P50ms/a.P50ms, b.P50ms, a.P50ms), b.P50ms <= 1.5*a.P50ms)
+	}
+	if b := find(rep.Scale, "postgresql", "_since, 100 changes", large); b != nil {
+		add(fmt.Sprintf("_since delta of 100 in %s: p50 ≤ 10 ms", large), fmt.Sprintf("%.2f ms", b.P50ms), b.P50ms <= 10)
+	}
+	if len(rep.Hot) == 6 {
+		h, sql, spread, raw := rep.Hot[0], rep.Hot[1], rep.Hot[3], rep.Hot[5]
+		add("hot collection: 0 errors, 0 collisions, 0 missed by the poller",
+			fmt.Sprintf("%d errors, %d collisions, %d missed", h.Errors, h.Collisions, h.Missed), h.Errors == 0 && h.Collisions == 0 && h.Missed == 0)
+		add("hot collection: ≥ 0.6× the SQL loop of the clock-and-insert statement",
+			fmt.Sprintf("%.2f× (%.0f vs %.0f writes/s)", h.WPS/sql.WPS, h.WPS, sql.WPS), h.WPS >= 0.6*sql.WPS)
+		add(fmt.Sprintf("%d collections: ≥ 0.5× the raw INSERT rate", spread.Collections),
+			fmt.Sprintf("%.2f× (%.0f vs %.0f writes/s), %d errors", spread.WPS/raw.WPS, spread.WPS, raw.WPS, spread.Errors), spread.WPS >= 0.5*raw.WPS && spread.Errors == 0)
+	}
+	for _, l := range rep.RSS {
+		if strings.HasPrefix(l.What, "examples/") {
+			add("idle RSS of the example app < 30 MB", fmt.Sprintf("%.1f MB", l.RSSMB), l.RSSMB < 30)
+		}
+	}
+	if s := rep.Soak; s != nil && len(s.Samples) > 2 {
+		first, last := s.Samples[1].HeapMB, s.Samples[len(s.Samples)-1].HeapMB
+		peak := 0.0
+		for _, x := range s.Samples[1:] {
+			peak = max(peak, x.HeapMB)
+		}
+		add(fmt.Sprintf("heap stable over the %.0f s soak (reported)", s.Seconds),
+			fmt.Sprintf("after GC: %.1f MB at %d s, %.1f MB at the end, peak %.1f MB; %d errors", first, s.Samples[1].Second, last, peak, s.Errors),
+			last <= first*1.2+1 && s.Errors == 0)
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "#### Targets\n\n| target | measured | |\n|---|---|---|")
+	for _, r := range rows {
+		fmt.Fprintln(w, r)
+	}
+	fmt.Fprintln(w)
+}
