@@ -322,6 +322,7 @@ func TestStatsDMetrics(t *testing.T) {
 		t.Fatalf("PUT: status %d, body %s", rec.Code, rec.Body)
 	}
 	wiringServe(app.Handler(), http.MethodGet, "/v1/nowhere")
+	wiringServe(app.Handler(), http.MethodGet, "/v1/")
 	app.Metrics.Incr("custom.counter")
 	if err := app.Close(); err != nil { // flushes the buffered metrics
 		t.Fatalf("Close: %v", err)
@@ -329,7 +330,7 @@ func TestStatsDMetrics(t *testing.T) {
 	// The prefix is project_name, statsd_prefix being left at its default.
 	lines := l.waitFor(t,
 		"wiring.view.v1-notes-_id_.PUT:", "wiring.code.201:", "wiring.code.404:",
-		"wiring.view.unmatched.GET:", "wiring.storage.memory.create:", "wiring.authn_type.basicauth:",
+		"wiring.view.unmatched.GET:", "wiring.view.v1.GET:", "wiring.storage.memory.create:", "wiring.authn_type.basicauth:",
 		"wiring.users:", "wiring.custom.counter:")
 	for _, line := range lines {
 		if !strings.HasPrefix(line, "wiring.") {
