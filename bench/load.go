@@ -163,9 +163,7 @@ func runLoad(ctx context.Context, srv *server, steps []step, d time.Duration, ma
 	}
 	wg.Wait()
 	st.elapsed = time.Since(start)
-	if srv != nil {
-		st.serverCPU = srv.cpuSeconds() - cpu0
-	}
+	st.serverCPU = srv.cpuSeconds() - cpu0
 	st.clientCPU = selfCPU() - self0
 	if e, ok := firstErr.Load().(string); ok {
 		st.firstErr = e

@@ -276,7 +276,7 @@ func startServer(ctx context.Context, cfg serverConfig, inProcess bool) (*server
 
 // cpuSeconds is the user+system CPU time of the child, 0 when in-process.
 func (s *server) cpuSeconds() float64 {
-	if s.pid == 0 {
+	if s == nil || s.pid == 0 {
 		return 0
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.pid))
