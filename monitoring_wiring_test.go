@@ -574,6 +574,28 @@ func TestSentryReports(t *testing.T) {
 	}
 }
 
+// downStore is a storage whose heartbeat fails.
+type downStore struct{ *memory.Backend }
+
+func (downStore) Ping(context.Context, bool) error { return errors.New("connection refused") }
+
+func TestSentryIgnoresTheHeartbeat(t *testing.T) {
+	sink := newWiringSentrySink(t)
+	app := wiringApp(t, map[string]string{"sentry_dsn": sink.DSN()}, cliquet.Config{Storage: downStore{memory.New(nil)}})
+	rec := wiringServe(app.Handler(), http.MethodGet, "/v1/__heartbeat__")
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("heartbeat = %d %s, want 503 with a failing storage", rec.Code, rec.Body)
+	}
+	// A 5xx of another view is still reported: the sink is known to work.
+	app.Router.Get("/fail", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) })
+	wiringServe(app.Handler(), http.MethodGet, "/v1/fail")
+	app.Close()
+	evs, raw := sink.events(t)
+	if len(evs) != 1 || !strings.Contains(raw, "/v1/fail") || strings.Contains(raw, "__heartbeat__") {
+		t.Errorf("%d events, want only the one of /v1/fail:\n%s", len(evs), raw)
+	}
+}
+
 func TestProfiler(t *testing.T) {
 	t.Run("enabled, it is served on the root router and not under the version prefix", func(t *testing.T) {
 		app := wiringApp(t, map[string]string{"profiler_enabled": "true"}, cliquet.Config{})

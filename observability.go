@@ -114,7 +114,28 @@ func (a *App) monitoringMiddleware() []func(http.Handler) http.Handler {
 		monitoring.RequestMetrics(a.Metrics, opts),
 		a.contextMiddleware,
 		Recover,
-		a.sentry.Middleware(opts),
+		a.sentryMiddleware(opts),
+	}
+}
+
+// sentryMiddleware is the Sentry middleware, except for the heartbeat view: its 503 is the
+// expected answer while a backend is down, polled every few seconds by load balancers, and
+// not an error to report.
+func (a *App) sentryMiddleware(opts monitoring.RequestOptions) func(http.Handler) http.Handler {
+	if a.sentry == nil {
+		return func(next http.Handler) http.Handler { return next }
+	}
+	mw := a.sentry.Middleware(opts)
+	heartbeat := a.Prefix + "/__heartbeat__"
+	return func(next http.Handler) http.Handler {
+		reported := mw(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == heartbeat {
+				next.ServeHTTP(w, r)
+				return
+			}
+			reported.ServeHTTP(w, r)
+		})
 	}
 }
 
