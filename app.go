@@ -52,6 +52,7 @@ type App struct {
 	capabilities   map[string]map[string]any
 	publicSettings []string
 	authenticators []Authenticator
+	events         eventBus // resource event subscriptions (events.go)
 
 	versionOnce sync.Mutex
 	versionJSON []byte // the version file, cached after its first successful read

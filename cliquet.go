@@ -131,6 +131,9 @@ func Initialize(router chi.Router, cfg Config) (app *App, err error) {
 		return nil, err
 	}
 	a.registerBackendHeartbeats()
+	if err := a.setupListeners(ctx); err != nil { // event_listeners (listeners.go)
+		return nil, err
+	}
 
 	mw, err := a.middleware()
 	if err != nil {
@@ -239,10 +242,15 @@ func (a *App) middleware() ([]func(http.Handler) http.Handler, error) {
 	if limit, _ := s.Int("max_request_body_bytes"); limit > 0 {
 		mw = append(mw, MaxBodySize(int64(limit)))
 	}
-	mw = append(mw, DefaultCacheControl, a.authenticate)
+	// Resource events (events.go): collectEvents, outside the unit of work, gives the request
+	// (and its batch sub-requests) its event accumulator and delivers the After* events once
+	// the unit of work is committed; fireEvents, inside it, delivers ResourceRead and
+	// ResourceChanged before the commit, so that a failing listener rolls the unit back.
+	mw = append(mw, DefaultCacheControl, a.authenticate, a.collectEvents)
 	if tx, _ := s.Bool("transaction_per_request"); tx && a.Storage != nil {
 		mw = append(mw, Transaction(a.Storage))
 	}
+	mw = append(mw, a.fireEvents)
 	return mw, nil
 }
 

@@ -11,6 +11,21 @@ import (
 
 type txMarkKey struct{}
 
+// txVetoKey marks the unit of work of a request as to be rolled back whatever the status
+// (see [vetoCommit]).
+type txVetoKey struct{}
+
+// vetoCommit makes the unit of work of ctx roll back even when the response status is below
+// 500 (a failed ResourceChanged listener answering a 4xx error); it reports whether ctx
+// belongs to a unit of work.
+func vetoCommit(ctx context.Context) bool {
+	v, ok := ctx.Value(txVetoKey{}).(*bool)
+	if ok {
+		*v = true
+	}
+	return ok
+}
+
 // InTransaction reports whether ctx belongs to a request already wrapped by [Transaction]
 // (so that a nested dispatch, such as a batch sub-request, joins the outer unit of work).
 func InTransaction(ctx context.Context) bool {
@@ -25,7 +40,7 @@ func InTransaction(ctx context.Context) bool {
 // The handler writes to a buffer. A status below 500 commits, then the buffered response
 // is sent; a failed commit is answered 503 errno 201 instead. A status of 500 or more, or
 // a panic (re-raised after the rollback), rolls the unit back. 4xx responses commit, as in
-// Cliquet.
+// Cliquet, unless a failed ResourceChanged listener vetoed the commit (events.go).
 func Transaction(store storage.Backend) func(http.Handler) http.Handler {
 	txr, ok := store.(storage.Transactor)
 	return func(next http.Handler) http.Handler {
@@ -42,7 +57,9 @@ func Transaction(store storage.Backend) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			ctx, tx := txr.Begin(context.WithValue(r.Context(), txMarkKey{}, true))
+			veto := new(bool)
+			ctx := context.WithValue(context.WithValue(r.Context(), txMarkKey{}, true), txVetoKey{}, veto)
+			ctx, tx := txr.Begin(ctx)
 			bw := &bufferedWriter{header: w.Header().Clone()}
 			done := false
 			defer func() {
@@ -52,7 +69,7 @@ func Transaction(store storage.Backend) func(http.Handler) http.Handler {
 			}()
 			next.ServeHTTP(bw, r.WithContext(ctx))
 			done = true
-			if bw.status() >= 500 {
+			if bw.status() >= 500 || *veto {
 				if err := tx.Rollback(context.WithoutCancel(ctx)); err != nil {
 					logFrom(r).ErrorContext(r.Context(), "rollback failed", "error", err.Error())
 				}

@@ -286,13 +286,14 @@ func (rs *Resource[T]) deleteObjects(w http.ResponseWriter, r *http.Request) err
 			token := encodeToken(lq.sort, live[lq.limit-1], lq.offset+len(deleted))
 			h.Set(protocol.HeaderNextPage, rs.nextPageURL(r, q, lq.limit, token))
 		}
-		rs.notify(ctx, actionWrite, scope, deleted...)
+		rs.notify(ctx, actionWrite, scope, withPrevious(deleted, live)...)
 	} else {
 		ts, err := rs.store.Timestamp(ctx, scope)
 		if err != nil {
 			return err
 		}
 		setTimestamp(h, ts)
+		rs.notify(ctx, actionRead, scope) // nothing deleted: a read, as in kinto
 	}
 	if lq.alert != "" {
 		h.Set(protocol.HeaderAlert, lq.alert)

@@ -356,10 +356,8 @@ func (rs *core) authorize(r *http.Request, act action) (storage.Scope, error) {
 	return scope, nil
 }
 
-// notify is where resource events ("created", "updated", "deleted", "read") will be emitted
-// once the events issue lands: it is called after every successful storage call with the
-// objects read or written. It does nothing today.
-func (rs *core) notify(_ context.Context, _ action, _ storage.Scope, _ ...storage.Object) {}
+// notify (resource/events.go) is called after every successful storage call with the
+// objects read or written.
 
 // notFound is the 404 errno 110 answer for a missing object.
 func (rs *core) notFound(id string) error {
