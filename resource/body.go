@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
@@ -19,7 +20,8 @@ type body struct {
 	empty    bool
 	data     map[string]any // nil when the envelope has no data
 	hasPerms bool
-	patch    jsonpatch.Patch // bodyJSONPatch only
+	perms    map[string][]string // permissions field: nil value for a JSON null
+	patch    jsonpatch.Patch     // bodyJSONPatch only
 }
 
 // decodeJSON decodes b keeping numbers as json.Number, rejecting trailing data.
@@ -38,8 +40,9 @@ func decodeJSON(b []byte, v any) error {
 	return nil
 }
 
-// readBody reads and checks the body of a POST, PUT or PATCH.
-func readBody(r *http.Request) (*body, error) {
+// readBody reads and checks the body of a POST, PUT or PATCH. perms lists the permission
+// names a permissions field may hold; nil means the resource takes none (private).
+func readBody(r *http.Request, perms []string) (*body, error) {
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
 		return nil, protocol.InvalidParam("body", "", "Could not read the request body: "+err.Error())
@@ -89,10 +92,15 @@ func readBody(r *http.Request) (*body, error) {
 			}
 			b.data = m
 		case "permissions":
-			// Private resources have no per-object permissions (protocol.md 2, UserResource).
-			b.hasPerms = true
-			details = append(details, protocol.Detail{Location: "body", Name: "permissions",
-				Description: "permissions is not allowed on this resource"})
+			if perms == nil {
+				// Private resources have no per-object permissions (protocol.md 2, UserResource).
+				details = append(details, protocol.Detail{Location: "body", Name: "permissions",
+					Description: "permissions is not allowed on this resource"})
+				continue
+			}
+			p, ds := parsePermissions(env[k], perms, true)
+			details = append(details, ds...)
+			b.hasPerms, b.perms = true, p
 		default:
 			details = append(details, protocol.Detail{Location: "body", Name: k, Description: k + " is not allowed"})
 		}
@@ -101,4 +109,50 @@ func readBody(r *http.Request) (*body, error) {
 		return nil, protocol.InvalidParameters(details...)
 	}
 	return b, nil
+}
+
+// parsePermissions checks a permissions object: its keys must be among names, its values
+// lists of strings (or null when nullable). A null value is kept as a nil list.
+func parsePermissions(v any, names []string, nullable bool) (map[string][]string, []protocol.Detail) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, []protocol.Detail{{Location: "body", Name: "permissions", Description: "permissions should be an object"}}
+	}
+	out := make(map[string][]string, len(m))
+	var details []protocol.Detail
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !slices.Contains(names, k) {
+			details = append(details, protocol.Detail{Location: "body", Name: "permissions." + k,
+				Description: fmt.Sprintf("%s is not one of the permissions %v", k, names)})
+			continue
+		}
+		if m[k] == nil && nullable {
+			out[k] = nil
+			continue
+		}
+		list, ok := m[k].([]any)
+		principals := make([]string, 0, len(list))
+		for _, p := range list {
+			s, isStr := p.(string)
+			if !isStr || s == "" {
+				ok = false
+				break
+			}
+			if !slices.Contains(principals, s) {
+				principals = append(principals, s)
+			}
+		}
+		if !ok {
+			details = append(details, protocol.Detail{Location: "body", Name: "permissions." + k,
+				Description: k + " should be a list of principals (non-empty strings)"})
+			continue
+		}
+		out[k] = principals
+	}
+	return out, details
 }

@@ -13,18 +13,17 @@ import (
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/config"
-	"github.com/cliquet-go/cliquet/storage"
 	"github.com/cliquet-go/cliquet/storage/memory"
 )
 
 // publicReads is an authorizer that lets anonymous users read, as shareable resources will.
 type publicReads struct{}
 
-func (publicReads) authorize(_ context.Context, id cliquet.Identity, act action, _ storage.Scope) error {
-	if act != actionRead && !id.Authenticated() {
-		return cliquet.ErrUnauthorized()
+func (publicReads) authorize(_ context.Context, id cliquet.Identity, t *target) (grant, error) {
+	if m := t.r.Method; m != http.MethodGet && m != http.MethodHead && !id.Authenticated() {
+		return grant{}, cliquet.ErrUnauthorized()
 	}
-	return nil
+	return grant{}, nil
 }
 
 func TestCacheExpires(t *testing.T) {

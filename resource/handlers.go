@@ -3,6 +3,7 @@ package resource
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -12,6 +13,7 @@ import (
 	jsonpatch "github.com/evanphx/json-patch/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
 )
@@ -72,9 +74,15 @@ func renderObject(buf []byte, obj storage.Object, fields []string) []byte {
 	return append(buf, b...)
 }
 
-func writeOne(w http.ResponseWriter, status int, obj storage.Object, fields []string) {
+// writeOne renders {"data": obj} and, when perms is not nil (shareable resources),
+// "permissions".
+func writeOne(w http.ResponseWriter, status int, obj storage.Object, fields []string, perms permission.Set) {
 	buf := append(make([]byte, 0, len(obj.Data)+64), `{"data":`...)
 	buf = renderObject(buf, obj, fields)
+	if perms != nil {
+		b, _ := protocol.MarshalJSON(perms)
+		buf = append(append(buf, `,"permissions":`...), b...)
+	}
 	protocol.WriteRawJSON(w, status, append(buf, '}'))
 }
 
@@ -100,10 +108,11 @@ func (rs *Resource[T]) listObjects(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	scope, err := rs.authorize(r, actionRead)
+	t, g, err := rs.authorize(r, true, "")
 	if err != nil {
 		return err
 	}
+	scope, filters := t.scope, append(g.filters(), lq.filters...)
 	ctx := r.Context()
 	ts, err := rs.store.Timestamp(ctx, scope)
 	if err != nil {
@@ -128,7 +137,7 @@ func (rs *Resource[T]) listObjects(w http.ResponseWriter, r *http.Request) error
 		return modifiedMeanwhile(ts, nil)
 	}
 	if head {
-		n, err := rs.store.Count(ctx, scope, lq.filters)
+		n, err := rs.store.Count(ctx, scope, filters)
 		if err != nil {
 			return err
 		}
@@ -139,7 +148,7 @@ func (rs *Resource[T]) listObjects(w http.ResponseWriter, r *http.Request) error
 		return nil
 	}
 	objs, err := rs.store.List(ctx, scope, storage.ListOptions{
-		Filters: lq.filters, Sort: lq.sort, Pagination: lq.pagination,
+		Filters: filters, Sort: lq.sort, Pagination: lq.pagination,
 		Limit: lq.limit + 1, IncludeDeleted: lq.includeDeleted,
 	})
 	if err != nil {
@@ -161,7 +170,7 @@ func (rs *Resource[T]) createObject(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	b, err := readBody(r)
+	b, err := readBody(r, rs.permNames())
 	if err != nil {
 		return err
 	}
@@ -177,28 +186,26 @@ func (rs *Resource[T]) createObject(w http.ResponseWriter, r *http.Request) erro
 	if err := rs.validateNew(data); err != nil {
 		return err
 	}
-	scope, err := rs.authorize(r, actionCreate)
+	t, _, err := rs.authorize(r, true, id)
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	var existing *storage.Object
-	if id != "" {
-		obj, err := rs.store.Get(ctx, scope, id)
-		switch {
-		case err == nil:
-			existing = &obj
-		case !errors.Is(err, storage.ErrNotFound):
-			return err
-		}
+	scope, ctx := t.scope, r.Context()
+	existing, err := t.existing(ctx)
+	if err != nil {
+		return err
 	}
-	if err := rs.checkObjectPreconditions(r, pre, scope, existing); err != nil {
+	if err := rs.checkObjectPreconditions(r, pre, scope, existing, false); err != nil {
 		return err
 	}
 	if existing != nil {
+		perms, err := rs.loadPermissions(r, t, id)
+		if err != nil {
+			return err
+		}
 		setTimestamp(w.Header(), existing.LastModified)
 		rs.notify(ctx, actionRead, scope, *existing)
-		writeOne(w, http.StatusOK, *existing, nil)
+		writeOne(w, http.StatusOK, *existing, nil, perms)
 		return nil
 	}
 	if id == "" {
@@ -215,17 +222,26 @@ func (rs *Resource[T]) createObject(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	perms, err := rs.savePermissions(r, t, id, b)
+	if err != nil {
+		return err
+	}
 	setTimestamp(w.Header(), created.LastModified)
 	rs.notify(ctx, actionCreate, scope, created)
-	writeOne(w, http.StatusCreated, created, nil)
+	writeOne(w, http.StatusCreated, created, nil, perms)
 	return nil
 }
 
 // checkObjectPreconditions applies If-Match / If-None-Match to an object that may not exist;
 // the timestamp reported for a missing object is the collection's.
-func (rs *core) checkObjectPreconditions(r *http.Request, pre preconditions, scope storage.Scope, existing *storage.Object) error {
+//
+// hide leaves the existing object out of the 412 details (users who may not read it).
+func (rs *core) checkObjectPreconditions(r *http.Request, pre preconditions, scope storage.Scope, existing *storage.Object, hide bool) error {
 	if existing != nil {
 		if pre.failed(true, existing.LastModified) {
+			if hide {
+				return modifiedMeanwhile(existing.LastModified, nil)
+			}
 			return modifiedMeanwhile(existing.LastModified, existing)
 		}
 		return nil
@@ -251,11 +267,12 @@ func (rs *Resource[T]) deleteObjects(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	scope, err := rs.authorize(r, actionWrite)
+	t, g, err := rs.authorize(r, true, "")
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
+	scope, ctx := t.scope, r.Context()
+	lq.filters = append(g.filters(), lq.filters...)
 	if pre.ifMatch || pre.ifNoneMatch {
 		ts, err := rs.store.Timestamp(ctx, scope)
 		if err != nil {
@@ -273,6 +290,9 @@ func (rs *Resource[T]) deleteObjects(w http.ResponseWriter, r *http.Request) err
 	opts.Limit = lq.limit
 	deleted, err := rs.store.DeleteAll(ctx, scope, opts)
 	if err != nil {
+		return err
+	}
+	if err := rs.deletePermissions(r, t, deleted...); err != nil {
 		return err
 	}
 	h := w.Header()
@@ -320,17 +340,18 @@ func (rs *Resource[T]) getObject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	scope, err := rs.authorize(r, actionRead)
+	t, _, err := rs.authorize(r, false, id)
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	obj, err := rs.store.Get(ctx, scope, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return rs.notFound(id)
-	} else if err != nil {
+	scope, ctx := t.scope, r.Context()
+	found, err := t.existing(ctx)
+	if err != nil {
 		return err
+	} else if found == nil {
+		return rs.notFound(id)
 	}
+	obj := *found
 	h := w.Header()
 	setTimestamp(h, obj.LastModified)
 	rs.cacheHeaders(h, r)
@@ -348,7 +369,11 @@ func (rs *Resource[T]) getObject(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	writeOne(w, http.StatusOK, obj, fields)
+	perms, err := rs.loadPermissions(r, t, id)
+	if err != nil {
+		return err
+	}
+	writeOne(w, http.StatusOK, obj, fields, perms)
 	return nil
 }
 
@@ -362,7 +387,7 @@ func (rs *Resource[T]) putObject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	b, err := readBody(r)
+	b, err := readBody(r, rs.permNames())
 	if err != nil {
 		return err
 	}
@@ -372,18 +397,16 @@ func (rs *Resource[T]) putObject(w http.ResponseWriter, r *http.Request) error {
 	if err := rs.validateNew(b.data); err != nil {
 		return err
 	}
-	scope, err := rs.authorize(r, actionWrite)
+	t, g, err := rs.authorize(r, false, id)
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	var existing *storage.Object
-	if obj, err := rs.store.Get(ctx, scope, id); err == nil {
-		existing = &obj
-	} else if !errors.Is(err, storage.ErrNotFound) {
+	scope, ctx := t.scope, r.Context()
+	existing, err := t.existing(ctx)
+	if err != nil {
 		return err
 	}
-	if err := rs.checkObjectPreconditions(r, pre, scope, existing); err != nil {
+	if err := rs.checkObjectPreconditions(r, pre, scope, existing, g.hideExisting); err != nil {
 		return err
 	}
 	data := b.data
@@ -409,13 +432,17 @@ func (rs *Resource[T]) putObject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	perms, err := rs.savePermissions(r, t, id, b)
+	if err != nil {
+		return err
+	}
 	setTimestamp(w.Header(), stored.LastModified)
 	if existing != nil {
 		rs.notify(ctx, actionWrite, scope, stored, *existing)
 	} else {
 		rs.notify(ctx, actionCreate, scope, stored)
 	}
-	writeOne(w, status, stored, nil)
+	writeOne(w, status, stored, nil, perms)
 	return nil
 }
 
@@ -429,11 +456,11 @@ func (rs *Resource[T]) patchObject(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	b, err := readBody(r)
+	b, err := readBody(r, rs.permNames())
 	if err != nil {
 		return err
 	}
-	if b.kind != bodyJSONPatch && b.data == nil {
+	if b.kind != bodyJSONPatch && b.data == nil && !b.hasPerms {
 		return protocol.InvalidParam("body", "data", "Provide at least one of data or permissions")
 	}
 	if b.kind == bodyJSONPatch && b.empty {
@@ -446,22 +473,29 @@ func (rs *Resource[T]) patchObject(w http.ResponseWriter, r *http.Request) error
 		return protocol.InvalidParam("headers", protocol.HeaderResponseBehavior,
 			"Response-Behavior should be one of ['full', 'light', 'diff']")
 	}
-	scope, err := rs.authorize(r, actionWrite)
+	t, _, err := rs.authorize(r, false, id)
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	existing, err := rs.store.Get(ctx, scope, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return rs.notFound(id)
-	} else if err != nil {
+	scope, ctx := t.scope, r.Context()
+	found, err := t.existing(ctx)
+	if err != nil {
 		return err
+	} else if found == nil {
+		return rs.notFound(id)
 	}
+	existing := *found
 	if pre.failed(true, existing.LastModified) {
 		return modifiedMeanwhile(existing.LastModified, &existing)
 	}
+	var oldPerms permission.Set
+	if rs.share != nil && b.kind == bodyJSONPatch {
+		if oldPerms, err = rs.share.backend.ObjectPermissions(ctx, t.uris.object(id)); err != nil {
+			return err
+		}
+	}
 	old := decodeData(existing)
-	updated, applied, err := applyChanges(b, old)
+	updated, applied, err := applyChanges(b, old, rs.permNames(), oldPerms)
 	if err != nil {
 		return err
 	}
@@ -476,10 +510,17 @@ func (rs *Resource[T]) patchObject(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	stored := existing
-	if obj.LastModified != 0 || string(canonical(obj.Data)) != string(canonical(existing.Data)) {
+	// Shareable resources always write, as kinto.core does: permission changes bump the
+	// object's timestamp too.
+	if rs.share != nil || obj.LastModified != 0 || string(canonical(obj.Data)) != string(canonical(existing.Data)) {
 		if stored, err = rs.store.Update(ctx, scope, obj); err != nil {
 			return err
 		}
+		perms, err := rs.savePermissions(r, t, id, b)
+		if err != nil {
+			return err
+		}
+		t.perms = perms
 		rs.notify(ctx, actionWrite, scope, stored, existing)
 	}
 	setTimestamp(w.Header(), stored.LastModified)
@@ -499,7 +540,7 @@ func (rs *Resource[T]) patchObject(w http.ResponseWriter, r *http.Request) error
 		protocol.WriteJSON(w, http.StatusOK, map[string]any{"data": data})
 		return nil
 	}
-	writeOne(w, http.StatusOK, stored, nil)
+	writeOne(w, http.StatusOK, stored, nil, t.perms)
 	return nil
 }
 
@@ -507,10 +548,21 @@ func hasKey(m map[string]any, k string) bool { _, ok := m[k]; return ok }
 
 // applyChanges merges a PATCH body into the existing object (decoded, with id and
 // last_modified). It returns the new object and the changes as the client sent them.
-func applyChanges(b *body, old map[string]any) (updated, applied map[string]any, err error) {
+//
+// On shareable resources (names is not nil) a JSON Patch may also change the permissions
+// (ops on /permissions/<perm>/<principal>, starting from oldPerms): the result replaces
+// b.perms, as full replacements.
+func applyChanges(b *body, old map[string]any, names []string, oldPerms permission.Set) (updated, applied map[string]any, err error) {
+	if b.kind != bodyJSONPatch && b.data == nil {
+		return maps.Clone(old), map[string]any{}, nil // permissions only
+	}
 	switch b.kind {
 	case bodyJSONPatch:
-		doc, _ := json.Marshal(map[string]any{"data": old, "permissions": map[string]any{}})
+		var perms any = map[string]any{}
+		if names != nil {
+			perms = jsonPatchPermissions(names, oldPerms, b.patch)
+		}
+		doc, _ := json.Marshal(map[string]any{"data": old, "permissions": perms})
 		out, perr := b.patch.Apply(doc)
 		if perr != nil {
 			return nil, nil, protocol.InvalidParam("body", "", "JSON Patch operation failed: "+perr.Error())
@@ -525,9 +577,17 @@ func applyChanges(b *body, old map[string]any) (updated, applied map[string]any,
 		if err := decodeJSON(res.Data, &updated); err != nil || updated == nil {
 			return nil, nil, protocol.InvalidParam("body", "data", "JSON Patch operation failed: data should be an object")
 		}
-		if p := string(canonical(res.Permissions)); p != "{}" {
-			return nil, nil, protocol.InvalidParam("body", "permissions", "permissions is not allowed on this resource")
+		if names == nil {
+			if p := string(canonical(res.Permissions)); p != "{}" {
+				return nil, nil, protocol.InvalidParam("body", "permissions", "permissions is not allowed on this resource")
+			}
+			return updated, updated, nil
 		}
+		set, err := jsonPatchResult(names, res.Permissions)
+		if err != nil {
+			return nil, nil, err
+		}
+		b.hasPerms, b.perms = true, set
 		return updated, updated, nil
 	case bodyMergePatch:
 		docJSON, _ := json.Marshal(old)
@@ -574,17 +634,18 @@ func (rs *Resource[T]) deleteObject(w http.ResponseWriter, r *http.Request) erro
 		}
 		forced = ts
 	}
-	scope, err := rs.authorize(r, actionWrite)
+	t, _, err := rs.authorize(r, false, id)
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	existing, err := rs.store.Get(ctx, scope, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return rs.notFound(id)
-	} else if err != nil {
+	scope, ctx := t.scope, r.Context()
+	found, err := t.existing(ctx)
+	if err != nil {
 		return err
+	} else if found == nil {
+		return rs.notFound(id)
 	}
+	existing := *found
 	if pre.failed(true, existing.LastModified) {
 		return modifiedMeanwhile(existing.LastModified, &existing)
 	}
@@ -597,8 +658,11 @@ func (rs *Resource[T]) deleteObject(w http.ResponseWriter, r *http.Request) erro
 	} else if err != nil {
 		return err
 	}
+	if err := rs.deletePermissions(r, t, tomb); err != nil {
+		return err
+	}
 	setTimestamp(w.Header(), tomb.LastModified)
 	rs.notify(ctx, actionWrite, scope, tomb, existing)
-	writeOne(w, http.StatusOK, tomb, nil)
+	writeOne(w, http.StatusOK, tomb, nil, nil)
 	return nil
 }

@@ -39,6 +39,7 @@ type core struct {
 	store      storage.Backend
 	parent     func(r *http.Request) (string, error)
 	auth       authorizer
+	share      *sharing // nil: private per-user resource
 	now        func() time.Time
 
 	paginateBy   int    // 0: none
@@ -147,6 +148,16 @@ func Register[T any](app *cliquet.App, spec Spec[T]) (*Resource[T], error) {
 	rs.store = app.Storage
 	rs.parent = spec.Parent
 	rs.auth = authenticatedOnly{}
+	if spec.Sharing != nil {
+		if app.Permission == nil {
+			return nil, fmt.Errorf("resource %s: a shareable resource needs the app's permission backend", spec.Name)
+		}
+		sh, err := newSharing(spec.Name, spec.Sharing, app.Permission, app.Settings)
+		if err != nil {
+			return nil, fmt.Errorf("resource %s: %w", spec.Name, err)
+		}
+		rs.share, rs.auth = sh, sh
+	}
 	rs.now = time.Now
 
 	s := app.Settings
@@ -310,7 +321,7 @@ func (rs *core) handle(h func(w http.ResponseWriter, r *http.Request) error) htt
 	}
 }
 
-// action is what a request does, for authorization.
+// action is what a request did, for the events emitted by notify.
 type action int
 
 const (
@@ -318,43 +329,6 @@ const (
 	actionCreate               // POST, PUT of a new object
 	actionWrite                // PUT, PATCH, DELETE
 )
-
-// authorizer is the single authorization step of every handler. It runs after the request
-// is parsed and before storage is touched. The current implementation, authenticatedOnly,
-// implements private per-user collections; per-object ACLs and shareable resources will be
-// another implementation (which may also return the ids a user can see, as a filter).
-type authorizer interface {
-	authorize(ctx context.Context, id cliquet.Identity, act action, scope storage.Scope) error
-}
-
-// authenticatedOnly lets any authenticated user act on the collection its Parent resolves
-// to (by default the user's own collection) and answers 401 to anonymous requests.
-type authenticatedOnly struct{}
-
-func (authenticatedOnly) authorize(_ context.Context, id cliquet.Identity, _ action, _ storage.Scope) error {
-	if !id.Authenticated() {
-		return cliquet.ErrUnauthorized()
-	}
-	return nil
-}
-
-// authorize resolves the request's scope (parent id) and runs the authorization step.
-func (rs *core) authorize(r *http.Request, act action) (storage.Scope, error) {
-	id := cliquet.IdentityFrom(r.Context())
-	parent := id.UserID
-	if rs.parent != nil && id.Authenticated() {
-		p, err := rs.parent(r)
-		if err != nil {
-			return storage.Scope{}, err
-		}
-		parent = p
-	}
-	scope := storage.Scope{Resource: rs.name, Parent: parent}
-	if err := rs.auth.authorize(r.Context(), id, act, scope); err != nil {
-		return storage.Scope{}, err
-	}
-	return scope, nil
-}
 
 // notify (resource/events.go) is called after every successful storage call with the
 // objects read or written.

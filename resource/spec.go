@@ -8,6 +8,8 @@ import (
 	"regexp"
 
 	"github.com/google/uuid"
+
+	"github.com/cliquet-go/cliquet/permission"
 )
 
 // Object is the schemaless record type: Register[Object] gives kinto.core's behaviour, where a
@@ -36,11 +38,15 @@ type Spec[T any] struct {
 	// IDGenerator makes and validates object ids; nil means [UUIDGenerator].
 	IDGenerator IDGenerator
 	// Parent returns the parent id of the objects addressed by the request, that is the
-	// collection they belong to. Nil means private per-user collections: the parent id is the
-	// authenticated user id. An error it returns is rendered (a *protocol.Error keeps its
-	// status). Whatever the parent, every method requires an authenticated user (401 errno
-	// 104 otherwise).
+	// collection they belong to. Nil means private per-user collections (the parent id is the
+	// authenticated user id) or, for a shareable resource, one shared collection (parent id
+	// ""). An error it returns is rendered (a *protocol.Error keeps its status). On a private
+	// resource every method requires an authenticated user (401 errno 104 otherwise).
 	Parent func(r *http.Request) (string, error)
+	// Sharing makes the resource shareable: per-object ACLs kept in the app's permission
+	// backend decide who may do what (see the package documentation, "Permissions"). Nil
+	// means a private per-user resource.
+	Sharing *Sharing
 	// Process runs before every write that creates or replaces an object (POST, PUT, PATCH),
 	// after validation. old is nil on creation. The returned value is what gets stored; a
 	// returned *protocol.Error is rendered as is (other errors become 500).
@@ -89,3 +95,35 @@ func (NameGenerator) New() string {
 
 // Valid reports whether id matches ^[a-zA-Z0-9][a-zA-Z0-9_-]*$.
 func (NameGenerator) Valid(id string) bool { return namePattern.MatchString(id) }
+
+// Sharing configures a shareable resource (kinto.core's Resource, Cliquet's
+// ShareableResource). The zero value is valid: permissions read and write, write implying
+// read, and nobody allowed to create until a <name>_create_principals setting (or
+// Principals) says so.
+type Sharing struct {
+	// Permissions lists the object permission names accepted in the permissions field of
+	// request bodies; nil means {"read", "write"}. "create" is always the permission checked
+	// on the plural URI for creations and must not be listed.
+	Permissions []string
+	// Principals are the default global grants, by permission ("create", "read", "write",
+	// ...): principals that hold the permission on every object of the resource. The setting
+	// <name>_<permission>_principals (for example article_create_principals =
+	// system.Authenticated) replaces an entry when it is set.
+	Principals map[string][]string
+	// Bound maps one permission check, permission perm on the object objectID (an object
+	// URI such as "/articles/abc", the plural URI "/articles" for "create", or a pattern
+	// "/articles/*" when listing), to the bindings that grant it: holding any of them is
+	// enough. Nil means [DefaultBound]. Use it for inheritance, for example a parent object
+	// that grants read on its children. It must be safe for concurrent use.
+	Bound func(objectID, perm string) []permission.Binding
+}
+
+// DefaultBound is the default [Sharing.Bound]: a permission is granted by itself on the same
+// object, and read is also granted by write.
+func DefaultBound(objectID, perm string) []permission.Binding {
+	b := []permission.Binding{{ObjectID: objectID, Permission: perm}}
+	if perm == "read" {
+		b = append(b, permission.Binding{ObjectID: objectID, Permission: "write"})
+	}
+	return b
+}

@@ -1,0 +1,198 @@
+package resource
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+
+	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/permission"
+	"github.com/cliquet-go/cliquet/protocol"
+	"github.com/cliquet-go/cliquet/storage"
+)
+
+// The permission side of shareable resources: the ACLs sent in bodies become replacements
+// of the object's ACEs, written right after the storage write; responses of object
+// endpoints show the ACEs to the users who hold write.
+
+// permNames returns the object permission names a body may carry; nil for private resources.
+func (rs *core) permNames() []string {
+	if rs.share == nil {
+		return nil
+	}
+	return rs.share.names
+}
+
+// requested turns the permissions field of a POST, PUT or PATCH body into the ACE
+// replacements to apply: listed permissions are replaced; PUT (when the body has a
+// permissions field) and merge-patch also empty the others (PUT) or those set to null
+// (merge-patch); a plain JSON PATCH ignores null values.
+func (sh *sharing) requested(method string, b *body) permission.Set {
+	set := permission.Set{}
+	if !b.hasPerms {
+		return set
+	}
+	reset := method == "PUT"
+	for _, n := range sh.names {
+		v, listed := b.perms[n]
+		switch {
+		case listed && v != nil:
+			set[n] = v
+		case listed && b.kind == bodyMergePatch, reset:
+			set[n] = []string{}
+		}
+	}
+	return set
+}
+
+// author is the principal that receives write on the objects it creates or changes
+// (kinto.core: the user id, system.Everyone for anonymous writers).
+func author(id cliquet.Identity) string {
+	if id.Authenticated() {
+		return id.UserID
+	}
+	return permission.Everyone
+}
+
+// save applies the replacements to the ACEs of uri and gives write to the author (unless
+// explicit_permissions is off). It returns the object's ACEs afterwards.
+func (sh *sharing) save(ctx context.Context, id cliquet.Identity, uri string, replace permission.Set) (permission.Set, error) {
+	var (
+		set permission.Set
+		err error
+	)
+	if len(replace) > 0 {
+		if set, err = sh.backend.ReplaceObjectPermissions(ctx, uri, replace); err != nil {
+			return nil, err
+		}
+	} else if set, err = sh.backend.ObjectPermissions(ctx, uri); err != nil {
+		return nil, err
+	}
+	if sh.explicit && !slices.Contains(set["write"], author(id)) {
+		if err := sh.backend.AddPrincipalToACE(ctx, uri, "write", author(id)); err != nil {
+			return nil, err
+		}
+		if set == nil {
+			set = permission.Set{}
+		}
+		set["write"] = append(slices.Clone(set["write"]), author(id))
+	}
+	return set, nil
+}
+
+// visible returns the ACEs a user may see in a response: all of them when one of its
+// principals holds write on the object, none otherwise (kinto.core). The result is never
+// nil and its lists are sorted.
+func visible(set permission.Set, principals []string) permission.Set {
+	out := permission.Set{}
+	writer := false
+	for _, p := range set["write"] {
+		writer = writer || slices.Contains(principals, p)
+	}
+	if !writer {
+		return out
+	}
+	for k, v := range set {
+		if len(v) > 0 {
+			out[k] = slices.Sorted(slices.Values(v))
+		}
+	}
+	return out
+}
+
+// jsonPatchPermissions prepares a JSON Patch document's permissions part: every permission
+// name maps to an object {principal: principal}, so that ops on
+// /permissions/<perm>/<principal> (whose value is optional) add and remove principals.
+func jsonPatchPermissions(names []string, old permission.Set, ops jsonpatch.Patch) map[string]map[string]string {
+	doc := make(map[string]map[string]string, len(names))
+	for _, n := range names {
+		doc[n] = map[string]string{}
+		for _, p := range old[n] {
+			doc[n][p] = p
+		}
+	}
+	for _, op := range ops {
+		path, err := op.Path()
+		if err != nil || !strings.HasPrefix(path, "/permissions/") {
+			continue
+		}
+		parts := strings.Split(path, "/")
+		if len(parts) != 4 || op.Kind() == "remove" {
+			continue
+		}
+		principal := strings.NewReplacer("~1", "/", "~0", "~").Replace(parts[3])
+		raw, _ := json.Marshal(principal)
+		msg := json.RawMessage(raw)
+		op["value"] = &msg
+	}
+	return doc
+}
+
+// jsonPatchResult reads the permissions part of a patched document back as full
+// replacements (every permission name listed).
+func jsonPatchResult(names []string, raw json.RawMessage) (permission.Set, error) {
+	var doc map[string]map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, protocol.InvalidParam("body", "permissions", "JSON Patch operation failed: permissions should map permissions to principals")
+	}
+	set := permission.Set{}
+	for k, principals := range doc {
+		if !slices.Contains(names, k) {
+			return nil, protocol.InvalidParam("body", "permissions."+k, k+" is not a permission of this resource")
+		}
+		list := make([]string, 0, len(principals))
+		for p := range principals {
+			list = append(list, p)
+		}
+		slices.Sort(list)
+		set[k] = list
+	}
+	for _, n := range names {
+		if _, ok := set[n]; !ok {
+			set[n] = []string{}
+		}
+	}
+	return set, nil
+}
+
+// loadPermissions returns the ACEs of the object id to render; nil for private resources.
+func (rs *core) loadPermissions(r *http.Request, t *target, id string) (permission.Set, error) {
+	if rs.share == nil {
+		return nil, nil
+	}
+	set, err := rs.share.backend.ObjectPermissions(r.Context(), t.uris.object(id))
+	if err != nil {
+		return nil, err
+	}
+	return visible(set, cliquet.IdentityFrom(r.Context()).Principals), nil
+}
+
+// savePermissions writes the ACEs of the object id after a storage write (see requested and
+// sharing.save) and returns those to render; nil for private resources.
+func (rs *core) savePermissions(r *http.Request, t *target, id string, b *body) (permission.Set, error) {
+	if rs.share == nil {
+		return nil, nil
+	}
+	ident := cliquet.IdentityFrom(r.Context())
+	set, err := rs.share.save(r.Context(), ident, t.uris.object(id), rs.share.requested(r.Method, b))
+	if err != nil {
+		return nil, err
+	}
+	return visible(set, ident.Principals), nil
+}
+
+// deletePermissions removes the ACEs of deleted objects.
+func (rs *core) deletePermissions(r *http.Request, t *target, deleted ...storage.Object) error {
+	if rs.share == nil || len(deleted) == 0 {
+		return nil
+	}
+	ids := make([]string, len(deleted))
+	for i, o := range deleted {
+		ids[i] = t.uris.object(o.ID)
+	}
+	return rs.share.backend.DeleteObjectPermissions(r.Context(), ids...)
+}
