@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 
@@ -60,6 +61,9 @@ func readBody(r *http.Request, perms []string) (*body, error) {
 		var ops []any
 		if err := decodeJSON(trimmed, &ops); err != nil {
 			return nil, protocol.InvalidParam("body", "", "Invalid JSON Patch: "+err.Error())
+		}
+		if perms != nil {
+			trimmed = withPrincipalValues(ops, trimmed)
 		}
 		p, err := jsonpatch.DecodePatch(trimmed)
 		if err != nil {
@@ -155,4 +159,31 @@ func parsePermissions(v any, names []string, nullable bool) (map[string][]string
 		out[k] = principals
 	}
 	return out, details
+}
+
+// withPrincipalValues gives the ops on /permissions/<perm>/<principal>, whose value is
+// optional, the principal as value (kinto.core), and returns the re-encoded patch.
+func withPrincipalValues(ops []any, raw []byte) []byte {
+	changed := false
+	for _, o := range ops {
+		op, ok := o.(map[string]any)
+		if !ok {
+			continue
+		}
+		path, _ := op["path"].(string)
+		parts := strings.Split(path, "/")
+		if _, has := op["value"]; has || len(parts) != 4 || parts[1] != "permissions" {
+			continue
+		}
+		op["value"] = strings.NewReplacer("~1", "/", "~0", "~").Replace(parts[3])
+		changed = true
+	}
+	if !changed {
+		return raw
+	}
+	b, err := json.Marshal(ops)
+	if err != nil {
+		return raw
+	}
+	return b
 }

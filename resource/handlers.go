@@ -560,7 +560,7 @@ func applyChanges(b *body, old map[string]any, names []string, oldPerms permissi
 	case bodyJSONPatch:
 		var perms any = map[string]any{}
 		if names != nil {
-			perms = jsonPatchPermissions(names, oldPerms, b.patch)
+			perms = jsonPatchPermissions(names, oldPerms)
 		}
 		doc, _ := json.Marshal(map[string]any{"data": old, "permissions": perms})
 		out, perr := b.patch.Apply(doc)

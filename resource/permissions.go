@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
-	"strings"
-
-	jsonpatch "github.com/evanphx/json-patch/v5"
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/permission"
@@ -106,28 +103,15 @@ func visible(set permission.Set, principals []string) permission.Set {
 
 // jsonPatchPermissions prepares a JSON Patch document's permissions part: every permission
 // name maps to an object {principal: principal}, so that ops on
-// /permissions/<perm>/<principal> (whose value is optional) add and remove principals.
-func jsonPatchPermissions(names []string, old permission.Set, ops jsonpatch.Patch) map[string]map[string]string {
+// /permissions/<perm>/<principal> (given the principal as value by readBody) add and remove
+// principals.
+func jsonPatchPermissions(names []string, old permission.Set) map[string]map[string]string {
 	doc := make(map[string]map[string]string, len(names))
 	for _, n := range names {
 		doc[n] = map[string]string{}
 		for _, p := range old[n] {
 			doc[n][p] = p
 		}
-	}
-	for _, op := range ops {
-		path, err := op.Path()
-		if err != nil || !strings.HasPrefix(path, "/permissions/") {
-			continue
-		}
-		parts := strings.Split(path, "/")
-		if len(parts) != 4 || op.Kind() == "remove" {
-			continue
-		}
-		principal := strings.NewReplacer("~1", "/", "~0", "~").Replace(parts[3])
-		raw, _ := json.Marshal(principal)
-		msg := json.RawMessage(raw)
-		op["value"] = &msg
 	}
 	return doc
 }
