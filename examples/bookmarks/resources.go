@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/resource"
 )
 
@@ -27,6 +28,19 @@ func registerResources(app *cliquet.App) error {
 		PluralMethods: []string{"GET", "POST", "DELETE"},
 		ObjectMethods: []string{"GET", "PUT", "PATCH", "DELETE"},
 		Process:       processBookmark,
+	})
+	if err != nil {
+		return err
+	}
+	// Articles are shareable and schemaless: each one carries its own ACL ("read" and
+	// "write" principals, in the "permissions" field of request and response bodies), and
+	// any authenticated user may create one (the setting article_create_principals replaces
+	// this default).
+	_, err = resource.Register(app, resource.Spec[resource.Object]{
+		Name: "article",
+		Sharing: &resource.Sharing{
+			Principals: map[string][]string{"create": {permission.Authenticated}},
+		},
 	})
 	return err
 }
