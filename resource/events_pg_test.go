@@ -1,0 +1,162 @@
+package resource_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/protocol"
+	"github.com/cliquet-go/cliquet/resource"
+	"github.com/cliquet-go/cliquet/storage"
+	"github.com/cliquet-go/cliquet/storage/postgresql"
+)
+
+// eventsDatabase is the database of the events tests, created when missing; other packages'
+// tests do not use it.
+const eventsDatabase = "events_test"
+
+// eventsDSN returns the DSN of the events_test database, or skips without a server.
+func eventsDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("CLIQUET_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CLIQUET_TEST_POSTGRES_DSN is not set (required in CI)")
+		}
+		t.Skip("CLIQUET_TEST_POSTGRES_DSN is not set: no PostgreSQL server to test against")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", dsn, err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, eventsDatabase).Scan(&exists); err != nil {
+		t.Fatal(err)
+	}
+	if !exists {
+		_, err := conn.Exec(ctx, `CREATE DATABASE `+eventsDatabase)
+		var pgErr *pgconn.PgError
+		// 42P04 duplicate_database, 23505 unique_violation: created concurrently.
+		if err != nil && !(errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505")) {
+			t.Fatalf("create database %s: %v", eventsDatabase, err)
+		}
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + eventsDatabase
+	return u.String()
+}
+
+// TestListenerFailureRollsBack checks, on a transactional storage, that a failing
+// ResourceChanged listener rolls the request's writes back, including for a 4xx error and
+// for a whole batch, and that a failing AfterResourceChanged listener does not.
+func TestListenerFailureRollsBack(t *testing.T) {
+	dsn := eventsDSN(t)
+	ctx := context.Background()
+	store, err := postgresql.New(ctx, postgresql.Options{URL: dsn, PoolSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if err := storage.Migrator(store).InitializeSchema(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+
+	failWith := map[string]error{} // by the name the object is created with
+	app, err := cliquet.Initialize(chi.NewRouter(), cliquet.Config{
+		Settings:       config.MustFromMap(map[string]string{"userid_hmac_secret": "test-secret"}, config.Options{Env: []string{}}),
+		ProjectName:    "test",
+		ProjectVersion: "1.0.0",
+		Storage:        store,
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	if _, err := resource.Register(app, resource.Spec[resource.Object]{Name: "mushroom"}); err != nil {
+		t.Fatal(err)
+	}
+	fail := func(kind cliquet.EventKind) cliquet.Listener {
+		return func(_ context.Context, e cliquet.Event) error {
+			for _, imp := range e.Impacted {
+				var data struct{ Name string }
+				if imp.New == nil || json.Unmarshal(imp.New.Data, &data) != nil {
+					continue
+				}
+				if err, ok := failWith[data.Name]; ok && (kind == cliquet.ResourceChanged) == (data.Name[0] == 'b') {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	app.Subscribe(cliquet.ResourceChanged, fail(cliquet.ResourceChanged))
+	app.Subscribe(cliquet.AfterResourceChanged, fail(cliquet.AfterResourceChanged))
+	// Names starting with "b" fail before the commit, the others after it.
+	failWith["boom"] = errors.New("boom")
+	failWith["bad"] = protocol.NewError(http.StatusBadRequest, protocol.ErrnoInvalidParameters, "listener says no")
+	failWith["after"] = errors.New("after the commit")
+
+	s := &server{t: t, app: app, h: app.Handler()}
+	user := fmt.Sprintf("events-%d", time.Now().UnixNano()) // a fresh collection
+	count := func() int {
+		return len(s.must(200, req{Method: "GET", Path: "/v1/mushrooms", User: user}).list())
+	}
+	post := func(name string) req {
+		return req{Method: "POST", Path: "/v1/mushrooms", User: user, Body: map[string]any{"data": map[string]any{"name": name}}}
+	}
+
+	tests := []struct {
+		name   string
+		req    req
+		status int
+		stored int // objects in the collection afterwards
+	}{
+		{"a ResourceChanged error answers 500 and stores nothing", post("boom"), 500, 0},
+		{"a ResourceChanged 4xx error is the answer and stores nothing", post("bad"), 400, 0},
+		{"an AfterResourceChanged error keeps the write", post("after"), 201, 1},
+		{"a ResourceChanged error rolls a whole batch back", req{Method: "POST", Path: "/v1/batch", User: user, Body: map[string]any{
+			"defaults": map[string]any{"method": "POST", "path": "/mushrooms"},
+			"requests": []any{
+				map[string]any{"body": map[string]any{"data": map[string]any{"name": "fine"}}},
+				map[string]any{"body": map[string]any{"data": map[string]any{"name": "boom"}}},
+			}}}, 500, 1},
+		{"without failing listeners a batch commits", req{Method: "POST", Path: "/v1/batch", User: user, Body: map[string]any{
+			"defaults": map[string]any{"method": "POST", "path": "/mushrooms"},
+			"requests": []any{
+				map[string]any{"body": map[string]any{"data": map[string]any{"name": "fine"}}},
+				map[string]any{"body": map[string]any{"data": map[string]any{"name": "also fine"}}},
+			}}}, 200, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s.t = t
+			r := s.do(tt.req)
+			if r.Code != tt.status {
+				t.Fatalf("status %d, want %d: %s", r.Code, tt.status, r.Raw)
+			}
+			if n := count(); n != tt.stored {
+				t.Errorf("%d objects stored, want %d", n, tt.stored)
+			}
+		})
+	}
+}
