@@ -43,6 +43,32 @@
 // private to its user (Cliquet's UserResource); Spec.Parent changes that. Anonymous requests
 // are answered 401 errno 104 on every method.
 //
+// # Permissions
+//
+// With Spec.Sharing the resource is shareable (kinto.core's Resource): its objects share one
+// collection (parent id "" unless Spec.Parent says otherwise) and each object has an ACL in
+// the app's [permission.Backend], under its URI without the version prefix
+// ("/articles/abc", URL parameters substituted). Object bodies carry it as
+// "permissions": {"read": [principals], "write": [...]}; lists and DELETE responses do not,
+// and responses show it only to users who hold write on the object ({} otherwise).
+//
+// The required permission is read for GET and HEAD, write for PATCH and DELETE, create on
+// the plural URI for POST (read on the object when the body names an existing id) and for
+// PUT of a new object or with If-None-Match: *, write for PUT of an existing object. A user
+// holds it when one of its principals (system.Everyone, system.Authenticated, the user id,
+// its groups) is in the setting <name>_<permission>_principals (or Sharing.Principals) for
+// one of the bindings that Sharing.Bound gives, or in the ACE of one of them. Lists (GET,
+// HEAD, DELETE on the plural URL) without the permission on the plural URI are restricted
+// to the objects the user holds it on, or empty for users who may create; otherwise, as
+// for every refusal, the answer is 401 errno 104 for anonymous users and 403 errno 121 for
+// others. An object the user may not read is 403 whether it exists or not; PATCH and
+// DELETE of a missing object are 404 only for users who may read the plural URI.
+//
+// Writes store the ACL right after the object: POST and PATCH replace the listed
+// permissions, PUT with a permissions field also empties the others, merge-patch null
+// empties one, JSON Patch ops on /permissions/<perm>/<principal> add or remove one; the
+// author always gets write (explicit_permissions). Deletions remove the ACLs.
+//
 // # Validation errors
 //
 // Invalid input is answered 400 errno 107 with details naming its location (body,

@@ -64,3 +64,47 @@ func ExampleRegister() {
 	// 400 107 data.url in body: Required
 	// 200 true false
 }
+
+func ExampleSharing() {
+	app, err := cliquet.Initialize(chi.NewRouter(), cliquet.Config{
+		Settings: config.MustFromMap(map[string]string{
+			"userid_hmac_secret":        "s3cr3t",
+			"article_create_principals": "system.Authenticated",
+		}, config.Options{Env: []string{}}),
+		ProjectVersion: "1.0.0",
+		Storage:        memory.New(nil),
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer app.Close()
+	if _, err := resource.Register(app, resource.Spec[resource.Object]{Name: "article", Sharing: &resource.Sharing{}}); err != nil {
+		panic(err)
+	}
+
+	send := func(user, method, path, body string) map[string]any {
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		if user != "" {
+			r.SetBasicAuth(user, "secret")
+		}
+		w := httptest.NewRecorder()
+		app.Handler().ServeHTTP(w, r)
+		var out map[string]any
+		_ = json.Unmarshal(w.Body.Bytes(), &out)
+		out["status"] = w.Code
+		return out
+	}
+	created := send("alice", "POST", "/v1/articles", `{"data": {"title": "hello"}, "permissions": {"read": ["system.Authenticated"]}}`)
+	id := created["data"].(map[string]any)["id"].(string)
+	fmt.Println(created["status"], len(created["permissions"].(map[string]any)["write"].([]any)))
+	fmt.Println(send("bob", "GET", "/v1/articles/"+id, "")["status"])
+	fmt.Println(send("bob", "DELETE", "/v1/articles/"+id, "")["status"])
+	fmt.Println(send("", "GET", "/v1/articles/"+id, "")["status"])
+	// Output:
+	// 201 1
+	// 200
+	// 403
+	// 401
+}
