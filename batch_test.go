@@ -713,6 +713,40 @@ func TestBatchOuterRequestOnly(t *testing.T) {
 			t.Errorf("answered %d %v", r.Code, r.Header)
 		}
 	})
+	t.Run("sub-responses carry neither the end-of-service Alert nor Backoff", func(t *testing.T) {
+		eos := time.Now().AddDate(1, 0, 0).Format("2006-01-02")
+		s := newBatchServer(t, batchOptions{settings: map[string]string{"eos": eos, "eos_message": "bye", "backoff": "10"}})
+		items := s.batch("kim", `{"requests": [{"path": "/"}, {"path": "/mushrooms"}, {"path": "/nowhere"}]}`).items(t)
+		for _, it := range items {
+			if _, ok := it.Headers["Alert"]; ok {
+				t.Errorf("%s (%d): Alert %q on a sub-response", it.Path, it.Status, it.Headers["Alert"])
+			}
+			if _, ok := it.Headers["Backoff"]; ok {
+				t.Errorf("%s (%d): Backoff %q on a sub-response", it.Path, it.Status, it.Headers["Backoff"])
+			}
+		}
+		if len(items) != 3 || items[0].Status != 200 || items[1].Status != 200 || items[2].Status != 404 {
+			t.Errorf("items = %+v, want 200, 200, 404", items)
+		}
+	})
+	t.Run("a backoff percentage applies to the batch response only", func(t *testing.T) {
+		s := newBatchServer(t, batchOptions{settings: map[string]string{"backoff": "7", "backoff_percentage": "99"}})
+		seen := 0
+		for range 20 {
+			r := s.batch("", `{"requests": [{"path": "/"}, {"path": "/"}]}`)
+			if r.Header.Get("Backoff") == "7" {
+				seen++
+			}
+			for _, it := range r.items(t) {
+				if it.Headers["Backoff"] != "" {
+					t.Fatalf("Backoff %q on a sub-response", it.Headers["Backoff"])
+				}
+			}
+		}
+		if seen == 0 {
+			t.Errorf("no batch response carried Backoff at 99%%")
+		}
+	})
 }
 
 func TestBatchLogsSubrequestSummaries(t *testing.T) {

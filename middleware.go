@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cliquet-go/cliquet/monitoring"
 	"github.com/cliquet-go/cliquet/protocol"
 )
 
@@ -138,11 +139,16 @@ func DefaultCacheControl(next http.Handler) http.Handler {
 
 // Backoff adds "Backoff: seconds" to responses, asking clients to slow down. percentage
 // between 1 and 99 sends it on that share of responses (chosen at random); other values
-// send it on every response.
+// send it on every response. Batch sub-requests (monitoring.IsSubrequest) are passed
+// through: the batch response itself carries the header.
 func Backoff(seconds, percentage int) func(http.Handler) http.Handler {
 	value := strconv.Itoa(seconds)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if monitoring.IsSubrequest(r.Context()) {
+				next.ServeHTTP(w, r)
+				return
+			}
 			if percentage <= 0 || percentage >= 100 || rand.IntN(100) < percentage {
 				w.Header().Set(protocol.HeaderBackoff, value)
 			}
@@ -154,7 +160,9 @@ func Backoff(seconds, percentage int) func(http.Handler) http.Handler {
 // Deprecation implements end of service (protocol.md 5.1). Before eos every response
 // carries an Alert header {"code": "soft-eol", "message": message, "url": url}; from eos on
 // every request is answered 410 errno 202 with a "hard-eol" Alert. An empty message or url
-// is sent as null. A zero eos disables the middleware.
+// is sent as null. A zero eos disables the middleware. Batch sub-requests
+// (monitoring.IsSubrequest) are passed through untouched, as kinto's tweens do not run for
+// them: the batch request itself gets the Alert, or the 410.
 func Deprecation(eos time.Time, message, url string) func(http.Handler) http.Handler {
 	soft, hard := alertValue("soft-eol", message, url), alertValue("hard-eol", message, url)
 	return func(next http.Handler) http.Handler {
@@ -162,6 +170,10 @@ func Deprecation(eos time.Time, message, url string) func(http.Handler) http.Han
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if monitoring.IsSubrequest(r.Context()) {
+				next.ServeHTTP(w, r)
+				return
+			}
 			if time.Now().Before(eos) {
 				w.Header().Set(protocol.HeaderAlert, soft)
 				next.ServeHTTP(w, r)
