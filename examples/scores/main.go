@@ -68,6 +68,17 @@ func newApp(settings *config.Settings, logger *slog.Logger) (*cliquet.App, error
 	}
 	app.Router.Put("/scores/{game}", putScore)
 	app.Router.Get("/scores/{game}", getScore)
+	// Log every new best score once it is committed (docs/events.md).
+	app.Subscribe(cliquet.AfterResourceChanged, func(ctx context.Context, e cliquet.Event) error {
+		for _, imp := range e.Impacted {
+			var best Score
+			if err := json.Unmarshal(imp.New.Data, &best); err != nil {
+				return err
+			}
+			logger.InfoContext(ctx, "new best score", "user", e.UserID, "game", imp.New.ID, "score", best.Score)
+		}
+		return nil
+	}, cliquet.ForResources("score"))
 	return app, nil
 }
 
@@ -122,6 +133,8 @@ func putScore(w http.ResponseWriter, r *http.Request) {
 		protocol.WriteError(w, r, err)
 		return
 	}
+	cliquet.AddResourceEvent(ctx, cliquet.Event{Action: cliquet.ActionUpdate, ResourceName: "score",
+		Parent: scope.Parent, Timestamp: saved.LastModified, Impacted: []cliquet.Impacted{{New: &saved}}})
 	protocol.WriteJSON(w, http.StatusOK, saved)
 }
 
