@@ -749,6 +749,51 @@ func TestBatchOuterRequestOnly(t *testing.T) {
 	})
 }
 
+// TestBatchReadOnly: in readonly mode the batch endpoint is served, and each sub-request is
+// checked on its own.
+func TestBatchReadOnly(t *testing.T) {
+	t.Parallel()
+	s := newBatchServer(t, batchOptions{settings: map[string]string{"readonly": "true"}})
+	t.Run("a batch of reads is served", func(t *testing.T) {
+		items := s.batch("lea", `{"requests": [{"path": "/"}, {"path": "/mushrooms"}, {"method": "HEAD", "path": "/mushrooms"}]}`).items(t)
+		if len(items) != 3 {
+			t.Fatalf("%d items, want 3", len(items))
+		}
+		for _, it := range items {
+			if it.Status != 200 {
+				t.Errorf("%s answered %d %s, want 200", it.Path, it.Status, it.Body)
+			}
+		}
+	})
+	t.Run("a write sub-request gets its own 405 errno 115 and the batch goes on", func(t *testing.T) {
+		reqs, _ := putRequests(1, nil)
+		reqs = append(reqs,
+			map[string]any{"method": "POST", "path": "/mushrooms", "body": map[string]any{"data": map[string]any{}}},
+			map[string]any{"method": "DELETE", "path": "/mushrooms"},
+			map[string]any{"path": "/"})
+		items := s.batch("lea", map[string]any{"requests": reqs}).items(t)
+		if len(items) != 4 {
+			t.Fatalf("%d items, want 4", len(items))
+		}
+		for _, it := range items[:3] {
+			if b := it.body(t); it.Status != 405 || b["errno"] != float64(115) {
+				t.Errorf("%s answered %d %v, want 405 errno 115", it.Path, it.Status, b)
+			}
+		}
+		if items[3].Status != 200 {
+			t.Errorf("the read after the refused writes answered %d", items[3].Status)
+		}
+		if got := s.stored("lea"); len(got) != 0 {
+			t.Errorf("stored %v in readonly mode", got)
+		}
+	})
+	t.Run("other methods on the batch path are still refused", func(t *testing.T) {
+		if r := s.do("PUT", "/v1/batch", "lea", `{"requests": []}`); r.Code != 405 || r.Body["errno"] != float64(115) {
+			t.Errorf("PUT /v1/batch answered %d %s, want 405 errno 115", r.Code, r.Raw)
+		}
+	})
+}
+
 func TestBatchLogsSubrequestSummaries(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex

@@ -539,6 +539,16 @@ func TestReadOnly(t *testing.T) {
 			assertError(t, do(t, h, m, "/v1/things", nil), 405, protocol.ErrnoMethodNotAllowed)
 		})
 	}
+	t.Run("POST to the batch endpoint is not refused", func(t *testing.T) {
+		r := do(t, h, "POST", "/v1/batch", strings.NewReader(`{"requests": [{"path": "/"}]}`), "Content-Type", "application/json")
+		if r.StatusCode != 200 {
+			t.Fatalf("POST /v1/batch = %d %s, want 200", r.StatusCode, r.body)
+		}
+	})
+	t.Run("ReadOnly without an app in the context refuses a POST to a batch-like path", func(t *testing.T) {
+		h := ReadOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
+		assertError(t, do(t, h, "POST", "/v1/batch", nil), 405, protocol.ErrnoMethodNotAllowed)
+	})
 	t.Run("GET still works and hello shows readonly", func(t *testing.T) {
 		r := do(t, h, "GET", "/v1/", nil)
 		if s := r.json(t)["settings"].(map[string]any); r.StatusCode != 200 || s["readonly"] != true {

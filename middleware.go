@@ -187,11 +187,15 @@ func Deprecation(eos time.Time, message, url string) func(http.Handler) http.Han
 }
 
 // ReadOnly answers 405 errno 115 to every method but GET, HEAD and OPTIONS (the readonly
-// setting).
+// setting). The one exception is POST to the batch endpoint of the [App] in the request
+// context (see [WithApp]): the batch view writes nothing itself, and each of its
+// sub-requests goes through ReadOnly again, so that a batch of reads is served and a write
+// sub-request gets its own 405.
 func ReadOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.Method {
-		case http.MethodGet, http.MethodHead, http.MethodOptions:
+		switch {
+		case r.Method == http.MethodGet, r.Method == http.MethodHead, r.Method == http.MethodOptions,
+			r.Method == http.MethodPost && isBatchRequest(r):
 			next.ServeHTTP(w, r)
 		default:
 			e := protocol.NewError(http.StatusMethodNotAllowed, protocol.ErrnoMethodNotAllowed, protocol.MsgMethodNotAllowed)
@@ -199,6 +203,13 @@ func ReadOnly(next http.Handler) http.Handler {
 			protocol.WriteError(w, r, e)
 		}
 	})
+}
+
+// isBatchRequest reports whether r targets the batch endpoint of the app serving it, and is
+// not itself a batch sub-request.
+func isBatchRequest(r *http.Request) bool {
+	a := AppFrom(r.Context())
+	return a != nil && a.Prefix != "" && r.URL.Path == a.Prefix+BatchPath && !monitoring.IsSubrequest(r.Context())
 }
 
 // MaxBodySize limits request bodies to limit bytes: a larger Content-Length is answered 413
