@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -593,6 +594,56 @@ func TestSentryIgnoresTheHeartbeat(t *testing.T) {
 	evs, raw := sink.events(t)
 	if len(evs) != 1 || !strings.Contains(raw, "/v1/fail") || strings.Contains(raw, "__heartbeat__") {
 		t.Errorf("%d events, want only the one of /v1/fail:\n%s", len(evs), raw)
+	}
+}
+
+// TestSentryReportsAFailedBatchOnce: a batch failing with a sub-request's 5xx sends the
+// sub-request's event only, not a second "HTTP 5xx: POST /v1/batch".
+func TestSentryReportsAFailedBatchOnce(t *testing.T) {
+	tests := []struct {
+		name, path string
+		code       int
+		wantText   string
+	}{
+		{"a backend error of a sub-request", "/down", 503, "connection refused"},
+		{"a panic in a sub-request", "/boom", 500, "kaboom"},
+		{"a plain-text 5xx of a sub-request", "/plain", 502, "HTTP 502"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sink := newWiringSentrySink(t)
+			app := wiringApp(t, map[string]string{"sentry_dsn": sink.DSN()}, cliquet.Config{})
+			app.Router.Get("/boom", func(http.ResponseWriter, *http.Request) { panic("kaboom") })
+			app.Router.Get("/down", func(w http.ResponseWriter, r *http.Request) {
+				protocol.WriteError(w, r, &storage.BackendError{Op: "list", Err: errors.New("connection refused")})
+			})
+			app.Router.Get("/plain", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "bad gateway", http.StatusBadGateway) })
+			body := `{"requests": [{"path": "/"}, {"path": "` + tt.path + `"}, {"path": "/"}]}`
+			req := httptest.NewRequest(http.MethodPost, "/v1/batch", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			app.Handler().ServeHTTP(rec, req)
+			if rec.Code != tt.code {
+				t.Fatalf("batch answered %d %s, want %d", rec.Code, rec.Body, tt.code)
+			}
+			if err := app.Close(); err != nil { // waits for the events
+				t.Fatalf("Close: %v", err)
+			}
+			evs, _ := sink.events(t)
+			if len(evs) != 1 {
+				var urls []any
+				for _, ev := range evs {
+					request, _ := ev["request"].(map[string]any)
+					urls = append(urls, request["url"])
+				}
+				t.Fatalf("%d events, want exactly 1; their URLs: %v", len(evs), urls)
+			}
+			what, _ := json.Marshal([]any{evs[0]["exception"], evs[0]["message"]})
+			request, _ := evs[0]["request"].(map[string]any)
+			if !strings.Contains(string(what), tt.wantText) || !strings.HasSuffix(fmt.Sprint(request["url"]), "/v1"+tt.path) {
+				t.Errorf("event %s for %v, want the sub-request's, mentioning %q", what, request["url"], tt.wantText)
+			}
+		})
 	}
 }
 

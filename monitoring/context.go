@@ -33,6 +33,9 @@ type requestState struct {
 	start      time.Time
 	rid        string
 	subrequest bool
+	// parent is the state of the batch request a sub-request belongs to (nil otherwise):
+	// an event reported for the sub-request covers the batch request too.
+	parent *requestState
 
 	// Written by the handler goroutine through the ResponseWriter; read after the handler
 	// returned.
@@ -43,20 +46,28 @@ type requestState struct {
 	authnType string
 	errno     int
 	hasErrno  bool
-	captured  bool // Sentry.Capture already reported this request
-	fields    []slog.Attr
+	captured  bool // an event was sent for this request or one of its sub-requests
+	// subCaptured: the event was sent for a sub-request; Sentry.Capture then reports
+	// nothing more for this request, whose failure is the sub-request's.
+	subCaptured bool
+	fields      []slog.Attr
 }
 
 // subrequestMarker is stored under subrequestKey by WithSubrequest.
-type subrequestMarker struct{ parentRID string }
+type subrequestMarker struct {
+	parentRID string
+	parent    *requestState // nil when the batch request is not monitored
+}
 
 // WithSubrequest returns a context for a sub-request made by the batch endpoint. The
 // monitoring middleware serving a request with such a context log "subrequest.summary"
 // instead of "request.summary" and keep their own state (status, duration, user) separate
 // from the parent request's, while reusing the parent's request id unless the sub-request
-// carries its own X-Request-Id header.
+// carries its own X-Request-Id header. A Sentry event reported for the sub-request (see
+// [Sentry.Capture] and [Sentry.Middleware]) stands for the parent request too, which is
+// then not reported again when it fails with the sub-request's error.
 func WithSubrequest(ctx context.Context) context.Context {
-	m := subrequestMarker{parentRID: RequestID(ctx)}
+	m := subrequestMarker{parentRID: RequestID(ctx), parent: stateFrom(ctx)}
 	ctx = context.WithValue(ctx, subrequestKey, m)
 	// Hide the parent's state: the sub-request gets its own.
 	return context.WithValue(ctx, stateKey, (*requestState)(nil))
@@ -122,6 +133,19 @@ func stateFrom(ctx context.Context) *requestState {
 	return st
 }
 
+// markReported records that an event was sent for st, and for its parent requests through
+// it.
+func (st *requestState) markReported() {
+	st.mu.Lock()
+	st.captured = true
+	st.mu.Unlock()
+	for p := st.parent; p != nil; p = p.parent {
+		p.mu.Lock()
+		p.captured, p.subCaptured = true, true
+		p.mu.Unlock()
+	}
+}
+
 // user returns the recorded identity, falling back to the getters of opts.
 func (st *requestState) user(r *http.Request, userID, authnType func(*http.Request) string) (uid, authn string) {
 	st.mu.Lock()
@@ -147,6 +171,7 @@ func begin(w http.ResponseWriter, r *http.Request, now func() time.Time) (st *re
 	if m, ok := ctx.Value(subrequestKey).(subrequestMarker); ok {
 		st.subrequest = true
 		st.rid = m.parentRID
+		st.parent = m.parent
 	}
 	if id := r.Header.Get(HeaderRequestID); validRequestID(id) {
 		st.rid = id

@@ -72,8 +72,10 @@ func (s *Sentry) Close(timeout time.Duration) bool {
 
 // Capture reports err as an error event carrying the request context (see
 // [Sentry.Middleware]). The protocol error writer calls it for 5xx responses, with the
-// cause; the middleware then does not report the same request again. It does nothing on a
-// nil *Sentry or a nil err.
+// cause; the middleware then does not report the same request again. An event sent for a
+// batch sub-request (see [WithSubrequest]) covers the batch request: Capture reports
+// nothing for a request one of whose sub-requests was reported. It does nothing on a nil
+// *Sentry or a nil err.
 func (s *Sentry) Capture(ctx context.Context, err error, r *http.Request) {
 	if s == nil || err == nil {
 		return
@@ -81,8 +83,12 @@ func (s *Sentry) Capture(ctx context.Context, err error, r *http.Request) {
 	st := stateFrom(ctx)
 	if st != nil {
 		st.mu.Lock()
-		st.captured = true
+		covered := st.subCaptured
 		st.mu.Unlock()
+		if covered {
+			return
+		}
+		st.markReported()
 	}
 	ev := s.client.EventFromException(err, sentry.LevelError)
 	s.client.CaptureEvent(ev, &sentry.EventHint{Context: ctx, OriginalException: err, Request: r},
@@ -92,7 +98,9 @@ func (s *Sentry) Capture(ctx context.Context, err error, r *http.Request) {
 // Middleware returns a middleware reporting, with the request context, the panics of the
 // handlers it wraps (then panicking again with the same value, so that the recover
 // middleware installed outside it still answers 500) and the 5xx responses not already
-// reported through [Sentry.Capture]. http.ErrAbortHandler panics are not reported.
+// reported through [Sentry.Capture]. http.ErrAbortHandler panics are not reported. A batch
+// request whose failing sub-request was reported is not reported again: one event per
+// failure.
 //
 // Events carry the method, the URL and query string, the request headers except
 // Authorization, Proxy-Authorization and Cookie, the request id (tag request_id) and the
@@ -126,6 +134,7 @@ func (s *Sentry) Middleware(opts RequestOptions) func(http.Handler) http.Handler
 			if captured {
 				return
 			}
+			st.markReported()
 			ev := s.client.EventFromMessage(fmt.Sprintf("HTTP %d %s: %s %s", code, http.StatusText(code), r.Method, r.URL.Path), sentry.LevelError)
 			ev.Tags["status_code"] = fmt.Sprint(code)
 			s.client.CaptureEvent(ev, &sentry.EventHint{Context: r.Context(), Request: r},
@@ -135,9 +144,7 @@ func (s *Sentry) Middleware(opts RequestOptions) func(http.Handler) http.Handler
 }
 
 func (s *Sentry) capturePanic(r *http.Request, st *requestState, v any, opts RequestOptions) {
-	st.mu.Lock()
-	st.captured = true
-	st.mu.Unlock()
+	st.markReported()
 	s.client.RecoverWithContext(r.Context(), v, &sentry.EventHint{Request: r, RecoveredException: v},
 		requestScope{r: r, st: st, opts: &opts})
 }

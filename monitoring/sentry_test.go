@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -241,5 +242,77 @@ func TestNewSentryFromSettings(t *testing.T) {
 	}
 	if strings.Contains(raw, "cHJveHktc2VjcmV0") {
 		t.Error("Proxy-Authorization reached Sentry")
+	}
+}
+
+// TestSentryReportsAFailedBatchOnce: a batch request failing because of a sub-request (made
+// with WithSubrequest) is reported once, by the sub-request's event.
+func TestSentryReportsAFailedBatchOnce(t *testing.T) {
+	tests := []struct {
+		name    string
+		sub     string // the sub-request's path
+		capture bool   // the batch handler also calls Capture, as an error writer with a cause does
+		code    int    // the batch response
+		want    string // in the only event's message or exception
+		wantURL string
+	}{
+		{"a captured error of a sub-request is the only event", "/sub/captured", true, 500, "the sub-request broke", "/sub/captured"},
+		{"a panic of a sub-request is the only event", "/sub/panic", false, 500, "sub-request panic", "/sub/panic"},
+		{"a plain 5xx of a sub-request is the only event", "/sub/unavailable", true, 503, "HTTP 503", "/sub/unavailable"},
+		{"a batch failing after successful sub-requests is reported itself", "/sub/fine", true, 500, "the batch broke", "/batch"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sink := newSentrySink(t)
+			s, err := monitoring.NewSentry(sink.DSN(), "", monitoring.SentryOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mux := http.NewServeMux()
+			var stack http.Handler
+			mux.HandleFunc("/sub/captured", func(w http.ResponseWriter, r *http.Request) {
+				s.Capture(r.Context(), errors.New("the sub-request broke"), r)
+				w.WriteHeader(500)
+			})
+			mux.HandleFunc("/sub/panic", func(http.ResponseWriter, *http.Request) { panic("sub-request panic") })
+			mux.HandleFunc("/sub/unavailable", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) })
+			mux.HandleFunc("/sub/fine", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
+			mux.HandleFunc("/batch", func(w http.ResponseWriter, r *http.Request) {
+				sub := httptest.NewRequest("GET", tt.sub, nil).WithContext(monitoring.WithSubrequest(r.Context()))
+				rec := httptest.NewRecorder()
+				stack.ServeHTTP(rec, sub)
+				if tt.capture {
+					s.Capture(r.Context(), errors.New("the batch broke"), r)
+				}
+				w.WriteHeader(tt.code)
+			})
+			stack = monitoring.RequestLogger(monitoring.NewLogger(io.Discard, monitoring.LoggerOptions{}), monitoring.RequestOptions{})(
+				recoverJSON(s.Middleware(monitoring.RequestOptions{})(mux)))
+			srv := httptest.NewServer(stack)
+			defer srv.Close()
+			resp, err := http.Post(srv.URL+"/batch", "application/json", strings.NewReader(`{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.code {
+				t.Fatalf("batch answered %d, want %d", resp.StatusCode, tt.code)
+			}
+			if !s.Close(5 * time.Second) {
+				t.Error("Close reported unsent events")
+			}
+			events, raw := sink.snapshot()
+			if len(events) != 1 {
+				t.Fatalf("got %d events, want exactly 1:\n%s", len(events), raw)
+			}
+			ev := events[0]
+			what := ev.Message
+			for _, e := range ev.Exception {
+				what += " " + e.Value
+			}
+			if u, err := url.Parse(ev.Request.URL); err != nil || !strings.Contains(what, tt.want) || u.Path != tt.wantURL {
+				t.Errorf("event %q for %s, want one mentioning %q for %s", what, ev.Request.URL, tt.want, tt.wantURL)
+			}
+		})
 	}
 }
