@@ -1,6 +1,7 @@
 package cliquet
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -132,18 +133,72 @@ func (a *App) Authenticators() []Authenticator {
 
 // authenticate is the app's identity middleware; it also records the user for the request
 // summary, the metrics and Sentry (monitoring.SetUser).
+//
+// The identity of a batch request is computed once: it is kept in the batch request's
+// context, and the sub-requests whose credentials are those of the batch request (see
+// [sameCredentials]) reuse it instead of asking the policies and the permission backend
+// again, as kinto shares the principals of a batch with its sub-requests.
 func (a *App) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := Identify(r, a.Permission, a.Authenticators()...)
-		if err != nil {
-			protocol.WriteError(w, r, err)
-			return
+		ctx := r.Context()
+		var id Identity
+		if c, ok := ctx.Value(batchIdentityKey).(*batchIdentity); ok && monitoring.IsSubrequest(ctx) && sameCredentials(c.header, r.Header) {
+			id = c.id
+		} else {
+			var err error
+			if id, err = Identify(r, a.Permission, a.Authenticators()...); err != nil {
+				protocol.WriteError(w, r, err)
+				return
+			}
+			if isBatchRequest(r) {
+				ctx = context.WithValue(ctx, batchIdentityKey, &batchIdentity{header: r.Header, id: id})
+			}
 		}
 		if id.Authenticated() {
-			monitoring.SetUser(r.Context(), id.UserID, id.AuthType)
+			monitoring.SetUser(ctx, id.UserID, id.AuthType)
 		}
-		next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
+		next.ServeHTTP(w, r.WithContext(WithIdentity(ctx, id)))
 	})
+}
+
+// batchIdentityKey holds the *batchIdentity of a batch request.
+var batchIdentityKey = &ctxKey{"batch identity"}
+
+// batchIdentity is the identity of a batch request and the headers it was computed from.
+type batchIdentity struct {
+	header http.Header // the batch request's, never modified (sub-requests get copies)
+	id     Identity
+}
+
+// credentialFree reports whether a batch sub-request may set or change the (canonical)
+// header k and still reuse the identity of the batch request: such headers describe the
+// body, the preconditions or the wanted representation, never who is asking.
+func credentialFree(k string) bool {
+	switch k {
+	case "Content-Type", "Content-Length", "Content-Encoding",
+		"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since",
+		"Accept", "Accept-Encoding", "Accept-Language", "X-Request-Id":
+		return true
+	}
+	return false
+}
+
+// sameCredentials reports whether a sub-request with header sub carries the credentials of
+// the batch request with header outer: the same Authorization header and, since an
+// Authenticator may read any header (a cookie, an API key), the same values for every
+// header but the credential-free ones (Content-Type, If-Match, Accept...).
+func sameCredentials(outer, sub http.Header) bool {
+	for k, v := range outer {
+		if !credentialFree(k) && !slices.Equal(v, sub[k]) {
+			return false
+		}
+	}
+	for k := range sub {
+		if _, ok := outer[k]; !ok && !credentialFree(k) {
+			return false
+		}
+	}
+	return true
 }
 
 // Authentication is the identity middleware for use without [Initialize]: it runs

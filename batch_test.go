@@ -3,6 +3,7 @@ package cliquet_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +28,8 @@ import (
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/monitoring"
+	"github.com/cliquet-go/cliquet/permission"
+	permmemory "github.com/cliquet-go/cliquet/permission/memory"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/resource"
 	"github.com/cliquet-go/cliquet/storage"
@@ -49,6 +53,8 @@ type batchOptions struct {
 	store    storage.Backend
 	router   chi.Router                         // nil: a fresh one
 	extra    func(t testing.TB, a *cliquet.App) // registers more routes
+	perms    permission.Backend                 // nil: the permission_backend setting
+	authn    []cliquet.Authenticator            // extra authentication policies
 }
 
 func newBatchServer(t testing.TB, opts batchOptions) *batchServer {
@@ -68,6 +74,8 @@ func newBatchServer(t testing.TB, opts batchOptions) *batchServer {
 		ProjectName:    "myapp",
 		ProjectVersion: "1.0.0",
 		Storage:        opts.store,
+		Permission:     opts.perms,
+		Authenticators: opts.authn,
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -790,6 +798,111 @@ func TestBatchReadOnly(t *testing.T) {
 	t.Run("other methods on the batch path are still refused", func(t *testing.T) {
 		if r := s.do("PUT", "/v1/batch", "lea", `{"requests": []}`); r.Code != 405 || r.Body["errno"] != float64(115) {
 			t.Errorf("PUT /v1/batch answered %d %s, want 405 errno 115", r.Code, r.Raw)
+		}
+	})
+}
+
+// countingPerms is the memory permission backend counting UserPrincipals calls.
+type countingPerms struct {
+	*permmemory.Backend
+	calls atomic.Int64
+}
+
+func (c *countingPerms) UserPrincipals(ctx context.Context, userID string) ([]string, error) {
+	c.calls.Add(1)
+	return c.Backend.UserPrincipals(ctx, userID)
+}
+
+// apiKeyAuth authenticates the X-Api-Key header: an Authenticator reading another header
+// than Authorization.
+type apiKeyAuth struct{}
+
+func (apiKeyAuth) Name() string { return "apikey" }
+
+func (apiKeyAuth) Authenticate(r *http.Request) (string, bool, error) {
+	k := r.Header.Get("X-Api-Key")
+	return k, k != "", nil
+}
+
+// TestBatchPrincipalsComputedOnce: the identity of the batch request is reused by the
+// sub-requests carrying the same credentials; the others are authenticated on their own.
+func TestBatchPrincipalsComputedOnce(t *testing.T) {
+	t.Parallel()
+	perms := &countingPerms{Backend: permmemory.New()}
+	s := newBatchServer(t, batchOptions{perms: perms, authn: []cliquet.Authenticator{apiKeyAuth{}}})
+	if err := perms.AddUserPrincipal(context.Background(), batchUserID("mia"), "group:fungi"); err != nil {
+		t.Fatal(err)
+	}
+	helloUser := func(t *testing.T, it batchItem) (string, []any) {
+		t.Helper()
+		u, _ := it.body(t)["user"].(map[string]any)
+		id, _ := u["id"].(string)
+		ps, _ := u["principals"].([]any)
+		return id, ps
+	}
+	t.Run("sub-requests with the batch's credentials reuse its principals", func(t *testing.T) {
+		perms.calls.Store(0)
+		reqs, ids := putRequests(1, nil)
+		reqs[0].(map[string]any)["headers"] = map[string]any{"If-None-Match": "*"}
+		reqs = append(reqs, map[string]any{"path": "/"}, map[string]any{"path": "/mushrooms"})
+		items := s.batch("mia", map[string]any{"requests": reqs}).items(t)
+		if n := perms.calls.Load(); n != 1 {
+			t.Errorf("UserPrincipals called %d times, want 1 for the whole batch", n)
+		}
+		if items[0].Status != 201 || !slices.Equal(s.stored("mia"), ids) {
+			t.Errorf("PUT answered %d, stored %v", items[0].Status, s.stored("mia"))
+		}
+		id, ps := helloUser(t, items[1])
+		if id != batchUserID("mia") || !slices.Contains(ps, any("group:fungi")) {
+			t.Errorf("hello user %q principals %v, want mia with group:fungi", id, ps)
+		}
+	})
+	t.Run("a sub-request with another Authorization header is authenticated on its own", func(t *testing.T) {
+		perms.calls.Store(0)
+		bob := "Basic " + base64.StdEncoding.EncodeToString([]byte("bob:secret"))
+		items := s.batch("mia", map[string]any{"requests": []any{
+			map[string]any{"path": "/"},
+			map[string]any{"path": "/", "headers": map[string]any{"Authorization": bob}},
+			map[string]any{"path": "/"},
+		}}).items(t)
+		if n := perms.calls.Load(); n != 2 {
+			t.Errorf("UserPrincipals called %d times, want 2 (the batch, then bob)", n)
+		}
+		for i, want := range []string{batchUserID("mia"), batchUserID("bob"), batchUserID("mia")} {
+			if id, _ := helloUser(t, items[i]); id != want {
+				t.Errorf("sub-request %d: user %q, want %q", i, id, want)
+			}
+		}
+		if _, ps := helloUser(t, items[1]); slices.Contains(ps, any("group:fungi")) {
+			t.Errorf("bob got mia's principals: %v", ps)
+		}
+	})
+	t.Run("an anonymous batch does not make its authenticated sub-requests anonymous", func(t *testing.T) {
+		perms.calls.Store(0)
+		bob := "Basic " + base64.StdEncoding.EncodeToString([]byte("bob:secret"))
+		items := s.batch("", map[string]any{"requests": []any{
+			map[string]any{"path": "/", "headers": map[string]any{"Authorization": bob}},
+			map[string]any{"path": "/"},
+		}}).items(t)
+		if id, _ := helloUser(t, items[0]); id != batchUserID("bob") {
+			t.Errorf("sub-request with credentials: user %q, want bob", id)
+		}
+		if id, _ := helloUser(t, items[1]); id != "" {
+			t.Errorf("sub-request without credentials: user %q, want anonymous", id)
+		}
+		if n := perms.calls.Load(); n != 1 {
+			t.Errorf("UserPrincipals called %d times, want 1 (bob)", n)
+		}
+	})
+	t.Run("a sub-request changing another credential header is authenticated on its own", func(t *testing.T) {
+		items := s.batch("", map[string]any{"requests": []any{
+			map[string]any{"path": "/"},
+			map[string]any{"path": "/", "headers": map[string]any{"X-Api-Key": "key-2"}},
+		}}, "X-Api-Key", "key-1").items(t)
+		for i, want := range []string{"apikey:key-1", "apikey:key-2"} {
+			if id, _ := helloUser(t, items[i]); id != want {
+				t.Errorf("sub-request %d: user %q, want %q", i, id, want)
+			}
 		}
 	})
 }
