@@ -276,10 +276,10 @@ func (f *fakeStorage) Get(context.Context, storage.Scope, string) (storage.Objec
 	f.calls = append(f.calls, "get")
 	return storage.Object{}, storage.ErrNotFound
 }
-func (f *fakeStorage) Update(_ context.Context, _ storage.Scope, o storage.Object) (storage.Object, error) {
+func (f *fakeStorage) Update(_ context.Context, _ storage.Scope, o storage.Object, _ ...storage.Condition) (storage.Object, error) {
 	return o, nil
 }
-func (f *fakeStorage) Delete(context.Context, storage.Scope, string, int64) (storage.Object, error) {
+func (f *fakeStorage) Delete(context.Context, storage.Scope, string, int64, ...storage.Condition) (storage.Object, error) {
 	return storage.Object{}, nil
 }
 func (f *fakeStorage) DeleteAll(context.Context, storage.Scope, storage.ListOptions) ([]storage.Object, error) {

@@ -162,14 +162,14 @@ func (w *watchedStorage) Get(ctx context.Context, s storage.Scope, id string) (s
 	return w.inner.Get(ctx, s, id)
 }
 
-func (w *watchedStorage) Update(ctx context.Context, s storage.Scope, o storage.Object) (storage.Object, error) {
+func (w *watchedStorage) Update(ctx context.Context, s storage.Scope, o storage.Object, cond ...storage.Condition) (storage.Object, error) {
 	defer w.done("update", time.Now())
-	return w.inner.Update(ctx, s, o)
+	return w.inner.Update(ctx, s, o, cond...)
 }
 
-func (w *watchedStorage) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64) (storage.Object, error) {
+func (w *watchedStorage) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64, cond ...storage.Condition) (storage.Object, error) {
 	defer w.done("delete", time.Now())
-	return w.inner.Delete(ctx, s, id, lastModified)
+	return w.inner.Delete(ctx, s, id, lastModified, cond...)
 }
 
 func (w *watchedStorage) DeleteAll(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, error) {

@@ -169,10 +169,21 @@ type Backend interface {
 	Get(ctx context.Context, s Scope, id string) (Object, error)
 	// Update replaces the object with id o.ID, creating it when missing (upsert). A
 	// o.LastModified greater than the stored one is kept; otherwise a fresh timestamp is set.
-	Update(ctx context.Context, s Scope, o Object) (Object, error)
+	//
+	// With a [Condition] (only cond[0] is used; the zero Condition means none) Update is a
+	// compare-and-swap: it replaces the object only if a live object with id o.ID currently
+	// has exactly cond.LastModified as its timestamp, atomically with that check, and never
+	// creates one. Otherwise it writes nothing (the collection timestamp does not move) and
+	// returns an error matching [ErrModified], also when the object was deleted or never
+	// existed.
+	Update(ctx context.Context, s Scope, o Object, cond ...Condition) (Object, error)
 	// Delete turns a live object into a tombstone and returns it, or ErrNotFound. A
 	// lastModified greater than the object's timestamp is used as the tombstone's timestamp.
-	Delete(ctx context.Context, s Scope, id string, lastModified int64) (Object, error)
+	//
+	// With a [Condition] it deletes only if the live object currently has exactly
+	// cond.LastModified as its timestamp; otherwise it writes nothing and returns an error
+	// matching [ErrModified] (not ErrNotFound, even when no live object has the id).
+	Delete(ctx context.Context, s Scope, id string, lastModified int64, cond ...Condition) (Object, error)
 	// DeleteAll deletes the live objects selected by opt (IncludeDeleted is ignored) and
 	// returns their tombstones, in opt.Sort order.
 	DeleteAll(ctx context.Context, s Scope, opt ListOptions) ([]Object, error)
@@ -189,6 +200,24 @@ type Backend interface {
 	Timestamp(ctx context.Context, s Scope) (int64, error)
 	// Close releases the backend's resources.
 	Close() error
+}
+
+// Condition is the precondition of a conditional write (compare-and-swap): see
+// [Backend.Update] and [Backend.Delete]. The resource layer passes the timestamp of the
+// object it read, so that a read-modify-write never overwrites a write made in between.
+type Condition struct {
+	// LastModified is the timestamp the live object must have at the time of the write.
+	// 0 (or a negative value) means no condition.
+	LastModified int64
+}
+
+// FirstCondition returns cond[0], or the zero Condition (no condition) when cond is empty.
+// Backends use it to read the variadic argument of Update and Delete.
+func FirstCondition(cond []Condition) Condition {
+	if len(cond) == 0 || cond[0].LastModified < 0 {
+		return Condition{}
+	}
+	return cond[0]
 }
 
 // Transactor is implemented by backends that can group calls into one atomic unit
@@ -229,6 +258,9 @@ type Flusher interface {
 var (
 	// ErrNotFound: no live object with that id in that scope.
 	ErrNotFound = errors.New("storage: object not found")
+	// ErrModified: the [Condition] of an Update or Delete does not hold: the object was
+	// changed or deleted since it was read (or never existed). Nothing was written.
+	ErrModified = errors.New("storage: object modified meanwhile")
 	// ErrReadOnly: the backend cannot write (for example a never-initialised timestamp on a
 	// read-only database user). It is also a *BackendError's cause.
 	ErrReadOnly = errors.New("storage: backend is read-only")

@@ -180,7 +180,8 @@ func (b *Backend) Get(ctx context.Context, s storage.Scope, id string) (storage.
 }
 
 // Update implements [storage.Backend].
-func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object) (storage.Object, error) {
+// A condition is checked under the collection lock, with the write.
+func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object, cond ...storage.Condition) (storage.Object, error) {
 	if err := ctx.Err(); err != nil {
 		return storage.Object{}, err
 	}
@@ -191,11 +192,19 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object)
 	if err != nil {
 		return storage.Object{}, err
 	}
-	c := b.coll(s, true)
+	want := storage.FirstCondition(cond).LastModified
+	c := b.coll(s, want == 0)
+	if c == nil {
+		return storage.Object{}, storage.ErrModified
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	old, ok := c.live[o.ID]
+	if want != 0 && (!ok || old.LastModified != want) {
+		return storage.Object{}, storage.ErrModified
+	}
 	forced := o.LastModified
-	if old, ok := c.live[o.ID]; ok && forced <= old.LastModified {
+	if ok && forced <= old.LastModified {
 		forced = 0
 	}
 	d := &match.Doc{ID: o.ID, LastModified: b.bump(c, forced), Data: data, Raw: raw}
@@ -205,19 +214,28 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object)
 }
 
 // Delete implements [storage.Backend].
-func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64) (storage.Object, error) {
+// A condition is checked under the collection lock, with the write.
+func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64, cond ...storage.Condition) (storage.Object, error) {
 	if err := ctx.Err(); err != nil {
 		return storage.Object{}, err
 	}
+	want := storage.FirstCondition(cond).LastModified
+	missing := storage.ErrNotFound
+	if want != 0 {
+		missing = storage.ErrModified
+	}
 	c := b.coll(s, false)
 	if c == nil {
-		return storage.Object{}, storage.ErrNotFound
+		return storage.Object{}, missing
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old, ok := c.live[id]
 	if !ok {
-		return storage.Object{}, storage.ErrNotFound
+		return storage.Object{}, missing
+	}
+	if want != 0 && old.LastModified != want {
+		return storage.Object{}, storage.ErrModified
 	}
 	if lastModified <= old.LastModified {
 		lastModified = 0

@@ -46,6 +46,23 @@ func forcedTS(forced, cond string) string {
 		THEN ` + forced + ` ELSE clock.last_modified END`
 }
 
+// targetCTE selects the live object $3 when its timestamp still equals cond, and locks it:
+// the compare of a compare-and-swap. It first locks the collection's clock row (the lock
+// every writer of the collection takes, in clockCTE), which waits for the writers in flight
+// to commit and keeps the lock order of the other writes (clock, then object), so that no
+// deadlock arises. Under READ COMMITTED, FOR UPDATE re-checks the WHERE clause on the latest
+// committed version of the row, so a write committed after the statement's snapshot leaves
+// the target empty; the clock then is not bumped and nothing is written.
+func targetCTE(cond string) string {
+	return `target AS (
+	SELECT o.id FROM objects AS o
+	WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND NOT o.deleted
+		AND o.last_modified = ` + cond + `
+		AND (SELECT count(*) FROM (SELECT 1 FROM timestamps
+			WHERE resource_name = $1 AND parent_id = $2 FOR UPDATE) AS lock) >= 0
+	FOR UPDATE OF o)`
+}
+
 // dataExpr is the stored data: the client's, without the protocol fields.
 const dataExpr = `COALESCE($5::text::jsonb, '{}'::jsonb) - '{id,last_modified,deleted}'::text[]`
 
@@ -67,6 +84,25 @@ FROM clock
 ON CONFLICT (resource_name, parent_id, id) DO UPDATE
 	SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data
 RETURNING last_modified, data`
+
+	// updateIfSQL is updateSQL with a condition ($6, the object's timestamp): it only
+	// replaces, and writes nothing when the condition fails.
+	updateIfSQL = `WITH ` + targetCTE("$6::bigint") + `,
+` + clockCTE("CASE WHEN $4::bigint > $6::bigint THEN $4::bigint ELSE 0 END", "WHERE EXISTS (SELECT 1 FROM target)") + `
+UPDATE objects AS o SET data = ` + dataExpr + `,
+	last_modified = ` + forcedTS("$4::bigint", "$4::bigint > $6::bigint") + `
+FROM clock
+WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND NOT o.deleted
+RETURNING o.last_modified, o.data`
+
+	// deleteIfSQL is deleteSQL with a condition ($5, the object's timestamp).
+	deleteIfSQL = `WITH ` + targetCTE("$5::bigint") + `,
+` + clockCTE("CASE WHEN $4::bigint > $5::bigint THEN $4::bigint ELSE 0 END", "WHERE EXISTS (SELECT 1 FROM target)") + `
+UPDATE objects AS o SET deleted = TRUE, data = NULL,
+	last_modified = ` + forcedTS("$4::bigint", "$4::bigint > $5::bigint") + `
+FROM clock
+WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND NOT o.deleted
+RETURNING o.last_modified`
 
 	deleteSQL = `WITH ` + clockCTE("CASE WHEN $4::bigint > "+storedTS+" THEN $4::bigint ELSE 0 END", `WHERE EXISTS (SELECT 1 FROM objects
 		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted)`) + `
@@ -127,8 +163,9 @@ func get(ctx context.Context, q querier, s storage.Scope, id string) (storage.Ob
 	return out, err
 }
 
-// Update implements storage.Backend.
-func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object) (storage.Object, error) {
+// Update implements storage.Backend. With a condition it runs one statement that checks and
+// writes (see targetCTE).
+func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object, cond ...storage.Condition) (storage.Object, error) {
 	if o.ID == "" {
 		o.ID = uuid.NewString()
 	}
@@ -138,8 +175,16 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object)
 		return storage.Object{}, err
 	}
 	out := storage.Object{ID: o.ID}
+	want := storage.FirstCondition(cond).LastModified
 	err = b.run(ctx, "update", true, func(q querier) error {
-		return q.QueryRow(ctx, updateSQL, s.Resource, s.Parent, o.ID, forced, data).Scan(&out.LastModified, &out.Data)
+		if want == 0 {
+			return q.QueryRow(ctx, updateSQL, s.Resource, s.Parent, o.ID, forced, data).Scan(&out.LastModified, &out.Data)
+		}
+		err := q.QueryRow(ctx, updateIfSQL, s.Resource, s.Parent, o.ID, forced, data, want).Scan(&out.LastModified, &out.Data)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return result(storage.ErrModified)
+		}
+		return err
 	})
 	if err != nil {
 		return storage.Object{}, err
@@ -147,13 +192,23 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object)
 	return out, nil
 }
 
-// Delete implements storage.Backend.
-func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64) (storage.Object, error) {
+// Delete implements storage.Backend. With a condition it runs one statement that checks and
+// writes (see targetCTE).
+func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64, cond ...storage.Condition) (storage.Object, error) {
 	out := storage.Object{ID: id, Deleted: true}
+	want := storage.FirstCondition(cond).LastModified
 	err := b.run(ctx, "delete", true, func(q querier) error {
-		err := q.QueryRow(ctx, deleteSQL, s.Resource, s.Parent, id, max(lastModified, 0)).Scan(&out.LastModified)
+		var row pgx.Row
+		missing := storage.ErrNotFound
+		if want == 0 {
+			row = q.QueryRow(ctx, deleteSQL, s.Resource, s.Parent, id, max(lastModified, 0))
+		} else {
+			row = q.QueryRow(ctx, deleteIfSQL, s.Resource, s.Parent, id, max(lastModified, 0), want)
+			missing = storage.ErrModified
+		}
+		err := row.Scan(&out.LastModified)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return result(storage.ErrNotFound)
+			return result(missing)
 		}
 		return err
 	})

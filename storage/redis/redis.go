@@ -191,8 +191,9 @@ func (b *Backend) Get(ctx context.Context, s storage.Scope, id string) (storage.
 	return o, nil
 }
 
-// Update replaces or creates the object; see [storage.Backend.Update].
-func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object) (storage.Object, error) {
+// Update replaces or creates the object; see [storage.Backend.Update]. A condition is
+// checked inside the script that writes.
+func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object, cond ...storage.Condition) (storage.Object, error) {
 	data, _, err := match.CleanData(o.Data)
 	if err != nil {
 		return storage.Object{}, err
@@ -200,17 +201,26 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object)
 	if o.ID == "" {
 		return storage.Object{}, errors.New("storage: redis: update without an id")
 	}
-	lm, err := scriptUpdate.Run(ctx, b.client, b.keys(s).slice(), o.ID, []byte(data), max(o.LastModified, 0)).Int64()
+	want := storage.FirstCondition(cond).LastModified
+	lm, err := scriptUpdate.Run(ctx, b.client, b.keys(s).slice(), o.ID, []byte(data), max(o.LastModified, 0), want).Int64()
+	if errors.Is(err, goredis.Nil) {
+		return storage.Object{}, storage.ErrModified
+	}
 	if err != nil {
 		return storage.Object{}, fail("update", err)
 	}
 	return storage.Object{ID: o.ID, LastModified: lm, Data: data}, nil
 }
 
-// Delete turns a live object into a tombstone; see [storage.Backend.Delete].
-func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64) (storage.Object, error) {
-	lm, err := scriptDelete.Run(ctx, b.client, b.keys(s).slice(), id, max(lastModified, 0)).Int64()
+// Delete turns a live object into a tombstone; see [storage.Backend.Delete]. A condition is
+// checked inside the script that writes.
+func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64, cond ...storage.Condition) (storage.Object, error) {
+	want := storage.FirstCondition(cond).LastModified
+	lm, err := scriptDelete.Run(ctx, b.client, b.keys(s).slice(), id, max(lastModified, 0), want).Int64()
 	if errors.Is(err, goredis.Nil) {
+		if want != 0 {
+			return storage.Object{}, storage.ErrModified
+		}
 		return storage.Object{}, storage.ErrNotFound
 	}
 	if err != nil {

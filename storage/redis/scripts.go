@@ -57,10 +57,14 @@ redis.call('SET', KEYS[1], fmt(c))
 return {1, lm}
 `)
 
-// scriptUpdate: ARGV = {id, data, forced}. Upsert; a forced timestamp is kept only when greater
-// than the stored object's (or when there is none). Returns last_modified.
+// scriptUpdate: ARGV = {id, data, forced, cond}. Upsert; a forced timestamp is kept only when
+// greater than the stored object's (or when there is none). A positive cond is a condition:
+// the live object must have that timestamp, else nothing is written and the reply is nil.
+// Returns last_modified.
 var scriptUpdate = goredis.NewScript(luaPrelude + `
 local existing = redis.call('HGET', KEYS[2], ARGV[1])
+local want = tonumber(ARGV[4])
+if want > 0 and (not existing or lm_of(existing) ~= want) then return false end
 local prev = clock()
 local f = tonumber(ARGV[3])
 if existing and f <= lm_of(existing) then f = 0 end
@@ -72,12 +76,14 @@ redis.call('SET', KEYS[1], fmt(c))
 return lm
 `)
 
-// scriptDelete: ARGV = {id, forced}. Turns a live object into a tombstone; a forced timestamp
-// greater than the object's is kept. Returns the tombstone's timestamp, or nil when no live
-// object has the id.
+// scriptDelete: ARGV = {id, forced, cond}. Turns a live object into a tombstone; a forced
+// timestamp greater than the object's is kept. Returns the tombstone's timestamp, or nil when
+// no live object has the id or when cond is positive and differs from its timestamp.
 var scriptDelete = goredis.NewScript(luaPrelude + `
 local existing = redis.call('HGET', KEYS[2], ARGV[1])
 if not existing then return false end
+local want = tonumber(ARGV[3])
+if want > 0 and lm_of(existing) ~= want then return false end
 local prev = clock()
 local f = tonumber(ARGV[2])
 if f <= lm_of(existing) then f = 0 end

@@ -326,6 +326,14 @@ func testBackendErrorIsRaisedAnywhere(t *testing.T, h Harness) {
 		"Get":       func() error { _, err := b.Get(ctx, scope, objectID); return err },
 		"Update":    func() error { _, err := b.Update(ctx, scope, storage.Object{ID: objectID}); return err },
 		"Delete":    func() error { _, err := b.Delete(ctx, scope, objectID, 0); return err },
+		"UpdateWithCondition": func() error {
+			_, err := b.Update(ctx, scope, storage.Object{ID: objectID}, storage.Condition{LastModified: 1})
+			return err
+		},
+		"DeleteWithCondition": func() error {
+			_, err := b.Delete(ctx, scope, objectID, 0, storage.Condition{LastModified: 1})
+			return err
+		},
 		"DeleteAll": func() error { _, err := b.DeleteAll(ctx, scope, storage.ListOptions{}); return err },
 		"PurgeDeleted": func() error {
 			_, err := b.PurgeDeleted(ctx, scope, 0)

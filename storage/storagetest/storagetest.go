@@ -60,6 +60,9 @@
 //     than the stored object's timestamp (kinto.core checks that in its resource layer; here
 //     it is the storage contract).
 //   - PurgeDeleted never lowers the collection timestamp.
+//   - A failed [storage.Condition] is always [storage.ErrModified] (never ErrNotFound, even
+//     for an id that has no live object), writes nothing and leaves the collection timestamp
+//     where it was; a conditional Update never creates.
 package storagetest
 
 import (
@@ -141,6 +144,7 @@ func Run(t *testing.T, h Harness) {
 		{"PurgeDeleted", purgeTests},
 		{"Pagination", paginationTests},
 		{"Concurrency", concurrencyTests},
+		{"ConditionalWrites", conditionalTests},
 		{"Optional", optionalTests},
 	}
 	for _, g := range groups {
