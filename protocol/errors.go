@@ -195,6 +195,7 @@ func UnsupportedMediaType(accepted ...string) *Error {
 //   - a *Error (possibly wrapped) is returned as is;
 //   - *http.MaxBytesError (a body over the size limit) → 413 errno 113;
 //   - storage.ErrNotFound → 404 errno 110;
+//   - storage.ErrModified (a failed conditional write) → 412 errno 114;
 //   - *storage.UnicityError → 409 errno 122 with details {field, existing};
 //   - storage.ErrReadOnly, *storage.BackendError, *cache.BackendError,
 //     *permission.BackendError, context.DeadlineExceeded → 503 errno 201 (Retry-After is
@@ -216,6 +217,12 @@ func FromError(err error) *Error {
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return NewError(http.StatusNotFound, ErrnoInvalidResourceID, MsgNotFound)
+	case errors.Is(err, storage.ErrModified):
+		// A failed conditional write that a view did not turn into its own 412 (which
+		// carries the current object): still a 412, without details.
+		e := NewError(http.StatusPreconditionFailed, ErrnoModifiedMeanwhile, MsgModified)
+		e.Details = map[string]any{}
+		return e
 	case errors.As(err, &ue):
 		e := NewError(http.StatusConflict, ErrnoConstraintViolated,
 			fmt.Sprintf("Conflict of field %s on record %s", ue.Field, ue.Existing.ID))

@@ -30,6 +30,7 @@ func TestFromError(t *testing.T) {
 	}{
 		{"storage.ErrNotFound is 404 errno 110", storage.ErrNotFound, 404, protocol.ErrnoInvalidResourceID, false},
 		{"a wrapped storage.ErrNotFound is 404 errno 110", fmt.Errorf("get: %w", storage.ErrNotFound), 404, protocol.ErrnoInvalidResourceID, false},
+		{"a wrapped storage.ErrModified is 412 errno 114", fmt.Errorf("update: %w", storage.ErrModified), 412, protocol.ErrnoModifiedMeanwhile, false},
 		{"a UnicityError is 409 errno 122", &storage.UnicityError{Field: "id", Existing: storage.Object{ID: "abc"}}, 409, protocol.ErrnoConstraintViolated, false},
 		{"a storage BackendError is 503 errno 201", &storage.BackendError{Backend: "postgresql", Op: "list", Err: errors.New("pool timeout")}, 503, protocol.ErrnoBackend, true},
 		{"a cache BackendError is 503 errno 201", &cache.BackendError{Backend: "redis", Op: "get", Err: errors.New("refused")}, 503, protocol.ErrnoBackend, true},
