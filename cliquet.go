@@ -147,10 +147,7 @@ func Initialize(router chi.Router, cfg Config) (app *App, err error) {
 	sub.Use(a.exactPrefixRedirect)
 	sub.NotFound(a.notFound)
 	sub.MethodNotAllowed(a.methodNotAllowed)
-	sub.Get("/", a.hello)
-	sub.Get("/__heartbeat__", a.heartbeat)
-	sub.Get("/__lbheartbeat__", lbheartbeat)
-	sub.Get("/__version__", a.version)
+	a.mountUtilityViews(sub) // GET and HEAD of hello, heartbeats, version (hello.go)
 	sub.Post(BatchPath, a.batchHandler())
 	router.Mount(a.Prefix, sub)
 	if err := a.mountProfiler(router); err != nil {

@@ -153,8 +153,8 @@ func TestRouting(t *testing.T) {
 	t.Run("a wrong method is 405 errno 115 with Allow", func(t *testing.T) {
 		r := do(t, h, "DELETE", "/v1/", nil)
 		assertError(t, r, 405, protocol.ErrnoMethodNotAllowed)
-		if allow := r.Header.Get("Allow"); allow != "GET" {
-			t.Errorf("Allow = %q, want GET", allow)
+		if allow := r.Header.Get("Allow"); allow != "GET, HEAD" {
+			t.Errorf("Allow = %q, want GET, HEAD", allow)
 		}
 		r = do(t, h, "POST", "/v1/things", nil)
 		assertError(t, r, 405, protocol.ErrnoMethodNotAllowed)

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+
 	"github.com/cliquet-go/cliquet/protocol"
 )
 
@@ -56,6 +58,34 @@ func (a *App) URL(r *http.Request, path string) string {
 	}
 	return scheme + "://" + host + a.Prefix + path
 }
+
+// mountUtilityViews registers the utility views on the versioned router r (protocol.md
+// 1.1 to 1.4): hello, heartbeat, load-balancer heartbeat and version, each for GET and for
+// HEAD, which answers the GET status and headers (Content-Length included) with no body.
+func (a *App) mountUtilityViews(r chi.Router) {
+	for path, view := range map[string]http.HandlerFunc{
+		"/":                a.hello,
+		"/__heartbeat__":   a.heartbeat,
+		"/__lbheartbeat__": lbheartbeat,
+		"/__version__":     a.version,
+	} {
+		r.Get(path, view)
+		r.Head(path, headOf(view))
+	}
+}
+
+// headOf returns a HEAD handler running the GET handler h without writing its body.
+func headOf(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { h(bodiless{w}, r) }
+}
+
+// bodiless drops the body written through it.
+type bodiless struct{ http.ResponseWriter }
+
+func (bodiless) Write(p []byte) (int, error) { return len(p), nil }
+
+// Unwrap gives http.ResponseController access to the underlying writer.
+func (b bodiless) Unwrap() http.ResponseWriter { return b.ResponseWriter }
 
 // hello answers GET /v1/ (protocol.md 1.1).
 func (a *App) hello(w http.ResponseWriter, r *http.Request) {
