@@ -109,7 +109,7 @@ func TestCommands(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("server did not stop")
 		}
-		if !strings.Contains(logs.String(), "http://"+addr+"/v1/") {
+		if !strings.Contains(logs.String(), "http://"+addr+"/") {
 			t.Errorf("logs do not show the URL: %s", logs.String())
 		}
 	})

@@ -13,13 +13,11 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"regexp"
 	"syscall"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -153,31 +151,10 @@ func getScore(w http.ResponseWriter, r *http.Request) {
 	protocol.WriteJSON(w, http.StatusOK, obj)
 }
 
-// serve runs the HTTP server until ctx ends or a signal arrives, then shuts it down gracefully.
+// serve runs the HTTP server until ctx ends or SIGINT or SIGTERM arrives, then shuts it
+// down gracefully (cliquet.ListenAndServe).
 func serve(ctx context.Context, addr string, h http.Handler, logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("listening", "url", "http://"+ln.Addr().String()+"/v1/")
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return cliquet.ListenAndServe(ctx, addr, h, logger)
 }
