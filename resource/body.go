@@ -162,7 +162,10 @@ func parsePermissions(v any, names []string, nullable bool) (map[string][]string
 }
 
 // withPrincipalValues gives the ops on /permissions/<perm>/<principal>, whose value is
-// optional, the principal as value (kinto.core), and returns the re-encoded patch.
+// optional, the principal as value (kinto.core), and returns the re-encoded patch. A
+// principal holding unescaped slashes, as kinto-http sends group URIs
+// ("/permissions/write//buckets/b/groups/g"), is the whole rest of the path: the path is
+// re-escaped so that it names one principal.
 func withPrincipalValues(ops []any, raw []byte) []byte {
 	changed := false
 	for _, o := range ops {
@@ -171,8 +174,16 @@ func withPrincipalValues(ops []any, raw []byte) []byte {
 			continue
 		}
 		path, _ := op["path"].(string)
-		parts := strings.Split(path, "/")
-		if _, has := op["value"]; has || len(parts) != 4 || parts[1] != "permissions" {
+		parts := strings.SplitN(path, "/", 4)
+		if len(parts) != 4 || parts[0] != "" || parts[1] != "permissions" {
+			continue
+		}
+		if strings.Contains(parts[3], "/") {
+			principal := strings.NewReplacer("~1", "/", "~0", "~").Replace(parts[3])
+			op["path"] = "/permissions/" + parts[2] + "/" + strings.NewReplacer("~", "~0", "/", "~1").Replace(principal)
+			changed = true
+		}
+		if _, has := op["value"]; has {
 			continue
 		}
 		op["value"] = strings.NewReplacer("~1", "/", "~0", "~").Replace(parts[3])
