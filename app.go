@@ -52,7 +52,8 @@ type App struct {
 	capabilities   map[string]map[string]any
 	publicSettings []string
 	authenticators []Authenticator
-	events         eventBus // resource event subscriptions (events.go)
+	events         eventBus    // resource event subscriptions (events.go)
+	api            apiRegistry // OpenAPI describers and the cached document (openapi.go)
 
 	versionOnce sync.Mutex
 	versionJSON []byte // the version file, cached after its first successful read

@@ -149,6 +149,7 @@ func Initialize(router chi.Router, cfg Config) (app *App, err error) {
 	sub.MethodNotAllowed(a.methodNotAllowed)
 	a.mountUtilityViews(sub) // GET and HEAD of hello, heartbeats, version (hello.go)
 	sub.Post(BatchPath, a.batchHandler())
+	sub.Get(APIPath, a.serveOpenAPI) // the generated OpenAPI document (openapi.go)
 	router.Mount(a.Prefix, sub)
 	if err := a.mountProfiler(router); err != nil {
 		return nil, err

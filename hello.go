@@ -110,6 +110,7 @@ func (a *App) hello(w http.ResponseWriter, r *http.Request) {
 		"project_name":     a.ProjectName,
 		"project_version":  a.ProjectVersion,
 		"http_api_version": a.HTTPAPIVersion,
+		"protocol_version": protocol.Version,
 		"project_docs":     a.Settings.String("project_docs"),
 		"url":              a.URL(r, "/"),
 		"settings":         settings,

@@ -74,7 +74,9 @@ var (
 // methods disabled by spec, by the settings plural_<name>_<method>_enabled and
 // object_<name>_<method>_enabled (Cliquet's collection_/record_ spellings are read too) or by
 // readonly (which keeps GET and HEAD only). Disabled methods are not routed, so the router
-// answers 405 (errno 115 under cliquet.Initialize).
+// answers 405 (errno 115 under cliquet.Initialize). Register also describes the enabled
+// methods, with the resource's JSON Schema, in the app's OpenAPI document (GET /v1/__api__,
+// see [cliquet.App.AddAPIDescriber]).
 //
 // It returns an error, and mounts nothing, when the spec is invalid (bad name or path, an
 // object path without {id}, an unknown method, a schema that does not compile, a struct T
@@ -115,13 +117,14 @@ func Register[T any](app *cliquet.App, spec Spec[T]) (*Resource[T], error) {
 		return nil, fmt.Errorf("resource %s: plural and object paths are the same", spec.Name)
 	}
 
+	var schemaDoc []byte // for the OpenAPI document; nil when schemaless
 	switch {
 	case spec.Schema != nil:
 		v, err := compileSchema(spec.Name, spec.Schema)
 		if err != nil {
 			return nil, err
 		}
-		rs.schema = v
+		rs.schema, schemaDoc = v, spec.Schema
 	case !rs.isObject:
 		t := reflect.TypeOf(zero)
 		if t == nil || t.Kind() != reflect.Struct {
@@ -135,7 +138,7 @@ func Register[T any](app *cliquet.App, spec Spec[T]) (*Resource[T], error) {
 		if err != nil {
 			return nil, err
 		}
-		rs.schema = v
+		rs.schema, schemaDoc = v, doc
 	}
 
 	rs.ids = spec.IDGenerator
@@ -195,6 +198,10 @@ func Register[T any](app *cliquet.App, spec Spec[T]) (*Resource[T], error) {
 	if err := checkFreeRoutes(app.Router, rs.pluralPath, rs.objectPath); err != nil {
 		return nil, fmt.Errorf("resource %s: %w", spec.Name, err)
 	}
+	api, err := newAPIDescription(&rs.core, schemaDoc, plural, object) // resource/openapi.go
+	if err != nil {
+		return nil, err
+	}
 
 	handlers := map[string]http.HandlerFunc{}
 	for _, m := range plural {
@@ -224,6 +231,7 @@ func Register[T any](app *cliquet.App, spec Spec[T]) (*Resource[T], error) {
 	if err := mount(app.Router, rs.pluralPath, rs.objectPath, handlers); err != nil {
 		return nil, fmt.Errorf("resource %s: %w", spec.Name, err)
 	}
+	app.AddAPIDescriber(api) // GET /v1/__api__ documents the resource
 	return rs, nil
 }
 

@@ -1,0 +1,326 @@
+package resource
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/protocol"
+)
+
+// apiDescription documents a registered resource in its app's OpenAPI document
+// (GET /v1/__api__): the enabled methods of its plural and object URLs, their parameters,
+// bodies and responses, with the resource's JSON Schema for the data. Register adds one
+// to the app with [cliquet.App.AddAPIDescriber].
+type apiDescription struct {
+	name, pluralPath, objectPath string
+	data                         any // the data schema; nil when schemaless
+	plural, object               []string
+	shareable                    bool
+	id                           map[string]any // the schema of the {id} path parameter
+}
+
+// newAPIDescription builds the description of rs; schemaDoc is the JSON Schema given in the
+// spec or derived from T (nil: schemaless); plural and object are the enabled methods.
+func newAPIDescription(rs *core, schemaDoc []byte, plural, object []string) (*apiDescription, error) {
+	d := &apiDescription{
+		name: rs.name, pluralPath: rs.pluralPath, objectPath: rs.objectPath,
+		plural: plural, object: object, shareable: rs.share != nil,
+		id: map[string]any{"type": "string"},
+	}
+	switch rs.ids.(type) {
+	case UUIDGenerator:
+		d.id = map[string]any{"type": "string", "format": "uuid", "pattern": uuidPattern.String()}
+	case NameGenerator:
+		d.id = map[string]any{"type": "string", "pattern": namePattern.String()}
+	}
+	if schemaDoc != nil {
+		dec := json.NewDecoder(bytes.NewReader(schemaDoc))
+		dec.UseNumber()
+		var s any
+		if err := dec.Decode(&s); err != nil {
+			return nil, fmt.Errorf("resource %s: schema: %w", rs.name, err)
+		}
+		if m, ok := s.(map[string]any); ok {
+			if _, has := m["$id"]; !has && hasLocalRef(m) {
+				// Its "#/..." references are relative to the schema itself, not to the
+				// OpenAPI document it is embedded in: give it its own base URI.
+				m["$id"] = "urn:cliquet:schema:" + rs.name
+			}
+		}
+		d.data = s
+	}
+	return d, nil
+}
+
+// hasLocalRef reports whether a schema holds a "$ref" to a fragment ("#/$defs/...").
+func hasLocalRef(v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, c := range x {
+			if s, ok := c.(string); ok && k == "$ref" && strings.HasPrefix(s, "#") {
+				return true
+			}
+			if hasLocalRef(c) {
+				return true
+			}
+		}
+	case []any:
+		for _, c := range x {
+			if hasLocalRef(c) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// DescribeAPI implements [cliquet.APIDescriber].
+func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
+	data := d.data
+	if data == nil {
+		data = map[string]any{"type": "object", "description": "Any JSON object (schemaless resource)."}
+	}
+	dataRef, err := doc.AddSchema(d.name, data)
+	if err != nil {
+		return err
+	}
+	meta := map[string]any{
+		"type":     "object",
+		"required": []string{"id", "last_modified"},
+		"properties": map[string]any{
+			"id":            d.id,
+			"last_modified": map[string]any{"type": "integer", "description": "Timestamp of the last change, in milliseconds."},
+		},
+	}
+	object := map[string]any{"allOf": []any{dataRef, meta}}
+	if m, ok := data.(map[string]any); ok && m["additionalProperties"] == false {
+		// The data schema rejects id and last_modified: describe the stored fields by name.
+		meta["description"] = "The fields of schema " + d.name + ", with id and last_modified."
+		object = meta
+	}
+	objectRef, err := doc.AddSchema(d.name+".object", object)
+	if err != nil {
+		return err
+	}
+	tombRef, err := doc.AddSchema("Tombstone", map[string]any{
+		"type":     "object",
+		"required": []string{"id", "last_modified", "deleted"},
+		"properties": map[string]any{
+			"id":            map[string]any{"type": "string"},
+			"last_modified": map[string]any{"type": "integer"},
+			"deleted":       map[string]any{"const": true},
+		},
+	})
+	if err != nil {
+		return err
+	}
+
+	envelope := func(dataSchema any) map[string]any {
+		props := map[string]any{"data": dataSchema}
+		if d.shareable {
+			props["permissions"] = cliquet.SchemaRef("Permissions")
+		}
+		return map[string]any{"type": "object", "additionalProperties": false, "properties": props}
+	}
+	one := func() map[string]any {
+		props := map[string]any{"data": objectRef}
+		if d.shareable {
+			props["permissions"] = cliquet.SchemaRef("Permissions")
+		}
+		return map[string]any{"type": "object", "required": []string{"data"}, "properties": props}
+	}
+	list := func(items any) map[string]any {
+		return map[string]any{"type": "object", "required": []string{"data"},
+			"properties": map[string]any{"data": map[string]any{"type": "array", "items": items}}}
+	}
+	patchData := map[string]any{"type": "object", "description": "The fields of " + d.name + " to change (merged into the object)."}
+	jsonPatch := map[string]any{"type": "array", "items": map[string]any{
+		"type":     "object",
+		"required": []string{"op", "path"},
+		"properties": map[string]any{
+			"op":    map[string]any{"enum": []string{"add", "remove", "replace", "move", "copy", "test"}},
+			"path":  map[string]any{"type": "string", "description": "/data/<field> or, on shareable resources, /permissions/<perm>/<principal>"},
+			"from":  map[string]any{"type": "string"},
+			"value": map[string]any{},
+		},
+	}}
+
+	tags := []string{d.name}
+	anonymous := d.shareable // global grants may open a shareable resource to everyone
+	ifMatch := cliquet.APIParameter{Name: protocol.HeaderIfMatch, In: "header",
+		Description: `Only if the current ETag is one of these ("*": if it exists); 412 otherwise.`}
+	ifNoneMatch := cliquet.APIParameter{Name: protocol.HeaderIfNoneMatch, In: "header",
+		Description: `Only if the current ETag is none of these ("*": if it does not exist); 304 (reads) or 412 (writes) otherwise.`}
+	fields := cliquet.APIParameter{Name: "_fields", In: "query", Description: "Comma-separated fields to return (dotted for nested fields); id and last_modified are always returned."}
+	explode := true
+	filterParams := []cliquet.APIParameter{
+		{Name: "_since", In: "query", Description: "Objects (and tombstones) modified after this timestamp; the quoted ETag form is accepted.", Schema: map[string]any{"type": "string", "pattern": `^([0-9]+|"[0-9]+")$`}},
+		{Name: "_before", In: "query", Description: "Objects (and tombstones) modified before this timestamp.", Schema: map[string]any{"type": "string", "pattern": `^([0-9]+|"[0-9]+")$`}},
+		{Name: "filters", In: "query", Style: "form", Explode: &explode,
+			Description: "Filters on fields, one parameter each: <field>=<value> (equality), or <op>_<field>=<value> " +
+				"with op one of not, lt, gt, min, max, in, exclude (comma-separated lists), like (* wildcards), has " +
+				"(true/false), contains, contains_any (JSON arrays). Values are JSON when they parse as JSON (numbers, " +
+				"true, false, null), strings otherwise. Dotted names filter nested fields." + d.knownFields(),
+			Schema: map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "string"}}},
+	}
+	listParams := append([]cliquet.APIParameter{
+		{Name: "_limit", In: "query", Description: "Page size (capped by paginate_by and storage_max_fetch_size).", Schema: map[string]any{"type": "integer", "minimum": 0}},
+		{Name: "_sort", In: "query", Description: "Comma-separated fields, - for descending order; default -last_modified."},
+		{Name: "_token", In: "query", Description: "Pagination token, as found in the Next-Page URL."},
+	}, filterParams...)
+	withHeaders := func(p []cliquet.APIParameter, h ...cliquet.APIParameter) []cliquet.APIParameter {
+		return append(append([]cliquet.APIParameter(nil), p...), h...)
+	}
+	bodyTypes := []string{protocol.MediaJSON}
+	id := cliquet.APIParameter{Name: "id", In: "path", Description: "The object id.", Schema: d.id}
+	what := d.name + " objects"
+	if d.shareable {
+		what = "shared " + what
+	} else {
+		what = "the user's " + what
+	}
+
+	var ops []struct {
+		method, path string
+		op           cliquet.APIOperation
+	}
+	add := func(method, path string, op cliquet.APIOperation) {
+		kind := "plural"
+		if path == d.objectPath {
+			kind = "object"
+			op.Parameters = append([]cliquet.APIParameter{id}, op.Parameters...)
+		}
+		op.OperationID = strings.ToLower(method) + "_" + d.name + "_" + kind
+		op.Tags, op.Anonymous = tags, anonymous
+		ops = append(ops, struct {
+			method, path string
+			op           cliquet.APIOperation
+		}{method, path, op})
+	}
+	for _, m := range d.plural {
+		switch m {
+		case http.MethodGet:
+			add(http.MethodGet, d.pluralPath, cliquet.APIOperation{
+				Summary:    "List " + what + ", filtered, sorted and paginated.",
+				Parameters: withHeaders(listParams, fields, ifMatch, ifNoneMatch),
+				Responses: map[int]cliquet.APIResponse{
+					200: {Schema: list(objectRef), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified, protocol.HeaderNextPage}},
+					304: {Description: "Not modified (If-None-Match).", Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
+				},
+				Errors: []int{400, 401, 403, 406, 412},
+			})
+			add(http.MethodHead, d.pluralPath, cliquet.APIOperation{
+				Summary:    "Count " + what + " (Total-Objects) without listing them.",
+				Parameters: withHeaders(filterParams, ifMatch, ifNoneMatch),
+				Responses: map[int]cliquet.APIResponse{
+					200: {Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified, protocol.HeaderTotalObjects, protocol.HeaderTotalRecords}},
+					304: {Description: "Not modified (If-None-Match).", Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
+				},
+				Errors: []int{400, 401, 403, 406, 412},
+			})
+		case http.MethodPost:
+			add(http.MethodPost, d.pluralPath, cliquet.APIOperation{
+				Summary:     "Create a " + d.name + "; an id given in data makes the creation idempotent.",
+				Parameters:  []cliquet.APIParameter{ifMatch, ifNoneMatch},
+				RequestBody: envelope(dataRef), RequestMediaTypes: bodyTypes,
+				Responses: map[int]cliquet.APIResponse{
+					201: {Description: "Created.", Schema: one(), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
+					200: {Description: "An object with this id exists: it is returned unchanged.", Schema: one(), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
+				},
+				Errors: []int{400, 401, 403, 406, 409, 412, 413, 415},
+			})
+		case http.MethodDelete:
+			add(http.MethodDelete, d.pluralPath, cliquet.APIOperation{
+				Summary:    "Delete " + what + " matching the filters (a page at a time).",
+				Parameters: withHeaders(listParams, ifMatch),
+				Responses: map[int]cliquet.APIResponse{
+					200: {Description: "The tombstones of the deleted objects.", Schema: list(tombRef),
+						Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified, protocol.HeaderNextPage}},
+				},
+				Errors: []int{400, 401, 403, 406, 412},
+			})
+		}
+	}
+	for _, m := range d.object {
+		switch m {
+		case http.MethodGet:
+			for _, method := range []string{http.MethodGet, http.MethodHead} {
+				ok := cliquet.APIResponse{Schema: one(), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}}
+				if method == http.MethodHead {
+					ok.Schema = nil
+				}
+				add(method, d.objectPath, cliquet.APIOperation{
+					Summary:    "Read a " + d.name + ".",
+					Parameters: []cliquet.APIParameter{fields, ifMatch, ifNoneMatch},
+					Responses: map[int]cliquet.APIResponse{200: ok,
+						304: {Description: "Not modified (If-None-Match).", Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}}},
+					Errors: []int{400, 401, 403, 404, 406, 412},
+				})
+			}
+		case http.MethodPut:
+			add(http.MethodPut, d.objectPath, cliquet.APIOperation{
+				Summary:     "Create or replace a " + d.name + ".",
+				Parameters:  []cliquet.APIParameter{ifMatch, ifNoneMatch},
+				RequestBody: envelope(dataRef), RequestMediaTypes: bodyTypes,
+				Responses: map[int]cliquet.APIResponse{
+					200: {Description: "Replaced.", Schema: one(), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
+					201: {Description: "Created.", Schema: one(), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
+				},
+				Errors: []int{400, 401, 403, 406, 409, 412, 413, 415},
+			})
+		case http.MethodPatch:
+			add(http.MethodPatch, d.objectPath, cliquet.APIOperation{
+				Summary: "Modify a " + d.name + " (merge, JSON Merge Patch or JSON Patch).",
+				Parameters: []cliquet.APIParameter{ifMatch, ifNoneMatch, {Name: protocol.HeaderResponseBehavior, In: "header",
+					Description: "full (default): the whole object; light: the fields sent; diff: the fields that changed.",
+					Schema:      map[string]any{"type": "string", "enum": []string{"full", "light", "diff"}}}},
+				RequestBody:       envelope(patchData),
+				RequestMediaTypes: []string{protocol.MediaJSON, protocol.MediaMergePatch, protocol.MediaJSONPatch},
+				RequestSchemas:    map[string]any{protocol.MediaJSONPatch: jsonPatch},
+				Responses: map[int]cliquet.APIResponse{
+					200: {Schema: one(), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
+				},
+				Errors: []int{400, 401, 403, 404, 406, 409, 412, 413, 415},
+			})
+		case http.MethodDelete:
+			add(http.MethodDelete, d.objectPath, cliquet.APIOperation{
+				Summary:    "Delete a " + d.name + ", leaving a tombstone.",
+				Parameters: []cliquet.APIParameter{ifMatch},
+				Responses: map[int]cliquet.APIResponse{
+					200: {Schema: map[string]any{"type": "object", "required": []string{"data"}, "properties": map[string]any{"data": tombRef}},
+						Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
+				},
+				Errors: []int{400, 401, 403, 404, 406, 412},
+			})
+		}
+	}
+	for _, o := range ops {
+		if err := doc.AddOperation(o.method, o.path, o.op); err != nil {
+			return fmt.Errorf("resource %s: %w", d.name, err)
+		}
+	}
+	return nil
+}
+
+// knownFields lists the filterable fields of a resource with a schema.
+func (d *apiDescription) knownFields() string {
+	m, ok := d.data.(map[string]any)
+	if !ok {
+		return ""
+	}
+	props, ok := m["properties"].(map[string]any)
+	if !ok || len(props) == 0 {
+		return ""
+	}
+	names := []string{"id", "last_modified"}
+	for k := range props {
+		names = append(names, k)
+	}
+	slices.Sort(names[2:])
+	return " Known fields: " + strings.Join(names, ", ") + "."
+}
