@@ -421,13 +421,29 @@ func (rs *Resource[T]) putObject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Conditional writes (see conditional.go): the replace is conditional with If-Match, and
+	// when the new data comes from the existing object (no body).
 	status := http.StatusOK
 	var stored storage.Object
 	if existing != nil {
-		stored, err = rs.store.Update(ctx, scope, obj)
+		stored, err = rs.store.Update(ctx, scope, obj, conditionIf(pre.ifMatch || b.data == nil, *existing)...)
+		if errors.Is(err, storage.ErrModified) {
+			return rs.staleWrite(ctx, scope, id, g.hideExisting)
+		}
 	} else {
 		status = http.StatusCreated
 		stored, err = rs.store.Create(ctx, scope, obj)
+		var ue *storage.UnicityError
+		if errors.As(err, &ue) {
+			// Created meanwhile by another request.
+			if pre.ifNoneMatch || rs.share != nil {
+				return rs.staleWrite(ctx, scope, id, rs.share != nil)
+			}
+			if ue.Existing.ID != "" { // else already deleted again: the upsert creates
+				existing, status = &ue.Existing, http.StatusOK
+			}
+			stored, err = rs.store.Update(ctx, scope, obj)
+		}
 	}
 	if err != nil {
 		return err
@@ -484,38 +500,62 @@ func (rs *Resource[T]) patchObject(w http.ResponseWriter, r *http.Request) error
 	} else if found == nil {
 		return rs.notFound(id)
 	}
-	existing := *found
-	if pre.failed(true, existing.LastModified) {
-		return modifiedMeanwhile(existing.LastModified, &existing)
-	}
-	var oldPerms permission.Set
-	if rs.share != nil && b.kind == bodyJSONPatch {
-		if oldPerms, err = rs.share.backend.ObjectPermissions(ctx, t.uris.object(id)); err != nil {
+	// Read-merge-write, conditional on the timestamp read: when another write comes first,
+	// read again and merge again (see conditional.go).
+	var (
+		existing, stored storage.Object
+		old, applied     map[string]any
+		write            bool
+	)
+	for attempt := 1; ; attempt++ {
+		existing = *found
+		if pre.failed(true, existing.LastModified) {
+			return modifiedMeanwhile(existing.LastModified, &existing)
+		}
+		var oldPerms permission.Set
+		if rs.share != nil && b.kind == bodyJSONPatch {
+			if oldPerms, err = rs.share.backend.ObjectPermissions(ctx, t.uris.object(id)); err != nil {
+				return err
+			}
+		}
+		old = decodeData(existing)
+		var updated map[string]any
+		updated, applied, err = applyChanges(b, old, rs.permNames(), oldPerms)
+		if err != nil {
 			return err
 		}
-	}
-	old := decodeData(existing)
-	updated, applied, err := applyChanges(b, old, rs.permNames(), oldPerms)
-	if err != nil {
-		return err
-	}
-	if v, ok := updated["id"]; ok && v != id {
-		return protocol.InvalidParam("body", "data.id", "Object id does not match existing object")
-	}
-	if err := rs.schema.validate(stripMeta(updated)); err != nil {
-		return err
-	}
-	obj, err := rs.prepare(r, id, updated, &existing)
-	if err != nil {
-		return err
-	}
-	stored := existing
-	// Shareable resources always write, as kinto.core does: permission changes bump the
-	// object's timestamp too.
-	if rs.share != nil || obj.LastModified != 0 || string(canonical(obj.Data)) != string(canonical(existing.Data)) {
-		if stored, err = rs.store.Update(ctx, scope, obj); err != nil {
+		if v, ok := updated["id"]; ok && v != id {
+			return protocol.InvalidParam("body", "data.id", "Object id does not match existing object")
+		}
+		if err := rs.schema.validate(stripMeta(updated)); err != nil {
 			return err
 		}
+		obj, err := rs.prepare(r, id, updated, &existing)
+		if err != nil {
+			return err
+		}
+		stored = existing
+		// Shareable resources always write, as kinto.core does: permission changes bump the
+		// object's timestamp too.
+		write = rs.share != nil || obj.LastModified != 0 || string(canonical(obj.Data)) != string(canonical(existing.Data))
+		if !write {
+			break
+		}
+		stored, err = rs.store.Update(ctx, scope, obj, storage.Condition{LastModified: existing.LastModified})
+		if err == nil {
+			break
+		} else if !errors.Is(err, storage.ErrModified) {
+			return err
+		} else if attempt == maxWriteAttempts {
+			return rs.staleWrite(ctx, scope, id, false)
+		}
+		if found, err = rs.current(ctx, scope, id); err != nil {
+			return err
+		} else if found == nil {
+			return rs.notFound(id) // deleted meanwhile
+		}
+	}
+	if write {
 		perms, err := rs.savePermissions(r, t, id, b)
 		if err != nil {
 			return err
@@ -652,8 +692,11 @@ func (rs *Resource[T]) deleteObject(w http.ResponseWriter, r *http.Request) erro
 	if forced <= existing.LastModified {
 		forced = 0
 	}
-	tomb, err := rs.store.Delete(ctx, scope, id, forced)
-	if errors.Is(err, storage.ErrNotFound) {
+	// With If-Match, delete only the object the precondition was checked on.
+	tomb, err := rs.store.Delete(ctx, scope, id, forced, conditionIf(pre.ifMatch, existing)...)
+	if errors.Is(err, storage.ErrModified) {
+		return rs.staleWrite(ctx, scope, id, false)
+	} else if errors.Is(err, storage.ErrNotFound) {
 		return rs.notFound(id) // deleted meanwhile
 	} else if err != nil {
 		return err
