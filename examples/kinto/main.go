@@ -31,6 +31,12 @@ import (
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/config"
+
+	// The PostgreSQL backends, selected by storage_backend, permission_backend and
+	// cache_backend = postgresql (memory is the default).
+	_ "github.com/cliquet-go/cliquet/cache/postgresql"
+	_ "github.com/cliquet-go/cliquet/permission/postgresql"
+	_ "github.com/cliquet-go/cliquet/storage/postgresql"
 )
 
 const (
