@@ -218,3 +218,28 @@ func Example() {
 	// a1 {"title":"Go","stars":5}
 	// titles with an o: 1
 }
+
+// Example_conditionalUpdate shows a compare-and-swap: an Update conditional on the timestamp
+// that was read fails with storage.ErrModified once someone else has written the object.
+func Example_conditionalUpdate() {
+	ctx := context.Background()
+	b := memory.New(nil)
+	counters := storage.Scope{Resource: "counter", Parent: "basicauth:alice"}
+	read, _ := b.Create(ctx, counters, storage.Object{ID: "visits", Data: json.RawMessage(`{"n": 1}`)})
+
+	// Another writer gets in first...
+	b.Update(ctx, counters, storage.Object{ID: "visits", Data: json.RawMessage(`{"n": 2}`)})
+	// ...so the write based on the first read fails and writes nothing.
+	_, err := b.Update(ctx, counters, storage.Object{ID: "visits", Data: json.RawMessage(`{"n": 2}`)},
+		storage.Condition{LastModified: read.LastModified})
+	fmt.Println(errors.Is(err, storage.ErrModified))
+
+	// Read again and retry with the new timestamp.
+	read, _ = b.Get(ctx, counters, "visits")
+	saved, err := b.Update(ctx, counters, storage.Object{ID: "visits", Data: json.RawMessage(`{"n": 3}`)},
+		storage.Condition{LastModified: read.LastModified})
+	fmt.Println(string(saved.Data), err)
+	// Output:
+	// true
+	// {"n":3} <nil>
+}

@@ -44,6 +44,13 @@
 // the same statement. The first read of a never-written collection stores the current time
 // as its timestamp.
 //
+// A conditional Update or Delete ([storage.Condition]) is one statement too. Its first step
+// locks the clock row (SELECT … FOR UPDATE, without bumping it) and then the object's row,
+// with FOR UPDATE re-checking, on the latest committed version, that the object is live with
+// the expected timestamp; only then does it bump the clock and write. A write committed
+// meanwhile therefore makes it write nothing (storage.ErrModified) and leaves the clock alone,
+// and the lock order (clock, then object) is the one of every other write: no deadlock.
+//
 // # Filters and ordering
 //
 // Filters, pagination rules and sorts are translated to SQL on jsonb values, which follow
