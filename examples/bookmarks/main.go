@@ -98,6 +98,7 @@ func newServer(settings *config.Settings, logger *slog.Logger) (http.Handler, *c
 		app.Close()
 		return nil, nil, fmt.Errorf("bookmarks: register resources: %w", err)
 	}
+	registerExtras(app, logger) // a listener and a custom view (extras.go)
 	return app.Handler(), app, nil
 }
 

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+
+	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/protocol"
+	"github.com/cliquet-go/cliquet/storage"
+)
+
+// statsPath is the custom view added next to the resources: GET /v1/stats.
+const statsPath = "/stats"
+
+// Stats is the body of GET /v1/stats: what the authenticated user keeps.
+type Stats struct {
+	// Bookmarks is the number of the user's bookmarks (tombstones not counted).
+	Bookmarks int `json:"bookmarks"`
+}
+
+// registerExtras adds what goes beyond resources (docs/events.md, docs/quickstart.md):
+//   - a listener of committed changes, which logs the URL of every created bookmark at INFO
+//     ("bookmark created");
+//   - a custom view, GET /v1/stats, that answers the user's bookmark count straight from
+//     the storage backend.
+func registerExtras(app *cliquet.App, logger *slog.Logger) {
+	app.Subscribe(cliquet.AfterResourceChanged, func(ctx context.Context, e cliquet.Event) error {
+		for _, imp := range e.Impacted {
+			var b Bookmark
+			if err := json.Unmarshal(imp.New.Data, &b); err != nil {
+				return err
+			}
+			logger.InfoContext(ctx, "bookmark created", "user", e.UserID, "id", imp.New.ID, "url", b.URL)
+		}
+		return nil
+	}, cliquet.ForResources("bookmark"), cliquet.ForActions(cliquet.ActionCreate))
+
+	app.Router.Get(statsPath, stats)
+	app.DescribeRoute(http.MethodGet, statsPath, cliquet.APIOperation{
+		Summary: "Count the bookmarks of the authenticated user.",
+		Tags:    []string{"stats"},
+		Responses: map[int]cliquet.APIResponse{http.StatusOK: {Schema: map[string]any{
+			"type":       "object",
+			"properties": map[string]any{"bookmarks": map[string]any{"type": "integer", "minimum": 0}},
+			"required":   []string{"bookmarks"},
+		}}},
+		Errors: []int{http.StatusUnauthorized},
+	})
+}
+
+// stats answers GET /v1/stats: 401 for anonymous requests, else {"bookmarks": <count>}.
+// The bookmark resource keeps each user's bookmarks in the storage scope
+// {Resource: "bookmark", Parent: <user id>} (resource.Spec's default parent).
+func stats(w http.ResponseWriter, r *http.Request) {
+	id := cliquet.IdentityFrom(r.Context())
+	if !id.Authenticated() {
+		protocol.WriteError(w, r, cliquet.ErrUnauthorized())
+		return
+	}
+	scope := storage.Scope{Resource: "bookmark", Parent: id.UserID}
+	n, err := cliquet.StorageFrom(r.Context()).Count(r.Context(), scope, nil)
+	if err != nil {
+		protocol.WriteError(w, r, err) // a backend failure is a 503 errno 201
+		return
+	}
+	protocol.WriteJSON(w, http.StatusOK, Stats{Bookmarks: n})
+}
