@@ -2,11 +2,8 @@ package postgresql_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,46 +16,15 @@ import (
 	"github.com/cliquet-go/cliquet/cache/cachetest"
 	"github.com/cliquet-go/cliquet/cache/postgresql"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/testenv"
 )
 
-const testDatabase = "cache_test"
-
-// testURL returns the URL of this package's own database (created when missing), so that our
-// tests never touch the tables of other packages' tests. It skips without a server, except in
-// CI.
+// testURL returns the URL of this package's own database, cache_test (created when missing),
+// so that our tests never touch the tables of other packages' tests. It skips without a
+// server, except in CI.
 func testURL(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv("CLIQUET_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CLIQUET_TEST_POSTGRES_DSN is not set (required in CI)")
-		}
-		t.Skip("CLIQUET_TEST_POSTGRES_DSN is not set: no PostgreSQL server to test against")
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", dsn, err)
-	}
-	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, testDatabase).Scan(&exists); err != nil {
-		t.Fatal(err)
-	}
-	if !exists {
-		_, err := conn.Exec(ctx, `CREATE DATABASE `+testDatabase)
-		var pgErr *pgconn.PgError
-		// 42P04 duplicate_database, 23505 unique_violation: created concurrently.
-		if err != nil && !(errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505")) {
-			t.Fatalf("create database %s: %v", testDatabase, err)
-		}
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + testDatabase
-	return u.String()
+	return testenv.PostgresDatabase(t, "cache_test")
 }
 
 // withSearchPath returns rawURL with search_path set, so that the backend sees only schema.
@@ -79,9 +45,7 @@ func withSearchPath(t *testing.T, rawURL, schema string) string {
 func privateSchema(t *testing.T) (string, *pgx.Conn) {
 	t.Helper()
 	base := testURL(t)
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	schema := "cachetest_" + hex.EncodeToString(b[:])
+	schema := testenv.UniquePrefix(t, "cachetest_")
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, withSearchPath(t, base, schema))
 	if err != nil {
@@ -120,9 +84,9 @@ func (h harness) Open(ctx context.Context, t *testing.T, prefix string) cache.Ba
 }
 
 func (harness) Broken(ctx context.Context, t *testing.T) cache.Backend {
-	// Nothing listens on port 1 of the loopback interface: every connection is refused.
+	// Nothing listens on RefusedAddr: every connection is refused.
 	b, err := postgresql.New(ctx, postgresql.Options{
-		URL:         "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2",
+		URL:         "postgres://postgres@" + testenv.RefusedAddr + "/none?sslmode=disable&connect_timeout=2",
 		PoolTimeout: 2 * time.Second,
 	})
 	if err != nil {
