@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,27 +14,15 @@ import (
 	"github.com/cliquet-go/cliquet/cache/cachetest"
 	"github.com/cliquet-go/cliquet/cache/redis"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/testenv"
 )
 
-// testDB is the Redis database number this package's tests use, away from the database 0 of
-// CLIQUET_TEST_REDIS_URL; every key they write is also under a unique prefix.
-const testDB = "11"
-
+// testURL returns CLIQUET_TEST_REDIS_URL moved to database 11, away from the database 0 of
+// the variable; every key the tests write is also under a unique prefix. It skips without a
+// server, except in CI.
 func testURL(t *testing.T) string {
 	t.Helper()
-	raw := os.Getenv("CLIQUET_TEST_REDIS_URL")
-	if raw == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CLIQUET_TEST_REDIS_URL is not set (required in CI)")
-		}
-		t.Skip("CLIQUET_TEST_REDIS_URL is not set: no Redis server to test against")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + testDB
-	return u.String()
+	return testenv.RedisURL(t, 11)
 }
 
 func open(t *testing.T, opts redis.Options) *redis.Backend {
@@ -60,10 +46,10 @@ func (h harness) Open(ctx context.Context, t *testing.T, prefix string) cache.Ba
 }
 
 func (harness) Broken(ctx context.Context, t *testing.T) cache.Backend {
-	// Nothing listens on port 1 of the loopback interface: every connection is refused, at
+	// Nothing listens on RefusedAddr: every connection is refused, at
 	// once since the client neither retries commands nor redials.
 	client := goredis.NewClient(&goredis.Options{
-		Addr: "127.0.0.1:1", MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second, PoolTimeout: time.Second,
+		Addr: testenv.RefusedAddr, MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second, PoolTimeout: time.Second,
 	})
 	t.Cleanup(func() { _ = client.Close() })
 	b, err := redis.New(ctx, redis.Options{Client: client})
@@ -79,9 +65,7 @@ func TestConformance(t *testing.T) { cachetest.Run(t, harness{url: testURL(t)}) 
 
 var ctx = context.Background()
 
-func uniquePrefix(t *testing.T) string {
-	return fmt.Sprintf("redistest_%d_", time.Now().UnixNano())
-}
+func uniquePrefix(t *testing.T) string { return testenv.UniquePrefix(t, "redistest_") }
 
 func TestEmptyPrefixMeansTheDefaultPrefix(t *testing.T) {
 	b := open(t, redis.Options{URL: testURL(t)})
