@@ -3,8 +3,6 @@ package redis_test
 import (
 	"context"
 	"errors"
-	"net/url"
-	"os"
 	"sort"
 	"testing"
 	"time"
@@ -12,6 +10,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/permission/permissiontest"
 	"github.com/cliquet-go/cliquet/permission/redis"
@@ -24,19 +23,7 @@ const testPrefix = "cliquet-permissiontest:"
 // set) without the variable.
 func testURL(t *testing.T) string {
 	t.Helper()
-	raw := os.Getenv("CLIQUET_TEST_REDIS_URL")
-	if raw == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CLIQUET_TEST_REDIS_URL is not set (required when CI is set)")
-		}
-		t.Skip("CLIQUET_TEST_REDIS_URL is not set: no Redis server to test against")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/2"
-	return u.String()
+	return testenv.RedisURL(t, 2)
 }
 
 func open(t *testing.T, opts redis.Options) *redis.Backend {
@@ -228,8 +215,8 @@ func TestFromSettingsRejectsBadValues(t *testing.T) {
 
 func TestUnreachableServerFailsWithBackendError(t *testing.T) {
 	ctx := context.Background()
-	// Nothing listens on port 1.
-	b := open(t, redis.Options{URL: "redis://127.0.0.1:1/0?dial_timeout=200ms&max_retries=-1"})
+	// Nothing listens on RefusedAddr.
+	b := open(t, redis.Options{URL: "redis://" + testenv.RefusedAddr + "/0?dial_timeout=200ms&max_retries=-1"})
 	defer b.Close()
 	checks := []struct {
 		name string
