@@ -4,71 +4,23 @@ import (
 	"context"
 	"errors"
 	"net/url"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/permission/permissiontest"
 	"github.com/cliquet-go/cliquet/permission/postgresql"
 )
 
-const testDatabase = "permission_test"
-
-var (
-	dbOnce sync.Once
-	dbURL  string
-	dbErr  error
-)
-
-// testURL returns the URL of this package's own database, created from
+// testURL returns the URL of this package's own database, permission_test, created from
 // CLIQUET_TEST_POSTGRES_DSN when missing. It skips (or fails when CI is set) without a DSN.
 func testURL(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv("CLIQUET_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CLIQUET_TEST_POSTGRES_DSN is not set (required when CI is set)")
-		}
-		t.Skip("CLIQUET_TEST_POSTGRES_DSN is not set: no PostgreSQL server to test against")
-	}
-	dbOnce.Do(func() { dbURL, dbErr = createDatabase(dsn) })
-	if dbErr != nil {
-		t.Fatal(dbErr)
-	}
-	return dbURL
-}
-
-func createDatabase(dsn string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, testDatabase).Scan(&exists); err != nil {
-		return "", err
-	}
-	if !exists {
-		_, err := conn.Exec(ctx, `CREATE DATABASE `+testDatabase)
-		var pgErr *pgconn.PgError
-		if err != nil && !(errors.As(err, &pgErr) && pgErr.Code == "42P04") { // duplicate_database
-			return "", err
-		}
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "", err
-	}
-	u.Path = "/" + testDatabase
-	return u.String(), nil
+	return testenv.PostgresDatabase(t, "permission_test")
 }
 
 func open(ctx context.Context, t *testing.T, opts postgresql.Options) *postgresql.Backend {
@@ -94,8 +46,8 @@ func (h harness) New(ctx context.Context, t *testing.T) permission.Backend {
 }
 
 func (h harness) Broken(ctx context.Context, t *testing.T) permission.Backend {
-	// Nothing listens on port 1.
-	return open(ctx, t, postgresql.Options{URL: "postgres://postgres@127.0.0.1:1/none?connect_timeout=2", PoolTimeout: 2 * time.Second})
+	// Nothing listens on RefusedAddr.
+	return open(ctx, t, postgresql.Options{URL: "postgres://postgres@" + testenv.RefusedAddr + "/none?connect_timeout=2", PoolTimeout: 2 * time.Second})
 }
 
 func TestConformance(t *testing.T) { permissiontest.Run(t, harness{url: testURL(t)}) }
