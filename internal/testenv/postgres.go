@@ -79,3 +79,18 @@ func createDatabase(dsn, name, with string) error {
 	}
 	return err
 }
+
+// WithSearchPath returns dsn with its search_path parameter set to schema, so that a
+// connection opened with it sees the tables of that schema only (a test's private schema in
+// a shared database).
+func WithSearchPath(t testing.TB, dsn, schema string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("parse DSN: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}

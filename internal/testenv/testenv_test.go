@@ -147,6 +147,13 @@ func TestPostgresDatabase(t *testing.T) {
 	}
 }
 
+func TestWithSearchPathKeepsTheOtherParameters(t *testing.T) {
+	got := testenv.WithSearchPath(t, "postgres://u@h:5/db?sslmode=disable&search_path=public", "mine")
+	if want := "postgres://u@h:5/db?search_path=mine&sslmode=disable"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
 func TestRedisURLReachesTheDatabaseAskedFor(t *testing.T) {
 	opts, err := goredis.ParseURL(testenv.RedisURL(t, 13))
 	if err != nil {
