@@ -3,7 +3,6 @@ package postgresql_test
 import (
 	"context"
 	"errors"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -27,19 +26,6 @@ func testURL(t *testing.T) string {
 	return testenv.PostgresDatabase(t, "cache_test")
 }
 
-// withSearchPath returns rawURL with search_path set, so that the backend sees only schema.
-func withSearchPath(t *testing.T, rawURL, schema string) string {
-	t.Helper()
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
 // privateSchema creates an empty schema, dropped at the end of the test, and returns a URL
 // whose search_path points at it, with a connection to inspect it.
 func privateSchema(t *testing.T) (string, *pgx.Conn) {
@@ -47,7 +33,7 @@ func privateSchema(t *testing.T) (string, *pgx.Conn) {
 	base := testURL(t)
 	schema := testenv.UniquePrefix(t, "cachetest_")
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, withSearchPath(t, base, schema))
+	conn, err := pgx.Connect(ctx, testenv.WithSearchPath(t, base, schema))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +46,7 @@ func privateSchema(t *testing.T) (string, *pgx.Conn) {
 		}
 		conn.Close(context.Background())
 	})
-	return withSearchPath(t, base, schema), conn
+	return testenv.WithSearchPath(t, base, schema), conn
 }
 
 func open(t *testing.T, opts postgresql.Options) *postgresql.Backend {
