@@ -3,7 +3,6 @@ package postgresql_test
 import (
 	"context"
 	"errors"
-	"net/url"
 	"testing"
 	"time"
 
@@ -124,11 +123,7 @@ func TestMigratesKintoVersion1Schema(t *testing.T) {
 		INSERT INTO `+schema+`.user_principals VALUES ('alice', 'group');`); err != nil {
 		t.Fatal(err)
 	}
-	pu, _ := url.Parse(u)
-	q := pu.Query()
-	q.Set("search_path", schema)
-	pu.RawQuery = q.Encode()
-	b := open(ctx, t, postgresql.Options{URL: pu.String()})
+	b := open(ctx, t, postgresql.Options{URL: testenv.WithSearchPath(t, u, schema)})
 	defer b.Close()
 
 	if err := b.InitializeSchema(ctx, true); err != nil {
@@ -189,11 +184,7 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+schema+` CASCADE`) })
-	pu, _ := url.Parse(u)
-	q := pu.Query()
-	q.Set("search_path", schema)
-	pu.RawQuery = q.Encode()
-	b := open(ctx, t, postgresql.Options{URL: pu.String()})
+	b := open(ctx, t, postgresql.Options{URL: testenv.WithSearchPath(t, u, schema)})
 	defer b.Close()
 	err = b.InitializeSchema(ctx, false)
 	var be *permission.BackendError
