@@ -138,6 +138,12 @@ func (a *App) Authenticators() []Authenticator {
 // context, and the sub-requests whose credentials are those of the batch request (see
 // [sameCredentials]) reuse it instead of asking the policies and the permission backend
 // again, as kinto shares the principals of a batch with its sub-requests.
+//
+// The utility views that need no identity (see [App.identityFree]) are served without
+// asking the permission backend for the user's principals, so that a permission backend
+// that is down does not turn the heartbeat report into a plain 503: their identity holds
+// the user id and the built-in principals only. The hello view, which shows the
+// principals, still asks, and answers 503 when the permission backend fails.
 func (a *App) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -145,8 +151,12 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 		if c, ok := ctx.Value(batchIdentityKey).(*batchIdentity); ok && monitoring.IsSubrequest(ctx) && sameCredentials(c.header, r.Header) {
 			id = c.id
 		} else {
+			perms := a.Permission
+			if a.identityFree(r) {
+				perms = nil
+			}
 			var err error
-			if id, err = Identify(r, a.Permission, a.Authenticators()...); err != nil {
+			if id, err = Identify(r, perms, a.Authenticators()...); err != nil {
 				protocol.WriteError(w, r, err)
 				return
 			}
@@ -159,6 +169,23 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(WithIdentity(ctx, id)))
 	})
+}
+
+// identityFree reports whether r is for a utility view that reads no identity: the
+// heartbeats, the version and the OpenAPI document (GET or HEAD).
+func (a *App) identityFree(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	rest, ok := strings.CutPrefix(r.URL.Path, a.Prefix)
+	if !ok {
+		return false
+	}
+	switch rest {
+	case "/__heartbeat__", "/__lbheartbeat__", "/__version__", APIPath:
+		return true
+	}
+	return false
 }
 
 // batchIdentityKey holds the *batchIdentity of a batch request.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/permission"
+	"github.com/cliquet-go/cliquet/permission/memory"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
 )
@@ -721,6 +722,64 @@ func TestAuthentication(t *testing.T) {
 			t.Errorf("ErrForbidden = %v", e)
 		}
 	})
+}
+
+func TestUtilityViewsWithPermissionBackendDown(t *testing.T) {
+	version := filepath.Join(t.TempDir(), "version.json")
+	if err := os.WriteFile(version, []byte(`{"version": "1.2.3"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	perms := &downPerms{Backend: memory.New()}
+	app := newApp(t, map[string]string{"storage_backend": "memory", "version_json_path": version}, Config{Permission: perms})
+	h := app.Handler()
+	auth := []string{"Authorization", "Basic YWxpY2U6c2VjcmV0"} // alice:secret
+
+	t.Run("an authenticated heartbeat answers the report with permission false", func(t *testing.T) {
+		r := do(t, h, "GET", "/v1/__heartbeat__", nil, auth...)
+		m := r.json(t)
+		if r.StatusCode != 503 || m["permission"] != false || m["storage"] != true || m["cache"] != true {
+			t.Fatalf("%d %s", r.StatusCode, r.body)
+		}
+		if _, isError := m["errno"]; isError {
+			t.Errorf("heartbeat answered an error body: %s", r.body)
+		}
+	})
+	for _, path := range []string{"/v1/__lbheartbeat__", "/v1/__version__", "/v1/__api__"} {
+		t.Run("an authenticated GET "+path+" does not ask the permission backend", func(t *testing.T) {
+			r := do(t, h, "GET", path, nil, auth...)
+			if _, isError := r.json(t)["errno"]; r.StatusCode != 200 || isError {
+				t.Fatalf("%d %s", r.StatusCode, r.body)
+			}
+		})
+	}
+	t.Run("an authenticated HEAD of the heartbeat answers its status", func(t *testing.T) {
+		if r := do(t, h, "HEAD", "/v1/__heartbeat__", nil, auth...); r.StatusCode != 503 || len(r.body) != 0 {
+			t.Fatalf("%d %q", r.StatusCode, r.body)
+		}
+	})
+	t.Run("the authenticated hello view, which shows the principals, answers 503 errno 201", func(t *testing.T) {
+		assertError(t, do(t, h, "GET", "/v1/", nil, auth...), 503, protocol.ErrnoBackend)
+	})
+	t.Run("other views still ask the permission backend", func(t *testing.T) {
+		assertError(t, do(t, h, "GET", "/v1/__heartbeat__/extra", nil, auth...), 503, protocol.ErrnoBackend)
+	})
+	t.Run("the anonymous hello view does not ask the permission backend", func(t *testing.T) {
+		if r := do(t, h, "GET", "/v1/", nil); r.StatusCode != 200 {
+			t.Fatalf("%d %s", r.StatusCode, r.body)
+		}
+	})
+}
+
+// downPerms is a memory permission backend whose service is down: UserPrincipals and Ping
+// fail with a *permission.BackendError.
+type downPerms struct{ *memory.Backend }
+
+func (downPerms) UserPrincipals(context.Context, string) ([]string, error) {
+	return nil, &permission.BackendError{Backend: "down", Op: "user_principals", Err: errors.New("connection refused")}
+}
+
+func (downPerms) Ping(context.Context, bool) error {
+	return &permission.BackendError{Backend: "down", Op: "ping", Err: errors.New("connection refused")}
 }
 
 func TestContextAccessors(t *testing.T) {
