@@ -3,6 +3,7 @@ package resource
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -46,6 +47,10 @@ func decodeJSON(b []byte, v any) error {
 func readBody(r *http.Request, perms []string) (*body, error) {
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, err // protocol.FromError: 413 errno 113
+		}
 		return nil, protocol.InvalidParam("body", "", "Could not read the request body: "+err.Error())
 	}
 	trimmed := bytes.TrimSpace(raw)
