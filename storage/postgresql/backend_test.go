@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/storage"
 )
 
@@ -304,13 +304,7 @@ func TestUnitOfWorkStartsAtFirstWriteAndRollsBack(t *testing.T) {
 }
 
 func TestUnreachableServerGivesBackendError(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	b, err := New(context.Background(), Options{URL: "postgres://postgres@" + addr + "/x?sslmode=disable", PoolTimeout: 500 * time.Millisecond})
+	b, err := New(context.Background(), Options{URL: "postgres://postgres@" + testenv.FreeAddr(t) + "/x?sslmode=disable", PoolTimeout: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

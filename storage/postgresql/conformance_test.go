@@ -2,10 +2,10 @@ package postgresql
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
+	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/storage"
 	"github.com/cliquet-go/cliquet/storage/storagetest"
 )
@@ -23,13 +23,7 @@ func (h harness) New(t *testing.T) storage.Backend {
 
 // Broken returns a backend pointed at a closed port, with a short pool timeout.
 func (h harness) Broken(t *testing.T) storage.Backend {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	b, err := New(context.Background(), Options{URL: "postgres://postgres@" + addr + "/nowhere?sslmode=disable", PoolTimeout: 300 * time.Millisecond})
+	b, err := New(context.Background(), Options{URL: "postgres://postgres@" + testenv.FreeAddr(t) + "/nowhere?sslmode=disable", PoolTimeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
