@@ -5,8 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/storage"
 	"github.com/cliquet-go/cliquet/storage/redis"
 	"github.com/cliquet-go/cliquet/storage/storagetest"
@@ -20,7 +19,7 @@ type harness struct {
 }
 
 func (h harness) New(t *testing.T) storage.Backend {
-	b, err := redis.New(context.Background(), redis.Options{URL: h.url, Prefix: h.root + uuid.NewString()[:8] + ":", PoolSize: 60})
+	b, err := redis.New(context.Background(), redis.Options{URL: h.url, Prefix: testenv.UniquePrefix(t, h.root), PoolSize: 60})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +28,7 @@ func (h harness) New(t *testing.T) storage.Backend {
 
 func (h harness) Broken(t *testing.T) storage.Backend {
 	b, err := redis.New(context.Background(), redis.Options{
-		URL:         "redis://" + closedPort(t) + "/3",
+		URL:         "redis://" + testenv.FreeAddr(t) + "/3",
 		DialTimeout: 100 * time.Millisecond, PoolTimeout: 100 * time.Millisecond, MaxRetries: -1, DialerRetries: 1,
 	})
 	if err != nil {
@@ -39,7 +38,7 @@ func (h harness) Broken(t *testing.T) storage.Backend {
 }
 
 func TestConformance(t *testing.T) {
-	h := harness{url: testURL(t), root: "cliquettest:conformance:" + uuid.NewString()[:8] + ":"}
+	h := harness{url: testURL(t), root: testenv.UniquePrefix(t, "cliquettest:conformance:")}
 	newBackend(t, h.root) // its cleanup flushes every subtest's keys (they share the root prefix)
 	storagetest.Run(t, h)
 }

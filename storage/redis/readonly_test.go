@@ -11,6 +11,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/storage"
 	"github.com/cliquet-go/cliquet/storage/redis"
 )
@@ -26,9 +27,9 @@ func startReadOnlyReplica(t *testing.T) string {
 		}
 		t.Skip("redis-server is not in PATH")
 	}
-	addr := closedPort(t)
+	addr := testenv.FreeAddr(t)
 	host, port, _ := net.SplitHostPort(addr)
-	_, deadPort, _ := net.SplitHostPort(closedPort(t))
+	_, deadPort, _ := net.SplitHostPort(testenv.FreeAddr(t))
 	cmd := exec.Command(bin, "--port", port, "--bind", host, "--save", "", "--appendonly", "no",
 		"--replicaof", host, deadPort, "--replica-read-only", "yes", "--logfile", "")
 	if err := cmd.Start(); err != nil {

@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -15,37 +12,23 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/storage"
 	"github.com/cliquet-go/cliquet/storage/redis"
 )
 
-// testDB is the Redis database the tests use, away from the other packages' keys.
-const testDB = "3"
-
-// testURL returns CLIQUET_TEST_REDIS_URL pointed at testDB, skipping (or failing in CI) when
-// it is unset.
+// testURL returns CLIQUET_TEST_REDIS_URL pointed at database 3, away from the other
+// packages' keys, skipping (or failing in CI) when it is unset.
 func testURL(t testing.TB) string {
 	t.Helper()
-	raw := os.Getenv("CLIQUET_TEST_REDIS_URL")
-	if raw == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CLIQUET_TEST_REDIS_URL is not set (required in CI)")
-		}
-		t.Skip("CLIQUET_TEST_REDIS_URL is not set; run scripts/services.sh to start Redis")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatalf("CLIQUET_TEST_REDIS_URL: %v", err)
-	}
-	u.Path = "/" + testDB
-	return u.String()
+	return testenv.RedisURL(t, 3)
 }
 
 // newBackend returns a backend on its own key prefix, flushed and closed at the end of the test.
 func newBackend(t testing.TB, prefix string) *redis.Backend {
 	t.Helper()
 	if prefix == "" {
-		prefix = "cliquettest:" + uuid.NewString()[:8] + ":"
+		prefix = testenv.UniquePrefix(t, "cliquettest:")
 	}
 	b, err := redis.New(context.Background(), redis.Options{URL: testURL(t), Prefix: prefix, PoolSize: 60})
 	if err != nil {
@@ -58,18 +41,6 @@ func newBackend(t testing.TB, prefix string) *redis.Backend {
 		b.Close()
 	})
 	return b
-}
-
-// closedPort returns a loopback address nobody listens on.
-func closedPort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 func data(t testing.TB, v any) json.RawMessage {
@@ -114,7 +85,7 @@ func TestScopesWithSeparatorsDoNotCollide(t *testing.T) {
 func TestFlushRemovesOnlyKeysUnderThePrefix(t *testing.T) {
 	ctx := context.Background()
 	mine := newBackend(t, "cliquettest:*flush["+uuid.NewString()[:8]+"]:")
-	other := newBackend(t, "cliquettest:"+uuid.NewString()[:8]+":")
+	other := newBackend(t, testenv.UniquePrefix(t, "cliquettest:"))
 	s := storage.Scope{Resource: "r", Parent: "p"}
 	for _, b := range []*redis.Backend{mine, other} {
 		if _, err := b.Create(ctx, s, storage.Object{ID: "a"}); err != nil {
@@ -336,7 +307,7 @@ func TestConcurrentWritersGetDistinctTimestampsAndAPollerSeesEachOnce(t *testing
 
 func TestTwoWebHeadsShareOneClock(t *testing.T) {
 	ctx := context.Background()
-	prefix := "cliquettest:" + uuid.NewString()[:8] + ":"
+	prefix := testenv.UniquePrefix(t, "cliquettest:")
 	heads := []*redis.Backend{newBackend(t, prefix), newBackend(t, prefix)}
 	s := storage.Scope{Resource: "record", Parent: "heads"}
 	var (
@@ -391,7 +362,7 @@ func TestTwoWebHeadsShareOneClock(t *testing.T) {
 
 func TestBrokenServerGivesBackendErrors(t *testing.T) {
 	ctx := context.Background()
-	b, err := redis.New(ctx, redis.Options{URL: "redis://" + closedPort(t) + "/3", DialTimeout: 200 * time.Millisecond, MaxRetries: -1, DialerRetries: 1})
+	b, err := redis.New(ctx, redis.Options{URL: "redis://" + testenv.FreeAddr(t) + "/3", DialTimeout: 200 * time.Millisecond, MaxRetries: -1, DialerRetries: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +381,7 @@ func TestBrokenServerGivesBackendErrors(t *testing.T) {
 
 func TestFactoryReadsSettings(t *testing.T) {
 	ctx := context.Background()
-	prefix := "cliquettest:" + uuid.NewString()[:8] + ":"
+	prefix := testenv.UniquePrefix(t, "cliquettest:")
 	s, err := config.FromMap(map[string]string{
 		"storage_backend":      "kinto.core.storage.redis",
 		"storage_url":          testURL(t),
