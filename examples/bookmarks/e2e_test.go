@@ -37,7 +37,8 @@ func TestEndToEnd(t *testing.T) {
 			prefix := testenv.UniquePrefix(t, "bookmarks-e2e:")
 			cleanRedis(t, u, prefix)
 			env := []string{"CLIQUET_STORAGE_URL=" + u, "CLIQUET_CACHE_URL=" + u, "CLIQUET_PERMISSION_URL=" + u,
-				"CLIQUET_STORAGE_PREFIX=" + prefix + "storage:", "CLIQUET_CACHE_PREFIX=" + prefix + "cache:"}
+				"CLIQUET_STORAGE_PREFIX=" + prefix + "storage:", "CLIQUET_CACHE_PREFIX=" + prefix + "cache:",
+				"CLIQUET_PERMISSION_PREFIX=" + prefix + "permission:"}
 			runCommand(t, env, "migrate", "--ini", "redis.ini") // nothing to do, but it must work
 			return env, []string{"--ini", "redis.ini"}
 		}},

@@ -23,7 +23,7 @@
 //
 // It registers itself as "redis" (also "cliquet.permission.redis" and
 // "kinto.core.permission.redis") and reads permission_url ("redis://host:6379/1"),
-// permission_pool_size and permission_pool_timeout (see [FromSettings]).
+// permission_pool_size, permission_pool_timeout and permission_prefix (see [FromSettings]).
 package redis
 
 import (
@@ -100,8 +100,9 @@ func New(opts Options) (*Backend, error) {
 	return &Backend{client: goredis.NewClient(o), prefix: prefix}, nil
 }
 
-// FromSettings builds a backend from permission_url, permission_pool_size (default 25) and
-// permission_pool_timeout (seconds, default 30), with [DefaultPrefix].
+// FromSettings builds a backend from permission_url, permission_pool_size (default 25),
+// permission_pool_timeout (seconds, default 30) and permission_prefix (default
+// [DefaultPrefix]; empty also means [DefaultPrefix]).
 func FromSettings(_ context.Context, s *config.Settings) (*Backend, error) {
 	size, err := s.Int("permission_pool_size")
 	if err != nil {
@@ -111,7 +112,12 @@ func FromSettings(_ context.Context, s *config.Settings) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(Options{URL: s.String("permission_url"), PoolSize: size, PoolTimeout: timeout})
+	return New(Options{
+		URL:         s.String("permission_url"),
+		PoolSize:    size,
+		PoolTimeout: timeout,
+		Prefix:      s.String("permission_prefix"),
+	})
 }
 
 func wrap(op string, err error) error {
