@@ -61,6 +61,7 @@ func (a *App) batchHandler() http.HandlerFunc {
 			protocol.WriteError(w, r, protocol.InvalidParam("body", "requests", msgRecursiveBatch))
 			return
 		}
+		RequireTransaction(ctx) // the sub-requests' writes form one unit of work
 		subs, err := a.parseBatch(r, limit)
 		if err != nil {
 			protocol.WriteError(w, r, err)

@@ -426,6 +426,7 @@ func (a *App) fireEvents(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		RequireTransaction(r.Context()) // a failing listener must be able to roll the write back
 		bw := &bufferedWriter{header: w.Header().Clone()}
 		next.ServeHTTP(bw, r)
 		if bw.status() < 500 {

@@ -9,19 +9,22 @@ import (
 	"github.com/cliquet-go/cliquet/storage"
 )
 
-type txMarkKey struct{}
+// txKey carries the *txState of the request's unit of work.
+type txKey struct{}
 
-// txVetoKey marks the unit of work of a request as to be rolled back whatever the status
-// (see [vetoCommit]).
-type txVetoKey struct{}
+// txState is what the Transaction middleware shares with the code inside its unit of work.
+type txState struct {
+	veto      bool   // roll back whatever the status (see vetoCommit)
+	denyFinal func() // withdraws storage.AllowFinalWrite (see RequireTransaction)
+}
 
 // vetoCommit makes the unit of work of ctx roll back even when the response status is below
 // 500 (a failed ResourceChanged listener answering a 4xx error); it reports whether ctx
 // belongs to a unit of work.
 func vetoCommit(ctx context.Context) bool {
-	v, ok := ctx.Value(txVetoKey{}).(*bool)
+	st, ok := ctx.Value(txKey{}).(*txState)
 	if ok {
-		*v = true
+		st.veto = true
 	}
 	return ok
 }
@@ -29,8 +32,20 @@ func vetoCommit(ctx context.Context) bool {
 // InTransaction reports whether ctx belongs to a request already wrapped by [Transaction]
 // (so that a nested dispatch, such as a batch sub-request, joins the outer unit of work).
 func InTransaction(ctx context.Context) bool {
-	v, _ := ctx.Value(txMarkKey{}).(bool)
-	return v
+	_, ok := ctx.Value(txKey{}).(*txState)
+	return ok
+}
+
+// RequireTransaction makes the unit of work of ctx (see [Transaction]) a real transaction
+// until the end of the request: no write of the request runs in autocommit mode, even one
+// marked with storage.WithFinalWrite. Code inside the unit that may still fail the request
+// after its handler wrote calls it before the handler runs: the batch view (its
+// sub-requests share the unit) and the delivery of ResourceRead and ResourceChanged events
+// (a failing listener rolls the write back) do. It does nothing outside a unit of work.
+func RequireTransaction(ctx context.Context) {
+	if st, ok := ctx.Value(txKey{}).(*txState); ok && st.denyFinal != nil {
+		st.denyFinal()
+	}
 }
 
 // Transaction wraps each write request (any method but GET, HEAD and OPTIONS) in one unit of
@@ -41,6 +56,12 @@ func InTransaction(ctx context.Context) bool {
 // is sent; a failed commit is answered 503 errno 201 instead. A status of 500 or more, or
 // a panic (re-raised after the rollback), rolls the unit back. 4xx responses commit, as in
 // Cliquet, unless a failed ResourceChanged listener vetoed the commit (events.go).
+//
+// The unit allows a final write (storage.AllowFinalWrite): a handler whose last write is its
+// only one, with nothing after it that can fail, may mark it with storage.WithFinalWrite and
+// the backend then runs it in autocommit mode, so that the collection's clock row is not
+// held locked across the COMMIT round trip. [RequireTransaction] withdraws that permission;
+// the batch view and the before-commit event delivery call it.
 func Transaction(store storage.Backend) func(http.Handler) http.Handler {
 	txr, ok := store.(storage.Transactor)
 	return func(next http.Handler) http.Handler {
@@ -57,9 +78,9 @@ func Transaction(store storage.Backend) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			veto := new(bool)
-			ctx := context.WithValue(context.WithValue(r.Context(), txMarkKey{}, true), txVetoKey{}, veto)
-			ctx, tx := txr.Begin(ctx)
+			st := &txState{}
+			ctx, tx := txr.Begin(context.WithValue(r.Context(), txKey{}, st))
+			ctx, st.denyFinal = storage.AllowFinalWrite(ctx)
 			bw := &bufferedWriter{header: w.Header().Clone()}
 			done := false
 			defer func() {
@@ -69,7 +90,7 @@ func Transaction(store storage.Backend) func(http.Handler) http.Handler {
 			}()
 			next.ServeHTTP(bw, r.WithContext(ctx))
 			done = true
-			if bw.status() >= 500 || *veto {
+			if bw.status() >= 500 || st.veto {
 				if err := tx.Rollback(context.WithoutCancel(ctx)); err != nil {
 					logFrom(r).ErrorContext(r.Context(), "rollback failed", "error", err.Error())
 				}

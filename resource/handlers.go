@@ -1,6 +1,7 @@
 package resource
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"maps"
@@ -164,6 +165,22 @@ func (rs *Resource[T]) listObjects(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
+// finalWrite marks ctx for a handler's storage write as the request's final one
+// (storage.WithFinalWrite): within a unit of work that allows it (cliquet.Transaction,
+// outside a batch and without before-commit listeners), and when it is the unit's first
+// write, the backend may commit it on its own instead of holding its locks until the
+// request's COMMIT. Only writes after which nothing can fail the request qualify: on a
+// shareable resource the permissions are saved after the object (another backend, whose
+// failure must roll the object back), so they never do. A later write in the same request,
+// such as PUT's update after a racing create, or a retried conditional write, runs in the
+// unit's transaction (the backend honours the mark once).
+func (rs *core) finalWrite(ctx context.Context) context.Context {
+	if rs.share != nil {
+		return ctx
+	}
+	return storage.WithFinalWrite(ctx)
+}
+
 // createObject answers POST on the plural URL.
 func (rs *Resource[T]) createObject(w http.ResponseWriter, r *http.Request) error {
 	pre, err := common(r)
@@ -218,7 +235,7 @@ func (rs *Resource[T]) createObject(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	created, err := rs.store.Create(ctx, scope, obj)
+	created, err := rs.store.Create(rs.finalWrite(ctx), scope, obj)
 	if err != nil {
 		return err
 	}
@@ -426,13 +443,13 @@ func (rs *Resource[T]) putObject(w http.ResponseWriter, r *http.Request) error {
 	status := http.StatusOK
 	var stored storage.Object
 	if existing != nil {
-		stored, err = rs.store.Update(ctx, scope, obj, conditionIf(pre.ifMatch || b.data == nil, *existing)...)
+		stored, err = rs.store.Update(rs.finalWrite(ctx), scope, obj, conditionIf(pre.ifMatch || b.data == nil, *existing)...)
 		if errors.Is(err, storage.ErrModified) {
 			return rs.staleWrite(ctx, scope, id, g.hideExisting)
 		}
 	} else {
 		status = http.StatusCreated
-		stored, err = rs.store.Create(ctx, scope, obj)
+		stored, err = rs.store.Create(rs.finalWrite(ctx), scope, obj)
 		var ue *storage.UnicityError
 		if errors.As(err, &ue) {
 			// Created meanwhile by another request.
@@ -541,7 +558,7 @@ func (rs *Resource[T]) patchObject(w http.ResponseWriter, r *http.Request) error
 		if !write {
 			break
 		}
-		stored, err = rs.store.Update(ctx, scope, obj, storage.Condition{LastModified: existing.LastModified})
+		stored, err = rs.store.Update(rs.finalWrite(ctx), scope, obj, storage.Condition{LastModified: existing.LastModified})
 		if err == nil {
 			break
 		} else if !errors.Is(err, storage.ErrModified) {
@@ -693,7 +710,7 @@ func (rs *Resource[T]) deleteObject(w http.ResponseWriter, r *http.Request) erro
 		forced = 0
 	}
 	// With If-Match, delete only the object the precondition was checked on.
-	tomb, err := rs.store.Delete(ctx, scope, id, forced, conditionIf(pre.ifMatch, existing)...)
+	tomb, err := rs.store.Delete(rs.finalWrite(ctx), scope, id, forced, conditionIf(pre.ifMatch, existing)...)
 	if errors.Is(err, storage.ErrModified) {
 		return rs.staleWrite(ctx, scope, id, false)
 	} else if errors.Is(err, storage.ErrNotFound) {

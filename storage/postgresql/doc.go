@@ -76,7 +76,20 @@
 //
 // [Backend.Begin] returns a context carrying a unit of work. Reads made with it go to the
 // pool until the first write, which opens the transaction; later calls, reads included, use
-// it. Calls without a unit of work run in autocommit mode. Failures of the server or of the
+// it. Calls without a unit of work run in autocommit mode.
+//
+// Final writes (see "Final writes" in package storage): when the unit has not written yet and
+// the context carries both storage.AllowFinalWrite's permission (not withdrawn) and
+// storage.WithFinalWrite's mark, the write runs in autocommit mode on a pooled connection
+// instead of opening the transaction. Its one statement is atomic on its own and takes the
+// clock row lock like any write, so timestamps stay unique and commit-ordered; the lock is
+// released when the statement commits, without the BEGIN and COMMIT round trips that would
+// otherwise keep it held. That is what lets cliquet's single-write requests (a POST, PUT,
+// PATCH or DELETE of a non-shareable resource, outside a batch and without before-commit
+// listeners) write to a hot collection at the rate of the bare statement. Commit and Rollback
+// then have nothing to end; a later write of the unit opens a transaction of its own.
+//
+// Failures of the server or of the
 // pool (including the pool timeout) are returned as *storage.BackendError; the pool reopens
 // connections by itself when the server comes back.
 package postgresql

@@ -176,14 +176,17 @@ func (b *Backend) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 }
 
 // run calls fn with the querier ctx belongs to: the unit of work's transaction when one has
-// started (or when write starts it), otherwise a pooled connection in autocommit mode. It
-// turns driver failures into *storage.BackendError.
+// started (or when write starts it), otherwise a pooled connection in autocommit mode. The
+// unit's first write runs in autocommit mode too when ctx allows a final write
+// (storage.FinalWriteAllowed). It turns driver failures into *storage.BackendError.
 func (b *Backend) run(ctx context.Context, op string, write bool, fn func(q querier) error) error {
 	if u := b.unitFrom(ctx); u != nil {
 		u.mu.Lock()
 		defer u.mu.Unlock()
 		if !u.done {
-			if u.tx == nil && write {
+			if u.tx == nil && write && !u.final && storage.FinalWriteAllowed(ctx) {
+				u.final = true // the unit's one write: no transaction to hold the locks
+			} else if u.tx == nil && write {
 				if err := u.begin(ctx); err != nil {
 					return b.wrap(op, err)
 				}

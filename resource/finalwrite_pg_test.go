@@ -1,0 +1,239 @@
+package resource_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/resource"
+	"github.com/cliquet-go/cliquet/storage"
+	"github.com/cliquet-go/cliquet/storage/postgresql"
+)
+
+// perfDSN returns the DSN of the perf_test database (created when missing), or skips
+// without a server; no other package's tests use that database.
+func perfDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("CLIQUET_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CLIQUET_TEST_POSTGRES_DSN is not set (required in CI)")
+		}
+		t.Skip("CLIQUET_TEST_POSTGRES_DSN is not set: no PostgreSQL server to test against")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	_, err = conn.Exec(ctx, `CREATE DATABASE perf_test TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'`)
+	conn.Close(ctx)
+	var pgErr *pgconn.PgError
+	// 42P04 duplicate_database, 23505 unique_violation: created before or concurrently.
+	if err != nil && !(errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505")) {
+		t.Fatalf("create database perf_test: %v", err)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/perf_test"
+	return u.String()
+}
+
+// observedStore is the PostgreSQL backend, recording after each write whether another
+// connection already sees it (autocommitted), and failing the creation of objects named
+// "fail" with a backend error (503) after writing them.
+type observedStore struct {
+	*postgresql.Backend
+	obs *pgx.Conn
+
+	mu      sync.Mutex
+	visible map[string]bool // by object name: committed when the write returned
+}
+
+func (o *observedStore) record(ctx context.Context, obj storage.Object, err error) error {
+	if err != nil {
+		return err
+	}
+	var data struct{ Name string }
+	json.Unmarshal(obj.Data, &data) //nolint:errcheck // tombstones have no data
+	if data.Name == "" {
+		data.Name = "tombstone:" + obj.ID
+	}
+	var n int
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if qerr := o.obs.QueryRow(ctx, `SELECT count(*) FROM objects WHERE id = $1 AND last_modified = $2`,
+		obj.ID, obj.LastModified).Scan(&n); qerr != nil {
+		return qerr
+	}
+	o.visible[data.Name] = n == 1
+	if data.Name == "fail" {
+		return &storage.BackendError{Backend: "observed", Op: "create", Err: errors.New("told to fail")}
+	}
+	return nil
+}
+
+func (o *observedStore) seen(name string) (visible, written bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	visible, written = o.visible[name]
+	return visible, written
+}
+
+func (o *observedStore) Create(ctx context.Context, s storage.Scope, obj storage.Object) (storage.Object, error) {
+	out, err := o.Backend.Create(ctx, s, obj)
+	return out, o.record(ctx, out, err)
+}
+
+func (o *observedStore) Update(ctx context.Context, s storage.Scope, obj storage.Object, cond ...storage.Condition) (storage.Object, error) {
+	out, err := o.Backend.Update(ctx, s, obj, cond...)
+	return out, o.record(ctx, out, err)
+}
+
+func (o *observedStore) Delete(ctx context.Context, s storage.Scope, id string, lm int64, cond ...storage.Condition) (storage.Object, error) {
+	out, err := o.Backend.Delete(ctx, s, id, lm, cond...)
+	return out, o.record(ctx, out, err)
+}
+
+// TestSingleWriteRequestsAutocommit checks, through the app on PostgreSQL with
+// transaction_per_request, which requests run their write in autocommit mode (committed
+// when the storage call returns, so that the collection's clock row is not held across the
+// COMMIT round trip): the single write of a POST, PUT, PATCH or DELETE without before-commit
+// listeners. A batch keeps one transaction for all its sub-requests (rolled back whole by a
+// failing sub-request), and so does a request when a ResourceChanged listener is subscribed
+// (its failure rolls the write back).
+func TestSingleWriteRequestsAutocommit(t *testing.T) {
+	dsn := perfDSN(t)
+	ctx := context.Background()
+	pg, err := postgresql.New(ctx, postgresql.Options{URL: dsn, PoolSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Close() })
+	if err := pg.InitializeSchema(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	obs, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { obs.Close(context.Background()) })
+	store := &observedStore{Backend: pg, obs: obs, visible: map[string]bool{}}
+
+	newServer := func(t *testing.T, listener bool) *server {
+		app, err := cliquet.Initialize(chi.NewRouter(), cliquet.Config{
+			Settings:       config.MustFromMap(map[string]string{"userid_hmac_secret": "test-secret"}, config.Options{Env: []string{}}),
+			ProjectName:    "test",
+			ProjectVersion: "1.0.0",
+			Storage:        store,
+			Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { app.Close() })
+		if _, err := resource.Register(app, resource.Spec[resource.Object]{Name: "mushroom"}); err != nil {
+			t.Fatal(err)
+		}
+		if listener {
+			app.Subscribe(cliquet.ResourceChanged, func(context.Context, cliquet.Event) error { return nil })
+		}
+		return &server{t: t, app: app, h: app.Handler()}
+	}
+	plain := newServer(t, false)
+	user := fmt.Sprintf("final-%d", time.Now().UnixNano()) // a fresh collection
+	body := func(name string) map[string]any { return map[string]any{"data": map[string]any{"name": name}} }
+	patched := plain.create(user, map[string]any{"name": "to patch"})
+	doomed := plain.create(user, map[string]any{"name": "to delete"})
+	batch := func(names ...string) req {
+		var subs []any
+		for _, n := range names {
+			subs = append(subs, map[string]any{"body": body(n)})
+		}
+		return req{Method: "POST", Path: "/v1/batch", User: user, Body: map[string]any{
+			"defaults": map[string]any{"method": "POST", "path": "/mushrooms"}, "requests": subs}}
+	}
+
+	tests := []struct {
+		name     string
+		listener bool
+		req      req
+		status   int
+		// written: object name → whether its write was committed when the call returned.
+		written map[string]bool
+		stored  map[string]bool // object name → present afterwards
+	}{
+		{"a POST autocommits its write", false,
+			req{Method: "POST", Path: "/v1/mushrooms", User: user, Body: body("posted")}, 201,
+			map[string]bool{"posted": true}, map[string]bool{"posted": true}},
+		{"a PUT autocommits its write", false,
+			req{Method: "PUT", Path: "/v1/mushrooms/00000000-0000-4000-8000-000000000001", User: user, Body: body("put")}, 201,
+			map[string]bool{"put": true}, map[string]bool{"put": true}},
+		{"a PATCH autocommits its write", false,
+			req{Method: "PATCH", Path: "/v1/mushrooms/" + patched["id"].(string), User: user, Body: body("patched")}, 200,
+			map[string]bool{"patched": true}, map[string]bool{"patched": true}},
+		{"a DELETE autocommits its write", false,
+			req{Method: "DELETE", Path: "/v1/mushrooms/" + doomed["id"].(string), User: user}, 200,
+			map[string]bool{"tombstone:" + doomed["id"].(string): true}, map[string]bool{"to delete": false}},
+		{"a POST with a ResourceChanged listener keeps its transaction", true,
+			req{Method: "POST", Path: "/v1/mushrooms", User: user, Body: body("listened")}, 201,
+			map[string]bool{"listened": false}, map[string]bool{"listened": true}},
+		{"a batch keeps one transaction and commits it", false, batch("first", "second"), 200,
+			map[string]bool{"first": false, "second": false}, map[string]bool{"first": true, "second": true}},
+		{"a batch whose second write fails rolls the first back", false, batch("before failure", "fail"), 503,
+			map[string]bool{"before failure": false, "fail": false}, map[string]bool{"before failure": false, "fail": false}},
+		{"a single write that fails after writing is answered 503 and stays (autocommitted)", false,
+			req{Method: "POST", Path: "/v1/mushrooms", User: user, Body: body("fail")}, 503,
+			map[string]bool{"fail": true}, map[string]bool{"fail": true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := plain
+			if tt.listener {
+				s = newServer(t, true)
+			}
+			s.t = t
+			if r := s.do(tt.req); r.Code != tt.status {
+				t.Fatalf("status %d, want %d: %s", r.Code, tt.status, r.Raw)
+			}
+			for name, want := range tt.written {
+				got, ok := store.seen(name)
+				if !ok {
+					t.Fatalf("no write of %q", name)
+				}
+				if got != want {
+					t.Errorf("write of %q committed when the storage call returned = %v, want %v", name, got, want)
+				}
+			}
+			list := s.must(200, req{Method: "GET", Path: "/v1/mushrooms", User: user}).list()
+			for name, want := range tt.stored {
+				found := false
+				for _, o := range list {
+					found = found || o["name"] == name
+				}
+				if found != want {
+					t.Errorf("%q stored = %v, want %v", name, found, want)
+				}
+			}
+			store.mu.Lock()
+			clear(store.visible)
+			store.mu.Unlock()
+		})
+	}
+}
