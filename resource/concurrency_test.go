@@ -7,27 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/cliquet-go/cliquet"
-	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/resource"
 	"github.com/cliquet-go/cliquet/storage"
 	"github.com/cliquet-go/cliquet/storage/memory"
-	"github.com/cliquet-go/cliquet/storage/postgresql"
 )
 
 // The tests of this file prove with many goroutines that conditional writes never lose an
@@ -328,54 +319,10 @@ func TestConcurrentWritesOnMemory(t *testing.T) {
 	testConcurrentWrites(t, newServer(t, nil), "alice")
 }
 
-// casDatabase is the database of the PostgreSQL tests of this file, created when missing.
-const casDatabase = "cas_test"
-
 func TestConcurrentWritesOnPostgreSQL(t *testing.T) {
 	t.Parallel()
-	dsn := os.Getenv("CLIQUET_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CLIQUET_TEST_POSTGRES_DSN is not set (required in CI)")
-		}
-		t.Skip("CLIQUET_TEST_POSTGRES_DSN is not set: no PostgreSQL server to test against")
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", dsn, err)
-	}
-	_, err = conn.Exec(ctx, `CREATE DATABASE `+casDatabase)
-	conn.Close(ctx)
-	var pgErr *pgconn.PgError
-	// 42P04 duplicate_database, 23505 unique_violation: created concurrently.
-	if err != nil && !(errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505")) {
-		t.Fatalf("create database %s: %v", casDatabase, err)
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + casDatabase
-	store, err := postgresql.New(ctx, postgresql.Options{URL: u.String(), PoolSize: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := storage.Migrator(store).InitializeSchema(ctx, false); err != nil {
-		t.Fatal(err)
-	}
-	app, err := cliquet.Initialize(chi.NewRouter(), cliquet.Config{
-		Settings:       config.MustFromMap(map[string]string{"userid_hmac_secret": "test-secret"}, config.Options{Env: []string{}}),
-		ProjectName:    "test",
-		ProjectVersion: "1.0.0",
-		Storage:        store,
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { app.Close() })
+	// cas_test is the database of this test, created when missing.
+	app := newAppOn(t, pgStore(t, "cas_test", 10), nil)
 	if _, err := resource.Register(app, resource.Spec[resource.Object]{Name: "mushroom"}); err != nil {
 		t.Fatal(err)
 	}
@@ -409,17 +356,7 @@ func (m *meddlingStore) Update(ctx context.Context, s storage.Scope, o storage.O
 func TestPatchRetriesAreBounded(t *testing.T) {
 	t.Parallel()
 	store := &meddlingStore{Backend: memory.New(nil)}
-	app, err := cliquet.Initialize(chi.NewRouter(), cliquet.Config{
-		Settings:       config.MustFromMap(map[string]string{"userid_hmac_secret": "test-secret"}, config.Options{Env: []string{}}),
-		ProjectName:    "test",
-		ProjectVersion: "1.0.0",
-		Storage:        store,
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { app.Close() })
+	app := newAppOn(t, store, nil)
 	if _, err := resource.Register(app, resource.Spec[resource.Object]{Name: "mushroom"}); err != nil {
 		t.Fatal(err)
 	}

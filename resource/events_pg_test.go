@@ -5,93 +5,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/url"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/cliquet-go/cliquet"
-	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/resource"
-	"github.com/cliquet-go/cliquet/storage"
-	"github.com/cliquet-go/cliquet/storage/postgresql"
 )
-
-// eventsDatabase is the database of the events tests, created when missing; other packages'
-// tests do not use it.
-const eventsDatabase = "events_test"
-
-// eventsDSN returns the DSN of the events_test database, or skips without a server.
-func eventsDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("CLIQUET_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CLIQUET_TEST_POSTGRES_DSN is not set (required in CI)")
-		}
-		t.Skip("CLIQUET_TEST_POSTGRES_DSN is not set: no PostgreSQL server to test against")
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", dsn, err)
-	}
-	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, eventsDatabase).Scan(&exists); err != nil {
-		t.Fatal(err)
-	}
-	if !exists {
-		_, err := conn.Exec(ctx, `CREATE DATABASE `+eventsDatabase)
-		var pgErr *pgconn.PgError
-		// 42P04 duplicate_database, 23505 unique_violation: created concurrently.
-		if err != nil && !(errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505")) {
-			t.Fatalf("create database %s: %v", eventsDatabase, err)
-		}
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + eventsDatabase
-	return u.String()
-}
 
 // TestListenerFailureRollsBack checks, on a transactional storage, that a failing
 // ResourceChanged listener rolls the request's writes back, including for a 4xx error and
 // for a whole batch, and that a failing AfterResourceChanged listener does not.
 func TestListenerFailureRollsBack(t *testing.T) {
-	dsn := eventsDSN(t)
-	ctx := context.Background()
-	store, err := postgresql.New(ctx, postgresql.Options{URL: dsn, PoolSize: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := storage.Migrator(store).InitializeSchema(ctx, false); err != nil {
-		t.Fatal(err)
-	}
-
+	// events_test is the database of the events tests; other packages' tests do not use it.
+	app := newAppOn(t, pgStore(t, "events_test", 4), nil)
 	failWith := map[string]error{} // by the name the object is created with
-	app, err := cliquet.Initialize(chi.NewRouter(), cliquet.Config{
-		Settings:       config.MustFromMap(map[string]string{"userid_hmac_secret": "test-secret"}, config.Options{Env: []string{}}),
-		ProjectName:    "test",
-		ProjectVersion: "1.0.0",
-		Storage:        store,
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { app.Close() })
 	if _, err := resource.Register(app, resource.Spec[resource.Object]{Name: "mushroom"}); err != nil {
 		t.Fatal(err)
 	}

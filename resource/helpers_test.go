@@ -2,6 +2,7 @@ package resource_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -15,8 +16,11 @@ import (
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/resource"
+	"github.com/cliquet-go/cliquet/storage"
 	"github.com/cliquet-go/cliquet/storage/memory"
+	"github.com/cliquet-go/cliquet/storage/postgresql"
 )
 
 // server is a cliquet app with memory storage, built by cliquet.Initialize.
@@ -26,7 +30,15 @@ type server struct {
 	h   http.Handler
 }
 
+// newApp returns an app on memory storage.
 func newApp(t *testing.T, settings map[string]string) *cliquet.App {
+	t.Helper()
+	return newAppOn(t, memory.New(nil), settings)
+}
+
+// newAppOn returns an app on store, with the test HMAC secret and settings; it is closed
+// when the test ends.
+func newAppOn(t *testing.T, store storage.Backend, settings map[string]string) *cliquet.App {
 	t.Helper()
 	values := map[string]string{"userid_hmac_secret": "test-secret"}
 	for k, v := range settings {
@@ -36,7 +48,7 @@ func newApp(t *testing.T, settings map[string]string) *cliquet.App {
 		Settings:       config.MustFromMap(values, config.Options{Env: []string{}}),
 		ProjectName:    "test",
 		ProjectVersion: "1.0.0",
-		Storage:        memory.New(nil),
+		Storage:        store,
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -44,6 +56,23 @@ func newApp(t *testing.T, settings map[string]string) *cliquet.App {
 	}
 	t.Cleanup(func() { app.Close() })
 	return app
+}
+
+// pgStore returns a PostgreSQL storage backend, migrated, on the database of the test server
+// named database (created when missing; each test file uses its own), closed when the test
+// ends. It skips without a server, except in CI.
+func pgStore(t *testing.T, database string, poolSize int) *postgresql.Backend {
+	t.Helper()
+	ctx := context.Background()
+	store, err := postgresql.New(ctx, postgresql.Options{URL: testenv.PostgresDatabase(t, database), PoolSize: poolSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if err := store.InitializeSchema(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	return store
 }
 
 // newServer registers a schemaless "mushroom" resource (and whatever extra registers).

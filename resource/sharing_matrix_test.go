@@ -6,20 +6,18 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/permission/memory"
 	"github.com/cliquet-go/cliquet/permission/postgresql"
@@ -69,19 +67,10 @@ func TestSharingMatrixMemory(t *testing.T) {
 }
 
 func TestSharingMatrixPostgreSQL(t *testing.T) {
-	dsn := os.Getenv("CLIQUET_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CLIQUET_TEST_POSTGRES_DSN is not set (required when CI is set)")
-		}
-		t.Skip("CLIQUET_TEST_POSTGRES_DSN is not set: no PostgreSQL server to test against")
-	}
+	// perm_matrix_test is the database of this test, created when missing.
+	u := testenv.PostgresDatabase(t, "perm_matrix_test")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	u, err := matrixDatabase(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
 	b, err := postgresql.New(ctx, postgresql.Options{URL: u})
 	if err != nil {
 		t.Fatal(err)
@@ -94,19 +83,7 @@ func TestSharingMatrixPostgreSQL(t *testing.T) {
 }
 
 func TestSharingMatrixRedis(t *testing.T) {
-	raw := os.Getenv("CLIQUET_TEST_REDIS_URL")
-	if raw == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CLIQUET_TEST_REDIS_URL is not set (required when CI is set)")
-		}
-		t.Skip("CLIQUET_TEST_REDIS_URL is not set: no Redis server to test against")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/4"
-	b, err := redis.New(redis.Options{URL: u.String(), Prefix: "perm_matrix_test:" + uuid.NewString() + ":"})
+	b, err := redis.New(redis.Options{URL: testenv.RedisURL(t, 4), Prefix: testenv.UniquePrefix(t, "perm_matrix_test:")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,41 +92,6 @@ func TestSharingMatrixRedis(t *testing.T) {
 		b.Close()
 	})
 	runSharingMatrix(t, b)
-}
-
-var matrixDB struct {
-	sync.Mutex
-	url string
-}
-
-// matrixDatabase returns the URL of the database perm_matrix_test, created when missing.
-func matrixDatabase(ctx context.Context, dsn string) (string, error) {
-	matrixDB.Lock()
-	defer matrixDB.Unlock()
-	if matrixDB.url != "" {
-		return matrixDB.url, nil
-	}
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'perm_matrix_test')`).Scan(&exists); err != nil {
-		return "", err
-	}
-	if !exists {
-		if _, err := conn.Exec(ctx, `CREATE DATABASE perm_matrix_test`); err != nil {
-			return "", err
-		}
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "", err
-	}
-	u.Path = "/perm_matrix_test"
-	matrixDB.url = u.String()
-	return matrixDB.url, nil
 }
 
 // The matrix: who (anonymous, alice the author, bob, carol who is in alice's group) does
