@@ -44,6 +44,7 @@ package match
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -619,57 +620,128 @@ func Sort(docs []*Doc, sorts []storage.Sort) {
 	if len(sorts) == 0 || len(docs) < 2 {
 		return
 	}
-	type key struct {
-		special int
-		path    []string
-		desc    bool
+	so := newSorter(sorts)
+	items := so.decorate(docs)
+	slices.SortFunc(items, so.cmp)
+	for i := range items {
+		docs[i] = items[i].doc
 	}
-	keys := make([]key, len(sorts))
+}
+
+// sortKey is one storage.Sort, classified once.
+type sortKey struct {
+	special int
+	path    []string
+	desc    bool
+}
+
+// sortItem is a doc decorated with its sort values (looked up once) and its input position,
+// the tie-breaker that makes the order total and the sort stable.
+type sortItem struct {
+	doc  *Doc
+	vals []any // per key; unused for "id" and "last_modified", compared from doc
+	idx  int
+}
+
+type sorter struct{ keys []sortKey }
+
+func newSorter(sorts []storage.Sort) sorter {
+	keys := make([]sortKey, len(sorts))
 	for i, s := range sorts {
 		keys[i].special, keys[i].path = classify(s.Field)
 		keys[i].desc = s.Desc
 	}
-	// Decorate: look every sort value up once, then sort the decorated items.
-	type item struct {
-		doc  *Doc
-		vals []any
-		idx  int
-	}
-	vals := make([]any, len(docs)*len(keys))
-	items := make([]item, len(docs))
+	return sorter{keys}
+}
+
+// decorate looks every sort value of docs up once, in one allocation. "id" and
+// "last_modified" are read from the doc when comparing (boxing them would allocate per doc).
+func (so sorter) decorate(docs []*Doc) []sortItem {
+	n := len(so.keys)
+	vals := make([]any, len(docs)*n)
+	items := make([]sortItem, len(docs))
 	for i, d := range docs {
-		row := vals[i*len(keys) : (i+1)*len(keys) : (i+1)*len(keys)]
-		for j, k := range keys {
+		row := vals[i*n : (i+1)*n : (i+1)*n]
+		for j, k := range so.keys {
+			if k.special == fieldID || k.special == fieldLastModified {
+				continue
+			}
 			v, ok := d.lookupSplit(k.special, k.path)
 			if !ok {
 				v = absent{}
 			}
 			row[j] = v
 		}
-		items[i] = item{doc: d, vals: row, idx: i}
+		items[i] = sortItem{doc: d, vals: row, idx: i}
 	}
-	slices.SortFunc(items, func(a, b item) int {
-		for j, k := range keys {
+	return items
+}
+
+// cmp is the total order of decorated items: the sort keys, then the input position.
+func (so sorter) cmp(a, b sortItem) int {
+	for j, k := range so.keys {
+		var c int
+		switch k.special {
+		case fieldID:
+			c = strings.Compare(a.doc.ID, b.doc.ID)
+		case fieldLastModified:
+			c = cmp.Compare(a.doc.LastModified, b.doc.LastModified)
+		default:
 			va, vb := a.vals[j], b.vals[j]
 			_, aMissing := va.(absent)
 			_, bMissing := vb.(absent)
-			if c := compareField(va, !aMissing, vb, !bMissing); c != 0 {
-				if k.desc {
-					return -c
-				}
-				return c
-			}
+			c = compareField(va, !aMissing, vb, !bMissing)
 		}
-		return cmpInt(a.idx, b.idx)
-	})
-	for i := range items {
-		docs[i] = items[i].doc
+		if c != 0 {
+			if k.desc {
+				return -c
+			}
+			return c
+		}
+	}
+	return cmpInt(a.idx, b.idx)
+}
+
+// top returns the k first items in cmp order, sorted, reordering items: a bounded max-heap
+// of the k best seen so far (O(n log k) instead of sorting all n). The order is total, so the
+// result is the prefix of the full stable sort.
+func (so sorter) top(items []sortItem, k int) []sortItem {
+	h := items[:k]
+	for i := k/2 - 1; i >= 0; i-- {
+		so.siftDown(h, i)
+	}
+	for _, it := range items[k:] {
+		if so.cmp(it, h[0]) < 0 {
+			h[0] = it
+			so.siftDown(h, 0)
+		}
+	}
+	slices.SortFunc(h, so.cmp)
+	return h
+}
+
+// siftDown restores the max-heap property of h (the worst item at the root) below i.
+func (so sorter) siftDown(h []sortItem, i int) {
+	for {
+		worst, l, r := i, 2*i+1, 2*i+2
+		if l < len(h) && so.cmp(h[l], h[worst]) > 0 {
+			worst = l
+		}
+		if r < len(h) && so.cmp(h[r], h[worst]) > 0 {
+			worst = r
+		}
+		if worst == i {
+			return
+		}
+		h[i], h[worst] = h[worst], h[i]
+		i = worst
 	}
 }
 
 // Apply returns the docs that satisfy opt.Filters and opt.Pagination, sorted by opt.Sort and cut
 // at opt.Limit (0: no limit). It ignores opt.IncludeDeleted: pass tombstones only when they are
-// wanted. The input slice is not modified.
+// wanted. The input slice is not modified. With a limit smaller than the matching docs, only
+// the first opt.Limit are selected and sorted (a bounded heap), not all of them.
 func Apply(docs []*Doc, opt storage.ListOptions) ([]*Doc, error) {
 	m, err := Compile(opt.Filters, opt.Pagination)
 	if err != nil {
@@ -681,10 +753,17 @@ func Apply(docs []*Doc, opt storage.ListOptions) ([]*Doc, error) {
 			out = append(out, d)
 		}
 	}
-	Sort(out, opt.Sort)
 	if opt.Limit > 0 && len(out) > opt.Limit {
-		out = out[:opt.Limit:opt.Limit]
+		if len(opt.Sort) > 0 {
+			so := newSorter(opt.Sort)
+			best := so.top(so.decorate(out), opt.Limit)
+			for i := range best {
+				out[i] = best[i].doc
+			}
+		}
+		return out[:opt.Limit:opt.Limit], nil
 	}
+	Sort(out, opt.Sort)
 	return out, nil
 }
 
