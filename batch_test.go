@@ -11,8 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -22,11 +20,10 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/monitoring"
 	"github.com/cliquet-go/cliquet/permission"
 	permmemory "github.com/cliquet-go/cliquet/permission/memory"
@@ -909,17 +906,14 @@ func TestBatchPrincipalsComputedOnce(t *testing.T) {
 
 func TestBatchLogsSubrequestSummaries(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var out bytes.Buffer
-	logger := monitoring.NewLogger(lockedWriter{&mu, &out}, monitoring.LoggerOptions{Renderer: "text"})
+	var out testenv.Buffer
+	logger := monitoring.NewLogger(&out, monitoring.LoggerOptions{Renderer: "text"})
 	router := chi.NewRouter()
 	router.Use(monitoring.RequestLogger(logger, monitoring.RequestOptions{}))
 	s := newBatchServer(t, batchOptions{router: router})
 	s.batch("", `{"requests": [{"path": "/"}, {"path": "/unknown"}]}`, "X-Request-Id", "batch-rid").items(t)
 
-	mu.Lock()
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	mu.Unlock()
 	if len(lines) != 3 {
 		t.Fatalf("got %d log lines:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
@@ -933,47 +927,14 @@ func TestBatchLogsSubrequestSummaries(t *testing.T) {
 	}
 }
 
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
 // batchPostgres returns a migrated PostgreSQL backend on the database batch_test, created
 // from CLIQUET_TEST_POSTGRES_DSN.
 func batchPostgres(t *testing.T) *postgresql.Backend {
 	t.Helper()
-	dsn := os.Getenv("CLIQUET_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CLIQUET_TEST_POSTGRES_DSN is not set (required in CI)")
-		}
-		t.Skip("CLIQUET_TEST_POSTGRES_DSN is not set")
-	}
+	u := testenv.PostgresDatabase(t, "batch_test")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE batch_test"); err != nil {
-		var pe *pgconn.PgError
-		if !errors.As(err, &pe) || (pe.Code != "42P04" && pe.Code != "23505") { // already exists (or a concurrent creation)
-			t.Fatal(err)
-		}
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/batch_test"
-	b, err := postgresql.New(ctx, postgresql.Options{URL: u.String()})
+	b, err := postgresql.New(ctx, postgresql.Options{URL: u})
 	if err != nil {
 		t.Fatal(err)
 	}

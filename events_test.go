@@ -10,8 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
 )
@@ -187,7 +186,7 @@ func TestListenerSettingsErrors(t *testing.T) {
 	}{
 		{"an unknown listener name fails", map[string]string{"event_listeners": "nope"}, `unknown backend "nope"`},
 		{"an unknown use fails", map[string]string{"event_listeners": "q", "event_listeners.q.use": "kinto.listeners.kafka"}, "event_listeners.q.use"},
-		{"an unknown action fails", map[string]string{"event_listeners": "redis", "event_listeners.redis.url": "redis://127.0.0.1:1/0",
+		{"an unknown action fails", map[string]string{"event_listeners": "redis", "event_listeners.redis.url": "redis://" + testenv.RefusedAddr + "/0",
 			"event_listeners.redis.actions": "create explode"}, "event_listeners.redis.actions"},
 		{"the redis listener needs a url", map[string]string{"event_listeners": "redis", "event_listeners.redis.url": ""}, "event_listeners.redis.url"},
 		{"a bad redis url fails", map[string]string{"event_listeners": "redis", "event_listeners.redis.url": "http://x"}, "event_listeners.redis.url"},
@@ -209,22 +208,10 @@ func TestListenerSettingsErrors(t *testing.T) {
 	}
 }
 
-// redisURL returns the test Redis server on database 5, or skips.
+// redisURL returns the test Redis server on database 5, or skips (fails in CI).
 func redisURL(t *testing.T) string {
 	t.Helper()
-	raw := os.Getenv("CLIQUET_TEST_REDIS_URL")
-	if raw == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CLIQUET_TEST_REDIS_URL is not set (required in CI)")
-		}
-		t.Skip("CLIQUET_TEST_REDIS_URL is not set: no Redis server to test against")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/5"
-	return u.String()
+	return testenv.RedisURL(t, 5)
 }
 
 func TestRedisListener(t *testing.T) {
@@ -303,7 +290,7 @@ func TestRedisListener(t *testing.T) {
 
 func TestRedisListenerFailureIsLogged(t *testing.T) {
 	// Nothing listens on port 1: the push fails, the request does not.
-	app := eventsApp(t, map[string]string{"event_listeners": "redis", "event_listeners.redis.url": "redis://127.0.0.1:1/0"})
+	app := eventsApp(t, map[string]string{"event_listeners": "redis", "event_listeners.redis.url": "redis://" + testenv.RefusedAddr + "/0"})
 	call(t, app, 200, "PUT", "/v1/things/a", `{"n": 1}`)
 }
 

@@ -23,30 +23,13 @@ import (
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
 	"github.com/cliquet-go/cliquet/storage/memory"
 )
 
 const wiringSecret = "wiring-secret"
-
-// wiringLogs is a bytes.Buffer safe for the concurrent writes of a logger.
-type wiringLogs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *wiringLogs) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *wiringLogs) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // wiringApp initialises an app from settings on top of a test baseline (no environment).
 func wiringApp(t *testing.T, values map[string]string, cfg cliquet.Config) *cliquet.App {
@@ -157,7 +140,7 @@ func TestRequestSummaryLog(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var logs wiringLogs
+			var logs testenv.Buffer
 			app := wiringApp(t, map[string]string{"logging_renderer": "json"}, cliquet.Config{LogOutput: &logs})
 			app.Router.Get("/forbidden", func(w http.ResponseWriter, r *http.Request) {
 				protocol.WriteError(w, r, cliquet.ErrForbidden())
@@ -207,7 +190,7 @@ func TestRequestSummaryLog(t *testing.T) {
 
 func TestLoggerChoice(t *testing.T) {
 	t.Run("the text renderer is used when logging_renderer is text", func(t *testing.T) {
-		var logs wiringLogs
+		var logs testenv.Buffer
 		app := wiringApp(t, map[string]string{"logging_renderer": "text"}, cliquet.Config{LogOutput: &logs})
 		wiringServe(app.Handler(), http.MethodGet, "/v1/__lbheartbeat__")
 		if got := logs.String(); !strings.HasPrefix(got, `"GET /v1/__lbheartbeat__" 200 (`) || !strings.Contains(got, "request.summary") {
@@ -215,7 +198,7 @@ func TestLoggerChoice(t *testing.T) {
 		}
 	})
 	t.Run("records below logging_level are dropped", func(t *testing.T) {
-		var logs wiringLogs
+		var logs testenv.Buffer
 		app := wiringApp(t, map[string]string{"logging_level": "warning"}, cliquet.Config{LogOutput: &logs})
 		wiringServe(app.Handler(), http.MethodGet, "/v1/__lbheartbeat__")
 		if got := logs.String(); got != "" {
@@ -223,7 +206,7 @@ func TestLoggerChoice(t *testing.T) {
 		}
 	})
 	t.Run("a Config.Logger wins over LogOutput", func(t *testing.T) {
-		var mine, output wiringLogs
+		var mine, output testenv.Buffer
 		app := wiringApp(t, nil, cliquet.Config{Logger: slog.New(slog.NewTextHandler(&mine, nil)), LogOutput: &output})
 		wiringServe(app.Handler(), http.MethodGet, "/v1/__lbheartbeat__")
 		if !strings.Contains(mine.String(), "msg=request.summary") {

@@ -10,30 +10,19 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/internal/testenv"
 )
 
 // serveLogs collects the JSON records of a logger, safe for concurrent use.
-type serveLogs struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *serveLogs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
+type serveLogs struct{ testenv.Buffer }
 
 // field returns the value of key in the first record whose msg is msg, or "".
 func (l *serveLogs) field(msg, key string) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	sc := bufio.NewScanner(strings.NewReader(l.buf.String()))
+	sc := bufio.NewScanner(strings.NewReader(l.String()))
 	for sc.Scan() {
 		var rec map[string]any
 		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec["msg"] == msg {
