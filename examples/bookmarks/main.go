@@ -5,10 +5,18 @@
 //	go run ./examples/bookmarks
 //	curl -i -u alice:secret http://127.0.0.1:8888/v1/
 //
-// With a configuration file (the format of Cliquet and Kinto .ini files):
+// With a configuration file (the format of Cliquet and Kinto .ini files): postgresql.ini
+// and redis.ini, beside this file, point at the test servers of scripts/services.sh (their
+// comments say how to prepare them). From the repository root:
 //
-//	go run ./examples/bookmarks --ini bookmarks.ini --listen :8888
-//	go run ./examples/bookmarks migrate --ini bookmarks.ini [--dry-run]
+//	go run ./examples/bookmarks migrate --ini examples/bookmarks/postgresql.ini [--dry-run]
+//	go run ./examples/bookmarks --ini examples/bookmarks/postgresql.ini --listen 127.0.0.1:8888
+//	go run ./examples/bookmarks --ini examples/bookmarks/redis.ini
+//
+// The flags: --ini names the file (none means memory backends), --listen the address
+// (default 127.0.0.1:8888), and --dry-run makes migrate only report what it would do.
+// Settings from the environment (CLIQUET_STORAGE_URL, BOOKMARKS_STORAGE_URL...) win over
+// the file.
 package main
 
 import (

@@ -64,8 +64,9 @@ func newApp(settings *config.Settings, logger *slog.Logger) (*cliquet.App, error
 	if err != nil {
 		return nil, err
 	}
-	app.Router.Put("/scores/{game}", putScore)
-	app.Router.Get("/scores/{game}", getScore)
+	app.Router.Put(scorePath, putScore)
+	app.Router.Get(scorePath, getScore)
+	describeScoreRoutes(app)
 	// Log every new best score once it is committed (docs/events.md).
 	app.Subscribe(cliquet.AfterResourceChanged, func(ctx context.Context, e cliquet.Event) error {
 		for _, imp := range e.Impacted {
@@ -80,7 +81,47 @@ func newApp(settings *config.Settings, logger *slog.Logger) (*cliquet.App, error
 	return app, nil
 }
 
+// scorePath is the route of one game's best score, under the version prefix.
+const scorePath = "/scores/{game}"
+
 var gamePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]*$`)
+
+// describeScoreRoutes documents the score views in the OpenAPI document (GET /v1/__api__);
+// without it they are listed as "Undocumented route".
+func describeScoreRoutes(app *cliquet.App) {
+	game := cliquet.APIParameter{Name: "game", In: "path", Description: "The game name.",
+		Schema: map[string]any{"type": "string", "pattern": gamePattern.String()}}
+	stored := map[string]any{
+		"type": "object",
+		"properties": map[string]any{
+			"id":            map[string]any{"type": "string", "description": "The game name."},
+			"last_modified": map[string]any{"type": "integer", "description": "When the best score was set (epoch milliseconds)."},
+			"score":         map[string]any{"type": "integer"},
+		},
+		"required": []string{"id", "last_modified", "score"},
+	}
+	app.DescribeRoute(http.MethodPut, scorePath, cliquet.APIOperation{
+		OperationID: "put_score",
+		Summary:     "Submit a score; the best one of the authenticated user is kept.",
+		Tags:        []string{"scores"},
+		Parameters:  []cliquet.APIParameter{game},
+		RequestBody: map[string]any{
+			"type":       "object",
+			"properties": map[string]any{"score": map[string]any{"type": "integer"}},
+			"required":   []string{"score"},
+		},
+		Responses: map[int]cliquet.APIResponse{http.StatusOK: {Description: "The best score, new or kept.", Schema: stored}},
+		Errors:    []int{http.StatusBadRequest, http.StatusUnauthorized},
+	})
+	app.DescribeRoute(http.MethodGet, scorePath, cliquet.APIOperation{
+		OperationID: "get_score",
+		Summary:     "Read the best score of the authenticated user.",
+		Tags:        []string{"scores"},
+		Parameters:  []cliquet.APIParameter{game},
+		Responses:   map[int]cliquet.APIResponse{http.StatusOK: {Schema: stored}},
+		Errors:      []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusNotFound},
+	})
+}
 
 // Score is what is stored for one game of one user.
 type Score struct {

@@ -97,3 +97,47 @@ func TestServeStopsWithTheContext(t *testing.T) {
 		t.Fatal("server did not stop")
 	}
 }
+
+func TestOpenAPIDescribesTheScoreRoutes(t *testing.T) {
+	s, err := config.FromMap(map[string]string{"userid_hmac_secret": "x"}, config.Options{Env: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := newApp(s, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	w := httptest.NewRecorder()
+	app.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/v1/__api__", nil))
+	var doc struct {
+		Paths map[string]map[string]struct {
+			OperationID string           `json:"operationId"`
+			Summary     string           `json:"summary"`
+			Parameters  []map[string]any `json:"parameters"`
+			Responses   map[string]any   `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil || w.Code != 200 {
+		t.Fatalf("GET /v1/__api__: %d %v", w.Code, err)
+	}
+	for method, id := range map[string]string{"get": "get_score", "put": "put_score"} {
+		t.Run(method+" /scores/{game} is described, not listed as undocumented", func(t *testing.T) {
+			op, ok := doc.Paths["/scores/{game}"][method]
+			if !ok {
+				t.Fatalf("no %s /scores/{game} in the document", method)
+			}
+			if op.OperationID != id || op.Summary == "" || strings.Contains(op.Summary, "Undocumented") {
+				t.Errorf("operation %s: id %q, summary %q", method, op.OperationID, op.Summary)
+			}
+			if len(op.Parameters) == 0 || op.Parameters[0]["name"] != "game" || op.Parameters[0]["in"] != "path" {
+				t.Errorf("parameters = %v, want the game path parameter", op.Parameters)
+			}
+			for _, code := range []string{"200", "401"} {
+				if _, ok := op.Responses[code]; !ok {
+					t.Errorf("no %s response in %v", code, op.Responses)
+				}
+			}
+		})
+	}
+}
