@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/storage"
 )
 
@@ -24,33 +23,10 @@ const perfDatabase = "perf_test"
 // collation) with an up-to-date schema, and a separate connection to observe it.
 func perfBackend(t testing.TB, poolSize int) (*Backend, *pgx.Conn) {
 	t.Helper()
-	dsn := os.Getenv("CLIQUET_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CLIQUET_TEST_POSTGRES_DSN is not set (required in CI)")
-		}
-		t.Skip("CLIQUET_TEST_POSTGRES_DSN is not set; run eval \"$(bash scripts/services.sh)\"")
-	}
+	u := testenv.PostgresDatabaseC(t, perfDatabase)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	_, err = admin.Exec(ctx, `CREATE DATABASE `+perfDatabase+
-		` TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'`)
-	admin.Close(ctx)
-	var pgErr *pgconn.PgError
-	// 42P04 duplicate_database, 23505 unique_violation: created before or concurrently.
-	if err != nil && !(errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505")) {
-		t.Fatalf("create database %s: %v", perfDatabase, err)
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + perfDatabase
-	b, err := New(ctx, Options{URL: u.String(), PoolSize: poolSize, PoolTimeout: 10 * time.Second})
+	b, err := New(ctx, Options{URL: u, PoolSize: poolSize, PoolTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -58,7 +34,7 @@ func perfBackend(t testing.TB, poolSize int) (*Backend, *pgx.Conn) {
 	if err := b.InitializeSchema(ctx, false); err != nil {
 		t.Fatalf("InitializeSchema: %v", err)
 	}
-	obs, err := pgx.Connect(ctx, u.String())
+	obs, err := pgx.Connect(ctx, u)
 	if err != nil {
 		t.Fatalf("connect observer: %v", err)
 	}
