@@ -7,52 +7,26 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/resource"
 	"github.com/cliquet-go/cliquet/storage"
 	"github.com/cliquet-go/cliquet/storage/postgresql"
 )
 
-// perfDSN returns the DSN of the perf_test database (created when missing), or skips
-// without a server; no other package's tests use that database.
+// perfDSN returns the DSN of the perf_test database (created when missing, with the C.UTF-8
+// collation), or skips without a server (fails in CI).
 func perfDSN(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv("CLIQUET_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CLIQUET_TEST_POSTGRES_DSN is not set (required in CI)")
-		}
-		t.Skip("CLIQUET_TEST_POSTGRES_DSN is not set: no PostgreSQL server to test against")
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	_, err = conn.Exec(ctx, `CREATE DATABASE perf_test TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'`)
-	conn.Close(ctx)
-	var pgErr *pgconn.PgError
-	// 42P04 duplicate_database, 23505 unique_violation: created before or concurrently.
-	if err != nil && !(errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505")) {
-		t.Fatalf("create database perf_test: %v", err)
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/perf_test"
-	return u.String()
+	return testenv.PostgresDatabaseC(t, "perf_test")
 }
 
 // observedStore is the PostgreSQL backend, recording after each write whether another
