@@ -56,6 +56,9 @@ func run(ctx context.Context, args []string, logger *slog.Logger) error {
 	return serve(ctx, *listen, app.Handler(), logger)
 }
 
+// scorePath is the route of one game's best score, under the version prefix.
+const scorePath = "/scores/{game}"
+
 // newApp enables the toolkit and adds the score views.
 func newApp(settings *config.Settings, logger *slog.Logger) (*cliquet.App, error) {
 	app, err := cliquet.Initialize(chi.NewRouter(), cliquet.Config{
@@ -80,9 +83,6 @@ func newApp(settings *config.Settings, logger *slog.Logger) (*cliquet.App, error
 	}, cliquet.ForResources("score"))
 	return app, nil
 }
-
-// scorePath is the route of one game's best score, under the version prefix.
-const scorePath = "/scores/{game}"
 
 var gamePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]*$`)
 
