@@ -7,21 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/testenv"
 )
 
 func TestExtras(t *testing.T) {
-	var logs syncBuffer
-	s, err := config.FromMap(nil, config.Options{ProjectName: projectName, Env: []string{},
-		Defaults: map[string]string{"userid_hmac_secret": devSecret}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, app, err := newServer(s, slog.New(slog.NewJSONHandler(&logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
+	var logs testenv.Buffer
+	h := newServiceLogging(t, slog.New(slog.NewJSONHandler(&logs, nil)))
 	alice := &client{t: t, h: h, user: "alice"}
 	bob := &client{t: t, h: h, user: "bob"}
 	anonymous := &client{t: t, h: h}

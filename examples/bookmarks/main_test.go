@@ -1,38 +1,23 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/testenv"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func TestServerWithoutSetup(t *testing.T) {
-	s, err := config.FromMap(nil, config.Options{ProjectName: projectName, Env: []string{},
-		Defaults: map[string]string{"userid_hmac_secret": devSecret}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, app, err := newServer(s, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
-
+	h := newService(t)
 	req := httptest.NewRequest("GET", "/v1/", nil)
 	req.SetBasicAuth("alice", "secret")
 	rec := httptest.NewRecorder()
@@ -74,60 +59,19 @@ func TestCommands(t *testing.T) {
 		}
 	})
 	t.Run("the server listens, logs its URL and stops when the context ends", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
+		addr := testenv.FreeAddr(t)
+		var logs testenv.Buffer
+		stop := testenv.Start(t, func(ctx context.Context) error {
+			return run(ctx, []string{"--ini", ini, "--listen", addr}, io.Discard, slog.New(slog.NewTextHandler(&logs, nil)))
+		})
+		if code := testenv.WaitHTTP(t, "http://"+addr+"/v1/__lbheartbeat__"); code != 200 {
+			t.Errorf("lbheartbeat = %d", code)
+		}
+		if err := stop(); err != nil {
 			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		var logs syncBuffer
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() {
-			done <- run(ctx, []string{"--ini", ini, "--listen", addr}, io.Discard, slog.New(slog.NewTextHandler(&logs, nil)))
-		}()
-		var res *http.Response
-		for i := 0; i < 100; i++ {
-			if res, err = http.Get("http://" + addr + "/v1/__lbheartbeat__"); err == nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode != 200 {
-			t.Errorf("lbheartbeat = %d", res.StatusCode)
-		}
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("server did not stop")
 		}
 		if !strings.Contains(logs.String(), "http://"+addr+"/") {
 			t.Errorf("logs do not show the URL: %s", logs.String())
 		}
 	})
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

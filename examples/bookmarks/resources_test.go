@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,14 +21,22 @@ type client struct {
 	ua   string
 }
 
+// newService returns the handler of a fresh bookmarks service without setup (memory
+// backends, the development secret), closed when the test ends.
 func newService(t *testing.T) http.Handler {
+	t.Helper()
+	return newServiceLogging(t, quiet())
+}
+
+// newServiceLogging is newService logging to logger.
+func newServiceLogging(t *testing.T, logger *slog.Logger) http.Handler {
 	t.Helper()
 	s, err := config.FromMap(nil, config.Options{ProjectName: projectName, Env: []string{},
 		Defaults: map[string]string{"userid_hmac_secret": devSecret}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, app, err := newServer(s, quiet())
+	h, app, err := newServer(s, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
