@@ -6,21 +6,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/cliquet-go/cliquet/config"
 )
 
 func TestNewBestScoresAreLogged(t *testing.T) {
-	s, err := config.FromMap(map[string]string{"userid_hmac_secret": "x"}, config.Options{Env: []string{}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logs bytes.Buffer
-	app, err := newApp(s, slog.New(slog.NewTextHandler(&logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
+	app := testApp(t, slog.New(slog.NewTextHandler(&logs, nil)))
 	for _, score := range []string{"10", "5", "12"} { // 5 is not a new best score
 		r := httptest.NewRequest("PUT", "/v1/scores/tetris", strings.NewReader(`{"score": `+score+`}`))
 		r.SetBasicAuth("alice", "pw")

@@ -5,28 +5,34 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/testenv"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func TestScores(t *testing.T) {
+// testApp returns the scores app logging to logger, closed when the test ends.
+func testApp(t *testing.T, logger *slog.Logger) *cliquet.App {
+	t.Helper()
 	s, err := config.FromMap(map[string]string{"userid_hmac_secret": "x"}, config.Options{Env: []string{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := newApp(s, quiet())
+	app, err := newApp(s, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer app.Close()
+	t.Cleanup(func() { app.Close() })
+	return app
+}
+
+func TestScores(t *testing.T) {
+	app := testApp(t, quiet())
 	do := func(user, method, path, body string) (int, map[string]any) {
 		r := httptest.NewRequest(method, path, strings.NewReader(body))
 		if user != "" {
@@ -67,47 +73,16 @@ func TestScores(t *testing.T) {
 }
 
 func TestServeStopsWithTheContext(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	addr := testenv.FreeAddr(t)
+	stop := testenv.Start(t, func(ctx context.Context) error { return run(ctx, []string{"--listen", addr}, quiet()) })
+	testenv.WaitHTTP(t, "http://"+addr+"/v1/__lbheartbeat__")
+	if err := stop(); err != nil {
 		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"--listen", addr}, quiet()) }()
-	var resp *http.Response
-	for i := 0; i < 100; i++ {
-		if resp, err = http.Get("http://" + addr + "/v1/__lbheartbeat__"); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("server did not stop")
 	}
 }
 
 func TestOpenAPIDescribesTheScoreRoutes(t *testing.T) {
-	s, err := config.FromMap(map[string]string{"userid_hmac_secret": "x"}, config.Options{Env: []string{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := newApp(s, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
+	app := testApp(t, quiet())
 	w := httptest.NewRecorder()
 	app.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/v1/__api__", nil))
 	var doc struct {
