@@ -1,7 +1,8 @@
 // Package testenv is the test plumbing shared by the packages of this module: where the test
 // servers are, private PostgreSQL databases and Redis database numbers, unique key prefixes,
-// addresses for servers to listen on or for clients that must fail, and a log buffer safe
-// for server goroutines. Only tests import it.
+// addresses for servers to listen on or for clients that must fail, a server goroutine to
+// start and stop, a log buffer safe for server goroutines, and throwaway PostgreSQL servers
+// that a test may stop and start ([StartPostgresCluster]). Only tests import it.
 //
 // # Servers
 //

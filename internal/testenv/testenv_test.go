@@ -250,3 +250,34 @@ func TestBufferTakesConcurrentWrites(t *testing.T) {
 		t.Fatalf("%d bytes, want 1000", len(got))
 	}
 }
+
+func TestPostgresClusterStopsAndStartsAgain(t *testing.T) {
+	c := testenv.StartPostgresCluster(t, "testenv-cluster")
+	ctx := context.Background()
+	query := func() error {
+		conn, err := pgx.Connect(ctx, c.URL())
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		var collate string
+		if err := conn.QueryRow(ctx, `SELECT datcollate FROM pg_database WHERE datname = 'postgres'`).Scan(&collate); err != nil {
+			return err
+		}
+		if collate != "C.UTF-8" {
+			t.Errorf("datcollate = %q, want C.UTF-8", collate)
+		}
+		return nil
+	}
+	if err := query(); err != nil {
+		t.Fatalf("a started cluster: %v", err)
+	}
+	c.Stop()
+	if err := query(); err == nil {
+		t.Fatal("a stopped cluster answered")
+	}
+	c.Start()
+	if err := query(); err != nil {
+		t.Fatalf("a restarted cluster: %v", err)
+	}
+}
