@@ -11,32 +11,14 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/monitoring"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var uuidRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
@@ -63,7 +45,7 @@ func appMux(t *testing.T) *http.ServeMux {
 }
 
 func TestRequestLoggerOverARealServer(t *testing.T) {
-	var out syncBuffer
+	var out testenv.Buffer
 	logger := monitoring.NewLogger(&out, monitoring.LoggerOptions{})
 	srv := httptest.NewServer(monitoring.RequestLogger(logger, monitoring.RequestOptions{})(appMux(t)))
 	defer srv.Close()
@@ -173,7 +155,7 @@ func TestRequestLoggerOverARealServer(t *testing.T) {
 }
 
 func TestSubrequestsLogTheirOwnSummaryWithTheParentRequestID(t *testing.T) {
-	var out syncBuffer
+	var out testenv.Buffer
 	logger := monitoring.NewLogger(&out, monitoring.LoggerOptions{Renderer: "text"})
 	var stack http.Handler
 	batch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -224,7 +206,7 @@ func TestSubrequestsLogTheirOwnSummaryWithTheParentRequestID(t *testing.T) {
 }
 
 func TestRequestLoggerKeepsFlushingWorking(t *testing.T) {
-	var out syncBuffer
+	var out testenv.Buffer
 	logger := monitoring.NewLogger(&out, monitoring.LoggerOptions{})
 	release := make(chan struct{})
 	h := monitoring.RequestLogger(logger, monitoring.RequestOptions{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
