@@ -1,14 +1,9 @@
 package resource_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/resource"
 	"github.com/cliquet-go/cliquet/storage"
 	"github.com/cliquet-go/cliquet/storage/memory"
@@ -26,37 +22,6 @@ import (
 // a unit of work).
 
 const goroutines = 50
-
-// call does one request; unlike server.do it may be called from any goroutine.
-func call(h http.Handler, q req) (*response, error) {
-	var body io.Reader
-	if q.Body != nil {
-		raw, err := json.Marshal(q.Body)
-		if err != nil {
-			return nil, err
-		}
-		body = bytes.NewReader(raw)
-	}
-	r := httptest.NewRequest(q.Method, q.Path, body)
-	if body != nil {
-		r.Header.Set("Content-Type", "application/json")
-	}
-	if q.User != "" {
-		r.SetBasicAuth(q.User, "secret")
-	}
-	for k, v := range q.Header {
-		r.Header.Set(k, v)
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, r)
-	res := &response{Code: rec.Code, Header: rec.Header(), Raw: rec.Body.Bytes()}
-	if len(res.Raw) > 0 {
-		if err := json.Unmarshal(res.Raw, &res.Body); err != nil {
-			return nil, fmt.Errorf("%s %s: body is not a JSON object: %v: %s", q.Method, q.Path, err, res.Raw)
-		}
-	}
-	return res, nil
-}
 
 // parallel runs fn(i) for i in [0, n) in n goroutines released together, and fails the test
 // with the errors they return.
@@ -322,7 +287,7 @@ func TestConcurrentWritesOnMemory(t *testing.T) {
 func TestConcurrentWritesOnPostgreSQL(t *testing.T) {
 	t.Parallel()
 	// cas_test is the database of this test, created when missing.
-	app := newAppOn(t, pgStore(t, "cas_test", 10), nil)
+	app := newAppOn(t, pgStore(t, testenv.PostgresDatabase(t, "cas_test"), 10), nil)
 	if _, err := resource.Register(app, resource.Spec[resource.Object]{Name: "mushroom"}); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/resource"
 )
@@ -19,7 +20,7 @@ import (
 // for a whole batch, and that a failing AfterResourceChanged listener does not.
 func TestListenerFailureRollsBack(t *testing.T) {
 	// events_test is the database of the events tests; other packages' tests do not use it.
-	app := newAppOn(t, pgStore(t, "events_test", 4), nil)
+	app := newAppOn(t, pgStore(t, testenv.PostgresDatabase(t, "events_test"), 4), nil)
 	failWith := map[string]error{} // by the name the object is created with
 	if _, err := resource.Register(app, resource.Spec[resource.Object]{Name: "mushroom"}); err != nil {
 		t.Fatal(err)

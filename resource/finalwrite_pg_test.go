@@ -5,17 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cliquet-go/cliquet"
-	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/resource"
 	"github.com/cliquet-go/cliquet/storage"
@@ -95,14 +91,7 @@ func (o *observedStore) Delete(ctx context.Context, s storage.Scope, id string, 
 func TestSingleWriteRequestsAutocommit(t *testing.T) {
 	dsn := perfDSN(t)
 	ctx := context.Background()
-	pg, err := postgresql.New(ctx, postgresql.Options{URL: dsn, PoolSize: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pg.Close() })
-	if err := pg.InitializeSchema(ctx, false); err != nil {
-		t.Fatal(err)
-	}
+	pg := pgStore(t, dsn, 4)
 	obs, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -111,17 +100,7 @@ func TestSingleWriteRequestsAutocommit(t *testing.T) {
 	store := &observedStore{Backend: pg, obs: obs, visible: map[string]bool{}}
 
 	newServer := func(t *testing.T, listener bool) *server {
-		app, err := cliquet.Initialize(chi.NewRouter(), cliquet.Config{
-			Settings:       config.MustFromMap(map[string]string{"userid_hmac_secret": "test-secret"}, config.Options{Env: []string{}}),
-			ProjectName:    "test",
-			ProjectVersion: "1.0.0",
-			Storage:        store,
-			Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { app.Close() })
+		app := newAppOn(t, store, nil)
 		if _, err := resource.Register(app, resource.Spec[resource.Object]{Name: "mushroom"}); err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,7 +17,6 @@ import (
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/config"
-	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/resource"
 	"github.com/cliquet-go/cliquet/storage"
 	"github.com/cliquet-go/cliquet/storage/memory"
@@ -40,17 +40,21 @@ func newApp(t *testing.T, settings map[string]string) *cliquet.App {
 // when the test ends.
 func newAppOn(t *testing.T, store storage.Backend, settings map[string]string) *cliquet.App {
 	t.Helper()
+	return newAppWith(t, cliquet.Config{Storage: store}, settings)
+}
+
+// newAppWith returns an app initialised from cfg (its backends) with the test settings, the
+// HMAC secret "test-secret" and a discarding logger; it is closed when the test ends.
+func newAppWith(t *testing.T, cfg cliquet.Config, settings map[string]string) *cliquet.App {
+	t.Helper()
 	values := map[string]string{"userid_hmac_secret": "test-secret"}
 	for k, v := range settings {
 		values[k] = v
 	}
-	app, err := cliquet.Initialize(chi.NewRouter(), cliquet.Config{
-		Settings:       config.MustFromMap(values, config.Options{Env: []string{}}),
-		ProjectName:    "test",
-		ProjectVersion: "1.0.0",
-		Storage:        store,
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	cfg.Settings = config.MustFromMap(values, config.Options{Env: []string{}})
+	cfg.ProjectName, cfg.ProjectVersion = "test", "1.0.0"
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	app, err := cliquet.Initialize(chi.NewRouter(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,13 +62,12 @@ func newAppOn(t *testing.T, store storage.Backend, settings map[string]string) *
 	return app
 }
 
-// pgStore returns a PostgreSQL storage backend, migrated, on the database of the test server
-// named database (created when missing; each test file uses its own), closed when the test
-// ends. It skips without a server, except in CI.
-func pgStore(t *testing.T, database string, poolSize int) *postgresql.Backend {
+// pgStore returns a PostgreSQL storage backend on dsn (see testenv.PostgresDatabase: each
+// test file uses a database of its own), migrated, closed when the test ends.
+func pgStore(t *testing.T, dsn string, poolSize int) *postgresql.Backend {
 	t.Helper()
 	ctx := context.Background()
-	store, err := postgresql.New(ctx, postgresql.Options{URL: testenv.PostgresDatabase(t, database), PoolSize: poolSize})
+	store, err := postgresql.New(ctx, postgresql.Options{URL: dsn, PoolSize: poolSize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,8 +129,8 @@ type req struct {
 	Header       map[string]string
 }
 
-func (s *server) do(q req) *response {
-	s.t.Helper()
+// call does one request on h; unlike server.do it may be called from any goroutine.
+func call(h http.Handler, q req) (*response, error) {
 	var body io.Reader
 	switch b := q.Body.(type) {
 	case nil:
@@ -136,7 +139,7 @@ func (s *server) do(q req) *response {
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
-			s.t.Fatal(err)
+			return nil, err
 		}
 		body = bytes.NewReader(raw)
 	}
@@ -155,12 +158,22 @@ func (s *server) do(q req) *response {
 		}
 	}
 	rec := httptest.NewRecorder()
-	s.h.ServeHTTP(rec, r)
+	h.ServeHTTP(rec, r)
 	res := &response{Code: rec.Code, Header: rec.Header(), Raw: rec.Body.Bytes()}
 	if len(res.Raw) > 0 {
 		if err := json.Unmarshal(res.Raw, &res.Body); err != nil {
-			s.t.Fatalf("%s %s: body is not a JSON object: %v: %s", q.Method, q.Path, err, res.Raw)
+			return nil, fmt.Errorf("%s %s: body is not a JSON object: %v: %s", q.Method, q.Path, err, res.Raw)
 		}
+	}
+	return res, nil
+}
+
+// do does the request and fails the test when it cannot be built or its body is not JSON.
+func (s *server) do(q req) *response {
+	s.t.Helper()
+	res, err := call(s.h, q)
+	if err != nil {
+		s.t.Fatal(err)
 	}
 	return res
 }

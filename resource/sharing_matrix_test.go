@@ -3,8 +3,6 @@ package resource_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/url"
 	"slices"
 	"sort"
@@ -12,11 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
 	"github.com/cliquet-go/cliquet"
-	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/permission/memory"
@@ -41,18 +37,7 @@ func newShareServer(t *testing.T, perms permission.Backend, settings map[string]
 	for k, v := range settings {
 		values[k] = v
 	}
-	app, err := cliquet.Initialize(chi.NewRouter(), cliquet.Config{
-		Settings:       config.MustFromMap(values, config.Options{Env: []string{}}),
-		ProjectName:    "test",
-		ProjectVersion: "1.0.0",
-		Storage:        storagememory.New(nil),
-		Permission:     perms,
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { app.Close() })
+	app := newAppWith(t, cliquet.Config{Storage: storagememory.New(nil), Permission: perms}, values)
 	if sharing == nil {
 		sharing = &resource.Sharing{}
 	}
