@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/cliquet-go/cliquet/cache/redis"
@@ -15,8 +16,8 @@ import (
 func ExampleNew() {
 	ctx := context.Background()
 	c, err := redis.New(ctx, redis.Options{
-		URL:    os.Getenv("CLIQUET_TEST_REDIS_URL"), // redis://host:6379/1
-		Prefix: "myapp_",
+		URL:    os.Getenv("CLIQUET_TEST_REDIS_URL"),       // redis://host:6379/1
+		Prefix: "myapp" + strconv.Itoa(os.Getpid()) + "_", // here: one per test process
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -31,5 +32,5 @@ func ExampleNew() {
 		log.Fatal(err)
 	}
 	fmt.Println(string(v))
-	_ = c.Flush(ctx) // deletes myapp_* only
+	_ = c.Flush(ctx) // deletes the keys under the prefix only
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cliquet-go/cliquet/internal/testenv"
 )
 
 // headEnv, set to 1 in the environment of a re-executed test binary, makes it run the
@@ -25,7 +27,7 @@ func TestMain(m *testing.M) {
 		main() // exits with 1 on failure
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	testenv.Main(m) // drops the test databases of this process
 }
 
 // command returns the bookmarks command (this test binary running main) with args, and env

@@ -17,13 +17,17 @@
 //
 // # Keeping packages apart
 //
-// `go test ./...` runs the packages' tests concurrently against the same servers. Each package
-// keeps to its own PostgreSQL database ([PostgresDatabase] with a name of its own, e.g.
-// "cache_test") and to its own Redis database number ([RedisURL]), and writes its keys under
-// a prefix unique to the test ([UniquePrefix]). Nothing here drops or flushes anything.
+// `go test ./...` runs the packages' tests concurrently against the same servers, and two
+// test runs may share the servers too (a developer's and CI's). Each package keeps to its own
+// PostgreSQL databases ([PostgresDatabase] with a name of its own, e.g. "cache_test"), which
+// are private to the test process: their names end with [ProcessSuffix]. A package's TestMain
+// calls [Main] to drop them when its tests end, and the databases of killed runs are dropped
+// by the next run on the machine. Each package keeps to its own Redis database number
+// ([RedisURL]) and writes its keys under a prefix unique to the test ([UniquePrefix]); nothing
+// here flushes a Redis database.
 //
-// The package has no package-level state: every helper works from its arguments and the
-// environment.
+// The package has no package-level mutable state: every helper works from its arguments, the
+// environment and the process (its id and start time).
 package testenv
 
 import (

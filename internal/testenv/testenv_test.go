@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +19,8 @@ import (
 
 	"github.com/cliquet-go/cliquet/internal/testenv"
 )
+
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // fakeTB records what a helper does to its test: a Skip or a Fatal ends the goroutine, as
 // they do on a real test. Calling any other method of testing.TB panics.
@@ -137,13 +141,96 @@ func TestPostgresDatabase(t *testing.T) {
 			if err := conn.QueryRow(ctx, `SELECT current_database(), datcollate FROM pg_database WHERE datname = current_database()`).Scan(&name, &collate); err != nil {
 				t.Fatal(err)
 			}
-			if name != tt.db {
-				t.Errorf("connected to %q, want %q", name, tt.db)
+			if want := tt.db + testenv.ProcessSuffix(); name != want {
+				t.Errorf("connected to %q, want %q", name, want)
 			}
 			if tt.collate != "" && collate != tt.collate {
 				t.Errorf("datcollate = %q, want %q", collate, tt.collate)
 			}
 		})
+	}
+}
+
+func TestProcessSuffixNamesThisProcess(t *testing.T) {
+	got := testenv.ProcessSuffix()
+	if again := testenv.ProcessSuffix(); again != got {
+		t.Errorf("ProcessSuffix() = %q, then %q", got, again)
+	}
+	want := regexp.MustCompile(`^__[0-9a-f]{6}_` + strconv.Itoa(os.Getpid()) + `_[0-9a-z]+$`)
+	if !want.MatchString(got) {
+		t.Errorf("ProcessSuffix() = %q, want it to match %s", got, want)
+	}
+}
+
+// TestProcessDatabasesAreDroppedWhenTheirProcessIsGone creates databases named like those of
+// other test processes, asks for a new database (which sweeps the leftovers), and checks which
+// survived; then DropProcessDatabases removes this process's own.
+func TestProcessDatabasesAreDroppedWhenTheirProcessIsGone(t *testing.T) {
+	dsn := testenv.PostgresDSN(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	own := testenv.ProcessSuffix() // "__<host>_<pid>_<start>"
+	parts := strings.Split(strings.TrimPrefix(own, "__"), "_")
+	host, pid := parts[0], parts[1]
+	base := strings.TrimSuffix(testenv.UniquePrefix(t, "testenv_gc_"), "_")
+	// An unused pid: past the kernel's limit.
+	dead := fmt.Sprintf("%s_dead__%s_%d_1", base, host, 1<<23)
+	reused := base + "_reused__" + host + "_" + pid + "_zzz" // this pid, another start time
+	foreign := base + "_foreign__000000_" + pid + "_1"       // another machine's
+	if host == "000000" {
+		foreign = base + "_foreign__ffffff_" + pid + "_1"
+	}
+	for _, name := range []string{dead, reused, foreign} {
+		if _, err := conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			conn, err := pgx.Connect(ctx, dsn)
+			if err == nil {
+				conn.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize())
+				conn.Close(ctx)
+			}
+		})
+	}
+	mine := testenv.PostgresDatabase(t, base+"_mine")
+	exists := func(name string) bool {
+		t.Helper()
+		var ok bool
+		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	tests := []struct {
+		name string
+		db   string
+		want bool
+	}{
+		{"a database of a process that no longer exists is dropped", dead, false},
+		{"a database of a reused pid (another start time) is dropped", reused, false},
+		{"a database of another machine is kept", foreign, true},
+		{"this process's new database exists", base + "_mine" + own, true},
+	}
+	for _, tt := range tests {
+		if got := exists(tt.db); got != tt.want {
+			t.Errorf("%s: %s exists = %v, want %v", tt.name, tt.db, got, tt.want)
+		}
+	}
+	if !strings.Contains(mine, "/"+base+"_mine"+own+"?") {
+		t.Errorf("DSN %q does not name %s", mine, base+"_mine"+own)
+	}
+	if err := testenv.DropProcessDatabases(); err != nil {
+		t.Fatal(err)
+	}
+	if exists(base + "_mine" + own) {
+		t.Errorf("DropProcessDatabases left %s", base+"_mine"+own)
+	}
+	if !exists(foreign) {
+		t.Errorf("DropProcessDatabases dropped another machine's %s", foreign)
 	}
 }
 

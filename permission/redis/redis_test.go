@@ -16,8 +16,9 @@ import (
 	"github.com/cliquet-go/cliquet/permission/redis"
 )
 
-// testPrefix keeps this package's keys apart from everything else in the shared database.
-const testPrefix = "cliquet-permissiontest:"
+// testPrefix returns a prefix of this package's keys unique to the test, so that its keys stay
+// apart from everything else in the shared database, other test runs' included.
+func testPrefix(t *testing.T) string { return testenv.UniquePrefix(t, "cliquet-permissiontest:") }
 
 // testURL returns CLIQUET_TEST_REDIS_URL moved to database 2. It skips (or fails when CI is
 // set) without the variable.
@@ -38,17 +39,15 @@ func open(t *testing.T, opts redis.Options) *redis.Backend {
 type harness struct{ url string }
 
 func (h harness) New(ctx context.Context, t *testing.T) permission.Backend {
-	b := open(t, redis.Options{URL: h.url, Prefix: testPrefix})
-	if err := b.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b := open(t, redis.Options{URL: h.url, Prefix: testPrefix(t)})
+	t.Cleanup(func() { _ = b.Flush(context.Background()) })
 	return b
 }
 
 func (h harness) Broken(ctx context.Context, t *testing.T) permission.Backend {
 	// A closed client fails at once (an unreachable server fails the same way, only more
 	// slowly because of go-redis's dial retries: see TestUnreachableServerFailsWithBackendError).
-	b := open(t, redis.Options{URL: h.url, Prefix: testPrefix})
+	b := open(t, redis.Options{URL: h.url, Prefix: testPrefix(t)})
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +87,8 @@ func TestFlushDeletesOnlyItsOwnKeys(t *testing.T) {
 	u := testURL(t)
 	ctx := context.Background()
 	c := rawClient(t, u)
-	foreign := []string{"cliquet-permissiontest-foreign", "cliquet-permissiontest*other:x"}
+	root := testPrefix(t) // no glob character in it
+	foreign := []string{root + "foreign", root + "*other:x"}
 	for _, k := range foreign {
 		if err := c.Set(ctx, k, "keep", time.Minute).Err(); err != nil {
 			t.Fatal(err)
@@ -96,9 +96,9 @@ func TestFlushDeletesOnlyItsOwnKeys(t *testing.T) {
 		t.Cleanup(func() { c.Del(ctx, k) })
 	}
 	// Two backends with different prefixes in one database.
-	a := open(t, redis.Options{URL: u, Prefix: "cliquet-permissiontest*a:"})
+	a := open(t, redis.Options{URL: u, Prefix: root + "*a:"})
 	defer a.Close()
-	b := open(t, redis.Options{URL: u, Prefix: "cliquet-permissiontest*b:"})
+	b := open(t, redis.Options{URL: u, Prefix: root + "*b:"})
 	defer b.Close()
 	for _, be := range []*redis.Backend{a, b} {
 		if err := be.AddPrincipalToACE(ctx, "/x", "read", "u"); err != nil {
@@ -108,13 +108,13 @@ func TestFlushDeletesOnlyItsOwnKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := keys(ctx, t, c, "cliquet-permissiontest\\*a:*"); len(got) == 0 {
+	if got := keys(ctx, t, c, root+"\\*a:*"); len(got) == 0 {
 		t.Fatal("backend a wrote no keys under its prefix")
 	}
 	if err := a.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := keys(ctx, t, c, "cliquet-permissiontest\\*a:*"); len(got) != 0 {
+	if got := keys(ctx, t, c, root+"\\*a:*"); len(got) != 0 {
 		t.Errorf("keys left under a's prefix after Flush: %q", got)
 	}
 	got, err := b.ObjectPermissions(ctx, "/x")
@@ -138,7 +138,7 @@ func TestIndexesAreCleanedUp(t *testing.T) {
 	u := testURL(t)
 	ctx := context.Background()
 	c := rawClient(t, u)
-	const prefix = "cliquet-permissiontest-index:"
+	prefix := testPrefix(t)
 	b := open(t, redis.Options{URL: u, Prefix: prefix})
 	defer b.Close()
 	if err := b.Flush(ctx); err != nil {
