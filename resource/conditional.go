@@ -3,6 +3,8 @@ package resource
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
+	"time"
 
 	"github.com/cliquet-go/cliquet/storage"
 )
@@ -25,7 +27,23 @@ import (
 //     replaces the object, as kinto's upsert does, and answers 200.
 
 // maxWriteAttempts bounds the read-merge-write attempts of a PATCH.
-const maxWriteAttempts = 10
+const maxWriteAttempts = 20
+
+// writeBackoff waits before the next read-merge-write attempt of a PATCH that lost a race: a
+// random delay whose bound doubles with each attempt (100 µs, 200 µs, ... capped at 25 ms), so
+// that many writers patching one object spread out instead of colliding again at once. It
+// returns the context's error if the request is cancelled meanwhile.
+func writeBackoff(ctx context.Context, attempt int) error {
+	bound := 100 * time.Microsecond << min(attempt-1, 8)
+	t := time.NewTimer(rand.N(bound) + 1)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // conditionIf returns the condition of a write of the object read as existing: none unless
 // cond is true.

@@ -566,6 +566,9 @@ func (rs *Resource[T]) patchObject(w http.ResponseWriter, r *http.Request) error
 		} else if attempt == maxWriteAttempts {
 			return rs.staleWrite(ctx, scope, id, false)
 		}
+		if err := writeBackoff(ctx, attempt); err != nil {
+			return err
+		}
 		if found, err = rs.current(ctx, scope, id); err != nil {
 			return err
 		} else if found == nil {
