@@ -127,6 +127,7 @@ func Initialize(router chi.Router, cfg Config) (app *App, err error) {
 		return nil, err
 	}
 	a.watchBackends(cfg)
+	a.journalPermissions()
 	if err := a.setupAuthentication(cfg.Authenticators); err != nil {
 		return nil, err
 	}
@@ -196,6 +197,22 @@ func (a *App) openBackends(ctx context.Context, cfg Config) error {
 		}
 	}
 	return nil
+}
+
+// journalPermissions wraps App.Permission with JournalPermission when requests run in
+// units of work (transaction_per_request on a storage.Transactor), so that a rolled-back
+// request also undoes its permission changes. Otherwise there is no unit to join, and the
+// backend is left as it is.
+func (a *App) journalPermissions() {
+	if a.Permission == nil {
+		return
+	}
+	if tx, _ := a.Settings.Bool("transaction_per_request"); !tx {
+		return
+	}
+	if _, ok := a.Storage.(storage.Transactor); ok {
+		a.Permission = JournalPermission(a.Permission)
+	}
 }
 
 // Close closes the backends that Initialize opened (not those given in Config), then flushes

@@ -14,8 +14,22 @@ type txKey struct{}
 
 // txState is what the Transaction middleware shares with the code inside its unit of work.
 type txState struct {
-	veto      bool   // roll back whatever the status (see vetoCommit)
-	denyFinal func() // withdraws storage.AllowFinalWrite (see RequireTransaction)
+	veto      bool        // roll back whatever the status (see vetoCommit)
+	denyFinal func()      // withdraws storage.AllowFinalWrite (see RequireTransaction)
+	journal   permJournal // the unit's permission changes, undone on rollback (permission_journal.go)
+}
+
+// undoPermissions restores the permissions the unit of work changed through a backend
+// wrapped by JournalPermission (see permission_journal.go). It runs before the storage
+// rollback, while the unit still holds its row locks, so that a concurrent writer of the
+// same collection, blocked on them, changes the ACLs only after they are restored. Failures
+// are logged and reported to Sentry, never raised.
+func (st *txState) undoPermissions(ctx context.Context, r *http.Request) {
+	var report func(error)
+	if a := AppFrom(ctx); a != nil && a.sentry != nil {
+		report = func(err error) { a.sentry.Capture(ctx, err, r) }
+	}
+	st.journal.undo(ctx, logFrom(r), report) //nolint:errcheck // logged and reported by undo
 }
 
 // vetoCommit makes the unit of work of ctx roll back even when the response status is below
@@ -62,6 +76,13 @@ func RequireTransaction(ctx context.Context) {
 // the backend then runs it in autocommit mode, so that the collection's clock row is not
 // held locked across the COMMIT round trip. [RequireTransaction] withdraws that permission;
 // the batch view and the before-commit event delivery call it.
+//
+// Permission changes are part of the unit when the permission backend is wrapped by
+// [JournalPermission] (Initialize does it for App.Permission): a rollback, including after
+// a failed commit or a panic, restores the ACLs and user principals the unit changed; a
+// permission change also withdraws the unit's final write, so that a storage write after
+// it stays in the transaction. Without a storage.Transactor there is no unit of work and
+// permission changes are kept whatever the response, like storage writes.
 func Transaction(store storage.Backend) func(http.Handler) http.Handler {
 	txr, ok := store.(storage.Transactor)
 	return func(next http.Handler) http.Handler {
@@ -85,12 +106,14 @@ func Transaction(store storage.Backend) func(http.Handler) http.Handler {
 			done := false
 			defer func() {
 				if !done {
+					st.undoPermissions(context.WithoutCancel(ctx), r)
 					tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // the panic matters more
 				}
 			}()
 			next.ServeHTTP(bw, r.WithContext(ctx))
 			done = true
 			if bw.status() >= 500 || st.veto {
+				st.undoPermissions(context.WithoutCancel(ctx), r)
 				if err := tx.Rollback(context.WithoutCancel(ctx)); err != nil {
 					logFrom(r).ErrorContext(r.Context(), "rollback failed", "error", err.Error())
 				}
@@ -98,12 +121,14 @@ func Transaction(store storage.Backend) func(http.Handler) http.Handler {
 				return
 			}
 			if err := tx.Commit(ctx); err != nil {
+				st.undoPermissions(context.WithoutCancel(ctx), r)
 				tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // the commit error is reported
 				e := protocol.NewError(http.StatusServiceUnavailable, protocol.ErrnoBackend, protocol.MsgBackend)
 				e.Cause = err
 				protocol.WriteError(w, r, e)
 				return
 			}
+			st.journal.reset() // committed: the permission changes stay
 			bw.flushTo(w)
 		})
 	}

@@ -1,0 +1,446 @@
+package cliquet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/cliquet-go/cliquet/permission"
+)
+
+// The permission journal: the permission backends commit each call on their own, outside
+// the storage transaction of the request's unit of work (see [Transaction]). So that a
+// rolled-back request leaves no permission change behind (an ACL on an object that was never
+// created, an object restored without its ACL), the backend used inside a unit of work is
+// wrapped by [JournalPermission]: before the first change of an object's ACEs, or of a
+// user's principals, within the unit, it records their state; the change itself is applied
+// at once, so that later reads of the request (and of the other sub-requests of its batch)
+// see it. When the unit rolls back, the Transaction middleware restores the recorded states,
+// newest first; when it commits, the records are dropped. This is compensation, not
+// isolation: a concurrent request may read the changes before they are undone.
+//
+// Final writes (storage.WithFinalWrite) are autocommitted and cannot be rolled back, so a
+// request must not change permissions after one: undoing the ACL of an object that stays
+// stored would break their consistency. The resource handlers respect this by never marking
+// the writes of shareable resources as final (their ACL is saved after the object; see
+// resource's finalWrite), and this must stay so. In the other order, a permission change
+// withdraws the unit's final write (storage.AllowFinalWrite's deny function), so that the
+// storage write that follows stays in the transaction and rolls back with the ACL.
+//
+// Atomicity across storage and permissions needs a transactional storage backend, as
+// storage atomicity itself does: without a storage.Transactor (the memory storage backend)
+// there is no unit of work, and every permission change is kept whatever the response.
+
+// PermissionEnumerator is an optional interface of permission backends that lets the
+// permission journal undo the two bulk changes of [permission.Backend] whose extent it
+// cannot learn otherwise. A backend that does not implement it (directly or through the
+// Unwrap() permission.Backend chain of its decorators) keeps working, but a rolled-back
+// DeleteObjectPermissions with a '*' pattern, or RemovePrincipal, is then only undone for
+// the objects and users the unit of work had already recorded; the rest is logged.
+type PermissionEnumerator interface {
+	// MatchingObjects returns the ids of the objects that have ACEs and whose id matches
+	// pattern ('*' matches any run of characters, as in DeleteObjectPermissions).
+	MatchingObjects(ctx context.Context, pattern string) ([]string, error)
+	// PrincipalUsers returns the users (including the pseudo-user system.Authenticated) to
+	// which AddUserPrincipal gave principal.
+	PrincipalUsers(ctx context.Context, principal string) ([]string, error)
+}
+
+// JournalPermission wraps b so that its changes made within a unit of work of [Transaction]
+// are undone when the unit rolls back (see the package's permission journal above).
+// Outside a unit of work every call goes straight to b. The result implements
+// permission.Pinger and permission.Migrator when b does, and b is reachable through its
+// Unwrap() permission.Backend method. [Initialize] applies it to App.Permission when
+// transaction_per_request installs the Transaction middleware on a transactional storage
+// backend; a nil b is returned unchanged.
+func JournalPermission(b permission.Backend) permission.Backend {
+	if b == nil {
+		return nil
+	}
+	j := &journaledPermission{inner: b}
+	pi, _ := b.(permission.Pinger)
+	mi, _ := b.(permission.Migrator)
+	switch {
+	case pi != nil && mi != nil:
+		return struct {
+			*journaledPermission
+			permission.Pinger
+			permission.Migrator
+		}{j, pi, mi}
+	case pi != nil:
+		return struct {
+			*journaledPermission
+			permission.Pinger
+		}{j, pi}
+	case mi != nil:
+		return struct {
+			*journaledPermission
+			permission.Migrator
+		}{j, mi}
+	}
+	return j
+}
+
+// journaledPermission is the decorator built by JournalPermission.
+type journaledPermission struct {
+	inner permission.Backend
+}
+
+// Unwrap returns the decorated backend.
+func (p *journaledPermission) Unwrap() permission.Backend { return p.inner }
+
+// journal returns the journal of the unit of work of ctx, or nil outside one. A permission
+// change withdraws the unit's permission of a final write (see storage.AllowFinalWrite), so
+// that a storage write following it in the request stays in the transaction and is rolled
+// back together with the change.
+func (p *journaledPermission) journal(ctx context.Context) *permJournal {
+	st, ok := ctx.Value(txKey{}).(*txState)
+	if !ok {
+		return nil
+	}
+	if st.denyFinal != nil {
+		st.denyFinal()
+	}
+	return &st.journal
+}
+
+// AddUserPrincipal implements [permission.Backend].
+func (p *journaledPermission) AddUserPrincipal(ctx context.Context, userID, principal string) error {
+	return p.changeUsers(ctx, []string{userID}, func() error {
+		return p.inner.AddUserPrincipal(ctx, userID, principal)
+	})
+}
+
+// RemoveUserPrincipal implements [permission.Backend].
+func (p *journaledPermission) RemoveUserPrincipal(ctx context.Context, userID, principal string) error {
+	return p.changeUsers(ctx, []string{userID}, func() error {
+		return p.inner.RemoveUserPrincipal(ctx, userID, principal)
+	})
+}
+
+// RemovePrincipal implements [permission.Backend]. Within a unit of work it records the
+// principals of the users holding principal, as listed by a [PermissionEnumerator].
+func (p *journaledPermission) RemovePrincipal(ctx context.Context, principal string) error {
+	j := p.journal(ctx)
+	if j == nil {
+		return p.inner.RemovePrincipal(ctx, principal)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if en := enumerator(p.inner); en != nil {
+		users, err := en.PrincipalUsers(ctx, principal)
+		if err != nil {
+			return err
+		}
+		if err := j.recordUsers(ctx, p.inner, users); err != nil {
+			return err
+		}
+	} else {
+		j.unknown = append(j.unknown, fmt.Sprintf("RemovePrincipal(%q) for the users the unit of work had not changed", principal))
+	}
+	return p.inner.RemovePrincipal(ctx, principal)
+}
+
+// UserPrincipals implements [permission.Backend].
+func (p *journaledPermission) UserPrincipals(ctx context.Context, userID string) ([]string, error) {
+	return p.inner.UserPrincipals(ctx, userID)
+}
+
+// AddPrincipalToACE implements [permission.Backend].
+func (p *journaledPermission) AddPrincipalToACE(ctx context.Context, objectID, perm, principal string) error {
+	return p.changeObjects(ctx, []string{objectID}, func() error {
+		return p.inner.AddPrincipalToACE(ctx, objectID, perm, principal)
+	})
+}
+
+// RemovePrincipalFromACE implements [permission.Backend].
+func (p *journaledPermission) RemovePrincipalFromACE(ctx context.Context, objectID, perm, principal string) error {
+	return p.changeObjects(ctx, []string{objectID}, func() error {
+		return p.inner.RemovePrincipalFromACE(ctx, objectID, perm, principal)
+	})
+}
+
+// ObjectPermissions implements [permission.Backend].
+func (p *journaledPermission) ObjectPermissions(ctx context.Context, objectID string, perms ...string) (permission.Set, error) {
+	return p.inner.ObjectPermissions(ctx, objectID, perms...)
+}
+
+// ReplaceObjectPermissions implements [permission.Backend].
+func (p *journaledPermission) ReplaceObjectPermissions(ctx context.Context, objectID string, s permission.Set) (permission.Set, error) {
+	var out permission.Set
+	err := p.changeObjects(ctx, []string{objectID}, func() error {
+		var err error
+		out, err = p.inner.ReplaceObjectPermissions(ctx, objectID, s)
+		return err
+	})
+	return out, err
+}
+
+// DeleteObjectPermissions implements [permission.Backend]. Within a unit of work, the
+// objects matching a '*' pattern are those listed by a [PermissionEnumerator].
+func (p *journaledPermission) DeleteObjectPermissions(ctx context.Context, objectIDs ...string) error {
+	j := p.journal(ctx)
+	if j == nil || len(objectIDs) == 0 {
+		return p.inner.DeleteObjectPermissions(ctx, objectIDs...)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	ids := make([]string, 0, len(objectIDs))
+	en := enumerator(p.inner)
+	for _, id := range objectIDs {
+		if !strings.Contains(id, "*") {
+			ids = append(ids, id)
+			continue
+		}
+		if en == nil {
+			j.unknown = append(j.unknown, fmt.Sprintf("DeleteObjectPermissions(%q) for the objects the unit of work had not changed", id))
+			continue
+		}
+		found, err := en.MatchingObjects(ctx, id)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, found...)
+	}
+	if err := j.recordObjects(ctx, p.inner, ids); err != nil {
+		return err
+	}
+	return p.inner.DeleteObjectPermissions(ctx, objectIDs...)
+}
+
+// AuthorizedPrincipals implements [permission.Backend].
+func (p *journaledPermission) AuthorizedPrincipals(ctx context.Context, bound []permission.Binding) ([]string, error) {
+	return p.inner.AuthorizedPrincipals(ctx, bound)
+}
+
+// AccessibleObjects implements [permission.Backend].
+func (p *journaledPermission) AccessibleObjects(ctx context.Context, principals []string, bound []permission.Binding) (map[string][]string, error) {
+	return p.inner.AccessibleObjects(ctx, principals, bound)
+}
+
+// CheckPermission implements [permission.Backend].
+func (p *journaledPermission) CheckPermission(ctx context.Context, principals []string, bound []permission.Binding) (bool, error) {
+	return p.inner.CheckPermission(ctx, principals, bound)
+}
+
+// Flush implements [permission.Backend]; it is not journaled (it is not a request's change).
+func (p *journaledPermission) Flush(ctx context.Context) error { return p.inner.Flush(ctx) }
+
+// Close implements [permission.Backend].
+func (p *journaledPermission) Close() error { return p.inner.Close() }
+
+// changeObjects records the ACEs of ids not yet recorded in the unit of work of ctx, then
+// runs change; outside a unit it only runs change.
+func (p *journaledPermission) changeObjects(ctx context.Context, ids []string, change func() error) error {
+	j := p.journal(ctx)
+	if j == nil {
+		return change()
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.recordObjects(ctx, p.inner, ids); err != nil {
+		return err
+	}
+	return change()
+}
+
+// changeUsers records the principals of users not yet recorded in the unit of work of ctx,
+// then runs change; outside a unit it only runs change.
+func (p *journaledPermission) changeUsers(ctx context.Context, users []string, change func() error) error {
+	j := p.journal(ctx)
+	if j == nil {
+		return change()
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.recordUsers(ctx, p.inner, users); err != nil {
+		return err
+	}
+	return change()
+}
+
+// enumerator returns the PermissionEnumerator of b or of a backend it decorates, or nil.
+func enumerator(b permission.Backend) PermissionEnumerator {
+	for b != nil {
+		if en, ok := b.(PermissionEnumerator); ok {
+			return en
+		}
+		u, ok := b.(interface{ Unwrap() permission.Backend })
+		if !ok {
+			return nil
+		}
+		b = u.Unwrap()
+	}
+	return nil
+}
+
+// permJournal is the record of one unit of work's permission changes (see
+// JournalPermission). Its zero value is empty and ready; it lives in the unit's txState.
+type permJournal struct {
+	mu      sync.Mutex
+	backend permission.Backend // the undecorated-by-journal backend the records were read from
+	objects map[string]bool    // object ids recorded
+	users   map[string]bool    // user ids recorded
+	steps   []journalStep      // the records, oldest first
+	unknown []string           // changes that could not be recorded, for the undo's log
+}
+
+// journalStep is the state of one object's ACEs (object != "") or of one user's principals
+// before the unit of work changed them.
+type journalStep struct {
+	object     string
+	perms      permission.Set
+	user       string
+	principals []string
+}
+
+// recordObjects reads and keeps the ACEs of the ids not recorded yet. j.mu is held.
+func (j *permJournal) recordObjects(ctx context.Context, b permission.Backend, ids []string) error {
+	for _, id := range ids {
+		if j.objects[id] {
+			continue
+		}
+		set, err := b.ObjectPermissions(ctx, id)
+		if err != nil {
+			return err
+		}
+		if j.objects == nil {
+			j.objects = map[string]bool{}
+		}
+		j.objects[id] = true
+		j.backend = b
+		j.steps = append(j.steps, journalStep{object: id, perms: set})
+	}
+	return nil
+}
+
+// recordUsers reads and keeps the principals of the users not recorded yet. j.mu is held.
+func (j *permJournal) recordUsers(ctx context.Context, b permission.Backend, users []string) error {
+	for _, u := range users {
+		if j.users[u] {
+			continue
+		}
+		principals, err := b.UserPrincipals(ctx, u)
+		if err != nil {
+			return err
+		}
+		if j.users == nil {
+			j.users = map[string]bool{}
+		}
+		j.users[u] = true
+		j.backend = b
+		j.steps = append(j.steps, journalStep{user: u, principals: principals})
+	}
+	return nil
+}
+
+// undo restores the recorded states, newest first, and empties the journal. It never
+// panics: each failure is logged on logger and passed to report (nil: not reported), and
+// the other records are still restored. It returns the joined failures.
+func (j *permJournal) undo(ctx context.Context, logger *slog.Logger, report func(error)) error {
+	j.mu.Lock()
+	steps, unknown, b := j.steps, j.unknown, j.backend
+	j.steps, j.unknown, j.objects, j.users = nil, nil, nil, nil
+	j.mu.Unlock()
+	for _, u := range unknown {
+		logger.WarnContext(ctx, "permission change not undone by the rollback: the permission backend cannot list what it changed (see cliquet.PermissionEnumerator)", "change", u)
+	}
+	var errs []error
+	for i := len(steps) - 1; i >= 0; i-- {
+		st := steps[i]
+		var err error
+		if st.object != "" {
+			err = restoreObject(ctx, b, st.object, st.perms)
+		} else {
+			err = restoreUser(ctx, b, st.user, st.principals)
+		}
+		if err != nil {
+			logger.ErrorContext(ctx, "permission rollback failed", "object", st.object, "user", st.user, "error", err.Error())
+			errs = append(errs, err)
+		}
+	}
+	err := errors.Join(errs...)
+	if err != nil && report != nil {
+		report(fmt.Errorf("cliquet: permission rollback: %w", err))
+	}
+	return err
+}
+
+// reset drops the records of a committed unit of work.
+func (j *permJournal) reset() {
+	j.mu.Lock()
+	j.steps, j.unknown, j.objects, j.users = nil, nil, nil, nil
+	j.mu.Unlock()
+}
+
+// restoreObject gives objectID the ACEs of want exactly: permissions absent from want are
+// emptied.
+func restoreObject(ctx context.Context, b permission.Backend, objectID string, want permission.Set) error {
+	cur, err := b.ObjectPermissions(ctx, objectID)
+	if err != nil {
+		return err
+	}
+	replace := permission.Set{}
+	for perm, principals := range cur {
+		if !sameMembers(principals, want[perm]) {
+			replace[perm] = slices.Clone(want[perm])
+			if replace[perm] == nil {
+				replace[perm] = []string{}
+			}
+		}
+	}
+	for perm, principals := range want {
+		if _, ok := cur[perm]; !ok && len(principals) > 0 {
+			replace[perm] = slices.Clone(principals)
+		}
+	}
+	if len(replace) == 0 {
+		return nil
+	}
+	_, err = b.ReplaceObjectPermissions(ctx, objectID, replace)
+	return err
+}
+
+// restoreUser gives userID back the principals of want, removing those it gained and adding
+// those it lost. Principals are compared as UserPrincipals returns them, including those of
+// the pseudo-user system.Authenticated: a principal held both directly and through it is
+// not re-added when the unit removed the direct grant only.
+func restoreUser(ctx context.Context, b permission.Backend, userID string, want []string) error {
+	cur, err := b.UserPrincipals(ctx, userID)
+	if err != nil {
+		return err
+	}
+	for _, p := range cur {
+		if !slices.Contains(want, p) {
+			if err := b.RemoveUserPrincipal(ctx, userID, p); err != nil {
+				return err
+			}
+		}
+	}
+	for _, p := range want {
+		if !slices.Contains(cur, p) {
+			if err := b.AddUserPrincipal(ctx, userID, p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sameMembers reports whether a and b hold the same strings, ignoring order and duplicates.
+func sameMembers(a, b []string) bool {
+	as := map[string]bool{}
+	for _, s := range a {
+		as[s] = true
+	}
+	bs := map[string]bool{}
+	for _, s := range b {
+		bs[s] = true
+	}
+	return maps.Equal(as, bs)
+}

@@ -1,0 +1,319 @@
+package cliquet
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cliquet-go/cliquet/permission"
+	permmemory "github.com/cliquet-go/cliquet/permission/memory"
+	"github.com/cliquet-go/cliquet/storage"
+)
+
+// enumerating is a memory backend that also implements PermissionEnumerator, from the ids
+// and principals it was given (enough for these tests: it answers from what still exists).
+type enumerating struct {
+	*permmemory.Backend
+	objects map[string]bool
+	grants  map[string]map[string]bool // principal → users
+}
+
+func newEnumerating() *enumerating {
+	return &enumerating{Backend: permmemory.New(), objects: map[string]bool{}, grants: map[string]map[string]bool{}}
+}
+
+func (e *enumerating) AddPrincipalToACE(ctx context.Context, objectID, perm, principal string) error {
+	e.objects[objectID] = true
+	return e.Backend.AddPrincipalToACE(ctx, objectID, perm, principal)
+}
+
+func (e *enumerating) AddUserPrincipal(ctx context.Context, userID, principal string) error {
+	if e.grants[principal] == nil {
+		e.grants[principal] = map[string]bool{}
+	}
+	e.grants[principal][userID] = true
+	return e.Backend.AddUserPrincipal(ctx, userID, principal)
+}
+
+func (e *enumerating) MatchingObjects(ctx context.Context, pattern string) ([]string, error) {
+	prefix, _, _ := strings.Cut(pattern, "*")
+	var out []string
+	for id := range e.objects {
+		set, err := e.ObjectPermissions(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if strings.HasPrefix(id, prefix) && len(set) > 0 {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+func (e *enumerating) PrincipalUsers(ctx context.Context, principal string) ([]string, error) {
+	var out []string
+	for u := range e.grants[principal] {
+		ps, err := e.UserPrincipals(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(ps, principal) {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+// failingReplace fails every ReplaceObjectPermissions (an undo that cannot restore).
+type failingReplace struct{ *permmemory.Backend }
+
+var errReplace = errors.New("replace refused")
+
+func (failingReplace) ReplaceObjectPermissions(context.Context, string, permission.Set) (permission.Set, error) {
+	return nil, errReplace
+}
+
+// inUnit returns a context inside a unit of work, as the Transaction middleware builds it,
+// and its state.
+func inUnit() (context.Context, *txState) {
+	st := &txState{}
+	ctx := context.WithValue(context.Background(), txKey{}, st)
+	ctx, st.denyFinal = storage.AllowFinalWrite(ctx)
+	return ctx, st
+}
+
+func mustACL(t *testing.T, b permission.Backend, id string) permission.Set {
+	t.Helper()
+	set, err := b.ObjectPermissions(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range set {
+		slices.Sort(v)
+	}
+	return set
+}
+
+func mustPrincipals(t *testing.T, b permission.Backend, user string) []string {
+	t.Helper()
+	ps, err := b.UserPrincipals(context.Background(), user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(ps)
+	return ps
+}
+
+func equalSets(a, b permission.Set) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !slices.Equal(v, b[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestPermissionJournal(t *testing.T) {
+	bg := context.Background()
+	discard := slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
+
+	t.Run("every kind of ACL change is undone, including ACEs that did not exist", func(t *testing.T) {
+		inner := permmemory.New()
+		inner.AddPrincipalToACE(bg, "/a/1", "write", "alice")
+		inner.AddPrincipalToACE(bg, "/a/1", "read", "bob")
+		inner.AddPrincipalToACE(bg, "/a/2", "write", "alice")
+		before1 := mustACL(t, inner, "/a/1")
+		b := JournalPermission(inner)
+		ctx, st := inUnit()
+		b.AddPrincipalToACE(ctx, "/a/1", "read", permission.Everyone)
+		b.RemovePrincipalFromACE(ctx, "/a/1", "read", "bob")
+		b.ReplaceObjectPermissions(ctx, "/a/1", permission.Set{"write": {"carol"}, "share": {"dan"}})
+		b.ReplaceObjectPermissions(ctx, "/a/new", permission.Set{"read": {permission.Everyone}})
+		b.DeleteObjectPermissions(ctx, "/a/2")
+		if got := mustACL(t, b, "/a/1"); !equalSets(got, permission.Set{"write": {"carol"}, "share": {"dan"}, "read": {permission.Everyone}}) {
+			t.Fatalf("the changes are not visible inside the unit: %v", got)
+		}
+		if err := st.journal.undo(bg, discard, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := mustACL(t, inner, "/a/1"); !equalSets(got, before1) {
+			t.Errorf("/a/1 = %v, want %v", got, before1)
+		}
+		if got := mustACL(t, inner, "/a/new"); len(got) != 0 {
+			t.Errorf("/a/new = %v, want no ACE", got)
+		}
+		if got := mustACL(t, inner, "/a/2"); !equalSets(got, permission.Set{"write": {"alice"}}) {
+			t.Errorf("/a/2 = %v, want write alice back", got)
+		}
+	})
+
+	t.Run("user principals are restored by adding and removing the differences", func(t *testing.T) {
+		inner := permmemory.New()
+		inner.AddUserPrincipal(bg, "alice", "/groups/old")
+		b := JournalPermission(inner)
+		ctx, st := inUnit()
+		b.AddUserPrincipal(ctx, "alice", "/groups/new")
+		b.RemoveUserPrincipal(ctx, "alice", "/groups/old")
+		b.AddUserPrincipal(ctx, "bob", "/groups/new")
+		st.journal.undo(bg, discard, nil)
+		if got := mustPrincipals(t, inner, "alice"); !slices.Equal(got, []string{"/groups/old"}) {
+			t.Errorf("alice = %v", got)
+		}
+		if got := mustPrincipals(t, inner, "bob"); len(got) != 0 {
+			t.Errorf("bob = %v", got)
+		}
+	})
+
+	t.Run("RemovePrincipal and wildcard deletions are undone through a PermissionEnumerator", func(t *testing.T) {
+		inner := newEnumerating()
+		inner.AddUserPrincipal(bg, "alice", "/b/1/groups/g")
+		inner.AddUserPrincipal(bg, "bob", "/b/1/groups/g")
+		inner.AddPrincipalToACE(bg, "/b/1/c/1", "read", "/b/1/groups/g")
+		inner.AddPrincipalToACE(bg, "/b/1/c/2", "write", "alice")
+		inner.AddPrincipalToACE(bg, "/b/2/c/1", "write", "bob")
+		b := JournalPermission(inner)
+		ctx, st := inUnit()
+		if err := b.RemovePrincipal(ctx, "/b/1/groups/g"); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.DeleteObjectPermissions(ctx, "/b/1/*"); err != nil {
+			t.Fatal(err)
+		}
+		if got := mustACL(t, inner, "/b/1/c/2"); len(got) != 0 {
+			t.Fatalf("the deletion is not applied: %v", got)
+		}
+		st.journal.undo(bg, discard, nil)
+		for _, u := range []string{"alice", "bob"} {
+			if got := mustPrincipals(t, inner, u); !slices.Equal(got, []string{"/b/1/groups/g"}) {
+				t.Errorf("%s = %v", u, got)
+			}
+		}
+		if got := mustACL(t, inner, "/b/1/c/1"); !equalSets(got, permission.Set{"read": {"/b/1/groups/g"}}) {
+			t.Errorf("/b/1/c/1 = %v", got)
+		}
+		if got := mustACL(t, inner, "/b/1/c/2"); !equalSets(got, permission.Set{"write": {"alice"}}) {
+			t.Errorf("/b/1/c/2 = %v", got)
+		}
+	})
+
+	t.Run("without a PermissionEnumerator the bulk changes are logged as not undone", func(t *testing.T) {
+		inner := permmemory.New()
+		inner.AddUserPrincipal(bg, "alice", "/groups/g")
+		inner.AddPrincipalToACE(bg, "/b/1/c/1", "write", "alice")
+		b := JournalPermission(inner)
+		ctx, st := inUnit()
+		b.RemovePrincipal(ctx, "/groups/g")
+		b.DeleteObjectPermissions(ctx, "/b/1/*")
+		var logs bytes.Buffer
+		if err := st.journal.undo(bg, slog.New(slog.NewTextHandler(&logs, nil)), nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{`RemovePrincipal(\"/groups/g\")`, `DeleteObjectPermissions(\"/b/1/*\")`} {
+			if !strings.Contains(logs.String(), want) {
+				t.Errorf("log %q does not mention %s", logs.String(), want)
+			}
+		}
+	})
+
+	t.Run("an undo failure is logged and reported, and the other records are still restored", func(t *testing.T) {
+		inner := failingReplace{permmemory.New()}
+		b := JournalPermission(inner)
+		ctx, st := inUnit()
+		b.AddPrincipalToACE(ctx, "/a/1", "read", "bob")
+		b.AddUserPrincipal(ctx, "alice", "/groups/g")
+		var logs bytes.Buffer
+		var reported error
+		err := st.journal.undo(bg, slog.New(slog.NewTextHandler(&logs, nil)), func(err error) { reported = err })
+		if !errors.Is(err, errReplace) || !errors.Is(reported, errReplace) {
+			t.Errorf("undo returned %v, reported %v", err, reported)
+		}
+		if !strings.Contains(logs.String(), "permission rollback failed") || !strings.Contains(logs.String(), "/a/1") {
+			t.Errorf("log = %s", logs.String())
+		}
+		if got := mustPrincipals(t, inner, "alice"); len(got) != 0 {
+			t.Errorf("alice = %v, want her principal removed despite the other failure", got)
+		}
+	})
+
+	t.Run("a committed unit keeps its changes and forgets them", func(t *testing.T) {
+		inner := permmemory.New()
+		b := JournalPermission(inner)
+		ctx, st := inUnit()
+		b.AddPrincipalToACE(ctx, "/a/1", "read", "bob")
+		st.journal.reset()
+		st.journal.undo(bg, discard, nil)
+		if got := mustACL(t, inner, "/a/1"); !equalSets(got, permission.Set{"read": {"bob"}}) {
+			t.Errorf("/a/1 = %v", got)
+		}
+	})
+
+	t.Run("outside a unit of work changes are not recorded", func(t *testing.T) {
+		inner := permmemory.New()
+		b := JournalPermission(inner)
+		ctx, st := inUnit()
+		b.AddPrincipalToACE(bg, "/a/1", "read", "bob") // no unit in bg
+		st.journal.undo(ctx, discard, nil)
+		if got := mustACL(t, inner, "/a/1"); !equalSets(got, permission.Set{"read": {"bob"}}) {
+			t.Errorf("/a/1 = %v", got)
+		}
+	})
+
+	t.Run("a permission change withdraws the unit's final write", func(t *testing.T) {
+		b := JournalPermission(permmemory.New())
+		ctx, _ := inUnit()
+		final := storage.WithFinalWrite(ctx)
+		if !storage.FinalWriteAllowed(final) {
+			t.Fatal("the final write is not allowed before the change")
+		}
+		b.AddPrincipalToACE(ctx, "/a/1", "read", "bob")
+		if storage.FinalWriteAllowed(final) {
+			t.Error("the final write is still allowed after a permission change")
+		}
+	})
+}
+
+func TestJournalPermissionKeepsOptionalInterfaces(t *testing.T) {
+	mem := permmemory.New()
+	cases := []struct {
+		name                string
+		inner               permission.Backend
+		pinger, migrator    bool
+		enumeratorReachable bool
+	}{
+		{"a memory backend is a Pinger, not a Migrator", mem, true, false, false},
+		{"a backend with neither stays without them", struct{ permission.Backend }{mem}, false, false, false},
+		{"a Pinger and Migrator keeps both", pingMigrator{mem}, true, true, false},
+		{"an enumerator is reachable through Unwrap", newEnumerating(), true, false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := JournalPermission(tc.inner)
+			_, p := b.(permission.Pinger)
+			_, m := b.(permission.Migrator)
+			if p != tc.pinger || m != tc.migrator {
+				t.Errorf("Pinger %v, Migrator %v; want %v, %v", p, m, tc.pinger, tc.migrator)
+			}
+			u, ok := b.(interface{ Unwrap() permission.Backend })
+			if !ok || u.Unwrap() != tc.inner {
+				t.Error("Unwrap does not return the wrapped backend")
+			}
+			if got := enumerator(b) != nil; got != tc.enumeratorReachable {
+				t.Errorf("enumerator found: %v", got)
+			}
+		})
+	}
+	if JournalPermission(nil) != nil {
+		t.Error("JournalPermission(nil) is not nil")
+	}
+}
+
+type pingMigrator struct{ *permmemory.Backend }
+
+func (pingMigrator) InitializeSchema(context.Context, bool) error { return nil }
