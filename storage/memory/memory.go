@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -50,6 +51,7 @@ type Options struct {
 type Backend struct {
 	clock    func() time.Time
 	readonly bool
+	closed   atomic.Bool // set by Close: every call then fails (see Close)
 
 	mu    sync.RWMutex
 	colls map[storage.Scope]*collection
@@ -138,7 +140,7 @@ func tombstone(id string, ts int64) *match.Doc {
 
 // Create implements [storage.Backend].
 func (b *Backend) Create(ctx context.Context, s storage.Scope, o storage.Object) (storage.Object, error) {
-	if err := ctx.Err(); err != nil {
+	if err := b.check(ctx, "create"); err != nil {
 		return storage.Object{}, err
 	}
 	raw, data, err := match.CleanData(o.Data)
@@ -163,7 +165,7 @@ func (b *Backend) Create(ctx context.Context, s storage.Scope, o storage.Object)
 
 // Get implements [storage.Backend].
 func (b *Backend) Get(ctx context.Context, s storage.Scope, id string) (storage.Object, error) {
-	if err := ctx.Err(); err != nil {
+	if err := b.check(ctx, "get"); err != nil {
 		return storage.Object{}, err
 	}
 	c := b.coll(s, false)
@@ -182,7 +184,7 @@ func (b *Backend) Get(ctx context.Context, s storage.Scope, id string) (storage.
 // Update implements [storage.Backend].
 // A condition is checked under the collection lock, with the write.
 func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object, cond ...storage.Condition) (storage.Object, error) {
-	if err := ctx.Err(); err != nil {
+	if err := b.check(ctx, "update"); err != nil {
 		return storage.Object{}, err
 	}
 	if o.ID == "" {
@@ -216,7 +218,7 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object,
 // Delete implements [storage.Backend].
 // A condition is checked under the collection lock, with the write.
 func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64, cond ...storage.Condition) (storage.Object, error) {
-	if err := ctx.Err(); err != nil {
+	if err := b.check(ctx, "delete"); err != nil {
 		return storage.Object{}, err
 	}
 	want := storage.FirstCondition(cond).LastModified
@@ -248,7 +250,7 @@ func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastMo
 
 // DeleteAll implements [storage.Backend].
 func (b *Backend) DeleteAll(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, error) {
-	if err := ctx.Err(); err != nil {
+	if err := b.check(ctx, "delete_all"); err != nil {
 		return nil, err
 	}
 	m, err := match.Compile(opt.Filters, opt.Pagination)
@@ -283,7 +285,7 @@ func (b *Backend) DeleteAll(ctx context.Context, s storage.Scope, opt storage.Li
 
 // PurgeDeleted implements [storage.Backend]. The collection timestamp is kept.
 func (b *Backend) PurgeDeleted(ctx context.Context, s storage.Scope, before int64) (int, error) {
-	if err := ctx.Err(); err != nil {
+	if err := b.check(ctx, "purge_deleted"); err != nil {
 		return 0, err
 	}
 	c := b.coll(s, false)
@@ -328,7 +330,7 @@ func (b *Backend) snapshot(s storage.Scope, deleted bool) []*match.Doc {
 
 // List implements [storage.Backend].
 func (b *Backend) List(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, error) {
-	if err := ctx.Err(); err != nil {
+	if err := b.check(ctx, "list"); err != nil {
 		return nil, err
 	}
 	docs, err := match.Apply(b.snapshot(s, opt.IncludeDeleted), opt)
@@ -344,7 +346,7 @@ func (b *Backend) List(ctx context.Context, s storage.Scope, opt storage.ListOpt
 
 // Count implements [storage.Backend].
 func (b *Backend) Count(ctx context.Context, s storage.Scope, filters []storage.Filter) (int, error) {
-	if err := ctx.Err(); err != nil {
+	if err := b.check(ctx, "count"); err != nil {
 		return 0, err
 	}
 	m, err := match.Compile(filters, nil)
@@ -362,7 +364,7 @@ func (b *Backend) Count(ctx context.Context, s storage.Scope, filters []storage.
 
 // Timestamp implements [storage.Backend].
 func (b *Backend) Timestamp(ctx context.Context, s storage.Scope) (int64, error) {
-	if err := ctx.Err(); err != nil {
+	if err := b.check(ctx, "timestamp"); err != nil {
 		return 0, err
 	}
 	c := b.coll(s, !b.readonly)
@@ -387,7 +389,7 @@ func (b *Backend) Timestamp(ctx context.Context, s storage.Scope) (int64, error)
 
 // Flush drops every collection, timestamps included. It implements [storage.Flusher].
 func (b *Backend) Flush(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
+	if err := b.check(ctx, "flush"); err != nil {
 		return err
 	}
 	b.mu.Lock()
@@ -396,8 +398,28 @@ func (b *Backend) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Ping implements [storage.Pinger]; a memory backend is always available.
-func (b *Backend) Ping(ctx context.Context, readonly bool) error { return ctx.Err() }
+// Ping implements [storage.Pinger]; a memory backend is available until it is closed.
+func (b *Backend) Ping(ctx context.Context, readonly bool) error { return b.check(ctx, "ping") }
 
-// Close implements [storage.Backend]. It releases nothing; the backend stays usable.
-func (b *Backend) Close() error { return nil }
+// ErrClosed is the cause of the *storage.BackendError every call of a closed backend returns.
+var ErrClosed = errors.New("storage: memory: backend closed")
+
+// Close implements [storage.Backend]: it drops the data, and every later call fails with a
+// *storage.BackendError wrapping [ErrClosed], as a server backend fails once its connections
+// are closed. Closing again does nothing.
+func (b *Backend) Close() error {
+	b.closed.Store(true)
+	b.mu.Lock()
+	b.colls = make(map[storage.Scope]*collection)
+	b.mu.Unlock()
+	return nil
+}
+
+// check returns the error of a call named op: a *storage.BackendError wrapping ErrClosed once
+// the backend is closed, else the context's error.
+func (b *Backend) check(ctx context.Context, op string) error {
+	if b.closed.Load() {
+		return &storage.BackendError{Backend: "memory", Op: op, Err: ErrClosed}
+	}
+	return ctx.Err()
+}

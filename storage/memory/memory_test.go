@@ -16,12 +16,60 @@ import (
 
 type harness struct{}
 
-func (harness) New(t *testing.T) storage.Backend    { return memory.New(nil) }
-func (harness) Broken(t *testing.T) storage.Backend { return nil } // a memory backend cannot fail
+func (harness) New(t *testing.T) storage.Backend { return memory.New(nil) }
+
+// Broken returns a closed backend: every call fails with a *storage.BackendError.
+func (harness) Broken(t *testing.T) storage.Backend {
+	b := memory.New(nil)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Lacks declares the optional interfaces a memory backend does not implement.
+func (harness) Lacks() []storagetest.Capability {
+	return []storagetest.Capability{storagetest.Transactor, storagetest.Migrator}
+}
 
 func TestConformance(t *testing.T) { storagetest.Run(t, harness{}) }
 
 var bucket = storage.Scope{Resource: "bucket", Parent: ""}
+
+func TestAClosedBackendFailsEveryCallWithErrClosed(t *testing.T) {
+	ctx := context.Background()
+	b := memory.New(nil)
+	o, err := b.Create(ctx, bucket, storage.Object{ID: "kept"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close again: %v", err)
+	}
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"Get of an object stored before Close", func() error { _, err := b.Get(ctx, bucket, o.ID); return err }},
+		{"Create", func() error { _, err := b.Create(ctx, bucket, storage.Object{}); return err }},
+		{"List", func() error { _, err := b.List(ctx, bucket, storage.ListOptions{}); return err }},
+		{"Timestamp", func() error { _, err := b.Timestamp(ctx, bucket); return err }},
+		{"Flush", func() error { return b.Flush(ctx) }},
+		{"Ping", func() error { return b.Ping(ctx, false) }},
+	}
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.call()
+			var be *storage.BackendError
+			if !errors.As(err, &be) || !errors.Is(err, memory.ErrClosed) {
+				t.Fatalf("err = %v, want a *storage.BackendError wrapping memory.ErrClosed", err)
+			}
+		})
+	}
+}
 
 // fakeClock is a settable clock for Options.Clock.
 type fakeClock struct{ now time.Time }

@@ -37,6 +37,11 @@ func (h harness) Broken(t *testing.T) storage.Backend {
 	return b
 }
 
+// Lacks declares the optional interfaces a Redis backend does not implement.
+func (harness) Lacks() []storagetest.Capability {
+	return []storagetest.Capability{storagetest.Transactor, storagetest.Migrator, storagetest.TimestampLister}
+}
+
 func TestConformance(t *testing.T) {
 	h := harness{url: testURL(t), root: testenv.UniquePrefix(t, "cliquettest:conformance:")}
 	newBackend(t, h.root) // its cleanup flushes every subtest's keys (they share the root prefix)

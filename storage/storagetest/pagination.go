@@ -227,8 +227,8 @@ var concurrencyTests = []subtest{
 var optionalTests = []subtest{
 	{"FlushRemovesEverything", func(e *env) {
 		fl, ok := e.b.(storage.Flusher)
-		if !ok {
-			e.Skip("the backend does not implement storage.Flusher")
+		if e.lacks(Flusher, ok) {
+			return // nothing to check: only Flusher backends can be emptied in one call
 		}
 		e.create(`{}`)
 		e.createAndDelete(`{}`)
@@ -242,8 +242,8 @@ var optionalTests = []subtest{
 	}},
 	{"PingReturnsNilWhenWorking", func(e *env) {
 		p, ok := e.b.(storage.Pinger)
-		if !ok {
-			e.Skip("the backend does not implement storage.Pinger")
+		if e.lacks(Pinger, ok) {
+			return // the heartbeat reports such a backend as working
 		}
 		for _, readonly := range []bool{false, true} {
 			if err := p.Ping(e.ctx, readonly); err != nil {
@@ -253,8 +253,8 @@ var optionalTests = []subtest{
 	}},
 	{"PingLeavesNoTombstone", func(e *env) {
 		p, ok := e.b.(storage.Pinger)
-		if !ok {
-			e.Skip("the backend does not implement storage.Pinger")
+		if e.lacks(Pinger, ok) {
+			return
 		}
 		for range 3 {
 			if err := p.Ping(e.ctx, false); err != nil {
@@ -266,8 +266,12 @@ var optionalTests = []subtest{
 	}},
 	{"InitializeSchemaIsIdempotent", func(e *env) {
 		m, ok := e.b.(storage.Migrator)
-		if !ok {
-			e.Skip("the backend does not implement storage.Migrator")
+		if e.lacks(Migrator, ok) {
+			// No schema step: a backend fresh from New works at once (migrate passes it by).
+			o := e.create(`{"no": "schema"}`)
+			e.get(scope, o.ID)
+			e.equal(e.count(), 1, "live objects")
+			return
 		}
 		for _, dryRun := range []bool{true, false, false} {
 			if err := m.InitializeSchema(e.ctx, dryRun); err != nil {
@@ -279,8 +283,9 @@ var optionalTests = []subtest{
 	}},
 	{"TransactionsCommitAndRollBack", func(e *env) {
 		tr, ok := e.b.(storage.Transactor)
-		if !ok {
-			e.Skip("the backend does not implement storage.Transactor")
+		if e.lacks(Transactor, ok) {
+			e.writesApplyAtOnce()
+			return
 		}
 		txCtx, tx := tr.Begin(e.ctx)
 		if _, err := e.b.Create(txCtx, scope, storage.Object{ID: "committed"}); err != nil {
