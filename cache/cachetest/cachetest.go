@@ -35,7 +35,8 @@ type Harness interface {
 	// flushes (for non-empty prefixes) and closes each backend when the subtest ends.
 	Open(ctx context.Context, t *testing.T, prefix string) cache.Backend
 	// Broken returns a backend whose every call fails with a *cache.BackendError (for
-	// example one whose server is unreachable), or nil when the backend cannot fail (memory).
+	// example one whose server is unreachable, or a closed memory backend), or nil when the
+	// backend cannot fail (the subtests that need it are then skipped).
 	// The suite closes it when the subtest ends.
 	Broken(ctx context.Context, t *testing.T) cache.Backend
 }
@@ -175,8 +176,11 @@ var tests = []test{
 	{"initialize_schema_is_idempotent", func(t *testing.T, s *suite) {
 		b := s.open(t, "")
 		m, ok := b.(cache.Migrator)
-		if !ok {
-			t.Skip("the backend has no schema (no cache.Migrator)")
+		if s.lacks(t, Migrator, ok) {
+			// No schema step: a backend fresh from Open works at once.
+			mustSet(t, b, "foobar", []byte("toto"), long)
+			wantValue(t, b, "foobar", []byte("toto"))
+			return
 		}
 		for i, dry := range []bool{false, false, true} {
 			if err := m.InitializeSchema(bg, dry); err != nil {
@@ -188,8 +192,8 @@ var tests = []test{
 	}},
 	{"ping_returns_true_if_available", func(t *testing.T, s *suite) {
 		p, ok := s.open(t, "").(cache.Pinger)
-		if !ok {
-			t.Skip("the backend has no Ping (no cache.Pinger)")
+		if s.lacks(t, Pinger, ok) {
+			return // the heartbeat reports such a cache as working
 		}
 		if err := p.Ping(bg); err != nil {
 			t.Fatalf("Ping: %v", err)
@@ -198,15 +202,15 @@ var tests = []test{
 	{"ping_returns_false_if_unavailable", func(t *testing.T, s *suite) {
 		b := s.broken(t)
 		p, ok := b.(cache.Pinger)
-		if !ok {
-			t.Skip("the backend has no Ping (no cache.Pinger)")
+		if s.lacks(t, Pinger, ok) {
+			return
 		}
 		wantBackendError(t, "Ping", p.Ping(bg))
 	}},
 	{"ping_is_bounded_by_its_context", func(t *testing.T, s *suite) {
 		p, ok := s.open(t, "").(cache.Pinger)
-		if !ok {
-			t.Skip("the backend has no Ping (no cache.Pinger)")
+		if s.lacks(t, Pinger, ok) {
+			return
 		}
 		ctx, cancel := context.WithCancel(bg)
 		cancel()

@@ -29,9 +29,11 @@ import (
 	"container/heap"
 	"container/list"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cliquet-go/cliquet/cache"
@@ -61,6 +63,7 @@ type Options struct {
 type Backend struct {
 	prefix string
 	s      *store
+	closed atomic.Bool // set by Close: every call of this backend then fails
 }
 
 var (
@@ -118,6 +121,9 @@ func (b *Backend) Size() int {
 
 // Get returns a copy of the value of key, or cache.ErrNotFound when it is missing or expired.
 func (b *Backend) Get(_ context.Context, key string) ([]byte, error) {
+	if err := b.check("get"); err != nil {
+		return nil, err
+	}
 	s := b.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -131,6 +137,9 @@ func (b *Backend) Get(_ context.Context, key string) ([]byte, error) {
 // Set stores a copy of value under key for ttl. A ttl that is not positive is an error and
 // leaves the cache unchanged.
 func (b *Backend) Set(_ context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := b.check("set"); err != nil {
+		return err
+	}
 	if ttl <= 0 {
 		return fmt.Errorf("cache: memory: set %q: ttl must be positive, got %v", key, ttl)
 	}
@@ -160,6 +169,9 @@ func (b *Backend) Set(_ context.Context, key string, value []byte, ttl time.Dura
 
 // Delete removes key; a missing key is not an error.
 func (b *Backend) Delete(_ context.Context, key string) error {
+	if err := b.check("delete"); err != nil {
+		return err
+	}
 	s := b.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -173,6 +185,9 @@ func (b *Backend) Delete(_ context.Context, key string) error {
 // Expire sets a new time to live on key, or returns cache.ErrNotFound when it is missing or
 // expired. A ttl that is not positive expires the key at once.
 func (b *Backend) Expire(_ context.Context, key string, ttl time.Duration) error {
+	if err := b.check("expire"); err != nil {
+		return err
+	}
 	s := b.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -194,6 +209,9 @@ func (b *Backend) Expire(_ context.Context, key string, ttl time.Duration) error
 // TTL returns the remaining time to live of key, or cache.ErrNotFound when it is missing or
 // expired.
 func (b *Backend) TTL(_ context.Context, key string) (time.Duration, error) {
+	if err := b.check("ttl"); err != nil {
+		return 0, err
+	}
 	s := b.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -208,6 +226,9 @@ func (b *Backend) TTL(_ context.Context, key string) (time.Duration, error) {
 // Flush removes every key under b's prefix (every key of the shared store when the prefix is
 // empty); keys under other prefixes are kept.
 func (b *Backend) Flush(_ context.Context) error {
+	if err := b.check("flush"); err != nil {
+		return err
+	}
 	s := b.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -226,12 +247,34 @@ func (b *Backend) Flush(_ context.Context) error {
 	return nil
 }
 
-// Ping reports whether the cache can be used: always, unless ctx is done.
-func (b *Backend) Ping(ctx context.Context) error { return ctx.Err() }
+// Ping reports whether the cache can be used: always, unless ctx is done or b is closed.
+func (b *Backend) Ping(ctx context.Context) error {
+	if err := b.check("ping"); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
 
-// Close does nothing and returns nil: the entries are released with the last reference to
-// the backend. A closed backend remains usable.
-func (b *Backend) Close() error { return nil }
+// ErrClosed is the cause of the *cache.BackendError every call of a closed backend returns.
+var ErrClosed = errors.New("cache: memory: backend closed")
+
+// Close closes b: every later call of b fails with a *cache.BackendError wrapping
+// [ErrClosed], as a server backend fails once its connections are closed. The entries are
+// kept for the other backends sharing them ([Backend.WithPrefix]), which stay open; they are
+// released with the last reference. Closing again does nothing.
+func (b *Backend) Close() error {
+	b.closed.Store(true)
+	return nil
+}
+
+// check returns a *cache.BackendError wrapping ErrClosed, for the call named op, once b is
+// closed.
+func (b *Backend) check(op string) error {
+	if b.closed.Load() {
+		return &cache.BackendError{Backend: "memory", Op: op, Err: ErrClosed}
+	}
+	return nil
+}
 
 // roundTTL rounds a positive ttl up to a whole number of milliseconds.
 func roundTTL(ttl time.Duration) time.Duration {

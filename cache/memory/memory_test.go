@@ -21,7 +21,38 @@ func (h harness) Open(_ context.Context, _ *testing.T, prefix string) cache.Back
 	return h.root.WithPrefix(prefix)
 }
 
-func (harness) Broken(context.Context, *testing.T) cache.Backend { return nil }
+// Broken returns a closed backend: every call fails with a *cache.BackendError.
+func (h harness) Broken(context.Context, *testing.T) cache.Backend {
+	b := h.root.WithPrefix("broken_")
+	_ = b.Close()
+	return b
+}
+
+// Lacks declares the optional interfaces a memory cache does not implement.
+func (harness) Lacks() []cachetest.Capability { return []cachetest.Capability{cachetest.Migrator} }
+
+func TestCloseFailsTheClosedBackendOnly(t *testing.T) {
+	ctx := context.Background()
+	root := memory.New(nil)
+	view := root.WithPrefix("app_")
+	if err := view.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := view.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	_, err := view.Get(ctx, "k")
+	var be *cache.BackendError
+	if !errors.As(err, &be) || !errors.Is(err, memory.ErrClosed) {
+		t.Errorf("Get on the closed backend: %v, want a *cache.BackendError wrapping memory.ErrClosed", err)
+	}
+	if err := view.Ping(ctx); !errors.Is(err, memory.ErrClosed) {
+		t.Errorf("Ping on the closed backend: %v, want memory.ErrClosed", err)
+	}
+	if v, err := root.Get(ctx, "app_k"); err != nil || string(v) != "v" {
+		t.Errorf("Get through the open backend sharing the entries = %q, %v; want v", v, err)
+	}
+}
 
 func TestConformance(t *testing.T) { cachetest.Run(t, harness{root: memory.New(nil)}) }
 

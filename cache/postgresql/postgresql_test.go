@@ -69,6 +69,10 @@ func (h harness) Open(ctx context.Context, t *testing.T, prefix string) cache.Ba
 	return b
 }
 
+// Lacks declares that the PostgreSQL backend implements every optional interface: the suite
+// fails if one is missing.
+func (harness) Lacks() []cachetest.Capability { return nil }
+
 func (harness) Broken(ctx context.Context, t *testing.T) cache.Backend {
 	// Nothing listens on RefusedAddr: every connection is refused.
 	b, err := postgresql.New(ctx, postgresql.Options{

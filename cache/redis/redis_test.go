@@ -45,6 +45,9 @@ func (h harness) Open(ctx context.Context, t *testing.T, prefix string) cache.Ba
 	return b
 }
 
+// Lacks declares the optional interfaces a Redis cache does not implement.
+func (harness) Lacks() []cachetest.Capability { return []cachetest.Capability{cachetest.Migrator} }
+
 func (harness) Broken(ctx context.Context, t *testing.T) cache.Backend {
 	// Nothing listens on RefusedAddr: every connection is refused, at
 	// once since the client neither retries commands nor redials.

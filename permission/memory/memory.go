@@ -8,9 +8,11 @@ package memory
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/permission"
@@ -27,6 +29,8 @@ type set map[string]struct{}
 // Backend is the in-memory permission backend. Create it with [New]. It is safe for
 // concurrent use; every method takes one lock, so each call is atomic.
 type Backend struct {
+	closed atomic.Bool // set by Close: every call then fails (see Close)
+
 	mu    sync.RWMutex
 	users map[string]set            // user id → extra principals
 	aces  map[string]map[string]set // object id → permission → principals
@@ -44,6 +48,9 @@ func New() *Backend {
 
 // AddUserPrincipal implements [permission.Backend].
 func (b *Backend) AddUserPrincipal(_ context.Context, userID, principal string) error {
+	if err := b.check("add_user_principal"); err != nil {
+		return err
+	}
 	if userID == "" || principal == "" {
 		return permission.ErrInvalid
 	}
@@ -60,6 +67,9 @@ func (b *Backend) AddUserPrincipal(_ context.Context, userID, principal string) 
 
 // RemoveUserPrincipal implements [permission.Backend].
 func (b *Backend) RemoveUserPrincipal(_ context.Context, userID, principal string) error {
+	if err := b.check("remove_user_principal"); err != nil {
+		return err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if s := b.users[userID]; s != nil {
@@ -73,6 +83,9 @@ func (b *Backend) RemoveUserPrincipal(_ context.Context, userID, principal strin
 
 // RemovePrincipal implements [permission.Backend].
 func (b *Backend) RemovePrincipal(_ context.Context, principal string) error {
+	if err := b.check("remove_principal"); err != nil {
+		return err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for user, s := range b.users {
@@ -87,6 +100,9 @@ func (b *Backend) RemovePrincipal(_ context.Context, principal string) error {
 // UserPrincipals implements [permission.Backend]: the principals of userID and those given
 // to every authenticated user (userID [permission.Authenticated]).
 func (b *Backend) UserPrincipals(_ context.Context, userID string) ([]string, error) {
+	if err := b.check("user_principals"); err != nil {
+		return nil, err
+	}
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	out := set{}
@@ -101,6 +117,9 @@ func (b *Backend) UserPrincipals(_ context.Context, userID string) ([]string, er
 
 // AddPrincipalToACE implements [permission.Backend].
 func (b *Backend) AddPrincipalToACE(_ context.Context, objectID, perm, principal string) error {
+	if err := b.check("add_principal_to_ace"); err != nil {
+		return err
+	}
 	if objectID == "" || perm == "" || principal == "" {
 		return permission.ErrInvalid
 	}
@@ -126,6 +145,9 @@ func (b *Backend) add(objectID, perm, principal string) {
 
 // RemovePrincipalFromACE implements [permission.Backend].
 func (b *Backend) RemovePrincipalFromACE(_ context.Context, objectID, perm, principal string) error {
+	if err := b.check("remove_principal_from_ace"); err != nil {
+		return err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	perms := b.aces[objectID]
@@ -146,6 +168,9 @@ func (b *Backend) RemovePrincipalFromACE(_ context.Context, objectID, perm, prin
 
 // ObjectPermissions implements [permission.Backend].
 func (b *Backend) ObjectPermissions(_ context.Context, objectID string, perms ...string) (permission.Set, error) {
+	if err := b.check("object_permissions"); err != nil {
+		return nil, err
+	}
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	return b.objectPermissions(objectID, perms), nil
@@ -170,6 +195,9 @@ func (b *Backend) objectPermissions(objectID string, perms []string) permission.
 
 // ReplaceObjectPermissions implements [permission.Backend].
 func (b *Backend) ReplaceObjectPermissions(_ context.Context, objectID string, s permission.Set) (permission.Set, error) {
+	if err := b.check("replace_object_permissions"); err != nil {
+		return nil, err
+	}
 	if objectID == "" {
 		return nil, permission.ErrInvalid
 	}
@@ -202,6 +230,9 @@ func (b *Backend) ReplaceObjectPermissions(_ context.Context, objectID string, s
 // DeleteObjectPermissions implements [permission.Backend]. An id containing '*' is a pattern
 // and removes the ACEs of every matching object.
 func (b *Backend) DeleteObjectPermissions(_ context.Context, objectIDs ...string) error {
+	if err := b.check("delete_object_permissions"); err != nil {
+		return err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, id := range objectIDs {
@@ -220,6 +251,9 @@ func (b *Backend) DeleteObjectPermissions(_ context.Context, objectIDs ...string
 
 // AuthorizedPrincipals implements [permission.Backend].
 func (b *Backend) AuthorizedPrincipals(_ context.Context, bound []permission.Binding) ([]string, error) {
+	if err := b.check("authorized_principals"); err != nil {
+		return nil, err
+	}
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	out := set{}
@@ -234,6 +268,9 @@ func (b *Backend) AuthorizedPrincipals(_ context.Context, bound []permission.Bin
 // AccessibleObjects implements [permission.Backend]. Bindings without '*' are looked up
 // directly; patterns are matched against every stored object id.
 func (b *Backend) AccessibleObjects(_ context.Context, principals []string, bound []permission.Binding) (map[string][]string, error) {
+	if err := b.check("accessible_objects"); err != nil {
+		return nil, err
+	}
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	found := map[string]set{}
@@ -268,6 +305,9 @@ func (b *Backend) AccessibleObjects(_ context.Context, principals []string, boun
 
 // CheckPermission implements [permission.Backend].
 func (b *Backend) CheckPermission(_ context.Context, principals []string, bound []permission.Binding) (bool, error) {
+	if err := b.check("check_permission"); err != nil {
+		return false, err
+	}
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	for _, bd := range bound {
@@ -283,6 +323,9 @@ func (b *Backend) CheckPermission(_ context.Context, principals []string, bound 
 
 // Flush implements [permission.Backend].
 func (b *Backend) Flush(context.Context) error {
+	if err := b.check("flush"); err != nil {
+		return err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.users = map[string]set{}
@@ -290,11 +333,33 @@ func (b *Backend) Flush(context.Context) error {
 	return nil
 }
 
-// Ping implements [permission.Pinger]; the memory backend is always available.
-func (b *Backend) Ping(context.Context, bool) error { return nil }
+// Ping implements [permission.Pinger]; the memory backend is available until it is closed.
+func (b *Backend) Ping(context.Context, bool) error { return b.check("ping") }
 
-// Close implements [permission.Backend]; it releases nothing and the backend stays usable.
-func (b *Backend) Close() error { return nil }
+// ErrClosed is the cause of the *permission.BackendError every call of a closed backend
+// returns.
+var ErrClosed = errors.New("permission: memory: backend closed")
+
+// Close implements [permission.Backend]: it drops the data, and every later call fails with a
+// *permission.BackendError wrapping [ErrClosed], as a server backend fails once its
+// connections are closed. Closing again does nothing.
+func (b *Backend) Close() error {
+	b.closed.Store(true)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.users = map[string]set{}
+	b.aces = map[string]map[string]set{}
+	return nil
+}
+
+// check returns a *permission.BackendError wrapping ErrClosed, for the call named op, once
+// the backend is closed.
+func (b *Backend) check(op string) error {
+	if b.closed.Load() {
+		return &permission.BackendError{Backend: "memory", Op: op, Err: ErrClosed}
+	}
+	return nil
+}
 
 func (s set) sorted() []string {
 	out := make([]string, 0, len(s))

@@ -2,6 +2,7 @@ package memory_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/cliquet-go/cliquet/config"
@@ -10,8 +11,40 @@ import (
 	"github.com/cliquet-go/cliquet/permission/permissiontest"
 )
 
-func TestConformance(t *testing.T) {
-	permissiontest.Run(t, permissiontest.HarnessFunc(func(context.Context, *testing.T) permission.Backend { return memory.New() }))
+type harness struct{}
+
+func (harness) New(context.Context, *testing.T) permission.Backend { return memory.New() }
+
+// Broken returns a closed backend: every call fails with a *permission.BackendError.
+func (harness) Broken(_ context.Context, t *testing.T) permission.Backend {
+	b := memory.New()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Lacks declares the optional interfaces a memory backend does not implement.
+func (harness) Lacks() []permissiontest.Capability {
+	return []permissiontest.Capability{permissiontest.Migrator}
+}
+
+func TestConformance(t *testing.T) { permissiontest.Run(t, harness{}) }
+
+func TestAClosedBackendFailsWithErrClosed(t *testing.T) {
+	ctx := context.Background()
+	b := memory.New()
+	if err := b.AddPrincipalToACE(ctx, "/a", "read", "u"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	_, err := b.ObjectPermissions(ctx, "/a")
+	var be *permission.BackendError
+	if !errors.As(err, &be) || !errors.Is(err, memory.ErrClosed) || be.Op != "object_permissions" {
+		t.Errorf("ObjectPermissions after Close: %v, want a *permission.BackendError (op object_permissions) wrapping memory.ErrClosed", err)
+	}
 }
 
 // Memory-specific tests.

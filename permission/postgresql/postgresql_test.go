@@ -44,6 +44,10 @@ func (h harness) New(ctx context.Context, t *testing.T) permission.Backend {
 	return b
 }
 
+// Lacks declares that the PostgreSQL backend implements every optional interface: the suite
+// fails if one is missing.
+func (harness) Lacks() []permissiontest.Capability { return nil }
+
 func (h harness) Broken(ctx context.Context, t *testing.T) permission.Backend {
 	// Nothing listens on RefusedAddr.
 	return open(ctx, t, postgresql.Options{URL: "postgres://postgres@" + testenv.RefusedAddr + "/none?connect_timeout=2", PoolTimeout: 2 * time.Second})

@@ -54,6 +54,11 @@ func (h harness) Broken(ctx context.Context, t *testing.T) permission.Backend {
 	return b
 }
 
+// Lacks declares the optional interfaces a Redis backend does not implement.
+func (harness) Lacks() []permissiontest.Capability {
+	return []permissiontest.Capability{permissiontest.Migrator}
+}
+
 func TestConformance(t *testing.T) { permissiontest.Run(t, harness{url: testURL(t)}) }
 
 // Redis-specific tests.

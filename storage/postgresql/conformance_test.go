@@ -22,6 +22,10 @@ func (h harness) New(t *testing.T) storage.Backend {
 }
 
 // Broken returns a backend pointed at a closed port, with a short pool timeout.
+// Lacks declares that the PostgreSQL backend implements every optional interface: the suite
+// fails if one is missing.
+func (harness) Lacks() []storagetest.Capability { return nil }
+
 func (h harness) Broken(t *testing.T) storage.Backend {
 	b, err := New(context.Background(), Options{URL: "postgres://postgres@" + testenv.FreeAddr(t) + "/nowhere?sslmode=disable", PoolTimeout: 300 * time.Millisecond})
 	if err != nil {
