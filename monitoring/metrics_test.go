@@ -184,7 +184,7 @@ func TestNilMetricsAreSafe(t *testing.T) {
 	if rec.Code != 404 || rec.Header().Get("X-Request-Id") != "" {
 		t.Errorf("nil metrics middleware touched the request: %d %v", rec.Code, rec.Header())
 	}
-	b := newFakeStorage(true, true, true, true)
+	b := newFakeStorage(true, true, true, true, true)
 	if monitoring.WatchStorage(b, nil, "x") != storage.Backend(b) {
 		t.Error("WatchStorage with nil metrics wrapped the backend")
 	}
@@ -317,15 +317,41 @@ type withFlush struct{}
 
 func (withFlush) Flush(context.Context) error { return nil }
 
+type withLister struct{}
+
+func (withLister) ListWithTimestamp(context.Context, storage.Scope, storage.ListOptions) ([]storage.Object, int64, error) {
+	return []storage.Object{{ID: "listed"}}, 42, nil
+}
+
 // newFakeStorage builds a backend implementing the chosen optional interfaces.
-func newFakeStorage(tx, ping, migrate, flush bool) storage.Backend {
+func newFakeStorage(tx, ping, migrate, flush, lister bool) storage.Backend {
 	f := &fakeStorage{}
 	type (
 		T = withTx
 		P = withPing
 		M = withMigrate
 		F = withFlush
+		L = withLister
 	)
+	if lister {
+		if tx && ping && migrate && flush {
+			return struct {
+				*fakeStorage
+				T
+				P
+				M
+				F
+				L
+			}{fakeStorage: f}
+		}
+		if !tx && !ping && !migrate && !flush {
+			return struct {
+				*fakeStorage
+				L
+			}{fakeStorage: f}
+		}
+		panic("combination not built by this test")
+	}
 	switch {
 	case tx && ping && migrate && flush:
 		return struct {
@@ -359,14 +385,15 @@ func newFakeStorage(tx, ping, migrate, flush bool) storage.Backend {
 
 func TestWatchStorageKeepsOptionalInterfacesAndTimesCalls(t *testing.T) {
 	tests := []struct {
-		name                     string
-		tx, ping, migrate, flush bool
+		name                             string
+		tx, ping, migrate, flush, lister bool
 	}{
-		{"a plain backend stays plain", false, false, false, false},
-		{"a transactional backend stays transactional", true, false, false, false},
-		{"a pinger and flusher keeps both and gains nothing", false, true, false, true},
-		{"a migrator keeps only migration", false, false, true, false},
-		{"a backend with every capability keeps them all", true, true, true, true},
+		{"a plain backend stays plain", false, false, false, false, false},
+		{"a transactional backend stays transactional", true, false, false, false, false},
+		{"a pinger and flusher keeps both and gains nothing", false, true, false, true, false},
+		{"a migrator keeps only migration", false, false, true, false, false},
+		{"a timestamp lister keeps only that", false, false, false, false, true},
+		{"a backend with every capability keeps them all", true, true, true, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -375,14 +402,15 @@ func TestWatchStorageKeepsOptionalInterfacesAndTimesCalls(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			inner := newFakeStorage(tt.tx, tt.ping, tt.migrate, tt.flush)
+			inner := newFakeStorage(tt.tx, tt.ping, tt.migrate, tt.flush, tt.lister)
 			b := monitoring.WatchStorage(inner, m, "fake")
 			_, isTx := b.(storage.Transactor)
 			_, isPing := b.(storage.Pinger)
 			_, isMig := b.(storage.Migrator)
 			_, isFlush := b.(storage.Flusher)
-			if isTx != tt.tx || isPing != tt.ping || isMig != tt.migrate || isFlush != tt.flush {
-				t.Fatalf("Transactor %v Pinger %v Migrator %v Flusher %v", isTx, isPing, isMig, isFlush)
+			_, isLister := b.(storage.TimestampLister)
+			if isTx != tt.tx || isPing != tt.ping || isMig != tt.migrate || isFlush != tt.flush || isLister != tt.lister {
+				t.Fatalf("Transactor %v Pinger %v Migrator %v Flusher %v TimestampLister %v", isTx, isPing, isMig, isFlush, isLister)
 			}
 			if u, ok := b.(interface{ Unwrap() storage.Backend }); !ok || u.Unwrap() != inner {
 				t.Error("Unwrap does not return the wrapped backend")
@@ -411,6 +439,13 @@ func TestWatchStorageKeepsOptionalInterfacesAndTimesCalls(t *testing.T) {
 			if tt.flush {
 				_ = b.(storage.Flusher).Flush(ctx)
 				want = append(want, "p.storage.fake.flush|ms")
+			}
+			if tt.lister {
+				objs, ts, err := b.(storage.TimestampLister).ListWithTimestamp(ctx, s, storage.ListOptions{})
+				if err != nil || ts != 42 || len(objs) != 1 || objs[0].ID != "listed" {
+					t.Errorf("ListWithTimestamp = %v, %d, %v: not the inner backend's answer", objs, ts, err)
+				}
+				want = append(want, "p.storage.fake.list_with_timestamp|ms")
 			}
 			m.Close()
 			sink.wait(t, want...)

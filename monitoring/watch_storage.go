@@ -10,11 +10,11 @@ import (
 // WatchStorage returns b decorated so that every method call is timed under
 // storage.<name>.<method>, with method in snake case: create, get, update, delete,
 // delete_all, purge_deleted, list, count, timestamp, and for the optional interfaces ping,
-// initialize_schema, flush, and commit and rollback for transactions started with Begin.
-// Close is not timed.
+// initialize_schema, flush, list_with_timestamp, and commit and rollback for transactions
+// started with Begin. Close is not timed.
 //
-// The returned value implements storage.Transactor, storage.Pinger, storage.Migrator and
-// storage.Flusher exactly when b does, so type assertions on it stay truthful; other
+// The returned value implements storage.Transactor, storage.Pinger, storage.Migrator,
+// storage.Flusher and storage.TimestampLister exactly when b does, so type assertions on it stay truthful; other
 // methods of b are reachable through its Unwrap() storage.Backend method. With a nil m, b
 // is returned unchanged.
 func WatchStorage(b storage.Backend, m *Metrics, name string) storage.Backend {
@@ -22,121 +22,15 @@ func WatchStorage(b storage.Backend, m *Metrics, name string) storage.Backend {
 		return b
 	}
 	w := &watchedStorage{inner: b, m: m, prefix: "storage." + name + "."}
-	var mask int
 	tx, _ := b.(storage.Transactor)
 	pi, _ := b.(storage.Pinger)
 	mi, _ := b.(storage.Migrator)
 	fl, _ := b.(storage.Flusher)
-	if tx != nil {
-		mask |= 1
-	}
-	if pi != nil {
-		mask |= 2
-	}
-	if mi != nil {
-		mask |= 4
-	}
-	if fl != nil {
-		mask |= 8
-	}
-	T, P, M, F := stTransactor{w, tx}, stPinger{w, pi}, stMigrator{w, mi}, stFlusher{w, fl}
-	switch mask {
-	case 0:
-		return w
-	case 1:
-		return struct {
-			*watchedStorage
-			stTransactor
-		}{w, T}
-	case 2:
-		return struct {
-			*watchedStorage
-			stPinger
-		}{w, P}
-	case 3:
-		return struct {
-			*watchedStorage
-			stTransactor
-			stPinger
-		}{w, T, P}
-	case 4:
-		return struct {
-			*watchedStorage
-			stMigrator
-		}{w, M}
-	case 5:
-		return struct {
-			*watchedStorage
-			stTransactor
-			stMigrator
-		}{w, T, M}
-	case 6:
-		return struct {
-			*watchedStorage
-			stPinger
-			stMigrator
-		}{w, P, M}
-	case 7:
-		return struct {
-			*watchedStorage
-			stTransactor
-			stPinger
-			stMigrator
-		}{w, T, P, M}
-	case 8:
-		return struct {
-			*watchedStorage
-			stFlusher
-		}{w, F}
-	case 9:
-		return struct {
-			*watchedStorage
-			stTransactor
-			stFlusher
-		}{w, T, F}
-	case 10:
-		return struct {
-			*watchedStorage
-			stPinger
-			stFlusher
-		}{w, P, F}
-	case 11:
-		return struct {
-			*watchedStorage
-			stTransactor
-			stPinger
-			stFlusher
-		}{w, T, P, F}
-	case 12:
-		return struct {
-			*watchedStorage
-			stMigrator
-			stFlusher
-		}{w, M, F}
-	case 13:
-		return struct {
-			*watchedStorage
-			stTransactor
-			stMigrator
-			stFlusher
-		}{w, T, M, F}
-	case 14:
-		return struct {
-			*watchedStorage
-			stPinger
-			stMigrator
-			stFlusher
-		}{w, P, M, F}
-	default:
-		return struct {
-			*watchedStorage
-			stTransactor
-			stPinger
-			stMigrator
-			stFlusher
-		}{w, T, P, M, F}
-	}
+	tl, _ := b.(storage.TimestampLister)
+	return compose(w, tx, pi, mi, fl, tl)
 }
+
+//go:generate go run gen_watch_storage.go
 
 // watchedStorage times the methods of storage.Backend.
 type watchedStorage struct {
@@ -258,6 +152,16 @@ func (p stFlusher) Flush(ctx context.Context) error {
 	return p.inner.Flush(ctx)
 }
 
+type stTimestampLister struct {
+	w     *watchedStorage
+	inner storage.TimestampLister
+}
+
+func (p stTimestampLister) ListWithTimestamp(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, int64, error) {
+	defer p.w.done("list_with_timestamp", time.Now())
+	return p.inner.ListWithTimestamp(ctx, s, opt)
+}
+
 var (
 	_ storage.Backend    = (*watchedStorage)(nil)
 	_ storage.Transactor = stTransactor{}
@@ -265,4 +169,6 @@ var (
 	_ storage.Pinger     = stPinger{}
 	_ storage.Migrator   = stMigrator{}
 	_ storage.Flusher    = stFlusher{}
+
+	_ storage.TimestampLister = stTimestampLister{}
 )

@@ -115,7 +115,23 @@ func (rs *Resource[T]) listObjects(w http.ResponseWriter, r *http.Request) error
 	}
 	scope, filters := t.scope, append(g.filters(), lq.filters...)
 	ctx := r.Context()
-	ts, err := rs.store.Timestamp(ctx, scope)
+	opts := storage.ListOptions{
+		Filters: filters, Sort: lq.sort, Pagination: lq.pagination,
+		Limit: lq.limit + 1, IncludeDeleted: lq.includeDeleted,
+	}
+	// Without preconditions nothing can stop the listing after the timestamp is read: a
+	// storage.TimestampLister reads both at once (one round trip on PostgreSQL).
+	var (
+		ts     int64
+		objs   []storage.Object
+		listed bool
+	)
+	if l, ok := rs.store.(storage.TimestampLister); ok && !head && pre == (preconditions{}) {
+		objs, ts, err = l.ListWithTimestamp(ctx, scope, opts)
+		listed = true
+	} else {
+		ts, err = rs.store.Timestamp(ctx, scope)
+	}
 	if err != nil {
 		return err
 	}
@@ -148,12 +164,10 @@ func (rs *Resource[T]) listObjects(w http.ResponseWriter, r *http.Request) error
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	objs, err := rs.store.List(ctx, scope, storage.ListOptions{
-		Filters: filters, Sort: lq.sort, Pagination: lq.pagination,
-		Limit: lq.limit + 1, IncludeDeleted: lq.includeDeleted,
-	})
-	if err != nil {
-		return err
+	if !listed {
+		if objs, err = rs.store.List(ctx, scope, opts); err != nil {
+			return err
+		}
 	}
 	if len(objs) > lq.limit {
 		objs = objs[:lq.limit]

@@ -294,6 +294,19 @@ func FinalWriteAllowed(ctx context.Context) bool {
 	return g != nil && !g.denied.Load()
 }
 
+// TimestampLister is implemented by backends that can read a page of objects and the
+// collection timestamp together, more cheaply than [Backend.Timestamp] followed by
+// [Backend.List] (PostgreSQL: one statement, one round trip, instead of two). The resource
+// layer uses it for list requests when the backend has it.
+type TimestampLister interface {
+	// ListWithTimestamp returns what List(ctx, s, opt) returns and the collection timestamp
+	// that Timestamp(ctx, s) returns, read from the same state of the collection: no object
+	// of the page is newer than the timestamp, and every write up to the timestamp is
+	// visible to the page's query. Like Timestamp, the first read of a never-written
+	// collection fixes its timestamp at the current time.
+	ListWithTimestamp(ctx context.Context, s Scope, opt ListOptions) ([]Object, int64, error)
+}
+
 // Pinger is implemented by backends that can check their server; cliquet registers it as the
 // "storage" heartbeat. readonly asks for a check that writes nothing.
 type Pinger interface {

@@ -70,6 +70,8 @@ var (
 	_ storage.Backend = (*Backend)(nil)
 	_ storage.Flusher = (*Backend)(nil)
 	_ storage.Pinger  = (*Backend)(nil)
+
+	_ storage.TimestampLister = (*Backend)(nil)
 )
 
 // New returns an empty backend. opts may be nil.
@@ -304,11 +306,12 @@ func (b *Backend) PurgeDeleted(ctx context.Context, s storage.Scope, before int6
 	return n, nil
 }
 
-// snapshot returns the live docs of s (and its tombstones when deleted is true).
-func (b *Backend) snapshot(s storage.Scope, deleted bool) []*match.Doc {
+// snapshot returns the live docs of s (and its tombstones when deleted is true), and the
+// collection timestamp at that moment (0 for a collection that does not exist).
+func (b *Backend) snapshot(s storage.Scope, deleted bool) ([]*match.Doc, int64) {
 	c := b.coll(s, false)
 	if c == nil {
-		return nil
+		return nil, 0
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -325,7 +328,7 @@ func (b *Backend) snapshot(s storage.Scope, deleted bool) []*match.Doc {
 			docs = append(docs, d)
 		}
 	}
-	return docs
+	return docs, c.ts
 }
 
 // List implements [storage.Backend].
@@ -333,7 +336,13 @@ func (b *Backend) List(ctx context.Context, s storage.Scope, opt storage.ListOpt
 	if err := b.check(ctx, "list"); err != nil {
 		return nil, err
 	}
-	docs, err := match.Apply(b.snapshot(s, opt.IncludeDeleted), opt)
+	docs, _ := b.snapshot(s, opt.IncludeDeleted)
+	return page(docs, opt)
+}
+
+// page applies opt to docs.
+func page(docs []*match.Doc, opt storage.ListOptions) ([]storage.Object, error) {
+	docs, err := match.Apply(docs, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -342,6 +351,22 @@ func (b *Backend) List(ctx context.Context, s storage.Scope, opt storage.ListOpt
 		out[i] = object(d)
 	}
 	return out, nil
+}
+
+// ListWithTimestamp implements [storage.TimestampLister]: the page is selected from the
+// documents copied under the collection's lock together with its timestamp.
+func (b *Backend) ListWithTimestamp(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, int64, error) {
+	for {
+		if _, err := b.Timestamp(ctx, s); err != nil { // fixes a new collection's timestamp
+			return nil, 0, err
+		}
+		docs, ts := b.snapshot(s, opt.IncludeDeleted)
+		if ts == 0 {
+			continue // flushed in between
+		}
+		out, err := page(docs, opt)
+		return out, ts, err
+	}
 }
 
 // Count implements [storage.Backend].
@@ -354,7 +379,8 @@ func (b *Backend) Count(ctx context.Context, s storage.Scope, filters []storage.
 		return 0, err
 	}
 	n := 0
-	for _, d := range b.snapshot(s, false) {
+	docs, _ := b.snapshot(s, false)
+	for _, d := range docs {
 		if m.Match(d) {
 			n++
 		}

@@ -75,6 +75,8 @@ var (
 	_ storage.Pinger     = (*Backend)(nil)
 	_ storage.Migrator   = (*Backend)(nil)
 	_ storage.Flusher    = (*Backend)(nil)
+
+	_ storage.TimestampLister = (*Backend)(nil)
 )
 
 func init() {

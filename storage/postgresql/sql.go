@@ -86,6 +86,18 @@ func (q *query) orderBy(sorts []storage.Sort) {
 	}
 }
 
+// orderText returns the ORDER BY clause of sorts (empty when sorts is empty) without
+// appending it: its parameters are added, so the text can be used anywhere in the query,
+// even more than once.
+func (q *query) orderText(sorts []storage.Sort) string {
+	mark := q.sb.Len()
+	q.orderBy(sorts)
+	full := q.sb.String()
+	q.sb.Reset()
+	q.sb.WriteString(full[:mark])
+	return full[mark:]
+}
+
 // where appends " AND <cond>" for every filter and one " AND (g1 OR g2 ...)" for the
 // pagination groups.
 func (q *query) where(filters []storage.Filter, pagination [][]storage.Filter) error {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/cliquet-go/cliquet/storage"
 )
@@ -296,19 +297,8 @@ func (b *Backend) List(ctx context.Context, s storage.Scope, opt storage.ListOpt
 	q := &query{}
 	q.w(`SELECT id, last_modified, deleted, data FROM objects WHERE resource_name = `, q.arg(s.Resource),
 		` AND parent_id = `, q.arg(s.Parent))
-	if !opt.IncludeDeleted {
-		q.w(" AND NOT deleted")
-	}
-	if err := q.where(opt.Filters, opt.Pagination); err != nil {
+	if err := b.listTail(q, opt, q.orderText(opt.Sort)); err != nil {
 		return nil, err
-	}
-	q.orderBy(opt.Sort)
-	limit := opt.Limit
-	if limit <= 0 {
-		limit = b.maxFetch
-	}
-	if limit > 0 {
-		q.w(" LIMIT ", q.arg(limit))
 	}
 	var out []storage.Object
 	err := b.run(ctx, "list", false, func(qr querier) error {
@@ -333,6 +323,117 @@ func (b *Backend) List(ctx context.Context, s storage.Scope, opt storage.ListOpt
 		out = []storage.Object{}
 	}
 	return out, nil
+}
+
+// listTail appends the rest of a list query after its scope condition: the filters, order
+// (an ORDER BY clause from orderText) and the limit.
+func (b *Backend) listTail(q *query, opt storage.ListOptions, order string) error {
+	if !opt.IncludeDeleted {
+		q.w(" AND NOT deleted")
+	}
+	if err := q.where(opt.Filters, opt.Pagination); err != nil {
+		return err
+	}
+	q.w(order)
+	limit := opt.Limit
+	if limit <= 0 {
+		limit = b.maxFetch
+	}
+	if limit > 0 {
+		q.w(" LIMIT ", q.arg(limit))
+	}
+	return nil
+}
+
+// ListWithTimestamp implements storage.TimestampLister in one statement, so in one round
+// trip and one snapshot: the collection's clock row left-joined with the page, each page row
+// numbered by row_number() over the page's own order (computed on the page, above its LIMIT,
+// so that the planner keeps its top-N sort and index scans). The first read of a never-written
+// collection (no clock row yet: the statement returns no row) stores its timestamp with
+// Timestamp and runs the statement again.
+func (b *Backend) ListWithTimestamp(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, int64, error) {
+	q := &query{}
+	q.arg(s.Resource)
+	q.arg(s.Parent)
+	order := q.orderText(opt.Sort)
+	q.w(`SELECT t.last_modified, p.rn, p.id, p.last_modified, p.deleted, p.data
+FROM timestamps AS t LEFT JOIN LATERAL (
+	SELECT s.*, row_number() OVER (`, order, `) AS rn FROM (
+		SELECT id, last_modified, deleted, data FROM objects WHERE resource_name = $1 AND parent_id = $2`)
+	if err := b.listTail(q, opt, order); err != nil {
+		return nil, 0, err
+	}
+	q.w(`) AS s) AS p ON TRUE
+WHERE t.resource_name = $1 AND t.parent_id = $2`)
+	sql := q.sb.String()
+	for attempt := 0; ; attempt++ {
+		var (
+			out   []storage.Object
+			ts    int64
+			found bool
+		)
+		err := b.run(ctx, "list", false, func(qr querier) error {
+			rs, err := qr.Query(ctx, sql, q.args...)
+			if err != nil {
+				return err
+			}
+			defer rs.Close()
+			sorted := true
+			var (
+				ranks   []int64
+				rn, lm  pgtype.Int8
+				id      pgtype.Text
+				deleted pgtype.Bool
+			)
+			for rs.Next() {
+				var data json.RawMessage
+				if err := rs.Scan(&ts, &rn, &id, &lm, &deleted, &data); err != nil {
+					return err
+				}
+				found = true
+				if !rn.Valid {
+					continue // empty page: the clock row alone
+				}
+				if len(ranks) > 0 && rn.Int64 < ranks[len(ranks)-1] {
+					sorted = false
+				}
+				ranks = append(ranks, rn.Int64)
+				out = append(out, storage.Object{ID: id.String, LastModified: lm.Int64, Deleted: deleted.Bool, Data: data})
+			}
+			if !sorted { // SQL does not promise the join keeps the lateral side's order
+				sort.Sort(byRank{out, ranks})
+			}
+			return rs.Err()
+		})
+		if err != nil {
+			return nil, 0, err
+		}
+		if found {
+			if out == nil {
+				out = []storage.Object{}
+			}
+			return out, ts, nil
+		}
+		if attempt == 2 {
+			return nil, 0, b.wrap("list", errors.New("the collection timestamp keeps disappearing"))
+		}
+		if _, err := b.Timestamp(ctx, s); err != nil {
+			return nil, 0, err
+		}
+	}
+}
+
+// byRank sorts a page by its row_number() values.
+type byRank struct {
+	objs  []storage.Object
+	ranks []int64
+}
+
+func (r byRank) Len() int           { return len(r.objs) }
+func (r byRank) Less(i, j int) bool { return r.ranks[i] < r.ranks[j] }
+func (r byRank) Swap(i, j int) {
+	r.objs[i], r.objs[j] = r.objs[j], r.objs[i]
+	r.ranks[i], r.ranks[j] = r.ranks[j], r.ranks[i]
 }
 
 // Count implements storage.Backend.

@@ -38,7 +38,9 @@
 // support (each with a reason, which the suite prints); the suite never looks at backend names.
 //
 // The transaction subtest runs when the backend implements [storage.Transactor]; the flush and
-// ping subtests run when it implements [storage.Flusher] and [storage.Pinger].
+// ping subtests run when it implements [storage.Flusher] and [storage.Pinger]; the
+// TimestampLister subtests (same results as Timestamp + List, the page and its timestamp read
+// together under concurrent writes) when it implements [storage.TimestampLister].
 //
 // # Semantics pinned down by the suite
 //
@@ -145,6 +147,7 @@ func Run(t *testing.T, h Harness) {
 		{"Pagination", paginationTests},
 		{"Concurrency", concurrencyTests},
 		{"ConditionalWrites", conditionalTests},
+		{"TimestampLister", timestampListerTests},
 		{"Optional", optionalTests},
 	}
 	for _, g := range groups {
