@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts throwaway PostgreSQL 15 and Redis servers on loopback, idempotently, and prints the
-# environment exports the tests read. Installs redis-server with apt-get when it is missing.
+# environment exports the tests read. Installs redis-server (and nodejs and npm, for the Kinto
+# JS clients' suite) with apt-get when they are missing.
 # Run as root. Usage: eval "$(bash scripts/services.sh)"
 set -euo pipefail
 PG_PORT=${PG_PORT:-55432}
@@ -39,6 +40,13 @@ if ! redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; th
   done
 fi
 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG || { log "redis did not start"; exit 1; }
+
+# --- Node.js (examples/kinto/jstest/run.sh, the last step of scripts/test) -----------------
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  log "installing nodejs and npm with apt-get"
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >&2
+fi
 
 PGHOME="$SVC_DIR/pg"; PGDATA="$PGHOME/data"
 install -d -o postgres -g postgres "$PGHOME"

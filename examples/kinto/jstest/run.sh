@@ -1,16 +1,30 @@
 #!/usr/bin/env bash
 # Runs the official Kinto JS clients (kinto-http, kinto.js) against examples/kinto, first on
 # memory backends, then on PostgreSQL (database kinto_jstest on CLIQUET_TEST_POSTGRES_DSN's
-# server, created when missing, schema brought up with `migrate`).
-# Usage: bash examples/kinto/jstest/run.sh   (needs node >= 20 and npm; PostgreSQL part
-# skipped when CLIQUET_TEST_POSTGRES_DSN is unset, unless CI is set, then it fails)
+# server, named after this run's process id, created and dropped at the end, schema brought up
+# with `migrate`).
+# Usage: bash examples/kinto/jstest/run.sh   (needs node >= 18 and npm, which
+# scripts/services.sh installs; PostgreSQL part skipped when CLIQUET_TEST_POSTGRES_DSN is
+# unset, unless CI is set, then it fails)
 set -euo pipefail
+min_node=18
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "kinto jstest: node >= $min_node and npm are required (bash scripts/services.sh installs them with apt-get)" >&2
+  exit 1
+fi
+node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || true)"
+if ! [ "$node_major" -ge "$min_node" ] 2>/dev/null; then
+  echo "kinto jstest: node $(node --version 2>/dev/null || echo '?') is too old: node >= $min_node is required" >&2
+  exit 1
+fi
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
 work="$(mktemp -d)"
 server_pid=""
+database="" # this run's PostgreSQL database, dropped at exit
 cleanup() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  if [ -n "$database" ]; then psql "$dsn" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -58,9 +72,10 @@ if [ -z "$dsn" ]; then
   echo "== kinto jstest: CLIQUET_TEST_POSTGRES_DSN not set, PostgreSQL run skipped" >&2
   exit 0
 fi
-psql "$dsn" -qtAc "SELECT 1 FROM pg_database WHERE datname = 'kinto_jstest'" | grep -q 1 ||
-  psql "$dsn" -qc "CREATE DATABASE kinto_jstest" >/dev/null
-pgdsn="$(python3 -c 'import sys, urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/kinto_jstest")))' "$dsn")"
+database="kinto_jstest_$$" # two runs sharing the server never share a database
+psql "$dsn" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true # a dead run's, same pid
+psql "$dsn" -qc "CREATE DATABASE $database" >/dev/null
+pgdsn="$(python3 -c 'import sys, urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/"+sys.argv[2])))' "$dsn" "$database")"
 cat >"$work/kinto.ini" <<INI
 [app:main]
 kinto.storage_backend = postgresql
