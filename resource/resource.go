@@ -321,13 +321,23 @@ func mount(r chi.Router, pluralPath, objectPath string, handlers map[string]http
 }
 
 // handle adapts a handler returning an error; every error is rendered by protocol.WriteError.
+// An error response exposes the base CORS list only (protocol.md 5.4): the headers the
+// handler exposed before failing (cliquet.ExposeHeaders, which replaces the header's value)
+// are dropped.
 func (rs *core) handle(h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		base := w.Header()[exposeHeadersKey]
 		if err := h(w, r); err != nil {
+			if base != nil {
+				w.Header()[exposeHeadersKey] = base
+			}
 			protocol.WriteError(w, r, err)
 		}
 	}
 }
+
+// exposeHeadersKey is the canonical name of the CORS expose list.
+const exposeHeadersKey = "Access-Control-Expose-Headers"
 
 // action is what a request did, for the events emitted by notify.
 type action int
