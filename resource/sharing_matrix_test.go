@@ -124,6 +124,7 @@ func denied(user string) int {
 // private object of alice (mine) and one of bob (bobs).
 type matrixWorld struct {
 	s               *server
+	perms           permission.Backend
 	obj, mine, bobs string
 }
 
@@ -136,7 +137,7 @@ func newWorld(t *testing.T, perms permission.Backend, c sharingCase) *matrixWorl
 		t.Fatal(err)
 	}
 	s := newShareServer(t, perms, nil, nil)
-	w := &matrixWorld{s: s}
+	w := &matrixWorld{s: s, perms: perms}
 	w.obj = s.must(201, req{Method: "POST", Path: "/v1/articles", User: "alice",
 		Body: map[string]any{"data": map[string]any{"title": "shared"}, "permissions": c.acl()}}).data()["id"].(string)
 	w.mine = s.must(201, req{Method: "POST", Path: "/v1/articles", User: "alice",
@@ -258,6 +259,25 @@ func runSharingMatrix(t *testing.T, perms permission.Backend) {
 			if user != "alice" && len(left) < 1 {
 				t.Fatalf("alice's objects were deleted by %s", user)
 			}
+			// The bulk deletion removed the ACLs of the deleted objects, and only theirs: an
+			// id re-created by someone else inherits no principal.
+			for _, id := range []string{w.obj, w.mine, w.bobs} {
+				set, err := w.perms.ObjectPermissions(context.Background(), "/articles/"+id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if deleted := slices.Contains(want, id); deleted != (len(set) == 0) {
+					t.Fatalf("%s (deleted: %v) has the ACEs %v", id, deleted, set)
+				}
+			}
+			if len(want) > 0 {
+				id := want[0]
+				r := w.s.do(req{Method: "PUT", Path: "/v1/articles/" + id, User: "dave", Body: map[string]any{"data": map[string]any{"title": "dave's"}}})
+				p, _ := r.Body["permissions"].(map[string]any)
+				if r.Code != 201 || len(p) != 1 || fmt.Sprint(p["write"]) != "["+principalOf("dave")+"]" {
+					t.Fatalf("re-creation by dave: status %d: %s", r.Code, r.Raw)
+				}
+			}
 		}},
 		{"GET", "the object answers readers and hides it from others", func(t *testing.T, w *matrixWorld, user string, c sharingCase) {
 			r := w.s.do(req{Method: "GET", Path: "/v1/articles/" + w.obj, User: user})
@@ -311,12 +331,22 @@ func runSharingMatrix(t *testing.T, perms permission.Backend) {
 				return
 			}
 			// Every authenticated user may create, so the precondition answers; details
-			// carry the object only for its readers.
+			// carry the object only for its readers, and never its permissions.
 			if r.Code != 412 {
 				t.Fatalf("status %d: %s", r.Code, r.Raw)
 			}
 			d, _ := r.Body["details"].(map[string]any)
-			ex, _ := d["existing"].(map[string]any)
+			raw, present := d["existing"]
+			if !canRead(user, c) {
+				if present {
+					t.Fatalf("details.existing shown to a user who cannot read the object: %s", r.Raw)
+				}
+				return
+			}
+			ex, _ := raw.(map[string]any)
+			if ex["id"] != w.obj || ex["title"] != "shared" {
+				t.Fatalf("details.existing is not the object: %s", r.Raw)
+			}
 			if _, hasPerms := ex["permissions"]; hasPerms {
 				t.Fatalf("permissions in 412 details: %s", r.Raw)
 			}
