@@ -309,14 +309,21 @@ func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// Ping checks that a connection can be acquired and answers, within ctx and the pool timeout.
+// HeartbeatKey is the key, under the backend's prefix, that Ping writes and deletes.
+const HeartbeatKey = "__heartbeat__"
+
+// Ping checks that the cache works, as kinto's heartbeat does: it sets [HeartbeatKey] (under
+// the prefix) and deletes it, within ctx and the pool timeout. It fails with a
+// *cache.BackendError when the server cannot be reached and when the schema is missing (an
+// unmigrated database).
 func (b *Backend) Ping(ctx context.Context) error {
-	c, err := b.conn(ctx)
-	if err != nil {
+	key := b.prefix + HeartbeatKey
+	if _, err := b.exec(ctx, `
+		INSERT INTO cache (key, value, ttl) VALUES ($1, 'alive', now() + interval '1 minute')
+		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, ttl = EXCLUDED.ttl`, key); err != nil {
 		return fail("ping", err)
 	}
-	defer c.Release()
-	if err := c.Ping(ctx); err != nil {
+	if _, err := b.exec(ctx, `DELETE FROM cache WHERE key = $1`, key); err != nil {
 		return fail("ping", err)
 	}
 	return nil

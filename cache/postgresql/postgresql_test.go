@@ -136,6 +136,48 @@ func TestCallsBeforeInitializeSchemaSayWhatToDo(t *testing.T) {
 	}
 }
 
+func TestPingWritesAndDeletesTheHeartbeatKey(t *testing.T) {
+	t.Run("an unmigrated database fails the ping", func(t *testing.T) {
+		u, _ := privateSchema(t)
+		b := open(t, postgresql.Options{URL: u})
+		be := wantBackendError(t, b.Ping(ctx), "ping")
+		if !strings.Contains(be.Error(), "InitializeSchema") {
+			t.Errorf("error %q should tell to run InitializeSchema", be)
+		}
+	})
+	t.Run("a migrated database passes and keeps no heartbeat key", func(t *testing.T) {
+		u, conn := privateSchema(t)
+		b := open(t, postgresql.Options{URL: u, Prefix: "app_"})
+		if err := b.InitializeSchema(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Ping(ctx); err != nil {
+			t.Fatalf("Ping: %v", err)
+		}
+		var rows int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM cache`).Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		if rows != 0 {
+			t.Errorf("rows after Ping = %d, want 0", rows)
+		}
+	})
+	t.Run("a read-only cache table fails the ping", func(t *testing.T) {
+		u, conn := privateSchema(t)
+		b := open(t, postgresql.Options{URL: u})
+		if err := b.InitializeSchema(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		// A trigger refusing writes: a connection that could read but not write.
+		if _, err := conn.Exec(ctx, `
+			CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'read-only'; END $$;
+			CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON cache FOR EACH ROW EXECUTE FUNCTION refuse()`); err != nil {
+			t.Fatal(err)
+		}
+		wantBackendError(t, b.Ping(ctx), "ping")
+	})
+}
+
 func TestInitializeSchema(t *testing.T) {
 	version := func(t *testing.T, conn *pgx.Conn) string {
 		t.Helper()
