@@ -137,7 +137,7 @@ func (p *journaledPermission) RemovePrincipal(ctx context.Context, principal str
 		if err != nil {
 			return err
 		}
-		if err := j.recordUsers(ctx, p.inner, users); err != nil {
+		if err := j.recordUsers(ctx, p, users); err != nil {
 			return err
 		}
 	} else {
@@ -207,7 +207,7 @@ func (p *journaledPermission) DeleteObjectPermissions(ctx context.Context, objec
 		}
 		ids = append(ids, found...)
 	}
-	if err := j.recordObjects(ctx, p.inner, ids); err != nil {
+	if err := j.recordObjects(ctx, p, ids); err != nil {
 		return err
 	}
 	return p.inner.DeleteObjectPermissions(ctx, objectIDs...)
@@ -243,7 +243,7 @@ func (p *journaledPermission) changeObjects(ctx context.Context, ids []string, c
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if err := j.recordObjects(ctx, p.inner, ids); err != nil {
+	if err := j.recordObjects(ctx, p, ids); err != nil {
 		return err
 	}
 	return change()
@@ -258,7 +258,7 @@ func (p *journaledPermission) changeUsers(ctx context.Context, users []string, c
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if err := j.recordUsers(ctx, p.inner, users); err != nil {
+	if err := j.recordUsers(ctx, p, users); err != nil {
 		return err
 	}
 	return change()
@@ -283,16 +283,23 @@ func enumerator(b permission.Backend) PermissionEnumerator {
 // JournalPermission). Its zero value is empty and ready; it lives in the unit's txState.
 type permJournal struct {
 	mu      sync.Mutex
-	backend permission.Backend // the undecorated-by-journal backend the records were read from
-	objects map[string]bool    // object ids recorded
-	users   map[string]bool    // user ids recorded
-	steps   []journalStep      // the records, oldest first
-	unknown []string           // changes that could not be recorded, for the undo's log
+	objects map[journalKey]bool // objects recorded
+	users   map[journalKey]bool // users recorded
+	steps   []journalStep       // the records, oldest first
+	unknown []string            // changes that could not be recorded, for the undo's log
+}
+
+// journalKey names an object or a user of one journaled backend (a unit of work may use
+// several); the decorator, a pointer, is always comparable, unlike some backends.
+type journalKey struct {
+	owner *journaledPermission
+	id    string
 }
 
 // journalStep is the state of one object's ACEs (object != "") or of one user's principals
-// before the unit of work changed them.
+// in backend before the unit of work changed them.
 type journalStep struct {
+	backend    permission.Backend
 	object     string
 	perms      permission.Set
 	user       string
@@ -300,41 +307,39 @@ type journalStep struct {
 }
 
 // recordObjects reads and keeps the ACEs of the ids not recorded yet. j.mu is held.
-func (j *permJournal) recordObjects(ctx context.Context, b permission.Backend, ids []string) error {
+func (j *permJournal) recordObjects(ctx context.Context, p *journaledPermission, ids []string) error {
 	for _, id := range ids {
-		if j.objects[id] {
+		if j.objects[journalKey{p, id}] {
 			continue
 		}
-		set, err := b.ObjectPermissions(ctx, id)
+		set, err := p.inner.ObjectPermissions(ctx, id)
 		if err != nil {
 			return err
 		}
 		if j.objects == nil {
-			j.objects = map[string]bool{}
+			j.objects = map[journalKey]bool{}
 		}
-		j.objects[id] = true
-		j.backend = b
-		j.steps = append(j.steps, journalStep{object: id, perms: set})
+		j.objects[journalKey{p, id}] = true
+		j.steps = append(j.steps, journalStep{backend: p.inner, object: id, perms: set})
 	}
 	return nil
 }
 
 // recordUsers reads and keeps the principals of the users not recorded yet. j.mu is held.
-func (j *permJournal) recordUsers(ctx context.Context, b permission.Backend, users []string) error {
+func (j *permJournal) recordUsers(ctx context.Context, p *journaledPermission, users []string) error {
 	for _, u := range users {
-		if j.users[u] {
+		if j.users[journalKey{p, u}] {
 			continue
 		}
-		principals, err := b.UserPrincipals(ctx, u)
+		principals, err := p.inner.UserPrincipals(ctx, u)
 		if err != nil {
 			return err
 		}
 		if j.users == nil {
-			j.users = map[string]bool{}
+			j.users = map[journalKey]bool{}
 		}
-		j.users[u] = true
-		j.backend = b
-		j.steps = append(j.steps, journalStep{user: u, principals: principals})
+		j.users[journalKey{p, u}] = true
+		j.steps = append(j.steps, journalStep{backend: p.inner, user: u, principals: principals})
 	}
 	return nil
 }
@@ -344,7 +349,7 @@ func (j *permJournal) recordUsers(ctx context.Context, b permission.Backend, use
 // the other records are still restored. It returns the joined failures.
 func (j *permJournal) undo(ctx context.Context, logger *slog.Logger, report func(error)) error {
 	j.mu.Lock()
-	steps, unknown, b := j.steps, j.unknown, j.backend
+	steps, unknown := j.steps, j.unknown
 	j.steps, j.unknown, j.objects, j.users = nil, nil, nil, nil
 	j.mu.Unlock()
 	for _, u := range unknown {
@@ -355,9 +360,9 @@ func (j *permJournal) undo(ctx context.Context, logger *slog.Logger, report func
 		st := steps[i]
 		var err error
 		if st.object != "" {
-			err = restoreObject(ctx, b, st.object, st.perms)
+			err = restoreObject(ctx, st.backend, st.object, st.perms)
 		} else {
-			err = restoreUser(ctx, b, st.user, st.principals)
+			err = restoreUser(ctx, st.backend, st.user, st.principals)
 		}
 		if err != nil {
 			logger.ErrorContext(ctx, "permission rollback failed", "object", st.object, "user", st.user, "error", err.Error())

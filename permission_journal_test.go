@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -242,6 +243,22 @@ func TestPermissionJournal(t *testing.T) {
 		}
 	})
 
+	t.Run("two journaled backends used by one unit are each restored", func(t *testing.T) {
+		in1, in2 := permmemory.New(), permmemory.New()
+		in2.AddPrincipalToACE(bg, "/a/1", "write", "bob")
+		b1, b2 := JournalPermission(in1), JournalPermission(in2)
+		ctx, st := inUnit()
+		b1.AddPrincipalToACE(ctx, "/a/1", "read", "alice")
+		b2.DeleteObjectPermissions(ctx, "/a/1")
+		st.journal.undo(bg, discard, nil)
+		if got := mustACL(t, in1, "/a/1"); len(got) != 0 {
+			t.Errorf("first backend: /a/1 = %v", got)
+		}
+		if got := mustACL(t, in2, "/a/1"); !equalSets(got, permission.Set{"write": {"bob"}}) {
+			t.Errorf("second backend: /a/1 = %v", got)
+		}
+	})
+
 	t.Run("a committed unit keeps its changes and forgets them", func(t *testing.T) {
 		inner := permmemory.New()
 		b := JournalPermission(inner)
@@ -317,3 +334,22 @@ func TestJournalPermissionKeepsOptionalInterfaces(t *testing.T) {
 type pingMigrator struct{ *permmemory.Backend }
 
 func (pingMigrator) InitializeSchema(context.Context, bool) error { return nil }
+
+func ExampleJournalPermission() {
+	ctx := context.Background()
+	inner := permmemory.New()
+	perms := JournalPermission(inner)
+
+	// Outside a unit of work (no Transaction middleware), changes go straight through.
+	perms.AddPrincipalToACE(ctx, "/articles/a1", "write", "basicauth:alice")
+
+	// Inside one, they apply at once and are undone when the unit rolls back. (inUnit and
+	// undo stand for what the Transaction middleware does around a request's handlers.)
+	unit, st := inUnit()
+	perms.AddPrincipalToACE(unit, "/articles/a1", "read", permission.Everyone)
+	during, _ := inner.ObjectPermissions(ctx, "/articles/a1")
+	st.journal.undo(ctx, slog.New(slog.DiscardHandler), nil)
+	after, _ := inner.ObjectPermissions(ctx, "/articles/a1")
+	fmt.Println(len(during), during["read"], "→", len(after), after["write"])
+	// Output: 2 [system.Everyone] → 1 [basicauth:alice]
+}
