@@ -390,7 +390,7 @@ func TestBatchSubrequests(t *testing.T) {
 	})
 	t.Run("HEAD sub-responses have an empty body and their headers", func(t *testing.T) {
 		items := s.batch("alice", `{"requests": [{"method": "HEAD", "path": "/mushrooms"}]}`).items(t)
-		if items[0].Status != 200 || string(items[0].Body) != `""` || items[0].Headers["Etag"] == "" {
+		if items[0].Status != 200 || string(items[0].Body) != `""` || items[0].Headers["ETag"] == "" {
 			t.Errorf("got %+v", items[0])
 		}
 	})

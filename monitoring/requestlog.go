@@ -121,5 +121,12 @@ func logRequest(logger *slog.Logger, st *requestState, r *http.Request, opts *Re
 	st.mu.Lock()
 	attrs = append(attrs, st.fields...)
 	st.mu.Unlock()
-	logger.LogAttrs(r.Context(), slog.LevelInfo, msg, attrs...)
+	// A record without time: slog's own handlers then write no "time" of theirs, so the
+	// summary's "time" (the request start, as kinto logs it) is the only one; NewLogger's
+	// handler stamps its Timestamp itself.
+	if h := logger.Handler(); h.Enabled(r.Context(), slog.LevelInfo) {
+		rec := slog.NewRecord(time.Time{}, slog.LevelInfo, msg, 0)
+		rec.AddAttrs(attrs...)
+		_ = h.Handle(r.Context(), rec)
+	}
 }

@@ -89,9 +89,13 @@ func modifiedMeanwhile(current int64, existing *storage.Object) error {
 	return e
 }
 
-// setTimestamp sets ETag and Last-Modified for ts (epoch milliseconds).
+// setTimestamp sets ETag and Last-Modified for ts (epoch milliseconds). ETag is stored under
+// its exact spelling, as the protocol writes it, rather than Go's canonical "Etag" (which
+// Header.Set would use); Header.Get("ETag") does not find it, so readers of the map use the
+// key "ETag" (clients of a real connection see the canonical key as usual).
 func setTimestamp(h http.Header, ts int64) {
-	h.Set(protocol.HeaderETag, `"`+strconv.FormatInt(ts, 10)+`"`)
+	h.Del(protocol.HeaderETag) // an "Etag" set by someone else
+	h[protocol.HeaderETag] = []string{`"` + strconv.FormatInt(ts, 10) + `"`}
 	h.Set(protocol.HeaderLastModified, time.UnixMilli(ts).UTC().Format(http.TimeFormat))
 }
 
