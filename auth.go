@@ -1,9 +1,10 @@
 package cliquet
 
 import (
+	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -41,21 +42,71 @@ type BasicAuth struct {
 // Name returns "basicauth".
 func (BasicAuth) Name() string { return "basicauth" }
 
-// Authenticate implements [Authenticator].
+// Authenticate implements [Authenticator]. It reads the Authorization header like
+// [http.Request.BasicAuth] (scheme "Basic" in any case, standard base64, user and password
+// split at the first colon) and hashes the decoded "user:password" as it is.
 func (b BasicAuth) Authenticate(r *http.Request) (string, bool, error) {
-	user, pass, ok := r.BasicAuth()
-	if !ok || user == "" {
+	const prefix = "Basic "
+	auth := r.Header.Get("Authorization")
+	if len(auth) < len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
 		return "", false, nil
 	}
-	return HMACUserID(b.Secret, user+":"+pass), true, nil
+	enc := auth[len(prefix):]
+	var stack [192]byte
+	buf := stack[:]
+	if n := base64.StdEncoding.DecodedLen(len(enc)); n > len(buf) {
+		buf = make([]byte, n)
+	}
+	n, err := base64.StdEncoding.Decode(buf, []byte(enc))
+	if err != nil {
+		return "", false, nil
+	}
+	cred := buf[:n]
+	colon := bytes.IndexByte(cred, ':')
+	if colon <= 0 { // no colon, or an empty user name: anonymous
+		return "", false, nil
+	}
+	return hmacHex(b.Secret, cred), true, nil
 }
 
 // HMACUserID returns the hex HMAC-SHA256 of message keyed by secret, the user id scheme of
 // [BasicAuth].
 func HMACUserID(secret, message string) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(message))
-	return hex.EncodeToString(m.Sum(nil))
+	return hmacHex(secret, []byte(message))
+}
+
+// hmacHex is the hex HMAC-SHA256 (RFC 2104) of msg keyed by secret, computed with
+// sha256.Sum256 over buffers on the stack (for messages up to 192 bytes), so that the only
+// allocation is the returned string. A test checks it against crypto/hmac.
+func hmacHex(secret string, msg []byte) string {
+	const block = sha256.BlockSize
+	var key [block]byte
+	if len(secret) > block {
+		k := sha256.Sum256([]byte(secret))
+		copy(key[:], k[:])
+	} else {
+		copy(key[:], secret)
+	}
+	var stack [block + 192]byte
+	inner := stack[:]
+	if block+len(msg) > len(inner) {
+		inner = make([]byte, block+len(msg))
+	}
+	inner = inner[:block+len(msg)]
+	for i, k := range key {
+		inner[i] = k ^ 0x36
+	}
+	copy(inner[block:], msg)
+	innerSum := sha256.Sum256(inner)
+	var outer [block + sha256.Size]byte
+	for i, k := range key {
+		outer[i] = k ^ 0x5c
+	}
+	copy(outer[block:], innerSum[:])
+	sum := sha256.Sum256(outer[:])
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
 // setupAuthentication builds the chain from multiauth.policies and the embedder's policies.
@@ -120,7 +171,9 @@ func (a *App) AddAuthenticator(au Authenticator) error {
 			return fmt.Errorf("cliquet: authentication policy %q is already registered", au.Name())
 		}
 	}
-	a.authenticators = append(a.authenticators, au)
+	// A new backing array, never an append in place: authenticate iterates over the slice
+	// it read under the lock without copying it (see chain).
+	a.authenticators = append(slices.Clip(a.authenticators), au)
 	return nil
 }
 
@@ -129,6 +182,14 @@ func (a *App) Authenticators() []Authenticator {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return slices.Clone(a.authenticators)
+}
+
+// chain returns the authentication chain without copying it, for reading only: the slice is
+// never modified in place (AddAuthenticator replaces it).
+func (a *App) chain() []Authenticator {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return slices.Clip(a.authenticators)
 }
 
 // authenticate is the app's identity middleware; it also records the user for the request
@@ -156,7 +217,7 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 				perms = nil
 			}
 			var err error
-			if id, err = Identify(r, perms, a.Authenticators()...); err != nil {
+			if id, err = Identify(r, perms, a.chain()...); err != nil {
 				protocol.WriteError(w, r, err)
 				return
 			}
@@ -265,9 +326,9 @@ func Identify(r *http.Request, perms permission.Backend, policies ...Authenticat
 		id := Identity{
 			UserID:     name + ":" + uid,
 			AuthType:   name,
-			Principals: []string{permission.Everyone, permission.Authenticated},
+			Principals: make([]string, 3, 4),
 		}
-		id.Principals = append(id.Principals, id.UserID)
+		id.Principals[0], id.Principals[1], id.Principals[2] = permission.Everyone, permission.Authenticated, id.UserID
 		if perms != nil {
 			groups, err := perms.UserPrincipals(r.Context(), id.UserID)
 			if err != nil {

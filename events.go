@@ -204,6 +204,13 @@ func (b *eventBus) list(kind EventKind) []subscription {
 	return b.subs[kind]
 }
 
+// empty reports whether there is no subscription at all.
+func (b *eventBus) empty() bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return len(b.subs) == 0
+}
+
 func (b *eventBus) has(kinds ...EventKind) bool {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
@@ -381,6 +388,12 @@ func AddResourceEvent(ctx context.Context, e Event) bool {
 func (a *App) collectEvents(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		if a.events.empty() {
+			// Nobody listens (Subscribe is documented to be called before serving): no
+			// accumulator, no frame; WantsEvents and AddResourceEvent answer false.
+			next.ServeHTTP(w, r)
+			return
+		}
 		if parent := frameFrom(ctx); parent != nil && parent.app == a {
 			f := &frame{app: a, acc: parent.acc, path: r.URL.Path}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, eventsKey{}, f)))
