@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -81,7 +82,7 @@ func (a *App) batchHandler() http.HandlerFunc {
 			}
 			responses = append(responses, buildSubresponse(req, res))
 		}
-		protocol.WriteJSON(w, http.StatusOK, map[string]any{"responses": responses})
+		protocol.WriteRawJSON(w, http.StatusOK, appendResponses(make([]byte, 0, 512*len(responses)+16), responses))
 	}
 }
 
@@ -123,7 +124,8 @@ func (a *App) dispatch(parent *http.Request, method string, target *url.URL, hea
 	// root router resume the batch request's routing state.
 	ctx = context.WithValue(ctx, chi.RouteCtxKey, chi.NewRouteContext())
 	u := *target
-	req := &http.Request{
+	// The literal does not escape: WithContext's copy is the request's only allocation.
+	req := (&http.Request{
 		Method:     method,
 		URL:        &u,
 		Proto:      parent.Proto,
@@ -135,13 +137,12 @@ func (a *App) dispatch(parent *http.Request, method string, target *url.URL, hea
 		RemoteAddr: parent.RemoteAddr,
 		RequestURI: u.RequestURI(),
 		TLS:        parent.TLS,
-	}
+	}).WithContext(ctx)
 	if len(body) > 0 {
 		req.Body = io.NopCloser(bytes.NewReader(body))
 		req.ContentLength = int64(len(body))
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
-	req = req.WithContext(ctx)
 	res := &bufferedWriter{header: http.Header{}}
 	a.root.ServeHTTP(res, req)
 	return req, res
@@ -475,4 +476,104 @@ func sortedKeys(m map[string]any) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// appendResponses appends {"responses": [...]} encoded as protocol.WriteJSON encodes it
+// (encoding/json without HTML escaping: header names sorted, a json.RawMessage body
+// compacted), without reflection: the batch response is the largest JSON a batch writes. A
+// test checks that the output is byte for byte protocol.MarshalJSON's.
+func appendResponses(buf []byte, responses []subresponse) []byte {
+	buf = append(buf, `{"responses":[`...)
+	var keys []string
+	for i, r := range responses {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `{"status":`...)
+		buf = strconv.AppendInt(buf, int64(r.Status), 10)
+		buf = append(buf, `,"path":`...)
+		buf = appendJSONString(buf, r.Path)
+		buf = append(buf, `,"headers":{`...)
+		keys = keys[:0]
+		for k := range r.Headers {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for j, k := range keys {
+			if j > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendJSONString(buf, k)
+			buf = append(buf, ':')
+			buf = appendJSONString(buf, r.Headers[k])
+		}
+		buf = append(buf, `},"body":`...)
+		switch b := r.Body.(type) {
+		case json.RawMessage:
+			out := bytes.NewBuffer(buf)
+			if err := json.Compact(out, b); err != nil { // never: bodies are checked with json.Valid
+				out.Truncate(len(buf))
+				out.WriteString(`null`)
+			}
+			buf = out.Bytes()
+		case string:
+			buf = appendJSONString(buf, b)
+		default:
+			buf = append(buf, `null`...)
+		}
+		buf = append(buf, '}')
+	}
+	return append(buf, "]}"...)
+}
+
+// appendJSONString appends s as a JSON string the way encoding/json does without HTML
+// escaping: '"', '\\' and control characters escaped (\b, \f, \n, \r, \t or \u00XX),
+// U+2028 and U+2029 as \u2028 and \u2029, invalid UTF-8 as \ufffd.
+func appendJSONString(buf []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	buf = append(buf, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' {
+				i++
+				continue
+			}
+			buf = append(buf, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				buf = append(buf, '\\', b)
+			case '\b':
+				buf = append(buf, '\\', 'b')
+			case '\f':
+				buf = append(buf, '\\', 'f')
+			case '\n':
+				buf = append(buf, '\\', 'n')
+			case '\r':
+				buf = append(buf, '\\', 'r')
+			case '\t':
+				buf = append(buf, '\\', 't')
+			default:
+				buf = append(buf, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			buf = append(append(buf, s[start:i]...), `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if c == '\u2028' || c == '\u2029' {
+			buf = append(append(buf, s[start:i]...), '\\', 'u', '2', '0', '2', hex[c&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(append(buf, s[start:]...), '"')
 }
