@@ -40,7 +40,9 @@
 // The transaction subtest runs when the backend implements [storage.Transactor]; the flush and
 // ping subtests run when it implements [storage.Flusher] and [storage.Pinger]; the
 // TimestampLister subtests (same results as Timestamp + List, the page and its timestamp read
-// together under concurrent writes) when it implements [storage.TimestampLister].
+// together under concurrent writes) when it implements [storage.TimestampLister]. With a
+// [Declarer] harness none of them skips: a backend declared without the interface has the
+// resource layer's fallback (Timestamp then List) checked instead.
 //
 // # Semantics pinned down by the suite
 //
