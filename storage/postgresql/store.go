@@ -78,6 +78,25 @@ ON CONFLICT (resource_name, parent_id, id) DO UPDATE
 	WHERE o.deleted
 RETURNING last_modified, data`
 
+	// createNowSQL is createSQL for the common case, a create without a forced timestamp
+	// into a collection whose clock row exists: the clock is bumped by a plain UPDATE (which
+	// takes the same row lock as clockCTE's upsert, so timestamps stay commit-ordered) instead
+	// of INSERT ... ON CONFLICT DO UPDATE, and no forced value is checked. It returns no row,
+	// and writes nothing, when the clock row is missing or a live object has the id; Create
+	// then runs createSQL. ($4, always 0, keeps createSQL's parameters.)
+	createNowSQL = `WITH clock AS (
+	UPDATE timestamps AS t SET last_modified = GREATEST(t.last_modified + 1, ` + nowMS + `)
+	WHERE t.resource_name = $1 AND t.parent_id = $2 AND $4::bigint = 0 AND NOT EXISTS (SELECT 1 FROM objects
+		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted)
+	RETURNING last_modified)
+INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data)
+SELECT $1, $2, $3, clock.last_modified, FALSE, ` + dataExpr + `
+FROM clock
+ON CONFLICT (resource_name, parent_id, id) DO UPDATE
+	SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data
+	WHERE o.deleted
+RETURNING last_modified, data`
+
 	updateSQL = `WITH ` + clockCTE("CASE WHEN $4::bigint > "+storedTS+" THEN $4::bigint ELSE 0 END", "") + `
 INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data)
 SELECT $1, $2, $3, ` + forcedTS("$4::bigint", "$4::bigint > "+storedTS) + `, FALSE, ` + dataExpr + `
@@ -126,6 +145,13 @@ func (b *Backend) Create(ctx context.Context, s storage.Scope, o storage.Object)
 	}
 	out := storage.Object{ID: o.ID}
 	err = b.run(ctx, "create", true, func(q querier) error {
+		if forced == 0 {
+			err := q.QueryRow(ctx, createNowSQL, s.Resource, s.Parent, o.ID, forced, data).Scan(&out.LastModified, &out.Data)
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			// A new collection, or the id is taken: the general statement decides.
+		}
 		err := q.QueryRow(ctx, createSQL, s.Resource, s.Parent, o.ID, forced, data).Scan(&out.LastModified, &out.Data)
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
