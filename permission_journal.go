@@ -36,20 +36,15 @@ import (
 // storage atomicity itself does: without a storage.Transactor (the memory storage backend)
 // there is no unit of work, and every permission change is kept whatever the response.
 
-// PermissionEnumerator is an optional interface of permission backends that lets the
+// PermissionEnumerator is the optional interface of permission backends that lets the
 // permission journal undo the two bulk changes of [permission.Backend] whose extent it
-// cannot learn otherwise. A backend that does not implement it (directly or through the
-// Unwrap() permission.Backend chain of its decorators) keeps working, but a rolled-back
-// DeleteObjectPermissions with a '*' pattern, or RemovePrincipal, is then only undone for
-// the objects and users the unit of work had already recorded; the rest is logged.
-type PermissionEnumerator interface {
-	// MatchingObjects returns the ids of the objects that have ACEs and whose id matches
-	// pattern ('*' matches any run of characters, as in DeleteObjectPermissions).
-	MatchingObjects(ctx context.Context, pattern string) ([]string, error)
-	// PrincipalUsers returns the users (including the pseudo-user system.Authenticated) to
-	// which AddUserPrincipal gave principal.
-	PrincipalUsers(ctx context.Context, principal string) ([]string, error)
-}
+// cannot learn otherwise; it is [permission.Enumerator] (MatchingObjects, PrincipalUsers),
+// which the memory, PostgreSQL and Redis backends implement. A backend that does not
+// implement it (directly or through the Unwrap() permission.Backend chain of its
+// decorators) keeps working, but a rolled-back DeleteObjectPermissions with a '*' pattern,
+// or RemovePrincipal, is then only undone for the objects and users the unit of work had
+// already recorded; the rest is logged.
+type PermissionEnumerator = permission.Enumerator
 
 // JournalPermission wraps b so that its changes made within a unit of work of [Transaction]
 // are undone when the unit rolls back (see the package's permission journal above).
@@ -124,7 +119,7 @@ func (p *journaledPermission) RemoveUserPrincipal(ctx context.Context, userID, p
 }
 
 // RemovePrincipal implements [permission.Backend]. Within a unit of work it records the
-// principals of the users holding principal, as listed by a [PermissionEnumerator].
+// principals of the users holding principal, as listed by a [permission.Enumerator].
 func (p *journaledPermission) RemovePrincipal(ctx context.Context, principal string) error {
 	j := p.journal(ctx)
 	if j == nil {
@@ -182,7 +177,7 @@ func (p *journaledPermission) ReplaceObjectPermissions(ctx context.Context, obje
 }
 
 // DeleteObjectPermissions implements [permission.Backend]. Within a unit of work, the
-// objects matching a '*' pattern are those listed by a [PermissionEnumerator].
+// objects matching a '*' pattern are those listed by a [permission.Enumerator].
 func (p *journaledPermission) DeleteObjectPermissions(ctx context.Context, objectIDs ...string) error {
 	j := p.journal(ctx)
 	if j == nil || len(objectIDs) == 0 {
@@ -264,10 +259,10 @@ func (p *journaledPermission) changeUsers(ctx context.Context, users []string, c
 	return change()
 }
 
-// enumerator returns the PermissionEnumerator of b or of a backend it decorates, or nil.
-func enumerator(b permission.Backend) PermissionEnumerator {
+// enumerator returns the permission.Enumerator of b or of a backend it decorates, or nil.
+func enumerator(b permission.Backend) permission.Enumerator {
 	for b != nil {
-		if en, ok := b.(PermissionEnumerator); ok {
+		if en, ok := b.(permission.Enumerator); ok {
 			return en
 		}
 		u, ok := b.(interface{ Unwrap() permission.Backend })
@@ -353,7 +348,7 @@ func (j *permJournal) undo(ctx context.Context, logger *slog.Logger, report func
 	j.steps, j.unknown, j.objects, j.users = nil, nil, nil, nil
 	j.mu.Unlock()
 	for _, u := range unknown {
-		logger.WarnContext(ctx, "permission change not undone by the rollback: the permission backend cannot list what it changed (see cliquet.PermissionEnumerator)", "change", u)
+		logger.WarnContext(ctx, "permission change not undone by the rollback: the permission backend cannot list what it changed (see permission.Enumerator)", "change", u)
 	}
 	var errs []error
 	for i := len(steps) - 1; i >= 0; i-- {

@@ -15,59 +15,15 @@ import (
 	"github.com/cliquet-go/cliquet/storage"
 )
 
-// enumerating is a memory backend that also implements PermissionEnumerator, from the ids
-// and principals it was given (enough for these tests: it answers from what still exists).
-type enumerating struct {
-	*permmemory.Backend
-	objects map[string]bool
-	grants  map[string]map[string]bool // principal → users
-}
+// opaque hides every method of its backend but those of permission.Backend (no optional
+// interface, no Unwrap): a backend without a permission.Enumerator.
+type opaque struct{ permission.Backend }
 
-func newEnumerating() *enumerating {
-	return &enumerating{Backend: permmemory.New(), objects: map[string]bool{}, grants: map[string]map[string]bool{}}
-}
+// decorated is a decorator hiding the optional interfaces of its backend but reachable
+// through Unwrap, as the journal reaches what it wraps.
+type decorated struct{ permission.Backend }
 
-func (e *enumerating) AddPrincipalToACE(ctx context.Context, objectID, perm, principal string) error {
-	e.objects[objectID] = true
-	return e.Backend.AddPrincipalToACE(ctx, objectID, perm, principal)
-}
-
-func (e *enumerating) AddUserPrincipal(ctx context.Context, userID, principal string) error {
-	if e.grants[principal] == nil {
-		e.grants[principal] = map[string]bool{}
-	}
-	e.grants[principal][userID] = true
-	return e.Backend.AddUserPrincipal(ctx, userID, principal)
-}
-
-func (e *enumerating) MatchingObjects(ctx context.Context, pattern string) ([]string, error) {
-	prefix, _, _ := strings.Cut(pattern, "*")
-	var out []string
-	for id := range e.objects {
-		set, err := e.ObjectPermissions(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if strings.HasPrefix(id, prefix) && len(set) > 0 {
-			out = append(out, id)
-		}
-	}
-	return out, nil
-}
-
-func (e *enumerating) PrincipalUsers(ctx context.Context, principal string) ([]string, error) {
-	var out []string
-	for u := range e.grants[principal] {
-		ps, err := e.UserPrincipals(ctx, u)
-		if err != nil {
-			return nil, err
-		}
-		if slices.Contains(ps, principal) {
-			out = append(out, u)
-		}
-	}
-	return out, nil
-}
+func (d decorated) Unwrap() permission.Backend { return d.Backend }
 
 // failingReplace fails every ReplaceObjectPermissions (an undo that cannot restore).
 type failingReplace struct{ *permmemory.Backend }
@@ -172,8 +128,8 @@ func TestPermissionJournal(t *testing.T) {
 		}
 	})
 
-	t.Run("RemovePrincipal and wildcard deletions are undone through a PermissionEnumerator", func(t *testing.T) {
-		inner := newEnumerating()
+	t.Run("RemovePrincipal and wildcard deletions are undone through the memory backend's permission.Enumerator", func(t *testing.T) {
+		inner := permmemory.New()
 		inner.AddUserPrincipal(bg, "alice", "/b/1/groups/g")
 		inner.AddUserPrincipal(bg, "bob", "/b/1/groups/g")
 		inner.AddPrincipalToACE(bg, "/b/1/c/1", "read", "/b/1/groups/g")
@@ -204,11 +160,11 @@ func TestPermissionJournal(t *testing.T) {
 		}
 	})
 
-	t.Run("without a PermissionEnumerator the bulk changes are logged as not undone", func(t *testing.T) {
+	t.Run("without a permission.Enumerator the bulk changes are logged as not undone", func(t *testing.T) {
 		inner := permmemory.New()
 		inner.AddUserPrincipal(bg, "alice", "/groups/g")
 		inner.AddPrincipalToACE(bg, "/b/1/c/1", "write", "alice")
-		b := JournalPermission(inner)
+		b := JournalPermission(opaque{inner})
 		ctx, st := inUnit()
 		b.RemovePrincipal(ctx, "/groups/g")
 		b.DeleteObjectPermissions(ctx, "/b/1/*")
@@ -304,10 +260,10 @@ func TestJournalPermissionKeepsOptionalInterfaces(t *testing.T) {
 		pinger, migrator    bool
 		enumeratorReachable bool
 	}{
-		{"a memory backend is a Pinger, not a Migrator", mem, true, false, false},
-		{"a backend with neither stays without them", struct{ permission.Backend }{mem}, false, false, false},
-		{"a Pinger and Migrator keeps both", pingMigrator{mem}, true, true, false},
-		{"an enumerator is reachable through Unwrap", newEnumerating(), true, false, true},
+		{"a memory backend is a Pinger, not a Migrator, and its enumerator is reachable", mem, true, false, true},
+		{"a backend with neither stays without them", opaque{mem}, false, false, false},
+		{"a Pinger and Migrator keeps both", pingMigrator{mem}, true, true, true},
+		{"an enumerator is reachable through a decorator's Unwrap", decorated{mem}, false, false, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

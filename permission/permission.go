@@ -5,6 +5,16 @@
 // Principals are strings: "system.Everyone", "system.Authenticated", a prefixed user id
 // ("basicauth:2f7a..."), or a group URI. Implementations live in sub-packages (memory,
 // postgresql, redis), register by name with [Register], and pass package permissiontest.
+//
+// # Optional interfaces
+//
+// Besides [Backend], a backend may implement [Pinger] (the heartbeat), [Migrator] (a schema
+// step) and [Enumerator]. Enumerator is what makes the bulk changes of a backend undoable:
+// the toolkit's permission journal (cliquet.JournalPermission), which undoes the permission
+// changes of a rolled-back request, learns from it which objects a '*' pattern given to
+// DeleteObjectPermissions covers and which users RemovePrincipal affects, so that it can
+// record their state first. A backend without it still works, but those two changes are then
+// only partly undone (the rest is logged). The built-in backends implement all three.
 package permission
 
 import (
@@ -89,6 +99,23 @@ type Pinger interface {
 // Migrator is implemented by backends with a schema (see storage.Migrator).
 type Migrator interface {
 	InitializeSchema(ctx context.Context, dryRun bool) error
+}
+
+// Enumerator is implemented by backends that can list the extent of their two bulk changes,
+// so that the permission journal can record (and later restore) what they are about to
+// change (see the package documentation). The lists hold no duplicates; their order is
+// unspecified; no match gives an empty list.
+type Enumerator interface {
+	// MatchingObjects returns the ids of the objects that have ACEs and whose id matches
+	// pattern, as DeleteObjectPermissions would match it: each '*' matches any run of
+	// characters, every other character only itself. A pattern without '*' names one object
+	// (listed when it has ACEs). The objects MatchingObjects lists are exactly those whose
+	// ACEs DeleteObjectPermissions(ctx, pattern) would delete.
+	MatchingObjects(ctx context.Context, pattern string) ([]string, error)
+	// PrincipalUsers returns the users to which AddUserPrincipal gave principal (and that
+	// RemovePrincipal would take it from), including the pseudo-user [Authenticated]; users
+	// holding it only through Authenticated are not listed.
+	PrincipalUsers(ctx context.Context, principal string) ([]string, error)
 }
 
 // BackendError wraps a failure of the underlying service; the protocol answers 503.

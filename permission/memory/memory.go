@@ -37,8 +37,9 @@ type Backend struct {
 }
 
 var (
-	_ permission.Backend = (*Backend)(nil)
-	_ permission.Pinger  = (*Backend)(nil)
+	_ permission.Backend    = (*Backend)(nil)
+	_ permission.Pinger     = (*Backend)(nil)
+	_ permission.Enumerator = (*Backend)(nil)
 )
 
 // New returns an empty backend.
@@ -319,6 +320,48 @@ func (b *Backend) CheckPermission(_ context.Context, principals []string, bound 
 		}
 	}
 	return false, nil
+}
+
+// MatchingObjects implements [permission.Enumerator]: the objects with ACEs whose id matches
+// pattern ('*' matches any run of characters), sorted.
+func (b *Backend) MatchingObjects(_ context.Context, pattern string) ([]string, error) {
+	if err := b.check("matching_objects"); err != nil {
+		return nil, err
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	out := []string{}
+	if !strings.Contains(pattern, "*") {
+		if len(b.aces[pattern]) > 0 {
+			out = append(out, pattern)
+		}
+		return out, nil
+	}
+	for obj, perms := range b.aces {
+		if len(perms) > 0 && match(pattern, obj) {
+			out = append(out, obj)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// PrincipalUsers implements [permission.Enumerator]: the users (the pseudo-user
+// [permission.Authenticated] included) given principal by AddUserPrincipal, sorted.
+func (b *Backend) PrincipalUsers(_ context.Context, principal string) ([]string, error) {
+	if err := b.check("principal_users"); err != nil {
+		return nil, err
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	out := []string{}
+	for user, s := range b.users {
+		if _, ok := s[principal]; ok {
+			out = append(out, user)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // Flush implements [permission.Backend].

@@ -7,8 +7,9 @@ type Capability string
 
 // The optional interfaces a harness may declare its backends lack.
 const (
-	Migrator Capability = "permission.Migrator"
-	Pinger   Capability = "permission.Pinger"
+	Migrator   Capability = "permission.Migrator"
+	Pinger     Capability = "permission.Pinger"
+	Enumerator Capability = "permission.Enumerator"
 )
 
 // Declarer is implemented by harnesses that declare which optional interfaces their backends

@@ -139,6 +139,11 @@ func (s suite) tests() []test {
 		{"DeleteObjectPermissionsSupportsPatternMatching", deleteObjectPermissionsSupportsPatternMatching},
 		{"DeleteObjectPermissionsPatternEscapesLikeCharacters", deleteObjectPermissionsPatternEscapesLikeCharacters},
 
+		// Enumerator (optional): the extent of the bulk changes.
+		{"MatchingObjectsListsTheObjectsAPatternMatches", s.matchingObjectsListsTheObjectsAPatternMatches},
+		{"MatchingObjectsListsWhatDeleteObjectPermissionsDeletes", s.matchingObjectsListsWhatDeleteObjectPermissionsDeletes},
+		{"PrincipalUsersListsTheUsersRemovePrincipalAffects", s.principalUsersListsTheUsersRemovePrincipalAffects},
+
 		// Flush, special characters, concurrency.
 		{"FlushRemovesEverything", flushRemovesEverything},
 		{"SpecialCharactersRoundTrip", specialCharactersRoundTrip},
@@ -277,6 +282,21 @@ func (s suite) backendErrorIsRaisedAnywhere(t *testing.T) {
 				name string
 				call func() error
 			}{"Ping readonly", func() error { return p.Ping(ctx, true) }})
+	}
+	if en, ok := b.(permission.Enumerator); ok {
+		calls = append(calls,
+			struct {
+				name string
+				call func() error
+			}{"MatchingObjects", func() error { _, err := en.MatchingObjects(ctx, "/b/*"); return err }},
+			struct {
+				name string
+				call func() error
+			}{"MatchingObjects without a star", func() error { _, err := en.MatchingObjects(ctx, "/a"); return err }},
+			struct {
+				name string
+				call func() error
+			}{"PrincipalUsers", func() error { _, err := en.PrincipalUsers(ctx, "g"); return err }})
 	}
 	for _, c := range calls {
 		err := c.call()
@@ -884,6 +904,196 @@ func deleteObjectPermissionsPatternEscapesLikeCharacters(ctx context.Context, t 
 	must(t, b.DeleteObjectPermissions(ctx, "/a_c/*", "/50%/*", "/a_c/1"))
 	got := accessible(ctx, t, b, []string{"u"}, bind("*", "read"))
 	equalObjects(t, "AccessibleObjects after delete", got, map[string][]string{"/abc/1": {"read"}, "/50x/1": {"read"}})
+}
+
+// ---------------------------------------------------------------------------------------
+// Enumerator.
+
+// enumerator returns b as a permission.Enumerator, or nil when the harness declares that the
+// backend lacks it (checked by lacks, which skips without a Declarer).
+func (s suite) enumerator(t *testing.T, b permission.Backend) permission.Enumerator {
+	t.Helper()
+	en, ok := b.(permission.Enumerator)
+	if lacks(t, s.h, Enumerator, ok) {
+		return nil
+	}
+	return en
+}
+
+// enumerationObjects are the objects the MatchingObjects subtests give ACEs to; each has one.
+var enumerationObjects = []string{
+	"/buckets/b1",
+	"/buckets/b1/collections/c1",
+	"/buckets/b1/collections/c1/records/r1",
+	"/buckets/b1/groups/g",
+	"/buckets/b10/collections/c",
+	"/buckets/b2/collections/c1",
+	"/a_c/1",
+	"/abc/1",
+	"/50%/1",
+	"/50x/1",
+	`/back\slash/1`,
+	"/backslash/1",
+	"/star*/1",
+	"/starx/1",
+	"/été/日本語/1",
+}
+
+// addEnumerationObjects gives each of enumerationObjects an ACE, and gives then takes back
+// ACEs of /gone/1 and /emptied/1, which must no longer be listed.
+func addEnumerationObjects(ctx context.Context, t *testing.T, b permission.Backend) {
+	t.Helper()
+	perms := []string{"read", "write", "record:create"}
+	for i, obj := range enumerationObjects {
+		add(ctx, t, b, obj, perms[i%len(perms)], fmt.Sprintf("user%d", i%4))
+	}
+	add(ctx, t, b, "/gone/1", "read", "user0")
+	must(t, b.RemovePrincipalFromACE(ctx, "/gone/1", "read", "user0"))
+	replace(ctx, t, b, "/emptied/1", permission.Set{"write": {"user1"}, "read": {"user2"}})
+	replace(ctx, t, b, "/emptied/1", permission.Set{"write": {}, "read": {}})
+}
+
+func (s suite) matchingObjectsListsTheObjectsAPatternMatches(ctx context.Context, t *testing.T, b permission.Backend) {
+	en := s.enumerator(t, b)
+	if en == nil {
+		return
+	}
+	addEnumerationObjects(ctx, t, b)
+	tests := []struct {
+		name    string
+		pattern string
+		want    []string
+	}{
+		{"a trailing star lists the objects below a prefix, not the prefix itself nor its siblings", "/buckets/b1/*",
+			[]string{"/buckets/b1/collections/c1", "/buckets/b1/collections/c1/records/r1", "/buckets/b1/groups/g"}},
+		{"a star also matches the empty string", "/buckets/b1*",
+			[]string{"/buckets/b1", "/buckets/b1/collections/c1", "/buckets/b1/collections/c1/records/r1", "/buckets/b1/groups/g", "/buckets/b10/collections/c"}},
+		{"a star in the middle matches any run and the rest stays anchored at the end", "/buckets/*/collections/c1",
+			[]string{"/buckets/b1/collections/c1", "/buckets/b2/collections/c1"}},
+		{"several stars each match a run", "/buckets/*/collections/*/records/*",
+			[]string{"/buckets/b1/collections/c1/records/r1"}},
+		{"a lone star lists every object with ACEs", "*", enumerationObjects},
+		{"an id without a star names one object", "/buckets/b1", []string{"/buckets/b1"}},
+		{"an id without a star and without ACEs gives nothing", "/buckets/b3", nil},
+		{"an underscore only matches itself", "/a_c/*", []string{"/a_c/1"}},
+		{"a percent sign only matches itself", "/50%/*", []string{"/50%/1"}},
+		{"a backslash only matches itself", `/back\slash/*`, []string{`/back\slash/1`}},
+		{"a star in the pattern also matches a stored star", "/star*/1", []string{"/star*/1", "/starx/1"}},
+		{"non-ASCII characters match themselves", "/été/*", []string{"/été/日本語/1"}},
+		{"objects whose ACEs were all removed are not listed", "/gone/*", nil},
+		{"objects whose ACEs were all replaced by empty lists are not listed", "/emptied/*", nil},
+		{"an id whose ACEs were all removed is not listed", "/gone/1", nil},
+		{"no match gives an empty list", "/nothing/*", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := en.MatchingObjects(ctx, tt.pattern)
+			must(t, err)
+			equalStrings(t, fmt.Sprintf("MatchingObjects(%q)", tt.pattern), got, tt.want)
+			if len(got) != len(unique(got)) {
+				t.Errorf("MatchingObjects(%q) = %q holds duplicates", tt.pattern, got)
+			}
+		})
+	}
+}
+
+func (s suite) matchingObjectsListsWhatDeleteObjectPermissionsDeletes(ctx context.Context, t *testing.T, b permission.Backend) {
+	en := s.enumerator(t, b)
+	if en == nil {
+		return
+	}
+	addEnumerationObjects(ctx, t, b)
+	deleted := map[string]bool{}
+	for _, pattern := range []string{"/buckets/*/collections/c1", "/a_c/*", `/back\slash/*`, "/star*/1", "/50%/1"} {
+		listed, err := en.MatchingObjects(ctx, pattern)
+		must(t, err)
+		if len(listed) == 0 {
+			t.Fatalf("MatchingObjects(%q) lists nothing: the subtest needs a match", pattern)
+		}
+		must(t, b.DeleteObjectPermissions(ctx, pattern))
+		for _, obj := range listed {
+			deleted[obj] = true
+		}
+		// Every object keeps its ACEs unless MatchingObjects listed it (now or before).
+		for _, obj := range enumerationObjects {
+			got := objectPermissions(ctx, t, b, obj)
+			if deleted[obj] && len(got) > 0 {
+				t.Errorf("after DeleteObjectPermissions(%q), %q (listed) still has ACEs %v", pattern, obj, got)
+			}
+			if !deleted[obj] && len(got) == 0 {
+				t.Errorf("DeleteObjectPermissions(%q) deleted the ACEs of %q, which MatchingObjects did not list", pattern, obj)
+			}
+		}
+		again, err := en.MatchingObjects(ctx, pattern)
+		must(t, err)
+		equalStrings(t, fmt.Sprintf("MatchingObjects(%q) after the deletion", pattern), again, nil)
+	}
+}
+
+func (s suite) principalUsersListsTheUsersRemovePrincipalAffects(ctx context.Context, t *testing.T, b permission.Backend) {
+	en := s.enumerator(t, b)
+	if en == nil {
+		return
+	}
+	const group, other, odd = "/buckets/b/groups/g", "/buckets/b/groups/other", `group:100%_\ ü`
+	must(t, b.AddUserPrincipal(ctx, "alice", group))
+	must(t, b.AddUserPrincipal(ctx, "bob", group))
+	must(t, b.AddUserPrincipal(ctx, "bob", group)) // twice: listed once
+	must(t, b.AddUserPrincipal(ctx, permission.Authenticated, group))
+	must(t, b.AddUserPrincipal(ctx, "carol", other))
+	must(t, b.AddUserPrincipal(ctx, "dan", group))
+	must(t, b.RemoveUserPrincipal(ctx, "dan", group))
+	must(t, b.AddUserPrincipal(ctx, "erin", odd))
+	must(t, b.AddUserPrincipal(ctx, "fxa:ünïcødé", odd))
+
+	users := func(principal string) []string {
+		t.Helper()
+		got, err := en.PrincipalUsers(ctx, principal)
+		must(t, err)
+		if len(got) != len(unique(got)) {
+			t.Errorf("PrincipalUsers(%q) = %q holds duplicates", principal, got)
+		}
+		return got
+	}
+	tests := []struct {
+		name      string
+		principal string
+		want      []string
+	}{
+		{"the users given the principal are listed, the pseudo-user Authenticated included, not those holding it through Authenticated or whose grant was removed",
+			group, []string{"alice", "bob", permission.Authenticated}},
+		{"another principal lists its own users", other, []string{"carol"}},
+		{"special characters in principals and user ids round-trip", odd, []string{"erin", "fxa:ünïcødé"}},
+		{"an unknown principal lists nobody", "/buckets/b/groups/unknown", nil},
+		{"a prefix of a principal is not that principal", "/buckets/b/groups/", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			equalStrings(t, fmt.Sprintf("PrincipalUsers(%q)", tt.principal), users(tt.principal), tt.want)
+		})
+	}
+
+	// RemovePrincipal takes the principal from exactly the listed users.
+	listed := users(group)
+	must(t, b.RemovePrincipal(ctx, group))
+	for _, u := range append(listed, "carol", "dan") {
+		for _, p := range userPrincipals(ctx, t, b, u) {
+			if p == group {
+				t.Errorf("UserPrincipals(%q) still holds %q after RemovePrincipal", u, group)
+			}
+		}
+	}
+	equalStrings(t, "PrincipalUsers after RemovePrincipal", users(group), nil)
+	equalStrings(t, "PrincipalUsers of another principal after RemovePrincipal", users(other), []string{"carol"})
+	equalStrings(t, "UserPrincipals(carol) after RemovePrincipal", userPrincipals(ctx, t, b, "carol"), []string{other})
+}
+
+func unique(s []string) map[string]bool {
+	out := map[string]bool{}
+	for _, v := range s {
+		out[v] = true
+	}
+	return out
 }
 
 // ---------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@
 // # Patterns
 //
 // A '*' in the object id of a binding given to AccessibleObjects (or of an id given to
-// DeleteObjectPermissions) becomes the LIKE wildcard '%'; '%', '_' and '\' are escaped, so
+// DeleteObjectPermissions or MatchingObjects) becomes the LIKE wildcard '%'; '%', '_' and '\' are escaped, so
 // every other character only matches itself. Values are always passed as query parameters.
 package postgresql
 
@@ -70,9 +70,10 @@ type Backend struct {
 }
 
 var (
-	_ permission.Backend  = (*Backend)(nil)
-	_ permission.Pinger   = (*Backend)(nil)
-	_ permission.Migrator = (*Backend)(nil)
+	_ permission.Backend    = (*Backend)(nil)
+	_ permission.Pinger     = (*Backend)(nil)
+	_ permission.Migrator   = (*Backend)(nil)
+	_ permission.Enumerator = (*Backend)(nil)
 )
 
 // New builds a backend from opts. It does not connect: the first call does (see
@@ -351,6 +352,26 @@ func (b *Backend) DeleteObjectPermissions(ctx context.Context, objectIDs ...stri
 	return b.exec(ctx, "delete object permissions",
 		`DELETE FROM access_control_entries WHERE object_id = ANY($1) OR object_id LIKE ANY($2)`,
 		exact, patterns)
+}
+
+// MatchingObjects implements [permission.Enumerator]: the objects with ACEs whose id matches
+// pattern ('*' matches any run of characters), sorted. It matches as DeleteObjectPermissions
+// does: an exact comparison without '*', LIKE with the pattern escaped otherwise.
+func (b *Backend) MatchingObjects(ctx context.Context, pattern string) ([]string, error) {
+	if !strings.Contains(pattern, "*") {
+		return b.strings(ctx, "matching objects",
+			`SELECT DISTINCT object_id FROM access_control_entries WHERE object_id = $1`, pattern)
+	}
+	return b.strings(ctx, "matching objects",
+		`SELECT DISTINCT object_id FROM access_control_entries WHERE object_id LIKE $1
+		  ORDER BY object_id`, likeEscape(pattern))
+}
+
+// PrincipalUsers implements [permission.Enumerator]: the users (the pseudo-user
+// [permission.Authenticated] included) given principal by AddUserPrincipal, sorted.
+func (b *Backend) PrincipalUsers(ctx context.Context, principal string) ([]string, error) {
+	return b.strings(ctx, "principal users",
+		`SELECT user_id FROM user_principals WHERE principal = $1 ORDER BY user_id`, principal)
 }
 
 func splitBindings(bound []permission.Binding, pattern bool) (objects, perms []string) {

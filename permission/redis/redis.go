@@ -8,7 +8,8 @@
 // several applications can share a database and [Backend.Flush] deletes only its own keys:
 //
 //	<prefix>user:<user id>                     set of the user's extra principals
-//	<prefix>members:<principal>                set of the users holding it (for RemovePrincipal)
+//	<prefix>members:<principal>                set of the users holding it (for RemovePrincipal
+//	                                           and PrincipalUsers)
 //	<prefix>ace:<n>:<object id>:<permission>   set of principals; n is the byte length of the id
 //	<prefix>object:<object id>                 set of the object's permissions with an ACE
 //	<prefix>objects                            set of the object ids with an ACE
@@ -17,7 +18,8 @@
 //
 // Writes that touch several keys run as Lua scripts, so the indexes stay consistent under
 // concurrent use. The scripts compute key names, so the backend does not support Redis Cluster.
-// AccessibleObjects reads the principals' index and matches the bindings ('*' patterns) in Go.
+// AccessibleObjects reads the principals' index and matches the bindings ('*' patterns) in Go;
+// DeleteObjectPermissions and MatchingObjects match their patterns against the objects set.
 //
 // # Settings
 //
@@ -69,8 +71,9 @@ type Backend struct {
 }
 
 var (
-	_ permission.Backend = (*Backend)(nil)
-	_ permission.Pinger  = (*Backend)(nil)
+	_ permission.Backend    = (*Backend)(nil)
+	_ permission.Pinger     = (*Backend)(nil)
+	_ permission.Enumerator = (*Backend)(nil)
 )
 
 // New builds a backend from opts. It does not connect: the first call does.
@@ -306,6 +309,47 @@ func (b *Backend) DeleteObjectPermissions(ctx context.Context, objectIDs ...stri
 		args = append(args, id)
 	}
 	return wrap(op, deleteObjects.Run(ctx, b.client, nil, args...).Err())
+}
+
+// MatchingObjects implements [permission.Enumerator]: the members of the objects set that
+// match pattern ('*' matches any run of characters), as DeleteObjectPermissions matches them,
+// sorted.
+func (b *Backend) MatchingObjects(ctx context.Context, pattern string) ([]string, error) {
+	const op = "matching objects"
+	out := []string{}
+	if !strings.Contains(pattern, "*") {
+		ok, err := b.client.SIsMember(ctx, b.objectsKey(), pattern).Result()
+		if err != nil {
+			return nil, wrap(op, err)
+		}
+		if ok {
+			out = append(out, pattern)
+		}
+		return out, nil
+	}
+	all, err := b.client.SMembers(ctx, b.objectsKey()).Result()
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	for _, obj := range all {
+		if match(pattern, obj) {
+			out = append(out, obj)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// PrincipalUsers implements [permission.Enumerator]: the members of the principal's reverse
+// index (the users RemovePrincipal takes it from, the pseudo-user [permission.Authenticated]
+// included), sorted.
+func (b *Backend) PrincipalUsers(ctx context.Context, principal string) ([]string, error) {
+	got, err := b.client.SMembers(ctx, b.membersKey(principal)).Result()
+	if err != nil {
+		return nil, wrap("principal users", err)
+	}
+	sort.Strings(got)
+	return got, nil
 }
 
 // AuthorizedPrincipals implements [permission.Backend].
