@@ -119,7 +119,13 @@ func (p *journaledPermission) RemoveUserPrincipal(ctx context.Context, userID, p
 }
 
 // RemovePrincipal implements [permission.Backend]. Within a unit of work it records the
-// principals of the users holding principal, as listed by a [permission.Enumerator].
+// principals of the users holding principal, as listed by a [permission.Enumerator], and
+// those users themselves: the undo gives each of them principal back directly. (Their
+// recorded principals alone would not do: UserPrincipals merges those of the pseudo-user
+// system.Authenticated, so a user who held principal both directly and through it would
+// look restored once system.Authenticated is, and lose the direct grant.) The one case left
+// inexact is the mirror image: a user who gained principal directly earlier in the same unit
+// while system.Authenticated held it too keeps that direct grant (see restoreUser).
 func (p *journaledPermission) RemovePrincipal(ctx context.Context, principal string) error {
 	j := p.journal(ctx)
 	if j == nil {
@@ -134,6 +140,9 @@ func (p *journaledPermission) RemovePrincipal(ctx context.Context, principal str
 		}
 		if err := j.recordUsers(ctx, p, users); err != nil {
 			return err
+		}
+		if len(users) > 0 {
+			j.steps = append(j.steps, journalStep{backend: p.inner, principal: principal, holders: slices.Clone(users)})
 		}
 	} else {
 		j.unknown = append(j.unknown, fmt.Sprintf("RemovePrincipal(%q) for the users the unit of work had not changed", principal))
@@ -292,13 +301,16 @@ type journalKey struct {
 }
 
 // journalStep is the state of one object's ACEs (object != "") or of one user's principals
-// in backend before the unit of work changed them.
+// (user != "") in backend before the unit of work changed them, or the users who held
+// principal directly before a RemovePrincipal (principal != "").
 type journalStep struct {
 	backend    permission.Backend
 	object     string
 	perms      permission.Set
 	user       string
 	principals []string
+	principal  string
+	holders    []string
 }
 
 // recordObjects reads and keeps the ACEs of the ids not recorded yet. j.mu is held.
@@ -354,13 +366,16 @@ func (j *permJournal) undo(ctx context.Context, logger *slog.Logger, report func
 	for i := len(steps) - 1; i >= 0; i-- {
 		st := steps[i]
 		var err error
-		if st.object != "" {
+		switch {
+		case st.object != "":
 			err = restoreObject(ctx, st.backend, st.object, st.perms)
-		} else {
+		case st.principal != "":
+			err = restoreHolders(ctx, st.backend, st.principal, st.holders)
+		default:
 			err = restoreUser(ctx, st.backend, st.user, st.principals)
 		}
 		if err != nil {
-			logger.ErrorContext(ctx, "permission rollback failed", "object", st.object, "user", st.user, "error", err.Error())
+			logger.ErrorContext(ctx, "permission rollback failed", "object", st.object, "user", st.user, "principal", st.principal, "error", err.Error())
 			errs = append(errs, err)
 		}
 	}
@@ -430,6 +445,19 @@ func restoreUser(ctx context.Context, b permission.Backend, userID string, want 
 		}
 	}
 	return nil
+}
+
+// restoreHolders gives principal back to each of users, directly (the undo of a
+// RemovePrincipal; the users' own records, older, then remove what they had gained since).
+// It tries every user and returns the joined failures.
+func restoreHolders(ctx context.Context, b permission.Backend, principal string, users []string) error {
+	var errs []error
+	for _, u := range users {
+		if err := b.AddUserPrincipal(ctx, u, principal); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // sameMembers reports whether a and b hold the same strings, ignoring order and duplicates.

@@ -160,6 +160,41 @@ func TestPermissionJournal(t *testing.T) {
 		}
 	})
 
+	t.Run("an undone RemovePrincipal gives back the direct grants of users who also held the principal through system.Authenticated", func(t *testing.T) {
+		inner := permmemory.New()
+		for _, u := range []string{"alice", permission.Authenticated, "bob"} {
+			inner.AddUserPrincipal(bg, u, "/groups/g")
+		}
+		inner.AddUserPrincipal(bg, "alice", "/groups/h")
+		b := JournalPermission(inner)
+		ctx, st := inUnit()
+		for _, step := range []func() error{
+			func() error { return b.AddUserPrincipal(ctx, "carol", "/groups/h") }, // gained in the unit
+			func() error { return b.RemovePrincipal(ctx, "/groups/g") },
+			func() error { return b.RemovePrincipal(ctx, "/groups/h") },
+			func() error { return b.AddUserPrincipal(ctx, "dan", "/groups/g") }, // gained after the revocation
+		} {
+			if err := step(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := st.journal.undo(bg, discard, nil); err != nil {
+			t.Fatal(err)
+		}
+		for principal, want := range map[string][]string{
+			"/groups/g": {"alice", "bob", permission.Authenticated},
+			"/groups/h": {"alice"},
+		} {
+			users, err := inner.PrincipalUsers(bg, principal)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(users, want) {
+				t.Errorf("holders of %s after the undo = %v, want %v", principal, users, want)
+			}
+		}
+	})
+
 	t.Run("without a permission.Enumerator the bulk changes are logged as not undone", func(t *testing.T) {
 		inner := permmemory.New()
 		inner.AddUserPrincipal(bg, "alice", "/groups/g")
