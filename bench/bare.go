@@ -16,6 +16,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cliquet-go/cliquet/storage/postgresql"
 )
 
 // The bare baseline: plain net/http handlers that do the same storage operation as the
@@ -421,47 +423,24 @@ func (m *memBare) close() {}
 
 // --- PostgreSQL: the same statements over pgxpool -----------------------------------------
 
-// clockInsertSQL is the create statement of storage/postgresql (createSQL in
-// storage/postgresql/store.go at commit 6d7dd3e, with clockCTE, forcedTS, nowMS and dataExpr
-// expanded): upsert the collection clock, then insert the object with its value. The
-// package does not export it; keep the two in sync.
-const clockInsertSQL = `WITH clock AS (
-	INSERT INTO timestamps AS t (resource_name, parent_id, last_modified)
-	SELECT $1, $2, CASE WHEN f.v > 0 THEN f.v ELSE floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint END
-	FROM (SELECT $4::bigint AS v) AS f WHERE NOT EXISTS (SELECT 1 FROM objects
-		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted)
-	ON CONFLICT (resource_name, parent_id) DO UPDATE
-		SET last_modified = GREATEST(t.last_modified + 1, EXCLUDED.last_modified)
-	RETURNING last_modified)
-INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data)
-SELECT $1, $2, $3, CASE WHEN $4::bigint > 0 AND NOT EXISTS (SELECT 1 FROM objects x WHERE x.resource_name = $1
-		AND x.parent_id = $2 AND x.last_modified = $4::bigint AND x.id <> $3)
-		THEN $4::bigint ELSE clock.last_modified END, FALSE, COALESCE($5::text::jsonb, '{}'::jsonb) - '{id,last_modified,deleted}'::text[]
-FROM clock
-ON CONFLICT (resource_name, parent_id, id) DO UPDATE
-	SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data
-	WHERE o.deleted
-RETURNING last_modified, data`
+// writeSQL holds storage/postgresql's own write statements, so that the bare baseline and the
+// hot-collection SQL loop run exactly what the backend runs.
+var writeSQL = postgresql.WriteStatements()
 
-// clockUpdateSQL is updateSQL of storage/postgresql/store.go (commit 6d7dd3e), expanded the
-// same way, called with no forced timestamp ($4 = 0).
-const clockUpdateSQL = `WITH clock AS (
-	INSERT INTO timestamps AS t (resource_name, parent_id, last_modified)
-	SELECT $1, $2, CASE WHEN f.v > 0 THEN f.v ELSE floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint END
-	FROM (SELECT CASE WHEN $4::bigint > COALESCE((SELECT last_modified FROM objects
-		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted), 0) THEN $4::bigint ELSE 0 END AS v) AS f
-	ON CONFLICT (resource_name, parent_id) DO UPDATE
-		SET last_modified = GREATEST(t.last_modified + 1, EXCLUDED.last_modified)
-	RETURNING last_modified)
-INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data)
-SELECT $1, $2, $3, CASE WHEN $4::bigint > COALESCE((SELECT last_modified FROM objects
-		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted), 0) AND NOT EXISTS (SELECT 1 FROM objects x WHERE x.resource_name = $1
-		AND x.parent_id = $2 AND x.last_modified = $4::bigint AND x.id <> $3)
-		THEN $4::bigint ELSE clock.last_modified END, FALSE, COALESCE($5::text::jsonb, '{}'::jsonb) - '{id,last_modified,deleted}'::text[]
-FROM clock
-ON CONFLICT (resource_name, parent_id, id) DO UPDATE
-	SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data
-RETURNING last_modified, data`
+// clockCreate creates an object the way storage/postgresql's Create does for a create without
+// a forced timestamp: CreateNow (the clock bumped by a plain UPDATE), falling back to Create
+// for a collection whose clock row does not exist yet.
+func clockCreate(ctx context.Context, q interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}, parent, id string, data string) (int64, []byte, error) {
+	var lm int64
+	var stored []byte
+	err := q.QueryRow(ctx, writeSQL.CreateNow, resourceName, parent, id, 0, data).Scan(&lm, &stored)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = q.QueryRow(ctx, writeSQL.Create, resourceName, parent, id, 0, data).Scan(&lm, &stored)
+	}
+	return lm, stored, err
+}
 
 type pgBare struct{ pool *pgxpool.Pool }
 
@@ -516,9 +495,8 @@ func (p *pgBare) list(ctx context.Context, parent string, q listReq) ([][]byte, 
 
 func (p *pgBare) create(ctx context.Context, parent string, data []byte) ([]byte, int64, error) {
 	id := uuid.NewString()
-	var lm int64
-	var stored []byte
-	if err := p.pool.QueryRow(ctx, clockInsertSQL, resourceName, parent, id, 0, string(data)).Scan(&lm, &stored); err != nil {
+	lm, stored, err := clockCreate(ctx, p.pool, parent, id, string(data))
+	if err != nil {
 		return nil, 0, err
 	}
 	return render(id, lm, stored), lm, nil
@@ -546,7 +524,7 @@ func (p *pgBare) patch(ctx context.Context, parent, id string, ifMatch int64, ch
 	}
 	b, _ := json.Marshal(data)
 	var stored []byte
-	if err := p.pool.QueryRow(ctx, clockUpdateSQL, resourceName, parent, id, 0, string(b)).Scan(&lm, &stored); err != nil {
+	if err := p.pool.QueryRow(ctx, writeSQL.Update, resourceName, parent, id, 0, string(b)).Scan(&lm, &stored); err != nil {
 		return nil, 0, err
 	}
 	return render(id, lm, stored), lm, nil
@@ -561,9 +539,8 @@ func (p *pgBare) createMany(ctx context.Context, parent string, data [][]byte) (
 	out := make([][]byte, len(data))
 	for i, d := range data {
 		id := uuid.NewString()
-		var lm int64
-		var stored []byte
-		if err := tx.QueryRow(ctx, clockInsertSQL, resourceName, parent, id, 0, string(d)).Scan(&lm, &stored); err != nil {
+		lm, stored, err := clockCreate(ctx, tx, parent, id, string(d))
+		if err != nil {
 			return nil, err
 		}
 		out[i] = render(id, lm, stored)

@@ -187,9 +187,8 @@ func hotSQL(ctx context.Context, pool *pgxpool.Pool, name string, writers int, d
 				_, err := pool.Exec(ctx, rawInsertSQL, resourceName, parents[coll], id, data)
 				return err
 			}
-			var lm int64
-			var stored []byte
-			if err := pool.QueryRow(ctx, clockInsertSQL, resourceName, parents[coll], id, 0, data).Scan(&lm, &stored); err != nil {
+			lm, _, err := clockCreate(ctx, pool, parents[coll], id, data)
+			if err != nil {
 				return err
 			}
 			mine = append(mine, ack{coll, id, lm})
