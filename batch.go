@@ -14,10 +14,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/cliquet-go/cliquet/internal/jsonenc"
 	"github.com/cliquet-go/cliquet/monitoring"
 	"github.com/cliquet-go/cliquet/protocol"
 )
@@ -492,7 +492,7 @@ func appendResponses(buf []byte, responses []subresponse) []byte {
 		buf = append(buf, `{"status":`...)
 		buf = strconv.AppendInt(buf, int64(r.Status), 10)
 		buf = append(buf, `,"path":`...)
-		buf = appendJSONString(buf, r.Path)
+		buf = jsonenc.AppendString(buf, r.Path)
 		buf = append(buf, `,"headers":{`...)
 		keys = keys[:0]
 		for k := range r.Headers {
@@ -503,9 +503,9 @@ func appendResponses(buf []byte, responses []subresponse) []byte {
 			if j > 0 {
 				buf = append(buf, ',')
 			}
-			buf = appendJSONString(buf, k)
+			buf = jsonenc.AppendString(buf, k)
 			buf = append(buf, ':')
-			buf = appendJSONString(buf, r.Headers[k])
+			buf = jsonenc.AppendString(buf, r.Headers[k])
 		}
 		buf = append(buf, `},"body":`...)
 		switch b := r.Body.(type) {
@@ -517,63 +517,11 @@ func appendResponses(buf []byte, responses []subresponse) []byte {
 			}
 			buf = out.Bytes()
 		case string:
-			buf = appendJSONString(buf, b)
+			buf = jsonenc.AppendString(buf, b)
 		default:
 			buf = append(buf, `null`...)
 		}
 		buf = append(buf, '}')
 	}
 	return append(buf, "]}"...)
-}
-
-// appendJSONString appends s as a JSON string the way encoding/json does without HTML
-// escaping: '"', '\\' and control characters escaped (\b, \f, \n, \r, \t or \u00XX),
-// U+2028 and U+2029 as \u2028 and \u2029, invalid UTF-8 as \ufffd.
-func appendJSONString(buf []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	buf = append(buf, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			buf = append(buf, s[start:i]...)
-			switch b {
-			case '"', '\\':
-				buf = append(buf, '\\', b)
-			case '\b':
-				buf = append(buf, '\\', 'b')
-			case '\f':
-				buf = append(buf, '\\', 'f')
-			case '\n':
-				buf = append(buf, '\\', 'n')
-			case '\r':
-				buf = append(buf, '\\', 'r')
-			case '\t':
-				buf = append(buf, '\\', 't')
-			default:
-				buf = append(buf, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			buf = append(append(buf, s[start:i]...), `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if c == '\u2028' || c == '\u2029' {
-			buf = append(append(buf, s[start:i]...), '\\', 'u', '2', '0', '2', hex[c&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(append(buf, s[start:]...), '"')
 }

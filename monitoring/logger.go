@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/jsonenc"
 )
 
 // LevelCritical is the slog level of critical records (Severity 2 in mozlog).
@@ -253,11 +254,11 @@ func (h *handler) appendJSON(buf []byte, r slog.Record, t time.Time, fields []fi
 	buf = append(buf, `{"Timestamp":`...)
 	buf = strconv.AppendInt(buf, t.UnixNano(), 10)
 	buf = append(buf, `,"Type":`...)
-	buf = appendJSONString(buf, r.Message)
+	buf = jsonenc.AppendString(buf, r.Message)
 	buf = append(buf, `,"Logger":`...)
-	buf = appendJSONString(buf, c.name)
+	buf = jsonenc.AppendString(buf, c.name)
 	buf = append(buf, `,"Hostname":`...)
-	buf = appendJSONString(buf, c.hostname)
+	buf = jsonenc.AppendString(buf, c.hostname)
 	buf = append(buf, `,"EnvVersion":"2.0","Severity":`...)
 	buf = strconv.AppendInt(buf, int64(Severity(r.Level)), 10)
 	buf = append(buf, `,"Pid":`...)
@@ -267,7 +268,7 @@ func (h *handler) appendJSON(buf []byte, r slog.Record, t time.Time, fields []fi
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendJSONString(buf, f.key)
+		buf = jsonenc.AppendString(buf, f.key)
 		buf = append(buf, ':')
 		buf = appendJSONValue(buf, f.val)
 	}
@@ -277,7 +278,7 @@ func (h *handler) appendJSON(buf []byte, r slog.Record, t time.Time, fields []fi
 func appendJSONValue(buf []byte, v slog.Value) []byte {
 	switch v.Kind() {
 	case slog.KindString:
-		return appendJSONString(buf, v.String())
+		return jsonenc.AppendString(buf, v.String())
 	case slog.KindInt64:
 		return strconv.AppendInt(buf, v.Int64(), 10)
 	case slog.KindUint64:
@@ -285,7 +286,7 @@ func appendJSONValue(buf []byte, v slog.Value) []byte {
 	case slog.KindFloat64:
 		f := v.Float64()
 		if f != f || f > 1.7976931348623157e308 || f < -1.7976931348623157e308 {
-			return appendJSONString(buf, strconv.FormatFloat(f, 'g', -1, 64))
+			return jsonenc.AppendString(buf, strconv.FormatFloat(f, 'g', -1, 64))
 		}
 		return strconv.AppendFloat(buf, f, 'g', -1, 64)
 	case slog.KindBool:
@@ -293,23 +294,23 @@ func appendJSONValue(buf []byte, v slog.Value) []byte {
 	case slog.KindDuration:
 		return strconv.AppendInt(buf, int64(v.Duration()), 10)
 	case slog.KindTime:
-		return appendJSONString(buf, v.Time().Format(time.RFC3339Nano))
+		return jsonenc.AppendString(buf, v.Time().Format(time.RFC3339Nano))
 	}
 	switch x := v.Any().(type) {
 	case nil:
 		return append(buf, "null"...)
 	case error:
-		return appendJSONString(buf, x.Error())
+		return jsonenc.AppendString(buf, x.Error())
 	case map[string]string:
 		return appendStringMap(buf, x)
 	case fmt.Stringer:
 		if _, ok := x.(json.Marshaler); !ok {
-			return appendJSONString(buf, x.String())
+			return jsonenc.AppendString(buf, x.String())
 		}
 	}
 	b, err := marshalNoEscape(v.Any())
 	if err != nil {
-		return appendJSONString(buf, fmt.Sprintf("!ERROR: %v", err))
+		return jsonenc.AppendString(buf, fmt.Sprintf("!ERROR: %v", err))
 	}
 	return append(buf, b...)
 }
@@ -325,9 +326,9 @@ func appendStringMap(buf []byte, m map[string]string) []byte {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendJSONString(buf, k)
+		buf = jsonenc.AppendString(buf, k)
 		buf = append(buf, ':')
-		buf = appendJSONString(buf, m[k])
+		buf = jsonenc.AppendString(buf, m[k])
 	}
 	return append(buf, '}')
 }
@@ -340,58 +341,6 @@ func marshalNoEscape(v any) ([]byte, error) {
 		return nil, err
 	}
 	return []byte(strings.TrimSuffix(sb.String(), "\n")), nil
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string; '/' and HTML characters are not escaped,
-// invalid UTF-8 becomes U+FFFD.
-func appendJSONString(buf []byte, s string) []byte {
-	buf = append(buf, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			buf = append(buf, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				buf = append(buf, '\\', c)
-			case '\n':
-				buf = append(buf, '\\', 'n')
-			case '\r':
-				buf = append(buf, '\\', 'r')
-			case '\t':
-				buf = append(buf, '\\', 't')
-			default:
-				buf = append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	buf = append(buf, s[start:]...)
-	return append(buf, '"')
 }
 
 // appendText renders the classic one-line form.
