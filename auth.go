@@ -228,6 +228,13 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 		if id.Authenticated() {
 			monitoring.SetUser(ctx, id.UserID, id.AuthType)
 		}
+		if rc, ok := ctx.(*requestContext); ok && rc.app == a && rc.id == nil {
+			// The request's own context (no batch identity was added): record the
+			// identity in it rather than copying the request.
+			rc.setIdentity(id)
+			next.ServeHTTP(w, r)
+			return
+		}
 		next.ServeHTTP(w, r.WithContext(WithIdentity(ctx, id)))
 	})
 }

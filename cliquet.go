@@ -269,13 +269,43 @@ func (a *App) middleware() ([]func(http.Handler) http.Handler, error) {
 	return mw, nil
 }
 
-// contextMiddleware puts the App and its ErrorWriter into the request context.
+// contextMiddleware puts the App and its ErrorWriter into the request context. The App
+// and, once the authentication middleware has established it, the identity live in one
+// per-request [requestContext], so that a request costs one context and one request copy
+// here and none in [App.authenticate].
 func (a *App) contextMiddleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := WithApp(r.Context(), a)
-		ctx = protocol.WithErrorWriter(ctx, a.errors)
+		ctx := &requestContext{Context: protocol.WithErrorWriter(r.Context(), a.errors), app: a}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// requestContext is the context installed by [App.contextMiddleware] for one request: it
+// answers the App key itself and the identity key once [requestContext.setIdentity] was
+// called, and delegates every other key (and the identity key before that) to its parent.
+type requestContext struct {
+	context.Context
+	app *App
+	id  any // the Identity, boxed once; nil until setIdentity
+}
+
+// Value implements context.Context.
+func (c *requestContext) Value(key any) any {
+	switch key {
+	case appKey:
+		return c.app
+	case identityKey:
+		if c.id != nil {
+			return c.id
+		}
+	}
+	return c.Context.Value(key)
+}
+
+// setIdentity records the identity of the request. It is only called by the middleware of
+// the request that created c, before any handler runs, so no reader runs concurrently.
+func (c *requestContext) setIdentity(id Identity) {
+	c.id = id
 }
 
 // Migrate brings the schema of every backend of app that implements the Migrator interface

@@ -105,10 +105,15 @@ const ContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'; base-
 // SecurityHeaders sets Content-Security-Policy (see [ContentSecurityPolicy]) and
 // "X-Content-Type-Options: nosniff" on every response; handlers may override them.
 func SecurityHeaders(next http.Handler) http.Handler {
+	// Built once per chain, shared by its responses and never modified.
+	cspValue, nosniffValue := []string{ContentSecurityPolicy}, []string{"nosniff"}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Constant values assigned under their canonical keys: Header.Set would allocate a
+		// new one-element slice per request. The shared slices have len == cap, so a later
+		// Add copies them; Set and Del replace them.
 		h := w.Header()
-		h.Set("Content-Security-Policy", ContentSecurityPolicy)
-		h.Set("X-Content-Type-Options", "nosniff")
+		h["Content-Security-Policy"] = cspValue
+		h["X-Content-Type-Options"] = nosniffValue
 		next.ServeHTTP(w, r)
 	})
 }
@@ -116,10 +121,15 @@ func SecurityHeaders(next http.Handler) http.Handler {
 // Vary adds the given request header names to the Vary header of every response (the
 // "vary" setting, default Authorization).
 func Vary(names ...string) func(http.Handler) http.Handler {
+	values := slices.Clip(slices.Clone(names))
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			for _, n := range names {
-				w.Header().Add("Vary", n)
+			if h := w.Header(); len(values) > 0 {
+				if cur := h["Vary"]; len(cur) == 0 {
+					h["Vary"] = values // shared, len == cap: a later Add copies it
+				} else {
+					h["Vary"] = append(cur, values...)
+				}
 			}
 			next.ServeHTTP(w, r)
 		})
@@ -129,9 +139,10 @@ func Vary(names ...string) func(http.Handler) http.Handler {
 // DefaultCacheControl sets "Cache-Control: no-cache" on GET and HEAD responses, so that
 // browsers revalidate; handlers may set another value.
 func DefaultCacheControl(next http.Handler) http.Handler {
+	noCacheValue := []string{"no-cache"} // shared by the chain's responses, never modified
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			w.Header().Set("Cache-Control", "no-cache")
+			w.Header()["Cache-Control"] = noCacheValue // as Set, without a new slice
 		}
 		next.ServeHTTP(w, r)
 	})
