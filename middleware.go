@@ -22,26 +22,31 @@ import (
 func Recover(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tw := &trackingWriter{ResponseWriter: w}
-		defer func() {
-			rec := recover()
-			if rec == nil {
-				return
-			}
-			if rec == http.ErrAbortHandler {
-				panic(rec)
-			}
-			err := &recoveredPanic{msg: fmt.Sprintf("panic: %v\n%s", rec, debug.Stack())}
-			if tw.wrote {
-				ew := protocol.ErrorWriterFrom(r.Context())
-				if ew.Logger != nil {
-					ew.Logger.ErrorContext(r.Context(), "panic after the response started", "error", err.Error())
-				}
-				return
-			}
-			protocol.WriteError(w, r, err)
-		}()
-		next.ServeHTTP(tw, r)
+		serveRecovering(next, tw, w, r)
 	})
+}
+
+// serveRecovering serves r with next through tw (which wraps w), as [Recover] does.
+func serveRecovering(next http.Handler, tw *trackingWriter, w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		rec := recover()
+		if rec == nil {
+			return
+		}
+		if rec == http.ErrAbortHandler {
+			panic(rec)
+		}
+		err := &recoveredPanic{msg: fmt.Sprintf("panic: %v\n%s", rec, debug.Stack())}
+		if tw.wrote {
+			ew := protocol.ErrorWriterFrom(r.Context())
+			if ew.Logger != nil {
+				ew.Logger.ErrorContext(r.Context(), "panic after the response started", "error", err.Error())
+			}
+			return
+		}
+		protocol.WriteError(w, r, err)
+	}()
+	next.ServeHTTP(tw, r)
 }
 
 // recoveredPanic is the error Recover renders: the panic value and the stack. The Sentry

@@ -112,8 +112,7 @@ func (a *App) monitoringMiddleware() []func(http.Handler) http.Handler {
 	return []func(http.Handler) http.Handler{
 		monitoring.RequestLogger(a.Logger, opts),
 		monitoring.RequestMetrics(a.Metrics, opts),
-		a.contextMiddleware,
-		Recover,
+		a.contextMiddleware, // also Recover's
 		a.sentryMiddleware(opts),
 	}
 }
