@@ -51,6 +51,27 @@ type requestState struct {
 	// nothing more for this request, whose failure is the sub-request's.
 	subCaptured bool
 	fields      []slog.Attr
+
+	// ctx is the request's context below the monitoring middleware, and ridHeader the
+	// X-Request-Id header value: allocated with the state, they spare two allocations
+	// per request.
+	ctx       stateContext
+	ridHeader [1]string
+}
+
+// stateContext is the context of a monitored request: it answers stateKey with its state
+// and delegates every other key to its parent.
+type stateContext struct {
+	context.Context
+	st *requestState
+}
+
+// Value implements context.Context.
+func (c *stateContext) Value(key any) any {
+	if key == stateKey {
+		return c.st
+	}
+	return c.Context.Value(key)
 }
 
 // subrequestMarker is stored under subrequestKey by WithSubrequest.
@@ -178,9 +199,11 @@ func begin(w http.ResponseWriter, r *http.Request, now func() time.Time) (st *re
 	} else if st.rid == "" {
 		st.rid = newRequestID()
 	}
-	w.Header()[HeaderRequestID] = []string{st.rid}
+	st.ridHeader[0] = st.rid
+	w.Header()[HeaderRequestID] = st.ridHeader[:] // len == cap: a later Add copies it
 	st.rw = responseWriter{ResponseWriter: w}
-	return st, &st.rw, r.WithContext(context.WithValue(ctx, stateKey, st)), true
+	st.ctx = stateContext{Context: ctx, st: st}
+	return st, &st.rw, r.WithContext(&st.ctx), true
 }
 
 // validRequestID accepts ids of 1 to 128 characters among letters, digits and "-_.:+/=@",
