@@ -236,8 +236,8 @@ func (a *App) middleware() ([]func(http.Handler) http.Handler, error) {
 	s := a.Settings
 	mw := a.monitoringMiddleware() // logger, metrics, app context, Recover, Sentry
 
-	retryAfter, _ := s.Int("retry_after_seconds")
-	mw = append(mw, RetryAfter(retryAfter), SecurityHeaders)
+	// RetryAfter's work is done by contextMiddleware, in monitoringMiddleware.
+	mw = append(mw, SecurityHeaders)
 	if vary := s.List("vary"); len(vary) > 0 {
 		mw = append(mw, Vary(vary...))
 	}
@@ -274,12 +274,22 @@ func (a *App) middleware() ([]func(http.Handler) http.Handler, error) {
 // has established it, the identity live in one per-request [requestContext], allocated
 // with Recover's response writer, so that a request costs one context, one request copy
 // and one allocation for both here, and none in [App.authenticate].
+//
+// It also adds Retry-After to the 503 responses that lack it, as [RetryAfter] (with the
+// retry_after_seconds setting) would inside Recover: its response writer is part of the
+// same allocation. A panic's 500 is written outside it, as before.
 func (a *App) contextMiddleware(next http.Handler) http.Handler {
+	seconds, _ := a.Settings.Int("retry_after_seconds")
+	if seconds <= 0 {
+		seconds = 30
+	}
+	retryAfter := strconv.Itoa(seconds)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := &requestStart{
 			ctx: requestContext{Context: protocol.WithErrorWriter(r.Context(), a.errors), app: a},
-			tw:  trackingWriter{ResponseWriter: w},
+			ra:  retryAfterWriter{ResponseWriter: w, value: retryAfter},
 		}
+		st.tw.ResponseWriter = &st.ra
 		serveRecovering(next, &st.tw, w, r.WithContext(&st.ctx))
 	})
 }
@@ -287,7 +297,8 @@ func (a *App) contextMiddleware(next http.Handler) http.Handler {
 // requestStart is what [App.contextMiddleware] allocates for one request.
 type requestStart struct {
 	ctx requestContext
-	tw  trackingWriter
+	tw  trackingWriter   // Recover's, wrapping ra
+	ra  retryAfterWriter // RetryAfter's, wrapping the outer writer
 }
 
 // requestContext is the context installed by [App.contextMiddleware] for one request: it
