@@ -21,19 +21,16 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/examples/internal/cmd"
 )
 
 const (
@@ -44,42 +41,14 @@ const (
 	devSecret = "bookmarks-development-secret"
 )
 
-func main() {
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	if err := run(context.Background(), os.Args[1:], os.Stdout, logger); err != nil {
-		logger.Error("bookmarks failed", "error", err.Error())
-		os.Exit(1)
-	}
-}
+func main() { cmd.Main(projectName, run) }
 
 // run parses the command line and runs the server or the migrate command.
 func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
-	cmd := "serve"
-	if len(args) > 0 && args[0] == "migrate" {
-		cmd, args = "migrate", args[1:]
-	}
-	fs := flag.NewFlagSet("bookmarks "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	ini := fs.String("ini", "", "configuration file (.ini with an [app:main] section); none means memory backends")
-	listen := fs.String("listen", "127.0.0.1:8888", "address to listen on")
-	dryRun := fs.Bool("dry-run", false, "migrate: only report what would be done")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	settings, err := loadSettings(*ini)
-	if err != nil {
-		return err
-	}
-	handler, app, err := newServer(settings, logger)
-	if err != nil {
-		return err
-	}
-	defer app.Close()
-
-	if cmd == "migrate" {
-		return cliquet.Migrate(ctx, app, *dryRun)
-	}
-	return serve(ctx, *listen, handler, logger)
+	return cmd.Command{
+		Name: projectName, DefaultListen: "127.0.0.1:8888", Migrate: true,
+		LoadSettings: loadSettings, NewServer: newServer,
+	}.Run(ctx, args, stdout, logger)
 }
 
 // loadSettings reads path (none when empty) and the environment, with the example's own
@@ -108,12 +77,4 @@ func newServer(settings *config.Settings, logger *slog.Logger) (http.Handler, *c
 	}
 	registerExtras(app, logger) // a listener and a custom view (extras.go)
 	return app.Handler(), app, nil
-}
-
-// serve runs the HTTP server until ctx ends or SIGINT or SIGTERM arrives, then shuts it
-// down gracefully (cliquet.ListenAndServe).
-func serve(ctx context.Context, addr string, h http.Handler, logger *slog.Logger) error {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return cliquet.ListenAndServe(ctx, addr, h, logger)
 }

@@ -15,22 +15,16 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/examples/internal/cmd"
 
 	// The PostgreSQL backends, selected by storage_backend, permission_backend and
 	// cache_backend = postgresql (memory is the default).
@@ -48,42 +42,14 @@ const (
 	devSecret = "kinto-development-secret"
 )
 
-func main() {
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	if err := run(context.Background(), os.Args[1:], os.Stdout, logger); err != nil {
-		logger.Error("kinto failed", "error", err.Error())
-		os.Exit(1)
-	}
-}
+func main() { cmd.Main(projectName, run) }
 
 // run parses the command line and runs the server or the migrate command.
 func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
-	cmd := "serve"
-	if len(args) > 0 && args[0] == "migrate" {
-		cmd, args = "migrate", args[1:]
-	}
-	fs := flag.NewFlagSet("kinto "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	ini := fs.String("ini", "", "configuration file (.ini with an [app:main] section); none means memory backends")
-	listen := fs.String("listen", "127.0.0.1:8888", "address to listen on")
-	dryRun := fs.Bool("dry-run", false, "migrate: only report what would be done")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	settings, err := loadSettings(*ini)
-	if err != nil {
-		return err
-	}
-	handler, app, err := newServer(settings, logger)
-	if err != nil {
-		return err
-	}
-	defer app.Close()
-
-	if cmd == "migrate" {
-		return cliquet.Migrate(ctx, app, *dryRun)
-	}
-	return serve(ctx, *listen, handler, logger)
+	return cmd.Command{
+		Name: projectName, DefaultListen: "127.0.0.1:8888", Migrate: true,
+		LoadSettings: loadSettings, NewServer: newServer,
+	}.Run(ctx, args, stdout, logger)
 }
 
 // loadSettings reads path (none when empty) and the environment, with the example's own
@@ -124,41 +90,4 @@ func newServer(settings *config.Settings, logger *slog.Logger) (http.Handler, *c
 		return nil, nil, fmt.Errorf("kinto: register resources: %w", err)
 	}
 	return app.Handler(), app, nil
-}
-
-// serve runs the HTTP server until SIGINT or SIGTERM, then shuts it down gracefully.
-func serve(ctx context.Context, addr string, h http.Handler, logger *slog.Logger) error {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("listening", "url", "http://"+ln.Addr().String()+"/v1/")
-
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }

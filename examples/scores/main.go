@@ -11,49 +11,42 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
+	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/signal"
 	"regexp"
-	"syscall"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/examples/internal/cmd"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
 )
 
 func main() {
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	if err := run(context.Background(), os.Args[1:], logger); err != nil {
-		logger.Error("scores failed", "error", err.Error())
-		os.Exit(1)
-	}
+	cmd.Main("scores", func(ctx context.Context, args []string, _ io.Writer, logger *slog.Logger) error {
+		return run(ctx, args, logger)
+	})
 }
 
 // run parses the flags, builds the service and serves it until SIGINT or SIGTERM.
 func run(ctx context.Context, args []string, logger *slog.Logger) error {
-	fs := flag.NewFlagSet("scores", flag.ContinueOnError)
-	ini := fs.String("ini", "", "configuration file (.ini with an [app:main] section); none means memory backends")
-	listen := fs.String("listen", "127.0.0.1:8889", "address to listen on")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	settings, err := config.Load(*ini, config.Options{ProjectName: "scores",
-		Defaults: map[string]string{"userid_hmac_secret": "scores-development-secret"}})
-	if err != nil {
-		return err
-	}
-	app, err := newApp(settings, logger)
-	if err != nil {
-		return err
-	}
-	defer app.Close()
-	return serve(ctx, *listen, app.Handler(), logger)
+	return cmd.Command{
+		Name: "scores", DefaultListen: "127.0.0.1:8889",
+		LoadSettings: func(path string) (*config.Settings, error) {
+			return config.Load(path, config.Options{ProjectName: "scores",
+				Defaults: map[string]string{"userid_hmac_secret": "scores-development-secret"}})
+		},
+		NewServer: func(settings *config.Settings, logger *slog.Logger) (http.Handler, *cliquet.App, error) {
+			app, err := newApp(settings, logger)
+			if err != nil {
+				return nil, nil, err
+			}
+			return app.Handler(), app, nil
+		},
+	}.Run(ctx, args, nil, logger)
 }
 
 // scorePath is the route of one game's best score, under the version prefix.
@@ -190,12 +183,4 @@ func getScore(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	protocol.WriteJSON(w, http.StatusOK, obj)
-}
-
-// serve runs the HTTP server until ctx ends or SIGINT or SIGTERM arrives, then shuts it
-// down gracefully (cliquet.ListenAndServe).
-func serve(ctx context.Context, addr string, h http.Handler, logger *slog.Logger) error {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return cliquet.ListenAndServe(ctx, addr, h, logger)
 }

@@ -1,0 +1,157 @@
+package cmd_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/examples/internal/cmd"
+	"github.com/cliquet-go/cliquet/internal/testenv"
+)
+
+// recorder is a Command on memory backends that records what Run asked of it.
+type recorder struct {
+	ini     string
+	built   int
+	loadErr error
+}
+
+func (r *recorder) command(migrate bool) cmd.Command {
+	return cmd.Command{
+		Name: "demo", DefaultListen: "127.0.0.1:0", Migrate: migrate,
+		LoadSettings: func(path string) (*config.Settings, error) {
+			r.ini = path
+			if r.loadErr != nil {
+				return nil, r.loadErr
+			}
+			return config.Load("", config.Options{ProjectName: "demo", Defaults: map[string]string{"userid_hmac_secret": "s"}})
+		},
+		NewServer: func(s *config.Settings, logger *slog.Logger) (http.Handler, *cliquet.App, error) {
+			r.built++
+			return newDemoServer(s, logger)
+		},
+	}
+}
+
+// newDemoServer is the toolkit alone, with no resources.
+func newDemoServer(s *config.Settings, logger *slog.Logger) (http.Handler, *cliquet.App, error) {
+	app, err := cliquet.Initialize(chi.NewRouter(), cliquet.Config{Settings: s, ProjectName: "demo", ProjectVersion: "1.0.0", Logger: logger})
+	if err != nil {
+		return nil, nil, err
+	}
+	return app.Handler(), app, nil
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestRunUsage(t *testing.T) {
+	tests := []struct {
+		name      string
+		migrate   bool
+		args      []string
+		wantFlags []string
+		noFlags   []string
+		wantName  string
+	}{
+		{"serve usage with migrate lists --dry-run and names the subcommand", true, []string{"-h"}, []string{"-ini", "-listen", "-dry-run"}, nil, "demo serve"},
+		{"migrate usage names the migrate subcommand", true, []string{"migrate", "-h"}, []string{"-ini", "-listen", "-dry-run"}, nil, "demo migrate"},
+		{"without migrate there is no --dry-run and the plain name", false, []string{"-h"}, []string{"-ini", "-listen"}, []string{"-dry-run"}, "demo"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			r := &recorder{}
+			if err := r.command(tt.migrate).Run(context.Background(), tt.args, &out, quiet()); !errors.Is(err, flag.ErrHelp) {
+				t.Fatalf("Run = %v, want flag.ErrHelp", err)
+			}
+			usage := out.String()
+			if !strings.HasPrefix(usage, "Usage of "+tt.wantName+":") {
+				t.Errorf("usage starts %q, want the name %q", usage, tt.wantName)
+			}
+			for _, f := range tt.wantFlags {
+				if !strings.Contains(usage, "  "+f+" ") && !strings.Contains(usage, "  "+f+"\n") {
+					t.Errorf("usage lacks %s: %s", f, usage)
+				}
+			}
+			for _, f := range tt.noFlags {
+				if strings.Contains(usage, f) {
+					t.Errorf("usage has %s: %s", f, usage)
+				}
+			}
+			if r.built != 0 {
+				t.Errorf("the server was built %d times for -h", r.built)
+			}
+		})
+	}
+}
+
+func TestRunMigrateAndErrors(t *testing.T) {
+	boom := errors.New("boom")
+	t.Run("migrate --dry-run passes --ini and builds the server once", func(t *testing.T) {
+		r := &recorder{}
+		if err := r.command(true).Run(context.Background(), []string{"migrate", "--ini", "x.ini", "--dry-run"}, io.Discard, quiet()); err != nil {
+			t.Fatal(err)
+		}
+		if r.ini != "x.ini" || r.built != 1 {
+			t.Errorf("ini %q built %d, want x.ini and 1", r.ini, r.built)
+		}
+	})
+	t.Run("a settings error is returned and no server is built", func(t *testing.T) {
+		r := &recorder{loadErr: boom}
+		if err := r.command(true).Run(context.Background(), nil, io.Discard, quiet()); !errors.Is(err, boom) {
+			t.Fatalf("Run = %v, want boom", err)
+		}
+		if r.built != 0 {
+			t.Errorf("built %d", r.built)
+		}
+	})
+	t.Run("without migrate, --dry-run is an unknown flag", func(t *testing.T) {
+		r := &recorder{}
+		err := r.command(false).Run(context.Background(), []string{"--dry-run"}, io.Discard, quiet())
+		if err == nil || !strings.Contains(err.Error(), "dry-run") {
+			t.Fatalf("Run = %v, want an unknown flag error", err)
+		}
+	})
+}
+
+func TestRunServesUntilTheContextEnds(t *testing.T) {
+	addr := testenv.FreeAddr(t)
+	r := &recorder{}
+	stop := testenv.Start(t, func(ctx context.Context) error {
+		return r.command(true).Run(ctx, []string{"--listen", addr}, io.Discard, quiet())
+	})
+	if code := testenv.WaitHTTP(t, "http://"+addr+"/v1/"); code != http.StatusOK {
+		t.Errorf("GET /v1/ = %d, want 200", code)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("Run after the context ended = %v, want nil", err)
+	}
+	if r.built != 1 {
+		t.Errorf("built %d, want 1", r.built)
+	}
+}
+
+func ExampleCommand_Run() {
+	c := cmd.Command{
+		Name: "demo", DefaultListen: "127.0.0.1:8888", Migrate: true,
+		LoadSettings: func(path string) (*config.Settings, error) {
+			return config.Load(path, config.Options{ProjectName: "demo", Defaults: map[string]string{"userid_hmac_secret": "s"}})
+		},
+		NewServer: newDemoServer,
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	err := c.Run(context.Background(), []string{"migrate", "--dry-run"}, io.Discard, logger)
+	fmt.Println("migrate --dry-run:", err)
+	// Output: migrate --dry-run: <nil>
+}
