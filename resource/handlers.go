@@ -408,17 +408,27 @@ func (rs *Resource[T]) getObject(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// putObject answers PUT on the object URL: create (201) or replace (200).
-func (rs *Resource[T]) putObject(w http.ResponseWriter, r *http.Request) error {
+// objectWriteInput parses what PUT and PATCH on the object URL share: the common headers
+// (preconditions), the id in the URL and the body.
+func (rs *Resource[T]) objectWriteInput(r *http.Request) (preconditions, string, *body, error) {
 	pre, err := common(r)
 	if err != nil {
-		return err
+		return preconditions{}, "", nil, err
 	}
 	id, err := rs.objectID(r)
 	if err != nil {
-		return err
+		return preconditions{}, "", nil, err
 	}
 	b, err := readBody(r, rs.permNames())
+	if err != nil {
+		return preconditions{}, "", nil, err
+	}
+	return pre, id, b, nil
+}
+
+// putObject answers PUT on the object URL: create (201) or replace (200).
+func (rs *Resource[T]) putObject(w http.ResponseWriter, r *http.Request) error {
+	pre, id, b, err := rs.objectWriteInput(r)
 	if err != nil {
 		return err
 	}
@@ -495,15 +505,7 @@ func (rs *Resource[T]) putObject(w http.ResponseWriter, r *http.Request) error {
 
 // patchObject answers PATCH on the object URL (shallow merge, JSON merge patch or JSON patch).
 func (rs *Resource[T]) patchObject(w http.ResponseWriter, r *http.Request) error {
-	pre, err := common(r)
-	if err != nil {
-		return err
-	}
-	id, err := rs.objectID(r)
-	if err != nil {
-		return err
-	}
-	b, err := readBody(r, rs.permNames())
+	pre, id, b, err := rs.objectWriteInput(r)
 	if err != nil {
 		return err
 	}
