@@ -68,6 +68,29 @@ func (e *BackendError) Error() string {
 
 func (e *BackendError) Unwrap() error { return e.Err }
 
+// ServerSettings are the settings every server-backed cache reads: cache_url, cache_prefix,
+// cache_pool_size and cache_pool_timeout.
+type ServerSettings struct {
+	URL         string
+	Prefix      string
+	PoolSize    int
+	PoolTimeout time.Duration
+}
+
+// ReadServerSettings reads [ServerSettings] from s; a bad pool size or timeout is an error
+// naming the setting.
+func ReadServerSettings(s *config.Settings) (ServerSettings, error) {
+	size, err := s.Int("cache_pool_size")
+	if err != nil {
+		return ServerSettings{}, err
+	}
+	timeout, err := s.Seconds("cache_pool_timeout")
+	if err != nil {
+		return ServerSettings{}, err
+	}
+	return ServerSettings{URL: s.String("cache_url"), Prefix: s.String("cache_prefix"), PoolSize: size, PoolTimeout: timeout}, nil
+}
+
 // Factory opens a backend from the settings (cache_url, cache_prefix, ...).
 type Factory func(ctx context.Context, s *config.Settings) (Backend, error)
 

@@ -91,20 +91,11 @@ var (
 
 func init() {
 	cache.Register("redis", func(ctx context.Context, s *config.Settings) (cache.Backend, error) {
-		size, err := s.Int("cache_pool_size")
+		ss, err := cache.ReadServerSettings(s)
 		if err != nil {
 			return nil, err
 		}
-		timeout, err := s.Seconds("cache_pool_timeout")
-		if err != nil {
-			return nil, err
-		}
-		return New(ctx, Options{
-			URL:         s.String("cache_url"),
-			Prefix:      s.String("cache_prefix"),
-			PoolSize:    size,
-			PoolTimeout: timeout,
-		})
+		return New(ctx, Options{URL: ss.URL, Prefix: ss.Prefix, PoolSize: ss.PoolSize, PoolTimeout: ss.PoolTimeout})
 	})
 }
 
