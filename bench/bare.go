@@ -434,12 +434,11 @@ func clockCreate(ctx context.Context, q interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }, parent, id string, data string) (int64, []byte, error) {
 	var lm int64
-	var stored []byte
-	err := q.QueryRow(ctx, writeSQL.CreateNow, resourceName, parent, id, 0, data).Scan(&lm, &stored)
+	err := q.QueryRow(ctx, writeSQL.CreateNow, resourceName, parent, id, 0, data).Scan(&lm)
 	if errors.Is(err, pgx.ErrNoRows) {
-		err = q.QueryRow(ctx, writeSQL.Create, resourceName, parent, id, 0, data).Scan(&lm, &stored)
+		err = q.QueryRow(ctx, writeSQL.Create, resourceName, parent, id, 0, data).Scan(&lm)
 	}
-	return lm, stored, err
+	return lm, []byte(data), err // the statements store data as sent (it has no protocol keys)
 }
 
 type pgBare struct{ pool *pgxpool.Pool }
@@ -523,11 +522,10 @@ func (p *pgBare) patch(ctx context.Context, parent, id string, ifMatch int64, ch
 		data[k] = v
 	}
 	b, _ := json.Marshal(data)
-	var stored []byte
-	if err := p.pool.QueryRow(ctx, writeSQL.Update, resourceName, parent, id, 0, string(b)).Scan(&lm, &stored); err != nil {
+	if err := p.pool.QueryRow(ctx, writeSQL.Update, resourceName, parent, id, 0, string(b)).Scan(&lm); err != nil {
 		return nil, 0, err
 	}
-	return render(id, lm, stored), lm, nil
+	return render(id, lm, b), lm, nil
 }
 
 func (p *pgBare) createMany(ctx context.Context, parent string, data [][]byte) ([][]byte, error) {

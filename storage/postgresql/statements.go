@@ -6,7 +6,10 @@ package postgresql
 // Applications do not need it.
 //
 // Every statement takes the parameters ($1 resource name, $2 parent id, $3 object id,
-// $4 forced last_modified or 0, $5 the data as JSON text) and returns (last_modified, data).
+// $4 forced last_modified or 0, $5 the data as JSON text) and returns last_modified. These
+// are the statements the backend runs for data without protocol keys (what a resource
+// sends); for data holding a top-level "id", "last_modified" or "deleted", which storage
+// removes, it runs variants that also return the stored data.
 type Statements struct {
 	// CreateNow is what Create tries first for an object without a forced timestamp: the
 	// collection clock is bumped by a plain UPDATE. It returns no row, and writes nothing,
@@ -22,5 +25,5 @@ type Statements struct {
 
 // WriteStatements returns the statements the backend runs for Create and Update.
 func WriteStatements() Statements {
-	return Statements{CreateNow: createNowSQL, Create: createSQL, Update: updateSQL}
+	return Statements{CreateNow: createNowLeanSQL, Create: createLeanSQL, Update: updateLeanSQL}
 }
