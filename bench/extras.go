@@ -28,7 +28,8 @@ func sizeLabel(n int) string {
 // runPostgresExtras runs the scale and hot-collection scenarios against the toolkit app.
 func runPostgresExtras(ctx context.Context, o options, srv *server, pool *pgxpool.Pool, rep *report, log io.Writer) error {
 	if o.scale {
-		c := newClient(o.clients)
+		c := newClient(srv.base, clientTimeout)
+		defer c.close()
 		for _, n := range []int{1000, o.scaleRecords} {
 			user := "scale" + strconv.Itoa(n)
 			fmt.Fprintf(log, "scale: loading %d records (COPY) unless present\n", n)
@@ -37,14 +38,14 @@ func runPostgresExtras(ctx context.Context, o options, srv *server, pool *pgxpoo
 				return err
 			}
 			rep.Loads = append(rep.Loads, loadReport{Records: n, Seconds: took.Seconds()})
-			calls, err := scaleSteps(ctx, srv, c, user, n, base)
+			calls, err := scaleSteps(c, user, n, base)
 			if err != nil {
 				return fmt.Errorf("scale %d: %w", n, err)
 			}
 			for _, name := range scaleScenarios {
 				proto := calls[name]
-				steps := getSteps(ctx, c, o.clients, func(int) *call {
-					return newCall(ctx, c, proto.req.Method, proto.req.URL.String(), user, nil)
+				steps := getSteps(c, o.clients, func(int) *call {
+					return newCall(c, proto.method, proto.path, user, nil)
 				}, http.StatusOK)
 				runLoad(ctx, srv, steps, o.warmup, 1<<40)
 				var acc runStats
@@ -132,7 +133,8 @@ func runSoak(ctx context.Context, o options, rep *report, log io.Writer) error {
 		return err
 	}
 	defer srv.stop()
-	c := newClient(o.clients)
+	c := newClient(srv.base, clientTimeout)
+	defer c.close()
 	var parts [][]step
 	for _, name := range []string{"get", "list", "patch"} {
 		for _, sc := range scenarios {

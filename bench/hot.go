@@ -65,7 +65,8 @@ func finishHot(r *hotResult, acks []ack, st runStats) {
 // one collection). With one user, a poller follows the collection with _since meanwhile and
 // the result counts the acknowledged writes it never saw.
 func hotHTTP(ctx context.Context, srv *server, name string, writers int, d time.Duration, users []string) hotResult {
-	c := newClient(writers + 2)
+	c := newClient(srv.base, clientTimeout)
+	defer c.close()
 	auth := make([]string, len(users))
 	for i, u := range users {
 		auth[i] = basicAuth(u)
@@ -75,13 +76,13 @@ func hotHTTP(ctx context.Context, srv *server, name string, writers int, d time.
 	steps := make([]step, writers)
 	flushes := make([]func(), writers)
 	for w := range writers {
-		k := newCall(ctx, c, http.MethodPost, srv.base+pluralPath, users[0], envelope(recordData(w)))
+		k := newCall(c, http.MethodPost, pluralPath, users[0], envelope(recordData(w)))
 		n := w
 		var mine []ack
 		steps[w] = func(context.Context) error {
 			coll := n % len(users)
 			n += writers
-			k.req.Header.Set("Authorization", auth[coll])
+			k.setAuth(auth[coll])
 			_, b, err := k.do(http.StatusCreated, true)
 			if err != nil {
 				return err
@@ -106,7 +107,7 @@ func hotHTTP(ctx context.Context, srv *server, name string, writers int, d time.
 		pwg.Add(1)
 		go func() {
 			defer pwg.Done()
-			seen, r.Polls, pollErr = poll(ctx, c, srv.base, users[0], &done, d+2*time.Minute)
+			seen, r.Polls, pollErr = poll(ctx, c, users[0], &done, d+2*time.Minute)
 		}()
 	}
 	st := runLoad(ctx, srv, steps, d, 1<<40)
@@ -135,14 +136,14 @@ func hotHTTP(ctx context.Context, srv *server, name string, writers int, d time.
 
 // poll follows the collection with _since (ascending, pages of 1000) until writers are done
 // and a poll started after that returned a partial page.
-func poll(ctx context.Context, c *http.Client, base, user string, done *atomic.Bool, limit time.Duration) (map[string]bool, int64, error) {
+func poll(ctx context.Context, c *client, user string, done *atomic.Bool, limit time.Duration) (map[string]bool, int64, error) {
 	seen := map[string]bool{}
 	var cursor int64
 	var polls int64
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		finished := done.Load()
-		k := newCall(ctx, c, http.MethodGet, base+pluralPath+"?_sort=last_modified&_limit=1000&_since="+strconv.FormatInt(cursor, 10), user, nil)
+		k := newCall(c, http.MethodGet, pluralPath+"?_sort=last_modified&_limit=1000&_since="+strconv.FormatInt(cursor, 10), user, nil)
 		_, b, err := k.do(http.StatusOK, true)
 		polls++
 		if err != nil {
@@ -209,14 +210,14 @@ func hotSQL(ctx context.Context, pool *pgxpool.Pool, name string, writers int, d
 
 // scaleSteps builds the four scale scenarios on the user's collection of n records whose
 // timestamps are base..base+n-1.
-func scaleSteps(ctx context.Context, srv *server, c *http.Client, user string, n int, base int64) (map[string]*call, error) {
+func scaleSteps(c *client, user string, n int, base int64) (map[string]*call, error) {
 	calls := map[string]*call{}
-	calls["first page of 20"] = newCall(ctx, c, http.MethodGet, srv.base+pluralPath+"?_limit=20", user, nil)
+	calls["first page of 20"] = newCall(c, http.MethodGet, pluralPath+"?_limit=20", user, nil)
 	h, _, err := calls["first page of 20"].do(http.StatusOK, false)
 	if err != nil {
 		return nil, err
 	}
-	next := h.Get("Next-Page")
+	next := h.nextPage
 	if next == "" {
 		return nil, fmt.Errorf("no Next-Page on the first page of %d records", n)
 	}
@@ -224,7 +225,7 @@ func scaleSteps(ctx context.Context, srv *server, c *http.Client, user string, n
 	if err != nil {
 		return nil, err
 	}
-	calls["page at depth n/2 (_token)"] = newCall(ctx, c, http.MethodGet, srv.base+pluralPath+"?_limit=20&_token="+url.QueryEscape(deep), user, nil)
+	calls["page at depth n/2 (_token)"] = newCall(c, http.MethodGet, pluralPath+"?_limit=20&_token="+url.QueryEscape(deep), user, nil)
 	_, b, err := calls["page at depth n/2 (_token)"].do(http.StatusOK, true)
 	if err != nil {
 		return nil, err
@@ -232,18 +233,18 @@ func scaleSteps(ctx context.Context, srv *server, c *http.Client, user string, n
 	if page, err := decodeList(b); err != nil || len(page) != 20 || page[0].LastModified != base+int64(n/2)-1 {
 		return nil, fmt.Errorf("deep page: %d records (%v), first %v, want 20 from %d", len(page), err, page, base+int64(n/2)-1)
 	}
-	calls["_since, 100 changes"] = newCall(ctx, c, http.MethodGet, srv.base+pluralPath+"?_since="+strconv.FormatInt(base+int64(n)-101, 10), user, nil)
+	calls["_since, 100 changes"] = newCall(c, http.MethodGet, pluralPath+"?_since="+strconv.FormatInt(base+int64(n)-101, 10), user, nil)
 	if _, b, err = calls["_since, 100 changes"].do(http.StatusOK, true); err != nil {
 		return nil, err
 	}
 	if page, err := decodeList(b); err != nil || len(page) != 100 {
 		return nil, fmt.Errorf("_since: %d records (%v), want 100", len(page), err)
 	}
-	calls["HEAD count"] = newCall(ctx, c, http.MethodHead, srv.base+pluralPath, user, nil)
+	calls["HEAD count"] = newCall(c, http.MethodHead, pluralPath, user, nil)
 	if h, _, err = calls["HEAD count"].do(http.StatusOK, false); err != nil {
 		return nil, err
 	}
-	if got := h.Get("Total-Objects"); got != strconv.Itoa(n) {
+	if got := h.totalObjects; got != strconv.Itoa(n) {
 		return nil, fmt.Errorf("HEAD: Total-Objects %q, want %d", got, n)
 	}
 	return calls, nil

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -26,71 +25,12 @@ var errNA = errors.New("n/a")
 // step is one measured operation of one worker (usually one request). Workers are not shared.
 type step func(ctx context.Context) error
 
-// newClient returns a keep-alive client for n concurrent workers.
-func newClient(n int) *http.Client {
-	return &http.Client{
-		Timeout: 60 * time.Second,
-		Transport: &http.Transport{
-			MaxIdleConns:        2*n + 16,
-			MaxIdleConnsPerHost: 2*n + 16,
-			IdleConnTimeout:     90 * time.Second,
-			DisableCompression:  true,
-		},
-	}
-}
-
 func basicAuth(user string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":secret"))
 }
 
-// call is a reusable request: the same *http.Request is sent again once the previous
-// response body is closed (allowed by net/http), with a fresh reader over the same body bytes.
-type call struct {
-	c    *http.Client
-	req  *http.Request
-	body []byte
-}
-
-func newCall(ctx context.Context, c *http.Client, method, url, user string, body []byte) *call {
-	req, err := http.NewRequestWithContext(ctx, method, url, nil)
-	if err != nil {
-		panic(err) // URLs are built by the harness
-	}
-	req.Header.Set("Authorization", basicAuth(user))
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	return &call{c: c, req: req, body: body}
-}
-
-// do sends the request and fails unless the status is want. With keep, the body is returned.
-func (k *call) do(want int, keep bool) (http.Header, []byte, error) {
-	if k.body != nil {
-		k.req.Body = io.NopCloser(bytes.NewReader(k.body))
-		k.req.ContentLength = int64(len(k.body))
-	}
-	resp, err := k.c.Do(k.req)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	var b []byte
-	if keep || resp.StatusCode != want {
-		b, err = io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	} else {
-		_, err = io.Copy(io.Discard, resp.Body)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if resp.StatusCode != want {
-		if len(b) > 200 {
-			b = b[:200]
-		}
-		return resp.Header, nil, fmt.Errorf("%s %s: status %d, want %d: %s", k.req.Method, k.req.URL.RequestURI(), resp.StatusCode, want, b)
-	}
-	return resp.Header, b, nil
-}
+// clientTimeout bounds every request of the harness.
+const clientTimeout = 60 * time.Second
 
 // runStats is one measured run.
 type runStats struct {
@@ -221,10 +161,10 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 type scenario struct {
 	name  string
 	title string
-	setup func(ctx context.Context, srv *server, c *http.Client, workers int, records int) ([]step, error)
+	setup func(ctx context.Context, srv *server, c *client, workers int, records int) ([]step, error)
 }
 
-func getSteps(ctx context.Context, c *http.Client, workers int, build func(w int) *call, want int) []step {
+func getSteps(c *client, workers int, build func(w int) *call, want int) []step {
 	steps := make([]step, workers)
 	for w := range workers {
 		k := build(w)
@@ -234,12 +174,12 @@ func getSteps(ctx context.Context, c *http.Client, workers int, build func(w int
 }
 
 var scenarios = []scenario{
-	{"get", "GET one record", func(ctx context.Context, srv *server, c *http.Client, workers, records int) ([]step, error) {
+	{"get", "GET one record", func(ctx context.Context, srv *server, c *client, workers, records int) ([]step, error) {
 		steps := make([]step, workers)
 		for w := range workers {
 			calls := make([]*call, 8)
 			for i := range calls {
-				calls[i] = newCall(ctx, c, http.MethodGet, srv.base+pluralPath+"/"+seedID((w*131+i*17)%records), readerUser, nil)
+				calls[i] = newCall(c, http.MethodGet, pluralPath+"/"+seedID((w*131+i*17)%records), readerUser, nil)
 			}
 			n := 0
 			steps[w] = func(context.Context) error {
@@ -250,35 +190,35 @@ var scenarios = []scenario{
 		}
 		return steps, nil
 	}},
-	{"list", "list, first page of 20", func(ctx context.Context, srv *server, c *http.Client, workers, records int) ([]step, error) {
-		return getSteps(ctx, c, workers, func(int) *call {
-			return newCall(ctx, c, http.MethodGet, srv.base+pluralPath+"?_limit=20", readerUser, nil)
+	{"list", "list, first page of 20", func(ctx context.Context, srv *server, c *client, workers, records int) ([]step, error) {
+		return getSteps(c, workers, func(int) *call {
+			return newCall(c, http.MethodGet, pluralPath+"?_limit=20", readerUser, nil)
 		}, http.StatusOK), nil
 	}},
-	{"filter", "list, filter + sort (unread=true&_sort=-score, 20)", func(ctx context.Context, srv *server, c *http.Client, workers, records int) ([]step, error) {
-		return getSteps(ctx, c, workers, func(int) *call {
-			return newCall(ctx, c, http.MethodGet, srv.base+pluralPath+"?unread=true&_sort=-score&_limit=20", readerUser, nil)
+	{"filter", "list, filter + sort (unread=true&_sort=-score, 20)", func(ctx context.Context, srv *server, c *client, workers, records int) ([]step, error) {
+		return getSteps(c, workers, func(int) *call {
+			return newCall(c, http.MethodGet, pluralPath+"?unread=true&_sort=-score&_limit=20", readerUser, nil)
 		}, http.StatusOK), nil
 	}},
-	{"since", "_since, delta of 100 changes", func(ctx context.Context, srv *server, c *http.Client, workers, records int) ([]step, error) {
-		since, err := sinceFor(ctx, c, srv.base, readerUser, 100)
+	{"since", "_since, delta of 100 changes", func(ctx context.Context, srv *server, c *client, workers, records int) ([]step, error) {
+		since, err := sinceFor(c, readerUser, 100)
 		if err != nil {
 			return nil, err
 		}
-		return getSteps(ctx, c, workers, func(int) *call {
-			return newCall(ctx, c, http.MethodGet, srv.base+pluralPath+"?_since="+strconv.FormatInt(since, 10), readerUser, nil)
+		return getSteps(c, workers, func(int) *call {
+			return newCall(c, http.MethodGet, pluralPath+"?_since="+strconv.FormatInt(since, 10), readerUser, nil)
 		}, http.StatusOK), nil
 	}},
-	{"create", "POST create", func(ctx context.Context, srv *server, c *http.Client, workers, records int) ([]step, error) {
-		return getSteps(ctx, c, workers, func(w int) *call {
-			return newCall(ctx, c, http.MethodPost, srv.base+pluralPath, "writer", envelope(recordData(w)))
+	{"create", "POST create", func(ctx context.Context, srv *server, c *client, workers, records int) ([]step, error) {
+		return getSteps(c, workers, func(w int) *call {
+			return newCall(c, http.MethodPost, pluralPath, "writer", envelope(recordData(w)))
 		}, http.StatusCreated), nil
 	}},
-	{"patch", "PATCH with If-Match", func(ctx context.Context, srv *server, c *http.Client, workers, records int) ([]step, error) {
+	{"patch", "PATCH with If-Match", func(ctx context.Context, srv *server, c *client, workers, records int) ([]step, error) {
 		steps := make([]step, workers)
 		for w := range workers {
 			// Each worker patches its own record, so If-Match never fails.
-			h, body, err := newCall(ctx, c, http.MethodPost, srv.base+pluralPath, "patcher", envelope(recordData(w))).do(http.StatusCreated, true)
+			h, body, err := newCall(c, http.MethodPost, pluralPath, "patcher", envelope(recordData(w))).do(http.StatusCreated, true)
 			if err != nil {
 				return nil, err
 			}
@@ -290,26 +230,26 @@ var scenarios = []scenario{
 			if err := json.Unmarshal(body, &created); err != nil {
 				return nil, err
 			}
-			etag := h.Get("ETag")
+			etag := h.etag
 			bodies := [][]byte{[]byte(`{"data":{"score":1,"unread":false}}`), []byte(`{"data":{"score":2,"unread":true}}`)}
-			k := newCall(ctx, c, http.MethodPatch, srv.base+pluralPath+"/"+created.Data.ID, "patcher", bodies[0])
+			k := newCall(c, http.MethodPatch, pluralPath+"/"+created.Data.ID, "patcher", bodies[0])
 			n := 0
 			steps[w] = func(context.Context) error {
 				n++
 				k.body = bodies[n%2]
-				k.req.Header.Set("If-Match", etag)
+				k.setHeader("If-Match", etag)
 				h, _, err := k.do(http.StatusOK, false)
 				if err == nil {
-					etag = h.Get("ETag")
+					etag = h.etag
 				}
 				return err
 			}
 		}
 		return steps, nil
 	}},
-	{"batch", "batch of 25 writes", func(ctx context.Context, srv *server, c *http.Client, workers, records int) ([]step, error) {
+	{"batch", "batch of 25 writes", func(ctx context.Context, srv *server, c *client, workers, records int) ([]step, error) {
 		body := batchBody(25)
-		probe := newCall(ctx, c, http.MethodPost, srv.base+"/v1/batch", "batcher", body)
+		probe := newCall(c, http.MethodPost, "/v1/batch", "batcher", body)
 		if _, _, err := probe.do(http.StatusOK, false); err != nil {
 			for _, code := range []string{"status 404", "status 405"} {
 				if bytes.Contains([]byte(err.Error()), []byte(code)) {
@@ -320,7 +260,7 @@ var scenarios = []scenario{
 		}
 		steps := make([]step, workers)
 		for w := range workers {
-			k := newCall(ctx, c, http.MethodPost, srv.base+"/v1/batch", "batcher", body)
+			k := newCall(c, http.MethodPost, "/v1/batch", "batcher", body)
 			steps[w] = func(context.Context) error {
 				_, b, err := k.do(http.StatusOK, true)
 				if err != nil {
@@ -368,8 +308,8 @@ func batchBody(n int) []byte {
 
 // sinceFor returns the _since value that selects exactly the n most recent changes of the
 // user's collection, and checks that it does.
-func sinceFor(ctx context.Context, c *http.Client, base, user string, n int) (int64, error) {
-	_, b, err := newCall(ctx, c, http.MethodGet, base+pluralPath+"?_limit="+strconv.Itoa(n+1), user, nil).do(http.StatusOK, true)
+func sinceFor(c *client, user string, n int) (int64, error) {
+	_, b, err := newCall(c, http.MethodGet, pluralPath+"?_limit="+strconv.Itoa(n+1), user, nil).do(http.StatusOK, true)
 	if err != nil {
 		return 0, err
 	}
@@ -381,7 +321,7 @@ func sinceFor(ctx context.Context, c *http.Client, base, user string, n int) (in
 		return 0, fmt.Errorf("the collection has fewer than %d records", n+1)
 	}
 	since := page[n].LastModified
-	_, b, err = newCall(ctx, c, http.MethodGet, base+pluralPath+"?_since="+strconv.FormatInt(since, 10), user, nil).do(http.StatusOK, true)
+	_, b, err = newCall(c, http.MethodGet, pluralPath+"?_since="+strconv.FormatInt(since, 10), user, nil).do(http.StatusOK, true)
 	if err != nil {
 		return 0, err
 	}

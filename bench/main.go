@@ -250,7 +250,11 @@ func runBackend(ctx context.Context, o options, backend string, rep *report, log
 		defer s.stop()
 		servers[t] = s
 	}
-	clients := map[string]*http.Client{targetBare: newClient(o.clients), targetToolkit: newClient(o.clients)}
+	clients := map[string]*client{}
+	for t, s := range servers {
+		clients[t] = newClient(s.base, clientTimeout)
+		defer clients[t].close()
+	}
 	for _, sc := range scenarios {
 		if !contains(o.scenarios, sc.name) {
 			continue
