@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -54,6 +55,7 @@ type options struct {
 	example        string
 	jsonPath       string
 	profileDir     string
+	harnessProfile string
 }
 
 func defaultOptions() options {
@@ -96,6 +98,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.example, "example", o.example, "package of the example app for the RSS measurement")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&o.profileDir, "cpuprofile", "", "write the server CPU profile of every toolkit run to this directory")
+	fs.StringVar(&o.harnessProfile, "harnessprofile", "", "write the harness's own CPU profile (the load generator) to this file")
 	all := fs.Bool("all", false, "everything: -scale -hot -rss -soak 60s")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -161,6 +164,18 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if o.harnessProfile != "" {
+		f, err := os.Create(o.harnessProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	rep, err := run(ctx, o, os.Stderr)
 	if rep != nil {
 		writeMarkdown(os.Stdout, rep, o)
@@ -172,6 +187,7 @@ func main() {
 		}
 	}
 	if err != nil {
+		pprof.StopCPUProfile() // os.Exit skips the deferred stop
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
