@@ -320,11 +320,11 @@ func Authentication(perms permission.Backend, policies ...Authenticator) func(ht
 // identity's principals are system.Everyone and, when authenticated, system.Authenticated,
 // the prefixed user id and the user's principals in perms (when perms is not nil).
 func Identify(r *http.Request, perms permission.Backend, policies ...Authenticator) (Identity, error) {
-	anonymous := Identity{Principals: []string{permission.Everyone}}
+	anonymous := func() Identity { return Identity{Principals: []string{permission.Everyone}} }
 	for _, p := range policies {
 		uid, ok, err := p.Authenticate(r)
 		if err != nil {
-			return anonymous, fmt.Errorf("cliquet: authentication policy %s: %w", p.Name(), err)
+			return anonymous(), fmt.Errorf("cliquet: authentication policy %s: %w", p.Name(), err)
 		}
 		if !ok || uid == "" {
 			continue
@@ -339,7 +339,7 @@ func Identify(r *http.Request, perms permission.Backend, policies ...Authenticat
 		if perms != nil {
 			groups, err := perms.UserPrincipals(r.Context(), id.UserID)
 			if err != nil {
-				return anonymous, err
+				return anonymous(), err
 			}
 			for _, g := range groups {
 				if !slices.Contains(id.Principals, g) {
@@ -349,7 +349,7 @@ func Identify(r *http.Request, perms permission.Backend, policies ...Authenticat
 		}
 		return id, nil
 	}
-	return anonymous, nil
+	return anonymous(), nil
 }
 
 // BasicRealmChallenge is the WWW-Authenticate value of [ErrUnauthorized].

@@ -94,9 +94,19 @@ func modifiedMeanwhile(current int64, existing *storage.Object) error {
 // Header.Set would use); Header.Get("ETag") does not find it, so readers of the map use the
 // key "ETag" (clients of a real connection see the canonical key as usual).
 func setTimestamp(h http.Header, ts int64) {
-	h.Del(protocol.HeaderETag) // an "Etag" set by someone else
-	h[protocol.HeaderETag] = []string{`"` + strconv.FormatInt(ts, 10) + `"`}
-	h.Set(protocol.HeaderLastModified, time.UnixMilli(ts).UTC().Format(http.TimeFormat))
+	delete(h, "Etag") // an "Etag" set by someone else (Header.Del with the canonical key)
+	// Both values are cut from one string, and both keys get a full-capacity sub-slice of
+	// one []string (an Add copies it): two allocations instead of four.
+	var stack [64]byte
+	b := append(stack[:0], '"')
+	b = strconv.AppendInt(b, ts, 10)
+	b = append(b, '"')
+	etagLen := len(b)
+	b = time.UnixMilli(ts).UTC().AppendFormat(b, http.TimeFormat)
+	both := string(b)
+	values := []string{both[:etagLen], both[etagLen:]}
+	h[protocol.HeaderETag] = values[0:1:1]
+	h[protocol.HeaderLastModified] = values[1:2:2]
 }
 
 // acceptsJSON reports whether the Accept header allows a JSON response.

@@ -42,8 +42,12 @@ var (
 
 const toAlert = `{"code":"soft-eol","message":"_to is now deprecated, you should use _before instead","url":"https://kinto.readthedocs.io/en/stable/api/1.x/filtering.html"}`
 
-// parseQuery parses the raw querystring, reporting bad escapes as a 400.
+// parseQuery parses the raw querystring, reporting bad escapes as a 400. An empty
+// querystring gives a nil map: the handlers only read it.
 func parseQuery(raw string) (url.Values, error) {
+	if raw == "" {
+		return nil, nil
+	}
 	q, err := url.ParseQuery(raw)
 	if err != nil {
 		return nil, protocol.InvalidParam("querystring", "", "Invalid querystring: "+err.Error())

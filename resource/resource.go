@@ -374,7 +374,10 @@ func (rs *core) cacheHeaders(h http.Header, r *http.Request) {
 		h.Set("Expires", rs.now().Add(time.Duration(rs.cacheExpires)*time.Second).UTC().Format(http.TimeFormat))
 		return
 	}
-	h.Set("Cache-Control", "no-cache")
+	if v := h["Cache-Control"]; len(v) == 1 && v[0] == "no-cache" {
+		return // already so (cliquet.DefaultCacheControl)
+	}
+	h["Cache-Control"] = []string{"no-cache"} // as Header.Set, without canonicalising the key
 }
 
 // nextPageURL is the absolute URL of the next page: the request URL with _limit and _token set.

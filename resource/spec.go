@@ -67,6 +67,8 @@ type IDGenerator interface {
 	Valid(id string) bool
 }
 
+// The patterns of the ids the generators accept, published in the OpenAPI document; Valid
+// checks them by hand (a test checks both against these expressions).
 var (
 	uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 	namePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]*$`)
@@ -79,8 +81,27 @@ type UUIDGenerator struct{}
 // New returns a new random UUID.
 func (UUIDGenerator) New() string { return uuid.NewString() }
 
-// Valid reports whether id is a lowercase hyphenated UUID.
-func (UUIDGenerator) Valid(id string) bool { return uuidPattern.MatchString(id) }
+// Valid reports whether id is a lowercase hyphenated UUID: it matches uuidPattern, checked
+// by hand because the regular expression costs a few percent of a GET of one object.
+func (UUIDGenerator) Valid(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // NameGenerator is an [IDGenerator] for human-chosen ids such as bucket names: Valid accepts
 // ^[a-zA-Z0-9][a-zA-Z0-9_-]*$ and New returns 32 random hexadecimal characters.
@@ -93,8 +114,20 @@ func (NameGenerator) New() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Valid reports whether id matches ^[a-zA-Z0-9][a-zA-Z0-9_-]*$.
-func (NameGenerator) Valid(id string) bool { return namePattern.MatchString(id) }
+// Valid reports whether id matches ^[a-zA-Z0-9][a-zA-Z0-9_-]*$ (namePattern, checked by
+// hand).
+func (NameGenerator) Valid(id string) bool {
+	if id == "" {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && (c == '_' || c == '-')) {
+			return false
+		}
+	}
+	return true
+}
 
 // Sharing configures a shareable resource (kinto.core's Resource, Cliquet's
 // ShareableResource). The zero value is valid: permissions read and write, write implying
