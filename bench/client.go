@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -37,30 +38,55 @@ var errMalformed = errors.New("malformed HTTP response")
 // idle connection (or dials one) and gives it back afterwards, so n workers sending
 // concurrently use at most n connections, each persistent. A client is safe for concurrent use.
 type client struct {
-	addr    string // host:port dialled
-	host    string // Host header
+	ctx     context.Context
+	addr    string // host:port dialled and Host header
 	timeout time.Duration
+	stop    func() bool // unregisters abort from ctx
 
-	mu    sync.Mutex
-	idle  []*conn
-	dials atomic.Int64 // connections opened so far
+	mu      sync.Mutex
+	idle    []*conn
+	open    map[*conn]struct{} // idle and in use
+	aborted atomic.Bool
+	dials   atomic.Int64 // connections opened so far
 }
 
 // newClient returns a client of the server at base ("http://host:port"). Every request must
-// complete within timeout (dial, write and response), otherwise it fails.
-func newClient(base string, timeout time.Duration) *client {
+// complete within timeout (dial, write and response), otherwise it fails. When ctx ends,
+// requests in flight fail at once, and so do later ones.
+func newClient(ctx context.Context, base string, timeout time.Duration) *client {
 	u, err := url.Parse(base)
 	if err != nil || u.Scheme != "http" || u.Host == "" {
 		panic(fmt.Sprintf("bench: bad server base URL %q", base)) // built by the harness
 	}
-	return &client{addr: u.Host, host: u.Host, timeout: timeout}
+	c := &client{ctx: ctx, addr: u.Host, timeout: timeout, open: map[*conn]struct{}{}}
+	c.stop = context.AfterFunc(ctx, c.abort)
+	return c
 }
 
-// close closes the idle connections.
+// abort makes every request in flight fail (its deadline passes) and every later one too.
+func (c *client) abort() {
+	c.aborted.Store(true)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for cn := range c.open {
+		cn.nc.SetDeadline(time.Unix(1, 0)) //nolint:errcheck // the connection may be closed already
+	}
+}
+
+// abortErr is the error of a request of an aborted client.
+func (c *client) abortErr() error {
+	return fmt.Errorf("request aborted: %w", context.Cause(c.ctx))
+}
+
+// close closes the idle connections and detaches the client from its context.
 func (c *client) close() {
+	c.stop()
 	c.mu.Lock()
 	idle := c.idle
 	c.idle = nil
+	for _, cn := range idle {
+		delete(c.open, cn)
+	}
 	c.mu.Unlock()
 	for _, cn := range idle {
 		cn.nc.Close()
@@ -69,6 +95,9 @@ func (c *client) close() {
 
 // get returns an idle connection (reused true) or a new one.
 func (c *client) get() (*conn, bool, error) {
+	if c.aborted.Load() {
+		return nil, false, c.abortErr()
+	}
 	c.mu.Lock()
 	if n := len(c.idle); n > 0 {
 		cn := c.idle[n-1]
@@ -82,13 +111,26 @@ func (c *client) get() (*conn, bool, error) {
 		return nil, false, err
 	}
 	c.dials.Add(1)
-	return &conn{nc: nc, r: bufio.NewReaderSize(nc, readBufSize), w: bufio.NewWriterSize(nc, 4<<10)}, false, nil
+	cn := &conn{nc: nc, r: bufio.NewReaderSize(nc, readBufSize), w: bufio.NewWriterSize(nc, 4<<10)}
+	c.mu.Lock()
+	c.open[cn] = struct{}{}
+	c.mu.Unlock()
+	return cn, false, nil
 }
 
+// put gives back a connection that can carry another request.
 func (c *client) put(cn *conn) {
 	c.mu.Lock()
 	c.idle = append(c.idle, cn)
 	c.mu.Unlock()
+}
+
+// discard closes a connection that cannot be reused.
+func (c *client) discard(cn *conn) {
+	c.mu.Lock()
+	delete(c.open, cn)
+	c.mu.Unlock()
+	cn.nc.Close()
 }
 
 // conn is one persistent connection.
@@ -148,7 +190,7 @@ func (k *call) buildHead() []byte {
 	b = append(b, ' ')
 	b = append(b, k.path...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, k.c.host...)
+	b = append(b, k.c.addr...)
 	b = append(b, "\r\nAuthorization: "...)
 	b = append(b, k.auth...)
 	b = append(b, "\r\n"...)
@@ -178,14 +220,17 @@ func (k *call) do(want int, keep bool) (respHeader, []byte, error) {
 		}
 		res, err := k.roundTrip(cn, want, keep)
 		if err != nil {
-			cn.nc.Close()
+			k.c.discard(cn)
+			if k.c.aborted.Load() {
+				return respHeader{}, nil, fmt.Errorf("%s %s: %w", k.method, k.path, k.c.abortErr())
+			}
 			if reused && res.retry {
 				continue // the server closed the idle connection: a fresh one is dialled
 			}
 			return respHeader{}, nil, fmt.Errorf("%s %s: %w", k.method, k.path, err)
 		}
 		if res.close {
-			cn.nc.Close()
+			k.c.discard(cn)
 		} else {
 			k.c.put(cn)
 		}
@@ -217,6 +262,9 @@ func (k *call) roundTrip(cn *conn, want int, keep bool) (response, error) {
 	var res response
 	if err := cn.nc.SetDeadline(time.Now().Add(k.c.timeout)); err != nil {
 		return res, err
+	}
+	if k.c.aborted.Load() { // checked after SetDeadline: an abort from now on overrides it
+		return res, k.c.abortErr()
 	}
 	// bufio.Writer keeps its first error and returns it from Flush.
 	w := cn.w

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -65,7 +66,7 @@ func TestClientReadsBodiesAndHeaders(t *testing.T) {
 	})
 	mux.HandleFunc("/empty", func(w http.ResponseWriter, r *http.Request) {})
 	srv, conns := countingServer(t, mux)
-	c := newClient(srv.URL, 5*time.Second)
+	c := newClient(context.Background(), srv.URL, 5*time.Second)
 	defer c.close()
 
 	tests := []struct {
@@ -122,14 +123,14 @@ func TestClientWritesTheRequest(t *testing.T) {
 			r.Header.Get("If-Match"), string(b), r.ContentLength}
 		w.WriteHeader(http.StatusCreated)
 	}))
-	c := newClient(srv.URL, 5*time.Second)
+	c := newClient(context.Background(), srv.URL, 5*time.Second)
 	defer c.close()
 	k := newCall(c, http.MethodPatch, "/v1/bookmarks/x?a=1", "alice", []byte(`{"data":{}}`))
 	k.setHeader("If-Match", `"1"`)
 	if _, _, err := k.do(http.StatusCreated, false); err != nil {
 		t.Fatal(err)
 	}
-	want := seen{"PATCH", "/v1/bookmarks/x?a=1", c.host, basicAuth("alice"), "application/json", `"1"`, `{"data":{}}`, 11}
+	want := seen{"PATCH", "/v1/bookmarks/x?a=1", c.addr, basicAuth("alice"), "application/json", `"1"`, `{"data":{}}`, 11}
 	if s := <-got; s != want {
 		t.Errorf("the server saw %+v, want %+v", s, want)
 	}
@@ -140,7 +141,7 @@ func TestClientWritesTheRequest(t *testing.T) {
 	if _, _, err := k.do(http.StatusCreated, false); err != nil {
 		t.Fatal(err)
 	}
-	want = seen{"PATCH", "/v1/bookmarks/x?a=1", c.host, basicAuth("bob"), "application/json", `"2"`, `{}`, 2}
+	want = seen{"PATCH", "/v1/bookmarks/x?a=1", c.addr, basicAuth("bob"), "application/json", `"2"`, `{}`, 2}
 	if s := <-got; s != want {
 		t.Errorf("the server saw %+v, want %+v", s, want)
 	}
@@ -157,7 +158,7 @@ func TestClientReusesConnections(t *testing.T) {
 	srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok")
 	}))
-	c := newClient(srv.URL, 5*time.Second)
+	c := newClient(context.Background(), srv.URL, 5*time.Second)
 	defer c.close()
 	const workers, each = 4, 50
 	var wg sync.WaitGroup
@@ -193,7 +194,7 @@ func TestClientReconnects(t *testing.T) {
 			w.Header().Set("Connection", "close")
 			io.WriteString(w, "bye")
 		}))
-		c := newClient(srv.URL, 5*time.Second)
+		c := newClient(context.Background(), srv.URL, 5*time.Second)
 		defer c.close()
 		k := newCall(c, http.MethodPost, "/", "u", []byte("{}"))
 		for i := range 5 {
@@ -209,7 +210,7 @@ func TestClientReconnects(t *testing.T) {
 		srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "ok")
 		}))
-		c := newClient(srv.URL, 5*time.Second)
+		c := newClient(context.Background(), srv.URL, 5*time.Second)
 		defer c.close()
 		k := newCall(c, http.MethodGet, "/", "u", nil)
 		for i := range 3 {
@@ -229,7 +230,7 @@ func TestClientReportsAnUnexpectedStatus(t *testing.T) {
 	srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"code":404,"errno":110}`, http.StatusNotFound)
 	}))
-	c := newClient(srv.URL, 5*time.Second)
+	c := newClient(context.Background(), srv.URL, 5*time.Second)
 	defer c.close()
 	for range 2 {
 		_, b, err := newCall(c, http.MethodGet, "/v1/x?y=1", "u", nil).do(http.StatusOK, true)
@@ -312,7 +313,7 @@ func TestClientFailsOnMalformedResponses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newClient(rawServer(t, tt.script, tt.hang), 300*time.Millisecond)
+			c := newClient(context.Background(), rawServer(t, tt.script, tt.hang), 300*time.Millisecond)
 			defer c.close()
 			start := time.Now()
 			_, _, err := newCall(c, http.MethodGet, "/", "u", nil).do(http.StatusOK, true)
@@ -358,5 +359,25 @@ func TestParseHelpers(t *testing.T) {
 				t.Errorf("parse(%q) = %d, %t; want %d, %t", tt.in, got, ok, tt.want, tt.ok)
 			}
 		})
+	}
+}
+
+func TestClientStopsWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := newClient(ctx, rawServer(t, "", true), time.Minute)
+	defer c.close()
+	k := newCall(c, http.MethodGet, "/", "u", nil)
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	_, _, err := k.do(http.StatusOK, false)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("a request in flight when the context ended: %v, want context.Canceled", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the request failed after %s, not when the context ended", took)
+	}
+	if _, _, err := k.do(http.StatusOK, false); !errors.Is(err, context.Canceled) {
+		t.Errorf("a request after the context ended: %v, want context.Canceled", err)
 	}
 }

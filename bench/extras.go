@@ -28,7 +28,7 @@ func sizeLabel(n int) string {
 // runPostgresExtras runs the scale and hot-collection scenarios against the toolkit app.
 func runPostgresExtras(ctx context.Context, o options, srv *server, pool *pgxpool.Pool, rep *report, log io.Writer) error {
 	if o.scale {
-		c := newClient(srv.base, clientTimeout)
+		c := newClient(ctx, srv.base, clientTimeout)
 		defer c.close()
 		for _, n := range []int{1000, o.scaleRecords} {
 			user := "scale" + strconv.Itoa(n)
@@ -133,7 +133,7 @@ func runSoak(ctx context.Context, o options, rep *report, log io.Writer) error {
 		return err
 	}
 	defer srv.stop()
-	c := newClient(srv.base, clientTimeout)
+	c := newClient(ctx, srv.base, clientTimeout)
 	defer c.close()
 	var parts [][]step
 	for _, name := range []string{"get", "list", "patch"} {

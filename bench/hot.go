@@ -65,7 +65,7 @@ func finishHot(r *hotResult, acks []ack, st runStats) {
 // one collection). With one user, a poller follows the collection with _since meanwhile and
 // the result counts the acknowledged writes it never saw.
 func hotHTTP(ctx context.Context, srv *server, name string, writers int, d time.Duration, users []string) hotResult {
-	c := newClient(srv.base, clientTimeout)
+	c := newClient(ctx, srv.base, clientTimeout)
 	defer c.close()
 	auth := make([]string, len(users))
 	for i, u := range users {

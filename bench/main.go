@@ -268,7 +268,7 @@ func runBackend(ctx context.Context, o options, backend string, rep *report, log
 	}
 	clients := map[string]*client{}
 	for t, s := range servers {
-		clients[t] = newClient(s.base, clientTimeout)
+		clients[t] = newClient(ctx, s.base, clientTimeout)
 		defer clients[t].close()
 	}
 	for _, sc := range scenarios {
