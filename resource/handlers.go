@@ -69,7 +69,7 @@ func (rs *core) listInput(r *http.Request, withFields bool) (url.Values, listQue
 // renderObject appends obj (projected on fields when given) to buf.
 func renderObject(buf []byte, obj storage.Object, fields []string) []byte {
 	if fields == nil || obj.Deleted {
-		return obj.AppendJSON(buf)
+		return appendObject(buf, obj)
 	}
 	b, _ := protocol.MarshalJSON(project(decodeData(obj), fields))
 	return append(buf, b...)
@@ -78,7 +78,8 @@ func renderObject(buf []byte, obj storage.Object, fields []string) []byte {
 // writeOne renders {"data": obj} and, when perms is not nil (shareable resources),
 // "permissions".
 func writeOne(w http.ResponseWriter, status int, obj storage.Object, fields []string, perms permission.Set) {
-	buf := append(make([]byte, 0, len(obj.Data)+64), `{"data":`...)
+	// Room for the envelope, the id, the timestamp and the data: one allocation.
+	buf := append(make([]byte, 0, len(obj.Data)+len(obj.ID)+96), `{"data":`...)
 	buf = renderObject(buf, obj, fields)
 	if perms != nil {
 		b, _ := protocol.MarshalJSON(perms)
@@ -560,8 +561,10 @@ func (rs *Resource[T]) patchObject(w http.ResponseWriter, r *http.Request) error
 		if v, ok := updated["id"]; ok && v != id {
 			return protocol.InvalidParam("body", "data.id", "Object id does not match existing object")
 		}
-		if err := rs.schema.validate(stripMeta(updated)); err != nil {
-			return err
+		if rs.schema != nil {
+			if err := rs.schema.validate(stripMeta(updated)); err != nil {
+				return err
+			}
 		}
 		obj, err := rs.prepare(r, id, updated, &existing)
 		if err != nil {

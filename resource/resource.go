@@ -424,6 +424,9 @@ func (rs *core) validateNew(data map[string]any) error {
 		}
 		return nil
 	}
+	if rs.schema == nil {
+		return nil // no schema: spare the copy
+	}
 	return rs.schema.validate(stripMeta(data))
 }
 
@@ -489,7 +492,7 @@ func (rs *Resource[T]) prepare(r *http.Request, id string, data map[string]any, 
 	if lm, ok := integer(m["last_modified"]); ok && lm > 0 && (old == nil || lm > old.LastModified) {
 		obj.LastModified = lm
 	}
-	raw, err := json.Marshal(stripMeta(m))
+	raw, err := marshalData(m)
 	if err != nil {
 		return storage.Object{}, err
 	}

@@ -1,6 +1,7 @@
 // Package jsonenc appends JSON strings to a byte slice without reflection, exactly as
-// protocol.MarshalJSON (encoding/json with HTML escaping off) encodes them. It serves the
-// hand-written encoders on hot paths: the batch response and the mozlog JSON logger.
+// protocol.MarshalJSON (encoding/json with HTML escaping off) or json.Marshal (HTML escaping
+// on) encodes them. It serves the hand-written encoders on hot paths: the batch response,
+// the mozlog JSON logger and the resource's object data.
 package jsonenc
 
 import "unicode/utf8"
@@ -11,12 +12,18 @@ const hex = "0123456789abcdef"
 // does without HTML escaping: '"' and '\\' are backslash-escaped, control characters become
 // \b, \f, \n, \r, \t or \u00XX, U+2028 and U+2029 become \u2028 and \u2029, each byte of
 // invalid UTF-8 becomes \ufffd, and '/', '<', '>' and '&' are written as they are.
-func AppendString(buf []byte, s string) []byte {
+func AppendString(buf []byte, s string) []byte { return appendString(buf, s, false) }
+
+// AppendStringHTML appends s to buf as json.Marshal encodes it: as [AppendString] does,
+// except that '<', '>' and '&' are written \u003c, \u003e and \u0026.
+func AppendStringHTML(buf []byte, s string) []byte { return appendString(buf, s, true) }
+
+func appendString(buf []byte, s string, html bool) []byte {
 	buf = append(buf, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
+			if b >= 0x20 && b != '"' && b != '\\' && (!html || b != '<' && b != '>' && b != '&') {
 				i++
 				continue
 			}

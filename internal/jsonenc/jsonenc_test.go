@@ -1,6 +1,7 @@
 package jsonenc_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"unicode/utf8"
@@ -73,4 +74,29 @@ func ExampleAppendString() {
 	buf := jsonenc.AppendString([]byte("msg="), "<a href=\"/x\">\tnext\u2028line\xff</a>")
 	fmt.Println(string(buf))
 	// Output: msg="<a href=\"/x\">\tnext\u2028line\ufffd</a>"
+}
+
+func TestAppendStringHTMLEncodesEveryByteAndRuneLikeJSONMarshal(t *testing.T) {
+	check := func(s string) {
+		t.Helper()
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := jsonenc.AppendStringHTML(nil, s); string(got) != string(want) {
+			t.Fatalf("%q: got %q, want %q", s, got, want)
+		}
+	}
+	check("")
+	check(`<a href="/x?a=1&b=2">`)
+	all := make([]byte, 256)
+	for b := range all {
+		all[b] = byte(b)
+		check(string(all[b : b+1]))
+		check("x" + string(all[b:b+1]) + "y")
+	}
+	check(string(all))
+	for r := rune(0); r <= utf8.MaxRune; r += 97 {
+		check("a" + string(r) + "b")
+	}
 }

@@ -1,0 +1,123 @@
+package resource
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/cliquet-go/cliquet/storage"
+)
+
+func TestMarshalDataEncodesLikeJSONMarshalOfTheStrippedData(t *testing.T) {
+	decoded := func(t *testing.T, doc string) map[string]any {
+		t.Helper()
+		var m map[string]any
+		if err := decodeJSON([]byte(doc), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	docs := []struct {
+		name string
+		doc  string
+	}{
+		{"an empty object", `{}`},
+		{"only meta fields", `{"id":"x","last_modified":12,"deleted":true}`},
+		{"meta fields among data", `{"title":"a","id":"x","last_modified":12,"deleted":false,"done":true}`},
+		{"unsorted keys", `{"z":1,"a":2,"m":3,"B":4,"_":5,"é":6,"":7}`},
+		{"every scalar", `{"s":"str","n":-1.5e+10,"i":42,"z":0,"t":true,"f":false,"nil":null}`},
+		{"big and precise numbers", `{"big":123456789012345678901234567890,"exp":1E-7,"neg":-0.0}`},
+		{"nested objects and arrays", `{"a":{"c":[1,{"y":null,"x":[]},"s"],"b":{}},"e":[[],[[]]]}`},
+		{"more than sixteen keys", `{"k01":1,"k02":2,"k03":3,"k04":4,"k05":5,"k06":6,"k07":7,"k08":8,"k09":9,"k10":10,"k11":11,"k12":12,"k13":13,"k14":14,"k15":15,"k16":16,"k17":17,"k18":18}`},
+		{"HTML characters, escapes and unicode in keys and values", `{"<k>&":"<a href=\"/x\">&amp;</a>","ctl":"\u0000\b\f\n\r\t\u001f\u007f","u":"\u2028\u2029 café 😀 \ud800"}`},
+		{"meta field names nested deeper are kept", `{"child":{"id":"y","last_modified":1,"deleted":true}}`},
+	}
+	for _, d := range docs {
+		t.Run(d.name, func(t *testing.T) {
+			m := decoded(t, d.doc)
+			want, err := json.Marshal(stripMeta(m))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := marshalData(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("got\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+	others := []struct {
+		name string
+		m    map[string]any
+	}{
+		{"a nil map", nil},
+		{"a float64, as typed resources produce", map[string]any{"f": 1.5, "g": 1e21}},
+		{"an int and a struct", map[string]any{"i": 3, "s": struct{ A string }{"<"}}},
+		{"a nil nested map and a nil slice", map[string]any{"m": map[string]any(nil), "l": []any(nil)}},
+		{"an empty json.Number", map[string]any{"n": json.Number("")}},
+		{"typed slices and maps", map[string]any{"l": []string{"a"}, "m": map[string]string{"b": "c"}}},
+	}
+	for _, o := range others {
+		t.Run(o.name, func(t *testing.T) {
+			want, err := json.Marshal(stripMeta(o.m))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := marshalData(o.m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("got\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+	t.Run("an invalid json.Number fails as with json.Marshal", func(t *testing.T) {
+		m := map[string]any{"n": json.Number("1 ")}
+		if _, err := json.Marshal(m); err == nil {
+			t.Fatal("json.Marshal accepted the number")
+		}
+		if _, err := marshalData(m); err == nil {
+			t.Error("marshalData accepted the number")
+		}
+	})
+}
+
+func TestValidNumberAcceptsExactlyTheJSONNumbers(t *testing.T) {
+	for _, s := range []string{
+		"0", "-0", "1", "-1", "10", "0.5", "-0.5", "1e5", "1E5", "1e+5", "1e-5", "1.25E-07", "123456789012345678901234567890",
+		"", "-", "+1", "01", "-01", "1.", ".5", "1e", "1e+", "1.e5", "0x10", " 1", "1 ", "1.5.5", "NaN", "Infinity", "1_000", "١",
+	} {
+		want := json.Valid([]byte(s)) && s != "" && strings.TrimSpace(s) == s && s[0] != '"' && s != "true" && s != "false" && s != "null"
+		if got := validNumber(s); got != want {
+			t.Errorf("validNumber(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+func TestAppendObjectRendersLikeStorageObjectAppendJSON(t *testing.T) {
+	objects := []struct {
+		name string
+		obj  storage.Object
+	}{
+		{"an object with data", storage.Object{ID: "0123abcd-4567-89ef-a0b1-c2d3e4f56789", LastModified: 1700000000123, Data: json.RawMessage(`{"title":"a","n":1}`)}},
+		{"empty data", storage.Object{ID: "a", LastModified: 1, Data: json.RawMessage(`{}`)}},
+		{"empty data with white space", storage.Object{ID: "a", LastModified: 1, Data: json.RawMessage(" \n{ \t\r}")}},
+		{"data with leading white space", storage.Object{ID: "a", LastModified: 1, Data: json.RawMessage("\t { \"x\":1}")}},
+		{"nil data", storage.Object{ID: "a", LastModified: 1}},
+		{"data that is not an object", storage.Object{ID: "a", LastModified: 1, Data: json.RawMessage(`[1]`)}},
+		{"a tombstone", storage.Object{ID: "a", LastModified: 2, Deleted: true, Data: json.RawMessage(`{"x":1}`)}},
+		{"an id needing escapes", storage.Object{ID: "<a&b>\"\\\n\u2028\xff", LastModified: -5, Data: json.RawMessage(`{"x":1}`)}},
+		{"an empty id", storage.Object{Data: json.RawMessage(`{"x":1}`)}},
+	}
+	for _, o := range objects {
+		t.Run(o.name, func(t *testing.T) {
+			want := o.obj.AppendJSON([]byte("prefix:"))
+			if got := appendObject([]byte("prefix:"), o.obj); string(got) != string(want) {
+				t.Errorf("got\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+}
