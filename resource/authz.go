@@ -27,7 +27,8 @@ type target struct {
 	uris   uris
 
 	store  storage.Backend
-	obj    *storage.Object
+	obj    *storage.Object // &found once looked up and found
+	found  storage.Object  // held here: t is allocated anyway
 	looked bool
 	perms  permission.Set // the ACEs to render, once written (PATCH)
 }
@@ -42,7 +43,8 @@ func (t *target) existing(ctx context.Context) (*storage.Object, error) {
 		obj, err := t.store.Get(ctx, t.scope, t.id)
 		switch {
 		case err == nil:
-			t.obj = &obj
+			t.found = obj
+			t.obj = &t.found
 		case !errors.Is(err, storage.ErrNotFound):
 			return nil, err
 		}

@@ -86,11 +86,12 @@ func readBody(r *http.Request, perms []string) (*body, error) {
 		return nil, protocol.InvalidParam("body", "", "The body should be a JSON object")
 	}
 	var details []protocol.Detail
-	keys := make([]string, 0, len(env))
+	var stack [4]string // "data" and "permissions", and room for mistakes
+	keys := stack[:0]
 	for k := range env {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	for _, k := range keys {
 		switch k {
 		case "data":

@@ -162,6 +162,9 @@ func contentKind(h http.Header, method string, empty bool) (bodyKind, error) {
 		}
 		return 0, protocol.UnsupportedMediaType(accepted...)
 	}
+	if raw == protocol.MediaJSON {
+		return bodyJSON, nil // the common case, without parsing
+	}
 	media, _, err := mime.ParseMediaType(raw)
 	if err != nil {
 		return 0, protocol.UnsupportedMediaType(accepted...)
