@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/go-chi/chi/v5"
 
@@ -51,7 +52,9 @@ type App struct {
 	heartbeats     map[string]HeartbeatFunc
 	capabilities   map[string]map[string]any
 	publicSettings []string
-	authenticators []Authenticator
+	// authenticators is the authentication chain, read without the lock on every request:
+	// it is replaced, never modified in place, and its writers hold mu.
+	authenticators atomic.Pointer[[]Authenticator]
 	events         eventBus    // resource event subscriptions (events.go)
 	api            apiRegistry // OpenAPI describers and the cached document (openapi.go)
 

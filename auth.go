@@ -154,7 +154,8 @@ func (a *App) setupAuthentication(extra []Authenticator) error {
 			chain = append(chain, au)
 		}
 	}
-	a.authenticators = chain
+	chain = slices.Clip(chain)
+	a.authenticators.Store(&chain)
 	return nil
 }
 
@@ -166,30 +167,32 @@ func (a *App) AddAuthenticator(au Authenticator) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, cur := range a.authenticators {
-		if strings.EqualFold(cur.Name(), au.Name()) {
+	cur := a.chain()
+	for _, c := range cur {
+		if strings.EqualFold(c.Name(), au.Name()) {
 			return fmt.Errorf("cliquet: authentication policy %q is already registered", au.Name())
 		}
 	}
 	// A new backing array, never an append in place: authenticate iterates over the slice
-	// it read under the lock without copying it (see chain).
-	a.authenticators = append(slices.Clip(a.authenticators), au)
+	// it loaded without copying it (see chain).
+	next := append(slices.Clip(cur), au)
+	a.authenticators.Store(&next)
 	return nil
 }
 
 // Authenticators returns the authentication chain, in order.
 func (a *App) Authenticators() []Authenticator {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	return slices.Clone(a.authenticators)
+	return slices.Clone(a.chain())
 }
 
 // chain returns the authentication chain without copying it, for reading only: the slice is
-// never modified in place (AddAuthenticator replaces it).
+// never modified in place (AddAuthenticator and the setup replace it, holding mu), so that
+// requests read it with one atomic load instead of taking the lock.
 func (a *App) chain() []Authenticator {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	return slices.Clip(a.authenticators)
+	if p := a.authenticators.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // authenticate is the app's identity middleware; it also records the user for the request

@@ -17,11 +17,13 @@ import (
 )
 
 // newBenchHandler returns app.Handler() of an app on memory storage with one resource,
-// "note", logging to io.Discard through a text handler at level.
+// "note", logging to io.Discard through a text handler at level. Its cache and permission
+// backends are the memory ones, as in the load harness (bench/serve.go).
 func newBenchHandler(b *testing.B, level slog.Level) http.Handler {
 	b.Helper()
+	settings := map[string]string{"userid_hmac_secret": "bench", "cache_backend": "memory", "permission_backend": "memory"}
 	app, err := cliquet.Initialize(chi.NewRouter(), cliquet.Config{
-		Settings:       config.MustFromMap(map[string]string{"userid_hmac_secret": "bench"}, config.Options{Env: []string{}}),
+		Settings:       config.MustFromMap(settings, config.Options{Env: []string{}}),
 		ProjectName:    "bench",
 		ProjectVersion: "1.0.0",
 		Storage:        memory.New(nil),

@@ -505,9 +505,7 @@ func (a *App) buildOpenAPI(describers []APIDescriber) ([]byte, error) {
 		a.describeUndocumented(d)
 	}
 
-	a.mu.RLock()
-	auths := slices.Clone(a.authenticators)
-	a.mu.RUnlock()
+	auths := a.chain()
 	schemes := map[string]any{}
 	var required []any
 	for _, au := range auths {
