@@ -11,10 +11,13 @@ import (
 )
 
 // harness runs the conformance suite on a database of its own, emptied for every subtest.
-type harness struct{ url string }
+type harness struct {
+	url          string
+	writeWorkers int // Options.WriteWorkers
+}
 
 func (h harness) New(t *testing.T) storage.Backend {
-	b := newTestBackend(t, Options{URL: h.url})
+	b := newTestBackend(t, Options{URL: h.url, WriteWorkers: h.writeWorkers})
 	if err := b.Flush(context.Background()); err != nil {
 		t.Fatalf("Flush: %v", err)
 	}
@@ -27,13 +30,21 @@ func (h harness) New(t *testing.T) storage.Backend {
 func (harness) Lacks() []storagetest.Capability { return nil }
 
 func (h harness) Broken(t *testing.T) storage.Backend {
-	b, err := New(context.Background(), Options{URL: "postgres://postgres@" + testenv.FreeAddr(t) + "/nowhere?sslmode=disable", PoolTimeout: 300 * time.Millisecond})
+	b, err := New(context.Background(), Options{URL: "postgres://postgres@" + testenv.FreeAddr(t) + "/nowhere?sslmode=disable",
+		PoolTimeout: 300 * time.Millisecond, WriteWorkers: h.writeWorkers})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
+// TestConformance runs the suite with the write pipeline (the default), so single writes go
+// through it; TestConformanceWithoutWritePipeline runs it with every write on a pooled
+// connection of its own.
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, harness{url: testDatabase(t, "storage_pg_test_conformance")})
+}
+
+func TestConformanceWithoutWritePipeline(t *testing.T) {
+	storagetest.Run(t, harness{url: testDatabase(t, "storage_pg_test_conformance_nopipe"), writeWorkers: -1})
 }

@@ -57,6 +57,12 @@ type Options struct {
 	MaxFetchSize int
 	// Logger receives migration reports and warnings. Default: discard.
 	Logger *slog.Logger
+	// WriteWorkers is the number of connections that carry the single writes (Create,
+	// Update, Delete) made outside a unit of work's transaction, pipelined: each worker sends
+	// every write queued at that moment in one network write, each still its own transaction
+	// (see "Write pipeline" in the package documentation). Default PoolSize/4, at least 1; a
+	// negative value turns the pipeline off (each write takes a pooled connection).
+	WriteWorkers int
 }
 
 // Backend is the PostgreSQL storage backend. It implements storage.Backend,
@@ -67,6 +73,7 @@ type Backend struct {
 	poolTimeout time.Duration
 	maxFetch    int
 	log         *slog.Logger
+	pipe        *pipeline // nil: no write pipeline
 }
 
 var (
@@ -84,7 +91,8 @@ func init() {
 }
 
 // Open is the storage.Factory registered as "postgresql". It reads storage_url,
-// storage_pool_size, storage_pool_timeout (seconds) and storage_max_fetch_size. It does not
+// storage_pool_size, storage_pool_timeout (seconds), storage_write_workers and
+// storage_max_fetch_size. It does not
 // touch the schema: run [Backend.InitializeSchema] from the migrate step.
 func Open(ctx context.Context, s *config.Settings) (storage.Backend, error) {
 	opts := Options{URL: s.String("storage_url")}
@@ -93,6 +101,9 @@ func Open(ctx context.Context, s *config.Settings) (storage.Backend, error) {
 		return nil, err
 	}
 	if opts.PoolTimeout, err = s.Seconds("storage_pool_timeout"); err != nil {
+		return nil, err
+	}
+	if opts.WriteWorkers, err = s.Int("storage_write_workers"); err != nil {
 		return nil, err
 	}
 	if n, set, err := s.OptionalInt("storage_max_fetch_size"); err != nil {
@@ -150,11 +161,22 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage/postgresql: %w", err)
 	}
-	return &Backend{pool: pool, poolTimeout: opts.PoolTimeout, maxFetch: opts.MaxFetchSize, log: opts.Logger}, nil
+	b := &Backend{pool: pool, poolTimeout: opts.PoolTimeout, maxFetch: opts.MaxFetchSize, log: opts.Logger}
+	if opts.WriteWorkers == 0 {
+		opts.WriteWorkers = max(1, opts.PoolSize/4)
+	}
+	if opts.WriteWorkers > 0 {
+		b.pipe = newPipeline(b, opts.WriteWorkers)
+	}
+	return b, nil
 }
 
-// Close closes the pool, waiting for connections in use to be returned.
+// Close stops the write pipeline and closes the pool, waiting for connections in use to be
+// returned.
 func (b *Backend) Close() error {
+	if b.pipe != nil {
+		b.pipe.close()
+	}
 	b.pool.Close()
 	return nil
 }
@@ -182,6 +204,18 @@ func (b *Backend) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 // unit's first write runs in autocommit mode too when ctx allows a final write
 // (storage.FinalWriteAllowed). It turns driver failures into *storage.BackendError.
 func (b *Backend) run(ctx context.Context, op string, write bool, fn func(q querier) error) error {
+	return b.runWith(ctx, op, write, fn, nil)
+}
+
+// runRow is run for a single write (Create, Update, Delete), whose statements return at most
+// one row: in autocommit mode it goes through the write pipeline when there is one.
+func (b *Backend) runRow(ctx context.Context, op string, fn func(q rowQuerier) error) error {
+	return b.runWith(ctx, op, true, func(q querier) error { return fn(q) }, fn)
+}
+
+// runWith is run; piped, when not nil and the backend has a write pipeline, replaces fn for
+// a call in autocommit mode.
+func (b *Backend) runWith(ctx context.Context, op string, write bool, fn func(q querier) error, piped func(q rowQuerier) error) error {
 	if u := b.unitFrom(ctx); u != nil {
 		u.mu.Lock()
 		defer u.mu.Unlock()
@@ -197,6 +231,9 @@ func (b *Backend) run(ctx context.Context, op string, write bool, fn func(q quer
 				return b.wrap(op, fn(u.tx))
 			}
 		}
+	}
+	if piped != nil && b.pipe != nil {
+		return b.wrap(op, piped(b.pipe))
 	}
 	conn, err := b.acquire(ctx)
 	if err != nil {

@@ -193,7 +193,7 @@ func (b *Backend) Create(ctx context.Context, s storage.Scope, o storage.Object)
 		return storage.Object{}, err
 	}
 	out := storage.Object{ID: o.ID}
-	err = b.run(ctx, "create", true, func(q querier) error {
+	err = b.runRow(ctx, "create", func(q rowQuerier) error {
 		if forced == 0 {
 			err := writeRow(ctx, q, createNowSQL, createNowLeanSQL, echo, &out, s.Resource, s.Parent, o.ID, forced, data)
 			if !errors.Is(err, pgx.ErrNoRows) {
@@ -219,7 +219,7 @@ func (b *Backend) Create(ctx context.Context, s storage.Scope, o storage.Object)
 
 // writeRow runs a write statement and scans its row into out: the lean statement, with the
 // data echoed, when echo is set, else the full one, which returns the stored data.
-func writeRow(ctx context.Context, q querier, full, lean string, echo json.RawMessage, out *storage.Object, args ...any) error {
+func writeRow(ctx context.Context, q rowQuerier, full, lean string, echo json.RawMessage, out *storage.Object, args ...any) error {
 	if echo != nil {
 		if err := q.QueryRow(ctx, lean, args...).Scan(&out.LastModified); err != nil {
 			return err
@@ -246,7 +246,7 @@ func (b *Backend) Get(ctx context.Context, s storage.Scope, id string) (storage.
 	return out, err
 }
 
-func get(ctx context.Context, q querier, s storage.Scope, id string) (storage.Object, error) {
+func get(ctx context.Context, q rowQuerier, s storage.Scope, id string) (storage.Object, error) {
 	out := storage.Object{ID: id}
 	var data []byte // a []byte is copied as is; a json.RawMessage would be parsed again
 	err := q.QueryRow(ctx, `SELECT last_modified, data FROM objects
@@ -272,7 +272,7 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object,
 	}
 	out := storage.Object{ID: o.ID}
 	want := storage.FirstCondition(cond).LastModified
-	err = b.run(ctx, "update", true, func(q querier) error {
+	err = b.runRow(ctx, "update", func(q rowQuerier) error {
 		if want == 0 {
 			return writeRow(ctx, q, updateSQL, updateLeanSQL, echo, &out, s.Resource, s.Parent, o.ID, forced, data)
 		}
@@ -293,7 +293,7 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object,
 func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64, cond ...storage.Condition) (storage.Object, error) {
 	out := storage.Object{ID: id, Deleted: true}
 	want := storage.FirstCondition(cond).LastModified
-	err := b.run(ctx, "delete", true, func(q querier) error {
+	err := b.runRow(ctx, "delete", func(q rowQuerier) error {
 		var row pgx.Row
 		missing := storage.ErrNotFound
 		if want == 0 {

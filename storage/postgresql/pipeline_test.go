@@ -1,0 +1,180 @@
+package postgresql
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cliquet-go/cliquet/storage"
+)
+
+// Many concurrent writers: the writes share pipelines, each is its own transaction (a write
+// that PostgreSQL refuses fails alone), and every acknowledged write is visible at once from
+// another connection.
+func TestWritePipelineIsolatesWritesAndDeliversAfterCommit(t *testing.T) {
+	be := newTestBackend(t, Options{URL: testDatabase(t, "storage_pg_test_pipeline"), PoolSize: 8, WriteWorkers: 2})
+	ctx := context.Background()
+	if err := be.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 40, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := storage.Scope{Resource: "pipe", Parent: fmt.Sprintf("c%d", w%7)}
+			for i := range each {
+				bad := (w+i)%5 == 0
+				data := fmt.Sprintf(`{"w":%d,"i":%d}`, w, i)
+				if bad {
+					data = `{"text":"\u0000"}` // jsonb cannot hold NUL: PostgreSQL refuses it
+				}
+				o, err := be.Create(ctx, s, storage.Object{Data: json.RawMessage(data)})
+				switch {
+				case bad && !errors.Is(err, ErrInvalidData):
+					errs <- fmt.Errorf("writer %d write %d: NUL data gave %v, want ErrInvalidData", w, i, err)
+					continue
+				case bad:
+					continue
+				case err != nil:
+					errs <- fmt.Errorf("writer %d write %d: %v", w, i, err)
+					continue
+				}
+				// Read it back on a pooled connection, not through the pipeline.
+				got, err := be.Get(ctx, s, o.ID)
+				if err != nil || got.LastModified != o.LastModified {
+					errs <- fmt.Errorf("writer %d write %d: acknowledged at %d, read back %+v, %v", w, i, o.LastModified, got, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	n, err := be.Count(ctx, storage.Scope{Resource: "pipe", Parent: "c0"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Error("no object stored in c0")
+	}
+	pipelines, writes := be.pipe.pipelines.Load(), be.pipe.writes.Load()
+	if writes < writers*each {
+		t.Errorf("%d writes went through the pipeline, want at least %d", writes, writers*each)
+	}
+	if pipelines >= writes {
+		t.Errorf("%d pipelines for %d writes: no write shared a pipeline", pipelines, writes)
+	}
+	t.Logf("%d writes in %d pipelines", writes, pipelines)
+}
+
+// Writes inside a unit of work's transaction do not go through the pipeline; nor does any
+// write when the pipeline is off.
+func TestWritePipelineCarriesAutocommitWritesOnly(t *testing.T) {
+	ctx := context.Background()
+	be := newTestBackend(t, Options{URL: testDatabase(t, "storage_pg_test_pipeline")})
+	s := storage.Scope{Resource: "pipe-unit", Parent: "p"}
+	uctx, tx := be.Begin(ctx)
+	for range 3 {
+		if _, err := be.Create(uctx, s, storage.Object{Data: json.RawMessage(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := be.pipe.writes.Load(); n != 0 {
+		t.Errorf("%d writes of a unit of work went through the pipeline", n)
+	}
+	if n, _ := be.Count(ctx, s, nil); n != 0 {
+		t.Errorf("%d objects after the rollback", n)
+	}
+	if _, err := be.Create(ctx, s, storage.Object{Data: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	// Two statements: the common create finds no clock row (the unit's was rolled back),
+	// and the general one creates it.
+	if n := be.pipe.writes.Load(); n != 2 {
+		t.Errorf("an autocommit create in a new collection: %d pipelined statements, want 2", n)
+	}
+
+	off := newTestBackend(t, Options{URL: testDatabase(t, "storage_pg_test_pipeline"), WriteWorkers: -1})
+	if off.pipe != nil {
+		t.Fatal("WriteWorkers -1 still made a pipeline")
+	}
+	if _, err := off.Create(ctx, s, storage.Object{Data: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Closing the backend while writes are queued ends every call: each write either succeeds
+// or fails, none hangs.
+func TestWritePipelineCloseEndsWaitingWrites(t *testing.T) {
+	ctx := context.Background()
+	be, err := New(ctx, Options{URL: testDatabase(t, "storage_pg_test_pipeline"), WriteWorkers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := be.InitializeSchema(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	s := storage.Scope{Resource: "pipe-close", Parent: "p"}
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := be.Create(ctx, s, storage.Object{Data: json.RawMessage(`{}`)})
+			if err != nil && !errors.Is(err, errClosed) {
+				var be *storage.BackendError
+				if !errors.As(err, &be) {
+					t.Errorf("a write ended by Close: %v", err)
+				}
+			}
+		}()
+	}
+	be.Close()
+	wg.Wait()
+	if _, err := be.Create(ctx, s, storage.Object{Data: json.RawMessage(`{}`)}); err == nil {
+		t.Error("a write after Close succeeded")
+	}
+}
+
+func TestPipedRowScan(t *testing.T) {
+	var n int64
+	var b []byte
+	var str string
+	if err := (pipedRow{values: [][]byte{[]byte("42"), []byte(`{"a":1}`), []byte("x")}}).Scan(&n, &b, &str); err != nil {
+		t.Fatal(err)
+	}
+	if n != 42 || string(b) != `{"a":1}` || str != "x" {
+		t.Errorf("scanned %d %s %q", n, b, str)
+	}
+	if err := (pipedRow{}).Scan(&n); !errors.Is(err, errNoRowsForTest()) {
+		t.Errorf("no row: %v", err)
+	}
+	if err := (pipedRow{values: [][]byte{[]byte("x")}}).Scan(&n); err == nil {
+		t.Error("a non-number scanned into an int64")
+	}
+	if err := (pipedRow{values: [][]byte{[]byte("1")}}).Scan(&n, &b); err == nil {
+		t.Error("two destinations for one value")
+	}
+	var f float64
+	if err := (pipedRow{values: [][]byte{[]byte("1")}}).Scan(&f); err == nil {
+		t.Error("an unsupported destination type")
+	}
+	if _, err := textArg(1.5); err == nil {
+		t.Error("a float parameter was accepted")
+	}
+}
+
+func errNoRowsForTest() error { return pgx.ErrNoRows }
