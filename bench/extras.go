@@ -64,14 +64,16 @@ func runPostgresExtras(ctx context.Context, o options, srv *server, pool *pgxpoo
 			return err
 		}
 		spreadUsers := make([]string, o.hotCollections)
+		bareUsers := make([]string, o.hotCollections)
 		sqlParents := make([]string, o.hotCollections)
 		for i := range spreadUsers {
 			spreadUsers[i] = "hot" + strconv.Itoa(i)
+			bareUsers[i] = "hotbare" + strconv.Itoa(i)
 			sqlParents[i] = "bench-sql-" + strconv.Itoa(i)
 		}
 		drop := []string{parentID("hot")}
-		for _, u := range spreadUsers {
-			drop = append(drop, parentID(u))
+		for i := range spreadUsers {
+			drop = append(drop, parentID(spreadUsers[i]), parentID(bareUsers[i]))
 		}
 		drop = append(drop, sqlParents...)
 		if err := dropCollections(ctx, pool, drop); err != nil {
@@ -101,6 +103,20 @@ func runPostgresExtras(ctx context.Context, o options, srv *server, pool *pgxpoo
 			},
 			func() hotResult {
 				return hotHTTP(ctx, srv, fmt.Sprintf("toolkit POST, %d collections", o.hotCollections), w, d, spreadUsers)
+			},
+			func() hotResult {
+				// The bare handler over HTTP on the same 1,000 collections: what any HTTP service
+				// running the backend's statement reaches on this machine, for the reading of the
+				// toolkit's figure against the SQL-level loops.
+				cfg := srv.cfg
+				cfg.Target = targetBare
+				bare, err := startServer(ctx, cfg, o.inProcess)
+				name := fmt.Sprintf("bare handler POST, %d collections", o.hotCollections)
+				if err != nil {
+					return hotResult{Name: name, Errors: 1, FirstError: err.Error()}
+				}
+				defer bare.stop()
+				return hotHTTP(ctx, bare, name, w, d, bareUsers)
 			},
 			func() hotResult {
 				return hotSQL(ctx, pool, fmt.Sprintf("SQL loop: clock-and-insert statement, %d collections", o.hotCollections), w, d, sqlParents, true)

@@ -42,6 +42,7 @@ type options struct {
 	records        int
 	dsn            string
 	pool           int
+	writeWorkers   int
 	inProcess      bool
 	scale          bool
 	scaleRecords   int
@@ -85,6 +86,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.records, "records", o.records, "records in the collection the read scenarios use")
 	fs.StringVar(&o.dsn, "dsn", benchDSN(), "PostgreSQL DSN (default: CLIQUET_BENCH_POSTGRES_DSN, or CLIQUET_TEST_POSTGRES_DSN on database benchdb)")
 	fs.IntVar(&o.pool, "pool", o.pool, "storage_pool_size of the toolkit and pool size of the bare handler")
+	fs.IntVar(&o.writeWorkers, "write-workers", 0, "storage_write_workers of the toolkit (0: the backend's default; -1: no write pipeline)")
 	fs.BoolVar(&o.inProcess, "inprocess", false, "serve in this process instead of child processes (no server CPU or RSS figures)")
 	fs.BoolVar(&o.scale, "scale", false, "run the 1k vs large-collection scenarios on PostgreSQL")
 	fs.IntVar(&o.scaleRecords, "scale-records", o.scaleRecords, "records of the large collection")
@@ -233,7 +235,7 @@ func run(ctx context.Context, o options, log io.Writer) (*report, error) {
 }
 
 func runBackend(ctx context.Context, o options, backend string, rep *report, log io.Writer) error {
-	cfg := serverConfig{Backend: backend, PoolSize: o.pool, Seed: o.records}
+	cfg := serverConfig{Backend: backend, PoolSize: o.pool, Seed: o.records, WriteWorkers: o.writeWorkers}
 	var pool *pgxpool.Pool
 	if backend == "postgresql" {
 		if o.dsn == "" {

@@ -50,11 +50,13 @@ type serverConfig struct {
 	DSN      string // postgresql only
 	PoolSize int    // storage_pool_size (and the bare pgxpool size)
 	Seed     int    // records seeded in the reader collection (memory only: PostgreSQL is loaded with COPY)
+	// WriteWorkers is the toolkit's storage_write_workers (0: the backend's default).
+	WriteWorkers int
 }
 
 func (c serverConfig) args() []string {
 	return []string{"serve", "-target", c.Target, "-backend", c.Backend, "-dsn", c.DSN,
-		"-pool", strconv.Itoa(c.PoolSize), "-seed", strconv.Itoa(c.Seed)}
+		"-pool", strconv.Itoa(c.PoolSize), "-seed", strconv.Itoa(c.Seed), "-write-workers", strconv.Itoa(c.WriteWorkers)}
 }
 
 // parentID is the collection (storage parent id) of a Basic-auth user with password
@@ -90,6 +92,7 @@ func newHandler(ctx context.Context, cfg serverConfig, logger *slog.Logger) (htt
 	if cfg.Backend == "postgresql" {
 		values["storage_url"] = cfg.DSN
 		values["storage_pool_size"] = strconv.Itoa(cfg.PoolSize)
+		values["storage_write_workers"] = strconv.Itoa(cfg.WriteWorkers)
 	}
 	settings, err := config.FromMap(values, config.Options{Env: []string{}})
 	if err != nil {
@@ -154,6 +157,7 @@ func serveMain(args []string) error {
 	fs.StringVar(&cfg.DSN, "dsn", "", "PostgreSQL DSN")
 	fs.IntVar(&cfg.PoolSize, "pool", 25, "connection pool size")
 	fs.IntVar(&cfg.Seed, "seed", 0, "records to seed in the reader collection (memory)")
+	fs.IntVar(&cfg.WriteWorkers, "write-workers", 0, "storage_write_workers of the toolkit (0: default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
