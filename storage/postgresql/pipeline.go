@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // maxPipelined bounds how many writes one pipeline carries.
@@ -39,8 +40,9 @@ type pipeline struct {
 	ctx   context.Context // canceled by close
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
-	// pipelines and writes count what the workers sent, for tests and diagnostics.
-	pipelines, writes atomic.Int64
+	// pipelines and writes count what the workers sent, grouped the writes that a grouped
+	// create carried, for tests and diagnostics.
+	pipelines, writes, grouped atomic.Int64
 }
 
 // pipedWrite is one statement waiting in the pipeline.
@@ -176,23 +178,141 @@ func (p *pipeline) work() {
 	}
 }
 
-// run sends batch through one connection and delivers every result.
+// run sends batch through one connection and delivers every result. The common creates of
+// the batch (createNowLeanSQL) into distinct collections go as one grouped statement, one
+// transaction for all of them: PostgreSQL's cost per statement and per commit is then paid
+// once for the group. The other writes go one by one, each its own transaction.
 func (p *pipeline) run(batch []*pipedWrite, names map[string]string) {
-	failAll := func(from int, err error) {
-		for _, w := range batch[from:] {
-			w.res <- pipedRow{err: err}
-		}
-	}
 	conn, err := p.b.acquire(p.ctx)
 	if err != nil {
-		failAll(0, err)
+		for _, w := range batch {
+			w.res <- pipedRow{err: err}
+		}
 		return
 	}
 	defer conn.Release()
-	stmts := make([]*pgconn.StatementDescription, len(batch))
-	for i, w := range batch {
-		name, ok := names[w.sql]
+	group, singles := partition(batch)
+	if len(group) > 0 {
+		regroup, ok := p.send(conn, names, []*pipedWrite{groupedCreate(group)}, group)
 		if !ok {
+			return
+		}
+		singles = append(regroup, singles...)
+	}
+	if len(singles) > 0 {
+		p.send(conn, names, singles, nil)
+	}
+}
+
+// partition picks the writes that can share a grouped create (at least two common creates,
+// one per collection); the others are singles.
+func partition(batch []*pipedWrite) (group, singles []*pipedWrite) {
+	seen := map[[2]string]bool{}
+	for _, w := range batch {
+		if w.sql == createNowLeanSQL {
+			k := [2]string{string(w.args[0]), string(w.args[1])}
+			if !seen[k] {
+				seen[k] = true
+				group = append(group, w)
+				continue
+			}
+		}
+		singles = append(singles, w)
+	}
+	if len(group) < 2 {
+		return nil, batch
+	}
+	return group, singles
+}
+
+// groupedCreate is the write that runs group's creates in one statement (groupCreateSQL).
+func groupedCreate(group []*pipedWrite) *pipedWrite {
+	cols := make([][][]byte, 4) // resource, parent, id, data
+	for _, w := range group {
+		cols[0] = append(cols[0], w.args[0])
+		cols[1] = append(cols[1], w.args[1])
+		cols[2] = append(cols[2], w.args[2])
+		cols[3] = append(cols[3], w.args[4])
+	}
+	args := make([][]byte, len(cols))
+	for i, c := range cols {
+		args[i] = textArray(c)
+	}
+	return &pipedWrite{sql: groupCreateSQL, args: args}
+}
+
+// textArray is a text[] parameter in PostgreSQL's text format (a nil element is NULL).
+func textArray(elems [][]byte) []byte {
+	out := []byte{'{'}
+	for i, e := range elems {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		if e == nil {
+			out = append(out, "NULL"...)
+			continue
+		}
+		out = append(out, '"')
+		for _, c := range e {
+			if c == '"' || c == '\\' {
+				out = append(out, '\\')
+			}
+			out = append(out, c)
+		}
+		out = append(out, '"')
+	}
+	return append(out, '}')
+}
+
+// groupCreateSQL is createNowSQL (lean) for several objects of distinct collections, given as
+// arrays ($1 resource names, $2 parent ids, $3 ids, $4 data). The clock rows are locked in
+// one order (the sort below the row locks), so that two grouped statements never deadlock;
+// each collection's clock is bumped once and its object inserted, all in one transaction.
+// An object gets no row back when its collection has no clock row yet or a live object has
+// its id: the caller then runs the general statement for it alone.
+const groupCreateSQL = `WITH input AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS i(resource_name, parent_id, id, data)),
+locked AS (
+	SELECT t.resource_name, t.parent_id FROM timestamps AS t JOIN input AS i
+		ON t.resource_name = i.resource_name AND t.parent_id = i.parent_id
+	WHERE NOT EXISTS (SELECT 1 FROM objects AS x WHERE x.resource_name = i.resource_name
+		AND x.parent_id = i.parent_id AND x.id = i.id AND NOT x.deleted)
+	ORDER BY t.resource_name, t.parent_id
+	FOR UPDATE OF t),
+clock AS (
+	UPDATE timestamps AS t SET last_modified = GREATEST(t.last_modified + 1, ` + nowMS + `)
+	FROM locked AS l WHERE t.resource_name = l.resource_name AND t.parent_id = l.parent_id
+	RETURNING t.resource_name, t.parent_id, t.last_modified)
+INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data)
+SELECT i.resource_name, i.parent_id, i.id, c.last_modified, FALSE,
+	COALESCE(i.data::jsonb, '{}'::jsonb) - '{id,last_modified,deleted}'::text[]
+FROM input AS i JOIN clock AS c ON c.resource_name = i.resource_name AND c.parent_id = i.parent_id
+ON CONFLICT (resource_name, parent_id, id) DO UPDATE
+	SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data
+	WHERE o.deleted
+RETURNING o.resource_name, o.parent_id, o.id, o.last_modified`
+
+// send runs writes in one pipeline on conn, each followed by a Sync, and delivers their
+// results; ok is false when the connection failed (every write not yet answered has then
+// been failed). When group is not nil, writes is the single grouped create of group: its
+// rows are delivered to group's writes, and if PostgreSQL refuses the statement, the writes
+// of group are returned as retry, to run one by one.
+func (p *pipeline) send(conn *pgxpool.Conn, names map[string]string, writes, group []*pipedWrite) (retry []*pipedWrite, ok bool) {
+	fail := func(err error) {
+		if group != nil {
+			writes = group
+		}
+		for _, w := range writes {
+			select {
+			case w.res <- pipedRow{err: err}:
+			default: // already answered
+			}
+		}
+	}
+	stmts := make([]*pgconn.StatementDescription, len(writes))
+	for i, w := range writes {
+		name, found := names[w.sql]
+		if !found {
 			h := fnv.New64a()
 			h.Write([]byte(w.sql))
 			name = "cliquet_pipelined_" + strconv.FormatUint(h.Sum64(), 36)
@@ -201,70 +321,91 @@ func (p *pipeline) run(batch []*pipedWrite, names map[string]string) {
 		// Prepared once per connection: pgx returns its cached description afterwards.
 		sd, err := conn.Conn().Prepare(p.ctx, name, w.sql)
 		if err != nil {
-			failAll(0, err)
-			return
+			fail(err)
+			return nil, false
 		}
 		stmts[i] = sd
 	}
 	pl := conn.Conn().PgConn().StartPipeline(p.ctx)
-	for i, w := range batch {
+	for i, w := range writes {
 		pl.SendQueryStatement(stmts[i], w.args, nil, nil)
 		pl.SendPipelineSync()
 	}
 	if err := pl.Flush(); err != nil {
-		failAll(0, err)
+		fail(err)
 		_ = pl.Close()
-		return
+		return nil, false
 	}
-	for i, w := range batch {
-		row, broken := readPiped(pl)
+	for i, w := range writes {
+		rows, err, broken := readPiped(pl)
 		if broken != nil {
-			failAll(i, broken)
+			if group == nil {
+				writes = writes[i:]
+			}
+			fail(broken)
 			_ = pl.Close()
-			return
+			return nil, false
 		}
-		w.res <- row
+		if group == nil {
+			row := pipedRow{err: err}
+			if err == nil && len(rows) > 0 {
+				row.values = rows[0]
+			}
+			w.res <- row
+			continue
+		}
+		if err != nil {
+			retry = group // refused as a whole: each runs alone
+			continue
+		}
+		lm := map[[3]string][]byte{}
+		for _, r := range rows {
+			lm[[3]string{string(r[0]), string(r[1]), string(r[2])}] = r[3]
+		}
+		p.grouped.Add(int64(len(group)))
+		for _, g := range group {
+			row := pipedRow{}
+			if v, found := lm[[3]string{string(g.args[0]), string(g.args[1]), string(g.args[2])}]; found {
+				row.values = [][]byte{v}
+			}
+			g.res <- row
+		}
 	}
 	if err := pl.Close(); err != nil {
 		p.b.log.Warn("storage/postgresql: closing a write pipeline", "error", err)
 	}
+	return retry, true
 }
 
-// readPiped reads one write's result and its Sync. broken is set when the connection
-// failed, so that no later result can be read; a statement's own error is in the row.
-func readPiped(pl *pgconn.Pipeline) (row pipedRow, broken error) {
-	res, err := pl.GetResults()
+// readPiped reads one statement's rows and its Sync. err is the statement's own error
+// (PostgreSQL refused it); broken is set when the connection failed, so that no later
+// result can be read.
+func readPiped(pl *pgconn.Pipeline) (rows [][][]byte, err, broken error) {
+	res, gerr := pl.GetResults()
 	switch r := res.(type) {
 	case *pgconn.ResultReader:
 		out := r.Read()
-		row.err = out.Err
-		if out.Err == nil && len(out.Rows) > 0 {
-			row.values = out.Rows[0]
-		}
+		rows, err = out.Rows, out.Err
 	default:
-		var pgErr *pgconn.PgError
-		if err == nil {
-			return row, fmt.Errorf("storage/postgresql: unexpected pipeline result %T", res)
+		if gerr == nil {
+			return nil, nil, fmt.Errorf("storage/postgresql: unexpected pipeline result %T", res)
 		}
-		if !errors.As(err, &pgErr) {
-			return row, err
-		}
-		row.err = err // the statement failed before running (say, a bad parameter)
+		err = gerr // the statement failed before running (say, a bad parameter)
 	}
-	if row.err != nil {
-		var pgErr *pgconn.PgError
-		if !errors.As(row.err, &pgErr) {
-			return row, row.err
-		}
-	}
-	// The Sync: the write's implicit transaction is committed (or rolled back) when it is
-	// acknowledged, so the result is delivered only now.
-	sync, err := pl.GetResults()
 	if err != nil {
-		return row, err
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) {
+			return nil, nil, err
+		}
+	}
+	// The Sync: the statement's implicit transaction is committed (or rolled back) when it is
+	// acknowledged, so results are delivered only now.
+	sync, serr := pl.GetResults()
+	if serr != nil {
+		return nil, nil, serr
 	}
 	if _, ok := sync.(*pgconn.PipelineSync); !ok {
-		return row, fmt.Errorf("storage/postgresql: pipeline result %T where a Sync was expected", sync)
+		return nil, nil, fmt.Errorf("storage/postgresql: pipeline result %T where a Sync was expected", sync)
 	}
-	return row, nil
+	return rows, err, nil
 }

@@ -178,3 +178,84 @@ func TestPipedRowScan(t *testing.T) {
 }
 
 func errNoRowsForTest() error { return pgx.ErrNoRows }
+
+// Concurrent creates into many collections share grouped statements: every object is
+// stored with its data intact (quotes, backslashes, non-ASCII, no data at all), and the
+// timestamps of each collection are unique.
+func TestWritePipelineGroupsCreatesOfDistinctCollections(t *testing.T) {
+	be := newTestBackend(t, Options{URL: testDatabase(t, "storage_pg_test_pipeline"), PoolSize: 8, WriteWorkers: 1})
+	ctx := context.Background()
+	const collections, writers, each = 100, 30, 20
+	res := fmt.Sprintf("grouped-%d", be.pipe.writes.Load())
+	if err := be.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range collections { // clock rows exist, as in a warm service
+		if _, err := be.Timestamp(ctx, storage.Scope{Resource: res, Parent: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	datas := []string{`{"t":"a\"b\\c \u00e9 \u2028 {x,y}"}`, `{"n":null,"l":[1,"NULL"]}`, ``, `{"title":"plain"}`}
+	type made struct {
+		s    storage.Scope
+		o    storage.Object
+		sent string
+	}
+	var mu sync.Mutex
+	var all []made
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				s := storage.Scope{Resource: res, Parent: fmt.Sprint((w*each + i) % collections)}
+				sent := datas[(w+i)%len(datas)]
+				o, err := be.Create(ctx, s, storage.Object{Data: json.RawMessage(sent)})
+				if err != nil {
+					t.Errorf("Create: %v", err)
+					return
+				}
+				mu.Lock()
+				all = append(all, made{s, o, sent})
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for _, m := range all {
+		got, err := be.Get(ctx, m.s, m.o.ID)
+		if err != nil {
+			t.Fatalf("Get %s: %v", m.o.ID, err)
+		}
+		want := m.sent
+		if want == "" {
+			want = "{}"
+		}
+		if !sameJSON(t, got.Data, json.RawMessage(want)) || got.LastModified != m.o.LastModified {
+			t.Errorf("stored %s at %d, sent %s and acknowledged at %d", got.Data, got.LastModified, want, m.o.LastModified)
+		}
+		k := m.s.Parent + "/" + fmt.Sprint(m.o.LastModified)
+		if seen[k] {
+			t.Errorf("timestamp %s given twice", k)
+		}
+		seen[k] = true
+	}
+	if len(all) != writers*each {
+		t.Fatalf("%d creates acknowledged, want %d", len(all), writers*each)
+	}
+	if g := be.pipe.grouped.Load(); g == 0 {
+		t.Error("no create went through a grouped statement")
+	} else {
+		t.Logf("%d of %d creates grouped, in %d pipelines", g, writers*each, be.pipe.pipelines.Load())
+	}
+}
+
+func TestTextArray(t *testing.T) {
+	got := string(textArray([][]byte{[]byte(`plain`), nil, []byte(`a"b\c`), []byte(``), []byte(`{x,y}`)}))
+	want := `{"plain",NULL,"a\"b\\c","","{x,y}"}`
+	if got != want {
+		t.Errorf("textArray = %s, want %s", got, want)
+	}
+}
