@@ -37,6 +37,25 @@ type hotResult struct {
 	FirstError  string  `json:"first_error,omitempty"`
 }
 
+// merge adds a second run of the same scenario: rates over the summed time, counts summed,
+// the mean p50 and the worse p99.
+func (r *hotResult) merge(o hotResult) {
+	r.P50ms = (r.P50ms*r.Seconds + o.P50ms*o.Seconds) / (r.Seconds + o.Seconds)
+	r.P99ms = max(r.P99ms, o.P99ms)
+	r.Writes += o.Writes
+	r.Errors += o.Errors
+	r.Seconds += o.Seconds
+	r.WPS = float64(r.Writes) / r.Seconds
+	r.Collisions += o.Collisions
+	if o.Missed > 0 {
+		r.Missed = max(r.Missed, 0) + o.Missed
+	}
+	r.Polls += o.Polls
+	if r.FirstError == "" {
+		r.FirstError = o.FirstError
+	}
+}
+
 type ack struct {
 	coll int
 	id   string

@@ -96,7 +96,8 @@ func writeMarkdown(w io.Writer, rep *report, o options) {
 	}
 
 	if len(rep.Hot) > 0 {
-		fmt.Fprintf(w, "#### Hot collection (PostgreSQL, %d writers, %s per run)\n\n", o.hotWriters, o.hotDuration)
+		fmt.Fprintf(w, "#### Hot collection (PostgreSQL, %d writers, %s per run; the %d-collection runs twice, in opposite orders, merged)\n\n",
+			o.hotWriters, o.hotDuration, o.hotCollections)
 		fmt.Fprintln(w, "| run | writes/s | p50 / p99 ms | errors | timestamp collisions | writes missed by the _since poller |")
 		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
 		for _, h := range rep.Hot {
