@@ -8,8 +8,10 @@
 //
 // Settings read by the registered factory ([Open]): storage_url (postgres:// or
 // postgresql:// DSN), storage_pool_size (maximum connections, default 25),
-// storage_pool_timeout (seconds to wait for a connection, default 30) and
-// storage_max_fetch_size (cap on the rows List returns without a limit, default 10000).
+// storage_pool_timeout (seconds to wait for a connection, default 30),
+// storage_write_workers (connections of the write pipeline, default a quarter of the pool;
+// negative: no pipeline) and storage_max_fetch_size (cap on the rows List returns without a
+// limit, default 10000).
 // Opening the backend does not touch the schema: run [Backend.InitializeSchema] from the
 // migrate step.
 //
@@ -23,7 +25,8 @@
 //	        last_modified BIGINT NOT NULL, deleted BOOLEAN NOT NULL, data JSONB)
 //	  UNIQUE INDEX (resource_name, parent_id, last_modified DESC)  -- _since, keyset pages
 //	  INDEX (resource_name, parent_id, last_modified) WHERE deleted -- purge (migration 002)
-//	timestamps(resource_name, parent_id, last_modified BIGINT)   -- the collection clocks
+//	timestamps(resource_name, parent_id, last_modified BIGINT)   -- the collection clocks,
+//	                                                              -- fillfactor 50 (migration 003)
 //	metadata(name, value)                                         -- storage_schema_version
 //
 // A tombstone is the object's row with deleted = TRUE and data NULL. "id", "last_modified"
@@ -88,6 +91,27 @@
 // PATCH or DELETE of a non-shareable resource, outside a batch and without before-commit
 // listeners) write to a hot collection at the rate of the bare statement. Commit and Rollback
 // then have nothing to end; a later write of the unit opens a transaction of its own.
+//
+// # Write pipeline
+//
+// The single writes made in autocommit mode (Create, Update and Delete outside a unit's
+// transaction, final writes included) go to a few worker connections
+// ([Options.WriteWorkers]). A worker takes every write queued at that moment, up to 64, and
+// sends them in PostgreSQL's pipeline mode in one network write, each followed by its own
+// Sync: each write is its own implicit transaction, committed or refused alone. Within the
+// batch, the common creates (no forced timestamp, data without protocol keys) into distinct
+// collections run as one grouped statement: one transaction that locks their clock rows in
+// one order, bumps each once and inserts the objects; a group PostgreSQL refuses is run again
+// one write at a time. A write's result is delivered only when its Sync is acknowledged,
+// after the commit, so an acknowledged write is visible from every connection. Under
+// concurrency this saves round trips, system calls and PostgreSQL's per-statement and
+// per-commit work; a write alone pays one goroutine hand-off more. A write queued behind a
+// write that waits for a lock (say, on a clock row a long batch transaction holds) waits
+// with it.
+//
+// When the data sent holds no top-level "id", "last_modified" or "deleted" (what a resource
+// sends), Create and Update return the data sent instead of having PostgreSQL render the
+// stored jsonb back; [WriteStatements] returns these statements.
 //
 // Failures of the server or of the
 // pool (including the pool timeout) are returned as *storage.BackendError; the pool reopens
