@@ -3,7 +3,6 @@ package postgresql
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,28 +20,11 @@ func BenchmarkSpreadCreates(b *testing.B) {
 	}{{"pipeline", 0}, {"nopipeline", -1}, {"pipeline#2", 0}, {"nopipeline#2", -1}} {
 		b.Run(c.name, func(b *testing.B) {
 			be := newTestBackend(b, Options{URL: testDatabase(b, "storage_pg_test_bench"), PoolSize: 25, WriteWorkers: c.workers})
-			ctx := context.Background()
 			res := fmt.Sprintf("spread-%d", time.Now().UnixNano())
-			for i := range collections {
-				if _, err := be.Timestamp(ctx, storage.Scope{Resource: res, Parent: fmt.Sprint(i)}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			var n, next atomic.Int64
-			b.SetParallelism(25)
-			b.ResetTimer()
-			start := time.Now()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					s := storage.Scope{Resource: res, Parent: fmt.Sprint(next.Add(1) % collections)}
-					if _, err := be.Create(ctx, s, storage.Object{Data: []byte(`{"title":"a bookmark","url":"https://example.com"}`)}); err != nil {
-						b.Error(err)
-						return
-					}
-					n.Add(1)
-				}
+			spreadWrites(b, be, res, collections, func(ctx context.Context, s storage.Scope) error {
+				_, err := be.Create(ctx, s, storage.Object{Data: []byte(`{"title":"a bookmark","url":"https://example.com"}`)})
+				return err
 			})
-			b.ReportMetric(float64(n.Load())/time.Since(start).Seconds(), "writes/s")
 			if be.pipe != nil {
 				b.ReportMetric(float64(be.pipe.writes.Load())/float64(max(be.pipe.pipelines.Load(), 1)), "writes/pipeline")
 				b.ReportMetric(float64(be.pipe.grouped.Load())/float64(max(be.pipe.writes.Load(), 1)), "grouped/write")
