@@ -2,9 +2,13 @@ package resource
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
 )
 
@@ -119,5 +123,29 @@ func TestAppendObjectRendersLikeStorageObjectAppendJSON(t *testing.T) {
 				t.Errorf("got\n%s\nwant\n%s", got, want)
 			}
 		})
+	}
+}
+
+// Over a real connection, a response written by writeSmallJSON carries the Content-Length of
+// its body and is not chunked, whether net/http computed the length (a small body) or the
+// handler set it (a larger one).
+func TestWriteSmallJSONSendsContentLength(t *testing.T) {
+	for _, size := range []int{2, 500, smallBody, smallBody + 1, 10_000} {
+		body := []byte(`"` + strings.Repeat("x", size-2) + `"`)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeSmallJSON(w, http.StatusCreated, body)
+		}))
+		resp, err := http.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		srv.Close()
+		if resp.StatusCode != http.StatusCreated || resp.ContentLength != int64(size) || len(resp.TransferEncoding) != 0 ||
+			len(got) != size || resp.Header.Get("Content-Type") != protocol.ContentTypeJSON {
+			t.Errorf("%d-byte body: status %d, Content-Length %d, Transfer-Encoding %v, %d bytes read, Content-Type %q",
+				size, resp.StatusCode, resp.ContentLength, resp.TransferEncoding, len(got), resp.Header.Get("Content-Type"))
+		}
 	}
 }

@@ -85,7 +85,28 @@ func writeOne(w http.ResponseWriter, status int, obj storage.Object, fields []st
 		b, _ := protocol.MarshalJSON(perms)
 		buf = append(append(buf, `,"permissions":`...), b...)
 	}
-	protocol.WriteRawJSON(w, status, append(buf, '}'))
+	writeSmallJSON(w, status, append(buf, '}'))
+}
+
+// smallBody is the size of the buffer net/http fills before it sends a response's headers
+// (bufferBeforeChunkingSize): a handler that writes no more before it returns gets a
+// Content-Length computed by net/http from what it buffered.
+const smallBody = 2048
+
+// writeSmallJSON writes a JSON response (not for HEAD). A small body leaves Content-Length
+// to net/http, which sets the same value on the wire: the protocol's headers of a response
+// are then 8 (X-Request-Id, Cache-Control, Content-Security-Policy, X-Content-Type-Options,
+// Vary, ETag, Last-Modified, Content-Type), which a small Go map holds, and the ninth would
+// grow the header map here and again in net/http's copy of it (about 2 µs of a 32 µs
+// GET). A larger body keeps an explicit Content-Length, so that net/http does not chunk it.
+func writeSmallJSON(w http.ResponseWriter, status int, body []byte) {
+	if len(body) > smallBody {
+		protocol.WriteRawJSON(w, status, body)
+		return
+	}
+	w.Header()["Content-Type"] = []string{protocol.ContentTypeJSON}
+	w.WriteHeader(status)
+	w.Write(body) //nolint:errcheck // the client went away; nothing to do
 }
 
 func writeList(w http.ResponseWriter, objs []storage.Object, fields []string) {
