@@ -6,39 +6,7 @@ import (
 	"strconv"
 
 	"github.com/cliquet-go/cliquet/internal/jsonenc"
-	"github.com/cliquet-go/cliquet/storage"
 )
-
-// appendObject appends the protocol rendering of obj to buf, byte for byte as
-// storage.Object.AppendJSON does, without its json.Marshal of the id.
-func appendObject(buf []byte, obj storage.Object) []byte {
-	buf = append(buf, `{"id":`...)
-	buf = jsonenc.AppendStringHTML(buf, obj.ID)
-	buf = append(buf, `,"last_modified":`...)
-	buf = strconv.AppendInt(buf, obj.LastModified, 10)
-	if obj.Deleted {
-		return append(buf, `,"deleted":true}`...)
-	}
-	d := obj.Data
-	// Skip leading white space and the opening brace of Data.
-	for len(d) > 0 && isSpace(d[0]) {
-		d = d[1:]
-	}
-	if len(d) < 2 || d[0] != '{' {
-		return append(buf, '}')
-	}
-	rest := d[1:]
-	i := 0
-	for i < len(rest) && isSpace(rest[i]) {
-		i++
-	}
-	if i < len(rest) && rest[i] == '}' {
-		return append(buf, '}')
-	}
-	return append(append(buf, ','), rest...)
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
 
 // marshalData encodes the object data m without its meta fields (id, last_modified and
 // deleted), byte for byte as json.Marshal(stripMeta(m)) does: keys sorted, HTML characters

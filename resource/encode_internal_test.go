@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/cliquet-go/cliquet/protocol"
-	"github.com/cliquet-go/cliquet/storage"
 )
 
 func TestMarshalDataEncodesLikeJSONMarshalOfTheStrippedData(t *testing.T) {
@@ -98,31 +97,6 @@ func TestValidNumberAcceptsExactlyTheJSONNumbers(t *testing.T) {
 		if got := validNumber(s); got != want {
 			t.Errorf("validNumber(%q) = %v, want %v", s, got, want)
 		}
-	}
-}
-
-func TestAppendObjectRendersLikeStorageObjectAppendJSON(t *testing.T) {
-	objects := []struct {
-		name string
-		obj  storage.Object
-	}{
-		{"an object with data", storage.Object{ID: "0123abcd-4567-89ef-a0b1-c2d3e4f56789", LastModified: 1700000000123, Data: json.RawMessage(`{"title":"a","n":1}`)}},
-		{"empty data", storage.Object{ID: "a", LastModified: 1, Data: json.RawMessage(`{}`)}},
-		{"empty data with white space", storage.Object{ID: "a", LastModified: 1, Data: json.RawMessage(" \n{ \t\r}")}},
-		{"data with leading white space", storage.Object{ID: "a", LastModified: 1, Data: json.RawMessage("\t { \"x\":1}")}},
-		{"nil data", storage.Object{ID: "a", LastModified: 1}},
-		{"data that is not an object", storage.Object{ID: "a", LastModified: 1, Data: json.RawMessage(`[1]`)}},
-		{"a tombstone", storage.Object{ID: "a", LastModified: 2, Deleted: true, Data: json.RawMessage(`{"x":1}`)}},
-		{"an id needing escapes", storage.Object{ID: "<a&b>\"\\\n\u2028\xff", LastModified: -5, Data: json.RawMessage(`{"x":1}`)}},
-		{"an empty id", storage.Object{Data: json.RawMessage(`{"x":1}`)}},
-	}
-	for _, o := range objects {
-		t.Run(o.name, func(t *testing.T) {
-			want := o.obj.AppendJSON([]byte("prefix:"))
-			if got := appendObject([]byte("prefix:"), o.obj); string(got) != string(want) {
-				t.Errorf("got\n%s\nwant\n%s", got, want)
-			}
-		})
 	}
 }
 

@@ -69,7 +69,7 @@ func (rs *core) listInput(r *http.Request, withFields bool) (url.Values, listQue
 // renderObject appends obj (projected on fields when given) to buf.
 func renderObject(buf []byte, obj storage.Object, fields []string) []byte {
 	if fields == nil || obj.Deleted {
-		return appendObject(buf, obj)
+		return obj.AppendJSON(buf)
 	}
 	b, _ := protocol.MarshalJSON(project(decodeData(obj), fields))
 	return append(buf, b...)

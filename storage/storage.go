@@ -61,6 +61,8 @@ import (
 	"fmt"
 	"strconv"
 	"sync/atomic"
+
+	"github.com/cliquet-go/cliquet/internal/jsonenc"
 )
 
 // Scope addresses one collection of objects: objects of one resource under one parent
@@ -90,8 +92,7 @@ func (o Object) MarshalJSON() ([]byte, error) {
 // AppendJSON appends the protocol rendering of o to buf (see [Object.MarshalJSON]).
 func (o Object) AppendJSON(buf []byte) []byte {
 	buf = append(buf, `{"id":`...)
-	id, _ := json.Marshal(o.ID)
-	buf = append(buf, id...)
+	buf = jsonenc.AppendStringHTML(buf, o.ID) // as json.Marshal encodes it, without reflection
 	buf = append(buf, `,"last_modified":`...)
 	buf = strconv.AppendInt(buf, o.LastModified, 10)
 	if o.Deleted {
