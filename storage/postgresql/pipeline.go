@@ -55,7 +55,8 @@ type pipedWrite struct {
 // pipedRow is the result of a pipelined statement. It implements pgx.Row for the few
 // destination types the writes scan into.
 type pipedRow struct {
-	values [][]byte // the first row's values in text format; nil: no row
+	values [][]byte   // the first row's values in text format; nil: no row
+	rows   [][][]byte // every row (a grouped create returns one per object)
 	err    error
 }
 
@@ -185,22 +186,51 @@ func (p *pipeline) work() {
 func (p *pipeline) run(batch []*pipedWrite, names map[string]string) {
 	conn, err := p.b.acquire(p.ctx)
 	if err != nil {
-		for _, w := range batch {
-			w.res <- pipedRow{err: err}
-		}
+		failAll(batch, err)
 		return
 	}
 	defer conn.Release()
 	group, singles := partition(batch)
 	if len(group) > 0 {
-		regroup, ok := p.send(conn, names, []*pipedWrite{groupedCreate(group)}, group)
-		if !ok {
+		g := groupedCreate(group)
+		if !p.send(conn, names, []*pipedWrite{g}) {
+			failAll(group, (<-g.res).err)
 			return
 		}
-		singles = append(regroup, singles...)
+		r := <-g.res
+		if r.err != nil {
+			singles = append(group, singles...) // refused as a whole: each runs alone
+		} else {
+			p.deliverGroup(group, r.rows)
+		}
 	}
 	if len(singles) > 0 {
-		p.send(conn, names, singles, nil)
+		p.send(conn, names, singles)
+	}
+}
+
+// failAll answers every write of writes with err.
+func failAll(writes []*pipedWrite, err error) {
+	for _, w := range writes {
+		w.res <- pipedRow{err: err}
+	}
+}
+
+// deliverGroup answers the writes of a grouped create from its rows (resource, parent, id,
+// last_modified); a write without a row gets none (its collection had no clock row yet, or
+// its id is live), and then runs the general statement alone.
+func (p *pipeline) deliverGroup(group []*pipedWrite, rows [][][]byte) {
+	lm := make(map[[3]string][]byte, len(rows))
+	for _, r := range rows {
+		lm[[3]string{string(r[0]), string(r[1]), string(r[2])}] = r[3]
+	}
+	p.grouped.Add(int64(len(group)))
+	for _, g := range group {
+		row := pipedRow{}
+		if v, found := lm[[3]string{string(g.args[0]), string(g.args[1]), string(g.args[2])}]; found {
+			row.values = [][]byte{v}
+		}
+		g.res <- row
 	}
 }
 
@@ -238,7 +268,7 @@ func groupedCreate(group []*pipedWrite) *pipedWrite {
 	for i, c := range cols {
 		args[i] = textArray(c)
 	}
-	return &pipedWrite{sql: groupCreateSQL, args: args}
+	return &pipedWrite{sql: groupCreateSQL, args: args, res: make(chan pipedRow, 1)}
 }
 
 // textArray is a text[] parameter in PostgreSQL's text format (a nil element is NULL).
@@ -292,23 +322,10 @@ ON CONFLICT (resource_name, parent_id, id) DO UPDATE
 	WHERE o.deleted
 RETURNING o.resource_name, o.parent_id, o.id, o.last_modified`
 
-// send runs writes in one pipeline on conn, each followed by a Sync, and delivers their
-// results; ok is false when the connection failed (every write not yet answered has then
-// been failed). When group is not nil, writes is the single grouped create of group: its
-// rows are delivered to group's writes, and if PostgreSQL refuses the statement, the writes
-// of group are returned as retry, to run one by one.
-func (p *pipeline) send(conn *pgxpool.Conn, names map[string]string, writes, group []*pipedWrite) (retry []*pipedWrite, ok bool) {
-	fail := func(err error) {
-		if group != nil {
-			writes = group
-		}
-		for _, w := range writes {
-			select {
-			case w.res <- pipedRow{err: err}:
-			default: // already answered
-			}
-		}
-	}
+// send runs writes in one pipeline on conn, each followed by a Sync, and answers each with
+// its rows or its error. ok is false when the connection failed: the writes not answered yet
+// are then answered with that failure.
+func (p *pipeline) send(conn *pgxpool.Conn, names map[string]string, writes []*pipedWrite) (ok bool) {
 	stmts := make([]*pgconn.StatementDescription, len(writes))
 	for i, w := range writes {
 		name, found := names[w.sql]
@@ -321,8 +338,8 @@ func (p *pipeline) send(conn *pgxpool.Conn, names map[string]string, writes, gro
 		// Prepared once per connection: pgx returns its cached description afterwards.
 		sd, err := conn.Conn().Prepare(p.ctx, name, w.sql)
 		if err != nil {
-			fail(err)
-			return nil, false
+			failAll(writes, err)
+			return false
 		}
 		stmts[i] = sd
 	}
@@ -332,49 +349,27 @@ func (p *pipeline) send(conn *pgxpool.Conn, names map[string]string, writes, gro
 		pl.SendPipelineSync()
 	}
 	if err := pl.Flush(); err != nil {
-		fail(err)
+		failAll(writes, err)
 		_ = pl.Close()
-		return nil, false
+		return false
 	}
 	for i, w := range writes {
 		rows, err, broken := readPiped(pl)
 		if broken != nil {
-			if group == nil {
-				writes = writes[i:]
-			}
-			fail(broken)
+			failAll(writes[i:], broken)
 			_ = pl.Close()
-			return nil, false
+			return false
 		}
-		if group == nil {
-			row := pipedRow{err: err}
-			if err == nil && len(rows) > 0 {
-				row.values = rows[0]
-			}
-			w.res <- row
-			continue
+		row := pipedRow{rows: rows, err: err}
+		if err == nil && len(rows) > 0 {
+			row.values = rows[0]
 		}
-		if err != nil {
-			retry = group // refused as a whole: each runs alone
-			continue
-		}
-		lm := map[[3]string][]byte{}
-		for _, r := range rows {
-			lm[[3]string{string(r[0]), string(r[1]), string(r[2])}] = r[3]
-		}
-		p.grouped.Add(int64(len(group)))
-		for _, g := range group {
-			row := pipedRow{}
-			if v, found := lm[[3]string{string(g.args[0]), string(g.args[1]), string(g.args[2])}]; found {
-				row.values = [][]byte{v}
-			}
-			g.res <- row
-		}
+		w.res <- row
 	}
 	if err := pl.Close(); err != nil {
 		p.b.log.Warn("storage/postgresql: closing a write pipeline", "error", err)
 	}
-	return retry, true
+	return true
 }
 
 // readPiped reads one statement's rows and its Sync. err is the statement's own error
