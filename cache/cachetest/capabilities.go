@@ -1,6 +1,10 @@
 package cachetest
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/cliquet-go/cliquet/internal/testenv"
+)
 
 // Capability names an optional interface of cache backends.
 type Capability string
@@ -24,26 +28,13 @@ type Declarer interface {
 }
 
 // lacks reports whether the backend lacks the capability c, whose type assertion gave
-// implemented. With a Declarer harness it fails the subtest when the assertion and the
-// declaration disagree; without one it skips the subtest when the backend lacks c.
+// implemented (see testenv.Lacks).
 func (s *suite) lacks(t *testing.T, c Capability, implemented bool) bool {
 	t.Helper()
 	d, ok := s.h.(Declarer)
-	if !ok {
-		if !implemented {
-			t.Skipf("the backend does not implement %s", c)
-		}
-		return false
+	var declared []Capability
+	if ok {
+		declared = d.Lacks()
 	}
-	declared := false
-	for _, l := range d.Lacks() {
-		declared = declared || l == c
-	}
-	switch {
-	case declared && implemented:
-		t.Fatalf("the harness declares that the backend lacks %s, but it implements it", c)
-	case !declared && !implemented:
-		t.Fatalf("the backend does not implement %s and the harness does not declare it absent (Declarer.Lacks)", c)
-	}
-	return declared
+	return testenv.Lacks(t, declared, ok, c, implemented)
 }

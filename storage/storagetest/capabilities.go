@@ -1,6 +1,9 @@
 package storagetest
 
-import "github.com/cliquet-go/cliquet/storage"
+import (
+	"github.com/cliquet-go/cliquet/internal/testenv"
+	"github.com/cliquet-go/cliquet/storage"
+)
 
 // Capability names an optional interface of storage backends.
 type Capability string
@@ -28,28 +31,15 @@ type Declarer interface {
 }
 
 // lacks reports whether the backend lacks the capability c, whose type assertion gave
-// implemented. With a Declarer harness it fails the subtest when the assertion and the
-// declaration disagree; without one it skips the subtest when the backend lacks c.
+// implemented (see testenv.Lacks).
 func (e *env) lacks(c Capability, implemented bool) bool {
 	e.Helper()
 	d, ok := e.h.(Declarer)
-	if !ok {
-		if !implemented {
-			e.Skipf("the backend does not implement %s", c)
-		}
-		return false
+	var declared []Capability
+	if ok {
+		declared = d.Lacks()
 	}
-	declared := false
-	for _, l := range d.Lacks() {
-		declared = declared || l == c
-	}
-	switch {
-	case declared && implemented:
-		e.Fatalf("the harness declares that the backend lacks %s, but it implements it", c)
-	case !declared && !implemented:
-		e.Fatalf("the backend does not implement %s and the harness does not declare it absent (Declarer.Lacks)", c)
-	}
-	return declared
+	return testenv.Lacks(e, declared, ok, c, implemented)
 }
 
 // writesApplyAtOnce checks the fallback of a backend without units of work: a write made with
