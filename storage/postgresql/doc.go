@@ -83,7 +83,8 @@
 //
 // Final writes (see "Final writes" in package storage): when the unit has not written yet and
 // the context carries both storage.AllowFinalWrite's permission (not withdrawn) and
-// storage.WithFinalWrite's mark, the write runs in autocommit mode on a pooled connection
+// storage.WithFinalWrite's mark, the write runs in autocommit mode (through the write
+// pipeline, or on a pooled connection when it is off)
 // instead of opening the transaction. Its one statement is atomic on its own and takes the
 // clock row lock like any write, so timestamps stay unique and commit-ordered; the lock is
 // released when the statement commits, without the BEGIN and COMMIT round trips that would
