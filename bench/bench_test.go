@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +80,24 @@ func TestHotCollectionOnMemory(t *testing.T) {
 	}
 }
 
+// The targets are read from the hot-collection runs by their keys, so a partial selection
+// still reports the targets whose runs were made, and only those.
+func TestHotTargetsFromPartialRuns(t *testing.T) {
+	rep := &report{Hot: []hotResult{
+		{Key: "spread", Collections: 1000, WPS: 600},
+		{Key: "spread-raw", Collections: 1000, WPS: 1000},
+	}}
+	var out strings.Builder
+	writeTargets(&out, rep, options{})
+	got := out.String()
+	if !strings.Contains(got, "1000 collections: ≥ 0.5× the raw INSERT rate | 0.60× (600 vs 1000 writes/s), 0 errors | met") {
+		t.Errorf("spread target missing or wrong:\n%s", got)
+	}
+	if strings.Contains(got, "hot collection:") || strings.Contains(got, "bare handler") {
+		t.Errorf("targets of runs that were not made are reported:\n%s", got)
+	}
+}
+
 func TestFlags(t *testing.T) {
 	tests := []struct {
 		name string
@@ -90,6 +109,8 @@ func TestFlags(t *testing.T) {
 		{"rejects an unknown scenario", []string{"-scenarios", "get,nope"}, false},
 		{"rejects an unknown backend", []string{"-backends", "redis"}, false},
 		{"rejects a collection too small for the _since scenario", []string{"-records", "50"}, false},
+		{"selects hot-collection runs", []string{"-hot-runs", "spread,spread-raw"}, true},
+		{"rejects an unknown hot-collection run", []string{"-hot-runs", "spread,nope"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,8 +118,14 @@ func TestFlags(t *testing.T) {
 			if (err == nil) != tt.ok {
 				t.Fatalf("parseFlags(%q) error %v, want ok=%v", tt.args, err, tt.ok)
 			}
-			if tt.ok && len(tt.args) > 0 && (!o.scale || !o.hot || !o.rss || o.soak != 60*time.Second) {
+			if tt.ok && slices.Contains(tt.args, "-all") && (!o.scale || !o.hot || !o.rss || o.soak != 60*time.Second) {
 				t.Errorf("-all did not enable scale, hot, rss and a 60 s soak: %+v", o)
+			}
+			if tt.ok && slices.Contains(tt.args, "-hot-runs") && (len(o.hotRuns) != 2 || !o.hotRuns["spread"] || !o.hotRuns["spread-raw"]) {
+				t.Errorf("-hot-runs spread,spread-raw selected %v", o.hotRuns)
+			}
+			if tt.ok && len(tt.args) == 0 && len(o.hotRuns) != len(hotRunKeys) {
+				t.Errorf("by default %d hot-collection runs are selected, want all %d", len(o.hotRuns), len(hotRunKeys))
 			}
 		})
 	}

@@ -91,8 +91,12 @@ func runPostgresExtras(ctx context.Context, o options, srv *server, pool *pgxpoo
 			return err
 		}
 		w, d := o.hotWriters, o.hotDuration
-		runs := []func() hotResult{
-			func() hotResult {
+		spreadProfiled := false // the spread run's profile is taken on its first pass
+		runs := []struct {
+			key string
+			run func() hotResult
+		}{
+			{"one", func() hotResult {
 				var prof chan error
 				if o.profileDir != "" && !o.inProcess {
 					prof = profile(ctx, srv, filepath.Join(o.profileDir, "postgresql-hot.pprof"), d)
@@ -102,17 +106,26 @@ func runPostgresExtras(ctx context.Context, o options, srv *server, pool *pgxpoo
 					<-prof
 				}
 				return r
-			},
-			func() hotResult {
+			}},
+			{"one-sql", func() hotResult {
 				return hotSQL(ctx, pool, "SQL loop: clock-and-insert statement, 1 collection", w, d, sqlParents[:1], true)
-			},
-			func() hotResult {
+			}},
+			{"one-raw", func() hotResult {
 				return hotSQL(ctx, pool, "SQL loop: raw INSERT, 1 collection", w, d, []string{"bench-raw"}, false)
-			},
-			func() hotResult {
-				return hotHTTP(ctx, srv, fmt.Sprintf("toolkit POST, %d collections", o.hotCollections), w, d, spreadUsers)
-			},
-			func() hotResult {
+			}},
+			{"spread", func() hotResult {
+				var prof chan error
+				if o.profileDir != "" && !o.inProcess && !spreadProfiled {
+					spreadProfiled = true
+					prof = profile(ctx, srv, filepath.Join(o.profileDir, "postgresql-hot-spread.pprof"), d)
+				}
+				r := hotHTTP(ctx, srv, fmt.Sprintf("toolkit POST, %d collections", o.hotCollections), w, d, spreadUsers)
+				if prof != nil {
+					<-prof
+				}
+				return r
+			}},
+			{"spread-bare", func() hotResult {
 				// The bare handler over HTTP on the same 1,000 collections: what any HTTP service
 				// running the backend's statement reaches on this machine, for the reading of the
 				// toolkit's figure against the SQL-level loops.
@@ -125,17 +138,17 @@ func runPostgresExtras(ctx context.Context, o options, srv *server, pool *pgxpoo
 				}
 				defer bare.stop()
 				return hotHTTP(ctx, bare, name, w, d, bareUsers)
-			},
-			func() hotResult {
+			}},
+			{"spread-sql", func() hotResult {
 				return hotSQL(ctx, pool, fmt.Sprintf("SQL loop: clock-and-insert statement, %d collections", o.hotCollections), w, d, sqlParents, true)
-			},
-			func() hotResult {
+			}},
+			{"spread-raw", func() hotResult {
 				raw := make([]string, o.hotCollections)
 				for i := range raw {
 					raw[i] = "bench-raw-" + strconv.Itoa(i)
 				}
 				return hotSQL(ctx, pool, fmt.Sprintf("SQL loop: raw INSERT, %d collections", o.hotCollections), w, d, raw, false)
-			},
+			}},
 		}
 		// The runs over 1,000 collections are compared with each other, and the database slows
 		// down as the runs fill it: they run a second time in the opposite order, and each
@@ -143,6 +156,9 @@ func runPostgresExtras(ctx context.Context, o options, srv *server, pool *pgxpoo
 		order := []int{0, 1, 2, 3, 4, 5, 6, 6, 5, 4, 3}
 		results := make([]*hotResult, len(runs))
 		for _, i := range order {
+			if !o.hotRuns[runs[i].key] {
+				continue
+			}
 			// Every run starts from the same state: the dead rows of the previous runs vacuumed
 			// and their WAL checkpointed, so that no run pays for its predecessor's cleanup.
 			for _, q := range []string{`VACUUM ANALYZE objects`, `VACUUM ANALYZE timestamps`, `VACUUM ANALYZE bench_raw_objects`, `CHECKPOINT`} {
@@ -150,9 +166,10 @@ func runPostgresExtras(ctx context.Context, o options, srv *server, pool *pgxpoo
 					return fmt.Errorf("hot: %s: %w", q, err)
 				}
 			}
-			r := runs[i]()
-			fmt.Fprintf(log, "hot %-60s %7.0f writes/s errors %d collisions %d missed %d %s\n",
-				r.Name, r.WPS, r.Errors, r.Collisions, r.Missed, r.FirstError)
+			r := runs[i].run()
+			r.Key = runs[i].key
+			fmt.Fprintf(log, "hot %-60s %7.0f writes/s errors %d collisions %d missed %d; CPU µs/write harness %.0f server %.0f PostgreSQL %.0f %s\n",
+				r.Name, r.WPS, r.Errors, r.Collisions, r.Missed, r.HarnessCPUus, r.ServerCPUus, r.PostgresCPUus, r.FirstError)
 			if results[i] == nil {
 				results[i] = &r
 			} else {
@@ -163,7 +180,9 @@ func runPostgresExtras(ctx context.Context, o options, srv *server, pool *pgxpoo
 			}
 		}
 		for _, r := range results {
-			rep.Hot = append(rep.Hot, *r)
+			if r != nil {
+				rep.Hot = append(rep.Hot, *r)
+			}
 		}
 	}
 	return nil

@@ -22,6 +22,7 @@ import (
 
 // hotResult is one run of the hot-collection scenario.
 type hotResult struct {
+	Key         string  `json:"key"` // the run's name for -hot-runs
 	Name        string  `json:"name"`
 	Collections int     `json:"collections"`
 	Writers     int     `json:"writers"`
@@ -35,6 +36,12 @@ type hotResult struct {
 	Missed      int64   `json:"missed_by_poller"` // -1: no poller
 	Polls       int64   `json:"polls"`
 	FirstError  string  `json:"first_error,omitempty"`
+	// CPU per write, in microseconds, of the harness (the load generator or SQL loop), of the
+	// server process (0 for the SQL loops) and of all PostgreSQL processes, over the measured
+	// run; the three share the machine's cores.
+	HarnessCPUus  float64 `json:"harness_cpu_us_per_write"`
+	ServerCPUus   float64 `json:"server_cpu_us_per_write"`
+	PostgresCPUus float64 `json:"postgres_cpu_us_per_write"`
 }
 
 // merge adds a second run of the same scenario: rates over the summed time, counts summed,
@@ -51,9 +58,20 @@ func (r *hotResult) merge(o hotResult) {
 		r.Missed = max(r.Missed, 0) + o.Missed
 	}
 	r.Polls += o.Polls
+	r.HarnessCPUus = weighted(r.HarnessCPUus, r.Writes-o.Writes, o.HarnessCPUus, o.Writes)
+	r.ServerCPUus = weighted(r.ServerCPUus, r.Writes-o.Writes, o.ServerCPUus, o.Writes)
+	r.PostgresCPUus = weighted(r.PostgresCPUus, r.Writes-o.Writes, o.PostgresCPUus, o.Writes)
 	if r.FirstError == "" {
 		r.FirstError = o.FirstError
 	}
+}
+
+// weighted is the mean of two per-write figures weighted by their writes.
+func weighted(a float64, na int64, b float64, nb int64) float64 {
+	if na+nb == 0 {
+		return 0
+	}
+	return (a*float64(na) + b*float64(nb)) / float64(na+nb)
 }
 
 // warmUp runs the writers, unmeasured, for a fifth of d (new collections get their clock
@@ -74,10 +92,15 @@ type ack struct {
 
 // finishHot computes the rate, latencies and timestamp collisions (two acknowledged writes
 // of one collection with the same last_modified).
-func finishHot(r *hotResult, acks []ack, st runStats) {
+func finishHot(r *hotResult, acks []ack, st runStats, pgCPU float64) {
 	slices.Sort(st.samples)
 	r.Writes, r.Errors, r.Seconds = st.requests-st.errors, st.errors, st.elapsed.Seconds()
 	r.WPS = float64(r.Writes) / r.Seconds
+	if r.Writes > 0 {
+		r.HarnessCPUus = st.clientCPU * 1e6 / float64(r.Writes)
+		r.ServerCPUus = st.serverCPU * 1e6 / float64(r.Writes)
+		r.PostgresCPUus = pgCPU * 1e6 / float64(r.Writes)
+	}
 	r.P50ms, r.P99ms = ms(percentile(st.samples, 0.5)), ms(percentile(st.samples, 0.99))
 	r.FirstError = st.firstErr
 	seen := make(map[[2]int64]bool, len(acks))
@@ -142,13 +165,15 @@ func hotHTTP(ctx context.Context, srv *server, name string, writers int, d time.
 			seen, r.Polls, pollErr = poll(ctx, c, users[0], &done, d+2*time.Minute)
 		}()
 	}
+	pg0 := postgresCPU()
 	st := runLoad(ctx, srv, steps, d, 1<<40)
+	pg := postgresCPU() - pg0
 	done.Store(true)
 	pwg.Wait()
 	for _, f := range flushes {
 		f()
 	}
-	finishHot(&r, acks, st)
+	finishHot(&r, acks, st, pg)
 	if seen != nil {
 		r.Missed = 0
 		for _, a := range acks {
@@ -232,12 +257,14 @@ func hotSQL(ctx context.Context, pool *pgxpool.Pool, name string, writers int, d
 		resets[w] = func() { mine = mine[:0] }
 	}
 	warmUp(ctx, nil, steps, resets, d)
+	pg0 := postgresCPU()
 	st := runLoad(ctx, nil, steps, d, 1<<40)
+	pg := postgresCPU() - pg0
 	for _, f := range flushes {
 		f()
 	}
 	r := hotResult{Name: name, Collections: len(parents), Writers: writers, Missed: -1}
-	finishHot(&r, acks, st)
+	finishHot(&r, acks, st, pg)
 	return r
 }
 

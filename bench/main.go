@@ -51,6 +51,7 @@ type options struct {
 	hotWriters     int
 	hotDuration    time.Duration
 	hotCollections int
+	hotRuns        map[string]bool // the hot scenario's runs to make, by key
 	soak           time.Duration
 	rss            bool
 	example        string
@@ -95,6 +96,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.hotWriters, "hot-writers", o.hotWriters, "concurrent writers of the hot-collection scenario")
 	fs.DurationVar(&o.hotDuration, "hot-duration", o.hotDuration, "duration of each hot-collection run")
 	fs.IntVar(&o.hotCollections, "hot-collections", o.hotCollections, "collections of the spread variant")
+	hr := fs.String("hot-runs", strings.Join(hotRunKeys, ","), "runs of the hot-collection scenario: "+strings.Join(hotRunKeys, ","))
 	fs.DurationVar(&o.soak, "soak", 0, "soak the memory app for this long, sampling its heap (0: no soak)")
 	fs.BoolVar(&o.rss, "rss", false, "measure idle RSS of the apps and of the example")
 	fs.StringVar(&o.example, "example", o.example, "package of the example app for the RSS measurement")
@@ -118,6 +120,13 @@ func parseFlags(args []string) (options, error) {
 			return o, fmt.Errorf("unknown scenario %q", s)
 		}
 	}
+	o.hotRuns = map[string]bool{}
+	for _, k := range split(*hr) {
+		if !contains(hotRunKeys, k) {
+			return o, fmt.Errorf("unknown hot-collection run %q", k)
+		}
+		o.hotRuns[k] = true
+	}
 	for _, b := range o.backends {
 		if b != "memory" && b != "postgresql" {
 			return o, fmt.Errorf("unknown backend %q", b)
@@ -128,6 +137,12 @@ func parseFlags(args []string) (options, error) {
 	}
 	return o, nil
 }
+
+// hotRunKeys name the runs of the hot-collection scenario, in the order they run: the toolkit
+// on one collection with its poller, the clock-and-insert and raw INSERT loops on one
+// collection, then over the spread collections the toolkit, the bare handler and the two
+// loops.
+var hotRunKeys = []string{"one", "one-sql", "one-raw", "spread", "spread-bare", "spread-sql", "spread-raw"}
 
 func split(s string) []string {
 	var out []string

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -283,19 +285,43 @@ func (s *server) cpuSeconds() float64 {
 	if s == nil || s.pid == 0 {
 		return 0
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.pid))
+	_, cpu := procStat(fmt.Sprintf("/proc/%d/stat", s.pid))
+	return cpu
+}
+
+// procStat reads a /proc/<pid>/stat file: the command name and the user+system CPU seconds
+// ("", 0 when unreadable).
+func procStat(path string) (string, float64) {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0
+		return "", 0
+	}
+	open, closing := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || closing < open || closing+2 > len(b) {
+		return "", 0
 	}
 	// Fields after the ")" that closes the command name: state is field 3, utime 14, stime 15.
-	rest := string(b[strings.LastIndexByte(string(b), ')')+2:])
-	f := strings.Fields(rest)
+	f := strings.Fields(string(b[closing+2:]))
 	if len(f) < 13 {
-		return 0
+		return "", 0
 	}
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ is 100 on Linux
+	return string(b[open+1 : closing]), (ut + st) / 100 // USER_HZ is 100 on Linux
+}
+
+// postgresCPU is the CPU seconds used so far by the machine's running PostgreSQL processes
+// (the postmaster, its backends and its background workers): a difference over a run is
+// the database's share of the machine while its connections stay open.
+func postgresCPU() float64 {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var sum float64
+	for _, p := range stats {
+		if name, cpu := procStat(p); name == "postgres" {
+			sum += cpu
+		}
+	}
+	return sum
 }
 
 // rssBytes is the child's resident set size, 0 when in-process.

@@ -35,11 +35,12 @@ type rowQuerier interface {
 // more. A write's result is delivered only once its Sync is acknowledged, that is after its
 // commit, so a client that got a response reads the write from any connection.
 type pipeline struct {
-	b     *Backend
-	queue chan *pipedWrite
-	ctx   context.Context // canceled by close
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
+	b       *Backend
+	queue   chan *pipedWrite
+	ctx     context.Context // canceled by close
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+	workers int // how many workers run
 	// pipelines and writes count what the workers sent, grouped the writes that a grouped
 	// create carried, for tests and diagnostics.
 	pipelines, writes, grouped atomic.Int64
@@ -62,7 +63,7 @@ type pipedRow struct {
 
 func newPipeline(b *Backend, workers int) *pipeline {
 	ctx, stop := context.WithCancel(context.Background())
-	p := &pipeline{b: b, queue: make(chan *pipedWrite, 4*maxPipelined), ctx: ctx, stop: stop}
+	p := &pipeline{b: b, queue: make(chan *pipedWrite, 4*maxPipelined), ctx: ctx, stop: stop, workers: workers}
 	p.wg.Add(workers)
 	for range workers {
 		go p.work()

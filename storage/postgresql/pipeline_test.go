@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -113,6 +114,27 @@ func TestWritePipelineCarriesAutocommitWritesOnly(t *testing.T) {
 	}
 	if _, err := off.Create(ctx, s, storage.Object{Data: json.RawMessage(`{}`)}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The default number of workers follows the process's CPUs within the pool's bounds, and
+// New uses it when Options.WriteWorkers is 0.
+func TestDefaultWriteWorkers(t *testing.T) {
+	for _, c := range []struct{ pool, procs, want int }{
+		{25, 1, 2}, {25, 2, 2}, {25, 4, 2}, {25, 8, 4}, {25, 64, 12},
+		{1, 8, 1}, {2, 8, 1}, {4, 2, 2}, {6, 16, 3},
+	} {
+		if got := DefaultWriteWorkers(c.pool, c.procs); got != c.want {
+			t.Errorf("DefaultWriteWorkers(pool %d, procs %d) = %d, want %d", c.pool, c.procs, got, c.want)
+		}
+	}
+	be := newTestBackend(t, Options{URL: testDatabase(t, "storage_pg_test_pipeline"), PoolSize: 6})
+	want := DefaultWriteWorkers(6, runtime.GOMAXPROCS(0))
+	if be.pipe == nil {
+		t.Fatalf("New with WriteWorkers 0 and PoolSize 6 made no pipeline, want %d workers", want)
+	}
+	if be.pipe.workers != want {
+		t.Errorf("New with WriteWorkers 0 and PoolSize 6: %d workers, want %d", be.pipe.workers, want)
 	}
 }
 
