@@ -81,6 +81,8 @@ type ctxKey struct{ name string }
 var (
 	appKey      = &ctxKey{"app"}
 	identityKey = &ctxKey{"identity"}
+	// requestContextKey is answered by a *requestContext with itself (cliquet.go).
+	requestContextKey = &ctxKey{"request context"}
 )
 
 // WithApp returns a context carrying app (installed by the toolkit's middleware).

@@ -231,9 +231,10 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 		if id.Authenticated() {
 			monitoring.SetUser(ctx, id.UserID, id.AuthType)
 		}
-		if rc, ok := ctx.(*requestContext); ok && rc.app == a && rc.id == nil {
-			// The request's own context (no batch identity was added): record the
-			// identity in it rather than copying the request.
+		if rc, ok := ctx.Value(requestContextKey).(*requestContext); ok && rc.top == ctx && rc.app == a && rc.id == nil {
+			// The context is still the one contextMiddleware passed on (no batch identity
+			// or other layer was added since): record the identity in its requestContext
+			// rather than copying the request.
 			rc.setIdentity(id)
 			next.ServeHTTP(w, r)
 			return

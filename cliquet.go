@@ -272,8 +272,13 @@ func (a *App) middleware() ([]func(http.Handler) http.Handler, error) {
 // contextMiddleware puts the App and its ErrorWriter into the request context, then
 // serves the request as [Recover] does. The App and, once the authentication middleware
 // has established it, the identity live in one per-request [requestContext], allocated
-// with Recover's response writer, so that a request costs one context, one request copy
-// and one allocation for both here, and none in [App.authenticate].
+// with Recover's response writer, so that a request costs one context and one allocation
+// for both, and none in [App.authenticate]. The outermost monitoring middleware creates
+// that context (RequestOptions.Context, [App.newRequestContext]) under its own, so that
+// the request is copied once for both (batch sub-requests, monitored on their own, too);
+// contextMiddleware claims it, and makes its own (with a request copy) only when no
+// monitoring middleware of this App made one, as for an App served under another's
+// monitoring.
 //
 // It also adds Retry-After to the 503 responses that lack it, as [RetryAfter] (with the
 // retry_after_seconds setting) would inside Recover: its response writer is part of the
@@ -285,36 +290,50 @@ func (a *App) contextMiddleware(next http.Handler) http.Handler {
 	}
 	retryAfter := strconv.Itoa(seconds)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := &requestStart{
-			ctx: requestContext{Context: protocol.WithErrorWriter(r.Context(), a.errors), app: a},
-			ra:  retryAfterWriter{ResponseWriter: w, value: retryAfter},
+		rc, _ := r.Context().Value(requestContextKey).(*requestContext)
+		if rc == nil || rc.app != a || rc.claimed {
+			rc = a.newRequestContext(r.Context()).(*requestContext)
+			r = r.WithContext(rc)
 		}
-		st.tw.ResponseWriter = &st.ra
-		serveRecovering(next, &st.tw, w, r.WithContext(&st.ctx))
+		rc.claimed, rc.top = true, r.Context()
+		rc.ra = retryAfterWriter{ResponseWriter: w, value: retryAfter}
+		rc.tw.ResponseWriter = &rc.ra
+		serveRecovering(next, &rc.tw, w, r)
 	})
 }
 
-// requestStart is what [App.contextMiddleware] allocates for one request.
-type requestStart struct {
-	ctx requestContext
-	tw  trackingWriter   // Recover's, wrapping ra
-	ra  retryAfterWriter // RetryAfter's, wrapping the outer writer
+// newRequestContext returns a new, unclaimed [requestContext] of a over parent (the
+// RequestOptions.Context of the App's monitoring middleware).
+func (a *App) newRequestContext(parent context.Context) context.Context {
+	return &requestContext{Context: parent, app: a}
 }
 
-// requestContext is the context installed by [App.contextMiddleware] for one request: it
-// answers the App key itself and the identity key once [requestContext.setIdentity] was
-// called, and delegates every other key (and the identity key before that) to its parent.
+// requestContext is the per-request context of [App.contextMiddleware]: it answers the
+// App key and the ErrorWriter key (the App's writer) itself, the identity key once
+// [requestContext.setIdentity] was called, requestContextKey with itself, and delegates
+// every other key (and the identity key before that) to its parent. It also holds the
+// response writers contextMiddleware wraps the request's in, so that one allocation
+// serves all of them.
 type requestContext struct {
 	context.Context
 	app *App
 	id  any // the Identity, boxed once; nil until setIdentity
+
+	claimed bool             // contextMiddleware took it for a request
+	top     context.Context  // the request context contextMiddleware passed on
+	tw      trackingWriter   // Recover's, wrapping ra
+	ra      retryAfterWriter // RetryAfter's, wrapping the outer writer
 }
 
 // Value implements context.Context.
 func (c *requestContext) Value(key any) any {
 	switch key {
+	case requestContextKey:
+		return c
 	case appKey:
 		return c.app
+	case protocol.ErrorWriterKey{}:
+		return c.app.errors
 	case identityKey:
 		if c.id != nil {
 			return c.id

@@ -39,6 +39,8 @@ type runStats struct {
 	samples          []time.Duration
 	serverCPU        float64 // seconds
 	clientCPU        float64 // seconds
+	serverAlloc      uint64  // bytes the server allocated (0: not measured)
+	serverGCs        uint32  // garbage collections the server ran
 	firstErr         string
 }
 
@@ -49,6 +51,8 @@ func (a *runStats) add(b runStats) {
 	a.samples = append(a.samples, b.samples...)
 	a.serverCPU += b.serverCPU
 	a.clientCPU += b.clientCPU
+	a.serverAlloc += b.serverAlloc
+	a.serverGCs += b.serverGCs
 	if a.firstErr == "" {
 		a.firstErr = b.firstErr
 	}
@@ -69,6 +73,7 @@ func runLoad(ctx context.Context, srv *server, steps []step, d time.Duration, ma
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
+	m0, memErr := srv.memstats(ctx, false)
 	cpu0, self0 := srv.cpuSeconds(), selfCPU()
 	start := time.Now()
 	deadline := start.Add(d)
@@ -105,6 +110,9 @@ func runLoad(ctx context.Context, srv *server, steps []step, d time.Duration, ma
 	st.elapsed = time.Since(start)
 	st.serverCPU = srv.cpuSeconds() - cpu0
 	st.clientCPU = selfCPU() - self0
+	if m1, err := srv.memstats(ctx, false); memErr == nil && err == nil {
+		st.serverAlloc, st.serverGCs = m1.TotalAlloc-m0.TotalAlloc, m1.NumGC-m0.NumGC
+	}
 	if e, ok := firstErr.Load().(string); ok {
 		st.firstErr = e
 	}
@@ -135,6 +143,11 @@ type result struct {
 	// and of the harness (the load generator); 0 when not measurable (in-process server).
 	ServerCPUus float64 `json:"server_cpu_us_per_op"`
 	ClientCPUus float64 `json:"client_cpu_us_per_op"`
+	// ServerBytes is what the server allocated per operation, ServerGCs the garbage
+	// collections it ran per second (0 when not measured): with a small live heap, Go's GC
+	// runs about every 4 MB allocated, so bytes per request set the GC's share of the CPU.
+	ServerBytes float64 `json:"server_bytes_per_op"`
+	ServerGCs   float64 `json:"server_gcs_per_s"`
 	FirstError  string  `json:"first_error,omitempty"`
 }
 
@@ -149,6 +162,8 @@ func toResult(backend, scenario, target string, st runStats, inProcess bool) res
 	if st.requests > 0 && !inProcess {
 		r.ServerCPUus = st.serverCPU * 1e6 / float64(st.requests)
 		r.ClientCPUus = st.clientCPU * 1e6 / float64(st.requests)
+		r.ServerBytes = float64(st.serverAlloc) / float64(st.requests)
+		r.ServerGCs = float64(st.serverGCs) / st.elapsed.Seconds()
 	}
 	return r
 }

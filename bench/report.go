@@ -36,6 +36,14 @@ func cpu(v float64) string {
 	return fmt.Sprintf("%.0f", v)
 }
 
+// kb formats bytes per operation in KB, "-" when not measured.
+func kb(v float64) string {
+	if v <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", v/1024)
+}
+
 func verdict(ok bool) string {
 	if ok {
 		return "met"
@@ -57,8 +65,8 @@ func writeMarkdown(w io.Writer, rep *report, o options) {
 
 	for _, backend := range o.backends {
 		fmt.Fprintf(w, "#### %s\n\n", backend)
-		fmt.Fprintln(w, "| scenario | bare req/s | toolkit req/s | toolkit / bare | bare p50 / p99 ms | toolkit p50 / p99 ms | errors bare / toolkit | server CPU µs/op bare / toolkit | harness CPU µs/op bare / toolkit |")
-		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+		fmt.Fprintln(w, "| scenario | bare req/s | toolkit req/s | toolkit / bare | bare p50 / p99 ms | toolkit p50 / p99 ms | errors bare / toolkit | server CPU µs/op bare / toolkit | harness CPU µs/op bare / toolkit | server KB allocated/op bare / toolkit |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 		for _, name := range o.scenarios {
 			title := scenarioTitle(name)
 			b, t := find(rep.Results, backend, title, targetBare), find(rep.Results, backend, title, targetToolkit)
@@ -66,11 +74,12 @@ func writeMarkdown(w io.Writer, rep *report, o options) {
 				continue
 			}
 			if t.NA || b.NA {
-				fmt.Fprintf(w, "| %s | %s | %s | n/a | | | | | |\n", title, rps(b), rps(t))
+				fmt.Fprintf(w, "| %s | %s | %s | n/a | | | | | | |\n", title, rps(b), rps(t))
 				continue
 			}
-			fmt.Fprintf(w, "| %s | %.0f | %.0f | %.2f | %s | %s | %d / %d | %s / %s | %s / %s |\n", title, b.RPS, t.RPS, t.RPS/b.RPS,
-				latency(b), latency(t), b.Errors, t.Errors, cpu(b.ServerCPUus), cpu(t.ServerCPUus), cpu(b.ClientCPUus), cpu(t.ClientCPUus))
+			fmt.Fprintf(w, "| %s | %.0f | %.0f | %.2f | %s | %s | %d / %d | %s / %s | %s / %s | %s / %s |\n", title, b.RPS, t.RPS, t.RPS/b.RPS,
+				latency(b), latency(t), b.Errors, t.Errors, cpu(b.ServerCPUus), cpu(t.ServerCPUus), cpu(b.ClientCPUus), cpu(t.ClientCPUus),
+				kb(b.ServerBytes), kb(t.ServerBytes))
 		}
 		fmt.Fprintln(w)
 	}

@@ -134,7 +134,7 @@ func controlMux() *http.ServeMux {
 		runtime.ReadMemStats(&m)
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(memStats{HeapAlloc: m.HeapAlloc, HeapInuse: m.HeapInuse, Sys: m.Sys, NumGC: m.NumGC,
-			Goroutines: runtime.NumGoroutine()})
+			TotalAlloc: m.TotalAlloc, Goroutines: runtime.NumGoroutine()})
 	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -145,6 +145,7 @@ func controlMux() *http.ServeMux {
 // memStats is what /memstats returns.
 type memStats struct {
 	HeapAlloc, HeapInuse, Sys uint64
+	TotalAlloc                uint64 // bytes allocated since the start, freed or not
 	NumGC                     uint32
 	Goroutines                int
 }
@@ -349,6 +350,9 @@ func procRSS(pid int) int64 {
 // memstats asks the server for its heap statistics (after a GC when gc is true).
 func (s *server) memstats(ctx context.Context, gc bool) (memStats, error) {
 	var m memStats
+	if s == nil || s.ctl == "" {
+		return m, errors.New("bench: no control listener")
+	}
 	u := s.ctl + "/memstats"
 	if gc {
 		u += "?gc=1"

@@ -183,8 +183,9 @@ func (st *requestState) user(r *http.Request, userID, authnType func(*http.Reque
 }
 
 // begin returns the request state of r, creating it (and wrapping w) when no outer
-// monitoring middleware did. owner is true when this call created it.
-func begin(w http.ResponseWriter, r *http.Request, now func() time.Time) (st *requestState, w2 http.ResponseWriter, r2 *http.Request, owner bool) {
+// monitoring middleware did, on top of derive(r.Context()) when derive is not nil. owner is
+// true when this call created it.
+func begin(w http.ResponseWriter, r *http.Request, now func() time.Time, derive func(context.Context) context.Context) (st *requestState, w2 http.ResponseWriter, r2 *http.Request, owner bool) {
 	if st := stateFrom(r.Context()); st != nil {
 		return st, w, r, false
 	}
@@ -203,6 +204,9 @@ func begin(w http.ResponseWriter, r *http.Request, now func() time.Time) (st *re
 	st.ridHeader[0] = st.rid
 	w.Header()[HeaderRequestID] = st.ridHeader[:] // len == cap: a later Add copies it
 	st.rw = responseWriter{ResponseWriter: w}
+	if derive != nil {
+		ctx = derive(ctx)
+	}
 	st.ctx = stateContext{Context: ctx, st: st}
 	return st, &st.rw, r.WithContext(&st.ctx), true
 }

@@ -183,7 +183,7 @@ func RequestMetrics(m *Metrics, opts RequestOptions) func(http.Handler) http.Han
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			st, w, r, _ := begin(w, r, now)
+			st, w, r, _ := begin(w, r, now, opts.Context)
 			next.ServeHTTP(w, r)
 			d := now().Sub(st.start)
 			var route string

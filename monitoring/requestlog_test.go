@@ -325,3 +325,33 @@ func BenchmarkRequestLogger(b *testing.B) {
 		run(b, monitoring.RequestLogger(logger, monitoring.RequestOptions{})(app), "/v1/articles")
 	})
 }
+
+// RequestOptions.Context derives the request's context under the monitoring state, once per
+// request: the handler sees both its value and the monitoring state, and a second
+// monitoring middleware of the same request does not call it again.
+func TestRequestOptionsContext(t *testing.T) {
+	type key struct{}
+	calls := 0
+	opts := monitoring.RequestOptions{Context: func(ctx context.Context) context.Context {
+		calls++
+		return context.WithValue(ctx, key{}, "derived")
+	}}
+	var value any
+	var rid string
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		value, rid = r.Context().Value(key{}), monitoring.RequestID(r.Context())
+		w.WriteHeader(http.StatusNoContent)
+	})
+	logger := slog.New(slog.DiscardHandler)
+	stack := monitoring.RequestLogger(logger, opts)(monitoring.RequestLogger(logger, opts)(h))
+	for i := 1; i <= 2; i++ {
+		rec := httptest.NewRecorder()
+		stack.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		if rec.Code != http.StatusNoContent || value != "derived" || rid == "" || rec.Header().Get("X-Request-Id") != rid {
+			t.Fatalf("request %d: status %d, value %v, request id %q (header %q)", i, rec.Code, value, rid, rec.Header().Get("X-Request-Id"))
+		}
+		if calls != i {
+			t.Fatalf("after %d requests through two monitoring middlewares, Context was called %d times", i, calls)
+		}
+	}
+}

@@ -114,7 +114,7 @@ func (s *Sentry) Middleware(opts RequestOptions) func(http.Handler) http.Handler
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			st, w, r, _ := begin(w, r, now)
+			st, w, r, _ := begin(w, r, now, opts.Context)
 			defer func() {
 				if v := recover(); v != nil {
 					if v != http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does

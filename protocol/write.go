@@ -46,16 +46,20 @@ type ErrorWriter struct {
 	OnError func(r *http.Request, e *Error, cause error)
 }
 
-type errorWriterKey struct{}
+// ErrorWriterKey is the context key of a request's *ErrorWriter: [WithErrorWriter] stores
+// the writer under it and [ErrorWriterFrom] looks it up. A context type of one's own may
+// answer it from its Value method instead of adding a [context.WithValue] layer (the cliquet
+// package's per-request context does).
+type ErrorWriterKey struct{}
 
 // WithErrorWriter returns a context carrying ew.
 func WithErrorWriter(ctx context.Context, ew *ErrorWriter) context.Context {
-	return context.WithValue(ctx, errorWriterKey{}, ew)
+	return context.WithValue(ctx, ErrorWriterKey{}, ew)
 }
 
 // ErrorWriterFrom returns the ErrorWriter of ctx, or a default one.
 func ErrorWriterFrom(ctx context.Context) *ErrorWriter {
-	if ew, ok := ctx.Value(errorWriterKey{}).(*ErrorWriter); ok {
+	if ew, ok := ctx.Value(ErrorWriterKey{}).(*ErrorWriter); ok {
 		return ew
 	}
 	return &ErrorWriter{}
