@@ -113,8 +113,11 @@ func WithIdentity(ctx context.Context, id Identity) context.Context {
 // IdentityFrom returns the identity of the request; the zero Identity (anonymous, with
 // system.Everyone as its only principal) when none was established.
 func IdentityFrom(ctx context.Context) Identity {
-	if id, ok := ctx.Value(identityKey).(Identity); ok {
+	switch id := ctx.Value(identityKey).(type) {
+	case Identity: // WithIdentity
 		return id
+	case *Identity: // the App's request context (cliquet.go), which holds it unboxed
+		return *id
 	}
 	return Identity{Principals: []string{permission.Everyone}}
 }

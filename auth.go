@@ -231,7 +231,7 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 		if id.Authenticated() {
 			monitoring.SetUser(ctx, id.UserID, id.AuthType)
 		}
-		if rc, ok := ctx.Value(requestContextKey).(*requestContext); ok && rc.top == ctx && rc.app == a && rc.id == nil {
+		if rc, ok := ctx.Value(requestContextKey).(*requestContext); ok && rc.top == ctx && rc.app == a && !rc.hasID {
 			// The context is still the one contextMiddleware passed on (no batch identity
 			// or other layer was added since): record the identity in its requestContext
 			// rather than copying the request.

@@ -316,8 +316,9 @@ func (a *App) newRequestContext(parent context.Context) context.Context {
 // serves all of them.
 type requestContext struct {
 	context.Context
-	app *App
-	id  any // the Identity, boxed once; nil until setIdentity
+	app   *App
+	id    Identity // valid once hasID
+	hasID bool     // setIdentity was called
 
 	claimed bool             // contextMiddleware took it for a request
 	top     context.Context  // the request context contextMiddleware passed on
@@ -335,8 +336,8 @@ func (c *requestContext) Value(key any) any {
 	case protocol.ErrorWriterKey{}:
 		return c.app.errors
 	case identityKey:
-		if c.id != nil {
-			return c.id
+		if c.hasID {
+			return &c.id // a pointer: no allocation per lookup; IdentityFrom copies it
 		}
 	}
 	return c.Context.Value(key)
@@ -345,7 +346,7 @@ func (c *requestContext) Value(key any) any {
 // setIdentity records the identity of the request. It is only called by the middleware of
 // the request that created c, before any handler runs, so no reader runs concurrently.
 func (c *requestContext) setIdentity(id Identity) {
-	c.id = id
+	c.id, c.hasID = id, true
 }
 
 // Migrate brings the schema of every backend of app that implements the Migrator interface

@@ -53,8 +53,8 @@ func TestRequestContextIsSharedWithMonitoring(t *testing.T) {
 	if top.top == context.Context(top.rc) {
 		t.Error("a top-level request got a request context of its own (a second request copy) instead of the monitoring middleware's")
 	}
-	if top.user == "" || top.rc.id == nil {
-		t.Errorf("identity %q not recorded in the request context (id %v)", top.user, top.rc.id)
+	if top.user == "" || !top.rc.hasID || top.rc.id.UserID != top.user {
+		t.Errorf("identity %q not recorded in the request context (id %+v)", top.user, top.rc.id)
 	}
 	if top.rid == "" || !top.writerOK {
 		t.Errorf("request id %q, App's ErrorWriter answered: %v", top.rid, top.writerOK)

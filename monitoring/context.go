@@ -31,6 +31,9 @@ const HeaderRequestID = "X-Request-Id"
 // ResponseWriter once; the others find it in the context and reuse it. Inner layers record
 // what only they know (user, errno, extra fields) through SetUser, SetErrno and AddFields.
 type requestState struct {
+	// start is when the first middleware that times the request (the logger when it logs
+	// INFO, the metrics) saw it; zero when none does, so that an untimed request reads no
+	// clock.
 	start      time.Time
 	rid        string
 	subrequest bool
@@ -185,11 +188,11 @@ func (st *requestState) user(r *http.Request, userID, authnType func(*http.Reque
 // begin returns the request state of r, creating it (and wrapping w) when no outer
 // monitoring middleware did, on top of derive(r.Context()) when derive is not nil. owner is
 // true when this call created it.
-func begin(w http.ResponseWriter, r *http.Request, now func() time.Time, derive func(context.Context) context.Context) (st *requestState, w2 http.ResponseWriter, r2 *http.Request, owner bool) {
+func begin(w http.ResponseWriter, r *http.Request, derive func(context.Context) context.Context) (st *requestState, w2 http.ResponseWriter, r2 *http.Request, owner bool) {
 	if st := stateFrom(r.Context()); st != nil {
 		return st, w, r, false
 	}
-	st = &requestState{start: now()}
+	st = &requestState{}
 	ctx := r.Context()
 	if m, ok := ctx.Value(subrequestKey).(subrequestMarker); ok {
 		st.subrequest = true

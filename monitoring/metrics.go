@@ -183,7 +183,10 @@ func RequestMetrics(m *Metrics, opts RequestOptions) func(http.Handler) http.Han
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			st, w, r, _ := begin(w, r, now, opts.Context)
+			st, w, r, _ := begin(w, r, opts.Context)
+			if st.start.IsZero() {
+				st.start = now()
+			}
 			next.ServeHTTP(w, r)
 			d := now().Sub(st.start)
 			var route string

@@ -64,7 +64,10 @@ func RequestLogger(logger *slog.Logger, opts RequestOptions) func(http.Handler) 
 	now := opts.now()
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			st, w, r, _ := begin(w, r, now, opts.Context)
+			st, w, r, _ := begin(w, r, opts.Context)
+			if st.start.IsZero() && logger.Enabled(r.Context(), slog.LevelInfo) {
+				st.start = now()
+			}
 			next.ServeHTTP(w, r)
 			if !logger.Enabled(r.Context(), slog.LevelInfo) {
 				return
@@ -75,6 +78,9 @@ func RequestLogger(logger *slog.Logger, opts RequestOptions) func(http.Handler) 
 }
 
 func logRequest(logger *slog.Logger, st *requestState, r *http.Request, opts *RequestOptions, end time.Time) {
+	if st.start.IsZero() { // INFO was enabled while the request ran: no start was read
+		st.start = end
+	}
 	code := st.rw.code()
 	msg := "request.summary"
 	if st.subrequest {

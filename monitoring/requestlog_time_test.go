@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/monitoring"
@@ -50,5 +51,37 @@ func TestRequestSummaryHasOneTime(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The request clock is read only when something times the request: twice (start and end)
+// when the logger writes INFO summaries, never when it does not, and the summary's "t" is
+// the time between the two reads.
+func TestRequestClockReadOnlyWhenTimed(t *testing.T) {
+	for _, c := range []struct {
+		level     slog.Level
+		wantReads int
+	}{{slog.LevelInfo, 2}, {slog.LevelWarn, 0}} {
+		var logs testenv.Buffer
+		reads := 0
+		base := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+		opts := monitoring.RequestOptions{Now: func() time.Time {
+			reads++
+			return base.Add(time.Duration(reads) * 250 * time.Millisecond)
+		}}
+		logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: c.level}))
+		h := monitoring.RequestLogger(logger, opts)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/v1/x", nil))
+		if reads != c.wantReads {
+			t.Errorf("logger at %v: the clock was read %d times, want %d", c.level, reads, c.wantReads)
+		}
+		if c.level == slog.LevelInfo {
+			var rec struct {
+				T int64 `json:"t"`
+			}
+			if err := json.Unmarshal([]byte(strings.TrimSpace(logs.String())), &rec); err != nil || rec.T != 250 {
+				t.Errorf("summary %q: t = %d (%v), want 250", logs.String(), rec.T, err)
+			}
+		}
 	}
 }

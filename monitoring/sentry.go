@@ -108,13 +108,12 @@ func (s *Sentry) Capture(ctx context.Context, err error, r *http.Request) {
 // recover middleware, outside the authentication middleware. On a nil *Sentry it passes
 // requests through untouched.
 func (s *Sentry) Middleware(opts RequestOptions) func(http.Handler) http.Handler {
-	now := opts.now()
 	return func(next http.Handler) http.Handler {
 		if s == nil {
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			st, w, r, _ := begin(w, r, now, opts.Context)
+			st, w, r, _ := begin(w, r, opts.Context)
 			defer func() {
 				if v := recover(); v != nil {
 					if v != http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
