@@ -42,10 +42,36 @@ func decodeJSON(b []byte, v any) error {
 	return nil
 }
 
+// sizedReadLimit bounds the buffer readAll sizes from a request's Content-Length.
+const sizedReadLimit = 64 << 10
+
+// readAll reads r's body. A body that declares its length (up to sizedReadLimit) is read
+// into a buffer of that size, where io.ReadAll would start at 512 bytes and grow; bytes
+// beyond the declared length, which net/http never delivers but a hand-made request might,
+// are still read.
+func readAll(r *http.Request) ([]byte, error) {
+	n := r.ContentLength
+	if n <= 0 || n > sizedReadLimit {
+		return io.ReadAll(r.Body)
+	}
+	buf := make([]byte, n, n+1) // the spare byte probes for more
+	if _, err := io.ReadFull(r.Body, buf); err != nil {
+		return nil, err
+	}
+	switch m, err := r.Body.Read(buf[n : n+1]); {
+	case m > 0:
+		rest, err := io.ReadAll(r.Body)
+		return append(buf[:n+1], rest...), err
+	case err != nil && err != io.EOF:
+		return nil, err
+	}
+	return buf, nil
+}
+
 // readBody reads and checks the body of a POST, PUT or PATCH. perms lists the permission
 // names a permissions field may hold; nil means the resource takes none (private).
 func readBody(r *http.Request, perms []string) (*body, error) {
-	raw, err := io.ReadAll(r.Body)
+	raw, err := readAll(r)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
