@@ -291,19 +291,19 @@ func (a *App) contextMiddleware(next http.Handler) http.Handler {
 	retryAfter := strconv.Itoa(seconds)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc, _ := r.Context().Value(requestContextKey).(*requestContext)
-		if rc == nil || rc.app != a || rc.claimed {
-			rc = a.newRequestContext(r.Context()).(*requestContext)
+		if rc == nil || rc.app != a || rc.top != nil { // none, another App's, or a parent's
+			rc = &requestContext{Context: r.Context(), app: a}
 			r = r.WithContext(rc)
 		}
-		rc.claimed, rc.top = true, r.Context()
+		rc.top = r.Context()
 		rc.ra = retryAfterWriter{ResponseWriter: w, value: retryAfter}
 		rc.tw.ResponseWriter = &rc.ra
 		serveRecovering(next, &rc.tw, w, r)
 	})
 }
 
-// newRequestContext returns a new, unclaimed [requestContext] of a over parent (the
-// RequestOptions.Context of the App's monitoring middleware).
+// newRequestContext returns a new [requestContext] of a over parent, not yet taken by
+// contextMiddleware (the RequestOptions.Context of the App's monitoring middleware).
 func (a *App) newRequestContext(parent context.Context) context.Context {
 	return &requestContext{Context: parent, app: a}
 }
@@ -320,10 +320,9 @@ type requestContext struct {
 	id    Identity // valid once hasID
 	hasID bool     // setIdentity was called
 
-	claimed bool             // contextMiddleware took it for a request
-	top     context.Context  // the request context contextMiddleware passed on
-	tw      trackingWriter   // Recover's, wrapping ra
-	ra      retryAfterWriter // RetryAfter's, wrapping the outer writer
+	top context.Context  // the request context contextMiddleware passed on; nil until it takes c
+	tw  trackingWriter   // Recover's, wrapping ra
+	ra  retryAfterWriter // RetryAfter's, wrapping the outer writer
 }
 
 // Value implements context.Context.

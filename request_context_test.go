@@ -47,7 +47,7 @@ func TestRequestContextIsSharedWithMonitoring(t *testing.T) {
 		t.Fatalf("GET /v1/probe = %d %s", r.StatusCode, r.body)
 	}
 	top := got[0]
-	if top.rc == nil || !top.rc.claimed {
+	if top.rc == nil || top.rc.top == nil {
 		t.Fatalf("the handler sees no claimed request context: %+v", top)
 	}
 	if top.top == context.Context(top.rc) {
@@ -67,7 +67,7 @@ func TestRequestContextIsSharedWithMonitoring(t *testing.T) {
 		t.Fatalf("POST /v1/batch = %d %s; %d sub-requests seen", r.StatusCode, r.body, len(got))
 	}
 	for i, s := range got {
-		if s.rc == nil || !s.rc.claimed || s.top == context.Context(s.rc) {
+		if s.rc == nil || s.rc.top == nil || s.top == context.Context(s.rc) {
 			t.Errorf("sub-request %d: request context %p (top %p), want one made by the monitoring middleware, claimed", i, s.rc, s.top)
 		}
 		if s.user != top.user || !s.writerOK || s.rid != got[0].rid {
@@ -85,7 +85,7 @@ func TestRequestContextIsSharedWithMonitoring(t *testing.T) {
 	if r := do(t, outer, "GET", "/v1/probe", nil, "Authorization", auth); r.StatusCode != http.StatusNoContent {
 		t.Fatalf("GET /v1/probe under an outer monitoring middleware = %d %s", r.StatusCode, r.body)
 	}
-	if s := got[0]; s.rc == nil || !s.rc.claimed || s.top != context.Context(s.rc) || s.user != top.user || !s.writerOK {
+	if s := got[0]; s.rc == nil || s.top != context.Context(s.rc) || s.user != top.user || !s.writerOK {
 		t.Errorf("under an outer monitoring middleware: request context %p (top %p), user %q, writer ok %v; want its own", s.rc, s.top, s.user, s.writerOK)
 	}
 }

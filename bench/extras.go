@@ -91,21 +91,25 @@ func runPostgresExtras(ctx context.Context, o options, srv *server, pool *pgxpoo
 			return err
 		}
 		w, d := o.hotWriters, o.hotDuration
+		// profiled runs f while the server's CPU profile is taken into file (with -cpuprofile).
+		profiled := func(file string, f func() hotResult) hotResult {
+			if o.profileDir == "" || o.inProcess {
+				return f()
+			}
+			prof := profile(ctx, srv, filepath.Join(o.profileDir, file), d)
+			r := f()
+			<-prof
+			return r
+		}
 		spreadProfiled := false // the spread run's profile is taken on its first pass
 		runs := []struct {
 			key string
 			run func() hotResult
 		}{
 			{"one", func() hotResult {
-				var prof chan error
-				if o.profileDir != "" && !o.inProcess {
-					prof = profile(ctx, srv, filepath.Join(o.profileDir, "postgresql-hot.pprof"), d)
-				}
-				r := hotHTTP(ctx, srv, "toolkit POST, 1 collection (+ _since poller)", w, d, []string{"hot"})
-				if prof != nil {
-					<-prof
-				}
-				return r
+				return profiled("postgresql-hot.pprof", func() hotResult {
+					return hotHTTP(ctx, srv, "toolkit POST, 1 collection (+ _since poller)", w, d, []string{"hot"})
+				})
 			}},
 			{"one-sql", func() hotResult {
 				return hotSQL(ctx, pool, "SQL loop: clock-and-insert statement, 1 collection", w, d, sqlParents[:1], true)
@@ -114,16 +118,14 @@ func runPostgresExtras(ctx context.Context, o options, srv *server, pool *pgxpoo
 				return hotSQL(ctx, pool, "SQL loop: raw INSERT, 1 collection", w, d, []string{"bench-raw"}, false)
 			}},
 			{"spread", func() hotResult {
-				var prof chan error
-				if o.profileDir != "" && !o.inProcess && !spreadProfiled {
-					spreadProfiled = true
-					prof = profile(ctx, srv, filepath.Join(o.profileDir, "postgresql-hot-spread.pprof"), d)
+				run := func() hotResult {
+					return hotHTTP(ctx, srv, fmt.Sprintf("toolkit POST, %d collections", o.hotCollections), w, d, spreadUsers)
 				}
-				r := hotHTTP(ctx, srv, fmt.Sprintf("toolkit POST, %d collections", o.hotCollections), w, d, spreadUsers)
-				if prof != nil {
-					<-prof
+				if spreadProfiled {
+					return run()
 				}
-				return r
+				spreadProfiled = true
+				return profiled("postgresql-hot-spread.pprof", run)
 			}},
 			{"spread-bare", func() hotResult {
 				// The bare handler over HTTP on the same 1,000 collections: what any HTTP service

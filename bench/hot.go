@@ -92,14 +92,14 @@ type ack struct {
 
 // finishHot computes the rate, latencies and timestamp collisions (two acknowledged writes
 // of one collection with the same last_modified).
-func finishHot(r *hotResult, acks []ack, st runStats, pgCPU float64) {
+func finishHot(r *hotResult, acks []ack, st runStats) {
 	slices.Sort(st.samples)
 	r.Writes, r.Errors, r.Seconds = st.requests-st.errors, st.errors, st.elapsed.Seconds()
 	r.WPS = float64(r.Writes) / r.Seconds
 	if r.Writes > 0 {
 		r.HarnessCPUus = st.clientCPU * 1e6 / float64(r.Writes)
 		r.ServerCPUus = st.serverCPU * 1e6 / float64(r.Writes)
-		r.PostgresCPUus = pgCPU * 1e6 / float64(r.Writes)
+		r.PostgresCPUus = st.postgresCPU * 1e6 / float64(r.Writes)
 	}
 	r.P50ms, r.P99ms = ms(percentile(st.samples, 0.5)), ms(percentile(st.samples, 0.99))
 	r.FirstError = st.firstErr
@@ -165,15 +165,13 @@ func hotHTTP(ctx context.Context, srv *server, name string, writers int, d time.
 			seen, r.Polls, pollErr = poll(ctx, c, users[0], &done, d+2*time.Minute)
 		}()
 	}
-	pg0 := postgresCPU()
 	st := runLoad(ctx, srv, steps, d, 1<<40)
-	pg := postgresCPU() - pg0
 	done.Store(true)
 	pwg.Wait()
 	for _, f := range flushes {
 		f()
 	}
-	finishHot(&r, acks, st, pg)
+	finishHot(&r, acks, st)
 	if seen != nil {
 		r.Missed = 0
 		for _, a := range acks {
@@ -257,14 +255,12 @@ func hotSQL(ctx context.Context, pool *pgxpool.Pool, name string, writers int, d
 		resets[w] = func() { mine = mine[:0] }
 	}
 	warmUp(ctx, nil, steps, resets, d)
-	pg0 := postgresCPU()
 	st := runLoad(ctx, nil, steps, d, 1<<40)
-	pg := postgresCPU() - pg0
 	for _, f := range flushes {
 		f()
 	}
 	r := hotResult{Name: name, Collections: len(parents), Writers: writers, Missed: -1}
-	finishHot(&r, acks, st, pg)
+	finishHot(&r, acks, st)
 	return r
 }
 

@@ -39,6 +39,7 @@ type runStats struct {
 	samples          []time.Duration
 	serverCPU        float64 // seconds
 	clientCPU        float64 // seconds
+	postgresCPU      float64 // seconds, all PostgreSQL processes of the machine
 	serverAlloc      uint64  // bytes the server allocated (0: not measured)
 	serverGCs        uint32  // garbage collections the server ran
 	firstErr         string
@@ -51,6 +52,7 @@ func (a *runStats) add(b runStats) {
 	a.samples = append(a.samples, b.samples...)
 	a.serverCPU += b.serverCPU
 	a.clientCPU += b.clientCPU
+	a.postgresCPU += b.postgresCPU
 	a.serverAlloc += b.serverAlloc
 	a.serverGCs += b.serverGCs
 	if a.firstErr == "" {
@@ -74,7 +76,7 @@ func runLoad(ctx context.Context, srv *server, steps []step, d time.Duration, ma
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
 	m0, memErr := srv.memstats(ctx, false)
-	cpu0, self0 := srv.cpuSeconds(), selfCPU()
+	cpu0, self0, pg0 := srv.cpuSeconds(), selfCPU(), postgresCPU()
 	start := time.Now()
 	deadline := start.Add(d)
 	for _, s := range steps {
@@ -110,6 +112,7 @@ func runLoad(ctx context.Context, srv *server, steps []step, d time.Duration, ma
 	st.elapsed = time.Since(start)
 	st.serverCPU = srv.cpuSeconds() - cpu0
 	st.clientCPU = selfCPU() - self0
+	st.postgresCPU = postgresCPU() - pg0
 	if m1, err := srv.memstats(ctx, false); memErr == nil && err == nil {
 		st.serverAlloc, st.serverGCs = m1.TotalAlloc-m0.TotalAlloc, m1.NumGC-m0.NumGC
 	}
@@ -145,7 +148,7 @@ type result struct {
 	ClientCPUus float64 `json:"client_cpu_us_per_op"`
 	// ServerBytes is what the server allocated per operation, ServerGCs the garbage
 	// collections it ran per second (0 when not measured): with a small live heap, Go's GC
-	// runs about every 4 MB allocated, so bytes per request set the GC's share of the CPU.
+	// runs every few MB allocated, so bytes per request set the GC's share of the CPU.
 	ServerBytes float64 `json:"server_bytes_per_op"`
 	ServerGCs   float64 `json:"server_gcs_per_s"`
 	FirstError  string  `json:"first_error,omitempty"`

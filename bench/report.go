@@ -114,12 +114,8 @@ func writeMarkdown(w io.Writer, rep *report, o options) {
 			if h.Missed >= 0 {
 				missed = fmt.Sprintf("%d (%d polls)", h.Missed, h.Polls)
 			}
-			server := "-"
-			if h.ServerCPUus > 0 {
-				server = fmt.Sprintf("%.0f", h.ServerCPUus)
-			}
-			fmt.Fprintf(w, "| %s | %.0f | %.2f / %.2f | %d | %d | %s | %.0f / %s / %.0f |\n", h.Name, h.WPS, h.P50ms, h.P99ms, h.Errors, h.Collisions, missed,
-				h.HarnessCPUus, server, h.PostgresCPUus)
+			fmt.Fprintf(w, "| %s | %.0f | %.2f / %.2f | %d | %d | %s | %s / %s / %s |\n", h.Name, h.WPS, h.P50ms, h.P99ms, h.Errors, h.Collisions, missed,
+				cpu(h.HarnessCPUus), cpu(h.ServerCPUus), cpu(h.PostgresCPUus))
 		}
 		fmt.Fprintln(w)
 	}

@@ -10,8 +10,8 @@
 // postgresql:// DSN), storage_pool_size (maximum connections, default 25),
 // storage_pool_timeout (seconds to wait for a connection, default 30),
 // storage_write_workers (connections of the write pipeline, default [DefaultWriteWorkers]:
-// half the CPUs, at least 2, at most half the pool; negative: no pipeline) and storage_max_fetch_size (cap on the rows List returns without a
-// limit, default 10000).
+// half the CPUs, at least 2, at most half the pool; negative: no pipeline) and
+// storage_max_fetch_size (cap on the rows List returns without a limit, default 10000).
 // Opening the backend does not touch the schema: run [Backend.InitializeSchema] from the
 // migrate step.
 //
