@@ -35,6 +35,10 @@ type App struct {
 	// record their own metrics without checking.
 	Metrics *monitoring.Metrics
 	// Router is the sub-router mounted under Prefix; resource.Register mounts routes on it.
+	// Routes added to it are also added to the router given to Initialize, under Prefix,
+	// so that a request is routed in one pass instead of two, with the same precedence
+	// between routes; chi.Walk, Match and Find see them relative to Prefix. Like any chi
+	// router that has routes, it refuses Use: add middleware with With or Group.
 	Router chi.Router
 	// Prefix is the version prefix, "/v1".
 	Prefix string

@@ -148,14 +148,15 @@ func Initialize(router chi.Router, cfg Config) (app *App, err error) {
 	sub.Use(a.exactPrefixRedirect)
 	sub.NotFound(a.notFound)
 	sub.MethodNotAllowed(a.methodNotAllowed)
-	a.mountUtilityViews(sub) // GET and HEAD of hello, heartbeats, version (hello.go)
-	sub.Post(BatchPath, a.batchHandler())
-	sub.Get(APIPath, a.serveOpenAPI) // the generated OpenAPI document (openapi.go)
 	router.Mount(a.Prefix, sub)
+	// Routes added to a.Router are also added to router under the prefix (router.go).
+	a.Router = &versionedRouter{Router: sub, root: router, prefix: a.Prefix}
+	a.mountUtilityViews(a.Router) // GET and HEAD of hello, heartbeats, version (hello.go)
+	a.Router.Post(BatchPath, a.batchHandler())
+	a.Router.Get(APIPath, a.serveOpenAPI) // the generated OpenAPI document (openapi.go)
 	if err := a.mountProfiler(router); err != nil {
 		return nil, err
 	}
-	a.Router = sub
 	return a, nil
 }
 

@@ -1,0 +1,189 @@
+package cliquet
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// patternsView answers with chi's route patterns of the request: one per routing pass.
+func patternsView(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rctx := chi.RouteContext(r.Context())
+		body, _ := json.Marshal(map[string]any{"view": name, "patterns": rctx.RoutePatterns, "id": chi.URLParam(r, "id")})
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body) //nolint:errcheck // test view
+	}
+}
+
+type routed struct {
+	View     string   `json:"view"`
+	Patterns []string `json:"patterns"`
+	ID       string   `json:"id"`
+}
+
+func serveRoute(t *testing.T, app *App, method, path string) (*httptest.ResponseRecorder, routed) {
+	t.Helper()
+	w := httptest.NewRecorder()
+	app.Handler().ServeHTTP(w, httptest.NewRequest(method, path, nil))
+	var got routed
+	if w.Code == http.StatusOK {
+		if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+			t.Fatalf("%s %s: %v: %s", method, path, err, w.Body)
+		}
+	}
+	return w, got
+}
+
+// TestRouterOnePass: a route added to App.Router is reached in one routing pass of the root
+// router (one pattern, the full path), whichever way it was added; a router mounted on
+// App.Router adds its own pass, as a mount does.
+func TestRouterOnePass(t *testing.T) {
+	app := newApp(t, nil, Config{})
+	app.Router.Get("/things/{id}", patternsView("get"))
+	app.Router.MethodFunc(http.MethodPut, "/things/{id}", patternsView("put"))
+	app.Router.Handle("PATCH /things/{id}", patternsView("patch"))
+	app.Router.HandleFunc("/any", patternsView("any"))
+	app.Router.With(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-With", "yes")
+			next.ServeHTTP(w, r)
+		})
+	}).Get("/with", patternsView("with"))
+	app.Router.Group(func(r chi.Router) { r.Delete("/grouped/{id}", patternsView("group")) })
+	app.Router.Route("/nested", func(r chi.Router) { r.Get("/{id}", patternsView("nested")) })
+
+	cases := []struct {
+		method, path, view string
+		patterns           []string
+	}{
+		{http.MethodGet, "/v1/things/a", "get", []string{"/v1/things/{id}"}},
+		{http.MethodPut, "/v1/things/a", "put", []string{"/v1/things/{id}"}},
+		{http.MethodPatch, "/v1/things/a", "patch", []string{"/v1/things/{id}"}},
+		{http.MethodPost, "/v1/any", "any", []string{"/v1/any"}},
+		{http.MethodGet, "/v1/with", "with", []string{"/v1/with"}},
+		{http.MethodDelete, "/v1/grouped/a", "group", []string{"/v1/grouped/{id}"}},
+		{http.MethodGet, "/v1/nested/a", "nested", []string{"/v1/nested/*", "/{id}"}},
+	}
+	for _, c := range cases {
+		w, got := serveRoute(t, app, c.method, c.path)
+		if w.Code != http.StatusOK {
+			t.Errorf("%s %s: status %d: %s", c.method, c.path, w.Code, w.Body)
+			continue
+		}
+		if got.View != c.view || !slices.Equal(got.Patterns, c.patterns) {
+			t.Errorf("%s %s: view %q patterns %q, want %q %q", c.method, c.path, got.View, got.Patterns, c.view, c.patterns)
+		}
+		if c.view != "any" && got.ID != "" && got.ID != "a" {
+			t.Errorf("%s %s: id %q, want a", c.method, c.path, got.ID)
+		}
+	}
+	if w, _ := serveRoute(t, app, http.MethodGet, "/v1/with"); w.Header().Get("X-With") != "yes" {
+		t.Errorf("GET /v1/with: the With middleware did not run: %v", w.Header())
+	}
+	// The utility views are routed in one pass too.
+	w := httptest.NewRecorder()
+	var patterns []string
+	app.Router.Get("/probe", func(w http.ResponseWriter, r *http.Request) {
+		patterns = chi.RouteContext(r.Context()).RoutePatterns
+	})
+	app.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/probe", nil))
+	if !slices.Equal(patterns, []string{"/v1/probe"}) {
+		t.Errorf("GET /v1/probe: patterns %q", patterns)
+	}
+}
+
+// TestRouterPrecedence: the root's copies keep chi's precedence between the routes of
+// App.Router, whatever their order: a static segment beats a parameter, a parameter beats a
+// wildcard.
+func TestRouterPrecedence(t *testing.T) {
+	app := newApp(t, nil, Config{})
+	app.Router.Get("/items/{id}", patternsView("param"))
+	app.Router.Handle("/items/special/*", patternsView("wildcard-under-static"))
+	app.Router.Get("/items/special", patternsView("static"))
+	app.Router.Handle("/items/*", patternsView("wildcard"))
+
+	for path, want := range map[string]string{
+		"/v1/items/special":   "static",
+		"/v1/items/special/x": "wildcard-under-static",
+		"/v1/items/other":     "param",
+		"/v1/items/other/x":   "wildcard",
+	} {
+		w, got := serveRoute(t, app, http.MethodGet, path)
+		if w.Code != http.StatusOK || got.View != want {
+			t.Errorf("GET %s: status %d view %q, want %q", path, w.Code, got.View, want)
+		}
+	}
+}
+
+// TestRouterFallthrough: requests that match no copy on the root still reach the
+// sub-router's answers: 405 with the Allow header of the route, 404 for unknown paths (the
+// App's or a custom NotFound set on App.Router), and the bare prefix.
+func TestRouterFallthrough(t *testing.T) {
+	app := newApp(t, nil, Config{})
+	app.Router.Get("/things/{id}", patternsView("get"))
+	app.Router.Put("/things/{id}", patternsView("put"))
+
+	w, _ := serveRoute(t, app, http.MethodDelete, "/v1/things/a")
+	if w.Code != http.StatusMethodNotAllowed || !strings.Contains(w.Body.String(), `"errno":115`) {
+		t.Fatalf("DELETE: status %d %s, want 405 errno 115", w.Code, w.Body)
+	}
+	if got := w.Header().Get("Allow"); got != "GET, PUT" {
+		t.Errorf("DELETE: Allow %q, want %q", got, "GET, PUT")
+	}
+	if w, _ := serveRoute(t, app, http.MethodGet, "/v1/nothing/here"); w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), `"errno":111`) {
+		t.Errorf("GET unknown: status %d %s, want 404 errno 111", w.Code, w.Body)
+	}
+	if w, _ := serveRoute(t, app, http.MethodGet, "/v1"); w.Code == http.StatusOK {
+		t.Errorf("GET /v1: status %d, want the bare prefix's answer", w.Code)
+	}
+
+	app.Router.NotFound(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	if w, _ := serveRoute(t, app, http.MethodGet, "/v1/nothing/here"); w.Code != http.StatusTeapot {
+		t.Errorf("GET unknown with a custom NotFound: status %d, want 418", w.Code)
+	}
+}
+
+// TestRouterWalk: walking App.Router lists each versioned route once, relative to the
+// prefix; Match and Find answer relative to it too.
+func TestRouterWalk(t *testing.T) {
+	app := newApp(t, nil, Config{})
+	app.Router.Get("/things/{id}", patternsView("get"))
+	var routes []string
+	err := chi.Walk(app.Router, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		routes = append(routes, method+" "+route)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range routes {
+		if strings.HasPrefix(r, "GET /v1") {
+			t.Errorf("walk lists %q under the prefix", r)
+		}
+		if r == "GET /things/{id}" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("walk lists GET /things/{id} %d times, want once: %q", n, routes)
+	}
+	if !app.Router.Match(chi.NewRouteContext(), http.MethodGet, "/things/a") {
+		t.Error("Match GET /things/a: false")
+	}
+	if got := app.Router.Find(chi.NewRouteContext(), http.MethodGet, "/things/a"); got != "/things/{id}" {
+		t.Errorf("Find GET /things/a = %q", got)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Use on App.Router did not panic")
+		}
+	}()
+	app.Router.Use(func(h http.Handler) http.Handler { return h })
+}
