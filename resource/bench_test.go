@@ -114,7 +114,7 @@ func BenchmarkListQueryToken(b *testing.B) {
 
 // BenchmarkEncodePage renders a page of 20 records as the list response body.
 func BenchmarkEncodePage(b *testing.B) {
-	_, _, objs := benchApp(b, 20)
+	_, rs, objs := benchApp(b, 20)
 	for _, c := range []struct {
 		name   string
 		fields []string
@@ -124,7 +124,7 @@ func BenchmarkEncodePage(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				w.reset()
-				writeList(w, objs, c.fields)
+				rs.writeList(w, objs, c.fields)
 			}
 		})
 	}

@@ -46,6 +46,8 @@ type core struct {
 	maxFetch     int    // storage_max_fetch_size
 	cacheExpires int    // <name>_cache_expires_seconds, 0: none
 	scheme, host string // http_scheme, http_host overrides
+
+	bodies bodies // response buffers (handlers.go)
 }
 
 // Name returns the resource name.
