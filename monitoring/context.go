@@ -265,8 +265,9 @@ type responseWriter struct {
 	http.ResponseWriter
 	status  int
 	written int64
-	sniffN  int
-	sniff   [sniffSize]byte
+	// sniff holds the first sniffSize bytes of an error body; it is allocated by the first
+	// write of an error, so that a successful response does not carry it.
+	sniff []byte
 }
 
 func (w *responseWriter) WriteHeader(code int) {
@@ -280,8 +281,11 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	if w.status >= 400 && w.sniffN < sniffSize {
-		w.sniffN += copy(w.sniff[w.sniffN:], b)
+	if w.status >= 400 && len(w.sniff) < sniffSize {
+		if w.sniff == nil {
+			w.sniff = make([]byte, 0, sniffSize)
+		}
+		w.sniff = append(w.sniff, b[:min(len(b), sniffSize-len(w.sniff))]...)
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.written += int64(n)
@@ -318,7 +322,7 @@ func (w *responseWriter) code() int {
 
 // sniffedErrno extracts the "errno" number from the first bytes of a JSON error body.
 func (w *responseWriter) sniffedErrno() (int, bool) {
-	return findErrno(w.sniff[:w.sniffN])
+	return findErrno(w.sniff)
 }
 
 func findErrno(b []byte) (int, bool) {
