@@ -67,6 +67,17 @@ func TestBasicAuthReadsTheHeaderLikeRequestBasicAuth(t *testing.T) {
 			if ok && uid != HMACUserID("s3", user+":"+pass) {
 				t.Errorf("user id %s, want the HMAC of %q", uid, user+":"+pass)
 			}
+			// Identify builds the prefixed id of the built-in policy itself; it must be the
+			// one of Authenticate, as for a pointer to the policy (the general path).
+			for _, p := range []Authenticator{BasicAuth{Secret: "s3"}, &BasicAuth{Secret: "s3"}} {
+				id, err := Identify(r, nil, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := "basicauth:" + uid; ok && (id.UserID != want || id.AuthType != "basicauth") || !ok && id.Authenticated() {
+					t.Errorf("Identify with %T: %+v, want user id %q", p, id, want)
+				}
+			}
 		})
 	}
 }
