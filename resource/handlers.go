@@ -115,7 +115,7 @@ func (rs *core) writeOne(w http.ResponseWriter, status int, obj storage.Object, 
 		buf = append(append(buf, `,"permissions":`...), p...)
 	}
 	buf = append(buf, '}')
-	writeSmallJSON(w, status, buf)
+	writeSmallJSON(w, status, buf, rs.jsonType)
 	rs.bodies.put(b, buf)
 }
 
@@ -130,12 +130,15 @@ const smallBody = 2048
 // Vary, ETag, Last-Modified, Content-Type), which a small Go map holds, and the ninth would
 // grow the header map here and again in net/http's copy of it (about 2 µs of a 32 µs
 // GET). A larger body keeps an explicit Content-Length, so that net/http does not chunk it.
-func writeSmallJSON(w http.ResponseWriter, status int, body []byte) {
+//
+// contentType is the header's value, [protocol.ContentTypeJSON] in a slice that responses
+// share (see core.jsonType).
+func writeSmallJSON(w http.ResponseWriter, status int, body []byte, contentType []string) {
 	if len(body) > smallBody {
 		protocol.WriteRawJSON(w, status, body)
 		return
 	}
-	w.Header()["Content-Type"] = []string{protocol.ContentTypeJSON}
+	w.Header()["Content-Type"] = contentType
 	w.WriteHeader(status)
 	w.Write(body) //nolint:errcheck // the client went away; nothing to do
 }

@@ -48,6 +48,10 @@ type core struct {
 	scheme, host string // http_scheme, http_host overrides
 
 	bodies bodies // response buffers (handlers.go)
+	// jsonType is the Content-Type value of the JSON responses, one slice for all of them
+	// (net/http copies header values and never writes them); its length is its capacity,
+	// so that a Header.Add copies it instead of appending in place.
+	jsonType []string
 }
 
 // Name returns the resource name.
@@ -98,6 +102,7 @@ func Register[T any](app *cliquet.App, spec Spec[T]) (*Resource[T], error) {
 		return nil, fmt.Errorf("resource: invalid name %q: want ^[a-zA-Z][a-zA-Z0-9_]*$", spec.Name)
 	}
 	rs := &Resource[T]{process: spec.Process}
+	rs.jsonType = []string{protocol.ContentTypeJSON}
 	var zero T
 	_, rs.isObject = any(zero).(Object)
 	rs.name = spec.Name
