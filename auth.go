@@ -230,8 +230,12 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 			if a.identityFree(r) {
 				perms = nil
 			}
+			var buf []string
+			if rc := a.ownContext(ctx); rc != nil {
+				buf = rc.principals[:0]
+			}
 			var err error
-			if id, err = Identify(r, perms, a.chain()...); err != nil {
+			if id, err = identify(r, perms, buf, a.chain()); err != nil {
 				protocol.WriteError(w, r, err)
 				return
 			}
@@ -242,7 +246,7 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 		if id.Authenticated() {
 			monitoring.SetUser(ctx, id.UserID, id.AuthType)
 		}
-		if rc, ok := ctx.Value(requestContextKey).(*requestContext); ok && rc.top == ctx && rc.app == a && !rc.hasID {
+		if rc := a.ownContext(ctx); rc != nil {
 			// The context is still the one contextMiddleware passed on (no batch identity
 			// or other layer was added since): record the identity in its requestContext
 			// rather than copying the request.
@@ -252,6 +256,15 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(WithIdentity(ctx, id)))
 	})
+}
+
+// ownContext returns the requestContext of a when ctx is still the one contextMiddleware
+// passed on and holds no identity yet, nil otherwise.
+func (a *App) ownContext(ctx context.Context) *requestContext {
+	if rc, ok := ctx.Value(requestContextKey).(*requestContext); ok && rc.top == ctx && rc.app == a && !rc.hasID {
+		return rc
+	}
+	return nil
 }
 
 // identityFree reports whether r is for a utility view that reads no identity: the
@@ -335,7 +348,19 @@ func Authentication(perms permission.Backend, policies ...Authenticator) func(ht
 // identity's principals are system.Everyone and, when authenticated, system.Authenticated,
 // the prefixed user id and the user's principals in perms (when perms is not nil).
 func Identify(r *http.Request, perms permission.Backend, policies ...Authenticator) (Identity, error) {
-	anonymous := func() Identity { return Identity{Principals: []string{permission.Everyone}} }
+	return identify(r, perms, nil, policies)
+}
+
+// identify is [Identify] with the principals of an authenticated user appended to buf[:0]
+// (a new slice when buf is nil): the App's request context lends its own array, so that
+// identifying a request allocates the user id only.
+func identify(r *http.Request, perms permission.Backend, buf []string, policies []Authenticator) (Identity, error) {
+	anonymous := func() Identity {
+		if buf == nil {
+			return Identity{Principals: []string{permission.Everyone}}
+		}
+		return Identity{Principals: append(buf[:0], permission.Everyone)[:1:1]}
+	}
 	for _, p := range policies {
 		name := strings.ToLower(p.Name())
 		var userID string
@@ -354,12 +379,14 @@ func Identify(r *http.Request, perms permission.Backend, policies ...Authenticat
 			}
 			userID = name + ":" + uid
 		}
+		if buf == nil {
+			buf = make([]string, 0, 4)
+		}
 		id := Identity{
 			UserID:     userID,
 			AuthType:   name,
-			Principals: make([]string, 3, 4),
+			Principals: append(buf[:0], permission.Everyone, permission.Authenticated, userID),
 		}
-		id.Principals[0], id.Principals[1], id.Principals[2] = permission.Everyone, permission.Authenticated, id.UserID
 		if perms != nil {
 			groups, err := perms.UserPrincipals(r.Context(), id.UserID)
 			if err != nil {
@@ -371,6 +398,9 @@ func Identify(r *http.Request, perms permission.Backend, policies ...Authenticat
 				}
 			}
 		}
+		// Full capacity: a caller appending to the principals gets a copy, never a write
+		// into the lent array that every copy of the identity shares.
+		id.Principals = id.Principals[:len(id.Principals):len(id.Principals)]
 		return id, nil
 	}
 	return anonymous(), nil

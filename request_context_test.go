@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -87,5 +89,33 @@ func TestRequestContextIsSharedWithMonitoring(t *testing.T) {
 	}
 	if s := got[0]; s.rc == nil || s.top != context.Context(s.rc) || s.user != top.user || !s.writerOK {
 		t.Errorf("under an outer monitoring middleware: request context %p (top %p), user %q, writer ok %v; want its own", s.rc, s.top, s.user, s.writerOK)
+	}
+}
+
+// The principals of a request live in its requestContext's array. A view that appends to
+// them gets a copy: what the identity holds, for every later reader, does not change.
+func TestIdentityPrincipalsAreNotWrittenByAppends(t *testing.T) {
+	app := newApp(t, nil, Config{})
+	var before, after []string
+	app.Router.Get("/probe", func(w http.ResponseWriter, r *http.Request) {
+		id := IdentityFrom(r.Context())
+		before = slices.Clone(id.Principals)
+		extended := append(id.Principals, "role:admin")
+		extended[0] = "tampered"
+		after = IdentityFrom(r.Context()).Principals
+	})
+	for _, user := range []string{"alice", ""} {
+		r := httptest.NewRequest(http.MethodGet, "/v1/probe", nil)
+		if user != "" {
+			r.SetBasicAuth(user, "secret")
+		}
+		app.Handler().ServeHTTP(httptest.NewRecorder(), r)
+		want := 1
+		if user != "" {
+			want = 3
+		}
+		if len(before) != want || !slices.Equal(before, after) || slices.Contains(after, "tampered") {
+			t.Errorf("user %q: principals %q, then %q after an append (want %d unchanged)", user, before, after, want)
+		}
 	}
 }
