@@ -31,6 +31,8 @@ type target struct {
 	found  storage.Object  // held here: t is allocated anyway
 	looked bool
 	perms  permission.Set // the ACEs to render, once written (PATCH)
+	// timestamp holds the ETag and Last-Modified values of the response (setTimestampIn).
+	timestamp [2]string
 }
 
 // existing returns the target object, or nil when it does not exist (or when there is no

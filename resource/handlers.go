@@ -444,7 +444,7 @@ func (rs *Resource[T]) getObject(w http.ResponseWriter, r *http.Request) error {
 	}
 	obj := *found
 	h := w.Header()
-	setTimestamp(h, obj.LastModified)
+	setTimestampIn(h, obj.LastModified, &t.timestamp)
 	rs.cacheHeaders(h, r)
 	cliquet.ExposeHeaders(w, exposeObject...)
 	if pre.notModified(obj.LastModified) {
