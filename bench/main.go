@@ -101,7 +101,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.rss, "rss", false, "measure idle RSS of the apps and of the example")
 	fs.StringVar(&o.example, "example", o.example, "package of the example app for the RSS measurement")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
-	fs.StringVar(&o.profileDir, "cpuprofile", "", "write the server CPU profile of every toolkit run to this directory")
+	fs.StringVar(&o.profileDir, "cpuprofile", "", "write the server CPU profiles of the first round of every scenario (toolkit and bare) to this directory")
 	fs.StringVar(&o.harnessProfile, "harnessprofile", "", "write the harness's own CPU profile (the load generator) to this file")
 	all := fs.Bool("all", false, "everything: -scale -hot -rss -soak 60s")
 	if err := fs.Parse(args); err != nil {
@@ -317,8 +317,12 @@ func runBackend(ctx context.Context, o options, backend string, rep *report, log
 				}
 				runLoad(ctx, servers[t], steps[t], o.warmup, 1<<40)
 				var prof chan error
-				if o.profileDir != "" && round == 0 && t == targetToolkit && !o.inProcess {
-					prof = profile(ctx, servers[t], filepath.Join(o.profileDir, backend+"-"+sc.name+".pprof"), o.duration)
+				if o.profileDir != "" && round == 0 && !o.inProcess {
+					name := backend + "-" + sc.name
+					if t == targetBare {
+						name += "-bare"
+					}
+					prof = profile(ctx, servers[t], filepath.Join(o.profileDir, name+".pprof"), o.duration)
 				}
 				st := runLoad(ctx, servers[t], steps[t], o.duration, 1<<40)
 				if prof != nil {
