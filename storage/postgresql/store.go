@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -437,7 +438,13 @@ func (b *Backend) listTail(q *query, opt storage.ListOptions, order string) erro
 		limit = b.maxFetch
 	}
 	if limit > 0 {
-		q.w(" LIMIT ", q.arg(limit))
+		// A literal, not a parameter: with LIMIT $n, PostgreSQL prices a prepared statement's
+		// generic plan without the limit, finds it dearer than the plans made for each
+		// execution's values, and so plans the statement again on every execution (about
+		// 0.1 ms of its CPU per list). With the literal, the generic plan is the same as the
+		// custom one and is kept after five executions. One cached statement per distinct
+		// limit, which clients take from a few values.
+		q.w(" LIMIT ", strconv.Itoa(limit))
 	}
 	return nil
 }

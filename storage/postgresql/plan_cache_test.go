@@ -1,0 +1,69 @@
+package postgresql
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/cliquet-go/cliquet/storage"
+)
+
+// A list statement is planned once per connection, not once per execution. PostgreSQL keeps
+// a prepared statement's generic plan only when it costs no more than the plans made for
+// each execution's values; with the page size as a parameter (LIMIT $n) it never did, and
+// every list paid a full planning.
+func TestListStatementsKeepTheirGenericPlan(t *testing.T) {
+	// A database of its own, whose statistics see one large collection: the planner then
+	// prices a page of an unknown size well above a page of 21 objects.
+	b := newTestBackend(t, Options{
+		URL:      testDatabase(t, "storage_pg_test_plans"),
+		PoolSize: 1, WriteWorkers: -1, // one connection: its statements are the ones listed below
+	})
+	ctx := context.Background()
+	s := storage.Scope{Resource: "plan", Parent: "plan-cache"}
+	if _, err := b.Create(ctx, s, storage.Object{Data: json.RawMessage(`{"n":1}`)}); err != nil { // the clock row
+		t.Fatal(err)
+	}
+	if _, err := b.pool.Exec(ctx, `INSERT INTO objects (resource_name, parent_id, id, last_modified, data)
+		SELECT $1, $2, 'o' || i, i, '{"n":1}' FROM generate_series(1, 5000) AS i ON CONFLICT DO NOTHING`, s.Resource, s.Parent); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.pool.Exec(ctx, `ANALYZE objects`); err != nil {
+		t.Fatal(err)
+	}
+	const runs = 12
+	for range runs {
+		if _, _, err := b.ListWithTimestamp(ctx, s, storage.ListOptions{Limit: 21}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.List(ctx, s, storage.ListOptions{Limit: 21}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := b.pool.Query(ctx, `SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements
+		WHERE statement LIKE '%FROM objects WHERE resource_name = $1 AND parent_id = $2%LIMIT%'
+		AND statement NOT LIKE '%pg_prepared_statements%'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	seen := 0
+	for rows.Next() {
+		var stmt string
+		var generic, custom int64
+		if err := rows.Scan(&stmt, &generic, &custom); err != nil {
+			t.Fatal(err)
+		}
+		seen++
+		if custom > 5 || generic < runs-5 {
+			t.Errorf("%d generic and %d custom plans for %d executions of\n%s", generic, custom, runs, strings.TrimSpace(stmt))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if seen != 2 {
+		t.Errorf("found %d list statements prepared on the connection, want 2", seen)
+	}
+}
