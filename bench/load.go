@@ -151,7 +151,10 @@ type result struct {
 	// runs every few MB allocated, so bytes per request set the GC's share of the CPU.
 	ServerBytes float64 `json:"server_bytes_per_op"`
 	ServerGCs   float64 `json:"server_gcs_per_s"`
-	FirstError  string  `json:"first_error,omitempty"`
+	// PostgresCPUus is the CPU microseconds per operation of all the machine's PostgreSQL
+	// processes (PostgreSQL scenarios only; 0 otherwise).
+	PostgresCPUus float64 `json:"postgres_cpu_us_per_op,omitempty"`
+	FirstError    string  `json:"first_error,omitempty"`
 }
 
 func toResult(backend, scenario, target string, st runStats, inProcess bool) result {
@@ -167,6 +170,9 @@ func toResult(backend, scenario, target string, st runStats, inProcess bool) res
 		r.ClientCPUus = st.clientCPU * 1e6 / float64(st.requests)
 		r.ServerBytes = float64(st.serverAlloc) / float64(st.requests)
 		r.ServerGCs = float64(st.serverGCs) / st.elapsed.Seconds()
+		if backend == "postgresql" {
+			r.PostgresCPUus = st.postgresCPU * 1e6 / float64(st.requests)
+		}
 	}
 	return r
 }

@@ -343,8 +343,12 @@ func runBackend(ctx context.Context, o options, backend string, rep *report, log
 			}
 			r := toResult(backend, sc.title, t, *acc[t], o.inProcess)
 			rep.Results = append(rep.Results, r)
-			fmt.Fprintf(log, "%-10s %-52s %-7s %8.0f req/s p50 %6.2f ms p99 %6.2f ms errors %d; server %.0f µs CPU, %.0f B allocated per op, %.0f GCs/s %s\n",
-				backend, sc.title, t, r.RPS, r.P50ms, r.P99ms, r.Errors, r.ServerCPUus, r.ServerBytes, r.ServerGCs, r.FirstError)
+			pg := ""
+			if r.PostgresCPUus > 0 {
+				pg = fmt.Sprintf(", PostgreSQL %.0f µs CPU per op", r.PostgresCPUus)
+			}
+			fmt.Fprintf(log, "%-10s %-52s %-7s %8.0f req/s p50 %6.2f ms p99 %6.2f ms errors %d; server %.0f µs CPU, %.0f B allocated per op, %.0f GCs/s%s %s\n",
+				backend, sc.title, t, r.RPS, r.P50ms, r.P99ms, r.Errors, r.ServerCPUus, r.ServerBytes, r.ServerGCs, pg, r.FirstError)
 		}
 	}
 	if backend != "postgresql" {
