@@ -37,8 +37,11 @@ type App struct {
 	// Router is the sub-router mounted under Prefix; resource.Register mounts routes on it.
 	// Routes added to it are also added to the router given to Initialize, under Prefix,
 	// so that a request is routed in one pass instead of two, with the same precedence
-	// between routes; chi.Walk, Match and Find see them relative to Prefix. Like any chi
-	// router that has routes, it refuses Use: add middleware with With or Group.
+	// between routes; chi.Walk, Match and Find see them relative to Prefix. Add versioned
+	// routes here rather than on the root router under Prefix: a root route there turns
+	// the copies off, and one added after them competes with them by chi's precedence.
+	// Like any chi router that has routes, it refuses Use: add middleware with With or
+	// Group.
 	Router chi.Router
 	// Prefix is the version prefix, "/v1".
 	Prefix string

@@ -187,3 +187,96 @@ func TestRouterWalk(t *testing.T) {
 	}()
 	app.Router.Use(func(h http.Handler) http.Handler { return h })
 }
+
+func teapot(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }
+
+// Mounting or routing on "/" of App.Router, which chi accepts on a sub-router, adds no copy
+// (the prefix's own mount covers it) and serves through the mount.
+func TestRouterMountAtSlash(t *testing.T) {
+	for name, add := range map[string]func(*App){
+		"Mount": func(app *App) {
+			m := chi.NewRouter()
+			m.Get("/anything", teapot)
+			app.Router.Mount("/", m)
+		},
+		"Route": func(app *App) { app.Router.Route("/", func(r chi.Router) { r.Get("/anything", teapot) }) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			app := newApp(t, nil, Config{})
+			add(app) // panics on failure
+			if w, _ := serveRoute(t, app, http.MethodGet, "/v1/anything"); w.Code != http.StatusTeapot {
+				t.Errorf("GET /v1/anything: %d, want 418", w.Code)
+			}
+			if w, _ := serveRoute(t, app, http.MethodGet, "/v1/__heartbeat__"); w.Code != http.StatusOK {
+				t.Errorf("GET /v1/__heartbeat__: %d, want 200", w.Code)
+			}
+		})
+	}
+}
+
+// Once the root router has a route of its own under the prefix, App.Router stops copying:
+// the root's route keeps the precedence it had over the mount, for the same path and
+// method as for a path its parameter matches.
+func TestRouterStopsCopyingNextToRootRoutes(t *testing.T) {
+	app := newApp(t, nil, Config{})
+	app.root.Get("/v1/things", teapot)
+	app.root.Get("/v1/p/{x}", teapot)
+	accepted := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) }
+	app.Router.Get("/things", accepted)
+	app.Router.Get("/p/static", accepted)
+	app.Router.Get("/others", accepted)
+	for path, want := range map[string]int{"/v1/things": 418, "/v1/p/static": 418, "/v1/others": 202} {
+		if w, _ := serveRoute(t, app, http.MethodGet, path); w.Code != want {
+			t.Errorf("GET %s: %d, want %d", path, w.Code, want)
+		}
+	}
+	// Reached through the mount: two patterns.
+	app.Router.Get("/later", patternsView("later"))
+	if _, got := serveRoute(t, app, http.MethodGet, "/v1/later"); !slices.Equal(got.Patterns, []string{"/v1/*", "/later"}) {
+		t.Errorf("GET /v1/later: patterns %q, want the mount's two", got.Patterns)
+	}
+}
+
+// With's middlewares wrap a handler once, whatever tree serves it; Route refuses a nil
+// function as chi does.
+func TestRouterWithBuildsOnce(t *testing.T) {
+	app := newApp(t, nil, Config{})
+	built := 0
+	app.Router.With(func(next http.Handler) http.Handler { built++; return next }).Get("/w", teapot)
+	if built != 1 {
+		t.Errorf("the middleware wrapped the handler %d times, want 1", built)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Route with a nil function did not panic")
+		}
+	}()
+	app.Router.Route("/nil", nil)
+}
+
+// A catch-all and a regexp parameter on App.Router route as on the sub-router alone: the
+// trailing-slash redirect and the 405 with its Allow header still come from it.
+func TestRouterCatchAllAndRegexp(t *testing.T) {
+	app := newApp(t, nil, Config{})
+	app.Router.Get("/n/{id:[0-9]+}", teapot)
+	app.Router.Get("/n/{name}", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) })
+	for path, want := range map[string]int{"/v1/n/12": 418, "/v1/n/ab": 202, "/v1/n/12/": 307} {
+		if w, _ := serveRoute(t, app, http.MethodGet, path); w.Code != want {
+			t.Errorf("GET %s: %d, want %d", path, w.Code, want)
+		}
+	}
+	if w, _ := serveRoute(t, app, http.MethodPut, "/v1/n/12"); w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "GET" {
+		t.Errorf("PUT /v1/n/12: %d, Allow %q, want 405 GET", w.Code, w.Header().Get("Allow"))
+	}
+
+	app = newApp(t, nil, Config{})
+	app.Router.Get("/*", teapot)
+	for path, want := range map[string]int{"/v1/zzz/y": 418, "/v1/": 200, "/v1/__heartbeat__": 200} {
+		if w, _ := serveRoute(t, app, http.MethodGet, path); w.Code != want {
+			t.Errorf("with a catch-all, GET %s: %d, want %d", path, w.Code, want)
+		}
+	}
+	if w, _ := serveRoute(t, app, http.MethodPost, "/v1/zzz/y"); w.Code != http.StatusMethodNotAllowed || !strings.Contains(w.Header().Get("Allow"), "GET") {
+		t.Errorf("with a catch-all, POST /v1/zzz/y: %d, Allow %q, want 405 with GET", w.Code, w.Header().Get("Allow"))
+	}
+}
