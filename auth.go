@@ -39,24 +39,28 @@ type BasicAuth struct {
 	Secret string
 }
 
-// basicAuthName is the name of [BasicAuth], the prefix of its user ids.
-const basicAuthName = "basicauth"
-
 // Name returns "basicauth".
-func (BasicAuth) Name() string { return basicAuthName }
+func (BasicAuth) Name() string { return "basicauth" }
 
 // Authenticate implements [Authenticator]. It reads the Authorization header like
 // [http.Request.BasicAuth] (scheme "Basic" in any case, standard base64, user and password
 // split at the first colon) and hashes the decoded "user:password" as it is.
 func (b BasicAuth) Authenticate(r *http.Request) (string, bool, error) {
-	uid, ok := b.userID(r, "")
+	uid, ok := b.prefixedUserID(r, "")
 	return uid, ok, nil
 }
 
-// userID returns prefix followed by the user id of r's Basic credentials, in one
-// allocation; ok is false when r has none. Identify asks for "basicauth:", the prefix of
-// the full user id, to spare concatenating it afterwards.
-func (b BasicAuth) userID(r *http.Request, prefix string) (string, bool) {
+// prefixedAuthenticator is an [Authenticator] that can write the full user id of a request
+// (the policy's name, a colon, and the id Authenticate returns) in one allocation, which
+// spares Identify a concatenation.
+type prefixedAuthenticator interface {
+	// prefixedUserID returns name + ":" + the user id, or the user id alone when name is
+	// empty; ok is false when r carries no credentials of the policy.
+	prefixedUserID(r *http.Request, name string) (string, bool)
+}
+
+// prefixedUserID implements prefixedAuthenticator.
+func (b BasicAuth) prefixedUserID(r *http.Request, name string) (string, bool) {
 	const scheme = "Basic "
 	auth := r.Header.Get("Authorization")
 	if len(auth) < len(scheme) || !strings.EqualFold(auth[:len(scheme)], scheme) {
@@ -78,7 +82,11 @@ func (b BasicAuth) userID(r *http.Request, prefix string) (string, bool) {
 		return "", false
 	}
 	var out [32 + 2*sha256.Size]byte
-	return string(appendHMACHex(append(out[:0], prefix...), b.Secret, cred)), true
+	id := out[:0]
+	if name != "" {
+		id = append(append(id, name...), ':')
+	}
+	return string(appendHMACHex(id, b.Secret, cred)), true
 }
 
 // HMACUserID returns the hex HMAC-SHA256 of message keyed by secret, the user id scheme of
@@ -222,6 +230,7 @@ func (a *App) chain() []Authenticator {
 func (a *App) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		rc := a.ownContext(ctx) // nil once a batch identity is added to ctx below
 		var id Identity
 		if c, ok := ctx.Value(batchIdentityKey).(*batchIdentity); ok && monitoring.IsSubrequest(ctx) && sameCredentials(c.header, r.Header) {
 			id = c.id
@@ -231,7 +240,7 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 				perms = nil
 			}
 			var buf []string
-			if rc := a.ownContext(ctx); rc != nil {
+			if rc != nil {
 				buf = rc.principals[:0]
 			}
 			var err error
@@ -241,15 +250,16 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 			}
 			if isBatchRequest(r) {
 				ctx = context.WithValue(ctx, batchIdentityKey, &batchIdentity{header: r.Header, id: id})
+				rc = nil // the identity goes on the new layer
 			}
 		}
 		if id.Authenticated() {
 			monitoring.SetUser(ctx, id.UserID, id.AuthType)
 		}
-		if rc := a.ownContext(ctx); rc != nil {
+		if rc != nil {
 			// The context is still the one contextMiddleware passed on (no batch identity
-			// or other layer was added since): record the identity in its requestContext
-			// rather than copying the request.
+			// was added): record the identity in its requestContext rather than copying
+			// the request.
 			rc.setIdentity(id)
 			next.ServeHTTP(w, r)
 			return
@@ -364,9 +374,8 @@ func identify(r *http.Request, perms permission.Backend, buf []string, policies 
 	for _, p := range policies {
 		name := strings.ToLower(p.Name())
 		var userID string
-		if b, ok := p.(BasicAuth); ok && name == basicAuthName {
-			// The built-in policy writes the prefixed id itself: one allocation fewer.
-			if userID, ok = b.userID(r, basicAuthName+":"); !ok {
+		if pa, ok := p.(prefixedAuthenticator); ok {
+			if userID, ok = pa.prefixedUserID(r, name); !ok {
 				continue
 			}
 		} else {

@@ -60,6 +60,8 @@
 // PostgreSQL's jsonb ordering (null < string < number < boolean < array < object); an absent
 // field is SQL NULL, sorted last ascending and first descending. Field names and values are
 // always passed as parameters: a dotted field is the text[] parameter of data #> $n::text[].
+// Only a page's LIMIT is written as a literal (an integer), so that PostgreSQL keeps the
+// statement's generic plan instead of planning it again on every execution.
 // Filters on "id" and "last_modified" use the columns, so that _since, _before and keyset
 // pages on the default order use the index.
 //

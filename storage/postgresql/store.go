@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -330,9 +329,7 @@ func (b *Backend) DeleteAll(ctx context.Context, s storage.Scope, opt storage.Li
 		return nil, err
 	}
 	q.w(order)
-	if opt.Limit > 0 {
-		q.w(" LIMIT ", q.arg(opt.Limit))
-	}
+	q.limit(opt.Limit)
 	q.w(`),
 n AS (SELECT count(*) AS c FROM matched),
 clock AS (
@@ -437,15 +434,7 @@ func (b *Backend) listTail(q *query, opt storage.ListOptions, order string) erro
 	if limit <= 0 {
 		limit = b.maxFetch
 	}
-	if limit > 0 {
-		// A literal, not a parameter: with LIMIT $n, PostgreSQL prices a prepared statement's
-		// generic plan without the limit, finds it dearer than the plans made for each
-		// execution's values, and so plans the statement again on every execution (about
-		// 0.1 ms of its CPU per list). With the literal, the generic plan is the same as the
-		// custom one and is kept after five executions. One cached statement per distinct
-		// limit, which clients take from a few values.
-		q.w(" LIMIT ", strconv.Itoa(limit))
-	}
+	q.limit(limit)
 	return nil
 }
 
