@@ -65,18 +65,18 @@ func writeMarkdown(w io.Writer, rep *report, o options) {
 
 	for _, backend := range o.backends {
 		// PostgreSQL's own CPU per request, on its backend only: the server, the harness and
-		// the database share the machine's cores.
+		// the database share the machine's cores. pgCol(s) is s in the PostgreSQL table.
 		pg := backend == "postgresql"
+		pgCol := func(s string) string {
+			if pg {
+				return s
+			}
+			return ""
+		}
 		fmt.Fprintf(w, "#### %s\n\n", backend)
-		fmt.Fprint(w, "| scenario | bare req/s | toolkit req/s | toolkit / bare | bare p50 / p99 ms | toolkit p50 / p99 ms | errors bare / toolkit | server CPU µs/op bare / toolkit | harness CPU µs/op bare / toolkit | server KB allocated/op bare / toolkit |")
-		if pg {
-			fmt.Fprint(w, " PostgreSQL CPU µs/op bare / toolkit |")
-		}
-		fmt.Fprint(w, "\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-		if pg {
-			fmt.Fprint(w, "---:|")
-		}
-		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| scenario | bare req/s | toolkit req/s | toolkit / bare | bare p50 / p99 ms | toolkit p50 / p99 ms | errors bare / toolkit | server CPU µs/op bare / toolkit | harness CPU µs/op bare / toolkit | server KB allocated/op bare / toolkit |"+
+			pgCol(" PostgreSQL CPU µs/op bare / toolkit |"))
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"+pgCol("---:|"))
 		for _, name := range o.scenarios {
 			title := scenarioTitle(name)
 			b, t := find(rep.Results, backend, title, targetBare), find(rep.Results, backend, title, targetToolkit)
@@ -84,20 +84,12 @@ func writeMarkdown(w io.Writer, rep *report, o options) {
 				continue
 			}
 			if t.NA || b.NA {
-				fmt.Fprintf(w, "| %s | %s | %s | n/a | | | | | | |", title, rps(b), rps(t))
-				if pg {
-					fmt.Fprint(w, " |")
-				}
-				fmt.Fprintln(w)
+				fmt.Fprintf(w, "| %s | %s | %s | n/a | | | | | | |%s\n", title, rps(b), rps(t), pgCol(" |"))
 				continue
 			}
-			fmt.Fprintf(w, "| %s | %.0f | %.0f | %.2f | %s | %s | %d / %d | %s / %s | %s / %s | %s / %s |", title, b.RPS, t.RPS, t.RPS/b.RPS,
+			fmt.Fprintf(w, "| %s | %.0f | %.0f | %.2f | %s | %s | %d / %d | %s / %s | %s / %s | %s / %s |%s\n", title, b.RPS, t.RPS, t.RPS/b.RPS,
 				latency(b), latency(t), b.Errors, t.Errors, cpu(b.ServerCPUus), cpu(t.ServerCPUus), cpu(b.ClientCPUus), cpu(t.ClientCPUus),
-				kb(b.ServerBytes), kb(t.ServerBytes))
-			if pg {
-				fmt.Fprintf(w, " %s / %s |", cpu(b.PostgresCPUus), cpu(t.PostgresCPUus))
-			}
-			fmt.Fprintln(w)
+				kb(b.ServerBytes), kb(t.ServerBytes), pgCol(fmt.Sprintf(" %s / %s |", cpu(b.PostgresCPUus), cpu(t.PostgresCPUus))))
 		}
 		fmt.Fprintln(w)
 	}
