@@ -21,6 +21,7 @@ import (
 // authorizer may look the object up (existing); the handler then reuses that lookup.
 type target struct {
 	r      *http.Request
+	rs     *core
 	plural bool
 	id     string
 	scope  storage.Scope
@@ -31,6 +32,13 @@ type target struct {
 	found  storage.Object  // held here: t is allocated anyway
 	looked bool
 	perms  permission.Set // the ACEs to render, once written (PATCH)
+
+	// Shareable resources: the ancestors (chain, and their objects as read with the target),
+	// the URIs and rules of each level, and the caller's rights on them.
+	chain     chain
+	ancestors []storage.Object
+	lv        levels
+	rights    rights
 	// timestamp holds the ETag and Last-Modified values of the response (setTimestampIn).
 	timestamp [2]string
 }
@@ -105,20 +113,23 @@ func (rs *core) authorize(r *http.Request, plural bool, objectID string) (*targe
 	if rs.share == nil {
 		parent = id.UserID
 	}
-	if rs.parent != nil && (id.Authenticated() || rs.share != nil) {
+	t := &target{r: r, plural: plural, id: objectID, store: rs.store, rs: rs}
+	if rs.tree.parent != nil {
+		c, err := rs.resolveChain(r)
+		if err != nil {
+			return nil, grant{}, err
+		}
+		t.chain, parent = c, c.uris[len(c.uris)-1]
+	} else if rs.parent != nil && (id.Authenticated() || rs.share != nil) {
 		p, err := rs.parent(r)
 		if err != nil {
 			return nil, grant{}, err
 		}
 		parent = p
 	}
-	t := &target{
-		r: r, plural: plural, id: objectID,
-		scope: storage.Scope{Resource: rs.name, Parent: parent},
-		store: rs.store,
-	}
+	t.scope = storage.Scope{Resource: rs.name, Parent: parent}
 	if rs.share != nil {
-		u, err := rs.uris(r)
+		u, err := rs.uris(r, t.chain)
 		if err != nil {
 			return nil, grant{}, err
 		}
@@ -149,10 +160,14 @@ func (u uris) objectID(uri string) (string, bool) {
 	return id, id != "" && !strings.Contains(id, "/")
 }
 
-// uris substitutes the request's URL parameters in the resource's route patterns. A
-// parameter holding '*' or '/' is refused (400): '*' is a wildcard for the permission
-// backend.
-func (rs *core) uris(r *http.Request) (uris, error) {
+// uris substitutes the request's URL parameters in the resource's route patterns (the
+// ancestors' ids of c for a nested resource). A parameter holding '*' or '/' is refused
+// (400): '*' is a wildcard for the permission backend.
+func (rs *core) uris(r *http.Request, c chain) (uris, error) {
+	if rs.tree.parent != nil {
+		o := rs.tree.object
+		return uris{plural: rs.tree.plural.fill(c.ids...), prefix: o.head(c.ids...), suffix: o.lits[len(c.ids)+1]}, nil
+	}
 	var bad string
 	subst := func(pattern string) string {
 		return routeParam.ReplaceAllStringFunc(pattern, func(p string) string {
@@ -179,17 +194,17 @@ func (rs *core) uris(r *http.Request) (uris, error) {
 // sharing is the authorizer of shareable resources, and their access to the permission
 // backend (ACLs in bodies, writes next to storage writes).
 type sharing struct {
-	name     string
-	backend  permission.Backend
-	names    []string // object permissions accepted in bodies
-	bound    func(objectID, perm string) []permission.Binding
-	global   map[string][]string // resolved <name>_<perm>_principals (known permissions)
-	settings *config.Settings
-	explicit bool // explicit_permissions: the author always gets write
+	name      string
+	backend   permission.Backend
+	names     []string            // object permissions accepted in bodies
+	impliedBy map[string][]string // Sharing.Implied
+	global    map[string][]string // resolved <name>_<perm>_principals (known permissions)
+	settings  *config.Settings
+	explicit  bool // explicit_permissions: the author always gets write
 }
 
 func newSharing(name string, spec *Sharing, backend permission.Backend, s *config.Settings) (*sharing, error) {
-	sh := &sharing{name: name, backend: backend, names: spec.Permissions, bound: spec.Bound, settings: s, global: map[string][]string{}}
+	sh := &sharing{name: name, backend: backend, names: spec.Permissions, impliedBy: spec.Implied, settings: s, global: map[string][]string{}}
 	if sh.names == nil {
 		sh.names = []string{"read", "write"}
 	}
@@ -197,9 +212,6 @@ func newSharing(name string, spec *Sharing, backend permission.Backend, s *confi
 		if n == "" || n == "create" || strings.ContainsAny(n, "/ ") {
 			return nil, errors.New("invalid object permission " + `"` + n + `"` + " in Sharing.Permissions")
 		}
-	}
-	if sh.bound == nil {
-		sh.bound = DefaultBound
 	}
 	for _, p := range append([]string{"create"}, sh.names...) {
 		key := name + "_" + p + "_principals"
@@ -228,105 +240,125 @@ func (sh *sharing) globalPrincipals(perm string) []string {
 	return sh.settings.List(sh.name + "_" + perm + "_principals")
 }
 
-// check reports whether principals hold perm on objectID, through the global settings or
-// the permission backend, following the bound permissions.
-func (sh *sharing) check(ctx context.Context, principals []string, objectID, perm string) (bool, error) {
-	bound := sh.bound(objectID, perm)
-	for _, b := range bound {
-		for _, p := range sh.globalPrincipals(b.Permission) {
-			if slices.Contains(principals, p) {
-				return true, nil
-			}
-		}
-	}
-	if len(bound) == 0 {
-		return false, nil
-	}
-	return sh.backend.CheckPermission(ctx, principals, bound)
-}
-
-// required returns the permission a request needs and the object it is checked on
-// (kinto.core's RouteFactory): GET/HEAD read, PATCH/DELETE write, POST create on the plural
-// (read on the object when the body names an existing id), PUT write on an existing object
-// and create on the plural otherwise or with If-None-Match: *.
-func (sh *sharing) required(ctx context.Context, t *target) (perm, objectID string, err error) {
+// required returns the permission a request needs and whether it is checked on the plural
+// URI (kinto.core's RouteFactory): GET/HEAD read, PATCH/DELETE write, POST create on the
+// plural (read on the object when the body names an existing id), PUT write on an existing
+// object and create on the plural otherwise or with If-None-Match: *.
+func required(t *target) (perm string, plural bool) {
 	switch t.r.Method {
 	case http.MethodGet, http.MethodHead:
-		perm = "read"
+		return "read", t.plural
 	case http.MethodPost:
-		obj, err := t.existing(ctx)
-		if err != nil {
-			return "", "", err
+		if t.obj != nil {
+			return "read", false
 		}
-		if obj != nil {
-			return "read", t.uris.object(t.id), nil
-		}
-		return "create", t.uris.plural, nil
+		return "create", true
 	case http.MethodPut:
-		obj, err := t.existing(ctx)
-		if err != nil {
-			return "", "", err
+		if t.obj == nil || strings.TrimSpace(t.r.Header.Get("If-None-Match")) == "*" {
+			return "create", true
 		}
-		if obj == nil || strings.TrimSpace(t.r.Header.Get("If-None-Match")) == "*" {
-			return "create", t.uris.plural, nil
-		}
-		return "write", t.uris.object(t.id), nil
-	default:
-		perm = "write"
+		return "write", false
 	}
-	if t.plural {
-		return perm, t.uris.plural, nil
-	}
-	return perm, t.uris.object(t.id), nil
+	return "write", t.plural
 }
 
 // authorize implements authorizer for shareable resources. See the package documentation
-// ("Permissions") for the rules; they are kinto.core's AuthorizationPolicy.permits.
+// ("Permissions") for the rules; they are kinto.core's AuthorizationPolicy.permits. It
+// reads what it needs in two calls made concurrently: the ancestors and the object from
+// storage (one GetMany), the caller's rights on their URIs from the permission backend.
 func (sh *sharing) authorize(ctx context.Context, id cliquet.Identity, t *target) (grant, error) {
-	perm, objectID, err := sh.required(ctx, t)
-	if err != nil {
-		return grant{}, err
+	rs, c := t.rs, t.chain
+	depth := len(c.ids)
+	object := ""
+	if t.id != "" {
+		object = t.uris.object(t.id)
+	}
+	t.lv = rs.levels(c, object, t.uris.plural)
+	full := ""
+	if t.r.Method == http.MethodGet || t.r.Method == http.MethodPost {
+		full = object // the ACEs to render
 	}
 	principals := id.Principals
-	allowed, err := sh.check(ctx, principals, objectID, perm)
-	if err != nil {
-		return grant{}, err
+	keys := c.keys
+	if t.id != "" {
+		keys = append(keys[:depth:depth], storage.Key{Scope: t.scope, ID: t.id})
 	}
-	if allowed {
-		if perm == "create" && t.r.Method == http.MethodPut && t.obj != nil {
-			read, err := sh.check(ctx, principals, t.uris.object(t.id), "read")
-			return grant{hideExisting: !read}, err
-		}
-		return grant{}, nil
-	}
-	if !t.plural && perm == "write" {
-		// PATCH or DELETE of a missing object: whoever may read the plural gets the 404.
-		obj, err := t.existing(ctx)
+	var objs []storage.Object
+	if len(keys) == 0 {
+		rt, err := fetchRights(ctx, sh.backend, principals, t.lv.uris, full)
 		if err != nil {
 			return grant{}, err
 		}
-		if obj == nil {
-			if allowed, err = sh.check(ctx, principals, t.uris.plural, "read"); err != nil {
-				return grant{}, err
-			} else if allowed {
-				return grant{}, nil
-			}
+		t.rights = rt
+	} else {
+		var (
+			rerr error
+			done = make(chan struct{})
+		)
+		go func() {
+			defer close(done)
+			t.rights, rerr = fetchRights(ctx, sh.backend, principals, t.lv.uris, full)
+		}()
+		var serr error
+		objs, serr = getMany(ctx, t.store, keys)
+		<-done
+		if serr != nil {
+			return grant{}, serr
 		}
+		if rerr != nil {
+			return grant{}, rerr
+		}
+	}
+	if t.id != "" {
+		t.looked = true
+		if objs[depth].ID != "" {
+			t.found = objs[depth]
+			t.obj = &t.found
+		}
+	}
+	t.ancestors = objs[:min(depth, len(objs))]
+	holds := func(refs []grantRef) bool { return t.lv.holds(&t.rights, principals, refs) }
+
+	// A missing ancestor: 401 to anonymous users, 404 to those who may read the enclosing
+	// object, 403 otherwise (kinto.core hides which buckets exist).
+	for k := 0; k < depth; k++ {
+		if objs[k].ID != "" {
+			continue
+		}
+		if !id.Authenticated() {
+			return grant{}, cliquet.ErrUnauthorized()
+		}
+		if k > 0 && holds(rs.tree.path[k-1].grantsOf("read", false)) {
+			anc := rs.tree.path[k]
+			e := protocol.NewError(http.StatusNotFound, protocol.ErrnoInvalidResourceID, protocol.MsgNotFound)
+			e.Details = map[string]any{"id": c.ids[k], "resource_name": anc.name}
+			return grant{}, e
+		}
+		return grant{}, cliquet.ErrForbidden()
+	}
+
+	perm, onPlural := required(t)
+	if holds(rs.grantsOf(perm, onPlural)) {
+		if perm == "create" && t.r.Method == http.MethodPut && t.obj != nil {
+			return grant{hideExisting: !holds(rs.grantsOf("read", false))}, nil
+		}
+		return grant{}, nil
+	}
+	if !t.plural && perm == "write" && t.obj == nil && holds(rs.grantsOf("read", true)) {
+		return grant{}, nil // PATCH or DELETE of a missing object: 404 for who may read the plural
 	}
 	if t.plural && t.r.Method != http.MethodPost {
 		// A list operation without the permission on the whole collection: the objects
 		// shared with the user, when there are some, or an empty list for users who may
 		// create objects.
-		ids, err := sh.shared(ctx, principals, t.uris, perm)
+		ids, err := sh.shared(ctx, principals, t, perm)
 		if err != nil {
 			return grant{}, err
 		}
 		if len(ids) > 0 {
 			return grant{restricted: true, ids: ids}, nil
 		}
-		if ok, err := sh.check(ctx, principals, t.uris.plural, "create"); err != nil {
-			return grant{}, err
-		} else if ok {
+		if holds(rs.grantsOf("create", true)) {
 			return grant{restricted: true}, nil
 		}
 	}
@@ -336,16 +368,19 @@ func (sh *sharing) authorize(ctx context.Context, id cliquet.Identity, t *target
 	return grant{}, cliquet.ErrForbidden()
 }
 
-// shared returns the ids of the objects on which principals hold perm (through the bound
-// permissions of the pattern object URI "<plural>/*").
-func (sh *sharing) shared(ctx context.Context, principals []string, u uris, perm string) ([]string, error) {
-	found, err := sh.backend.AccessibleObjects(ctx, principals, sh.bound(u.object("*"), perm))
+// shared returns the ids of the objects of the request's collection on which principals
+// hold perm through an ACE (the grants of perm with the object URI "<plural>/*").
+func (sh *sharing) shared(ctx context.Context, principals []string, t *target, perm string) ([]string, error) {
+	lv := t.lv
+	lv.uris = slices.Clone(lv.uris)
+	lv.uris[len(t.chain.ids)] = t.uris.object("*")
+	found, err := sh.backend.AccessibleObjects(ctx, principals, lv.bindings(t.rs.grantsOf(perm, false)))
 	if err != nil {
 		return nil, err
 	}
 	ids := make([]string, 0, len(found))
 	for uri := range found {
-		if id, ok := u.objectID(uri); ok && id != "*" {
+		if id, ok := t.uris.objectID(uri); ok && id != "*" {
 			ids = append(ids, id)
 		}
 	}

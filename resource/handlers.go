@@ -305,7 +305,7 @@ func (rs *Resource[T]) createObject(w http.ResponseWriter, r *http.Request) erro
 	if data == nil {
 		data = map[string]any{}
 	}
-	obj, err := rs.prepare(r, id, data, nil)
+	obj, err := rs.prepare(t, id, data, nil)
 	if err != nil {
 		return err
 	}
@@ -518,7 +518,7 @@ func (rs *Resource[T]) putObject(w http.ResponseWriter, r *http.Request) error {
 			delete(data, "last_modified")
 		}
 	}
-	obj, err := rs.prepare(r, id, data, existing)
+	obj, err := rs.prepare(t, id, data, existing)
 	if err != nil {
 		return err
 	}
@@ -625,7 +625,7 @@ func (rs *Resource[T]) patchObject(w http.ResponseWriter, r *http.Request) error
 				return err
 			}
 		}
-		obj, err := rs.prepare(r, id, updated, &existing)
+		obj, err := rs.prepare(t, id, updated, &existing)
 		if err != nil {
 			return err
 		}

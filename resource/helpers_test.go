@@ -28,6 +28,8 @@ type server struct {
 	t   *testing.T
 	app *cliquet.App
 	h   http.Handler
+	// articles is the shareable resource of newShareServer (a parent for nested tests).
+	articles *resource.Resource[resource.Object]
 }
 
 // newApp returns an app on memory storage.

@@ -148,9 +148,13 @@ func (rs *core) loadPermissions(r *http.Request, t *target, id string) (permissi
 	if rs.share == nil {
 		return nil, nil
 	}
-	set, err := rs.share.backend.ObjectPermissions(r.Context(), t.uris.object(id))
-	if err != nil {
-		return nil, err
+	uri := t.uris.object(id)
+	set := t.rights.aces
+	if t.rights.acesOf != uri {
+		var err error
+		if set, err = rs.share.backend.ObjectPermissions(r.Context(), uri); err != nil {
+			return nil, err
+		}
 	}
 	return visible(set, cliquet.IdentityFrom(r.Context()).Principals), nil
 }

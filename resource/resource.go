@@ -40,6 +40,9 @@ type core struct {
 	parent     func(r *http.Request) (string, error)
 	auth       authorizer
 	share      *sharing // nil: private per-user resource
+	tree       tree     // the resource's place in its resource tree (tree.go)
+	// parentSchema validates objects against their parent's schema (Spec.ParentSchema).
+	parentSchema *schemaCache
 	now        func() time.Time
 
 	paginateBy   int    // 0: none
@@ -106,9 +109,21 @@ func Register[T any](app *cliquet.App, spec Spec[T]) (*Resource[T], error) {
 	var zero T
 	_, rs.isObject = any(zero).(Object)
 	rs.name = spec.Name
+	var under *core
+	if spec.Under != nil {
+		if under = spec.Under.node(); under == nil {
+			return nil, fmt.Errorf("resource %s: Under is not a registered resource", spec.Name)
+		}
+		if spec.Parent != nil {
+			return nil, fmt.Errorf("resource %s: Under and Parent are exclusive", spec.Name)
+		}
+	}
 	rs.pluralPath = spec.Path
 	if rs.pluralPath == "" {
 		rs.pluralPath = "/" + spec.Name + "s"
+		if under != nil {
+			rs.pluralPath = defaultNestedPath(under, spec.Name)
+		}
 	}
 	if !strings.HasPrefix(rs.pluralPath, "/") || strings.HasSuffix(rs.pluralPath, "/") {
 		return nil, fmt.Errorf("resource %s: path %q must start and not end with /", spec.Name, rs.pluralPath)
@@ -167,6 +182,17 @@ func Register[T any](app *cliquet.App, spec Spec[T]) (*Resource[T], error) {
 			return nil, fmt.Errorf("resource %s: %w", spec.Name, err)
 		}
 		rs.share, rs.auth = sh, sh
+	}
+	rs.tree.plural, rs.tree.object = newTmpl(rs.pluralPath), newTmpl(rs.objectPath)
+	if under != nil {
+		if err := rs.setUnder(under); err != nil {
+			return nil, err
+		}
+		if spec.ParentSchema != nil {
+			rs.parentSchema = newSchemaCache(spec.Name, spec.ParentSchema)
+		}
+	} else if spec.ParentSchema != nil {
+		return nil, fmt.Errorf("resource %s: ParentSchema needs Under", spec.Name)
 	}
 	rs.now = time.Now
 
@@ -470,7 +496,14 @@ func (rs *Resource[T]) fromT(t T) (map[string]any, error) {
 // prepare turns validated data (carrying its final id) into the object to store: it runs
 // the Process hook (or the typed round trip that drops unknown fields) and applies the
 // client-forced last_modified rules of protocol.md 3.3.
-func (rs *Resource[T]) prepare(r *http.Request, id string, data map[string]any, old *storage.Object) (storage.Object, error) {
+//
+// On a nested resource it first validates data against the parent's schema
+// (Spec.ParentSchema), and the hook's context carries the ancestors ([Ancestors]).
+func (rs *Resource[T]) prepare(t *target, id string, data map[string]any, old *storage.Object) (storage.Object, error) {
+	r := t.r
+	if err := rs.checkParentSchema(t, data); err != nil {
+		return storage.Object{}, err
+	}
 	data["id"] = id
 	m := data
 	if rs.process != nil || !rs.isObject {
@@ -487,7 +520,11 @@ func (rs *Resource[T]) prepare(r *http.Request, id string, data map[string]any, 
 				}
 				ot = &o
 			}
-			if nt, err = rs.process(r.Context(), r, nt, ot); err != nil {
+			ctx := r.Context()
+			if t.ancestors != nil {
+				ctx = context.WithValue(ctx, ancestorsKey{}, t.ancestors)
+			}
+			if nt, err = rs.process(ctx, r, nt, ot); err != nil {
 				return storage.Object{}, err
 			}
 		}

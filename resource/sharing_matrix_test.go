@@ -41,10 +41,11 @@ func newShareServer(t *testing.T, perms permission.Backend, settings map[string]
 	if sharing == nil {
 		sharing = &resource.Sharing{}
 	}
-	if _, err := resource.Register(app, resource.Spec[resource.Object]{Name: "article", Sharing: sharing}); err != nil {
+	articles, err := resource.Register(app, resource.Spec[resource.Object]{Name: "article", Sharing: sharing})
+	if err != nil {
 		t.Fatal(err)
 	}
-	return &server{t: t, app: app, h: app.Handler()}
+	return &server{t: t, app: app, h: app.Handler(), articles: articles}
 }
 
 func TestSharingMatrixMemory(t *testing.T) {

@@ -3,12 +3,10 @@ package resource_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/permission/memory"
@@ -190,22 +188,15 @@ func TestSharingSettingsAndLists(t *testing.T) {
 	})
 }
 
-// TestSharingBoundPermissions nests comments under articles: whoever may read (or write)
-// an article may read its comments, through Sharing.Bound.
-func TestSharingBoundPermissions(t *testing.T) {
+// TestSharingNestedPermissions nests comments under articles (Spec.Under): whoever may
+// read (or write) an article may read its comments.
+func TestSharingNestedPermissions(t *testing.T) {
 	perms := memory.New()
 	s := newShareServer(t, perms, map[string]string{"comment_create_principals": "system.Authenticated"}, nil)
-	bound := func(objectID, perm string) []permission.Binding {
-		b := resource.DefaultBound(objectID, perm)
-		if article, _, ok := strings.Cut(objectID, "/comments"); ok && perm == "read" {
-			b = append(b, permission.Binding{ObjectID: article, Permission: "read"}, permission.Binding{ObjectID: article, Permission: "write"})
-		}
-		return b
-	}
 	_, err := resource.Register(s.app, resource.Spec[resource.Object]{
 		Name: "comment", Path: "/articles/{aid}/comments",
-		Parent:  func(r *http.Request) (string, error) { return "/articles/" + chi.URLParam(r, "aid"), nil },
-		Sharing: &resource.Sharing{Bound: bound},
+		Under:   s.articles,
+		Sharing: &resource.Sharing{},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -227,5 +218,5 @@ func TestSharingBoundPermissions(t *testing.T) {
 	if r := s.must(200, req{Method: "GET", Path: "/v1/articles/" + other + "/comments", User: "bob"}); len(r.list()) != 0 {
 		t.Fatalf("bob sees comments of an article not shared with him: %s", r.Raw)
 	}
-	expectError(t, s.do(req{Method: "GET", Path: "/v1/articles/*/comments", User: "bob"}), 400, 107, "path", "aid")
+	expectError(t, s.do(req{Method: "GET", Path: "/v1/articles/*/comments", User: "bob"}), 400, 107, "path", "article_id")
 }

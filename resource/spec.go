@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/cliquet-go/cliquet/permission"
+	"github.com/cliquet-go/cliquet/storage"
 )
 
 // Object is the schemaless record type: Register[Object] gives kinto.core's behaviour, where a
@@ -43,6 +43,28 @@ type Spec[T any] struct {
 	// ""). An error it returns is rendered (a *protocol.Error keeps its status). On a private
 	// resource every method requires an authenticated user (401 errno 104 otherwise).
 	Parent func(r *http.Request) (string, error)
+	// Under nests the resource under a parent resource registered before it (Kinto's
+	// records under collections under buckets): the objects of one parent object form one
+	// collection, whose storage parent id is the parent object's URI ("/buckets/b1"). Both
+	// resources must be shareable. Path then defaults to the parent's object path with {id}
+	// renamed {<parent name>_id}, followed by "/" + Name + "s"; a Path of your own must carry
+	// one URL parameter per ancestor, in order from the root, and ObjectPath the same
+	// parameters followed by {id}.
+	//
+	// The toolkit then reads the ancestors with the object in one storage call and answers
+	// a missing ancestor as kinto.core does (401 to anonymous users, 404 to users who may
+	// read the enclosing object, 403 otherwise); it inherits permissions down the tree (a
+	// permission held on an object is held on its descendants, and creating objects here is
+	// the "<name>:create" permission of the parent object, which the parent's write
+	// grants); and deleting an object deletes its descendants (without tombstones) and
+	// their ACLs. Under and Parent are exclusive.
+	Under Node
+	// ParentSchema, on a nested resource, returns an extra JSON Schema that the objects of
+	// one parent object must satisfy, read from that parent (Kinto's collection schemas);
+	// nil when the parent has none. The toolkit compiles each parent's schema once per
+	// version of the parent (its URI and timestamp) and validates creations and updates
+	// against it, after Schema. An error returned is rendered as is.
+	ParentSchema func(parent storage.Object) ([]byte, error)
 	// Sharing makes the resource shareable: per-object ACLs kept in the app's permission
 	// backend decide who may do what (see the package documentation, "Permissions"). Nil
 	// means a private per-user resource.
@@ -143,20 +165,11 @@ type Sharing struct {
 	// <name>_<permission>_principals (for example article_create_principals =
 	// system.Authenticated) replaces an entry when it is set.
 	Principals map[string][]string
-	// Bound maps one permission check, permission perm on the object objectID (an object
-	// URI such as "/articles/abc", the plural URI "/articles" for "create", or a pattern
-	// "/articles/*" when listing), to the bindings that grant it: holding any of them is
-	// enough. Nil means [DefaultBound]. Use it for inheritance, for example a parent object
-	// that grants read on its children. It must be safe for concurrent use.
-	Bound func(objectID, perm string) []permission.Binding
-}
-
-// DefaultBound is the default [Sharing.Bound]: a permission is granted by itself on the same
-// object, and read is also granted by write.
-func DefaultBound(objectID, perm string) []permission.Binding {
-	b := []permission.Binding{{ObjectID: objectID, Permission: perm}}
-	if perm == "read" {
-		b = append(b, permission.Binding{ObjectID: objectID, Permission: "write"})
-	}
-	return b
+	// Implied maps a permission to the permissions that also grant it on the same object;
+	// an entry replaces the default. By default read is granted by write, and so is the
+	// creation of the objects of a resource nested under this one ("record:create" on a
+	// collection, for a resource "record" whose Spec.Under is the collections). Permissions
+	// are also inherited down a resource tree: a permission held on an object is held on
+	// its descendants that have a permission of the same name (see Spec.Under).
+	Implied map[string][]string
 }

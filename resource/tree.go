@@ -1,0 +1,392 @@
+package resource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/cliquet-go/cliquet/permission"
+	"github.com/cliquet-go/cliquet/protocol"
+	"github.com/cliquet-go/cliquet/storage"
+)
+
+// Nested resources (Spec.Under): a resource registered under a parent resource keeps its
+// objects in one collection per parent object, whose storage parent id is the parent
+// object's URI ("/buckets/b1/collections/c1"). The toolkit reads the ancestors together
+// with the object, answers a missing ancestor as kinto.core does, inherits permissions
+// down the tree and deletes the descendants of a deleted object.
+
+// Node is a registered resource that other resources can be nested under (Spec.Under).
+// *Resource[T] implements it.
+type Node interface {
+	node() *core
+}
+
+func (rs *Resource[T]) node() *core { return &rs.core }
+
+// tmpl is a route pattern cut at its URL parameters: lits[0] names[0] lits[1] ... lits[n].
+type tmpl struct {
+	lits  []string
+	names []string
+}
+
+func newTmpl(pattern string) tmpl {
+	var t tmpl
+	rest := pattern
+	for {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			break
+		}
+		t.lits = append(t.lits, rest[:i])
+		name, _, _ := strings.Cut(rest[i+1:i+j], ":")
+		t.names = append(t.names, name)
+		rest = rest[i+j+1:]
+	}
+	t.lits = append(t.lits, rest)
+	return t
+}
+
+// fill substitutes vals, in order, for the parameters.
+func (t tmpl) fill(vals ...string) string {
+	n := 0
+	for _, l := range t.lits {
+		n += len(l)
+	}
+	for _, v := range vals {
+		n += len(v)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for i, l := range t.lits {
+		b.WriteString(l)
+		if i < len(vals) {
+			b.WriteString(vals[i])
+		}
+	}
+	return b.String()
+}
+
+// head substitutes vals for the first parameters and stops before the next one.
+func (t tmpl) head(vals ...string) string {
+	var b strings.Builder
+	for i, v := range vals {
+		b.WriteString(t.lits[i])
+		b.WriteString(v)
+	}
+	b.WriteString(t.lits[len(vals)])
+	return b.String()
+}
+
+// tree is the place of a resource in its resource tree.
+type tree struct {
+	parent   *core   // nil for a root
+	path     []*core // the ancestors, root first
+	children []*core // the resources registered under this one
+	// params names the URL parameters of the plural path that carry the ancestors' ids,
+	// root first.
+	params []string
+	plural tmpl // the plural URI template (one parameter per ancestor)
+	object tmpl // the object URI template (the ancestors, then the id)
+
+	mu     sync.Mutex
+	grants map[grantKey][]grantRef // memoised results of core.grantsOf
+}
+
+// chain is what a request addresses above its objects: the ancestors' ids and object URIs,
+// root first, and their storage keys.
+type chain struct {
+	ids  []string
+	uris []string
+	keys []storage.Key
+}
+
+// resolveChain reads the ancestors' ids from the request's URL parameters.
+func (rs *core) resolveChain(r *http.Request) (chain, error) {
+	n := len(rs.tree.path)
+	if n == 0 {
+		return chain{}, nil
+	}
+	c := chain{ids: make([]string, n), uris: make([]string, n), keys: make([]storage.Key, n)}
+	for k, anc := range rs.tree.path {
+		id := chi.URLParam(r, rs.tree.params[k])
+		if !anc.ids.Valid(id) {
+			return chain{}, protocol.InvalidParam("path", anc.name+"_id", "Invalid "+anc.name+" id")
+		}
+		c.ids[k] = id
+		c.uris[k] = anc.tree.object.fill(c.ids[:k+1]...)
+		parent := ""
+		if k > 0 {
+			parent = c.uris[k-1]
+		}
+		c.keys[k] = storage.Key{Scope: storage.Scope{Resource: anc.name, Parent: parent}, ID: id}
+	}
+	return c, nil
+}
+
+// setUnder places rs under parent; it checks the paths and fills rs.tree.
+func (rs *core) setUnder(parent *core) error {
+	if parent.share == nil || rs.share == nil {
+		return errorf(rs.name, "a nested resource and its parent %s must both be shareable (Spec.Sharing)", parent.name)
+	}
+	if parent.parent != nil || len(parent.tree.object.names) != len(parent.tree.path)+1 {
+		return errorf(rs.name, "parent %s must be addressed by the tree alone (no Parent hook, no other URL parameters)", parent.name)
+	}
+	rs.tree.parent = parent
+	rs.tree.path = append(slices.Clone(parent.tree.path), parent)
+	rs.tree.plural = newTmpl(rs.pluralPath)
+	rs.tree.object = newTmpl(rs.objectPath)
+	depth := len(rs.tree.path)
+	if len(rs.tree.plural.names) != depth {
+		return errorf(rs.name, "path %q must have one URL parameter per ancestor (%d)", rs.pluralPath, depth)
+	}
+	if len(rs.tree.object.names) != depth+1 || rs.tree.object.names[depth] != "id" ||
+		!slices.Equal(rs.tree.object.names[:depth], rs.tree.plural.names) {
+		return errorf(rs.name, "object path %q must be the path's parameters followed by {id}", rs.objectPath)
+	}
+	rs.tree.params = rs.tree.plural.names
+	parent.tree.mu.Lock()
+	parent.tree.children = append(parent.tree.children, rs)
+	parent.tree.grants = nil // "<child>:create" is a new permission of the parent
+	parent.tree.mu.Unlock()
+	return nil
+}
+
+// defaultNestedPath is the plural path of a resource nested under parent when Spec.Path is
+// empty: the parent's object path with {id} renamed {<parent>_id}, then /<name>s.
+func defaultNestedPath(parent *core, name string) string {
+	return strings.Replace(parent.objectPath, "{id}", "{"+parent.name+"_id}", 1) + "/" + name + "s"
+}
+
+// grantKey names one permission question: perm on an object of the resource (plural false)
+// or on its plural URI.
+type grantKey struct {
+	perm   string
+	plural bool
+}
+
+// grantRef is one binding of a grant: permission perm on the object at level of the
+// request's chain (0 the root ancestor, len(path) the object itself, len(path)+1 the
+// plural URI).
+type grantRef struct {
+	level int
+	perm  string
+	// global: only the settings (<name>_<perm>_principals) grant it, through no ACE (the
+	// resource's own global grants on its plural URI, when it is nested).
+	global bool
+}
+
+// grantsOf returns the bindings that grant perm on an object of rs (or on its plural URI):
+// the permission itself, the permissions that imply it on the same object (Sharing.Implied,
+// read implied by write, and "<child>:create" by write), and, for a permission that the
+// parent resource also has, the parent's grants of it. On the plural URI of a nested
+// resource, create is "<name>:create" on the parent object and any other permission is the
+// parent object's; a root resource's plural URI grants a permission by itself (and read by
+// write).
+func (rs *core) grantsOf(perm string, plural bool) []grantRef {
+	t := &rs.tree
+	k := grantKey{perm, plural}
+	t.mu.Lock()
+	refs, ok := t.grants[k]
+	t.mu.Unlock()
+	if ok {
+		return refs
+	}
+	depth := len(t.path)
+	switch {
+	case plural && t.parent != nil:
+		if perm == "create" {
+			perm = rs.name + ":create"
+		}
+		refs = t.parent.collectGrants(nil, depth-1, perm)
+		own := perm
+		if own == rs.name+":create" {
+			own = "create"
+		}
+		refs = append(refs, grantRef{level: depth, perm: own, global: true})
+		for _, q := range rs.share.implied(own, nil) {
+			refs = append(refs, grantRef{level: depth, perm: q, global: true})
+		}
+	case plural:
+		refs = []grantRef{{level: depth + 1, perm: perm}}
+		for _, q := range rs.share.implied(perm, nil) {
+			refs = append(refs, grantRef{level: depth + 1, perm: q})
+		}
+	default:
+		refs = rs.collectGrants(nil, depth, perm)
+	}
+	t.mu.Lock()
+	if t.grants == nil {
+		t.grants = map[grantKey][]grantRef{}
+	}
+	t.grants[k] = refs
+	t.mu.Unlock()
+	return refs
+}
+
+// collectGrants appends to out the bindings granting perm on an object of rs at level.
+func (rs *core) collectGrants(out []grantRef, level int, perm string) []grantRef {
+	ref := grantRef{level: level, perm: perm}
+	if slices.Contains(out, ref) {
+		return out
+	}
+	out = append(out, ref)
+	rs.tree.mu.Lock()
+	children := rs.tree.children
+	rs.tree.mu.Unlock()
+	for _, q := range rs.share.implied(perm, children) {
+		out = rs.collectGrants(out, level, q)
+	}
+	if p := rs.tree.parent; p != nil && slices.Contains(p.share.names, perm) {
+		out = p.collectGrants(out, level-1, perm)
+	}
+	return out
+}
+
+// implied returns the permissions that grant perm on the same object: Sharing.Implied's
+// entry, or by default write for read and for the creation of a child resource's objects.
+func (sh *sharing) implied(perm string, children []*core) []string {
+	if q, ok := sh.impliedBy[perm]; ok {
+		return q
+	}
+	if perm == "read" {
+		return []string{"write"}
+	}
+	for _, c := range children {
+		if perm == c.name+":create" {
+			return []string{"write"}
+		}
+	}
+	return nil
+}
+
+// levels gives, for one request, the object URI and the sharing rules of each level of a
+// grantRef: the ancestors, the object (its URI may be "" when there is no id, or a pattern)
+// and the plural URI.
+type levels struct {
+	uris  []string
+	rules []*sharing
+}
+
+func (rs *core) levels(c chain, object, plural string) levels {
+	n := len(rs.tree.path)
+	l := levels{uris: make([]string, n+2), rules: make([]*sharing, n+2)}
+	copy(l.uris, c.uris)
+	for k, anc := range rs.tree.path {
+		l.rules[k] = anc.share
+	}
+	l.uris[n], l.uris[n+1] = object, plural
+	l.rules[n], l.rules[n+1] = rs.share, rs.share
+	return l
+}
+
+// bindings turns grant references into permission bindings on the request's objects.
+func (l levels) bindings(refs []grantRef) []permission.Binding {
+	out := make([]permission.Binding, 0, len(refs))
+	for _, g := range refs {
+		if uri := l.uris[g.level]; uri != "" && !g.global {
+			out = append(out, permission.Binding{ObjectID: uri, Permission: g.perm})
+		}
+	}
+	return out
+}
+
+// rights is what the permission backend says of the caller on the objects of one request:
+// the permissions held on each object URI (through any of the caller's principals) and,
+// when asked for, every ACE of the target object (to render).
+type rights struct {
+	held   map[string][]string
+	aces   permission.Set
+	acesOf string // the object whose ACEs aces holds ("" none)
+}
+
+// holds reports whether the caller holds one of the grants: through the global principals
+// settings of the grant's level, or through an ACE of the level's object.
+func (l levels) holds(rt *rights, principals []string, refs []grantRef) bool {
+	for _, g := range refs {
+		for _, p := range l.rules[g.level].globalPrincipals(g.perm) {
+			if slices.Contains(principals, p) {
+				return true
+			}
+		}
+		if uri := l.uris[g.level]; uri != "" && !g.global && slices.Contains(rt.held[uri], g.perm) {
+			return true
+		}
+	}
+	return false
+}
+
+// fetchRights reads the caller's rights on uris, and every ACE of full when it is not "".
+func fetchRights(ctx context.Context, b permission.Backend, principals []string, uris []string, full string) (rights, error) {
+	rt := rights{held: make(map[string][]string, len(uris))}
+	for _, uri := range uris {
+		if uri == "" {
+			continue
+		}
+		if _, done := rt.held[uri]; done {
+			continue
+		}
+		set, err := b.ObjectPermissions(ctx, uri)
+		if err != nil {
+			return rights{}, err
+		}
+		var held []string
+		for perm, ps := range set {
+			for _, p := range ps {
+				if slices.Contains(principals, p) {
+					held = append(held, perm)
+					break
+				}
+			}
+		}
+		rt.held[uri] = held
+		if uri == full {
+			rt.aces, rt.acesOf = set, full
+		}
+	}
+	if full != "" && rt.acesOf == "" {
+		set, err := b.ObjectPermissions(ctx, full)
+		if err != nil {
+			return rights{}, err
+		}
+		rt.aces, rt.acesOf = set, full
+	}
+	return rt, nil
+}
+
+// errorf is a registration error of the resource name.
+func errorf(name, format string, args ...any) error {
+	return fmt.Errorf("resource %s: "+format, append([]any{name}, args...)...)
+}
+
+// isNotFound reports a storage.ErrNotFound.
+func isNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }
+
+// getMany reads the objects at keys in one storage call.
+func getMany(ctx context.Context, store storage.Backend, keys []storage.Key) ([]storage.Object, error) {
+	if g, ok := store.(interface {
+		GetMany(context.Context, []storage.Key) ([]storage.Object, error)
+	}); ok {
+		return g.GetMany(ctx, keys)
+	}
+	out := make([]storage.Object, len(keys))
+	for i, k := range keys {
+		o, err := store.Get(ctx, k.Scope, k.ID)
+		if err == nil {
+			out[i] = o
+		} else if !isNotFound(err) {
+			return nil, err
+		}
+	}
+	return out, nil
+}
