@@ -43,6 +43,12 @@ func vetoCommit(ctx context.Context) bool {
 	return ok
 }
 
+// RollbackUnit makes the unit of work of ctx (see [Transaction]) roll back whatever the
+// response status, undoing its permission changes with its storage writes; it reports
+// whether ctx belongs to a unit of work. A handler calls it when a write fails after a
+// permission change that must not outlive it, and then answers the error as usual.
+func RollbackUnit(ctx context.Context) bool { return vetoCommit(ctx) }
+
 // InTransaction reports whether ctx belongs to a request already wrapped by [Transaction]
 // (so that a nested dispatch, such as a batch sub-request, joins the outer unit of work).
 func InTransaction(ctx context.Context) bool {
@@ -79,9 +85,7 @@ func RequireTransaction(ctx context.Context) {
 //
 // Permission changes are part of the unit when the permission backend is wrapped by
 // [JournalPermission] (Initialize does it for App.Permission): a rollback, including after
-// a failed commit or a panic, restores the ACLs and user principals the unit changed; a
-// permission change also withdraws the unit's final write, so that a storage write after
-// it stays in the transaction. Without a storage.Transactor there is no unit of work and
+// a failed commit or a panic, restores the ACLs and user principals the unit changed. Without a storage.Transactor there is no unit of work and
 // permission changes are kept whatever the response, like storage writes.
 func Transaction(store storage.Backend) func(http.Handler) http.Handler {
 	txr, ok := store.(storage.Transactor)

@@ -26,11 +26,10 @@ import (
 //
 // Final writes (storage.WithFinalWrite) are autocommitted and cannot be rolled back, so a
 // request must not change permissions after one: undoing the ACL of an object that stays
-// stored would break their consistency. The resource handlers respect this by never marking
-// the writes of shareable resources as final (their ACL is saved after the object; see
-// resource's finalWrite), and this must stay so. In the other order, a permission change
-// withdraws the unit's final write (storage.AllowFinalWrite's deny function), so that the
-// storage write that follows stays in the transaction and rolls back with the ACL.
+// stored would break their consistency. A permission change may come before the final
+// write: the resource handlers save the ACL of a created object first, then create the
+// object as the unit's final write, and roll the unit back ([RollbackUnit]) when that write
+// fails, so that the journal undoes the ACL.
 //
 // Atomicity across storage and permissions needs a transactional storage backend, as
 // storage atomicity itself does: without a storage.Transactor (the memory storage backend)
@@ -89,17 +88,11 @@ type journaledPermission struct {
 // Unwrap returns the decorated backend.
 func (p *journaledPermission) Unwrap() permission.Backend { return p.inner }
 
-// journal returns the journal of the unit of work of ctx, or nil outside one. A permission
-// change withdraws the unit's permission of a final write (see storage.AllowFinalWrite), so
-// that a storage write following it in the request stays in the transaction and is rolled
-// back together with the change.
+// journal returns the journal of the unit of work of ctx, or nil outside one.
 func (p *journaledPermission) journal(ctx context.Context) *permJournal {
 	st, ok := ctx.Value(txKey{}).(*txState)
 	if !ok {
 		return nil
-	}
-	if st.denyFinal != nil {
-		st.denyFinal()
 	}
 	return &st.journal
 }

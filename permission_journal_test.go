@@ -273,16 +273,24 @@ func TestPermissionJournal(t *testing.T) {
 		}
 	})
 
-	t.Run("a permission change withdraws the unit's final write", func(t *testing.T) {
-		b := JournalPermission(permmemory.New())
-		ctx, _ := inUnit()
+	t.Run("a permission change keeps the unit's final write, and RollbackUnit undoes it", func(t *testing.T) {
+		inner := permmemory.New()
+		b := JournalPermission(inner)
+		ctx, st := inUnit()
 		final := storage.WithFinalWrite(ctx)
-		if !storage.FinalWriteAllowed(final) {
-			t.Fatal("the final write is not allowed before the change")
-		}
 		b.AddPrincipalToACE(ctx, "/a/1", "read", "bob")
-		if storage.FinalWriteAllowed(final) {
-			t.Error("the final write is still allowed after a permission change")
+		if !storage.FinalWriteAllowed(final) {
+			t.Error("a permission change withdrew the final write that follows it")
+		}
+		if !RollbackUnit(ctx) || !st.veto {
+			t.Fatal("RollbackUnit did not mark the unit for rollback")
+		}
+		st.journal.undo(ctx, discard, nil)
+		if got := mustACL(t, inner, "/a/1"); len(got) != 0 {
+			t.Errorf("/a/1 = %v after the undo", got)
+		}
+		if RollbackUnit(bg) {
+			t.Error("RollbackUnit reports a unit of work outside one")
 		}
 	})
 }

@@ -243,16 +243,49 @@ func (rs *Resource[T]) listObjects(w http.ResponseWriter, r *http.Request) error
 // (storage.WithFinalWrite): within a unit of work that allows it (cliquet.Transaction,
 // outside a batch and without before-commit listeners), and when it is the unit's first
 // write, the backend may commit it on its own instead of holding its locks until the
-// request's COMMIT. Only writes after which nothing can fail the request qualify: on a
-// shareable resource the permissions are saved after the object (another backend, whose
-// failure must roll the object back), so they never do. A later write in the same request,
-// such as PUT's update after a racing create, or a retried conditional write, runs in the
-// unit's transaction (the backend honours the mark once).
+// request's COMMIT. Only writes after which nothing can fail the request qualify: the
+// writes of a shareable resource change its permissions too, and only the creations and
+// replacements of writeWithACL qualify (their ACL is saved before the object). A later
+// write in the same request, such as PUT's update after a racing create, or a retried
+// conditional write, runs in the unit's transaction (the backend honours the mark once).
 func (rs *core) finalWrite(ctx context.Context) context.Context {
 	if rs.share != nil {
 		return ctx
 	}
 	return storage.WithFinalWrite(ctx)
+}
+
+// writeWithACL runs write, the storage write of a created or replaced object, and saves
+// the object's ACL (shareable resources). Inside a unit of work the ACL is saved first and
+// the object is written as the unit's final write, so that the collection's clock is held
+// by that one statement only, not across the permission backend's round trips and the
+// COMMIT; when the write fails, the unit rolls back (cliquet.RollbackUnit) and the
+// permission journal undoes the ACL. Outside a unit of work (no transactional storage, so
+// no lock to spare and nothing to undo with) the ACL is saved after the object.
+func (rs *core) writeWithACL(r *http.Request, t *target, id string, b *body, write func(context.Context) (storage.Object, error)) (storage.Object, permission.Set, error) {
+	ctx := r.Context()
+	if rs.share == nil {
+		obj, err := write(rs.finalWrite(ctx))
+		return obj, nil, err
+	}
+	if cliquet.InTransaction(ctx) {
+		perms, err := rs.savePermissions(r, t, id, b)
+		if err != nil {
+			return storage.Object{}, nil, err
+		}
+		obj, err := write(storage.WithFinalWrite(ctx))
+		if err != nil {
+			cliquet.RollbackUnit(ctx)
+			return storage.Object{}, nil, err
+		}
+		return obj, perms, nil
+	}
+	obj, err := write(ctx)
+	if err != nil {
+		return storage.Object{}, nil, err
+	}
+	perms, err := rs.savePermissions(r, t, id, b)
+	return obj, perms, err
 }
 
 // createObject answers POST on the plural URL.
@@ -309,11 +342,9 @@ func (rs *Resource[T]) createObject(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	created, err := rs.store.Create(rs.finalWrite(ctx), scope, obj)
-	if err != nil {
-		return err
-	}
-	perms, err := rs.savePermissions(r, t, id, b)
+	created, perms, err := rs.writeWithACL(r, t, id, b, func(ctx context.Context) (storage.Object, error) {
+		return rs.store.Create(ctx, scope, obj)
+	})
 	if err != nil {
 		return err
 	}
@@ -381,6 +412,9 @@ func (rs *Resource[T]) deleteObjects(w http.ResponseWriter, r *http.Request) err
 	opts.Limit = lq.limit
 	deleted, err := rs.store.DeleteAll(ctx, scope, opts)
 	if err != nil {
+		return err
+	}
+	if err := rs.deleteChildren(r, t, deleted...); err != nil {
 		return err
 	}
 	if err := rs.deletePermissions(r, t, deleted...); err != nil {
@@ -525,31 +559,29 @@ func (rs *Resource[T]) putObject(w http.ResponseWriter, r *http.Request) error {
 	// Conditional writes (see conditional.go): the replace is conditional with If-Match, and
 	// when the new data comes from the existing object (no body).
 	status := http.StatusOK
-	var stored storage.Object
-	if existing != nil {
-		stored, err = rs.store.Update(rs.finalWrite(ctx), scope, obj, conditionIf(pre.ifMatch || b.data == nil, *existing)...)
-		if errors.Is(err, storage.ErrModified) {
-			return rs.staleWrite(ctx, scope, id, g.hideExisting)
+	stored, perms, err := rs.writeWithACL(r, t, id, b, func(wctx context.Context) (storage.Object, error) {
+		if existing != nil {
+			stored, err := rs.store.Update(wctx, scope, obj, conditionIf(pre.ifMatch || b.data == nil, *existing)...)
+			if errors.Is(err, storage.ErrModified) {
+				return stored, rs.staleWrite(ctx, scope, id, g.hideExisting)
+			}
+			return stored, err
 		}
-	} else {
 		status = http.StatusCreated
-		stored, err = rs.store.Create(rs.finalWrite(ctx), scope, obj)
+		stored, err := rs.store.Create(wctx, scope, obj)
 		var ue *storage.UnicityError
 		if errors.As(err, &ue) {
 			// Created meanwhile by another request.
 			if pre.ifNoneMatch || rs.share != nil {
-				return rs.staleWrite(ctx, scope, id, rs.share != nil)
+				return stored, rs.staleWrite(ctx, scope, id, rs.share != nil)
 			}
 			if ue.Existing.ID != "" { // else already deleted again: the upsert creates
 				existing, status = &ue.Existing, http.StatusOK
 			}
 			stored, err = rs.store.Update(ctx, scope, obj)
 		}
-	}
-	if err != nil {
-		return err
-	}
-	perms, err := rs.savePermissions(r, t, id, b)
+		return stored, err
+	})
 	if err != nil {
 		return err
 	}
@@ -797,6 +829,9 @@ func (rs *Resource[T]) deleteObject(w http.ResponseWriter, r *http.Request) erro
 	} else if errors.Is(err, storage.ErrNotFound) {
 		return rs.notFound(id) // deleted meanwhile
 	} else if err != nil {
+		return err
+	}
+	if err := rs.deleteChildren(r, t, tomb); err != nil {
 		return err
 	}
 	if err := rs.deletePermissions(r, t, tomb); err != nil {

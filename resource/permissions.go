@@ -173,14 +173,32 @@ func (rs *core) savePermissions(r *http.Request, t *target, id string, b *body) 
 	return visible(set, ident.Principals), nil
 }
 
-// deletePermissions removes the ACEs of deleted objects.
+// deletePermissions removes the ACEs of deleted objects, and those of their descendants
+// when resources are nested under this one.
 func (rs *core) deletePermissions(r *http.Request, t *target, deleted ...storage.Object) error {
 	if rs.share == nil || len(deleted) == 0 {
 		return nil
 	}
-	ids := make([]string, len(deleted))
-	for i, o := range deleted {
-		ids[i] = t.uris.object(o.ID)
+	nested := rs.hasChildren()
+	ids := make([]string, 0, 2*len(deleted))
+	for _, o := range deleted {
+		ids = append(ids, t.uris.object(o.ID))
+		if nested {
+			ids = append(ids, t.uris.object(o.ID)+"/*")
+		}
 	}
 	return rs.share.backend.DeleteObjectPermissions(r.Context(), ids...)
+}
+
+// deleteChildren deletes the descendants of deleted objects (see core.deleteDescendants).
+func (rs *core) deleteChildren(r *http.Request, t *target, deleted ...storage.Object) error {
+	if !rs.hasChildren() {
+		return nil
+	}
+	for _, o := range deleted {
+		if err := rs.deleteDescendants(r.Context(), t.uris.object(o.ID)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

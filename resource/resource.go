@@ -43,7 +43,7 @@ type core struct {
 	tree       tree     // the resource's place in its resource tree (tree.go)
 	// parentSchema validates objects against their parent's schema (Spec.ParentSchema).
 	parentSchema *schemaCache
-	now        func() time.Time
+	now          func() time.Time
 
 	paginateBy   int    // 0: none
 	maxFetch     int    // storage_max_fetch_size

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/permission/memory"
 	"github.com/cliquet-go/cliquet/resource"

@@ -154,6 +154,10 @@ func (rs *core) setUnder(parent *core) error {
 		!slices.Equal(rs.tree.object.names[:depth], rs.tree.plural.names) {
 		return errorf(rs.name, "object path %q must be the path's parameters followed by {id}", rs.objectPath)
 	}
+	po, co := parent.tree.object.lits, rs.tree.object.lits
+	if po[len(po)-1] != "" || !slices.Equal(co[:depth], po[:depth]) || !strings.HasPrefix(co[depth], "/") {
+		return errorf(rs.name, "path %q must extend the object path %q of parent %s", rs.pluralPath, parent.objectPath, parent.name)
+	}
 	rs.tree.params = rs.tree.plural.names
 	parent.tree.mu.Lock()
 	parent.tree.children = append(parent.tree.children, rs)
@@ -389,4 +393,46 @@ func getMany(ctx context.Context, store storage.Backend, keys []storage.Key) ([]
 		}
 	}
 	return out, nil
+}
+
+// childURI is the URI of the object id of c, a resource nested under the object parentURI.
+func (c *core) childURI(parentURI, id string) string {
+	lits := c.tree.object.lits
+	d := len(c.tree.path)
+	return parentURI + lits[d] + id + lits[d+1]
+}
+
+// deleteDescendants deletes what lies below the object uri of rs: the objects of every
+// resource nested under rs, depth first, without tombstones (kinto.core's cascade). Their
+// deletion is reported to the event listeners, one event per collection.
+func (rs *core) deleteDescendants(ctx context.Context, uri string) error {
+	rs.tree.mu.Lock()
+	children := rs.tree.children
+	rs.tree.mu.Unlock()
+	for _, c := range children {
+		scope := storage.Scope{Resource: c.name, Parent: uri}
+		tombs, err := rs.store.DeleteAll(ctx, scope, storage.ListOptions{})
+		if err != nil {
+			return err
+		}
+		for _, t := range tombs {
+			if err := c.deleteDescendants(ctx, c.childURI(uri, t.ID)); err != nil {
+				return err
+			}
+		}
+		if _, err := rs.store.PurgeDeleted(ctx, scope, 0); err != nil {
+			return err
+		}
+		if len(tombs) > 0 {
+			c.notify(ctx, actionWrite, scope, tombs...)
+		}
+	}
+	return nil
+}
+
+// hasChildren reports whether resources are nested under rs.
+func (rs *core) hasChildren() bool {
+	rs.tree.mu.Lock()
+	defer rs.tree.mu.Unlock()
+	return len(rs.tree.children) > 0
 }

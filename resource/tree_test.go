@@ -1,0 +1,265 @@
+package resource_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/internal/testenv"
+	"github.com/cliquet-go/cliquet/permission"
+	"github.com/cliquet-go/cliquet/permission/memory"
+	permpg "github.com/cliquet-go/cliquet/permission/postgresql"
+	"github.com/cliquet-go/cliquet/resource"
+	"github.com/cliquet-go/cliquet/storage"
+	storagememory "github.com/cliquet-go/cliquet/storage/memory"
+)
+
+// treeServer is Kinto's shape: folders under shelves, notes under folders, all shareable,
+// with the folders' "schema" field validating their notes.
+type treeServer struct {
+	*server
+	perms   permission.Backend
+	store   storage.Backend
+	stamped []string // the ancestors' ids the notes' Process hook saw, last call
+}
+
+func newTreeServer(t *testing.T, store storage.Backend, perms permission.Backend) *treeServer {
+	t.Helper()
+	app := newAppWith(t, cliquet.Config{Storage: store, Permission: perms}, map[string]string{
+		"userid_hmac_secret": testSecret, "shelf_create_principals": "system.Authenticated",
+	})
+	ts := &treeServer{perms: perms, store: store}
+	shelves, err := resource.Register(app, resource.Spec[resource.Object]{
+		Name: "shelf", Path: "/shelves", IDGenerator: resource.NameGenerator{},
+		Sharing: &resource.Sharing{Permissions: []string{"read", "write", "folder:create"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	folders, err := resource.Register(app, resource.Spec[resource.Object]{
+		Name: "folder", IDGenerator: resource.NameGenerator{}, Under: shelves,
+		Sharing: &resource.Sharing{Permissions: []string{"read", "write", "note:create"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = resource.Register(app, resource.Spec[resource.Object]{
+		Name: "note", IDGenerator: resource.NameGenerator{}, Under: folders,
+		Sharing: &resource.Sharing{},
+		ParentSchema: func(folder storage.Object) ([]byte, error) {
+			var f struct {
+				Schema json.RawMessage `json:"schema"`
+			}
+			if err := json.Unmarshal(folder.Data, &f); err != nil || len(f.Schema) == 0 {
+				return nil, err
+			}
+			return f.Schema, nil
+		},
+		Process: func(ctx context.Context, _ *http.Request, n resource.Object, _ *resource.Object) (resource.Object, error) {
+			ts.stamped = ts.stamped[:0]
+			for _, a := range resource.Ancestors(ctx) {
+				ts.stamped = append(ts.stamped, a.ID)
+			}
+			return n, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.server = &server{t: t, app: app, h: app.Handler()}
+	return ts
+}
+
+func TestTreeMemory(t *testing.T) {
+	runTree(t, func(t *testing.T) (storage.Backend, permission.Backend) {
+		return storagememory.New(nil), memory.New()
+	})
+}
+
+func TestTreePostgreSQL(t *testing.T) {
+	u := testenv.PostgresDatabase(t, "resource_tree_test")
+	runTree(t, func(t *testing.T) (storage.Backend, permission.Backend) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		store := pgStore(t, u, 8)
+		perms, err := permpg.New(ctx, permpg.Options{URL: u})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { perms.Close() })
+		if err := perms.InitializeSchema(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := perms.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return store, perms
+	})
+}
+
+func runTree(t *testing.T, open func(t *testing.T) (storage.Backend, permission.Backend)) {
+	setup := func(t *testing.T) *treeServer {
+		store, perms := open(t)
+		s := newTreeServer(t, store, perms)
+		s.must(201, req{Method: "PUT", Path: "/v1/shelves/s1", User: "alice", Body: map[string]any{}})
+		s.must(201, req{Method: "PUT", Path: "/v1/shelves/s1/folders/f1", User: "alice", Body: map[string]any{}})
+		s.must(201, req{Method: "PUT", Path: "/v1/shelves/s1/folders/f1/notes/n1", User: "alice", Body: map[string]any{"data": map[string]any{"text": "one"}}})
+		return s
+	}
+	grant := func(s *treeServer, uri, perm, user string) {
+		s.t.Helper()
+		if err := s.perms.AddPrincipalToACE(context.Background(), uri, perm, principalOf(user)); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+
+	t.Run("the default paths nest the parents' ids and the hook sees the ancestors", func(t *testing.T) {
+		s := setup(t)
+		r := s.must(200, req{Method: "GET", Path: "/v1/shelves/s1/folders/f1/notes/n1", User: "alice"})
+		if r.data()["text"] != "one" {
+			t.Fatalf("note: %s", r.Raw)
+		}
+		if w, _ := r.Body["permissions"].(map[string]any)["write"].([]any); len(w) != 1 || w[0] != principalOf("alice") {
+			t.Errorf("the author's write is not rendered: %s", r.Raw)
+		}
+		if len(s.stamped) != 2 || s.stamped[0] != "s1" || s.stamped[1] != "f1" {
+			t.Errorf("Ancestors in Process = %v, want [s1 f1]", s.stamped)
+		}
+		got, err := s.store.Get(context.Background(), storage.Scope{Resource: "note", Parent: "/shelves/s1/folders/f1"}, "n1")
+		if err != nil || got.ID != "n1" {
+			t.Errorf("the note is not stored under its folder's URI: %v", err)
+		}
+	})
+
+	t.Run("a missing ancestor is 401 anonymous, 404 to readers of its parent, 403 otherwise", func(t *testing.T) {
+		s := setup(t)
+		expectError(t, s.do(req{Method: "GET", Path: "/v1/shelves/nope/folders/f1/notes/n1"}), 401, 104, "", "")
+		expectError(t, s.do(req{Method: "GET", Path: "/v1/shelves/nope/folders/f1/notes/n1", User: "alice"}), 403, 121, "", "")
+		r := s.do(req{Method: "GET", Path: "/v1/shelves/s1/folders/nope/notes/n1", User: "alice"})
+		expectError(t, r, 404, 110, "", "")
+		if d, _ := r.Body["details"].(map[string]any); d["id"] != "nope" || d["resource_name"] != "folder" {
+			t.Errorf("404 details: %s", r.Raw)
+		}
+		expectError(t, s.do(req{Method: "GET", Path: "/v1/shelves/s1/folders/nope/notes", User: "bob"}), 403, 121, "", "")
+		expectError(t, s.do(req{Method: "POST", Path: "/v1/shelves/s1/folders/nope/notes", User: "alice", Body: map[string]any{}}), 404, 110, "", "")
+		expectError(t, s.do(req{Method: "GET", Path: "/v1/shelves/s1/folders/f1/notes/nope", User: "alice"}), 404, 110, "", "")
+	})
+
+	t.Run("permissions are inherited down the tree", func(t *testing.T) {
+		s := setup(t)
+		note := "/v1/shelves/s1/folders/f1/notes/n1"
+		expectError(t, s.do(req{Method: "GET", Path: note, User: "bob"}), 403, 121, "", "")
+		expectError(t, s.do(req{Method: "POST", Path: "/v1/shelves/s1/folders/f1/notes", User: "bob", Body: map[string]any{}}), 403, 121, "", "")
+
+		grant(s, "/shelves/s1", "read", "bob")
+		s.must(200, req{Method: "GET", Path: note, User: "bob"})
+		if l := s.must(200, req{Method: "GET", Path: "/v1/shelves/s1/folders/f1/notes", User: "bob"}).list(); len(l) != 1 {
+			t.Errorf("bob, a reader of the shelf, lists %d notes", len(l))
+		}
+		expectError(t, s.do(req{Method: "PATCH", Path: note, User: "bob", Body: map[string]any{"data": map[string]any{"x": 1}}}), 403, 121, "", "")
+
+		grant(s, "/shelves/s1/folders/f1", "note:create", "bob")
+		s.must(201, req{Method: "POST", Path: "/v1/shelves/s1/folders/f1/notes", User: "bob", Body: map[string]any{}})
+		expectError(t, s.do(req{Method: "POST", Path: "/v1/shelves/s1/folders", User: "bob", Body: map[string]any{}}), 403, 121, "", "")
+		grant(s, "/shelves/s1", "folder:create", "bob")
+		s.must(201, req{Method: "POST", Path: "/v1/shelves/s1/folders", User: "bob", Body: map[string]any{}})
+
+		grant(s, "/shelves/s1", "write", "carol")
+		s.must(200, req{Method: "PATCH", Path: note, User: "carol", Body: map[string]any{"data": map[string]any{"x": 1}}})
+		s.must(201, req{Method: "POST", Path: "/v1/shelves/s1/folders/f1/notes", User: "carol", Body: map[string]any{}})
+	})
+
+	t.Run("a list without read on the parent shows the objects shared with the user", func(t *testing.T) {
+		s := setup(t)
+		s.must(201, req{Method: "PUT", Path: "/v1/shelves/s1/folders/f1/notes/n2", User: "alice", Body: map[string]any{}})
+		grant(s, "/shelves/s1/folders/f1/notes/n2", "read", "bob")
+		l := s.must(200, req{Method: "GET", Path: "/v1/shelves/s1/folders/f1/notes", User: "bob"}).list()
+		if len(l) != 1 || l[0]["id"] != "n2" {
+			t.Errorf("bob's list: %v", l)
+		}
+	})
+
+	t.Run("deleting a parent deletes its descendants and their ACLs, without tombstones", func(t *testing.T) {
+		s := setup(t)
+		grant(s, "/shelves/s1/folders/f1/notes/n1", "read", "bob")
+		s.must(200, req{Method: "DELETE", Path: "/v1/shelves/s1/folders/f1", User: "alice"})
+		ctx := context.Background()
+		if set, err := s.perms.ObjectPermissions(ctx, "/shelves/s1/folders/f1/notes/n1"); err != nil || len(set) != 0 {
+			t.Errorf("the note's ACL outlives its folder: %v %v", set, err)
+		}
+		objs, err := s.store.List(ctx, storage.Scope{Resource: "note", Parent: "/shelves/s1/folders/f1"}, storage.ListOptions{IncludeDeleted: true})
+		if err != nil || len(objs) != 0 {
+			t.Errorf("notes left under the deleted folder: %v %v", objs, err)
+		}
+		s.must(201, req{Method: "PUT", Path: "/v1/shelves/s1/folders/f1", User: "alice", Body: map[string]any{}})
+		if l := s.must(200, req{Method: "GET", Path: "/v1/shelves/s1/folders/f1/notes", User: "alice"}).list(); len(l) != 0 {
+			t.Errorf("a recreated folder shows its predecessor's notes: %v", l)
+		}
+		s.must(201, req{Method: "PUT", Path: "/v1/shelves/s1/folders/f1/notes/n1", User: "alice", Body: map[string]any{}})
+		s.must(200, req{Method: "DELETE", Path: "/v1/shelves", User: "alice"})
+		expectError(t, s.do(req{Method: "GET", Path: "/v1/shelves/s1/folders/f1/notes/n1", User: "alice"}), 403, 121, "", "")
+		if objs, _ := s.store.List(ctx, storage.Scope{Resource: "folder", Parent: "/shelves/s1"}, storage.ListOptions{IncludeDeleted: true}); len(objs) != 0 {
+			t.Errorf("folders left under the deleted shelf: %v", objs)
+		}
+	})
+
+	t.Run("a parent's schema validates its children, compiled again when the parent changes", func(t *testing.T) {
+		s := setup(t)
+		notes := "/v1/shelves/s1/folders/f1/notes"
+		schema := map[string]any{"type": "object", "properties": map[string]any{"text": map[string]any{"type": "string"}}, "required": []string{"text"}}
+		s.must(200, req{Method: "PATCH", Path: "/v1/shelves/s1/folders/f1", User: "alice", Body: map[string]any{"data": map[string]any{"schema": schema}}})
+		expectError(t, s.do(req{Method: "POST", Path: notes, User: "alice", Body: map[string]any{"data": map[string]any{"text": 3}}}), 400, 107, "body", "data.text")
+		s.must(201, req{Method: "POST", Path: notes, User: "alice", Body: map[string]any{"data": map[string]any{"text": "ok"}}})
+		expectError(t, s.do(req{Method: "PATCH", Path: notes + "/n1", User: "alice", Body: map[string]any{"data": map[string]any{"text": nil}}}), 400, 107, "", "")
+		s.must(200, req{Method: "PATCH", Path: "/v1/shelves/s1/folders/f1", User: "alice", Body: map[string]any{"data": map[string]any{"schema": map[string]any{"type": "object"}}}})
+		s.must(201, req{Method: "POST", Path: notes, User: "alice", Body: map[string]any{"data": map[string]any{"text": 3}}})
+	})
+
+	t.Run("a failed create leaves no ACL behind", func(t *testing.T) {
+		s := setup(t)
+		// The note exists: If-None-Match: * makes the PUT fail after the authorization.
+		s.must(412, req{Method: "PUT", Path: "/v1/shelves/s1/folders/f1/notes/n1", User: "alice",
+			Header: map[string]string{"If-None-Match": "*"},
+			Body:   map[string]any{"permissions": map[string]any{"read": []string{"system.Everyone"}}}})
+		set, err := s.perms.ObjectPermissions(context.Background(), "/shelves/s1/folders/f1/notes/n1")
+		if err != nil || len(set["read"]) != 0 {
+			t.Errorf("the refused PUT changed the ACL: %v %v", set, err)
+		}
+	})
+}
+
+func TestUnderChecksTheTree(t *testing.T) {
+	app := newAppWith(t, cliquet.Config{Storage: storagememory.New(nil), Permission: memory.New()}, map[string]string{"userid_hmac_secret": testSecret})
+	parent, err := resource.Register(app, resource.Spec[resource.Object]{Name: "shelf", Sharing: &resource.Sharing{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	private, err := resource.Register(app, resource.Spec[resource.Object]{Name: "diary"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		spec resource.Spec[resource.Object]
+	}{
+		{"a private child", resource.Spec[resource.Object]{Name: "a", Under: parent}},
+		{"a private parent", resource.Spec[resource.Object]{Name: "b", Under: private, Sharing: &resource.Sharing{}}},
+		{"a path without the parent's parameter", resource.Spec[resource.Object]{Name: "c", Under: parent, Path: "/cs", Sharing: &resource.Sharing{}}},
+		{"a path outside the parent's", resource.Spec[resource.Object]{Name: "d", Under: parent, Path: "/other/{x}/ds", Sharing: &resource.Sharing{}}},
+		{"Under with a Parent hook", resource.Spec[resource.Object]{Name: "e", Under: parent, Sharing: &resource.Sharing{},
+			Parent: func(*http.Request) (string, error) { return "", nil }}},
+		{"ParentSchema without Under", resource.Spec[resource.Object]{Name: "f", Sharing: &resource.Sharing{},
+			ParentSchema: func(storage.Object) ([]byte, error) { return nil, nil }}},
+	}
+	for _, c := range cases {
+		if _, err := resource.Register(app, c.spec); err == nil {
+			t.Errorf("%s: Register accepted it", c.name)
+		}
+	}
+}
