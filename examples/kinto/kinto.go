@@ -4,48 +4,33 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/permission"
-	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/resource"
 	"github.com/cliquet-go/cliquet/storage"
 )
 
-// server is Kinto on the toolkit: four shareable resources nested by their parent ids, plus
-// the plugins (default bucket, permissions and flush endpoints) and the event subscribers
-// that keep group memberships and cascading deletions in step.
+// server is Kinto on the toolkit: buckets, and under them collections and groups, and
+// records under collections, all shareable; plus the plugins (default bucket, permissions
+// and flush endpoints) and the event subscriber that keeps group memberships in step.
 type server struct {
 	app    *cliquet.App
 	store  storage.Backend
 	perms  permission.Backend
 	secret string // userid_hmac_secret, for the default bucket ids
 	schema bool   // experimental_collection_schema_validation
-
-	// bucketRead decides whether a user may read a bucket (404 or 403 for its missing
-	// children), following the same rules as the bucket resource.
-	bucketCheck func(ctx context.Context, principals []string, uri, perm string) (bool, error)
 }
 
-// The storage scopes of Kinto's objects: buckets have no parent; collections and groups
-// live under their bucket's URI, records under their collection's URI.
+// The storage scopes and URIs of Kinto's objects: collections and groups live under their
+// bucket's URI, records under their collection's URI.
 func bucketScope() storage.Scope { return storage.Scope{Resource: "bucket"} }
 func collectionScope(bid string) storage.Scope {
 	return storage.Scope{Resource: "collection", Parent: bucketURI(bid)}
 }
-func groupScope(bid string) storage.Scope {
-	return storage.Scope{Resource: "group", Parent: bucketURI(bid)}
-}
-func recordScope(bid, cid string) storage.Scope {
-	return storage.Scope{Resource: "record", Parent: collectionURI(bid, cid)}
-}
 
 func bucketURI(bid string) string          { return "/buckets/" + bid }
 func collectionURI(bid, cid string) string { return bucketURI(bid) + "/collections/" + cid }
-func groupURI(bid, gid string) string      { return bucketURI(bid) + "/groups/" + gid }
 
 // relaxedUUID is Kinto's record id generator: UUIDs for new records, and any name a client
 // chooses (kinto.js makes its own UUIDs offline).
@@ -56,7 +41,11 @@ func (relaxedUUID) New() string { return resource.UUIDGenerator{}.New() }
 // groupSchema is the JSON Schema of groups: members is a list of principals.
 var groupSchema = []byte(`{"type": "object", "properties": {"members": {"type": "array", "items": {"type": "string"}}}}`)
 
-// register mounts Kinto's API on app.
+// register mounts Kinto's API on app. The permission tree is the toolkit's: a permission
+// on a bucket is held on everything below it, write implies read and the creation of
+// children ("collection:create", "group:create" on buckets, "record:create" on
+// collections), and bucket_create_principals (default system.Authenticated) says who may
+// create buckets.
 func register(app *cliquet.App) error {
 	if app.Permission == nil {
 		return errors.New("kinto needs a permission backend")
@@ -67,60 +56,46 @@ func register(app *cliquet.App) error {
 		return err
 	}
 	// The default bucket routes go first: chi prefers their static "default" segment to the
-	// {id} and {bid} parameters of the resources.
+	// resources' parameters.
 	s.mountDefaultBucket()
 
+	names := resource.NameGenerator{}
 	buckets, err := resource.Register(app, resource.Spec[resource.Object]{
-		Name: "bucket", Path: "/buckets", ObjectPath: "/buckets/{id}",
-		IDGenerator: resource.NameGenerator{},
+		Name: "bucket", IDGenerator: names,
 		Sharing: &resource.Sharing{
 			Permissions: []string{"read", "write", "collection:create", "group:create"},
 			Principals:  map[string][]string{"create": {permission.Authenticated}},
-			Bound:       bound,
 		},
 	})
 	if err != nil {
 		return err
 	}
-	_ = buckets
-	s.bucketCheck = s.checker("bucket")
-	if _, err := resource.Register(app, resource.Spec[resource.Object]{
-		Name: "collection", Path: "/buckets/{bid}/collections", ObjectPath: "/buckets/{bid}/collections/{id}",
-		IDGenerator: resource.NameGenerator{},
-		Parent:      s.bucketParent,
-		Process:     s.processCollection,
-		Sharing: &resource.Sharing{
-			Permissions: []string{"read", "write", "record:create"},
-			Bound:       bound,
-		},
-	}); err != nil {
+	collections, err := resource.Register(app, resource.Spec[resource.Object]{
+		Name: "collection", Under: buckets, IDGenerator: names, Process: s.processCollection,
+		Sharing: &resource.Sharing{Permissions: []string{"read", "write", "record:create"}},
+	})
+	if err != nil {
 		return err
 	}
 	if _, err := resource.Register(app, resource.Spec[resource.Object]{
-		Name: "group", Path: "/buckets/{bid}/groups", ObjectPath: "/buckets/{bid}/groups/{id}",
-		IDGenerator: resource.NameGenerator{},
-		Schema:      groupSchema,
-		Parent:      s.bucketParent,
-		Process:     processGroup,
-		Sharing:     &resource.Sharing{Bound: bound},
+		Name: "group", Under: buckets, IDGenerator: names, Schema: groupSchema, Process: processGroup,
+		Sharing: &resource.Sharing{},
 	}); err != nil {
 		return err
 	}
-	if _, err := resource.Register(app, resource.Spec[resource.Object]{
-		Name: "record", Path: "/buckets/{bid}/collections/{cid}/records",
-		ObjectPath:  "/buckets/{bid}/collections/{cid}/records/{id}",
-		IDGenerator: relaxedUUID{},
-		Parent:      s.collectionParent,
-		Process:     s.processRecord,
-		Sharing:     &resource.Sharing{Bound: bound},
-	}); err != nil {
+	records := resource.Spec[resource.Object]{
+		Name: "record", Under: collections, IDGenerator: relaxedUUID{}, Sharing: &resource.Sharing{},
+	}
+	if s.schema {
+		records.ParentSchema, records.Process = collectionSchema, stampSchema
+	}
+	if _, err := resource.Register(app, records); err != nil {
 		return err
 	}
 
-	// Kinto's ResourceChanged subscribers, run inside the request's unit of work.
+	// Group memberships follow the groups (their cascaded deletions included), inside the
+	// request's unit of work.
 	app.Subscribe(cliquet.ResourceChanged, s.onGroupsChanged, cliquet.ForResources("group"))
-	app.Subscribe(cliquet.ResourceChanged, s.onParentsDeleted,
-		cliquet.ForResources("bucket", "collection"), cliquet.ForActions(cliquet.ActionDelete))
 
 	if err := s.mountPermissionsEndpoint(); err != nil {
 		return err
@@ -149,81 +124,6 @@ func (s *server) announce() error {
 		s.app.AddPublicSetting(name)
 	}
 	return nil
-}
-
-// checker returns a permission check with the rules of a shareable resource named name:
-// the <name>_<perm>_principals settings, then the ACLs of the bound permissions.
-func (s *server) checker(name string) func(ctx context.Context, principals []string, uri, perm string) (bool, error) {
-	return func(ctx context.Context, principals []string, uri, perm string) (bool, error) {
-		b := bound(uri, perm)
-		for _, x := range b {
-			key := name + "_" + strings.TrimPrefix(x.Permission, name+":") + "_principals"
-			for _, p := range s.app.Settings.List(key) {
-				for _, q := range principals {
-					if p == q {
-						return true, nil
-					}
-				}
-			}
-		}
-		if len(b) == 0 {
-			return false, nil
-		}
-		return s.perms.CheckPermission(ctx, principals, b)
-	}
-}
-
-// bucketParent is the Parent hook of collections and groups: the bucket's URI, once the
-// bucket is known to exist.
-func (s *server) bucketParent(r *http.Request) (string, error) {
-	bid := chi.URLParam(r, "bid")
-	if err := s.mustExist(r, bucketScope(), bid, "bucket", ""); err != nil {
-		return "", err
-	}
-	return bucketURI(bid), nil
-}
-
-// collectionParent is the Parent hook of records: the collection's URI, once the bucket
-// and the collection are known to exist.
-func (s *server) collectionParent(r *http.Request) (string, error) {
-	bid, cid := chi.URLParam(r, "bid"), chi.URLParam(r, "cid")
-	if err := s.mustExist(r, bucketScope(), bid, "bucket", ""); err != nil {
-		return "", err
-	}
-	if err := s.mustExist(r, collectionScope(bid), cid, "collection", bucketURI(bid)); err != nil {
-		return "", err
-	}
-	return collectionURI(bid, cid), nil
-}
-
-// mustExist checks that a parent object exists. A missing one is answered as Kinto does
-// once its authorization policy ran: 401 to anonymous users, 404 to users who may read the
-// enclosing bucket (readable, the URI of an existing bucket; "" for none), 403 otherwise.
-func (s *server) mustExist(r *http.Request, scope storage.Scope, id, name, readable string) error {
-	if !(resource.NameGenerator{}).Valid(id) {
-		return protocol.InvalidParam("path", name+"_id", "Invalid "+name+" id")
-	}
-	ctx := r.Context()
-	_, err := s.store.Get(ctx, scope, id)
-	if err == nil || !errors.Is(err, storage.ErrNotFound) {
-		return err
-	}
-	ident := cliquet.IdentityFrom(ctx)
-	if !ident.Authenticated() {
-		return cliquet.ErrUnauthorized()
-	}
-	if readable != "" {
-		ok, err := s.bucketCheck(ctx, ident.Principals, readable, "read")
-		if err != nil {
-			return err
-		}
-		if ok {
-			e := protocol.NewError(http.StatusNotFound, protocol.ErrnoInvalidResourceID, protocol.MsgNotFound)
-			e.Details = map[string]any{"id": id, "resource_name": name}
-			return e
-		}
-	}
-	return cliquet.ErrForbidden()
 }
 
 // processGroup gives groups an empty members list when none is sent.

@@ -373,20 +373,6 @@ func TestFlushAndHello(t *testing.T) {
 	})
 }
 
-// The permission tree: who may read a record.
-func Example_bound() {
-	for _, b := range bound("/buckets/b/collections/c/records/r", "read") {
-		fmt.Println(b.ObjectID, b.Permission)
-	}
-	// Output:
-	// /buckets/b/collections/c/records/r read
-	// /buckets/b/collections/c/records/r write
-	// /buckets/b/collections/c read
-	// /buckets/b/collections/c write
-	// /buckets/b read
-	// /buckets/b write
-}
-
 func TestMigrateDryRunOnMemory(t *testing.T) {
 	if err := run(t.Context(), []string{"migrate", "--dry-run"}, io.Discard, quiet()); err != nil {
 		t.Fatal(err)

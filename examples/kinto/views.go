@@ -89,6 +89,22 @@ func (s *server) permissionEntries(ctx context.Context, principals []string) ([]
 	return out, nil
 }
 
+// implied lists the permissions that perm on an object of kind brings on that same object
+// (the entries show them): write brings every other one, including the bucket's and the
+// collection's child creations.
+func implied(kind, perm string) []string {
+	if perm != "write" {
+		return []string{perm}
+	}
+	switch kind {
+	case "bucket":
+		return []string{"write", "read", "collection:create", "group:create"}
+	case "collection":
+		return []string{"write", "read", "record:create"}
+	}
+	return []string{"write", "read"}
+}
+
 // describe returns the entry fields of an object URI: id, uri, resource_name and the ids
 // of its parents (bucket_id, collection_id); nil for other URIs.
 func describe(uri string) map[string]any {
