@@ -225,6 +225,11 @@ func (p *journaledPermission) CheckPermission(ctx context.Context, principals []
 	return p.inner.CheckPermission(ctx, principals, bound)
 }
 
+// CheckUserPermission implements [permission.Backend].
+func (p *journaledPermission) CheckUserPermission(ctx context.Context, userID string, principals []string, bound []permission.Binding) (bool, error) {
+	return p.inner.CheckUserPermission(ctx, userID, principals, bound)
+}
+
 // Flush implements [permission.Backend]; it is not journaled (it is not a request's change).
 func (p *journaledPermission) Flush(ctx context.Context) error { return p.inner.Flush(ctx) }
 

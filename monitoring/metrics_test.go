@@ -538,7 +538,11 @@ func TestWatchPermissionWithTheMemoryBackend(t *testing.T) {
 	if err != nil || !ok {
 		t.Errorf("CheckPermission = %v, %v", ok, err)
 	}
+	ok, err = b.CheckUserPermission(ctx, "alice", []string{"alice"}, []permission.Binding{{ObjectID: "/buckets/b", Permission: "read"}})
+	if err != nil || !ok {
+		t.Errorf("CheckUserPermission = %v, %v", ok, err)
+	}
 	m.Close()
 	sink.wait(t, "p.permission.memory.add_principal_to_ace|ms", "p.permission.memory.object_permissions|ms",
-		"p.permission.memory.check_permission|ms")
+		"p.permission.memory.check_permission|ms", "p.permission.memory.check_user_permission|ms")
 }

@@ -101,6 +101,16 @@ func (s suite) tests() []test {
 		{"CheckPermissionReturnsFalseForUnknownPrincipal", checkPermissionReturnsFalseForUnknownPrincipal},
 		{"CheckPermissionDoesNotTreatStarAsWildcard", checkPermissionDoesNotTreatStarAsWildcard},
 
+		// CheckUserPermission.
+		{"CheckUserPermissionGrantsThroughAPrincipal", checkUserPermissionGrantsThroughAPrincipal},
+		{"CheckUserPermissionGrantsThroughAGroupOfTheUser", checkUserPermissionGrantsThroughAGroupOfTheUser},
+		{"CheckUserPermissionGrantsThroughAGroupOfAuthenticated", checkUserPermissionGrantsThroughAGroupOfAuthenticated},
+		{"CheckUserPermissionIgnoresTheGroupsOfOtherUsers", checkUserPermissionIgnoresTheGroupsOfOtherUsers},
+		{"CheckUserPermissionWithoutUserIDAddsNoPrincipals", checkUserPermissionWithoutUserIDAddsNoPrincipals},
+		{"CheckUserPermissionHandlesEmptySet", checkUserPermissionHandlesEmptySet},
+		{"CheckUserPermissionForgetsARemovedGroup", checkUserPermissionForgetsARemovedGroup},
+		{"CheckUserPermissionEqualsUserPrincipalsThenCheckPermission", checkUserPermissionEqualsUserPrincipalsThenCheckPermission},
+
 		// AuthorizedPrincipals.
 		{"GetAuthorizedPrincipalsInheritPrincipals", getAuthorizedPrincipalsInheritPrincipals},
 		{"GetAuthorizedPrincipalsIsTheUnionOverBindings", getAuthorizedPrincipalsIsTheUnionOverBindings},
@@ -271,6 +281,8 @@ func (s suite) backendErrorIsRaisedAnywhere(t *testing.T) {
 		{"AuthorizedPrincipals", func() error { _, err := b.AuthorizedPrincipals(ctx, bd); return err }},
 		{"AccessibleObjects", func() error { _, err := b.AccessibleObjects(ctx, []string{"u"}, bd); return err }},
 		{"CheckPermission", func() error { _, err := b.CheckPermission(ctx, []string{"u"}, bd); return err }},
+		{"CheckUserPermission", func() error { _, err := b.CheckUserPermission(ctx, "u", []string{"u"}, bd); return err }},
+		{"CheckUserPermission without principals", func() error { _, err := b.CheckUserPermission(ctx, "u", nil, bd); return err }},
 	}
 	if p, ok := b.(permission.Pinger); ok {
 		calls = append(calls,
@@ -538,6 +550,171 @@ func checkPermissionDoesNotTreatStarAsWildcard(ctx context.Context, t *testing.T
 	}
 	if check(ctx, t, b, []string{"bar"}, bind("/articles/a1", "write")) {
 		t.Error("a stored '*' is literal: '/articles/*' should not grant write on '/articles/a1'")
+	}
+}
+
+// ---------------------------------------------------------------------------------------
+// CheckUserPermission.
+
+func checkUser(ctx context.Context, t *testing.T, b permission.Backend, userID string, principals []string, bound ...permission.Binding) bool {
+	t.Helper()
+	ok, err := b.CheckUserPermission(ctx, userID, principals, bound)
+	must(t, err)
+	return ok
+}
+
+func checkUserPermissionGrantsThroughAPrincipal(ctx context.Context, t *testing.T, b permission.Backend) {
+	add(ctx, t, b, "foo", "write", "bar")
+	if !checkUser(ctx, t, b, "alice", []string{"alice", "bar"}, bind("foo", "write")) {
+		t.Error("the principal bar holds write on foo: CheckUserPermission should be true")
+	}
+	if !checkUser(ctx, t, b, "", []string{"bar"}, bind("foo", "read"), bind("foo", "write")) {
+		t.Error("without a user id, the principal bar still holds write on foo: CheckUserPermission should be true")
+	}
+	if checkUser(ctx, t, b, "alice", []string{"alice", "bar"}, bind("foo", "read"), bind("foo2", "write")) {
+		t.Error("bar holds neither read on foo nor write on foo2: CheckUserPermission should be false")
+	}
+	if checkUser(ctx, t, b, "alice", []string{"bar"}, bind("foo*", "write")) {
+		t.Error("CheckUserPermission compares object ids exactly: 'foo*' should not match 'foo'")
+	}
+}
+
+func checkUserPermissionGrantsThroughAGroupOfTheUser(ctx context.Context, t *testing.T, b permission.Backend) {
+	must(t, b.AddUserPrincipal(ctx, "alice", "/groups/editors"))
+	add(ctx, t, b, "foo", "write", "/groups/editors")
+	if !checkUser(ctx, t, b, "alice", []string{permission.Everyone, "alice"}, bind("foo", "write")) {
+		t.Error("alice is in the group holding write on foo: CheckUserPermission should be true")
+	}
+	if !checkUser(ctx, t, b, "alice", nil, bind("foo", "write")) {
+		t.Error("without principals, the groups of alice still count: CheckUserPermission should be true")
+	}
+	if checkUser(ctx, t, b, "alice", []string{"alice"}, bind("foo", "read")) {
+		t.Error("the group does not hold read on foo: CheckUserPermission should be false")
+	}
+}
+
+func checkUserPermissionGrantsThroughAGroupOfAuthenticated(ctx context.Context, t *testing.T, b permission.Backend) {
+	must(t, b.AddUserPrincipal(ctx, permission.Authenticated, "/groups/everybody"))
+	add(ctx, t, b, "foo", "read", "/groups/everybody")
+	if !checkUser(ctx, t, b, "alice", []string{"alice"}, bind("foo", "read")) {
+		t.Error("every authenticated user is in the group holding read on foo: CheckUserPermission should be true")
+	}
+	if !checkUser(ctx, t, b, "carol", nil, bind("foo", "read")) {
+		t.Error("carol, without groups of her own, is in the group of Authenticated: CheckUserPermission should be true")
+	}
+}
+
+func checkUserPermissionIgnoresTheGroupsOfOtherUsers(ctx context.Context, t *testing.T, b permission.Backend) {
+	must(t, b.AddUserPrincipal(ctx, "bob", "/groups/editors"))
+	must(t, b.AddUserPrincipal(ctx, "alice", "/groups/readers"))
+	add(ctx, t, b, "foo", "write", "/groups/editors")
+	if checkUser(ctx, t, b, "alice", []string{permission.Everyone, permission.Authenticated, "alice"}, bind("foo", "write")) {
+		t.Error("only bob is in the group holding write on foo: CheckUserPermission(alice) should be false")
+	}
+	if !checkUser(ctx, t, b, "bob", []string{"bob"}, bind("foo", "write")) {
+		t.Error("bob is in the group holding write on foo: CheckUserPermission(bob) should be true")
+	}
+}
+
+func checkUserPermissionWithoutUserIDAddsNoPrincipals(ctx context.Context, t *testing.T, b permission.Backend) {
+	must(t, b.AddUserPrincipal(ctx, permission.Authenticated, "/groups/everybody"))
+	must(t, b.AddUserPrincipal(ctx, "alice", "/groups/editors"))
+	add(ctx, t, b, "foo", "read", "/groups/everybody")
+	add(ctx, t, b, "foo", "write", "/groups/editors")
+	// An anonymous request: its principals, and not the groups given to Authenticated (which
+	// UserPrincipals("") would return).
+	if checkUser(ctx, t, b, "", []string{permission.Everyone}, bind("foo", "read"), bind("foo", "write")) {
+		t.Error("the groups of Authenticated must not count without a user id: CheckUserPermission should be false")
+	}
+	if checkUser(ctx, t, b, "", nil, bind("foo", "read"), bind("foo", "write")) {
+		t.Error("no user id and no principals: CheckUserPermission should be false")
+	}
+	if !checkUser(ctx, t, b, "", []string{"/groups/everybody"}, bind("foo", "read")) {
+		t.Error("a principal given directly counts without a user id: CheckUserPermission should be true")
+	}
+}
+
+func checkUserPermissionHandlesEmptySet(ctx context.Context, t *testing.T, b permission.Backend) {
+	must(t, b.AddUserPrincipal(ctx, "alice", "/groups/editors"))
+	add(ctx, t, b, "foo", "write", "/groups/editors")
+	add(ctx, t, b, "foo", "write", "alice")
+	if checkUser(ctx, t, b, "alice", []string{"alice"}) {
+		t.Error("no bindings: CheckUserPermission should be false")
+	}
+	if checkUser(ctx, t, b, "alice", []string{"alice"}, []permission.Binding{}...) {
+		t.Error("an empty list of bindings: CheckUserPermission should be false")
+	}
+}
+
+func checkUserPermissionForgetsARemovedGroup(ctx context.Context, t *testing.T, b permission.Backend) {
+	must(t, b.AddUserPrincipal(ctx, "alice", "/groups/editors"))
+	must(t, b.AddUserPrincipal(ctx, permission.Authenticated, "/groups/everybody"))
+	add(ctx, t, b, "foo", "write", "/groups/editors")
+	add(ctx, t, b, "foo", "read", "/groups/everybody")
+	if !checkUser(ctx, t, b, "alice", []string{"alice"}, bind("foo", "write")) {
+		t.Fatal("alice is in the group holding write on foo: CheckUserPermission should be true")
+	}
+	must(t, b.RemoveUserPrincipal(ctx, "alice", "/groups/editors"))
+	if checkUser(ctx, t, b, "alice", []string{"alice"}, bind("foo", "write")) {
+		t.Error("alice left the group holding write on foo: CheckUserPermission should be false")
+	}
+	must(t, b.RemovePrincipal(ctx, "/groups/everybody"))
+	if checkUser(ctx, t, b, "alice", []string{"alice"}, bind("foo", "read")) {
+		t.Error("the group of Authenticated was removed: CheckUserPermission should be false")
+	}
+}
+
+// checkUserPermissionEqualsUserPrincipalsThenCheckPermission compares CheckUserPermission
+// with the two calls it replaces, for every combination of a few users, principals and
+// bindings. Without a user id the expected answer is CheckPermission of the principals alone
+// (UserPrincipals("") would add the groups of Authenticated, which an anonymous request does
+// not have).
+func checkUserPermissionEqualsUserPrincipalsThenCheckPermission(ctx context.Context, t *testing.T, b permission.Backend) {
+	for _, g := range [][2]string{
+		{"alice", "/groups/a"}, {"alice", "/groups/shared"}, {"bob", "/groups/b"}, {"bob", "/groups/shared"},
+		{permission.Authenticated, "/groups/auth"}, {"dave", "/groups/auth"},
+	} {
+		must(t, b.AddUserPrincipal(ctx, g[0], g[1]))
+	}
+	for _, ace := range [][3]string{
+		{"/b", "read", "/groups/a"}, {"/b", "write", "/groups/auth"}, {"/b/c", "read", "bob"},
+		{"/b/c", "write", "/groups/b"}, {"/b/c/r", "write", permission.Everyone},
+		{"/b/d", "read", "/groups/shared"}, {"/articles/*", "read", "/groups/a"}, {"/articles/a1", "write", "carol"},
+	} {
+		add(ctx, t, b, ace[0], ace[1], ace[2])
+	}
+	users := []string{"", "alice", "bob", "carol", "dave", "nobody", permission.Authenticated}
+	principalSets := [][]string{
+		nil,
+		{permission.Everyone},
+		{permission.Everyone, permission.Authenticated, "carol"},
+		{"bob"},
+	}
+	bindingSets := [][]permission.Binding{
+		{bind("/b", "read")},
+		{bind("/b", "write")},
+		{bind("/b/c", "write"), bind("/b/c", "read")},
+		{bind("/b/c/r", "write"), bind("/b/c/r", "read")},
+		{bind("/b/d", "read"), bind("/b/d", "write")},
+		{bind("/articles/a1", "read"), bind("/articles/a1", "write")},
+		{bind("/articles/a2", "read")},
+		{bind("/x", "read"), bind("/y", "write"), bind("/b/c", "read")},
+	}
+	for _, user := range users {
+		var groups []string
+		if user != "" {
+			groups = userPrincipals(ctx, t, b, user)
+		}
+		for _, principals := range principalSets {
+			all := append(append([]string{}, principals...), groups...)
+			for _, bound := range bindingSets {
+				want := check(ctx, t, b, all, bound...)
+				if got := checkUser(ctx, t, b, user, principals, bound...); got != want {
+					t.Errorf("CheckUserPermission(%q, %q, %v) = %v; UserPrincipals then CheckPermission(%q) = %v",
+						user, principals, bound, got, all, want)
+				}
+			}
+		}
 	}
 }
 

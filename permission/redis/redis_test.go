@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"testing"
 	"time"
@@ -178,6 +179,42 @@ func TestIndexesAreCleanedUp(t *testing.T) {
 	}
 }
 
+// CheckUserPermission's script tests the principals against an ACE in chunks of 1,000 (Lua's
+// unpack is bounded): a principal, or a group, past the first chunk still counts.
+func TestCheckUserPermissionWithManyPrincipals(t *testing.T) {
+	ctx := context.Background()
+	b := open(t, redis.Options{URL: testURL(t), Prefix: testPrefix(t)})
+	t.Cleanup(func() { _ = b.Flush(ctx); b.Close() })
+	principals := make([]string, 2500)
+	for i := range principals {
+		principals[i] = fmt.Sprintf("p%d", i)
+	}
+	for _, g := range []string{"g1", "g2"} {
+		if err := b.AddUserPrincipal(ctx, "alice", g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ace := range [][2]string{{"/a", "p2400"}, {"/b", "g2"}} {
+		if err := b.AddPrincipalToACE(ctx, ace[0], "read", ace[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		user, object string
+		want         bool
+	}{
+		{"", "/a", true},
+		{"", "/b", false},
+		{"alice", "/b", true},
+		{"bob", "/b", false},
+	} {
+		got, err := b.CheckUserPermission(ctx, c.user, principals, []permission.Binding{{ObjectID: "/c", Permission: "read"}, {ObjectID: c.object, Permission: "read"}})
+		if err != nil || got != c.want {
+			t.Errorf("CheckUserPermission(%q, 2,500 principals, %s) = %v, %v; want %v", c.user, c.object, got, err, c.want)
+		}
+	}
+}
+
 func TestRegisteredAsRedis(t *testing.T) {
 	u := testURL(t)
 	s := config.MustFromMap(map[string]string{"permission_url": u, "permission_pool_size": "3", "permission_pool_timeout": "1.5"}, config.Options{Env: []string{}})
@@ -228,6 +265,10 @@ func TestUnreachableServerFailsWithBackendError(t *testing.T) {
 		call func() error
 	}{
 		{"UserPrincipals", func() error { _, err := b.UserPrincipals(ctx, "u"); return err }},
+		{"CheckUserPermission", func() error {
+			_, err := b.CheckUserPermission(ctx, "u", nil, []permission.Binding{{ObjectID: "/a", Permission: "read"}})
+			return err
+		}},
 		{"Ping", func() error { return b.Ping(ctx, true) }},
 	}
 	for _, c := range checks {
