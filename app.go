@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -75,13 +76,54 @@ type Identity struct {
 	UserID string
 	// AuthType is the name of the policy that authenticated the request ("basicauth").
 	AuthType string
-	// Principals are system.Everyone, plus, when authenticated, system.Authenticated, the
-	// user id and the user's groups from the permission backend.
+	// Principals are system.Everyone, plus, when authenticated, system.Authenticated and
+	// the user id. The user's groups are not among them: [Identity.AllPrincipals] adds them,
+	// reading the permission backend once per request, and only when something needs them
+	// (a permission check may instead read them in the same round trip as the ACLs).
 	Principals []string
+
+	groups *groups // how AllPrincipals finds the groups; nil: there are none
+}
+
+// groups resolves the groups of one identity, once.
+type groups struct {
+	once   sync.Once
+	perms  permission.Backend
+	all    []string
+	err    error
+	inline [6]string // all's array for up to three groups
 }
 
 // Authenticated reports whether the request carried valid credentials.
 func (id Identity) Authenticated() bool { return id.UserID != "" }
+
+// AllPrincipals returns Principals followed by the user's groups (the extra principals the
+// permission backend gives the user id and system.Authenticated: see
+// permission.Backend.UserPrincipals). The groups are read at the first call for a request
+// (with that call's ctx) and kept for the rest of it; an error of the permission backend
+// is returned (the protocol answers it 503). The result is shared: copy it before
+// appending.
+func (id Identity) AllPrincipals(ctx context.Context) ([]string, error) {
+	g := id.groups
+	if g == nil || !id.Authenticated() {
+		return id.Principals, nil
+	}
+	g.once.Do(func() {
+		extra, err := g.perms.UserPrincipals(ctx, id.UserID)
+		if err != nil {
+			g.err = err
+			return
+		}
+		all := append(g.inline[:0], id.Principals...)
+		for _, p := range extra {
+			if !slices.Contains(all, p) {
+				all = append(all, p)
+			}
+		}
+		g.all = all[:len(all):len(all)]
+	})
+	return g.all, g.err
+}
 
 type ctxKey struct{ name string }
 

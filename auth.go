@@ -220,13 +220,15 @@ func (a *App) chain() []Authenticator {
 // The identity of a batch request is computed once: it is kept in the batch request's
 // context, and the sub-requests whose credentials are those of the batch request (see
 // [sameCredentials]) reuse it instead of asking the policies and the permission backend
-// again, as kinto shares the principals of a batch with its sub-requests.
+// again, as kinto shares the principals of a batch with its sub-requests (the groups too:
+// they are read once for the batch).
 //
-// The utility views that need no identity (see [App.identityFree]) are served without
-// asking the permission backend for the user's principals, so that a permission backend
-// that is down does not turn the heartbeat report into a plain 503: their identity holds
-// the user id and the built-in principals only. The hello view, which shows the
-// principals, still asks, and answers 503 when the permission backend fails.
+// The user's groups are not read here but when first needed ([Identity.AllPrincipals]):
+// the views that need none (the heartbeats, the version) never ask the permission
+// backend, so that a permission backend that is down does not turn the heartbeat report
+// into a plain 503, and a permission check can read them in the same round trip as the
+// ACLs. The hello view, which shows the principals, answers 503 when the permission
+// backend fails.
 func (a *App) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -236,15 +238,15 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 			id = c.id
 		} else {
 			perms := a.Permission
-			if a.identityFree(r) {
-				perms = nil
-			}
-			var buf []string
+			var (
+				buf  []string
+				memo *groups
+			)
 			if rc != nil {
-				buf = rc.principals[:0]
+				buf, memo = rc.principals[:0], &rc.groups
 			}
 			var err error
-			if id, err = identify(r, perms, buf, a.chain()); err != nil {
+			if id, err = identify(r, perms, buf, memo, a.chain()); err != nil {
 				protocol.WriteError(w, r, err)
 				return
 			}
@@ -275,23 +277,6 @@ func (a *App) ownContext(ctx context.Context) *requestContext {
 		return rc
 	}
 	return nil
-}
-
-// identityFree reports whether r is for a utility view that reads no identity: the
-// heartbeats, the version and the OpenAPI document (GET or HEAD).
-func (a *App) identityFree(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
-	rest, ok := strings.CutPrefix(r.URL.Path, a.Prefix)
-	if !ok {
-		return false
-	}
-	switch rest {
-	case "/__heartbeat__", "/__lbheartbeat__", "/__version__", APIPath:
-		return true
-	}
-	return false
 }
 
 // batchIdentityKey holds the *batchIdentity of a batch request.
@@ -355,16 +340,17 @@ func Authentication(perms permission.Backend, policies ...Authenticator) func(ht
 }
 
 // Identify asks the policies in order; the first that authenticates the request wins. The
-// identity's principals are system.Everyone and, when authenticated, system.Authenticated,
-// the prefixed user id and the user's principals in perms (when perms is not nil).
+// identity's principals are system.Everyone and, when authenticated, system.Authenticated
+// and the prefixed user id; [Identity.AllPrincipals] adds the user's principals in perms
+// (when perms is not nil), read when first asked for.
 func Identify(r *http.Request, perms permission.Backend, policies ...Authenticator) (Identity, error) {
-	return identify(r, perms, nil, policies)
+	return identify(r, perms, nil, nil, policies)
 }
 
 // identify is [Identify] with the principals of an authenticated user appended to buf[:0]
 // (a new slice when buf is nil): the App's request context lends its own array, so that
 // identifying a request allocates the user id only.
-func identify(r *http.Request, perms permission.Backend, buf []string, policies []Authenticator) (Identity, error) {
+func identify(r *http.Request, perms permission.Backend, buf []string, memo *groups, policies []Authenticator) (Identity, error) {
 	anonymous := func() Identity {
 		if buf == nil {
 			return Identity{Principals: []string{permission.Everyone}}
@@ -397,15 +383,11 @@ func identify(r *http.Request, perms permission.Backend, buf []string, policies 
 			Principals: append(buf[:0], permission.Everyone, permission.Authenticated, userID),
 		}
 		if perms != nil {
-			groups, err := perms.UserPrincipals(r.Context(), id.UserID)
-			if err != nil {
-				return anonymous(), err
+			if memo == nil {
+				memo = new(groups)
 			}
-			for _, g := range groups {
-				if !slices.Contains(id.Principals, g) {
-					id.Principals = append(id.Principals, g)
-				}
-			}
+			memo.perms = perms
+			id.groups = memo
 		}
 		// Full capacity: a caller appending to the principals gets a copy, never a write
 		// into the lent array that every copy of the identity shares.

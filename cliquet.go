@@ -320,8 +320,9 @@ type requestContext struct {
 	app   *App
 	id    Identity // valid once hasID
 	hasID bool     // setIdentity was called
-	// principals is the array of id.Principals for a user with at most one group.
-	principals [4]string
+	// principals is the array of id.Principals; groups resolves the user's groups.
+	principals [3]string
+	groups     groups
 
 	top context.Context  // the request context contextMiddleware passed on; nil until it takes c
 	tw  trackingWriter   // Recover's, wrapping ra

@@ -120,7 +120,12 @@ func (a *App) hello(w http.ResponseWriter, r *http.Request) {
 		body["eos"] = eos
 	}
 	if id := IdentityFrom(r.Context()); id.Authenticated() {
-		body["user"] = map[string]any{"id": id.UserID, "principals": id.Principals}
+		principals, err := id.AllPrincipals(r.Context())
+		if err != nil {
+			protocol.WriteError(w, r, err)
+			return
+		}
+		body["user"] = map[string]any{"id": id.UserID, "principals": principals}
 	}
 	if ro, _ := a.Settings.Bool("readonly"); ro {
 		// A read-only service's hello does not change: let clients cache it.

@@ -35,10 +35,11 @@ type target struct {
 
 	// Shareable resources: the ancestors (chain, and their objects as read with the target),
 	// the URIs and rules of each level, and the caller's rights on them.
-	chain     chain
-	ancestors []storage.Object
-	lv        levels
-	rights    rights
+	chain      chain
+	principals []string // the caller's, groups included
+	ancestors  []storage.Object
+	lv         levels
+	rights     rights
 	// timestamp holds the ETag and Last-Modified values of the response (setTimestampIn).
 	timestamp [2]string
 }
@@ -278,7 +279,11 @@ func (sh *sharing) authorize(ctx context.Context, id cliquet.Identity, t *target
 	if t.r.Method == http.MethodGet || t.r.Method == http.MethodPost {
 		full = object // the ACEs to render
 	}
-	principals := id.Principals
+	principals, err := id.AllPrincipals(ctx)
+	if err != nil {
+		return grant{}, err
+	}
+	t.principals = principals
 	keys := c.keys
 	if t.id != "" {
 		keys = append(keys[:depth:depth], storage.Key{Scope: t.scope, ID: t.id})

@@ -156,7 +156,7 @@ func (rs *core) loadPermissions(r *http.Request, t *target, id string) (permissi
 			return nil, err
 		}
 	}
-	return visible(set, cliquet.IdentityFrom(r.Context()).Principals), nil
+	return visible(set, t.principals), nil
 }
 
 // savePermissions writes the ACEs of the object id after a storage write (see requested and
@@ -170,7 +170,7 @@ func (rs *core) savePermissions(r *http.Request, t *target, id string, b *body) 
 	if err != nil {
 		return nil, err
 	}
-	return visible(set, ident.Principals), nil
+	return visible(set, t.principals), nil
 }
 
 // deletePermissions removes the ACEs of deleted objects, and those of their descendants

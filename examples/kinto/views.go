@@ -31,7 +31,12 @@ func (s *server) mountPermissionsEndpoint() error {
 // (write implies the others), sorted by URI. Equality filters on the entries' fields
 // (resource_name=bucket, bucket_id=b1, ...) are applied.
 func (s *server) listPermissions(w http.ResponseWriter, r *http.Request) {
-	entries, err := s.permissionEntries(r.Context(), cliquet.IdentityFrom(r.Context()).Principals)
+	principals, err := cliquet.IdentityFrom(r.Context()).AllPrincipals(r.Context())
+	if err != nil {
+		protocol.WriteError(w, r, err)
+		return
+	}
+	entries, err := s.permissionEntries(r.Context(), principals)
 	if err != nil {
 		protocol.WriteError(w, r, err)
 		return
