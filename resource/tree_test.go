@@ -3,7 +3,11 @@ package resource_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +27,7 @@ type treeServer struct {
 	*server
 	perms   permission.Backend
 	store   storage.Backend
+	mu      sync.Mutex
 	stamped []string // the ancestors' ids the notes' Process hook saw, last call
 }
 
@@ -59,6 +64,8 @@ func newTreeServer(t *testing.T, store storage.Backend, perms permission.Backend
 			return f.Schema, nil
 		},
 		Process: func(ctx context.Context, _ *http.Request, n resource.Object, _ *resource.Object) (resource.Object, error) {
+			ts.mu.Lock()
+			defer ts.mu.Unlock()
 			ts.stamped = ts.stamped[:0]
 			for _, a := range resource.Ancestors(ctx) {
 				ts.stamped = append(ts.stamped, a.ID)
@@ -261,5 +268,101 @@ func TestUnderChecksTheTree(t *testing.T) {
 		if _, err := resource.Register(app, c.spec); err == nil {
 			t.Errorf("%s: Register accepted it", c.name)
 		}
+	}
+}
+
+// TestTreeConcurrentCreatesOnPostgreSQL: 50 writers create records in one nested shareable
+// collection (the ACL written with each) while a poller follows it with _since: every
+// create succeeds, timestamps are unique, and the poller sees each record exactly once, in
+// increasing timestamp order.
+func TestTreeConcurrentCreatesOnPostgreSQL(t *testing.T) {
+	u := testenv.PostgresDatabase(t, "resource_tree_test")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	store := pgStore(t, u, 30)
+	perms, err := permpg.New(ctx, permpg.Options{URL: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { perms.Close() })
+	if err := perms.InitializeSchema(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(perms.Flush(ctx), store.Flush(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	s := newTreeServer(t, store, perms)
+	s.must(201, req{Method: "PUT", Path: "/v1/shelves/s1", User: "alice", Body: map[string]any{}})
+	s.must(201, req{Method: "PUT", Path: "/v1/shelves/s1/folders/f1", User: "alice", Body: map[string]any{}})
+	notes := "/v1/shelves/s1/folders/f1/notes"
+
+	const perWriter = 8
+	var (
+		done    atomic.Bool
+		seen    = map[string]int64{}
+		pollErr error
+		polled  = make(chan struct{})
+	)
+	go func() { // the poller
+		defer close(polled)
+		since := int64(0)
+		for {
+			last := done.Load()
+			r, err := call(s.h, req{Method: "GET", Path: fmt.Sprintf("%s?_sort=last_modified&_since=%d", notes, since), User: "alice"})
+			if err != nil || r.Code != 200 {
+				pollErr = fmt.Errorf("poll: %v %v", err, r)
+				return
+			}
+			for _, o := range r.list() {
+				lm := int64(o["last_modified"].(float64))
+				if lm <= since {
+					pollErr = fmt.Errorf("timestamp %d after %d: not increasing", lm, since)
+					return
+				}
+				if _, dup := seen[o["id"].(string)]; dup {
+					pollErr = fmt.Errorf("record %s seen twice", o["id"])
+					return
+				}
+				seen[o["id"].(string)], since = lm, lm
+			}
+			if last {
+				return
+			}
+		}
+	}()
+	var mu sync.Mutex
+	created := map[string]int64{}
+	parallel(t, goroutines, func(i int) error {
+		for range perWriter {
+			r, err := call(s.h, req{Method: "POST", Path: notes, User: "alice", Body: map[string]any{"data": map[string]any{"w": i}}})
+			if err != nil {
+				return err
+			}
+			if r.Code != 201 {
+				return fmt.Errorf("status %d: %s", r.Code, r.Raw)
+			}
+			mu.Lock()
+			created[r.data()["id"].(string)] = int64(r.data()["last_modified"].(float64))
+			mu.Unlock()
+		}
+		return nil
+	})
+	done.Store(true)
+	<-polled
+	if pollErr != nil {
+		t.Fatal(pollErr)
+	}
+	stamps := map[int64]bool{}
+	for id, lm := range created {
+		if stamps[lm] {
+			t.Errorf("timestamp %d given twice", lm)
+		}
+		stamps[lm] = true
+		if seen[id] != lm {
+			t.Errorf("record %s (%d): the poller saw %d", id, lm, seen[id])
+		}
+	}
+	if len(created) != goroutines*perWriter || len(seen) != len(created) {
+		t.Errorf("%d created, %d seen, want %d", len(created), len(seen), goroutines*perWriter)
 	}
 }
