@@ -74,6 +74,12 @@ type Scope struct {
 
 func (s Scope) String() string { return s.Resource + "@" + s.Parent }
 
+// Key addresses one object: its collection and its id.
+type Key struct {
+	Scope Scope
+	ID    string
+}
+
 // Object is what backends persist. The protocol fields are lifted out of Data: Data never
 // contains "id", "last_modified" or "deleted" (backends drop them if present).
 type Object struct {
