@@ -276,6 +276,10 @@ func (f *fakeStorage) Get(context.Context, storage.Scope, string) (storage.Objec
 	f.calls = append(f.calls, "get")
 	return storage.Object{}, storage.ErrNotFound
 }
+func (f *fakeStorage) GetMany(_ context.Context, keys []storage.Key) ([]storage.Object, error) {
+	f.calls = append(f.calls, "get_many")
+	return make([]storage.Object, len(keys)), nil
+}
 func (f *fakeStorage) Update(_ context.Context, _ storage.Scope, o storage.Object, _ ...storage.Condition) (storage.Object, error) {
 	return o, nil
 }
@@ -421,8 +425,11 @@ func TestWatchStorageKeepsOptionalInterfacesAndTimesCalls(t *testing.T) {
 			if _, err := b.Get(ctx, s, "1"); err != storage.ErrNotFound {
 				t.Errorf("Get error = %v, want the inner backend's ErrNotFound", err)
 			}
+			if objs, err := b.GetMany(ctx, []storage.Key{{Scope: s, ID: "1"}, {Scope: s, ID: "2"}}); err != nil || len(objs) != 2 {
+				t.Errorf("GetMany = %v, %v: not the inner backend's answer", objs, err)
+			}
 			_, _ = b.List(ctx, s, storage.ListOptions{})
-			want := []string{"p.storage.fake.create|ms", "p.storage.fake.get|ms", "p.storage.fake.list|ms"}
+			want := []string{"p.storage.fake.create|ms", "p.storage.fake.get|ms", "p.storage.fake.get_many|ms", "p.storage.fake.list|ms"}
 			if tt.tx {
 				_, tx := b.(storage.Transactor).Begin(ctx)
 				_ = tx.Commit(ctx)

@@ -8,7 +8,7 @@ import (
 )
 
 // WatchStorage returns b decorated so that every method call is timed under
-// storage.<name>.<method>, with method in snake case: create, get, update, delete,
+// storage.<name>.<method>, with method in snake case: create, get, get_many, update, delete,
 // delete_all, purge_deleted, list, count, timestamp, and for the optional interfaces ping,
 // initialize_schema, flush, list_with_timestamp, and commit and rollback for transactions
 // started with Begin. Close is not timed.
@@ -54,6 +54,11 @@ func (w *watchedStorage) Create(ctx context.Context, s storage.Scope, o storage.
 func (w *watchedStorage) Get(ctx context.Context, s storage.Scope, id string) (storage.Object, error) {
 	defer w.done("get", time.Now())
 	return w.inner.Get(ctx, s, id)
+}
+
+func (w *watchedStorage) GetMany(ctx context.Context, keys []storage.Key) ([]storage.Object, error) {
+	defer w.done("get_many", time.Now())
+	return w.inner.GetMany(ctx, keys)
 }
 
 func (w *watchedStorage) Update(ctx context.Context, s storage.Scope, o storage.Object, cond ...storage.Condition) (storage.Object, error) {

@@ -200,6 +200,11 @@ type Backend interface {
 	Create(ctx context.Context, s Scope, o Object) (Object, error)
 	// Get returns a live object, or ErrNotFound (tombstones are not returned).
 	Get(ctx context.Context, s Scope, id string) (Object, error)
+	// GetMany returns the live objects at keys in one call (one round trip on networked
+	// backends), in the order of keys: result[i] is the object at keys[i], or the zero Object
+	// (empty ID) when no live object is there (tombstones count as missing). Keys may repeat and
+	// may address different collections. No keys gives an empty result.
+	GetMany(ctx context.Context, keys []Key) ([]Object, error)
 	// Update replaces the object with id o.ID, creating it when missing (upsert). A
 	// o.LastModified greater than the stored one is kept; otherwise a fresh timestamp is set.
 	//

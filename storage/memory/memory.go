@@ -183,6 +183,28 @@ func (b *Backend) Get(ctx context.Context, s storage.Scope, id string) (storage.
 	return object(d), nil
 }
 
+// GetMany implements [storage.Backend]: a lookup per key, each under its collection's read
+// lock, copying the data as Get does.
+func (b *Backend) GetMany(ctx context.Context, keys []storage.Key) ([]storage.Object, error) {
+	if err := b.check(ctx, "get_many"); err != nil {
+		return nil, err
+	}
+	out := make([]storage.Object, len(keys))
+	for i, k := range keys {
+		c := b.coll(k.Scope, false)
+		if c == nil {
+			continue
+		}
+		c.mu.RLock()
+		d, ok := c.live[k.ID]
+		c.mu.RUnlock()
+		if ok {
+			out[i] = object(d)
+		}
+	}
+	return out, nil
+}
+
 // Update implements [storage.Backend].
 // A condition is checked under the collection lock, with the write.
 func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object, cond ...storage.Condition) (storage.Object, error) {

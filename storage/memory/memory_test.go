@@ -54,6 +54,10 @@ func TestAClosedBackendFailsEveryCallWithErrClosed(t *testing.T) {
 		call func() error
 	}{
 		{"Get of an object stored before Close", func() error { _, err := b.Get(ctx, bucket, o.ID); return err }},
+		{"GetMany of an object stored before Close", func() error {
+			_, err := b.GetMany(ctx, []storage.Key{{Scope: bucket, ID: o.ID}})
+			return err
+		}},
 		{"Create", func() error { _, err := b.Create(ctx, bucket, storage.Object{}); return err }},
 		{"List", func() error { _, err := b.List(ctx, bucket, storage.ListOptions{}); return err }},
 		{"Timestamp", func() error { _, err := b.Timestamp(ctx, bucket); return err }},

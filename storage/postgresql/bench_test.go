@@ -172,6 +172,46 @@ func BenchmarkListWithTimestamp(b *testing.B) {
 	}
 }
 
+// BenchmarkGetMany compares the two ways the resource layer can read an object with its
+// parents (Kinto's bucket → collection → record): three Gets (three round trips) and one
+// GetMany of the three keys (one statement). The record is one of the 100k-object collection.
+func BenchmarkGetMany(b *testing.B) {
+	be := loadBench(b)
+	ctx := context.Background()
+	bucket := storage.Scope{Resource: "bench-bucket", Parent: ""}
+	coll := storage.Scope{Resource: "bench-collection", Parent: "/buckets/b"}
+	for _, w := range []struct {
+		s  storage.Scope
+		id string
+	}{{bucket, "b"}, {coll, "c"}} {
+		if _, err := be.Update(ctx, w.s, storage.Object{ID: w.id, Data: []byte(`{"title":"parent"}`)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	keys := []storage.Key{{Scope: bucket, ID: "b"}, {Scope: coll, ID: "c"}, {Scope: benchScope, ID: "o0050000"}}
+	b.Run("ThreeGets", func(b *testing.B) {
+		b.ReportAllocs()
+		defer reportCPU(b)()
+		for b.Loop() {
+			for _, k := range keys {
+				if o, err := be.Get(ctx, k.Scope, k.ID); err != nil || o.ID != k.ID {
+					b.Fatalf("Get(%v, %q) = %+v, %v", k.Scope, k.ID, o, err)
+				}
+			}
+		}
+	})
+	b.Run("GetMany3", func(b *testing.B) {
+		b.ReportAllocs()
+		defer reportCPU(b)()
+		for b.Loop() {
+			objs, err := be.GetMany(ctx, keys)
+			if err != nil || len(objs) != len(keys) || objs[2].ID != keys[2].ID {
+				b.Fatalf("GetMany = %+v, %v", objs, err)
+			}
+		}
+	})
+}
+
 // reportCPU reports the process's user+system CPU time per operation ("cpu-ns/op": what a
 // server pays for the call, whereas ns/op is mostly waiting for PostgreSQL) from the call to
 // the call of the function it returns.

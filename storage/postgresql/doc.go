@@ -61,7 +61,9 @@
 // field is SQL NULL, sorted last ascending and first descending. Field names and values are
 // always passed as parameters: a dotted field is the text[] parameter of data #> $n::text[].
 // Only a page's LIMIT is written as a literal (an integer), so that PostgreSQL keeps the
-// statement's generic plan instead of planning it again on every execution.
+// statement's generic plan instead of planning it again on every execution. For the same
+// reason GetMany sends up to 16 keys as a VALUES list of parameters, one statement per number
+// of keys, and only more keys as arrays.
 // Filters on "id" and "last_modified" use the columns, so that _since, _before and keyset
 // pages on the default order use the index.
 //

@@ -26,7 +26,7 @@ type capturedSQL struct {
 
 func (c *sqlCapture) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
 	s := strings.TrimSpace(d.SQL)
-	if (strings.HasPrefix(s, "SELECT") || strings.HasPrefix(s, "WITH")) && strings.Contains(s, "FROM objects") {
+	if (strings.HasPrefix(s, "SELECT") || strings.HasPrefix(s, "WITH")) && (strings.Contains(s, "FROM objects") || strings.Contains(s, "JOIN objects")) {
 		c.mu.Lock()
 		c.stmts = append(c.stmts, capturedSQL{sql: d.SQL, args: d.Args})
 		c.mu.Unlock()
@@ -64,6 +64,7 @@ func (n planNode) walk(f func(planNode)) {
 // and a _since poll is planned as an index scan of
 // objects_resource_parent_last_modified_idx, with no sequential scan of objects and no sort.
 // The SQL is captured from the backend's connections, so the test follows the query builder.
+// GetMany's statement is planned as primary-key probes.
 func TestListsUseTheCollectionIndex(t *testing.T) {
 	b := newTestBackend(t, Options{URL: testDatabase(t, "storage_pg_test_explain")})
 	ctx := context.Background()
@@ -128,18 +129,9 @@ func TestListsUseTheCollectionIndex(t *testing.T) {
 				t.Fatal("no SELECT over objects captured")
 			}
 			for _, st := range stmts {
-				var raw []byte
-				if err := plain.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+st.sql, st.args...).Scan(&raw); err != nil {
-					t.Fatalf("EXPLAIN %s: %v", st.sql, err)
-				}
-				var plans []struct {
-					Plan planNode `json:"Plan"`
-				}
-				if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
-					t.Fatalf("EXPLAIN output %s: %v", raw, err)
-				}
+				plan, raw := explain(t, plain, st)
 				indexed := false
-				plans[0].Plan.walk(func(n planNode) {
+				plan.walk(func(n planNode) {
 					switch {
 					case (n.NodeType == "Index Scan" || n.NodeType == "Index Only Scan") &&
 						n.IndexName == "objects_resource_parent_last_modified_idx":
@@ -159,4 +151,57 @@ func TestListsUseTheCollectionIndex(t *testing.T) {
 			}
 		})
 	}
+	// GetMany reads by primary key: one index probe per key, whatever the collections.
+	t.Run("GetMany of three keys in three collections", func(t *testing.T) {
+		capture.take()
+		keys := []storage.Key{
+			{Scope: storage.Scope{Resource: "record", Parent: "/buckets/b/collections/c1"}, ID: "obj-1"},
+			{Scope: storage.Scope{Resource: "record", Parent: "/buckets/b/collections/c2"}, ID: "obj-10"}, // a tombstone
+			{Scope: s, ID: "obj-2999"},
+		}
+		got, err := b.GetMany(ctx, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0].ID != "obj-1" || got[1].ID != "" || got[2].ID != "obj-2999" {
+			t.Fatalf("GetMany returned ids %q, %q, %q", got[0].ID, got[1].ID, got[2].ID)
+		}
+		stmts := capture.take()
+		if len(stmts) != 1 {
+			t.Fatalf("%d SELECTs over objects captured, want 1", len(stmts))
+		}
+		plan, raw := explain(t, plain, stmts[0])
+		indexed := false
+		plan.walk(func(n planNode) {
+			switch {
+			case (n.NodeType == "Index Scan" || n.NodeType == "Index Only Scan") && n.IndexName == "objects_pkey":
+				indexed = true
+			case n.NodeType == "Seq Scan" && n.RelationName == "objects":
+				t.Errorf("sequential scan of objects")
+			}
+		})
+		if !indexed {
+			t.Errorf("no index scan of objects_pkey")
+		}
+		if t.Failed() {
+			t.Logf("SQL: %s\nplan: %s", stmts[0].sql, raw)
+		}
+	})
+}
+
+// explain returns the plan PostgreSQL makes for a captured statement with its arguments, and
+// the EXPLAIN output.
+func explain(t *testing.T, pool *pgxpool.Pool, st capturedSQL) (planNode, []byte) {
+	t.Helper()
+	var raw []byte
+	if err := pool.QueryRow(context.Background(), "EXPLAIN (FORMAT JSON) "+st.sql, st.args...).Scan(&raw); err != nil {
+		t.Fatalf("EXPLAIN %s: %v", st.sql, err)
+	}
+	var plans []struct {
+		Plan planNode `json:"Plan"`
+	}
+	if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
+		t.Fatalf("EXPLAIN output %s: %v", raw, err)
+	}
+	return plans[0].Plan, raw
 }

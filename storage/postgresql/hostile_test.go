@@ -186,6 +186,45 @@ func TestNULCharactersNeverReachPostgreSQL(t *testing.T) {
 	}
 }
 
+// TestGetManyTreatsUnstorableKeysAsMissing: a key whose resource, parent or id holds a NUL
+// character or invalid UTF-8 addresses no object (PostgreSQL cannot store one there), so
+// GetMany answers the zero Object for it instead of failing the other keys with it.
+func TestGetManyTreatsUnstorableKeysAsMissing(t *testing.T) {
+	b := newTestBackend(t, Options{})
+	ctx := context.Background()
+	s := scope(t)
+	a := mustCreate(t, b, s, "a", `{"x":1}`)
+	keys := []storage.Key{
+		{Scope: s, ID: "a\x00"},
+		{Scope: s, ID: "a"},
+		{Scope: storage.Scope{Resource: s.Resource, Parent: s.Parent + "\x00"}, ID: "a"},
+		{Scope: storage.Scope{Resource: "\x00", Parent: s.Parent}, ID: "a"},
+		{Scope: s, ID: "a\xff"},
+		{Scope: storage.Scope{Resource: s.Resource, Parent: s.Parent + "\xc3"}, ID: "a"},
+	}
+	got, err := b.GetMany(ctx, keys)
+	checkClean(t, "GetMany", err)
+	if err != nil {
+		t.Fatalf("GetMany: %v", err)
+	}
+	for i, o := range got {
+		if i == 1 {
+			if o.ID != "a" || o.LastModified != a.LastModified {
+				t.Errorf("result[1] = %+v, want %+v", o, a)
+			}
+			continue
+		}
+		if o.ID != "" {
+			t.Errorf("result[%d] (key %q) = %+v, want the zero Object", i, keys[i], o)
+		}
+	}
+	// Only unstorable keys: nothing to send.
+	got, err = b.GetMany(ctx, []storage.Key{keys[0], keys[4]})
+	if err != nil || len(got) != 2 || got[0].ID != "" || got[1].ID != "" {
+		t.Fatalf("GetMany of unstorable keys only = %+v, %v", got, err)
+	}
+}
+
 // FuzzFilter checks that no field name, operator and value makes List panic or build invalid
 // SQL. Without -fuzz it runs the seed corpus.
 func FuzzFilter(f *testing.F) {

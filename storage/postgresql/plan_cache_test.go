@@ -67,3 +67,55 @@ func TestListStatementsKeepTheirGenericPlan(t *testing.T) {
 		t.Errorf("found %d list statements prepared on the connection, want 2", seen)
 	}
 }
+
+// GetMany's statement is planned once per connection and number of keys too: with the keys
+// as arrays, whose length a generic plan cannot know, PostgreSQL planned it on every
+// execution (see getManyValuesSQL).
+func TestGetManyStatementKeepsItsGenericPlan(t *testing.T) {
+	b := newTestBackend(t, Options{
+		URL:      testDatabase(t, "storage_pg_test_plans"),
+		PoolSize: 1, WriteWorkers: -1, // one connection: its statements are the ones listed below
+	})
+	ctx := context.Background()
+	var keys []storage.Key
+	for _, s := range []storage.Scope{{Resource: "bucket", Parent: ""}, {Resource: "collection", Parent: "/buckets/b"}, {Resource: "record", Parent: "/buckets/b/collections/c"}} {
+		if _, err := b.Update(ctx, s, storage.Object{ID: "plan", Data: json.RawMessage(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, storage.Key{Scope: s, ID: "plan"})
+	}
+	// A large collection beside them: index probes then cost more than in a table of a few
+	// pages, and the array form's generic plan, priced for ten keys, more than its custom ones.
+	if _, err := b.pool.Exec(ctx, `INSERT INTO objects (resource_name, parent_id, id, last_modified, data)
+		SELECT 'record', '/buckets/b/collections/big', 'o' || i, i, '{"n":1}' FROM generate_series(1, 5000) AS i
+		ON CONFLICT DO NOTHING`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.pool.Exec(ctx, `ANALYZE objects`); err != nil {
+		t.Fatal(err)
+	}
+	const runs = 12
+	for range runs {
+		got, err := b.GetMany(ctx, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, o := range got {
+			if o.ID != "plan" {
+				t.Fatalf("result[%d] = %+v", i, o)
+			}
+		}
+	}
+	var (
+		stmt            string
+		generic, custom int64
+	)
+	err := b.pool.QueryRow(ctx, `SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements
+		WHERE statement LIKE '%JOIN objects%' AND statement NOT LIKE '%pg_prepared_statements%'`).Scan(&stmt, &generic, &custom)
+	if err != nil {
+		t.Fatalf("GetMany's prepared statement: %v", err)
+	}
+	if custom > 5 || generic < runs-5 {
+		t.Errorf("%d generic and %d custom plans for %d executions of\n%s", generic, custom, runs, strings.TrimSpace(stmt))
+	}
+}

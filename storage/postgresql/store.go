@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -257,6 +258,111 @@ func get(ctx context.Context, q rowQuerier, s storage.Scope, id string) (storage
 	}
 	out.Data = data
 	return out, err
+}
+
+// getManyMaxValues is the largest number of keys GetMany sends as a VALUES list
+// (getManyValuesSQL); more keys go as three arrays (getManyArraysSQL).
+const getManyMaxValues = 16
+
+// getManyValuesSQL[n] reads the live objects at n keys, given as 3n parameters (the resource,
+// parent and id of each key in turn): one primary-key probe per key, each row tagged with its
+// key's position (from 1), so that repeated keys give a row each. Each n has its own text, in
+// which the number of keys is fixed, so that PostgreSQL keeps the statement's generic plan,
+// the same as the one it makes for each execution's values, after five executions. With the
+// keys as arrays it never does: the generic plan assumes ten elements, is priced above the
+// plans made for the actual few keys, and the statement is planned again on every execution
+// (about 0.08 ms of PostgreSQL's CPU, more than the three probes).
+var getManyValuesSQL = func() (sqls [getManyMaxValues + 1]string) {
+	for n := 1; n <= getManyMaxValues; n++ {
+		var sb strings.Builder
+		sb.WriteString("SELECT k.n, o.last_modified, o.data\nFROM (VALUES ")
+		for i := range n {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			fmt.Fprintf(&sb, "($%d::text, $%d::text, $%d::text, %d)", 3*i+1, 3*i+2, 3*i+3, i+1)
+		}
+		sb.WriteString(`) AS k(resource_name, parent_id, id, n)
+JOIN objects AS o ON o.resource_name = k.resource_name AND o.parent_id = k.parent_id AND o.id = k.id
+WHERE NOT o.deleted`)
+		sqls[n] = sb.String()
+	}
+	return sqls
+}()
+
+// getManyArraysSQL is getManyValuesSQL for more than getManyMaxValues keys, given as three
+// parallel arrays ($1 resources, $2 parents, $3 ids), whose planning the keys amortise.
+const getManyArraysSQL = `SELECT k.n, o.last_modified, o.data
+FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k(resource_name, parent_id, id, n)
+JOIN objects AS o ON o.resource_name = k.resource_name AND o.parent_id = k.parent_id AND o.id = k.id
+WHERE NOT o.deleted`
+
+// GetMany implements storage.Backend with one statement (getManyValuesSQL, or
+// getManyArraysSQL for many keys), in the unit of work ctx carries as Get is. A key holding a
+// NUL character or invalid UTF-8, which PostgreSQL cannot store (Get fails with
+// ErrInvalidData), is not sent: no object is there.
+func (b *Backend) GetMany(ctx context.Context, keys []storage.Key) ([]storage.Object, error) {
+	out := make([]storage.Object, len(keys))
+	pos := make([]int, 0, len(keys)) // pos[j]: the index in keys of the j-th key sent
+	for i, k := range keys {
+		if storable(k.Scope.Resource) && storable(k.Scope.Parent) && storable(k.ID) {
+			pos = append(pos, i)
+		}
+	}
+	if len(pos) == 0 {
+		return out, nil
+	}
+	var (
+		sql  string
+		args []any
+	)
+	if len(pos) <= getManyMaxValues {
+		sql = getManyValuesSQL[len(pos)]
+		args = make([]any, 0, 3*len(pos))
+		for _, i := range pos {
+			args = append(args, keys[i].Scope.Resource, keys[i].Scope.Parent, keys[i].ID)
+		}
+	} else {
+		resources := make([]string, len(pos))
+		parents := make([]string, len(pos))
+		ids := make([]string, len(pos))
+		for j, i := range pos {
+			resources[j], parents[j], ids[j] = keys[i].Scope.Resource, keys[i].Scope.Parent, keys[i].ID
+		}
+		sql, args = getManyArraysSQL, []any{resources, parents, ids}
+	}
+	err := b.run(ctx, "get_many", false, func(q querier) error {
+		rs, err := q.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		for rs.Next() {
+			var (
+				n    int64
+				lm   int64
+				data []byte
+			)
+			if err := rs.Scan(&n, &lm, &data); err != nil {
+				return err
+			}
+			if n < 1 || n > int64(len(pos)) {
+				return fmt.Errorf("a row for key %d of %d", n, len(pos))
+			}
+			i := pos[n-1]
+			out[i] = storage.Object{ID: keys[i].ID, LastModified: lm, Data: data}
+		}
+		return rs.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// storable reports whether PostgreSQL can hold s in a text column: valid UTF-8 without NUL.
+func storable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 // Update implements storage.Backend. With a condition it runs one statement that checks and

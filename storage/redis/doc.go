@@ -4,7 +4,8 @@
 // It is meant for small collections: filtering, sorting and pagination run in process (with
 // the same matcher as the memory backend), so List, Count and DeleteAll read the whole
 // collection and cost O(collection size), whatever the limit. Getting one object is a single
-// HGET. Use the PostgreSQL backend for big collections.
+// HGET; GetMany pipelines one HMGET per collection, in one round trip. Use the PostgreSQL
+// backend for big collections.
 //
 // # Settings
 //

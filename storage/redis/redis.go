@@ -191,6 +191,64 @@ func (b *Backend) Get(ctx context.Context, s storage.Scope, id string) (storage.
 	return o, nil
 }
 
+// GetMany returns the live objects at keys in one round trip: a pipeline of one HMGET per
+// collection the keys address; see [storage.Backend.GetMany]. Like successive Gets, the reads
+// of different collections are not one atomic snapshot.
+func (b *Backend) GetMany(ctx context.Context, keys []storage.Key) ([]storage.Object, error) {
+	out := make([]storage.Object, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	// The keys of each collection, in the order of their first appearance.
+	type group struct {
+		ids []string
+		pos []int // pos[j]: the index in keys of ids[j]
+		cmd *goredis.SliceCmd
+	}
+	var groups []*group
+	index := make(map[storage.Scope]*group, 4)
+	for i, k := range keys {
+		g := index[k.Scope]
+		if g == nil {
+			g = &group{}
+			index[k.Scope] = g
+			groups = append(groups, g)
+		}
+		g.ids = append(g.ids, k.ID)
+		g.pos = append(g.pos, i)
+	}
+	_, err := b.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, g := range groups {
+			g.cmd = p.HMGet(ctx, b.keys(keys[g.pos[0]].Scope).obj, g.ids...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fail("get_many", err)
+	}
+	for _, g := range groups {
+		vals := g.cmd.Val()
+		if len(vals) != len(g.ids) {
+			return nil, fail("get_many", fmt.Errorf("HMGET returned %d values for %d fields", len(vals), len(g.ids)))
+		}
+		for j, v := range vals {
+			if v == nil {
+				continue
+			}
+			s, ok := v.(string)
+			if !ok {
+				return nil, fail("get_many", fmt.Errorf("unexpected HMGET value %T", v))
+			}
+			o, err := decodeStored(g.ids[j], s)
+			if err != nil {
+				return nil, fail("get_many", err)
+			}
+			out[g.pos[j]] = o
+		}
+	}
+	return out, nil
+}
+
 // Update replaces or creates the object; see [storage.Backend.Update]. A condition is
 // checked inside the script that writes.
 func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object, cond ...storage.Condition) (storage.Object, error) {

@@ -339,6 +339,10 @@ func testBackendErrorIsRaisedAnywhere(t *testing.T, h Harness) {
 			_, err := b.Delete(ctx, scope, objectID, 0, storage.Condition{LastModified: 1})
 			return err
 		},
+		"GetMany": func() error {
+			_, err := b.GetMany(ctx, []storage.Key{{Scope: scope, ID: objectID}, {Scope: otherScope, ID: objectID}})
+			return err
+		},
 		"DeleteAll": func() error { _, err := b.DeleteAll(ctx, scope, storage.ListOptions{}); return err },
 		"PurgeDeleted": func() error {
 			_, err := b.PurgeDeleted(ctx, scope, 0)

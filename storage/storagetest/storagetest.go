@@ -67,6 +67,8 @@
 //   - A failed [storage.Condition] is always [storage.ErrModified] (never ErrNotFound, even
 //     for an id that has no live object), writes nothing and leaves the collection timestamp
 //     where it was; a conditional Update never creates.
+//   - GetMany answers, key by key, what Get answers (the zero Object for ErrNotFound), in the
+//     unit of work its context carries.
 package storagetest
 
 import (
@@ -140,6 +142,7 @@ func Run(t *testing.T, h Harness) {
 	groups := []group{
 		{"Basic", basicTests},
 		{"ParentObjectAccess", accessTests},
+		{"GetMany", getManyTests},
 		{"Timestamps", timestampTests},
 		{"Filters", filterTests},
 		{"Sorting", sortingTests},
