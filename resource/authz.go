@@ -305,7 +305,7 @@ func (sh *sharing) authorize(ctx context.Context, id cliquet.Identity, t *target
 			t.rights, rerr = fetchRights(ctx, sh.backend, principals, t.lv.uris, full)
 		}()
 		var serr error
-		objs, serr = getMany(ctx, t.store, keys)
+		objs, serr = t.store.GetMany(ctx, keys)
 		<-done
 		if serr != nil {
 			return grant{}, serr

@@ -2,7 +2,6 @@ package resource
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -371,28 +370,6 @@ func fetchRights(ctx context.Context, b permission.Backend, principals []string,
 // errorf is a registration error of the resource name.
 func errorf(name, format string, args ...any) error {
 	return fmt.Errorf("resource %s: "+format, append([]any{name}, args...)...)
-}
-
-// isNotFound reports a storage.ErrNotFound.
-func isNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }
-
-// getMany reads the objects at keys in one storage call.
-func getMany(ctx context.Context, store storage.Backend, keys []storage.Key) ([]storage.Object, error) {
-	if g, ok := store.(interface {
-		GetMany(context.Context, []storage.Key) ([]storage.Object, error)
-	}); ok {
-		return g.GetMany(ctx, keys)
-	}
-	out := make([]storage.Object, len(keys))
-	for i, k := range keys {
-		o, err := store.Get(ctx, k.Scope, k.ID)
-		if err == nil {
-			out[i] = o
-		} else if !isNotFound(err) {
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 // childURI is the URI of the object id of c, a resource nested under the object parentURI.
