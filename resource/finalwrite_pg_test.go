@@ -13,6 +13,7 @@ import (
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/internal/testenv"
+	permmemory "github.com/cliquet-go/cliquet/permission/memory"
 	"github.com/cliquet-go/cliquet/resource"
 	"github.com/cliquet-go/cliquet/storage"
 	"github.com/cliquet-go/cliquet/storage/postgresql"
@@ -189,4 +190,60 @@ func TestSingleWriteRequestsAutocommit(t *testing.T) {
 			store.mu.Unlock()
 		})
 	}
+}
+
+// TestShareableCreatesAutocommitAfterTheirACL: on a shareable resource inside a unit of
+// work, a creation saves the object's ACL first and then autocommits the object (the
+// collection's clock is held by that one statement); when the write fails, the unit rolls
+// back and the ACL is undone. An object written and then reported failed (ambiguous, as a
+// connection lost after the commit) stays without its ACL: closed to everyone but the
+// global principals.
+func TestShareableCreatesAutocommitAfterTheirACL(t *testing.T) {
+	dsn := perfDSN(t)
+	ctx := context.Background()
+	pg := pgStore(t, dsn, 4)
+	obs, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { obs.Close(context.Background()) })
+	store := &observedStore{Backend: pg, obs: obs, visible: map[string]bool{}}
+	perms := permmemory.New()
+	app := newAppWith(t, cliquet.Config{Storage: store, Permission: perms}, map[string]string{"poster_create_principals": "system.Authenticated"})
+	if _, err := resource.Register(app, resource.Spec[resource.Object]{Name: "poster", Sharing: &resource.Sharing{}}); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{t: t, app: app, h: app.Handler()}
+	reader := "basicauth:" + cliquet.HMACUserID("test-secret", "bob:secret")
+	post := func(name string) *response {
+		return s.do(req{Method: "POST", Path: "/v1/posters", User: "alice", Body: map[string]any{
+			"data": map[string]any{"name": name}, "permissions": map[string]any{"read": []string{reader}}}})
+	}
+
+	r := post("ok")
+	if r.Code != 201 {
+		t.Fatalf("status %d: %s", r.Code, r.Raw)
+	}
+	if committed, _ := store.seen("ok"); !committed {
+		t.Error("the shareable creation was not autocommitted")
+	}
+	set, err := perms.ObjectPermissions(ctx, "/posters/"+r.data()["id"].(string))
+	if err != nil || len(set["read"]) != 1 || len(set["write"]) != 1 {
+		t.Errorf("ACL after the creation: %v %v", set, err)
+	}
+
+	// observedStore fails the creation of "fail" after writing it; the query finds this
+	// run's object by its timestamp, newer than the first creation.
+	if r := post("fail"); r.Code != 503 {
+		t.Fatalf("status %d, want 503: %s", r.Code, r.Raw)
+	}
+	var id string
+	if err := obs.QueryRow(ctx, `SELECT id FROM objects WHERE resource_name = 'poster' AND data->>'name' = 'fail' AND last_modified > $1`,
+		int64(r.data()["last_modified"].(float64))).Scan(&id); err != nil {
+		t.Fatalf("the autocommitted object: %v", err)
+	}
+	if set, err := perms.ObjectPermissions(ctx, "/posters/"+id); err != nil || len(set) != 0 {
+		t.Errorf("the failed creation's ACL was not undone: %v %v", set, err)
+	}
+	s.must(403, req{Method: "GET", Path: "/v1/posters/" + id, User: "bob"})
 }
