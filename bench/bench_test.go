@@ -7,7 +7,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cliquet-go/cliquet/internal/testenv"
 )
+
+// TestMain drops the PostgreSQL databases the tests created (private to this test process:
+// see testenv.PostgresDatabase).
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // smokeOptions runs every scenario briefly against in-process memory servers.
 func smokeOptions() options {
@@ -51,6 +57,62 @@ func TestScenariosSucceed(t *testing.T) {
 	var md bytes.Buffer
 	writeMarkdown(&md, rep, o)
 	for _, want := range []string{"#### memory", "| GET one record |", "GET one record, memory: toolkit ≥ 0.7× bare"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("the markdown report lacks %q:\n%s", want, md.String())
+		}
+	}
+}
+
+// TestTreeScenarios drives the tree family briefly against in-process servers on a
+// PostgreSQL database of its own (CLIQUET_TEST_POSTGRES_DSN; skipped without it, failed when
+// CI is set). Each scenario's setup checks the answers (a GET returns the seeded record, a
+// list the newest 20 in order, a create 201 with the author's write and a record invalid
+// against the collection's schema 400); then every target must have served its scenario
+// without error, and every record the creates stored must have its author's ACE.
+func TestTreeScenarios(t *testing.T) {
+	dsn := testenv.PostgresDatabase(t, "bench_tree")
+	o := smokeOptions()
+	o.backends = nil
+	o.tree = true
+	o.dsn = dsn
+	o.pool = 8
+	o.treeWriters = []int{4, 8}
+	ctx := context.Background()
+	var log bytes.Buffer
+	rep, err := run(ctx, o, &log)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, log.String())
+	}
+	if got := len(rep.Tree); got != 4 {
+		t.Fatalf("%d tree lines, want 4 (GET, list, create at 4 and 8 writers)\n%s", got, log.String())
+	}
+	for _, l := range rep.Tree {
+		for _, r := range []result{l.Tree, l.Flat, l.BareTree} {
+			if r.Requests == 0 || r.Errors != 0 {
+				t.Errorf("%s on %s: %d requests, %d errors (%s)", l.Scenario, r.Target, r.Requests, r.Errors, r.FirstError)
+			}
+		}
+		if l.TreeOverFlat <= 0 || l.TreeOverBare <= 0 {
+			t.Errorf("%s: ratios %v (flat) and %v (bare tree)", l.Scenario, l.TreeOverFlat, l.TreeOverBare)
+		}
+	}
+	pool, err := openPool(ctx, dsn, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var records, withoutACE int
+	if err := pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (
+		SELECT 1 FROM access_control_entries a WHERE a.object_id = $1 || '/records/' || o.id AND a.permission = 'write'))
+		FROM objects o WHERE resource_name = 'record' AND parent_id = $1 AND NOT deleted`, treeCollURI).Scan(&records, &withoutACE); err != nil {
+		t.Fatal(err)
+	}
+	if records <= o.records || withoutACE != 0 {
+		t.Errorf("collection c1 holds %d records (%d seeded), %d without their author's ACE", records, o.records, withoutACE)
+	}
+	var md bytes.Buffer
+	writeMarkdown(&md, rep, o)
+	for _, want := range []string{"#### Tree", "| POST create, 8 writers |", "tree, GET one record: tree app ≥ 0.7× flat app"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("the markdown report lacks %q:\n%s", want, md.String())
 		}
@@ -106,6 +168,8 @@ func TestFlags(t *testing.T) {
 	}{
 		{"accepts the defaults", nil, true},
 		{"turns on every extra with -all", []string{"-all"}, true},
+		{"selects the tree family's writers", []string{"-tree", "-tree-writers", "16,50"}, true},
+		{"rejects a bad writer count", []string{"-tree-writers", "16,x"}, false},
 		{"rejects an unknown scenario", []string{"-scenarios", "get,nope"}, false},
 		{"rejects an unknown backend", []string{"-backends", "redis"}, false},
 		{"rejects a collection too small for the _since scenario", []string{"-records", "50"}, false},
@@ -118,8 +182,11 @@ func TestFlags(t *testing.T) {
 			if (err == nil) != tt.ok {
 				t.Fatalf("parseFlags(%q) error %v, want ok=%v", tt.args, err, tt.ok)
 			}
-			if tt.ok && slices.Contains(tt.args, "-all") && (!o.scale || !o.hot || !o.rss || o.soak != 60*time.Second) {
-				t.Errorf("-all did not enable scale, hot, rss and a 60 s soak: %+v", o)
+			if tt.ok && slices.Contains(tt.args, "-all") && (!o.scale || !o.hot || !o.rss || !o.tree || o.soak != 60*time.Second) {
+				t.Errorf("-all did not enable scale, hot, tree, rss and a 60 s soak: %+v", o)
+			}
+			if tt.ok && slices.Contains(tt.args, "-tree") && (!o.tree || !slices.Equal(o.treeWriters, []int{16, 50})) {
+				t.Errorf("-tree -tree-writers 16,50: tree %v, writers %v", o.tree, o.treeWriters)
 			}
 			if tt.ok && slices.Contains(tt.args, "-hot-runs") && (len(o.hotRuns) != 2 || !o.hotRuns["spread"] || !o.hotRuns["spread-raw"]) {
 				t.Errorf("-hot-runs spread,spread-raw selected %v", o.hotRuns)

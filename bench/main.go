@@ -5,7 +5,8 @@
 // It prints a markdown report (and optionally JSON).
 //
 //	go run ./bench                 # standard scenarios, memory and PostgreSQL (about 2 min)
-//	go run ./bench -all            # + 1k vs 1M scale, hot collection, 60 s soak, idle RSS
+//	go run ./bench -all            # + 1k vs 1M scale, hot collection, tree, 60 s soak, idle RSS
+//	go run ./bench -tree -backends '' # the tree family alone (PostgreSQL)
 //	go run ./bench -h              # every flag
 //
 // PostgreSQL comes from CLIQUET_BENCH_POSTGRES_DSN, or CLIQUET_TEST_POSTGRES_DSN with the
@@ -25,6 +26,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +54,8 @@ type options struct {
 	hotDuration    time.Duration
 	hotCollections int
 	hotRuns        map[string]bool // the hot scenario's runs to make, by key
+	tree           bool
+	treeWriters    []int // writers of the tree family's create scenarios
 	soak           time.Duration
 	rss            bool
 	example        string
@@ -64,7 +68,7 @@ func defaultOptions() options {
 	return options{clients: 16, duration: 2 * time.Second, warmup: 300 * time.Millisecond, rounds: 2,
 		scenarios: names(), backends: []string{"memory", "postgresql"}, records: 1000, pool: 25,
 		scaleRecords: 1_000_000, hotWriters: 50, hotDuration: 10 * time.Second, hotCollections: 1000,
-		example: "./examples/bookmarks"}
+		treeWriters: []int{16, 50}, example: "./examples/bookmarks"}
 }
 
 func names() []string {
@@ -100,10 +104,12 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.soak, "soak", 0, "soak the memory app for this long, sampling its heap (0: no soak)")
 	fs.BoolVar(&o.rss, "rss", false, "measure idle RSS of the apps and of the example")
 	fs.StringVar(&o.example, "example", o.example, "package of the example app for the RSS measurement")
+	fs.BoolVar(&o.tree, "tree", false, "run the tree family on PostgreSQL (Kinto-shaped buckets, collections, records) beside the flat app and a bare tree handler; -scenarios selects get, list, create")
+	tw := fs.String("tree-writers", "16,50", "writers of the tree family's create scenarios")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&o.profileDir, "cpuprofile", "", "write the server CPU profiles of the first round of every scenario (toolkit and bare) to this directory")
 	fs.StringVar(&o.harnessProfile, "harnessprofile", "", "write the harness's own CPU profile (the load generator) to this file")
-	all := fs.Bool("all", false, "everything: -scale -hot -rss -soak 60s")
+	all := fs.Bool("all", false, "everything: -scale -hot -rss -soak 60s, and -tree when the backends include postgresql")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -111,6 +117,7 @@ func parseFlags(args []string) (options, error) {
 	o.backends = split(*be)
 	if *all {
 		o.scale, o.hot, o.rss = true, true, true
+		o.tree = o.tree || contains(o.backends, "postgresql")
 		if o.soak == 0 {
 			o.soak = 60 * time.Second
 		}
@@ -131,6 +138,14 @@ func parseFlags(args []string) (options, error) {
 		if b != "memory" && b != "postgresql" {
 			return o, fmt.Errorf("unknown backend %q", b)
 		}
+	}
+	o.treeWriters = nil
+	for _, v := range split(*tw) {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("bad -tree-writers value %q", v)
+		}
+		o.treeWriters = append(o.treeWriters, n)
 	}
 	if o.clients < 1 || o.rounds < 1 || o.duration <= 0 || o.records < 101 {
 		return o, errors.New("clients and rounds must be positive, duration too, and records at least 101")
@@ -217,6 +232,7 @@ type report struct {
 	Results []result     `json:"results"`
 	Scale   []result     `json:"scale,omitempty"`
 	Hot     []hotResult  `json:"hot,omitempty"`
+	Tree    []treeLine   `json:"tree,omitempty"`
 	Soak    *soakReport  `json:"soak,omitempty"`
 	RSS     []rssLine    `json:"rss,omitempty"`
 	Loads   []loadReport `json:"loads,omitempty"`
@@ -234,6 +250,11 @@ func run(ctx context.Context, o options, log io.Writer) (*report, error) {
 	for _, backend := range o.backends {
 		if err := runBackend(ctx, o, backend, rep, log); err != nil {
 			return rep, fmt.Errorf("%s: %w", backend, err)
+		}
+	}
+	if o.tree {
+		if err := runTree(ctx, o, rep, log); err != nil {
+			return rep, fmt.Errorf("tree: %w", err)
 		}
 	}
 	if o.soak > 0 {

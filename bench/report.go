@@ -130,6 +130,10 @@ func writeMarkdown(w io.Writer, rep *report, o options) {
 		fmt.Fprintln(w)
 	}
 
+	if len(rep.Tree) > 0 {
+		writeTree(w, rep.Tree)
+	}
+
 	if rep.Soak != nil {
 		s := rep.Soak
 		fmt.Fprintf(w, "#### Soak (memory, toolkit, GET/list/PATCH mix): %.0f s, %d requests, %d errors\n\n", s.Seconds, s.Requests, s.Errors)
@@ -214,6 +218,10 @@ func writeTargets(w io.Writer, rep *report, o options) {
 		}
 		add(fmt.Sprintf("%d collections: ≥ 0.5× the raw INSERT rate", spread.Collections), measured, spread.WPS >= 0.5*raw.WPS && spread.Errors == 0)
 	}
+	for _, l := range rep.Tree {
+		add(fmt.Sprintf("tree, %s: tree app ≥ %.1f× flat app, 0 errors", l.Scenario, l.Target),
+			fmt.Sprintf("%.2f× (%.0f vs %.0f req/s), %d errors", l.TreeOverFlat, l.Tree.RPS, l.Flat.RPS, l.Tree.Errors), l.Met)
+	}
 	for _, l := range rep.RSS {
 		if strings.HasPrefix(l.What, "examples/") {
 			add("idle RSS of the example app < 30 MB", fmt.Sprintf("%.1f MB", l.RSSMB), l.RSSMB < 30)
@@ -235,6 +243,23 @@ func writeTargets(w io.Writer, rep *report, o options) {
 	fmt.Fprintln(w, "#### Targets\n\n| target | measured | |\n|---|---|---|")
 	for _, r := range rows {
 		fmt.Fprintln(w, r)
+	}
+	fmt.Fprintln(w)
+}
+
+// writeTree prints the tree family: each scenario's tree app beside the flat app and the bare
+// tree handler of the same run.
+func writeTree(w io.Writer, lines []treeLine) {
+	fmt.Fprintln(w, "#### Tree (PostgreSQL storage and permissions): the tree app beside the flat app and the bare tree handler")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| scenario | tree req/s | flat req/s | tree / flat | bare-tree req/s | tree / bare-tree | p50 / p99 ms tree | p50 / p99 ms flat | p50 / p99 ms bare-tree | errors tree / flat / bare-tree | server CPU µs/op tree / flat / bare-tree | PostgreSQL CPU µs/op tree / flat / bare-tree |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, l := range lines {
+		t, f, b := &l.Tree, &l.Flat, &l.BareTree
+		fmt.Fprintf(w, "| %s | %.0f | %.0f | %.2f | %.0f | %.2f | %s | %s | %s | %d / %d / %d | %s / %s / %s | %s / %s / %s |\n",
+			l.Scenario, t.RPS, f.RPS, l.TreeOverFlat, b.RPS, l.TreeOverBare, latency(t), latency(f), latency(b),
+			t.Errors, f.Errors, b.Errors, cpu(t.ServerCPUus), cpu(f.ServerCPUus), cpu(b.ServerCPUus),
+			cpu(t.PostgresCPUus), cpu(f.PostgresCPUus), cpu(b.PostgresCPUus))
 	}
 	fmt.Fprintln(w)
 }

@@ -45,9 +45,17 @@ const (
 	targetBare    = "bare"
 )
 
+// The apps a server can run (serverConfig.App): the flat private bookmarks of the standard
+// scenarios, or the Kinto-shaped tree of shareable buckets, collections and records (tree.go).
+const (
+	appFlat = "flat"
+	appTree = "tree"
+)
+
 // serverConfig says what a server process (or in-process server) runs.
 type serverConfig struct {
 	Target   string // targetToolkit or targetBare
+	App      string // appFlat ("" too) or appTree (PostgreSQL only)
 	Backend  string // "memory" or "postgresql"
 	DSN      string // postgresql only
 	PoolSize int    // storage_pool_size (and the bare pgxpool size)
@@ -57,7 +65,7 @@ type serverConfig struct {
 }
 
 func (c serverConfig) args() []string {
-	return []string{"serve", "-target", c.Target, "-backend", c.Backend, "-dsn", c.DSN,
+	return []string{"serve", "-target", c.Target, "-app", c.App, "-backend", c.Backend, "-dsn", c.DSN,
 		"-pool", strconv.Itoa(c.PoolSize), "-seed", strconv.Itoa(c.Seed), "-write-workers", strconv.Itoa(c.WriteWorkers)}
 }
 
@@ -81,28 +89,16 @@ func recordData(i int) []byte {
 
 // newHandler builds the server under test. The returned function releases its resources.
 func newHandler(ctx context.Context, cfg serverConfig, logger *slog.Logger) (http.Handler, func(), error) {
+	if cfg.App == appTree {
+		if cfg.Target == targetBare {
+			return newBareTree(ctx, cfg)
+		}
+		return newTreeApp(cfg, logger)
+	}
 	if cfg.Target == targetBare {
 		return newBare(ctx, cfg)
 	}
-	values := map[string]string{
-		"project_name":       "bench",
-		"userid_hmac_secret": secret,
-		"storage_backend":    cfg.Backend,
-		"cache_backend":      "memory",
-		"permission_backend": "memory",
-	}
-	if cfg.Backend == "postgresql" {
-		values["storage_url"] = cfg.DSN
-		values["storage_pool_size"] = strconv.Itoa(cfg.PoolSize)
-		values["storage_write_workers"] = strconv.Itoa(cfg.WriteWorkers)
-	}
-	settings, err := config.FromMap(values, config.Options{Env: []string{}})
-	if err != nil {
-		return nil, nil, err
-	}
-	app, err := cliquet.Initialize(chi.NewRouter(), cliquet.Config{
-		Settings: settings, ProjectVersion: "1.0.0", Logger: logger,
-	})
+	app, err := initApp(cfg, logger, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -120,6 +116,34 @@ func newHandler(ctx context.Context, cfg serverConfig, logger *slog.Logger) (htt
 		}
 	}
 	return app.Handler(), func() { app.Close() }, nil
+}
+
+// initApp initializes the toolkit app of cfg (no resources yet): Basic auth with the fixed
+// secret, memory cache and permission backends, cfg's storage backend; extra settings
+// override these.
+func initApp(cfg serverConfig, logger *slog.Logger, extra map[string]string) (*cliquet.App, error) {
+	values := map[string]string{
+		"project_name":       "bench",
+		"userid_hmac_secret": secret,
+		"storage_backend":    cfg.Backend,
+		"cache_backend":      "memory",
+		"permission_backend": "memory",
+	}
+	if cfg.Backend == "postgresql" {
+		values["storage_url"] = cfg.DSN
+		values["storage_pool_size"] = strconv.Itoa(cfg.PoolSize)
+		values["storage_write_workers"] = strconv.Itoa(cfg.WriteWorkers)
+	}
+	for k, v := range extra {
+		values[k] = v
+	}
+	settings, err := config.FromMap(values, config.Options{Env: []string{}})
+	if err != nil {
+		return nil, err
+	}
+	return cliquet.Initialize(chi.NewRouter(), cliquet.Config{
+		Settings: settings, ProjectVersion: "1.0.0", Logger: logger,
+	})
 }
 
 // controlMux serves the server's runtime statistics and profiles on a separate listener, so
@@ -156,6 +180,7 @@ func serveMain(args []string) error {
 	fs := flag.NewFlagSet("bench serve", flag.ContinueOnError)
 	var cfg serverConfig
 	fs.StringVar(&cfg.Target, "target", targetToolkit, "toolkit or bare")
+	fs.StringVar(&cfg.App, "app", appFlat, "flat (private bookmarks) or tree (Kinto-shaped buckets, collections and records; postgresql only)")
 	fs.StringVar(&cfg.Backend, "backend", "memory", "memory or postgresql")
 	fs.StringVar(&cfg.DSN, "dsn", "", "PostgreSQL DSN")
 	fs.IntVar(&cfg.PoolSize, "pool", 25, "connection pool size")
