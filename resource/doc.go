@@ -43,31 +43,53 @@
 // private to its user (Cliquet's UserResource); Spec.Parent changes that. Anonymous requests
 // are answered 401 errno 104 on every method.
 //
+// Spec.Under nests a shareable resource under another (comments under articles, Kinto's
+// records under collections under buckets): the objects of one parent object form one
+// collection, whose parent id is the parent object's URI ("/articles/a1"). The plural path
+// defaults to the parent's object path followed by "/<name>s", with one URL parameter per
+// ancestor. The ancestors are read with the object; when one is missing the request is
+// answered 401 errno 104 (anonymous), 404 errno 110 naming it (users who may read the
+// object enclosing it) or 403 errno 121. Deleting an object deletes its descendants,
+// leaving no tombstones, and their ACLs, and reports one delete event per child collection.
+// Spec.ParentSchema validates children against a schema held by their parent, and
+// [Ancestors] gives the Process hook the ancestors as read.
+//
 // # Permissions
 //
 // With Spec.Sharing the resource is shareable (kinto.core's Resource): its objects share one
-// collection (parent id "" unless Spec.Parent says otherwise) and each object has an ACL in
-// the app's [permission.Backend], under its URI without the version prefix
+// collection (parent id "" unless Spec.Parent or Spec.Under says otherwise) and each object
+// has an ACL in the app's [permission.Backend], under its URI without the version prefix
 // ("/articles/abc", URL parameters substituted). Object bodies carry it as
 // "permissions": {"read": [principals], "write": [...]}; lists and DELETE responses do not,
-// and responses show it only to users who hold write on the object ({} otherwise).
+// and responses show it only to users who hold write on the object ({} otherwise). Nobody
+// may create objects until the setting <name>_create_principals (or
+// Sharing.Principals["create"]) names who may.
 //
 // The required permission is read for GET and HEAD, write for PATCH and DELETE, create on
 // the plural URI for POST (read on the object when the body names an existing id) and for
 // PUT of a new object or with If-None-Match: *, write for PUT of an existing object. A user
 // holds it when one of its principals (system.Everyone, system.Authenticated, the user id,
-// its groups) is in the setting <name>_<permission>_principals (or Sharing.Principals) for
-// one of the bindings that Sharing.Bound gives, or in the ACE of one of them. Lists (GET,
-// HEAD, DELETE on the plural URL) without the permission on the plural URI are restricted
-// to the objects the user holds it on, or empty for users who may create; otherwise, as
-// for every refusal, the answer is 401 errno 104 for anonymous users and 403 errno 121 for
-// others. An object the user may not read is 403 whether it exists or not; PATCH and
-// DELETE of a missing object are 404 only for users who may read the plural URI.
+// its groups: cliquet.Identity.AllPrincipals) is granted it, or a permission that implies
+// it, by the setting <name>_<permission>_principals (or Sharing.Principals) or by the
+// object's ACL. Write implies read (Sharing.Implied changes what implies what). On a nested
+// resource, permissions are also inherited: a permission held on an object is held on its
+// descendants that have a permission of that name, and creating objects is the
+// "<name>:create" permission of the parent object, which the parent's write implies; each
+// level's settings apply to its own objects. Lists (GET, HEAD, DELETE on the plural URL)
+// without the permission on the plural URI (the parent object, on a nested resource) are
+// restricted to the objects the user holds it on, or empty for users who may create;
+// otherwise, as for every refusal, the answer is 401 errno 104 for anonymous users and 403
+// errno 121 for others. An object the user may not read is 403 whether it exists or not;
+// PATCH and DELETE of a missing object are 404 only for users who may read the plural URI.
 //
-// Writes store the ACL right after the object: POST and PATCH replace the listed
-// permissions, PUT with a permissions field also empties the others, merge-patch null
-// empties one, JSON Patch ops on /permissions/<perm>/<principal> add or remove one; the
-// author always gets write (explicit_permissions). Deletions remove the ACLs.
+// Writes store the ACL with the object: POST and PATCH replace the listed permissions, PUT
+// with a permissions field also empties the others, merge-patch null empties one, JSON
+// Patch ops on /permissions/<perm>/<principal> add or remove one; the author always gets
+// write (explicit_permissions). Inside a unit of work (cliquet.Transaction), POST and PUT
+// save the ACL first and then write the object as the unit's final write, rolling the unit
+// back (cliquet.RollbackUnit) when that write fails, so that the permission journal undoes
+// the ACL; PATCH and DELETE stay in the unit's transaction. Without a unit of work the ACL is
+// saved after the object. Deletions remove the ACLs.
 //
 // # Validation errors
 //
