@@ -85,12 +85,13 @@ type Identity struct {
 	groups *groups // how AllPrincipals finds the groups; nil: there are none
 }
 
-// groups resolves the groups of one identity, once.
+// groups resolves the groups of one identity, once (a failure is not kept: the next call
+// asks again).
 type groups struct {
-	once   sync.Once
+	mu     sync.Mutex
+	done   bool
 	perms  permission.Backend
 	all    []string
-	err    error
 	inline [6]string // all's array for up to three groups
 }
 
@@ -101,28 +102,30 @@ func (id Identity) Authenticated() bool { return id.UserID != "" }
 // permission backend gives the user id and system.Authenticated: see
 // permission.Backend.UserPrincipals). The groups are read at the first call for a request
 // (with that call's ctx) and kept for the rest of it; an error of the permission backend
-// is returned (the protocol answers it 503). The result is shared: copy it before
+// is returned (the protocol answers it 503) and not kept. The result is shared: copy it before
 // appending.
 func (id Identity) AllPrincipals(ctx context.Context) ([]string, error) {
 	g := id.groups
 	if g == nil || !id.Authenticated() {
 		return id.Principals, nil
 	}
-	g.once.Do(func() {
-		extra, err := g.perms.UserPrincipals(ctx, id.UserID)
-		if err != nil {
-			g.err = err
-			return
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.done {
+		return g.all, nil
+	}
+	extra, err := g.perms.UserPrincipals(ctx, id.UserID)
+	if err != nil {
+		return nil, err
+	}
+	all := append(g.inline[:0], id.Principals...)
+	for _, p := range extra {
+		if !slices.Contains(all, p) {
+			all = append(all, p)
 		}
-		all := append(g.inline[:0], id.Principals...)
-		for _, p := range extra {
-			if !slices.Contains(all, p) {
-				all = append(all, p)
-			}
-		}
-		g.all = all[:len(all):len(all)]
-	})
-	return g.all, g.err
+	}
+	g.all, g.done = all[:len(all):len(all)], true
+	return g.all, nil
 }
 
 type ctxKey struct{ name string }

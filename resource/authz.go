@@ -235,9 +235,6 @@ func (sh *sharing) globalPrincipals(perm string) []string {
 	if p, ok := sh.global[perm]; ok {
 		return p
 	}
-	if rest, ok := strings.CutPrefix(perm, sh.name+":"); ok {
-		perm = rest // kinto's "record:create" reads record_create_principals
-	}
 	return sh.settings.List(sh.name + "_" + perm + "_principals")
 }
 

@@ -256,24 +256,26 @@ func (rs *core) finalWrite(ctx context.Context) context.Context {
 }
 
 // writeWithACL runs write, the storage write of a created or replaced object, and saves
-// the object's ACL (shareable resources). Inside a unit of work the ACL is saved first and
-// the object is written as the unit's final write, so that the collection's clock is held
-// by that one statement only, not across the permission backend's round trips and the
-// COMMIT; when the write fails, the unit rolls back (cliquet.RollbackUnit) and the
-// permission journal undoes the ACL. Outside a unit of work (no transactional storage, so
-// no lock to spare and nothing to undo with) the ACL is saved after the object.
+// the object's ACL (shareable resources). When the request's unit of work allows a final
+// write, the ACL is saved first and the object is written as that final write, so that the
+// collection's clock is held by that one statement only, not across the permission
+// backend's round trips and the COMMIT; when the write fails, the unit rolls back
+// (cliquet.RollbackUnit) and the permission journal undoes the ACL. Otherwise (no unit of
+// work, so no lock to spare and nothing to undo with; or a unit that must stay one
+// transaction, such as a batch, where a failed sub-request must not roll back the others)
+// the ACL is saved after the object.
 func (rs *core) writeWithACL(r *http.Request, t *target, id string, b *body, write func(context.Context) (storage.Object, error)) (storage.Object, permission.Set, error) {
 	ctx := r.Context()
 	if rs.share == nil {
 		obj, err := write(rs.finalWrite(ctx))
 		return obj, nil, err
 	}
-	if cliquet.InTransaction(ctx) {
+	if final := storage.WithFinalWrite(ctx); storage.FinalWriteAllowed(final) {
 		perms, err := rs.savePermissions(r, t, id, b)
 		if err != nil {
 			return storage.Object{}, nil, err
 		}
-		obj, err := write(storage.WithFinalWrite(ctx))
+		obj, err := write(final)
 		if err != nil {
 			cliquet.RollbackUnit(ctx)
 			return storage.Object{}, nil, err

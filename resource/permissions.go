@@ -196,7 +196,7 @@ func (rs *core) deleteChildren(r *http.Request, t *target, deleted ...storage.Ob
 		return nil
 	}
 	for _, o := range deleted {
-		if err := rs.deleteDescendants(r.Context(), t.uris.object(o.ID)); err != nil {
+		if err := rs.deleteDescendants(r.Context(), append(t.chain.ids[:len(t.chain.ids):len(t.chain.ids)], o.ID)); err != nil {
 			return err
 		}
 	}

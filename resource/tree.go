@@ -10,6 +10,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/cliquet-go/cliquet"
+
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
@@ -372,20 +374,16 @@ func errorf(name, format string, args ...any) error {
 	return fmt.Errorf("resource %s: "+format, append([]any{name}, args...)...)
 }
 
-// childURI is the URI of the object id of c, a resource nested under the object parentURI.
-func (c *core) childURI(parentURI, id string) string {
-	lits := c.tree.object.lits
-	d := len(c.tree.path)
-	return parentURI + lits[d] + id + lits[d+1]
-}
-
-// deleteDescendants deletes what lies below the object uri of rs: the objects of every
-// resource nested under rs, depth first, without tombstones (kinto.core's cascade). Their
-// deletion is reported to the event listeners, one event per collection.
-func (rs *core) deleteDescendants(ctx context.Context, uri string) error {
+// deleteDescendants deletes what lies below the object of rs addressed by ids (its
+// ancestors' ids and its own, root first): the objects of every resource nested under rs,
+// depth first, without tombstones (kinto.core's cascade). Their deletion is reported to the
+// event listeners, one event per collection, whose URI and URL parameters are those of the
+// collection's plural URL.
+func (rs *core) deleteDescendants(ctx context.Context, ids []string) error {
 	rs.tree.mu.Lock()
 	children := rs.tree.children
 	rs.tree.mu.Unlock()
+	uri := rs.tree.object.fill(ids...)
 	for _, c := range children {
 		scope := storage.Scope{Resource: c.name, Parent: uri}
 		tombs, err := rs.store.DeleteAll(ctx, scope, storage.ListOptions{})
@@ -393,15 +391,24 @@ func (rs *core) deleteDescendants(ctx context.Context, uri string) error {
 			return err
 		}
 		for _, t := range tombs {
-			if err := c.deleteDescendants(ctx, c.childURI(uri, t.ID)); err != nil {
+			if err := c.deleteDescendants(ctx, append(ids[:len(ids):len(ids)], t.ID)); err != nil {
 				return err
 			}
 		}
 		if _, err := rs.store.PurgeDeleted(ctx, scope, 0); err != nil {
 			return err
 		}
-		if len(tombs) > 0 {
-			c.notify(ctx, actionWrite, scope, tombs...)
+		if len(tombs) > 0 && cliquet.WantsEvents(ctx, cliquet.ActionDelete) {
+			e := cliquet.Event{Action: cliquet.ActionDelete, ResourceName: c.name, Parent: uri,
+				URI: c.tree.plural.fill(ids...), Params: make(map[string]string, len(ids))}
+			for k, name := range c.tree.params {
+				e.Params[name] = ids[k]
+			}
+			for i := range tombs {
+				e.Impacted = append(e.Impacted, cliquet.Impacted{New: &tombs[i]})
+				e.Timestamp = max(e.Timestamp, tombs[i].LastModified)
+			}
+			cliquet.AddResourceEvent(ctx, e)
 		}
 	}
 	return nil

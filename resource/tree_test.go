@@ -228,6 +228,44 @@ func runTree(t *testing.T, open func(t *testing.T) (storage.Backend, permission.
 		s.must(201, req{Method: "POST", Path: notes, User: "alice", Body: map[string]any{"data": map[string]any{"text": 3}}})
 	})
 
+	t.Run("a cascade reports each collection's deletion with its own URI and parameters", func(t *testing.T) {
+		s := setup(t)
+		var got []cliquet.Event
+		s.app.Subscribe(cliquet.ResourceChanged, func(_ context.Context, e cliquet.Event) error {
+			got = append(got, e)
+			return nil
+		}, cliquet.ForResources("note"))
+		s.must(200, req{Method: "DELETE", Path: "/v1/shelves/s1", User: "alice"})
+		if len(got) != 1 {
+			t.Fatalf("%d note events, want 1: %+v", len(got), got)
+		}
+		e := got[0]
+		if e.Action != cliquet.ActionDelete || e.URI != "/shelves/s1/folders/f1/notes" ||
+			e.Params["shelf_id"] != "s1" || e.Params["folder_id"] != "f1" || len(e.Params) != 2 ||
+			len(e.Impacted) != 1 || e.Impacted[0].New.ID != "n1" || !e.Impacted[0].New.Deleted {
+			t.Errorf("cascade event: %+v", e)
+		}
+	})
+
+	t.Run("a batch sub-request whose shareable create fails leaves the others committed", func(t *testing.T) {
+		s := setup(t)
+		r := s.must(200, req{Method: "POST", Path: "/v1/batch", User: "alice", Body: map[string]any{
+			"requests": []any{
+				map[string]any{"method": "PUT", "path": "/shelves/s1/folders/f1/notes/n2", "body": map[string]any{}},
+				map[string]any{"method": "PUT", "path": "/shelves/s1/folders/f1/notes/n1", "body": map[string]any{},
+					"headers": map[string]any{"If-None-Match": "*"}},
+			}}})
+		subs, _ := r.Body["responses"].([]any)
+		if len(subs) != 2 || subs[0].(map[string]any)["status"] != 201.0 || subs[1].(map[string]any)["status"] != 412.0 {
+			t.Fatalf("batch: %s", r.Raw)
+		}
+		s.must(200, req{Method: "GET", Path: "/v1/shelves/s1/folders/f1/notes/n2", User: "alice"})
+		set, err := s.perms.ObjectPermissions(context.Background(), "/shelves/s1/folders/f1/notes/n2")
+		if err != nil || len(set["write"]) != 1 {
+			t.Errorf("n2's ACL: %v %v", set, err)
+		}
+	})
+
 	t.Run("a failed create leaves no ACL behind", func(t *testing.T) {
 		s := setup(t)
 		// The note exists: If-None-Match: * makes the PUT fail after the authorization.
