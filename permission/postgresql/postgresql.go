@@ -206,11 +206,13 @@ func (b *Backend) RemovePrincipal(ctx context.Context, principal string) error {
 }
 
 // UserPrincipals implements [permission.Backend]: the principals of userID and those given to
-// every authenticated user (user id [permission.Authenticated]).
+// every authenticated user (user id [permission.Authenticated]). The two user ids are
+// scalars, not an array whose length the plan made for each execution would see: the
+// prepared statement keeps its generic plan.
 func (b *Backend) UserPrincipals(ctx context.Context, userID string) ([]string, error) {
 	return b.strings(ctx, "user principals",
-		`SELECT DISTINCT principal FROM user_principals WHERE user_id = ANY($1) ORDER BY principal`,
-		[]string{userID, permission.Authenticated})
+		`SELECT DISTINCT principal FROM user_principals WHERE user_id IN ($1::text, $2::text) ORDER BY principal`,
+		userID, permission.Authenticated)
 }
 
 // AddPrincipalToACE implements [permission.Backend].
@@ -385,18 +387,26 @@ func splitBindings(bound []permission.Binding, pattern bool) (objects, perms []s
 	return objects, perms
 }
 
-// AuthorizedPrincipals implements [permission.Backend].
+// AuthorizedPrincipals implements [permission.Backend]. The arrays are read through scalar
+// subqueries, so that the planner does not see their length (see [Backend.AccessibleObjects]).
 func (b *Backend) AuthorizedPrincipals(ctx context.Context, bound []permission.Binding) ([]string, error) {
 	objects, perms := splitBindings(bound, false)
 	return b.strings(ctx, "authorized principals",
 		`SELECT DISTINCT a.principal
 		   FROM access_control_entries a
-		   JOIN unnest($1::text[], $2::text[]) AS bd(object_id, permission)
+		   JOIN unnest((SELECT $1::text[]), (SELECT $2::text[])) AS bd(object_id, permission)
 		     ON a.object_id = bd.object_id AND a.permission = bd.permission
 		  ORDER BY a.principal`, objects, perms)
 }
 
 // AccessibleObjects implements [permission.Backend].
+//
+// The three arrays are read through scalar subqueries ((SELECT $1::text[]), evaluated once,
+// before the scan), so that the planner does not see their length: the plan made for each
+// execution's values then costs as much as the generic plan (which assumes ten elements),
+// and the prepared statement keeps its generic plan after five executions instead of being
+// planned again on every one. Seeing the values would not give a better plan anyway: the
+// patterns are matched row by row, so they never bound an index scan.
 func (b *Backend) AccessibleObjects(ctx context.Context, principals []string, bound []permission.Binding) (map[string][]string, error) {
 	const op = "accessible objects"
 	out := map[string][]string{}
@@ -412,9 +422,9 @@ func (b *Backend) AccessibleObjects(ctx context.Context, principals []string, bo
 	rows, err := c.Query(ctx,
 		`SELECT DISTINCT a.object_id, a.permission
 		   FROM access_control_entries a
-		   JOIN unnest($1::text[], $2::text[]) AS bd(pattern, permission)
+		   JOIN unnest((SELECT $1::text[]), (SELECT $2::text[])) AS bd(pattern, permission)
 		     ON a.permission = bd.permission AND a.object_id LIKE bd.pattern
-		  WHERE a.principal = ANY($3)
+		  WHERE a.principal = ANY((SELECT $3::text[])::text[])
 		  ORDER BY a.object_id, a.permission`, patterns, perms, principals)
 	if err != nil {
 		return nil, wrap(op, err)
@@ -430,7 +440,12 @@ func (b *Backend) AccessibleObjects(ctx context.Context, principals []string, bo
 	return out, nil
 }
 
-// CheckPermission implements [permission.Backend].
+// CheckPermission implements [permission.Backend]: each binding is looked up through the
+// primary key of access_control_entries. The bindings are joined LATERAL with OFFSET 0, so
+// that the cost PostgreSQL estimates for the EXISTS (that of its first row) does not depend
+// on the number of bindings: the plan made for the parameters' values then costs as much as
+// the generic one, and the prepared statement keeps its generic plan after five executions
+// instead of being planned again on every one.
 func (b *Backend) CheckPermission(ctx context.Context, principals []string, bound []permission.Binding) (bool, error) {
 	const op = "check permission"
 	if len(principals) == 0 || len(bound) == 0 {
@@ -445,10 +460,11 @@ func (b *Backend) CheckPermission(ctx context.Context, principals []string, boun
 	var ok bool
 	err = c.QueryRow(ctx,
 		`SELECT EXISTS (
-		   SELECT 1 FROM access_control_entries a
-		     JOIN unnest($1::text[], $2::text[]) AS bd(object_id, permission)
-		       ON a.object_id = bd.object_id AND a.permission = bd.permission
-		    WHERE a.principal = ANY($3))`, objects, perms, principals).Scan(&ok)
+		   SELECT 1 FROM unnest($1::text[], $2::text[]) AS bd(object_id, permission),
+		     LATERAL (SELECT 1 FROM access_control_entries a
+		               WHERE a.object_id = bd.object_id AND a.permission = bd.permission
+		                 AND a.principal = ANY($3)
+		              OFFSET 0) AS granted)`, objects, perms, principals).Scan(&ok)
 	return ok, wrap(op, err)
 }
 
