@@ -355,6 +355,58 @@ func (b *Backend) CheckUserPermission(_ context.Context, userID string, principa
 	return false, nil
 }
 
+// Access implements [permission.Backend]: the groups of q.UserID (its own and those of
+// [permission.Authenticated]; none for ""), the permissions held on q.Objects and the ACEs of
+// q.Full, read under one lock.
+func (b *Backend) Access(_ context.Context, q permission.AccessQuery) (permission.Access, error) {
+	if err := b.check("access"); err != nil {
+		return permission.Access{}, err
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	groups := set{}
+	if q.UserID != "" {
+		for p := range b.users[q.UserID] {
+			groups[p] = struct{}{}
+		}
+		for p := range b.users[permission.Authenticated] {
+			groups[p] = struct{}{}
+		}
+	}
+	out := permission.Access{Groups: groups.sorted(), Held: map[string][]string{}}
+	holds := func(holders set) bool {
+		for _, p := range q.Principals {
+			if _, ok := holders[p]; ok {
+				return true
+			}
+		}
+		for p := range groups {
+			if _, ok := holders[p]; ok {
+				return true
+			}
+		}
+		return false
+	}
+	for _, obj := range q.Objects {
+		if _, done := out.Held[obj]; done {
+			continue
+		}
+		held := set{}
+		for perm, holders := range b.aces[obj] {
+			if holds(holders) {
+				held[perm] = struct{}{}
+			}
+		}
+		if len(held) > 0 {
+			out.Held[obj] = held.sorted()
+		}
+	}
+	if q.Full != "" {
+		out.ACEs = b.objectPermissions(q.Full, nil)
+	}
+	return out, nil
+}
+
 // MatchingObjects implements [permission.Enumerator]: the objects with ACEs whose id matches
 // pattern ('*' matches any run of characters), sorted.
 func (b *Backend) MatchingObjects(_ context.Context, pattern string) ([]string, error) {
