@@ -70,6 +70,14 @@ func TestReadsKeepTheirGenericPlans(t *testing.T) {
 			_, err := b.CheckUserPermission(ctx, user(i), []string{permission.Everyone, "basicauth:u7"}, bound[:n])
 			return err
 		}},
+		{"Access", []string{"SELECT 'h'"}, func(i, n int) error {
+			q := permission.AccessQuery{UserID: user(i), Principals: few(n), Objects: objects[:n]}
+			if i%2 == 0 {
+				q.Full = objects[n-1]
+			}
+			_, err := b.Access(ctx, q)
+			return err
+		}},
 		{"CheckPermission", []string{"SELECT EXISTS", "AND a.principal = ANY($3)"}, func(i, n int) error {
 			_, err := b.CheckPermission(ctx, few(n), bound[:n])
 			return err
@@ -78,7 +86,7 @@ func TestReadsKeepTheirGenericPlans(t *testing.T) {
 			_, err := b.AuthorizedPrincipals(ctx, bound[:n])
 			return err
 		}},
-		{"UserPrincipals", []string{"FROM user_principals WHERE user_id IN"}, func(i, n int) error {
+		{"UserPrincipals", []string{"SELECT DISTINCT principal FROM user_principals"}, func(i, n int) error {
 			_, err := b.UserPrincipals(ctx, user(i))
 			return err
 		}},
