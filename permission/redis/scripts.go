@@ -121,3 +121,61 @@ for i = 4 + m + n, #ARGV - 1, 2 do
 end
 return 0
 `)
+
+// access: ARGV = prefix, the number m of users, the m users, the number n of principals, the
+// n principals, the number k of objects, the k objects, then the full object ("" for none).
+// It returns three flat lists: the extra principals of the users (their SUNION); object,
+// permission, object, permission, ... for each permission of one of the objects whose ACE
+// holds one of the principals or of those extra principals (each object once, however often
+// it is listed); permission, principal, ... for every ACE of the full object. It only reads.
+var access = goredis.NewScript(luaHelpers + `
+local m = tonumber(ARGV[2])
+local n = tonumber(ARGV[3 + m])
+local k = tonumber(ARGV[4 + m + n])
+local principals = {}
+for i = 4 + m, 3 + m + n do principals[#principals + 1] = ARGV[i] end
+local groups = {}
+if m > 0 then
+  local users = {}
+  for i = 3, 2 + m do users[#users + 1] = P .. "user:" .. ARGV[i] end
+  groups = redis.call("SUNION", unpack(users))
+  for _, g in ipairs(groups) do principals[#principals + 1] = g end
+end
+local held = {}
+if #principals > 0 then
+  local seen = {}
+  for i = 5 + m + n, 4 + m + n + k do
+    local obj = ARGV[i]
+    if not seen[obj] then
+      seen[obj] = true
+      for _, perm in ipairs(redis.call("SMEMBERS", objkey(obj))) do
+        local key = acekey(obj, perm)
+        local found = false
+        -- SMISMEMBER in chunks: unpack is bounded by the Lua stack.
+        for from = 1, #principals, 1000 do
+          local hits = redis.call("SMISMEMBER", key, unpack(principals, from, math.min(from + 999, #principals)))
+          for _, h in ipairs(hits) do
+            if h == 1 then found = true break end
+          end
+          if found then break end
+        end
+        if found then
+          held[#held + 1] = obj
+          held[#held + 1] = perm
+        end
+      end
+    end
+  end
+end
+local aces = {}
+local full = ARGV[5 + m + n + k]
+if full ~= "" then
+  for _, perm in ipairs(redis.call("SMEMBERS", objkey(full))) do
+    for _, p in ipairs(redis.call("SMEMBERS", acekey(full, perm))) do
+      aces[#aces + 1] = perm
+      aces[#aces + 1] = p
+    end
+  end
+end
+return {groups, held, aces}
+`)
