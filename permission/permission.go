@@ -110,14 +110,10 @@ type Backend interface {
 	// CheckPermission reports whether one of principals holds one of the bindings (exact
 	// object ids); false when bound or principals is empty.
 	CheckPermission(ctx context.Context, principals []string, bound []Binding) (bool, error)
-	// CheckUserPermission reports whether one of principals, or one of the extra principals
-	// that UserPrincipals(userID) returns (the user's groups and those of the pseudo-user
-	// Authenticated), holds one of the bindings (exact object ids). It answers in one call (one
-	// round trip on networked backends) what UserPrincipals followed by CheckPermission would.
-	// An empty userID adds no principals (not even those of Authenticated, which
-	// UserPrincipals("") returns). False when bound is empty, or when principals is empty and
-	// userID is "".
-	CheckUserPermission(ctx context.Context, userID string, principals []string, bound []Binding) (bool, error)
+	// Access reads in one call (one round trip on networked backends) what an authorization
+	// step needs: the user's groups, the permissions that the user's principals (those given
+	// and the groups) hold on a few objects, and every ACE of one object.
+	Access(ctx context.Context, q AccessQuery) (Access, error)
 
 	// Flush removes everything the backend stored, and only that (tests, the flush endpoint).
 	Flush(ctx context.Context) error

@@ -322,39 +322,6 @@ func (b *Backend) CheckPermission(_ context.Context, principals []string, bound 
 	return false, nil
 }
 
-// CheckUserPermission implements [permission.Backend]: CheckPermission with, for a non-empty
-// userID, the principals of userID and of [permission.Authenticated] too, under one lock.
-func (b *Backend) CheckUserPermission(_ context.Context, userID string, principals []string, bound []permission.Binding) (bool, error) {
-	if err := b.check("check_user_permission"); err != nil {
-		return false, err
-	}
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	var extra [2]set // the groups of userID and of Authenticated
-	if userID != "" {
-		extra = [2]set{b.users[userID], b.users[permission.Authenticated]}
-	}
-	for _, bd := range bound {
-		holders := b.aces[bd.ObjectID][bd.Permission]
-		if len(holders) == 0 {
-			continue
-		}
-		for _, p := range principals {
-			if _, ok := holders[p]; ok {
-				return true, nil
-			}
-		}
-		for _, groups := range extra {
-			for p := range groups {
-				if _, ok := holders[p]; ok {
-					return true, nil
-				}
-			}
-		}
-	}
-	return false, nil
-}
-
 // Access implements [permission.Backend]: the groups of q.UserID (its own and those of
 // [permission.Authenticated]; none for ""), the permissions held on q.Objects and the ACEs of
 // q.Full, read under one lock.

@@ -469,51 +469,6 @@ func (b *Backend) CheckPermission(ctx context.Context, principals []string, boun
 	return ok, wrap(op, err)
 }
 
-// CheckUserPermission implements [permission.Backend]: one statement, CheckPermission's in
-// which an ACE's principal may also be one of the user_principals rows of userID and of
-// [permission.Authenticated] (none for an empty userID, passed as NULLs). Each binding is
-// looked up through the primary key of access_control_entries; the user's groups are read
-// once, through the primary key of user_principals, as a hashed subplan evaluated only when
-// an ACE of the bindings is not held by one of principals.
-//
-// The bindings are joined LATERAL with OFFSET 0, and the two user ids are scalars, so that
-// the cost PostgreSQL estimates for the EXISTS does not depend on the number of bindings or
-// users: the plan made for the parameters' values then costs as much as the generic one, and
-// the prepared statement keeps its generic plan after five executions instead of being
-// planned again on every one (which doubled its time).
-func (b *Backend) CheckUserPermission(ctx context.Context, userID string, principals []string, bound []permission.Binding) (bool, error) {
-	const op = "check user permission"
-	if len(bound) == 0 || (len(principals) == 0 && userID == "") {
-		return false, nil
-	}
-	var user, authenticated *string // NULL, NULL: no groups
-	if userID != "" {
-		a := permission.Authenticated
-		user, authenticated = &userID, &a
-	}
-	if principals == nil {
-		principals = []string{} // an empty array, not NULL
-	}
-	objects, perms := splitBindings(bound, false)
-	c, err := b.conn(ctx)
-	if err != nil {
-		return false, wrap(op, err)
-	}
-	defer c.Release()
-	var ok bool
-	err = c.QueryRow(ctx,
-		`SELECT EXISTS (
-		   SELECT 1 FROM unnest($1::text[], $2::text[]) AS bd(object_id, permission),
-		     LATERAL (SELECT 1 FROM access_control_entries a
-		               WHERE a.object_id = bd.object_id AND a.permission = bd.permission
-		                 AND (a.principal = ANY($3)
-		                      OR a.principal IN (SELECT principal FROM user_principals
-		                                          WHERE user_id IN ($4::text, $5::text)))
-		              OFFSET 0) AS granted)`,
-		objects, perms, principals, user, authenticated).Scan(&ok)
-	return ok, wrap(op, err)
-}
-
 // accessSQL is the statement of [Backend.Access]: a UNION ALL of rows tagged by their kind.
 //
 //	'g', group, ''                 the user's groups ($1, $2: the user and Authenticated, or

@@ -440,34 +440,6 @@ func (b *Backend) CheckPermission(ctx context.Context, principals []string, boun
 	return false, nil
 }
 
-// CheckUserPermission implements [permission.Backend]: one script reads the extra principals
-// of userID and of [permission.Authenticated] (none for an empty userID) and tests every
-// principal against the ACE of each binding, as CheckPermission does.
-func (b *Backend) CheckUserPermission(ctx context.Context, userID string, principals []string, bound []permission.Binding) (bool, error) {
-	if len(bound) == 0 || (len(principals) == 0 && userID == "") {
-		return false, nil
-	}
-	args := make([]any, 0, 5+len(principals)+2*len(bound))
-	args = append(args, b.prefix)
-	if userID == "" {
-		args = append(args, 0)
-	} else {
-		args = append(args, 2, userID, permission.Authenticated)
-	}
-	args = append(args, len(principals))
-	for _, p := range principals {
-		args = append(args, p)
-	}
-	for _, bd := range bound {
-		args = append(args, bd.ObjectID, bd.Permission)
-	}
-	n, err := checkUser.Run(ctx, b.client, nil, args...).Int()
-	if err != nil {
-		return false, wrap("check user permission", err)
-	}
-	return n == 1, nil
-}
-
 // Access implements [permission.Backend]: one script (one round trip) reads the extra
 // principals of q.UserID and of [permission.Authenticated] (none for ""), tests them and
 // q.Principals against the ACE of each permission of each object of q.Objects (the

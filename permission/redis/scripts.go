@@ -94,34 +94,6 @@ redis.call("DEL", members)
 return 1
 `)
 
-// checkUser: ARGV = prefix, the number m of users, the m users, the number n of principals,
-// the n principals, then an object id and a permission for each binding. It returns 1 when
-// one of the principals, or of the extra principals of the users, is in the ACE of one of
-// the bindings, else 0. It only reads.
-var checkUser = goredis.NewScript(luaHelpers + `
-local m = tonumber(ARGV[2])
-local n = tonumber(ARGV[3 + m])
-local principals = {}
-for i = 4 + m, 3 + m + n do principals[#principals + 1] = ARGV[i] end
-if m > 0 then
-  local users = {}
-  for i = 3, 2 + m do users[#users + 1] = P .. "user:" .. ARGV[i] end
-  for _, g in ipairs(redis.call("SUNION", unpack(users))) do principals[#principals + 1] = g end
-end
-if #principals == 0 then return 0 end
-for i = 4 + m + n, #ARGV - 1, 2 do
-  local k = acekey(ARGV[i], ARGV[i + 1])
-  -- SMISMEMBER in chunks: unpack is bounded by the Lua stack.
-  for from = 1, #principals, 1000 do
-    local found = redis.call("SMISMEMBER", k, unpack(principals, from, math.min(from + 999, #principals)))
-    for _, f in ipairs(found) do
-      if f == 1 then return 1 end
-    end
-  end
-end
-return 0
-`)
-
 // access: ARGV = prefix, the number m of users, the m users, the number n of principals, the
 // n principals, the number k of objects, the k objects, then the full object ("" for none).
 // It returns three flat lists: the extra principals of the users (their SUNION); object,
