@@ -799,7 +799,8 @@ func TestBatchReadOnly(t *testing.T) {
 	})
 }
 
-// countingPerms is the memory permission backend counting UserPrincipals calls.
+// countingPerms is the memory permission backend counting the lookups of a user's groups:
+// UserPrincipals calls, and Access calls for a user.
 type countingPerms struct {
 	*permmemory.Backend
 	calls atomic.Int64
@@ -808,6 +809,13 @@ type countingPerms struct {
 func (c *countingPerms) UserPrincipals(ctx context.Context, userID string) ([]string, error) {
 	c.calls.Add(1)
 	return c.Backend.UserPrincipals(ctx, userID)
+}
+
+func (c *countingPerms) Access(ctx context.Context, q permission.AccessQuery) (permission.Access, error) {
+	if q.UserID != "" {
+		c.calls.Add(1)
+	}
+	return c.Backend.Access(ctx, q)
 }
 
 // apiKeyAuth authenticates the X-Api-Key header: an Authenticator reading another header

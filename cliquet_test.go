@@ -670,7 +670,7 @@ func TestAuthentication(t *testing.T) {
 		})
 	}
 	t.Run("group principals come from the permission backend", func(t *testing.T) {
-		perms := &groupPerms{groups: map[string][]string{"basicauth:" + alice: {"/groups/admins"}}}
+		perms := &groupPerms{Backend: memory.New(), groups: map[string][]string{"basicauth:" + alice: {"/groups/admins"}}}
 		a := newApp(t, nil, Config{Permission: perms})
 		a.Router.Get("/whoami", func(w http.ResponseWriter, r *http.Request) {
 			id := IdentityFrom(r.Context())
@@ -778,12 +778,16 @@ func TestUtilityViewsWithPermissionBackendDown(t *testing.T) {
 	})
 }
 
-// downPerms is a memory permission backend whose service is down: UserPrincipals and Ping
-// fail with a *permission.BackendError.
+// downPerms is a memory permission backend whose service is down: UserPrincipals, Access
+// and Ping fail with a *permission.BackendError.
 type downPerms struct{ *memory.Backend }
 
 func (downPerms) UserPrincipals(context.Context, string) ([]string, error) {
 	return nil, &permission.BackendError{Backend: "down", Op: "user_principals", Err: errors.New("connection refused")}
+}
+
+func (downPerms) Access(context.Context, permission.AccessQuery) (permission.Access, error) {
+	return permission.Access{}, &permission.BackendError{Backend: "down", Op: "access", Err: errors.New("connection refused")}
 }
 
 func (downPerms) Ping(context.Context, bool) error {
@@ -972,6 +976,8 @@ type pingStorage struct {
 func (p *pingStorage) Ping(context.Context, bool) error { return p.err }
 func (p *pingStorage) Close() error                     { return nil }
 
+// groupPerms is a permission backend whose users' groups are those of the groups map
+// (UserPrincipals, and Access, which grants through them as through principals).
 type groupPerms struct {
 	permission.Backend
 	groups map[string][]string
@@ -980,7 +986,20 @@ type groupPerms struct {
 func (g *groupPerms) UserPrincipals(_ context.Context, uid string) ([]string, error) {
 	return g.groups[uid], nil
 }
-func (g *groupPerms) Close() error { return nil }
+
+func (g *groupPerms) Access(ctx context.Context, q permission.AccessQuery) (permission.Access, error) {
+	groups := []string{}
+	if q.UserID != "" {
+		groups = append(groups, g.groups[q.UserID]...)
+	}
+	inner := permission.AccessQuery{Principals: append(append([]string{}, q.Principals...), groups...), Objects: q.Objects, Full: q.Full}
+	a, err := g.Backend.Access(ctx, inner)
+	if err != nil {
+		return permission.Access{}, err
+	}
+	a.Groups = groups
+	return a, nil
+}
 
 type staticToken struct{ token, user string }
 

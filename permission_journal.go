@@ -225,9 +225,9 @@ func (p *journaledPermission) CheckPermission(ctx context.Context, principals []
 	return p.inner.CheckPermission(ctx, principals, bound)
 }
 
-// CheckUserPermission implements [permission.Backend].
-func (p *journaledPermission) CheckUserPermission(ctx context.Context, userID string, principals []string, bound []permission.Binding) (bool, error) {
-	return p.inner.CheckUserPermission(ctx, userID, principals, bound)
+// Access implements [permission.Backend]; a read, forwarded.
+func (p *journaledPermission) Access(ctx context.Context, q permission.AccessQuery) (permission.Access, error) {
+	return p.inner.Access(ctx, q)
 }
 
 // Flush implements [permission.Backend]; it is not journaled (it is not a request's change).

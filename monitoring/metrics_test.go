@@ -545,11 +545,11 @@ func TestWatchPermissionWithTheMemoryBackend(t *testing.T) {
 	if err != nil || !ok {
 		t.Errorf("CheckPermission = %v, %v", ok, err)
 	}
-	ok, err = b.CheckUserPermission(ctx, "alice", []string{"alice"}, []permission.Binding{{ObjectID: "/buckets/b", Permission: "read"}})
-	if err != nil || !ok {
-		t.Errorf("CheckUserPermission = %v, %v", ok, err)
+	a, err := b.Access(ctx, permission.AccessQuery{UserID: "alice", Principals: []string{"alice"}, Objects: []string{"/buckets/b"}, Full: "/buckets/b"})
+	if err != nil || !slices.Equal(a.Held["/buckets/b"], []string{"read"}) || !slices.Equal(a.ACEs["read"], []string{"alice"}) {
+		t.Errorf("Access = %+v, %v", a, err)
 	}
 	m.Close()
 	sink.wait(t, "p.permission.memory.add_principal_to_ace|ms", "p.permission.memory.object_permissions|ms",
-		"p.permission.memory.check_permission|ms", "p.permission.memory.check_user_permission|ms")
+		"p.permission.memory.check_permission|ms", "p.permission.memory.access|ms")
 }

@@ -11,8 +11,8 @@ import (
 // permission.<name>.<method>: add_user_principal, remove_user_principal,
 // remove_principal, user_principals, add_principal_to_ace, remove_principal_from_ace,
 // object_permissions, replace_object_permissions, delete_object_permissions,
-// authorized_principals, accessible_objects, check_permission, check_user_permission, flush,
-// and for the optional interfaces ping and initialize_schema. Close is not timed.
+// authorized_principals, accessible_objects, check_permission, access, flush, and for the
+// optional interfaces ping and initialize_schema. Close is not timed.
 //
 // The returned value implements permission.Pinger and permission.Migrator exactly when b
 // does; b is reachable through its Unwrap() permission.Backend method. With a nil m, b is
@@ -119,9 +119,9 @@ func (w *watchedPermission) CheckPermission(ctx context.Context, principals []st
 	return w.inner.CheckPermission(ctx, principals, bound)
 }
 
-func (w *watchedPermission) CheckUserPermission(ctx context.Context, userID string, principals []string, bound []permission.Binding) (bool, error) {
-	defer w.done("check_user_permission", time.Now())
-	return w.inner.CheckUserPermission(ctx, userID, principals, bound)
+func (w *watchedPermission) Access(ctx context.Context, q permission.AccessQuery) (permission.Access, error) {
+	defer w.done("access", time.Now())
+	return w.inner.Access(ctx, q)
 }
 
 func (w *watchedPermission) Flush(ctx context.Context) error {

@@ -42,6 +42,33 @@ type Binding struct {
 	Permission string
 }
 
+// AccessQuery asks [Backend.Access] about one user and a few objects.
+type AccessQuery struct {
+	// UserID is the user whose extra principals (groups) count, as UserPrincipals(UserID)
+	// returns them; "" adds none (not even those of Authenticated).
+	UserID string
+	// Principals are the user's other principals (system.Everyone, system.Authenticated,
+	// the user id).
+	Principals []string
+	// Objects are the exact object ids whose held permissions are wanted.
+	Objects []string
+	// Full is an object whose every ACE is wanted too (whoever holds them); "" for none.
+	Full string
+}
+
+// Access is the answer of [Backend.Access].
+type Access struct {
+	// Groups are the extra principals of AccessQuery.UserID (empty for "").
+	Groups []string
+	// Held maps each object of AccessQuery.Objects on which one of the principals or of
+	// Groups holds a permission to those permissions (no duplicates, any order); objects
+	// where none is held are absent.
+	Held map[string][]string
+	// ACEs are the ACEs of AccessQuery.Full, as ObjectPermissions(Full) returns them (nil
+	// when Full is "").
+	ACEs Set
+}
+
 // Backend is the contract every permission implementation satisfies. Implementations must be
 // safe for concurrent use. Results hold no duplicates; their order is unspecified.
 type Backend interface {
@@ -83,14 +110,10 @@ type Backend interface {
 	// CheckPermission reports whether one of principals holds one of the bindings (exact
 	// object ids); false when bound or principals is empty.
 	CheckPermission(ctx context.Context, principals []string, bound []Binding) (bool, error)
-	// CheckUserPermission reports whether one of principals, or one of the extra principals
-	// that UserPrincipals(userID) returns (the user's groups and those of the pseudo-user
-	// Authenticated), holds one of the bindings (exact object ids). It answers in one call (one
-	// round trip on networked backends) what UserPrincipals followed by CheckPermission would.
-	// An empty userID adds no principals (not even those of Authenticated, which
-	// UserPrincipals("") returns). False when bound is empty, or when principals is empty and
-	// userID is "".
-	CheckUserPermission(ctx context.Context, userID string, principals []string, bound []Binding) (bool, error)
+	// Access reads in one call (one round trip on networked backends) what an authorization
+	// step needs: the user's groups, the permissions that the user's principals (those given
+	// and the groups) hold on a few objects, and every ACE of one object.
+	Access(ctx context.Context, q AccessQuery) (Access, error)
 
 	// Flush removes everything the backend stored, and only that (tests, the flush endpoint).
 	Flush(ctx context.Context) error

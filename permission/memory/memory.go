@@ -322,37 +322,56 @@ func (b *Backend) CheckPermission(_ context.Context, principals []string, bound 
 	return false, nil
 }
 
-// CheckUserPermission implements [permission.Backend]: CheckPermission with, for a non-empty
-// userID, the principals of userID and of [permission.Authenticated] too, under one lock.
-func (b *Backend) CheckUserPermission(_ context.Context, userID string, principals []string, bound []permission.Binding) (bool, error) {
-	if err := b.check("check_user_permission"); err != nil {
-		return false, err
+// Access implements [permission.Backend]: the groups of q.UserID (its own and those of
+// [permission.Authenticated]; none for ""), the permissions held on q.Objects and the ACEs of
+// q.Full, read under one lock.
+func (b *Backend) Access(_ context.Context, q permission.AccessQuery) (permission.Access, error) {
+	if err := b.check("access"); err != nil {
+		return permission.Access{}, err
 	}
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	var extra [2]set // the groups of userID and of Authenticated
-	if userID != "" {
-		extra = [2]set{b.users[userID], b.users[permission.Authenticated]}
+	groups := set{}
+	if q.UserID != "" {
+		for p := range b.users[q.UserID] {
+			groups[p] = struct{}{}
+		}
+		for p := range b.users[permission.Authenticated] {
+			groups[p] = struct{}{}
+		}
 	}
-	for _, bd := range bound {
-		holders := b.aces[bd.ObjectID][bd.Permission]
-		if len(holders) == 0 {
+	out := permission.Access{Groups: groups.sorted(), Held: map[string][]string{}}
+	holds := func(holders set) bool {
+		for _, p := range q.Principals {
+			if _, ok := holders[p]; ok {
+				return true
+			}
+		}
+		for p := range groups {
+			if _, ok := holders[p]; ok {
+				return true
+			}
+		}
+		return false
+	}
+	for _, obj := range q.Objects {
+		if _, done := out.Held[obj]; done {
 			continue
 		}
-		for _, p := range principals {
-			if _, ok := holders[p]; ok {
-				return true, nil
+		held := set{}
+		for perm, holders := range b.aces[obj] {
+			if holds(holders) {
+				held[perm] = struct{}{}
 			}
 		}
-		for _, groups := range extra {
-			for p := range groups {
-				if _, ok := holders[p]; ok {
-					return true, nil
-				}
-			}
+		if len(held) > 0 {
+			out.Held[obj] = held.sorted()
 		}
 	}
-	return false, nil
+	if q.Full != "" {
+		out.ACEs = b.objectPermissions(q.Full, nil)
+	}
+	return out, nil
 }
 
 // MatchingObjects implements [permission.Enumerator]: the objects with ACEs whose id matches

@@ -101,15 +101,18 @@ func (s suite) tests() []test {
 		{"CheckPermissionReturnsFalseForUnknownPrincipal", checkPermissionReturnsFalseForUnknownPrincipal},
 		{"CheckPermissionDoesNotTreatStarAsWildcard", checkPermissionDoesNotTreatStarAsWildcard},
 
-		// CheckUserPermission.
-		{"CheckUserPermissionGrantsThroughAPrincipal", checkUserPermissionGrantsThroughAPrincipal},
-		{"CheckUserPermissionGrantsThroughAGroupOfTheUser", checkUserPermissionGrantsThroughAGroupOfTheUser},
-		{"CheckUserPermissionGrantsThroughAGroupOfAuthenticated", checkUserPermissionGrantsThroughAGroupOfAuthenticated},
-		{"CheckUserPermissionIgnoresTheGroupsOfOtherUsers", checkUserPermissionIgnoresTheGroupsOfOtherUsers},
-		{"CheckUserPermissionWithoutUserIDAddsNoPrincipals", checkUserPermissionWithoutUserIDAddsNoPrincipals},
-		{"CheckUserPermissionHandlesEmptySet", checkUserPermissionHandlesEmptySet},
-		{"CheckUserPermissionForgetsARemovedGroup", checkUserPermissionForgetsARemovedGroup},
-		{"CheckUserPermissionEqualsUserPrincipalsThenCheckPermission", checkUserPermissionEqualsUserPrincipalsThenCheckPermission},
+		// Access.
+		{"AccessReturnsTheGroupsOfTheUser", accessReturnsTheGroupsOfTheUser},
+		{"AccessHoldsThroughAPrincipal", accessHoldsThroughAPrincipal},
+		{"AccessHoldsThroughAGroupOfTheUser", accessHoldsThroughAGroupOfTheUser},
+		{"AccessHoldsThroughAGroupOfAuthenticated", accessHoldsThroughAGroupOfAuthenticated},
+		{"AccessIgnoresTheGroupsOfOtherUsers", accessIgnoresTheGroupsOfOtherUsers},
+		{"AccessLeavesOutObjectsWithoutHeldPermissions", accessLeavesOutObjectsWithoutHeldPermissions},
+		{"AccessNeverReturnsDuplicates", accessNeverReturnsDuplicates},
+		{"AccessReturnsTheACEsOfFull", accessReturnsTheACEsOfFull},
+		{"AccessHandlesAnEmptyQuery", accessHandlesAnEmptyQuery},
+		{"AccessForgetsARemovedGroup", accessForgetsARemovedGroup},
+		{"AccessAgreesWithCheckPermission", accessAgreesWithCheckPermission},
 
 		// AuthorizedPrincipals.
 		{"GetAuthorizedPrincipalsInheritPrincipals", getAuthorizedPrincipalsInheritPrincipals},
@@ -281,8 +284,12 @@ func (s suite) backendErrorIsRaisedAnywhere(t *testing.T) {
 		{"AuthorizedPrincipals", func() error { _, err := b.AuthorizedPrincipals(ctx, bd); return err }},
 		{"AccessibleObjects", func() error { _, err := b.AccessibleObjects(ctx, []string{"u"}, bd); return err }},
 		{"CheckPermission", func() error { _, err := b.CheckPermission(ctx, []string{"u"}, bd); return err }},
-		{"CheckUserPermission", func() error { _, err := b.CheckUserPermission(ctx, "u", []string{"u"}, bd); return err }},
-		{"CheckUserPermission without principals", func() error { _, err := b.CheckUserPermission(ctx, "u", nil, bd); return err }},
+		{"Access", func() error {
+			_, err := b.Access(ctx, permission.AccessQuery{UserID: "u", Principals: []string{"u"}, Objects: []string{"/a"}, Full: "/a"})
+			return err
+		}},
+		{"Access of the groups only", func() error { _, err := b.Access(ctx, permission.AccessQuery{UserID: "u"}); return err }},
+		{"Access of the ACEs only", func() error { _, err := b.Access(ctx, permission.AccessQuery{Full: "/a"}); return err }},
 	}
 	if p, ok := b.(permission.Pinger); ok {
 		calls = append(calls,
@@ -554,122 +561,212 @@ func checkPermissionDoesNotTreatStarAsWildcard(ctx context.Context, t *testing.T
 }
 
 // ---------------------------------------------------------------------------------------
-// CheckUserPermission.
+// Access.
 
-func checkUser(ctx context.Context, t *testing.T, b permission.Backend, userID string, principals []string, bound ...permission.Binding) bool {
+func access(ctx context.Context, t *testing.T, b permission.Backend, q permission.AccessQuery) permission.Access {
 	t.Helper()
-	ok, err := b.CheckUserPermission(ctx, userID, principals, bound)
+	got, err := b.Access(ctx, q)
 	must(t, err)
-	return ok
+	if got.Held == nil {
+		t.Errorf("Access(%+v).Held is nil, want a non-nil map", q)
+	}
+	noDuplicates(t, fmt.Sprintf("Access(%+v).Groups", q), got.Groups)
+	for obj, perms := range got.Held {
+		noDuplicates(t, fmt.Sprintf("Access(%+v).Held[%q]", q, obj), perms)
+		if len(perms) == 0 {
+			t.Errorf("Access(%+v).Held[%q] is empty: an object where nothing is held is absent", q, obj)
+		}
+	}
+	for perm, principals := range got.ACEs {
+		noDuplicates(t, fmt.Sprintf("Access(%+v).ACEs[%q]", q, perm), principals)
+	}
+	return got
 }
 
-func checkUserPermissionGrantsThroughAPrincipal(ctx context.Context, t *testing.T, b permission.Backend) {
+func noDuplicates(t *testing.T, what string, s []string) {
+	t.Helper()
+	if len(unique(s)) != len(s) {
+		t.Errorf("%s = %q has duplicates", what, s)
+	}
+}
+
+func accessReturnsTheGroupsOfTheUser(ctx context.Context, t *testing.T, b permission.Backend) {
+	must(t, b.AddUserPrincipal(ctx, "alice", "/groups/editors"))
+	must(t, b.AddUserPrincipal(ctx, "alice", "/groups/readers"))
+	must(t, b.AddUserPrincipal(ctx, "bob", "/groups/admins"))
+	must(t, b.AddUserPrincipal(ctx, permission.Authenticated, "/groups/everybody"))
+	for _, user := range []string{"alice", "bob", "carol", permission.Authenticated} {
+		got := access(ctx, t, b, permission.AccessQuery{UserID: user, Principals: []string{user}})
+		equalStrings(t, fmt.Sprintf("Access(%q).Groups", user), got.Groups, userPrincipals(ctx, t, b, user))
+	}
+	got := access(ctx, t, b, permission.AccessQuery{Principals: []string{permission.Everyone}})
+	equalStrings(t, `Access("").Groups`, got.Groups, nil)
+}
+
+func accessHoldsThroughAPrincipal(ctx context.Context, t *testing.T, b permission.Backend) {
 	add(ctx, t, b, "foo", "write", "bar")
-	if !checkUser(ctx, t, b, "alice", []string{"alice", "bar"}, bind("foo", "write")) {
-		t.Error("the principal bar holds write on foo: CheckUserPermission should be true")
+	add(ctx, t, b, "foo", "read", permission.Everyone)
+	add(ctx, t, b, "foo", "delete", "other")
+	want := map[string][]string{"foo": {"read", "write"}}
+	for _, user := range []string{"alice", ""} {
+		got := access(ctx, t, b, permission.AccessQuery{UserID: user, Principals: []string{permission.Everyone, "bar"}, Objects: []string{"foo"}})
+		equalObjects(t, fmt.Sprintf("Access(%q, [Everyone bar], [foo]).Held", user), got.Held, want)
 	}
-	if !checkUser(ctx, t, b, "", []string{"bar"}, bind("foo", "read"), bind("foo", "write")) {
-		t.Error("without a user id, the principal bar still holds write on foo: CheckUserPermission should be true")
-	}
-	if checkUser(ctx, t, b, "alice", []string{"alice", "bar"}, bind("foo", "read"), bind("foo2", "write")) {
-		t.Error("bar holds neither read on foo nor write on foo2: CheckUserPermission should be false")
-	}
-	if checkUser(ctx, t, b, "alice", []string{"bar"}, bind("foo*", "write")) {
-		t.Error("CheckUserPermission compares object ids exactly: 'foo*' should not match 'foo'")
-	}
+	got := access(ctx, t, b, permission.AccessQuery{UserID: "alice", Principals: []string{"bar"}, Objects: []string{"foo*", "fo"}})
+	equalObjects(t, "Access(alice, [bar], [foo* fo]).Held (exact ids)", got.Held, map[string][]string{})
 }
 
-func checkUserPermissionGrantsThroughAGroupOfTheUser(ctx context.Context, t *testing.T, b permission.Backend) {
+func accessHoldsThroughAGroupOfTheUser(ctx context.Context, t *testing.T, b permission.Backend) {
 	must(t, b.AddUserPrincipal(ctx, "alice", "/groups/editors"))
 	add(ctx, t, b, "foo", "write", "/groups/editors")
-	if !checkUser(ctx, t, b, "alice", []string{permission.Everyone, "alice"}, bind("foo", "write")) {
-		t.Error("alice is in the group holding write on foo: CheckUserPermission should be true")
-	}
-	if !checkUser(ctx, t, b, "alice", nil, bind("foo", "write")) {
-		t.Error("without principals, the groups of alice still count: CheckUserPermission should be true")
-	}
-	if checkUser(ctx, t, b, "alice", []string{"alice"}, bind("foo", "read")) {
-		t.Error("the group does not hold read on foo: CheckUserPermission should be false")
-	}
+	add(ctx, t, b, "bar", "read", "/groups/editors")
+	want := map[string][]string{"foo": {"write"}, "bar": {"read"}}
+	got := access(ctx, t, b, permission.AccessQuery{UserID: "alice", Principals: []string{permission.Everyone, "alice"}, Objects: []string{"foo", "bar"}})
+	equalObjects(t, "Access(alice).Held", got.Held, want)
+	got = access(ctx, t, b, permission.AccessQuery{UserID: "alice", Objects: []string{"foo", "bar"}})
+	equalObjects(t, "Access(alice, no principals).Held", got.Held, want)
+	got = access(ctx, t, b, permission.AccessQuery{Principals: []string{permission.Everyone, "alice"}, Objects: []string{"foo", "bar"}})
+	equalObjects(t, `Access("", [Everyone alice]).Held`, got.Held, map[string][]string{})
 }
 
-func checkUserPermissionGrantsThroughAGroupOfAuthenticated(ctx context.Context, t *testing.T, b permission.Backend) {
+func accessHoldsThroughAGroupOfAuthenticated(ctx context.Context, t *testing.T, b permission.Backend) {
 	must(t, b.AddUserPrincipal(ctx, permission.Authenticated, "/groups/everybody"))
 	add(ctx, t, b, "foo", "read", "/groups/everybody")
-	if !checkUser(ctx, t, b, "alice", []string{"alice"}, bind("foo", "read")) {
-		t.Error("every authenticated user is in the group holding read on foo: CheckUserPermission should be true")
-	}
-	if !checkUser(ctx, t, b, "carol", nil, bind("foo", "read")) {
-		t.Error("carol, without groups of her own, is in the group of Authenticated: CheckUserPermission should be true")
-	}
+	want := map[string][]string{"foo": {"read"}}
+	got := access(ctx, t, b, permission.AccessQuery{UserID: "alice", Principals: []string{"alice"}, Objects: []string{"foo"}})
+	equalObjects(t, "Access(alice).Held", got.Held, want)
+	got = access(ctx, t, b, permission.AccessQuery{UserID: "carol", Objects: []string{"foo"}})
+	equalObjects(t, "Access(carol, no principals).Held", got.Held, want)
+	// An anonymous request: not the groups given to Authenticated (which UserPrincipals("")
+	// would return), even when its principals say Authenticated.
+	got = access(ctx, t, b, permission.AccessQuery{Principals: []string{permission.Everyone, permission.Authenticated}, Objects: []string{"foo"}})
+	equalObjects(t, `Access("").Held`, got.Held, map[string][]string{})
+	got = access(ctx, t, b, permission.AccessQuery{Principals: []string{"/groups/everybody"}, Objects: []string{"foo"}})
+	equalObjects(t, `Access("", [/groups/everybody]).Held (a principal given directly)`, got.Held, want)
 }
 
-func checkUserPermissionIgnoresTheGroupsOfOtherUsers(ctx context.Context, t *testing.T, b permission.Backend) {
+func accessIgnoresTheGroupsOfOtherUsers(ctx context.Context, t *testing.T, b permission.Backend) {
 	must(t, b.AddUserPrincipal(ctx, "bob", "/groups/editors"))
 	must(t, b.AddUserPrincipal(ctx, "alice", "/groups/readers"))
 	add(ctx, t, b, "foo", "write", "/groups/editors")
-	if checkUser(ctx, t, b, "alice", []string{permission.Everyone, permission.Authenticated, "alice"}, bind("foo", "write")) {
-		t.Error("only bob is in the group holding write on foo: CheckUserPermission(alice) should be false")
-	}
-	if !checkUser(ctx, t, b, "bob", []string{"bob"}, bind("foo", "write")) {
-		t.Error("bob is in the group holding write on foo: CheckUserPermission(bob) should be true")
+	add(ctx, t, b, "foo", "read", "/groups/readers")
+	all := []string{permission.Everyone, permission.Authenticated}
+	got := access(ctx, t, b, permission.AccessQuery{UserID: "alice", Principals: append(all, "alice"), Objects: []string{"foo"}})
+	equalObjects(t, "Access(alice).Held", got.Held, map[string][]string{"foo": {"read"}})
+	got = access(ctx, t, b, permission.AccessQuery{UserID: "bob", Principals: append(all, "bob"), Objects: []string{"foo"}})
+	equalObjects(t, "Access(bob).Held", got.Held, map[string][]string{"foo": {"write"}})
+}
+
+func accessLeavesOutObjectsWithoutHeldPermissions(ctx context.Context, t *testing.T, b permission.Backend) {
+	add(ctx, t, b, "/b", "write", "alice")
+	add(ctx, t, b, "/b/c", "write", "bob")
+	add(ctx, t, b, "/b/c/r", "read", "/groups/g")
+	got := access(ctx, t, b, permission.AccessQuery{UserID: "alice", Principals: []string{"alice"}, Objects: []string{"/b", "/b/c", "/b/c/r", "/nothing"}})
+	equalObjects(t, "Access(alice).Held", got.Held, map[string][]string{"/b": {"write"}})
+	if _, ok := got.Held["/b/c"]; ok {
+		t.Error("Access(alice).Held has /b/c, on which only bob holds a permission")
 	}
 }
 
-func checkUserPermissionWithoutUserIDAddsNoPrincipals(ctx context.Context, t *testing.T, b permission.Backend) {
+func accessNeverReturnsDuplicates(ctx context.Context, t *testing.T, b permission.Backend) {
+	// The same group for the user and for Authenticated; a permission held by the user, by
+	// Everyone and by both groups; an object and a principal listed twice.
+	must(t, b.AddUserPrincipal(ctx, "alice", "/groups/shared"))
+	must(t, b.AddUserPrincipal(ctx, "alice", "/groups/a"))
+	must(t, b.AddUserPrincipal(ctx, permission.Authenticated, "/groups/shared"))
+	for _, p := range []string{"alice", permission.Everyone, "/groups/shared", "/groups/a"} {
+		add(ctx, t, b, "/b", "read", p)
+	}
+	add(ctx, t, b, "/b", "write", "/groups/a")
+	got := access(ctx, t, b, permission.AccessQuery{
+		UserID:     "alice",
+		Principals: []string{permission.Everyone, "alice", "alice"},
+		Objects:    []string{"/b", "/b", "/c"},
+		Full:       "/b",
+	})
+	equalStrings(t, "Access(alice).Groups", got.Groups, []string{"/groups/a", "/groups/shared"})
+	equalObjects(t, "Access(alice).Held", got.Held, map[string][]string{"/b": {"read", "write"}})
+	equalSet(t, "Access(alice).ACEs", got.ACEs, permission.Set{
+		"read":  {"alice", permission.Everyone, "/groups/shared", "/groups/a"},
+		"write": {"/groups/a"},
+	})
+}
+
+func accessReturnsTheACEsOfFull(ctx context.Context, t *testing.T, b permission.Backend) {
+	must(t, b.AddUserPrincipal(ctx, "alice", "/groups/a"))
+	add(ctx, t, b, "/b", "write", "alice")
+	add(ctx, t, b, "/b/c", "read", "alice")
+	add(ctx, t, b, "/b/c", "read", "bob")
+	add(ctx, t, b, "/b/c", "write", "/groups/other")
+	add(ctx, t, b, "/b/c", "record:create", permission.Everyone)
+	add(ctx, t, b, "/b/c/r", "write", "carol")
+	q := permission.AccessQuery{UserID: "alice", Principals: []string{"alice"}, Objects: []string{"/b"}}
+	for _, full := range []string{"/b/c", "/b/c/r", "/b", "/none"} {
+		for _, listed := range []bool{false, true} {
+			q := q
+			q.Full = full
+			if listed {
+				q.Objects = []string{"/b", full}
+			}
+			got := access(ctx, t, b, q)
+			equalSet(t, fmt.Sprintf("Access(Full %s, Objects %q).ACEs", full, q.Objects), got.ACEs, objectPermissions(ctx, t, b, full))
+			want := map[string][]string{"/b": {"write"}}
+			if listed && full == "/b/c" {
+				want[full] = []string{"read"}
+			}
+			equalObjects(t, fmt.Sprintf("Access(Full %s, Objects %q).Held", full, q.Objects), got.Held, want)
+		}
+	}
+	q.Full = ""
+	if got := access(ctx, t, b, q); got.ACEs != nil {
+		t.Errorf(`Access(Full "").ACEs = %v, want nil`, got.ACEs)
+	}
+}
+
+func accessHandlesAnEmptyQuery(ctx context.Context, t *testing.T, b permission.Backend) {
+	must(t, b.AddUserPrincipal(ctx, "alice", "/groups/a"))
 	must(t, b.AddUserPrincipal(ctx, permission.Authenticated, "/groups/everybody"))
-	must(t, b.AddUserPrincipal(ctx, "alice", "/groups/editors"))
-	add(ctx, t, b, "foo", "read", "/groups/everybody")
-	add(ctx, t, b, "foo", "write", "/groups/editors")
-	// An anonymous request: its principals, and not the groups given to Authenticated (which
-	// UserPrincipals("") would return).
-	if checkUser(ctx, t, b, "", []string{permission.Everyone}, bind("foo", "read"), bind("foo", "write")) {
-		t.Error("the groups of Authenticated must not count without a user id: CheckUserPermission should be false")
+	add(ctx, t, b, "/b", "write", "alice")
+	add(ctx, t, b, "/b", "read", permission.Everyone)
+	got := access(ctx, t, b, permission.AccessQuery{})
+	if len(got.Groups) != 0 || len(got.Held) != 0 || got.ACEs != nil {
+		t.Errorf("Access of an empty query = %+v, want no groups, nothing held and nil ACEs", got)
 	}
-	if checkUser(ctx, t, b, "", nil, bind("foo", "read"), bind("foo", "write")) {
-		t.Error("no user id and no principals: CheckUserPermission should be false")
+	got = access(ctx, t, b, permission.AccessQuery{Principals: []string{}, Objects: []string{}})
+	if len(got.Groups) != 0 || len(got.Held) != 0 || got.ACEs != nil {
+		t.Errorf("Access of empty lists = %+v, want no groups, nothing held and nil ACEs", got)
 	}
-	if !checkUser(ctx, t, b, "", []string{"/groups/everybody"}, bind("foo", "read")) {
-		t.Error("a principal given directly counts without a user id: CheckUserPermission should be true")
-	}
+	got = access(ctx, t, b, permission.AccessQuery{Objects: []string{"/b"}})
+	equalObjects(t, "Access without user and principals", got.Held, map[string][]string{})
+	got = access(ctx, t, b, permission.AccessQuery{UserID: "alice", Principals: []string{"alice"}})
+	equalStrings(t, "Access(alice, no objects).Groups", got.Groups, []string{"/groups/a", "/groups/everybody"})
+	equalObjects(t, "Access(alice, no objects).Held", got.Held, map[string][]string{})
 }
 
-func checkUserPermissionHandlesEmptySet(ctx context.Context, t *testing.T, b permission.Backend) {
-	must(t, b.AddUserPrincipal(ctx, "alice", "/groups/editors"))
-	add(ctx, t, b, "foo", "write", "/groups/editors")
-	add(ctx, t, b, "foo", "write", "alice")
-	if checkUser(ctx, t, b, "alice", []string{"alice"}) {
-		t.Error("no bindings: CheckUserPermission should be false")
-	}
-	if checkUser(ctx, t, b, "alice", []string{"alice"}, []permission.Binding{}...) {
-		t.Error("an empty list of bindings: CheckUserPermission should be false")
-	}
-}
-
-func checkUserPermissionForgetsARemovedGroup(ctx context.Context, t *testing.T, b permission.Backend) {
+func accessForgetsARemovedGroup(ctx context.Context, t *testing.T, b permission.Backend) {
 	must(t, b.AddUserPrincipal(ctx, "alice", "/groups/editors"))
 	must(t, b.AddUserPrincipal(ctx, permission.Authenticated, "/groups/everybody"))
 	add(ctx, t, b, "foo", "write", "/groups/editors")
 	add(ctx, t, b, "foo", "read", "/groups/everybody")
-	if !checkUser(ctx, t, b, "alice", []string{"alice"}, bind("foo", "write")) {
-		t.Fatal("alice is in the group holding write on foo: CheckUserPermission should be true")
-	}
+	q := permission.AccessQuery{UserID: "alice", Principals: []string{"alice"}, Objects: []string{"foo"}}
+	equalObjects(t, "Access(alice).Held", access(ctx, t, b, q).Held, map[string][]string{"foo": {"read", "write"}})
 	must(t, b.RemoveUserPrincipal(ctx, "alice", "/groups/editors"))
-	if checkUser(ctx, t, b, "alice", []string{"alice"}, bind("foo", "write")) {
-		t.Error("alice left the group holding write on foo: CheckUserPermission should be false")
-	}
+	got := access(ctx, t, b, q)
+	equalStrings(t, "Access(alice).Groups after RemoveUserPrincipal", got.Groups, []string{"/groups/everybody"})
+	equalObjects(t, "Access(alice).Held after RemoveUserPrincipal", got.Held, map[string][]string{"foo": {"read"}})
 	must(t, b.RemovePrincipal(ctx, "/groups/everybody"))
-	if checkUser(ctx, t, b, "alice", []string{"alice"}, bind("foo", "read")) {
-		t.Error("the group of Authenticated was removed: CheckUserPermission should be false")
-	}
+	got = access(ctx, t, b, q)
+	equalStrings(t, "Access(alice).Groups after RemovePrincipal", got.Groups, nil)
+	equalObjects(t, "Access(alice).Held after RemovePrincipal", got.Held, map[string][]string{})
 }
 
-// checkUserPermissionEqualsUserPrincipalsThenCheckPermission compares CheckUserPermission
-// with the two calls it replaces, for every combination of a few users, principals and
-// bindings. Without a user id the expected answer is CheckPermission of the principals alone
+// accessAgreesWithCheckPermission compares Access with the calls it replaces, for every
+// combination of a few users and principals, on the objects of a small fixture: Held has p on
+// o exactly when CheckPermission(principals ∪ UserPrincipals(user), {(o, p)}) is true, and
+// ACEs are ObjectPermissions(Full). Without a user id the principals count alone
 // (UserPrincipals("") would add the groups of Authenticated, which an anonymous request does
 // not have).
-func checkUserPermissionEqualsUserPrincipalsThenCheckPermission(ctx context.Context, t *testing.T, b permission.Backend) {
+func accessAgreesWithCheckPermission(ctx context.Context, t *testing.T, b permission.Backend) {
 	for _, g := range [][2]string{
 		{"alice", "/groups/a"}, {"alice", "/groups/shared"}, {"bob", "/groups/b"}, {"bob", "/groups/shared"},
 		{permission.Authenticated, "/groups/auth"}, {"dave", "/groups/auth"},
@@ -678,11 +775,14 @@ func checkUserPermissionEqualsUserPrincipalsThenCheckPermission(ctx context.Cont
 	}
 	for _, ace := range [][3]string{
 		{"/b", "read", "/groups/a"}, {"/b", "write", "/groups/auth"}, {"/b/c", "read", "bob"},
-		{"/b/c", "write", "/groups/b"}, {"/b/c/r", "write", permission.Everyone},
+		{"/b/c", "write", "/groups/b"}, {"/b/c/r", "write", permission.Everyone}, {"/b/c/r", "read", "carol"},
 		{"/b/d", "read", "/groups/shared"}, {"/articles/*", "read", "/groups/a"}, {"/articles/a1", "write", "carol"},
+		{"/articles/a1", "write", permission.Authenticated},
 	} {
 		add(ctx, t, b, ace[0], ace[1], ace[2])
 	}
+	objects := []string{"/b", "/b/c", "/b/c/r", "/b/d", "/articles/*", "/articles/a1", "/articles/a2"}
+	perms := []string{"read", "write", "delete"}
 	users := []string{"", "alice", "bob", "carol", "dave", "nobody", permission.Authenticated}
 	principalSets := [][]string{
 		nil,
@@ -690,32 +790,37 @@ func checkUserPermissionEqualsUserPrincipalsThenCheckPermission(ctx context.Cont
 		{permission.Everyone, permission.Authenticated, "carol"},
 		{"bob"},
 	}
-	bindingSets := [][]permission.Binding{
-		{bind("/b", "read")},
-		{bind("/b", "write")},
-		{bind("/b/c", "write"), bind("/b/c", "read")},
-		{bind("/b/c/r", "write"), bind("/b/c/r", "read")},
-		{bind("/b/d", "read"), bind("/b/d", "write")},
-		{bind("/articles/a1", "read"), bind("/articles/a1", "write")},
-		{bind("/articles/a2", "read")},
-		{bind("/x", "read"), bind("/y", "write"), bind("/b/c", "read")},
-	}
-	for _, user := range users {
+	for i, user := range users {
 		var groups []string
 		if user != "" {
 			groups = userPrincipals(ctx, t, b, user)
 		}
-		for _, principals := range principalSets {
+		for j, principals := range principalSets {
 			all := append(append([]string{}, principals...), groups...)
-			for _, bound := range bindingSets {
-				want := check(ctx, t, b, all, bound...)
-				if got := checkUser(ctx, t, b, user, principals, bound...); got != want {
-					t.Errorf("CheckUserPermission(%q, %q, %v) = %v; UserPrincipals then CheckPermission(%q) = %v",
-						user, principals, bound, got, all, want)
+			q := permission.AccessQuery{UserID: user, Principals: principals, Objects: objects, Full: objects[(i+j)%len(objects)]}
+			got := access(ctx, t, b, q)
+			equalStrings(t, fmt.Sprintf("Access(%q).Groups", user), got.Groups, groups)
+			for _, o := range objects {
+				for _, p := range perms {
+					want := check(ctx, t, b, all, bind(o, p))
+					if held := contains(got.Held[o], p); held != want {
+						t.Errorf("Access(%q, %q) holds %s on %s: %v; UserPrincipals then CheckPermission(%q): %v",
+							user, principals, p, o, held, all, want)
+					}
 				}
 			}
+			equalSet(t, fmt.Sprintf("Access(%q, %q, Full %s).ACEs", user, principals, q.Full), got.ACEs, objectPermissions(ctx, t, b, q.Full))
 		}
 	}
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 // ---------------------------------------------------------------------------------------

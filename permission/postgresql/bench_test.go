@@ -2,7 +2,8 @@ package postgresql_test
 
 import (
 	"context"
-	"fmt"
+	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -12,14 +13,13 @@ import (
 	"github.com/cliquet-go/cliquet/permission/postgresql"
 )
 
-// BenchmarkCheckUserPermission compares CheckUserPermission (one statement) with the two
-// calls it replaces, UserPrincipals then CheckPermission, for the shape of a record request:
-// 10 bindings (the record, its collection and its bucket, with the permissions that imply
-// the one asked) and 3 principals (Everyone, Authenticated, the user), the user having 3
+// BenchmarkAccess compares Access (one statement) with the calls it replaces, UserPrincipals
+// then ObjectPermissions on each object, for the shape of a record request: 4 objects (the
+// bucket, the collection, the record and the plural URI of the records), the record's ACEs
+// wanted in full, and 3 principals (Everyone, Authenticated, the user), the user having 3
 // groups of its own and 1 through Authenticated. The tables hold 40,000 other ACEs and
-// 10,000 other group memberships. "denied" reads every binding; "group" is granted by the
-// user's group on the bucket.
-func BenchmarkCheckUserPermission(b *testing.B) {
+// 10,000 other group memberships. Both compute the same answer (checked once).
+func BenchmarkAccess(b *testing.B) {
 	ctx := context.Background()
 	u := testenv.PostgresDatabase(b, "permission_test_bench")
 	be, err := postgresql.New(ctx, postgresql.Options{URL: u, PoolSize: 4})
@@ -49,7 +49,13 @@ func BenchmarkCheckUserPermission(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	const user = "basicauth:alice"
+	const (
+		user   = "basicauth:alice"
+		bucket = "/buckets/b1"
+		coll   = bucket + "/collections/c1"
+		plural = coll + "/records"
+		record = plural + "/r1"
+	)
 	for _, g := range []string{"/buckets/b1/groups/readers", "/buckets/b2/groups/editors", "/buckets/b3/groups/admins"} {
 		if err := be.AddUserPrincipal(ctx, user, g); err != nil {
 			b.Fatal(err)
@@ -58,56 +64,73 @@ func BenchmarkCheckUserPermission(b *testing.B) {
 	if err := be.AddUserPrincipal(ctx, permission.Authenticated, "/buckets/b9/groups/everybody"); err != nil {
 		b.Fatal(err)
 	}
-	principals := []string{permission.Everyone, permission.Authenticated, user}
-	bindings := func(bucket string) []permission.Binding {
-		coll := bucket + "/collections/c1"
-		rec := coll + "/records/r1"
-		return []permission.Binding{
-			{ObjectID: rec, Permission: "read"}, {ObjectID: rec, Permission: "write"},
-			{ObjectID: coll, Permission: "read"}, {ObjectID: coll, Permission: "write"},
-			{ObjectID: coll, Permission: "record:create"},
-			{ObjectID: bucket, Permission: "read"}, {ObjectID: bucket, Permission: "write"},
-			{ObjectID: bucket, Permission: "collection:create"}, {ObjectID: bucket, Permission: "group:create"},
-			{ObjectID: bucket, Permission: "record:create"},
+	for _, ace := range [][3]string{
+		{bucket, "write", "basicauth:bob"}, {bucket, "read", "/buckets/b1/groups/readers"},
+		{coll, "write", user}, {coll, "record:create", permission.Authenticated},
+		{record, "read", "/buckets/b9/groups/everybody"},
+	} {
+		if err := be.AddPrincipalToACE(ctx, ace[0], ace[1], ace[2]); err != nil {
+			b.Fatal(err)
 		}
 	}
-	// Granted: the user's group /buckets/b2/groups/editors holds write on the bucket.
-	if err := be.AddPrincipalToACE(ctx, "/buckets/b2", "write", "/buckets/b2/groups/editors"); err != nil {
+	q := permission.AccessQuery{
+		UserID:     user,
+		Principals: []string{permission.Everyone, permission.Authenticated, user},
+		Objects:    []string{bucket, coll, record, plural},
+		Full:       record,
+	}
+	// replaced answers q as the authorization step did before Access: UserPrincipals, then
+	// ObjectPermissions on each object, matched against the principals in Go.
+	replaced := func() (permission.Access, error) {
+		groups, err := be.UserPrincipals(ctx, q.UserID)
+		if err != nil {
+			return permission.Access{}, err
+		}
+		mine := map[string]bool{}
+		for _, p := range append(slices.Clone(q.Principals), groups...) {
+			mine[p] = true
+		}
+		out := permission.Access{Groups: groups, Held: map[string][]string{}}
+		for _, obj := range q.Objects {
+			set, err := be.ObjectPermissions(ctx, obj)
+			if err != nil {
+				return permission.Access{}, err
+			}
+			for perm, principals := range set {
+				if slices.ContainsFunc(principals, func(p string) bool { return mine[p] }) {
+					out.Held[obj] = append(out.Held[obj], perm)
+				}
+			}
+			slices.Sort(out.Held[obj])
+			if obj == q.Full {
+				out.ACEs = set
+			}
+		}
+		return out, nil
+	}
+	got, err := be.Access(ctx, q)
+	if err != nil {
 		b.Fatal(err)
 	}
-	cases := []struct {
-		name  string
-		bound []permission.Binding
-		want  bool
-	}{
-		{"denied", bindings("/buckets/b1"), false},
-		{"group", bindings("/buckets/b2"), true},
+	want, err := replaced()
+	if err != nil {
+		b.Fatal(err)
 	}
-	for _, c := range cases {
-		if len(c.bound) != 10 {
-			b.Fatalf("%d bindings, want 10", len(c.bound))
+	if !reflect.DeepEqual(got, want) || len(got.Held) != 3 || len(got.Groups) != 4 {
+		b.Fatalf("Access = %+v\nUserPrincipals then ObjectPermissions = %+v", got, want)
+	}
+	b.Run("Access", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := be.Access(ctx, q); err != nil {
+				b.Fatal(err)
+			}
 		}
-		b.Run(fmt.Sprintf("%s/CheckUserPermission", c.name), func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				ok, err := be.CheckUserPermission(ctx, user, principals, c.bound)
-				if err != nil || ok != c.want {
-					b.Fatalf("CheckUserPermission = %v, %v; want %v", ok, err, c.want)
-				}
+	})
+	b.Run("UserPrincipals+4ObjectPermissions", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := replaced(); err != nil {
+				b.Fatal(err)
 			}
-		})
-		b.Run(fmt.Sprintf("%s/UserPrincipals+CheckPermission", c.name), func(b *testing.B) {
-			all := make([]string, 0, 8)
-			for i := 0; i < b.N; i++ {
-				groups, err := be.UserPrincipals(ctx, user)
-				if err != nil {
-					b.Fatal(err)
-				}
-				all = append(append(all[:0], principals...), groups...)
-				ok, err := be.CheckPermission(ctx, all, c.bound)
-				if err != nil || ok != c.want {
-					b.Fatalf("CheckPermission = %v, %v; want %v", ok, err, c.want)
-				}
-			}
-		})
-	}
+		}
+	})
 }

@@ -28,6 +28,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -206,11 +207,13 @@ func (b *Backend) RemovePrincipal(ctx context.Context, principal string) error {
 }
 
 // UserPrincipals implements [permission.Backend]: the principals of userID and those given to
-// every authenticated user (user id [permission.Authenticated]).
+// every authenticated user (user id [permission.Authenticated]). The two user ids are
+// scalars, not an array whose length the plan made for each execution would see: the
+// prepared statement keeps its generic plan.
 func (b *Backend) UserPrincipals(ctx context.Context, userID string) ([]string, error) {
 	return b.strings(ctx, "user principals",
-		`SELECT DISTINCT principal FROM user_principals WHERE user_id = ANY($1) ORDER BY principal`,
-		[]string{userID, permission.Authenticated})
+		`SELECT DISTINCT principal FROM user_principals WHERE user_id IN ($1::text, $2::text) ORDER BY principal`,
+		userID, permission.Authenticated)
 }
 
 // AddPrincipalToACE implements [permission.Backend].
@@ -385,18 +388,26 @@ func splitBindings(bound []permission.Binding, pattern bool) (objects, perms []s
 	return objects, perms
 }
 
-// AuthorizedPrincipals implements [permission.Backend].
+// AuthorizedPrincipals implements [permission.Backend]. The arrays are read through scalar
+// subqueries, so that the planner does not see their length (see [Backend.AccessibleObjects]).
 func (b *Backend) AuthorizedPrincipals(ctx context.Context, bound []permission.Binding) ([]string, error) {
 	objects, perms := splitBindings(bound, false)
 	return b.strings(ctx, "authorized principals",
 		`SELECT DISTINCT a.principal
 		   FROM access_control_entries a
-		   JOIN unnest($1::text[], $2::text[]) AS bd(object_id, permission)
+		   JOIN unnest((SELECT $1::text[]), (SELECT $2::text[])) AS bd(object_id, permission)
 		     ON a.object_id = bd.object_id AND a.permission = bd.permission
 		  ORDER BY a.principal`, objects, perms)
 }
 
 // AccessibleObjects implements [permission.Backend].
+//
+// The three arrays are read through scalar subqueries ((SELECT $1::text[]), evaluated once,
+// before the scan), so that the planner does not see their length: the plan made for each
+// execution's values then costs as much as the generic plan (which assumes ten elements),
+// and the prepared statement keeps its generic plan after five executions instead of being
+// planned again on every one. Seeing the values would not give a better plan anyway: the
+// patterns are matched row by row, so they never bound an index scan.
 func (b *Backend) AccessibleObjects(ctx context.Context, principals []string, bound []permission.Binding) (map[string][]string, error) {
 	const op = "accessible objects"
 	out := map[string][]string{}
@@ -412,9 +423,9 @@ func (b *Backend) AccessibleObjects(ctx context.Context, principals []string, bo
 	rows, err := c.Query(ctx,
 		`SELECT DISTINCT a.object_id, a.permission
 		   FROM access_control_entries a
-		   JOIN unnest($1::text[], $2::text[]) AS bd(pattern, permission)
+		   JOIN unnest((SELECT $1::text[]), (SELECT $2::text[])) AS bd(pattern, permission)
 		     ON a.permission = bd.permission AND a.object_id LIKE bd.pattern
-		  WHERE a.principal = ANY($3)
+		  WHERE a.principal = ANY((SELECT $3::text[])::text[])
 		  ORDER BY a.object_id, a.permission`, patterns, perms, principals)
 	if err != nil {
 		return nil, wrap(op, err)
@@ -430,7 +441,12 @@ func (b *Backend) AccessibleObjects(ctx context.Context, principals []string, bo
 	return out, nil
 }
 
-// CheckPermission implements [permission.Backend].
+// CheckPermission implements [permission.Backend]: each binding is looked up through the
+// primary key of access_control_entries. The bindings are joined LATERAL with OFFSET 0, so
+// that the cost PostgreSQL estimates for the EXISTS (that of its first row) does not depend
+// on the number of bindings: the plan made for the parameters' values then costs as much as
+// the generic one, and the prepared statement keeps its generic plan after five executions
+// instead of being planned again on every one.
 func (b *Backend) CheckPermission(ctx context.Context, principals []string, bound []permission.Binding) (bool, error) {
 	const op = "check permission"
 	if len(principals) == 0 || len(bound) == 0 {
@@ -445,56 +461,108 @@ func (b *Backend) CheckPermission(ctx context.Context, principals []string, boun
 	var ok bool
 	err = c.QueryRow(ctx,
 		`SELECT EXISTS (
-		   SELECT 1 FROM access_control_entries a
-		     JOIN unnest($1::text[], $2::text[]) AS bd(object_id, permission)
-		       ON a.object_id = bd.object_id AND a.permission = bd.permission
-		    WHERE a.principal = ANY($3))`, objects, perms, principals).Scan(&ok)
-	return ok, wrap(op, err)
-}
-
-// CheckUserPermission implements [permission.Backend]: one statement, CheckPermission's in
-// which an ACE's principal may also be one of the user_principals rows of userID and of
-// [permission.Authenticated] (none for an empty userID, passed as NULLs). Each binding is
-// looked up through the primary key of access_control_entries; the user's groups are read
-// once, through the primary key of user_principals, as a hashed subplan evaluated only when
-// an ACE of the bindings is not held by one of principals.
-//
-// The bindings are joined LATERAL with OFFSET 0, and the two user ids are scalars, so that
-// the cost PostgreSQL estimates for the EXISTS does not depend on the number of bindings or
-// users: the plan made for the parameters' values then costs as much as the generic one, and
-// the prepared statement keeps its generic plan after five executions instead of being
-// planned again on every one (which doubled its time).
-func (b *Backend) CheckUserPermission(ctx context.Context, userID string, principals []string, bound []permission.Binding) (bool, error) {
-	const op = "check user permission"
-	if len(bound) == 0 || (len(principals) == 0 && userID == "") {
-		return false, nil
-	}
-	var user, authenticated *string // NULL, NULL: no groups
-	if userID != "" {
-		a := permission.Authenticated
-		user, authenticated = &userID, &a
-	}
-	if principals == nil {
-		principals = []string{} // an empty array, not NULL
-	}
-	objects, perms := splitBindings(bound, false)
-	c, err := b.conn(ctx)
-	if err != nil {
-		return false, wrap(op, err)
-	}
-	defer c.Release()
-	var ok bool
-	err = c.QueryRow(ctx,
-		`SELECT EXISTS (
 		   SELECT 1 FROM unnest($1::text[], $2::text[]) AS bd(object_id, permission),
 		     LATERAL (SELECT 1 FROM access_control_entries a
 		               WHERE a.object_id = bd.object_id AND a.permission = bd.permission
-		                 AND (a.principal = ANY($3)
-		                      OR a.principal IN (SELECT principal FROM user_principals
-		                                          WHERE user_id IN ($4::text, $5::text)))
-		              OFFSET 0) AS granted)`,
-		objects, perms, principals, user, authenticated).Scan(&ok)
+		                 AND a.principal = ANY($3)
+		              OFFSET 0) AS granted)`, objects, perms, principals).Scan(&ok)
 	return ok, wrap(op, err)
+}
+
+// accessSQL is the statement of [Backend.Access]: a UNION ALL of rows tagged by their kind.
+//
+//	'g', group, ''                 the user's groups ($1, $2: the user and Authenticated, or
+//	                               NULLs), through the primary key of user_principals
+//	'h', object id, permission     the permissions held on the objects ($3) by the principals
+//	                               ($4) or the groups, through the primary key of
+//	                               access_control_entries, one index scan per object
+//	'f', permission, principal     the ACEs of the object $5, through the same primary key
+//
+// The groups are read once (a CTE that the held rows test as a hashed subplan). The objects
+// are read through a scalar subquery, so that the planner does not see how many there are
+// (it assumes ten), and joined LATERAL with OFFSET 0, one primary key lookup each: the plan
+// made for each execution's values then costs as much as the generic plan, and the prepared
+// statement keeps its generic plan after five executions instead of being planned again on
+// every one. The user ids are scalars for the same reason.
+const accessSQL = `WITH groups AS (
+	  SELECT principal FROM user_principals WHERE user_id IN ($1::text, $2::text))
+	SELECT 'g', principal, '' FROM groups
+	UNION ALL
+	SELECT 'h', o.object_id, held.permission
+	  FROM unnest((SELECT $3::text[])) AS o(object_id),
+	       LATERAL (SELECT a.permission FROM access_control_entries a
+	                 WHERE a.object_id = o.object_id
+	                   AND (a.principal = ANY($4::text[]) OR a.principal IN (SELECT principal FROM groups))
+	                OFFSET 0) AS held
+	UNION ALL
+	SELECT 'f', permission, principal FROM access_control_entries WHERE object_id = $5::text`
+
+// Access implements [permission.Backend] in one statement (see accessSQL), so one round trip;
+// none when the query can find nothing (no user, no object to describe, and no object or no
+// principal to check).
+func (b *Backend) Access(ctx context.Context, q permission.AccessQuery) (permission.Access, error) {
+	const op = "access"
+	out := permission.Access{Groups: []string{}, Held: map[string][]string{}}
+	if q.Full != "" {
+		out.ACEs = permission.Set{}
+	}
+	if q.UserID == "" && q.Full == "" && (len(q.Objects) == 0 || len(q.Principals) == 0) {
+		return out, nil
+	}
+	var user, authenticated *string // NULL, NULL: no groups
+	if q.UserID != "" {
+		a := permission.Authenticated
+		user, authenticated = &q.UserID, &a
+	}
+	var full *string // NULL: no ACEs
+	if q.Full != "" {
+		full = &q.Full
+	}
+	objects, principals := q.Objects, q.Principals
+	if objects == nil {
+		objects = []string{} // empty arrays, not NULLs
+	}
+	if principals == nil {
+		principals = []string{}
+	}
+	c, err := b.conn(ctx)
+	if err != nil {
+		return permission.Access{}, wrap(op, err)
+	}
+	defer c.Release()
+	rows, err := c.Query(ctx, accessSQL, user, authenticated, objects, principals, full)
+	if err != nil {
+		return permission.Access{}, wrap(op, err)
+	}
+	var kind, x, y string
+	_, err = pgx.ForEachRow(rows, []any{&kind, &x, &y}, func() error {
+		switch kind {
+		case "g":
+			out.Groups = append(out.Groups, x)
+		case "h":
+			// A permission held by several of the principals, or an object listed twice,
+			// comes in several rows.
+			if !slices.Contains(out.Held[x], y) {
+				out.Held[x] = append(out.Held[x], y)
+			}
+		case "f":
+			out.ACEs[x] = append(out.ACEs[x], y)
+		}
+		return nil
+	})
+	if err != nil {
+		return permission.Access{}, wrap(op, err)
+	}
+	// A group given to both the user and Authenticated comes twice.
+	slices.Sort(out.Groups)
+	out.Groups = slices.Compact(out.Groups)
+	for _, perms := range out.Held {
+		slices.Sort(perms)
+	}
+	for _, principals := range out.ACEs {
+		slices.Sort(principals)
+	}
+	return out, nil
 }
 
 // Flush implements [permission.Backend]: it empties the two permission tables.

@@ -31,6 +31,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -439,32 +440,71 @@ func (b *Backend) CheckPermission(ctx context.Context, principals []string, boun
 	return false, nil
 }
 
-// CheckUserPermission implements [permission.Backend]: one script reads the extra principals
-// of userID and of [permission.Authenticated] (none for an empty userID) and tests every
-// principal against the ACE of each binding, as CheckPermission does.
-func (b *Backend) CheckUserPermission(ctx context.Context, userID string, principals []string, bound []permission.Binding) (bool, error) {
-	if len(bound) == 0 || (len(principals) == 0 && userID == "") {
-		return false, nil
+// Access implements [permission.Backend]: one script (one round trip) reads the extra
+// principals of q.UserID and of [permission.Authenticated] (none for ""), tests them and
+// q.Principals against the ACE of each permission of each object of q.Objects (the
+// permissions listed in its object key), and reads every ACE of q.Full. No round trip when
+// the query can find nothing.
+func (b *Backend) Access(ctx context.Context, q permission.AccessQuery) (permission.Access, error) {
+	const op = "access"
+	out := permission.Access{Groups: []string{}, Held: map[string][]string{}}
+	if q.Full != "" {
+		out.ACEs = permission.Set{}
 	}
-	args := make([]any, 0, 5+len(principals)+2*len(bound))
+	if q.UserID == "" && q.Full == "" && (len(q.Objects) == 0 || len(q.Principals) == 0) {
+		return out, nil
+	}
+	args := make([]any, 0, 7+len(q.Principals)+len(q.Objects))
 	args = append(args, b.prefix)
-	if userID == "" {
+	if q.UserID == "" {
 		args = append(args, 0)
 	} else {
-		args = append(args, 2, userID, permission.Authenticated)
+		args = append(args, 2, q.UserID, permission.Authenticated)
 	}
-	args = append(args, len(principals))
-	for _, p := range principals {
+	args = append(args, len(q.Principals))
+	for _, p := range q.Principals {
 		args = append(args, p)
 	}
-	for _, bd := range bound {
-		args = append(args, bd.ObjectID, bd.Permission)
+	args = append(args, len(q.Objects))
+	for _, o := range q.Objects {
+		args = append(args, o)
 	}
-	n, err := checkUser.Run(ctx, b.client, nil, args...).Int()
+	args = append(args, q.Full)
+	res, err := access.Run(ctx, b.client, nil, args...).Slice()
 	if err != nil {
-		return false, wrap("check user permission", err)
+		return permission.Access{}, wrap(op, err)
 	}
-	return n == 1, nil
+	lists := make([][]string, 3)
+	if len(res) != len(lists) {
+		return permission.Access{}, wrap(op, fmt.Errorf("the script returned %d lists, want 3", len(res)))
+	}
+	for i, r := range res {
+		items, ok := r.([]any)
+		if !ok {
+			return permission.Access{}, wrap(op, fmt.Errorf("the script returned %T, want a list", r))
+		}
+		lists[i] = make([]string, len(items))
+		for j, item := range items {
+			if lists[i][j], ok = item.(string); !ok {
+				return permission.Access{}, wrap(op, fmt.Errorf("the script returned %T, want a string", item))
+			}
+		}
+	}
+	out.Groups = append(out.Groups, lists[0]...)
+	sort.Strings(out.Groups)
+	for i := 0; i+1 < len(lists[1]); i += 2 {
+		out.Held[lists[1][i]] = append(out.Held[lists[1][i]], lists[1][i+1])
+	}
+	for _, perms := range out.Held {
+		sort.Strings(perms)
+	}
+	for i := 0; i+1 < len(lists[2]); i += 2 {
+		out.ACEs[lists[2][i]] = append(out.ACEs[lists[2][i]], lists[2][i+1])
+	}
+	for _, principals := range out.ACEs {
+		sort.Strings(principals)
+	}
+	return out, nil
 }
 
 // Flush implements [permission.Backend]: it deletes every key under the backend's prefix,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -179,9 +180,9 @@ func TestIndexesAreCleanedUp(t *testing.T) {
 	}
 }
 
-// CheckUserPermission's script tests the principals against an ACE in chunks of 1,000 (Lua's
-// unpack is bounded): a principal, or a group, past the first chunk still counts.
-func TestCheckUserPermissionWithManyPrincipals(t *testing.T) {
+// Access's script tests the principals against an ACE in chunks of 1,000 (Lua's unpack is
+// bounded): a principal, or a group, past the first chunk still counts.
+func TestAccessWithManyPrincipals(t *testing.T) {
 	ctx := context.Background()
 	b := open(t, redis.Options{URL: testURL(t), Prefix: testPrefix(t)})
 	t.Cleanup(func() { _ = b.Flush(ctx); b.Close() })
@@ -208,9 +209,9 @@ func TestCheckUserPermissionWithManyPrincipals(t *testing.T) {
 		{"alice", "/b", true},
 		{"bob", "/b", false},
 	} {
-		got, err := b.CheckUserPermission(ctx, c.user, principals, []permission.Binding{{ObjectID: "/c", Permission: "read"}, {ObjectID: c.object, Permission: "read"}})
-		if err != nil || got != c.want {
-			t.Errorf("CheckUserPermission(%q, 2,500 principals, %s) = %v, %v; want %v", c.user, c.object, got, err, c.want)
+		got, err := b.Access(ctx, permission.AccessQuery{UserID: c.user, Principals: principals, Objects: []string{"/c", c.object}})
+		if held := slices.Equal(got.Held[c.object], []string{"read"}); err != nil || held != c.want {
+			t.Errorf("Access(%q, 2,500 principals, %s).Held = %v, %v; want read held: %v", c.user, c.object, got.Held, err, c.want)
 		}
 	}
 }
@@ -265,8 +266,8 @@ func TestUnreachableServerFailsWithBackendError(t *testing.T) {
 		call func() error
 	}{
 		{"UserPrincipals", func() error { _, err := b.UserPrincipals(ctx, "u"); return err }},
-		{"CheckUserPermission", func() error {
-			_, err := b.CheckUserPermission(ctx, "u", nil, []permission.Binding{{ObjectID: "/a", Permission: "read"}})
+		{"Access", func() error {
+			_, err := b.Access(ctx, permission.AccessQuery{UserID: "u", Objects: []string{"/a"}, Full: "/a"})
 			return err
 		}},
 		{"Ping", func() error { return b.Ping(ctx, true) }},

@@ -94,30 +94,60 @@ redis.call("DEL", members)
 return 1
 `)
 
-// checkUser: ARGV = prefix, the number m of users, the m users, the number n of principals,
-// the n principals, then an object id and a permission for each binding. It returns 1 when
-// one of the principals, or of the extra principals of the users, is in the ACE of one of
-// the bindings, else 0. It only reads.
-var checkUser = goredis.NewScript(luaHelpers + `
+// access: ARGV = prefix, the number m of users, the m users, the number n of principals, the
+// n principals, the number k of objects, the k objects, then the full object ("" for none).
+// It returns three flat lists: the extra principals of the users (their SUNION); object,
+// permission, object, permission, ... for each permission of one of the objects whose ACE
+// holds one of the principals or of those extra principals (each object once, however often
+// it is listed); permission, principal, ... for every ACE of the full object. It only reads.
+var access = goredis.NewScript(luaHelpers + `
 local m = tonumber(ARGV[2])
 local n = tonumber(ARGV[3 + m])
+local k = tonumber(ARGV[4 + m + n])
 local principals = {}
 for i = 4 + m, 3 + m + n do principals[#principals + 1] = ARGV[i] end
+local groups = {}
 if m > 0 then
   local users = {}
   for i = 3, 2 + m do users[#users + 1] = P .. "user:" .. ARGV[i] end
-  for _, g in ipairs(redis.call("SUNION", unpack(users))) do principals[#principals + 1] = g end
+  groups = redis.call("SUNION", unpack(users))
+  for _, g in ipairs(groups) do principals[#principals + 1] = g end
 end
-if #principals == 0 then return 0 end
-for i = 4 + m + n, #ARGV - 1, 2 do
-  local k = acekey(ARGV[i], ARGV[i + 1])
-  -- SMISMEMBER in chunks: unpack is bounded by the Lua stack.
-  for from = 1, #principals, 1000 do
-    local found = redis.call("SMISMEMBER", k, unpack(principals, from, math.min(from + 999, #principals)))
-    for _, f in ipairs(found) do
-      if f == 1 then return 1 end
+local held = {}
+if #principals > 0 then
+  local seen = {}
+  for i = 5 + m + n, 4 + m + n + k do
+    local obj = ARGV[i]
+    if not seen[obj] then
+      seen[obj] = true
+      for _, perm in ipairs(redis.call("SMEMBERS", objkey(obj))) do
+        local key = acekey(obj, perm)
+        local found = false
+        -- SMISMEMBER in chunks: unpack is bounded by the Lua stack.
+        for from = 1, #principals, 1000 do
+          local hits = redis.call("SMISMEMBER", key, unpack(principals, from, math.min(from + 999, #principals)))
+          for _, h in ipairs(hits) do
+            if h == 1 then found = true break end
+          end
+          if found then break end
+        end
+        if found then
+          held[#held + 1] = obj
+          held[#held + 1] = perm
+        end
+      end
     end
   end
 end
-return 0
+local aces = {}
+local full = ARGV[5 + m + n + k]
+if full ~= "" then
+  for _, perm in ipairs(redis.call("SMEMBERS", objkey(full))) do
+    for _, p in ipairs(redis.call("SMEMBERS", acekey(full, perm))) do
+      aces[#aces + 1] = perm
+      aces[#aces + 1] = p
+    end
+  end
+end
+return {groups, held, aces}
 `)
