@@ -276,22 +276,17 @@ func (sh *sharing) authorize(ctx context.Context, id cliquet.Identity, t *target
 	if t.r.Method == http.MethodGet || t.r.Method == http.MethodPost {
 		full = object // the ACEs to render
 	}
-	principals, err := id.AllPrincipals(ctx)
-	if err != nil {
-		return grant{}, err
-	}
-	t.principals = principals
 	keys := c.keys
 	if t.id != "" {
 		keys = append(keys[:depth:depth], storage.Key{Scope: t.scope, ID: t.id})
 	}
 	var objs []storage.Object
 	if len(keys) == 0 {
-		rt, err := fetchRights(ctx, sh.backend, principals, t.lv.uris, full)
+		rt, principals, err := fetchRights(ctx, sh.backend, id, t.lv.uris, full)
 		if err != nil {
 			return grant{}, err
 		}
-		t.rights = rt
+		t.rights, t.principals = rt, principals
 	} else {
 		var (
 			rerr error
@@ -299,7 +294,7 @@ func (sh *sharing) authorize(ctx context.Context, id cliquet.Identity, t *target
 		)
 		go func() {
 			defer close(done)
-			t.rights, rerr = fetchRights(ctx, sh.backend, principals, t.lv.uris, full)
+			t.rights, t.principals, rerr = fetchRights(ctx, sh.backend, id, t.lv.uris, full)
 		}()
 		var serr error
 		objs, serr = t.store.GetMany(ctx, keys)
@@ -319,6 +314,7 @@ func (sh *sharing) authorize(ctx context.Context, id cliquet.Identity, t *target
 		}
 	}
 	t.ancestors = objs[:min(depth, len(objs))]
+	principals := t.principals
 	holds := func(refs []grantRef) bool { return t.lv.holds(&t.rights, principals, refs) }
 
 	// A missing ancestor: 401 to anonymous users, 404 to those who may read the enclosing

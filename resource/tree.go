@@ -331,42 +331,34 @@ func (l levels) holds(rt *rights, principals []string, refs []grantRef) bool {
 	return false
 }
 
-// fetchRights reads the caller's rights on uris, and every ACE of full when it is not "".
-func fetchRights(ctx context.Context, b permission.Backend, principals []string, uris []string, full string) (rights, error) {
-	rt := rights{held: make(map[string][]string, len(uris))}
+// fetchRights reads, in one call to the permission backend, the caller's groups, the
+// permissions the caller holds on uris and every ACE of full when it is not "". It returns
+// the caller's principals, groups included.
+func fetchRights(ctx context.Context, b permission.Backend, id cliquet.Identity, uris []string, full string) (rights, []string, error) {
+	objects := make([]string, 0, len(uris))
 	for _, uri := range uris {
-		if uri == "" {
-			continue
+		if uri != "" && !slices.Contains(objects, uri) {
+			objects = append(objects, uri)
 		}
-		if _, done := rt.held[uri]; done {
-			continue
-		}
-		set, err := b.ObjectPermissions(ctx, uri)
-		if err != nil {
-			return rights{}, err
-		}
-		var held []string
-		for perm, ps := range set {
-			for _, p := range ps {
-				if slices.Contains(principals, p) {
-					held = append(held, perm)
-					break
-				}
+	}
+	a, err := b.Access(ctx, permission.AccessQuery{UserID: id.UserID, Principals: id.Principals, Objects: objects, Full: full})
+	if err != nil {
+		return rights{}, nil, err
+	}
+	principals := id.Principals
+	if len(a.Groups) > 0 {
+		principals = append(make([]string, 0, len(principals)+len(a.Groups)), principals...)
+		for _, g := range a.Groups {
+			if !slices.Contains(principals, g) {
+				principals = append(principals, g)
 			}
 		}
-		rt.held[uri] = held
-		if uri == full {
-			rt.aces, rt.acesOf = set, full
-		}
 	}
-	if full != "" && rt.acesOf == "" {
-		set, err := b.ObjectPermissions(ctx, full)
-		if err != nil {
-			return rights{}, err
-		}
-		rt.aces, rt.acesOf = set, full
+	rt := rights{held: a.Held}
+	if full != "" {
+		rt.aces, rt.acesOf = a.ACEs, full
 	}
-	return rt, nil
+	return rt, principals, nil
 }
 
 // errorf is a registration error of the resource name.
