@@ -56,12 +56,17 @@ func author(id cliquet.Identity) string {
 }
 
 // save applies the replacements to the ACEs of uri and gives write to the author (unless
-// explicit_permissions is off). It returns the object's ACEs afterwards.
-func (sh *sharing) save(ctx context.Context, id cliquet.Identity, uri string, replace permission.Set) (permission.Set, error) {
+// explicit_permissions is off). It returns the object's ACEs afterwards. For an object
+// being created, the author's write joins the replacements, so that one call writes the
+// whole ACL.
+func (sh *sharing) save(ctx context.Context, id cliquet.Identity, uri string, replace permission.Set, creating bool) (permission.Set, error) {
 	var (
 		set permission.Set
 		err error
 	)
+	if creating && sh.explicit && !slices.Contains(replace["write"], author(id)) {
+		replace["write"] = append(slices.Clone(replace["write"]), author(id))
+	}
 	if len(replace) > 0 {
 		if set, err = sh.backend.ReplaceObjectPermissions(ctx, uri, replace); err != nil {
 			return nil, err
@@ -166,7 +171,8 @@ func (rs *core) savePermissions(r *http.Request, t *target, id string, b *body) 
 		return nil, nil
 	}
 	ident := cliquet.IdentityFrom(r.Context())
-	set, err := rs.share.save(r.Context(), ident, t.uris.object(id), rs.share.requested(r.Method, b))
+	creating := t.obj == nil && r.Method != http.MethodPatch
+	set, err := rs.share.save(r.Context(), ident, t.uris.object(id), rs.share.requested(r.Method, b), creating)
 	if err != nil {
 		return nil, err
 	}
