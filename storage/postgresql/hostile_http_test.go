@@ -335,6 +335,19 @@ var hostileInputs = []hostileInput{
 	{"1.8e308", "POST", "/v1/things", "", `{"data": {"v": [1.8e308]}}`},
 	{"a long integer", "POST", "/v1/things", "", `{"data": {"v": 1` + strings.Repeat("0", 400) + `}}`},
 	{"1e400 in a JSON Patch", "PATCH", "/v1/things/plain", "application/json-patch+json", `[{"op": "add", "path": "/data/v", "value": 1e400}]`},
+	// The querystring.
+	{"invalid UTF-8 filter field", "GET", "/v1/things?%ff=1", "", ""},
+	{"invalid UTF-8 filter field with an operator", "GET", "/v1/things?lt_%c3=1", "", ""},
+	{"invalid UTF-8 filter field (has_)", "GET", "/v1/things?has_a%ffb=true", "", ""},
+	{"invalid UTF-8 filter value", "GET", "/v1/things?v=%ff", "", ""},
+	{"invalid UTF-8 in_ value", "GET", "/v1/things?in_v=a,%fe", "", ""},
+	{"invalid UTF-8 like_ value", "GET", "/v1/things?like_v=%e2%82", "", ""},
+	{"invalid UTF-8 _sort", "GET", "/v1/things?_sort=%ff", "", ""},
+	{"invalid UTF-8 _fields", "GET", "/v1/things?_fields=%ff", "", ""},
+	{"NUL filter field", "GET", "/v1/things?a%00=1", "", ""},
+	{"NUL filter value", "GET", "/v1/things?v=%00", "", ""},
+	{"invalid UTF-8 in a plural DELETE filter", "DELETE", "/v1/things?%ff=1", "", ""},
+	{"invalid UTF-8 in a shared plural filter", "GET", "/v1/shareds?%ff=1", "", ""},
 }
 
 // wellFormed are bodies close to the hostile ones that every backend accepts and gives back
