@@ -348,6 +348,12 @@ var hostileInputs = []hostileInput{
 	{"NUL filter value", "GET", "/v1/things?v=%00", "", ""},
 	{"invalid UTF-8 in a plural DELETE filter", "DELETE", "/v1/things?%ff=1", "", ""},
 	{"invalid UTF-8 in a shared plural filter", "GET", "/v1/shareds?%ff=1", "", ""},
+	// Ids in the URL, whatever the id generator accepts (an upper-case escape is decoded by the
+	// router; a lower-case one is kept as it is, a valid id).
+	{"NUL in a URL id", "PUT", "/v1/anyids/a%00b", "", `{"data": {}}`},
+	{"invalid UTF-8 in a URL id", "PUT", "/v1/anyids/a%FFb", "", `{"data": {}}`},
+	{"invalid UTF-8 in a URL id (GET)", "GET", "/v1/anyids/%FF", "", ""},
+	{"invalid UTF-8 in a URL id (DELETE)", "DELETE", "/v1/anyids/%C3", "", ""},
 }
 
 // wellFormed are bodies close to the hostile ones that every backend accepts and gives back
