@@ -321,6 +321,12 @@ func parseToken(q url.Values, sorts []storage.Sort) ([][]storage.Filter, int, er
 	if err := json.Unmarshal(b, &fields); err != nil || fields == nil {
 		return nil, 0, bad
 	}
+	// The server never writes a NUL character, invalid UTF-8 or a lone surrogate in a
+	// token (objects cannot hold them): a token holding one was forged, and PostgreSQL
+	// could not compare with its values the way the other backends do.
+	if jsoncheck.Text(b) != nil {
+		return nil, 0, bad
+	}
 	var tok pageToken
 	lo, ok1 := fields["last_object"]
 	off, ok2 := fields["offset"]
