@@ -62,3 +62,50 @@ func TestString(t *testing.T) {
 		}
 	}
 }
+
+// FuzzText checks that Text never panics, and that JSON text it accepts decodes to strings
+// without NUL characters and to numbers within float64 range. Without -fuzz it runs the
+// seeds.
+func FuzzText(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `{"v": "a\u0000b"}`, `"\ud800"`, `"\ud83d\ude00"`, `"\ud800\u0041"`, `[1e400, -1e-400]`, "\"\xff\"",
+		`{"a": [true, null, "\\u0000", "\\"]}`, `"\u00e9\uFFFD"`, `12345678901234567890`, `"\`, `"\u12`, `-`, `1e`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		err := Text(b)
+		if err != nil || !json.Valid(b) {
+			return
+		}
+		d := json.NewDecoder(strings.NewReader(string(b)))
+		d.UseNumber()
+		var v any
+		if err := d.Decode(&v); err != nil {
+			t.Fatalf("%q: %v", b, err)
+		}
+		var walk func(v any)
+		walk = func(v any) {
+			switch x := v.(type) {
+			case string:
+				if strings.IndexByte(x, 0) >= 0 {
+					t.Fatalf("Text(%q) = nil, but it decodes to a string holding NUL", b)
+				}
+			case json.Number:
+				if _, err := x.Float64(); err != nil {
+					t.Fatalf("Text(%q) = nil, but the number %s: %v", b, x, err)
+				}
+			case []any:
+				for _, e := range x {
+					walk(e)
+				}
+			case map[string]any:
+				for k, e := range x {
+					walk(k)
+					walk(e)
+				}
+			}
+		}
+		walk(v)
+	})
+}
