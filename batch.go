@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/cliquet-go/cliquet/internal/jsoncheck"
 	"github.com/cliquet-go/cliquet/internal/jsonenc"
 	"github.com/cliquet-go/cliquet/monitoring"
 	"github.com/cliquet-go/cliquet/protocol"
@@ -242,6 +243,12 @@ func (a *App) parseBatch(r *http.Request, limit int) ([]subrequest, error) {
 		}
 		if err != nil {
 			return nil, protocol.InvalidParam("body", "", "Invalid JSON: "+err.Error())
+		}
+		// The decoder turns invalid UTF-8 and lone surrogates into U+FFFD, which the
+		// sub-requests could not tell from the real thing: the batch body follows the rules
+		// of the bodies it carries.
+		if err := jsoncheck.Text(raw); err != nil {
+			return nil, protocol.InvalidParam("body", "", err.Error())
 		}
 	}
 	payload, ok := doc.(map[string]any)

@@ -455,10 +455,11 @@ func TestCORS(t *testing.T) {
 				t.Fatalf("status %d", r.StatusCode)
 			}
 			want := map[string]string{
-				"Access-Control-Allow-Origin":  "https://allowed.example",
-				"Access-Control-Allow-Methods": "PUT",
-				"Access-Control-Allow-Headers": "Authorization, Content-Type",
-				"Access-Control-Max-Age":       "3600",
+				"Access-Control-Allow-Origin":      "https://allowed.example",
+				"Access-Control-Allow-Credentials": "true",
+				"Access-Control-Allow-Methods":     "PUT",
+				"Access-Control-Allow-Headers":     "Authorization, Content-Type",
+				"Access-Control-Max-Age":           "3600",
 			}
 			for k, v := range want {
 				if got := r.Header.Get(k); got != v {
@@ -474,7 +475,11 @@ func TestCORS(t *testing.T) {
 		}
 	})
 	t.Run("a disallowed origin gets no allow header", func(t *testing.T) {
-		r := do(t, h, "OPTIONS", "/v1/", nil, "Origin", "https://evil.example", "Access-Control-Request-Method", "GET")
+		r := do(t, h, "GET", "/v1/", nil, "Origin", "null")
+		if v := r.Header.Get("Access-Control-Allow-Origin"); v != "" {
+			t.Errorf("Allow-Origin for the null origin = %q", v)
+		}
+		r = do(t, h, "OPTIONS", "/v1/", nil, "Origin", "https://evil.example", "Access-Control-Request-Method", "GET")
 		if v := r.Header.Get("Access-Control-Allow-Origin"); v != "" {
 			t.Errorf("Allow-Origin = %q", v)
 		}
@@ -489,6 +494,55 @@ func TestCORS(t *testing.T) {
 			if got := r.Header.Get("Access-Control-Expose-Headers"); got != "Alert, Backoff, Retry-After, Content-Length, Content-Type" {
 				t.Errorf("GET %s expose = %q", target, got)
 			}
+		}
+	})
+	t.Run("the default * allows any origin, null included, without credentials", func(t *testing.T) {
+		h := newApp(t, nil, Config{}).Handler() // cors_origins = *
+		for _, origin := range []string{"https://evil.example", "null", "http://localhost:3000"} {
+			r := do(t, h, "GET", "/v1/", nil, "Origin", origin, "Authorization", "Basic YWxpY2U6cHc=")
+			if got := r.Header.Get("Access-Control-Allow-Origin"); got != "*" {
+				t.Errorf("Origin %s: Allow-Origin = %q, want *", origin, got)
+			}
+			if got, ok := r.Header["Access-Control-Allow-Credentials"]; ok {
+				t.Errorf("Origin %s: Allow-Credentials = %q, want none", origin, got)
+			}
+			if got := r.Header.Get("Access-Control-Expose-Headers"); got != "Alert, Backoff, Retry-After, Content-Length, Content-Type" {
+				t.Errorf("Origin %s: expose = %q", origin, got)
+			}
+			// A preflight for a request carrying its own Authorization header: allowed with
+			// *, which browsers accept for requests not in credentials mode "include".
+			r = do(t, h, "OPTIONS", "/v1/anything", nil, "Origin", origin,
+				"Access-Control-Request-Method", "DELETE", "Access-Control-Request-Headers", "authorization,content-type")
+			want := map[string]string{
+				"Access-Control-Allow-Origin":  "*",
+				"Access-Control-Allow-Methods": "DELETE",
+				"Access-Control-Allow-Headers": "authorization,content-type",
+				"Access-Control-Max-Age":       "3600",
+			}
+			for k, v := range want {
+				if got := r.Header.Get(k); got != v {
+					t.Errorf("Origin %s: preflight %s = %q, want %q", origin, k, got, v)
+				}
+			}
+			if got, ok := r.Header["Access-Control-Allow-Credentials"]; ok {
+				t.Errorf("Origin %s: preflight Allow-Credentials = %q, want none", origin, got)
+			}
+		}
+	})
+	t.Run("beside *, a listed origin is echoed with credentials", func(t *testing.T) {
+		h := newApp(t, map[string]string{"cors_origins": "* https://app.example null"}, Config{}).Handler()
+		for origin, want := range map[string]string{"https://app.example": "https://app.example", "null": "null", "https://other.example": "*"} {
+			r := do(t, h, "GET", "/v1/", nil, "Origin", origin)
+			creds := r.Header.Get("Access-Control-Allow-Credentials")
+			if got := r.Header.Get("Access-Control-Allow-Origin"); got != want || (creds == "true") != (want != "*") {
+				t.Errorf("Origin %s: Allow-Origin %q, Allow-Credentials %q; want %q, credentials %v", origin, got, creds, want, want != "*")
+			}
+		}
+	})
+	t.Run("a pattern never matches the null origin", func(t *testing.T) {
+		h := newApp(t, map[string]string{"cors_origins": "n*"}, Config{}).Handler()
+		if got := do(t, h, "GET", "/v1/", nil, "Origin", "null").Header.Get("Access-Control-Allow-Origin"); got != "" {
+			t.Errorf("Allow-Origin = %q, want none", got)
 		}
 	})
 	t.Run("handlers add endpoint-specific expose headers", func(t *testing.T) {

@@ -257,8 +257,10 @@ func DefaultExposeHeaders() []string {
 
 // CORSOptions configures [CORS].
 type CORSOptions struct {
-	// Origins are the allowed origins; "*" allows any, and shell patterns such as
-	// "https://*.example.com" are accepted. Empty allows none.
+	// Origins are the allowed origins. "*" allows any origin without credentials; an origin
+	// listed explicitly, or matching a shell pattern such as "https://*.example.com", is
+	// allowed with credentials. The opaque origin "null" is allowed with credentials only
+	// when "null" itself is listed. Empty allows none.
 	Origins []string
 	// MaxAgeSeconds is the Access-Control-Max-Age of preflight responses; 0 omits it.
 	MaxAgeSeconds int
@@ -272,26 +274,45 @@ const (
 	headerExposeHeaders = "Access-Control-Expose-Headers"
 )
 
+// corsMatch is how an Origin is allowed.
+type corsMatch int
+
+const (
+	corsDenied   corsMatch = iota
+	corsWildcard           // by "*": Access-Control-Allow-Origin: *, no credentials
+	corsListed             // explicitly: the origin echoed, with credentials
+)
+
 // CORS answers preflight requests (OPTIONS with Access-Control-Request-Method) for any
-// route, and adds the CORS headers to the responses of requests whose Origin is allowed:
-// the origin is echoed in Access-Control-Allow-Origin, credentials are allowed, and the
-// expose-headers list is set. A disallowed origin gets no CORS header at all.
+// route, and adds the CORS headers to the responses of requests whose Origin is allowed. An
+// origin listed explicitly (or matching a pattern) is echoed in Access-Control-Allow-Origin
+// with Access-Control-Allow-Credentials: true; any other origin allowed by "*" gets
+// Access-Control-Allow-Origin: * without credentials, so that a page of any site cannot
+// make the browser send its cookies or stored credentials. Scripts that send an
+// Authorization header themselves (fetch without credentials: "include") work either way.
+// Both kinds get the expose-headers list, and preflights the requested method and headers.
+// A disallowed origin gets no CORS header at all.
 func CORS(opts CORSOptions) func(http.Handler) http.Handler {
 	expose := opts.ExposeHeaders
 	if expose == nil {
 		expose = DefaultExposeHeaders()
 	}
 	exposeValue := strings.Join(expose, ", ")
-	allowed := func(origin string) bool {
+	match := func(origin string) corsMatch {
+		m := corsDenied
 		for _, o := range opts.Origins {
-			if o == "*" || o == origin {
-				return true
-			}
-			if ok, _ := path.Match(o, origin); ok {
-				return true
+			switch {
+			case o == "*":
+				m = corsWildcard
+			case o == origin:
+				return corsListed
+			case origin != "null":
+				if ok, _ := path.Match(o, origin); ok {
+					return corsListed
+				}
 			}
 		}
-		return false
+		return m
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -301,11 +322,18 @@ func CORS(opts CORSOptions) func(http.Handler) http.Handler {
 			if origin != "" {
 				h.Add("Vary", "Origin")
 			}
-			ok := origin != "" && allowed(origin)
-			if ok {
+			m := corsDenied
+			if origin != "" {
+				m = match(origin)
+			}
+			switch m {
+			case corsListed:
 				h.Set(headerAllowOrigin, origin)
 				h.Set("Access-Control-Allow-Credentials", "true")
+			case corsWildcard:
+				h.Set(headerAllowOrigin, "*")
 			}
+			ok := m != corsDenied
 			if !preflight {
 				if ok {
 					h.Set(headerExposeHeaders, exposeValue)

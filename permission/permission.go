@@ -162,7 +162,9 @@ func (e *BackendError) Error() string {
 
 func (e *BackendError) Unwrap() error { return e.Err }
 
-// ErrInvalid reports an argument the backend refuses (an empty object id or principal).
+// ErrInvalid reports an argument the backend refuses (an empty object id or principal, or
+// one it cannot store, such as a NUL character or invalid UTF-8 on PostgreSQL). Backends may
+// wrap it; the protocol answers 400 errno 107.
 var ErrInvalid = errors.New("permission: invalid argument")
 
 // Factory opens a backend from the settings (permission_url, ...).

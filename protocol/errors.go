@@ -116,6 +116,7 @@ const (
 	MsgUndefined        = "A programmatic error occured, developers have been informed."
 	MsgDeprecated       = "The service you are trying to connect no longer exists at this location."
 	MsgTooLarge         = "Request body is too large."
+	MsgInvalidInput     = "The request holds a value that cannot be stored (such as a NUL character or invalid UTF-8)."
 )
 
 // InvalidParameters builds a 400 errno 107 error from validation details. Its message is the
@@ -197,6 +198,8 @@ func UnsupportedMediaType(accepted ...string) *Error {
 //   - storage.ErrNotFound → 404 errno 110;
 //   - storage.ErrModified (a failed conditional write) → 412 errno 114;
 //   - *storage.UnicityError → 409 errno 122 with details {field, existing};
+//   - storage.ErrInvalid, permission.ErrInvalid (input a backend refuses to store, such as
+//     a NUL character on PostgreSQL) → 400 errno 107;
 //   - storage.ErrReadOnly, *storage.BackendError, *cache.BackendError,
 //     *permission.BackendError, context.DeadlineExceeded → 503 errno 201 (Retry-After is
 //     added by the writer);
@@ -222,6 +225,11 @@ func FromError(err error) *Error {
 		// carries the current object): still a 412, without details.
 		e := NewError(http.StatusPreconditionFailed, ErrnoModifiedMeanwhile, MsgModified)
 		e.Details = map[string]any{}
+		return e
+	case errors.Is(err, storage.ErrInvalid), errors.Is(err, permission.ErrInvalid):
+		// Input that a backend cannot store: the client's fault, and retrying cannot help.
+		e := NewError(http.StatusBadRequest, ErrnoInvalidParameters, MsgInvalidInput)
+		e.Title = "Invalid parameters"
 		return e
 	case errors.As(err, &ue):
 		e := NewError(http.StatusConflict, ErrnoConstraintViolated,

@@ -59,6 +59,17 @@ func TestFromError(t *testing.T) {
 			}
 		})
 	}
+	t.Run("input a backend cannot store is 400 errno 107", func(t *testing.T) {
+		for _, err := range []error{
+			storage.ErrInvalid, fmt.Errorf("postgresql: create: %w", storage.ErrInvalid),
+			permission.ErrInvalid, fmt.Errorf("%w: postgresql: add principal: %w", permission.ErrInvalid, errors.New("invalid byte sequence")),
+		} {
+			e := protocol.FromError(err)
+			if e.Code != 400 || e.Errno != protocol.ErrnoInvalidParameters || e.Title != "Invalid parameters" || e.Cause != nil {
+				t.Errorf("FromError(%v) = %d errno %d %q (cause %v), want 400 errno 107 \"Invalid parameters\"", err, e.Code, e.Errno, e.Title, e.Cause)
+			}
+		}
+	})
 	t.Run("a unicity conflict reports the field and the existing object", func(t *testing.T) {
 		e := protocol.FromError(&storage.UnicityError{Field: "id", Existing: storage.Object{ID: "abc", LastModified: 12, Data: json.RawMessage(`{"title":"x"}`)}})
 		b, _ := protocol.MarshalJSON(e)

@@ -13,6 +13,7 @@ import (
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 
+	"github.com/cliquet-go/cliquet/internal/jsoncheck"
 	"github.com/cliquet-go/cliquet/protocol"
 )
 
@@ -93,6 +94,9 @@ func readBody(r *http.Request, perms []string) (*body, error) {
 		if err := decodeJSON(trimmed, &ops); err != nil {
 			return nil, protocol.InvalidParam("body", "", "Invalid JSON Patch: "+err.Error())
 		}
+		if err := jsoncheck.Text(trimmed); err != nil {
+			return nil, protocol.InvalidParam("body", "", err.Error())
+		}
 		if perms != nil {
 			trimmed = withPrincipalValues(ops, trimmed)
 		}
@@ -106,6 +110,11 @@ func readBody(r *http.Request, perms []string) (*body, error) {
 	var doc any
 	if err := decodeJSON(trimmed, &doc); err != nil {
 		return nil, protocol.InvalidParam("body", "", "Invalid JSON: "+err.Error())
+	}
+	// What the decoder accepts but would store differently, or not at all, depending on the
+	// backend: invalid UTF-8, lone surrogates, NUL characters, numbers out of float64 range.
+	if err := jsoncheck.Text(trimmed); err != nil {
+		return nil, protocol.InvalidParam("body", "", err.Error())
 	}
 	env, ok := doc.(map[string]any)
 	if !ok {

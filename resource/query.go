@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cliquet-go/cliquet/internal/jsoncheck"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
 )
@@ -42,8 +43,10 @@ var (
 
 const toAlert = `{"code":"soft-eol","message":"_to is now deprecated, you should use _before instead","url":"https://kinto.readthedocs.io/en/stable/api/1.x/filtering.html"}`
 
-// parseQuery parses the raw querystring, reporting bad escapes as a 400. An empty
-// querystring gives a nil map: the handlers only read it.
+// parseQuery parses the raw querystring, reporting bad escapes as a 400, and so a name or
+// value holding invalid UTF-8 or the NUL character once unescaped (which no backend stores
+// and PostgreSQL cannot even compare with). An empty querystring gives a nil map: the
+// handlers only read it.
 func parseQuery(raw string) (url.Values, error) {
 	if raw == "" {
 		return nil, nil
@@ -51,6 +54,16 @@ func parseQuery(raw string) (url.Values, error) {
 	q, err := url.ParseQuery(raw)
 	if err != nil {
 		return nil, protocol.InvalidParam("querystring", "", "Invalid querystring: "+err.Error())
+	}
+	for name, values := range q {
+		if err := jsoncheck.String(name); err != nil {
+			return nil, protocol.InvalidParam("querystring", strings.ToValidUTF8(name, "\ufffd"), "Invalid parameter name: "+err.Error())
+		}
+		for _, v := range values {
+			if err := jsoncheck.String(v); err != nil {
+				return nil, protocol.InvalidParam("querystring", name, "Invalid value for "+name+": "+err.Error())
+			}
+		}
 	}
 	return q, nil
 }
@@ -306,6 +319,12 @@ func parseToken(q url.Values, sorts []storage.Sort) ([][]storage.Filter, int, er
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(b, &fields); err != nil || fields == nil {
+		return nil, 0, bad
+	}
+	// The server never writes a NUL character, invalid UTF-8 or a lone surrogate in a
+	// token (objects cannot hold them): a token holding one was forged, and PostgreSQL
+	// could not compare with its values the way the other backends do.
+	if jsoncheck.Text(b) != nil {
 		return nil, 0, bad
 	}
 	var tok pageToken

@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/internal/jsoncheck"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
 )
@@ -394,7 +395,8 @@ func (rs *core) notFound(id string) error {
 // objectID reads and validates the {id} URL parameter.
 func (rs *core) objectID(r *http.Request) (string, error) {
 	id := chi.URLParam(r, "id")
-	if !rs.ids.Valid(id) {
+	// Whatever the generator accepts, an id must be storable on every backend.
+	if !rs.ids.Valid(id) || jsoncheck.String(id) != nil {
 		return "", protocol.InvalidParam("path", "id", "Invalid object id")
 	}
 	return id, nil

@@ -83,7 +83,8 @@ type Spec[T any] struct {
 
 // IDGenerator makes the ids of objects created without one and validates ids given by
 // clients (in URLs and in POST bodies). Implementations must be safe for concurrent use, and
-// New must always return an id that Valid accepts.
+// New must always return an id that Valid accepts. Whatever Valid says, an id holding invalid
+// UTF-8 or the NUL character is refused (400), as no backend stores it faithfully.
 type IDGenerator interface {
 	New() string
 	Valid(id string) bool

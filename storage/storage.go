@@ -347,6 +347,12 @@ var (
 	// ErrReadOnly: the backend cannot write (for example a never-initialised timestamp on a
 	// read-only database user). It is also a *BackendError's cause.
 	ErrReadOnly = errors.New("storage: backend is read-only")
+	// ErrInvalid: the input is something the backend cannot store or compare faithfully (a
+	// NUL character or invalid UTF-8 that PostgreSQL refuses, a filter value of the wrong
+	// type). Backends return errors that wrap it; retrying does not help, and the protocol
+	// answers 400 errno 107. The resource layer rejects such input before any backend sees
+	// it, so this is a backend's last line of defence.
+	ErrInvalid = errors.New("storage: invalid input")
 )
 
 // UnicityError reports that a live object already has the id (or unique field) being written.

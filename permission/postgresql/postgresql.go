@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cliquet-go/cliquet/config"
@@ -134,6 +135,12 @@ func normalizeURL(u string) string {
 func wrap(op string, err error) error {
 	if err == nil {
 		return nil
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22") {
+		// A data exception: input PostgreSQL refuses (a NUL character or invalid UTF-8 in a
+		// principal or an object id). Retrying cannot help: not a backend failure.
+		return fmt.Errorf("%w: postgresql: %s: %w", permission.ErrInvalid, op, err)
 	}
 	return &permission.BackendError{Backend: "postgresql", Op: op, Err: err}
 }

@@ -253,3 +253,33 @@ func TestPoolTimeoutBoundsTheWaitForAConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUnstorableInputIsInvalidNotABackendFailure: PostgreSQL refuses a NUL character or
+// invalid UTF-8 in text; that is the caller's input, reported as permission.ErrInvalid (a 400
+// for the protocol), not a *permission.BackendError (a 503 that clients would retry forever).
+func TestUnstorableInputIsInvalidNotABackendFailure(t *testing.T) {
+	ctx := context.Background()
+	b := harness{url: testURL(t)}.New(ctx, t).(*postgresql.Backend)
+	defer b.Close()
+	for _, bad := range []string{"a\x00b", "\x00", "a\xffb", "\xc3"} {
+		calls := map[string]func() error{
+			"AddPrincipalToACE (principal)": func() error { return b.AddPrincipalToACE(ctx, "/o", "read", bad) },
+			"AddPrincipalToACE (object)":    func() error { return b.AddPrincipalToACE(ctx, "/o"+bad, "read", "p") },
+			"AddUserPrincipal":              func() error { return b.AddUserPrincipal(ctx, "u", bad) },
+			"ReplaceObjectPermissions": func() error {
+				_, err := b.ReplaceObjectPermissions(ctx, "/o", permission.Set{"read": {"p", bad}})
+				return err
+			},
+		}
+		for name, call := range calls {
+			err := call()
+			var be *permission.BackendError
+			if !errors.Is(err, permission.ErrInvalid) || errors.As(err, &be) {
+				t.Errorf("%s with %q = %v, want permission.ErrInvalid and no *permission.BackendError", name, bad, err)
+			}
+		}
+	}
+	if s, err := b.ObjectPermissions(ctx, "/o"); err != nil || len(s) != 0 {
+		t.Errorf("ObjectPermissions(/o) after the refused calls = %v, %v; want nothing stored", s, err)
+	}
+}

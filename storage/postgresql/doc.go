@@ -77,7 +77,9 @@
 // and LT, GT, MIN and MAX against a string are rewritten exactly on the part before the NUL.
 // An ordering comparison with an array or object containing NUL returns [ErrNULValue]. A
 // field name containing NUL addresses an absent field. Object data containing \u0000 is
-// rejected with [ErrInvalidData].
+// rejected with [ErrInvalidData]. These errors, and any data exception PostgreSQL raises
+// on input (invalid UTF-8 in a field name or an id), are [storage.ErrInvalid], not
+// *storage.BackendError: the protocol answers 400, not 503.
 //
 // # Units of work
 //

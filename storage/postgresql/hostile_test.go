@@ -170,16 +170,20 @@ func TestNULCharactersNeverReachPostgreSQL(t *testing.T) {
 		}
 	}
 	_, err := b.List(ctx, s, storage.ListOptions{Filters: []storage.Filter{{Field: "v", Op: storage.LT, Value: []any{"\x00"}}}})
-	if !errors.Is(err, ErrNULValue) {
-		t.Errorf("LT with an array holding NUL: %v, want ErrNULValue", err)
+	if !errors.Is(err, ErrNULValue) || !errors.Is(err, storage.ErrInvalid) {
+		t.Errorf("LT with an array holding NUL: %v, want ErrNULValue, a storage.ErrInvalid", err)
 	}
 	_, err = b.Create(ctx, s, storage.Object{Data: json.RawMessage(`{"v":"\u0000"}`)})
-	if !errors.Is(err, ErrInvalidData) {
-		t.Errorf("data with \\u0000: %v, want ErrInvalidData", err)
+	if !errors.Is(err, ErrInvalidData) || !errors.Is(err, storage.ErrInvalid) {
+		t.Errorf("data with \\u0000: %v, want ErrInvalidData, a storage.ErrInvalid", err)
 	}
 	_, err = b.Create(ctx, s, storage.Object{ID: "nul\x00id"})
-	if err == nil || errors.As(err, new(*storage.BackendError)) {
-		t.Errorf("id with NUL: %v, want a non-backend error", err)
+	if !errors.Is(err, storage.ErrInvalid) || errors.As(err, new(*storage.BackendError)) {
+		t.Errorf("id with NUL: %v, want a storage.ErrInvalid, not a backend error", err)
+	}
+	_, err = b.List(ctx, s, storage.ListOptions{Filters: []storage.Filter{{Field: "\xff", Op: storage.EQ, Value: 1}}})
+	if !errors.Is(err, storage.ErrInvalid) || errors.As(err, new(*storage.BackendError)) {
+		t.Errorf("a field name with invalid UTF-8: %v, want a storage.ErrInvalid, not a backend error", err)
 	}
 	if _, err := b.Create(ctx, s, storage.Object{Data: json.RawMessage(`[1]`)}); !errors.Is(err, ErrInvalidData) {
 		t.Errorf("non-object data: %v, want ErrInvalidData", err)

@@ -30,18 +30,27 @@ const (
 )
 
 // Errors returned for input PostgreSQL cannot represent. They are not *storage.BackendError:
-// retrying does not help.
+// retrying does not help. Each of them is also a [storage.ErrInvalid] (errors.Is), which the
+// protocol answers with 400 errno 107.
 var (
 	// ErrNULValue: an ordering filter (LT, GT, MIN, MAX) compares with an array or object that
 	// contains a NUL character, which jsonb cannot hold. NUL characters elsewhere in filter
 	// values are handled exactly (see the package documentation).
-	ErrNULValue = errors.New("storage/postgresql: filter value contains a NUL character")
-	// ErrInvalidData: the object data is not valid JSON for jsonb (for example a \u0000 escape).
-	ErrInvalidData = errors.New("storage/postgresql: invalid object data")
+	ErrNULValue error = invalidError("storage/postgresql: filter value contains a NUL character")
+	// ErrInvalidData: the object data is not valid JSON for jsonb (for example a \u0000
+	// escape), or a value PostgreSQL refuses (invalid UTF-8 or a NUL character in a field
+	// name, an id or a scope).
+	ErrInvalidData error = invalidError("storage/postgresql: invalid object data")
 	// ErrInvalidFilter: a filter value has the wrong type for its operator (LIKE without a
 	// string, HAS without a bool, a number that is not finite).
-	ErrInvalidFilter = errors.New("storage/postgresql: invalid filter")
+	ErrInvalidFilter error = invalidError("storage/postgresql: invalid filter")
 )
+
+// invalidError is an error of input PostgreSQL cannot represent: a [storage.ErrInvalid].
+type invalidError string
+
+func (e invalidError) Error() string { return string(e) }
+func (e invalidError) Unwrap() error { return storage.ErrInvalid }
 
 // Options configures [New].
 type Options struct {
