@@ -11,6 +11,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/internal/jsoncheck"
 
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
@@ -121,7 +122,9 @@ func (rs *core) resolveChain(r *http.Request) (chain, error) {
 	c := chain{ids: make([]string, n), uris: make([]string, n), keys: make([]storage.Key, n)}
 	for k, anc := range rs.tree.path {
 		id := chi.URLParam(r, rs.tree.params[k])
-		if !anc.ids.Valid(id) {
+		// As objectID: whatever the generator accepts, an id must be storable on every
+		// backend, and '*' or '/' would be patterns or separators in the ACLs' URIs.
+		if !anc.ids.Valid(id) || jsoncheck.String(id) != nil || strings.ContainsAny(id, "*/") {
 			return chain{}, protocol.InvalidParam("path", anc.name+"_id", "Invalid "+anc.name+" id")
 		}
 		c.ids[k] = id
