@@ -28,6 +28,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -469,14 +470,25 @@ func (b *Backend) CheckPermission(ctx context.Context, principals []string, boun
 	return ok, wrap(op, err)
 }
 
-// accessSQL is the statement of [Backend.Access]: a UNION ALL of rows tagged by their kind.
+// AccessSQL writes the statement of [Backend.Access] in two parts, so that another backend
+// on the same database (see [Backend.SameDatabase]) can run it within a statement of its
+// own: with is a common table expression ("groups AS (...)") for the statement's WITH
+// clause, and union is a UNION ALL of SELECTs, to be joined by UNION ALL to the statement's
+// other SELECTs. The parameters are numbered from first ($first to $first+4, in the order of
+// [AccessArgs]). Each row is its kind, then the columns of pad (an SQL fragment, empty or
+// ending with a comma, such as constants that fill the other columns of the enclosing
+// UNION), then two text values:
 //
-//	'g', group, ''                 the user's groups ($1, $2: the user and Authenticated, or
-//	                               NULLs), through the primary key of user_principals
-//	'h', object id, permission     the permissions held on the objects ($3) by the principals
-//	                               ($4) or the groups, through the primary key of
-//	                               access_control_entries, one index scan per object
-//	'f', permission, principal     the ACEs of the object $5, through the same primary key
+//	'g', group, ''                 the user's groups ($first, $first+1: the user and
+//	                               Authenticated, or NULLs), through the primary key of
+//	                               user_principals
+//	'h', object id, permission     the permissions held on the objects ($first+2) by the
+//	                               principals ($first+3) or the groups, through the primary
+//	                               key of access_control_entries, one index scan per object
+//	'f', permission, principal     the ACEs of the object $first+4, through the same primary
+//	                               key
+//
+// [AccessReader] turns the rows into Access's answer.
 //
 // The groups are read once (a CTE that the held rows test as a hashed subplan). The objects
 // are read through a scalar subquery, so that the planner does not see how many there are
@@ -484,39 +496,40 @@ func (b *Backend) CheckPermission(ctx context.Context, principals []string, boun
 // made for each execution's values then costs as much as the generic plan, and the prepared
 // statement keeps its generic plan after five executions instead of being planned again on
 // every one. The user ids are scalars for the same reason.
-const accessSQL = `WITH groups AS (
-	  SELECT principal FROM user_principals WHERE user_id IN ($1::text, $2::text))
-	SELECT 'g', principal, '' FROM groups
+func AccessSQL(first int, pad string) (with, union string) {
+	p := func(i int) string { return "$" + strconv.Itoa(first+i) }
+	with = `groups AS (
+	  SELECT principal FROM user_principals WHERE user_id IN (` + p(0) + `::text, ` + p(1) + `::text))`
+	union = `SELECT 'g', ` + pad + ` principal, '' FROM groups
 	UNION ALL
-	SELECT 'h', o.object_id, held.permission
-	  FROM unnest((SELECT $3::text[])) AS o(object_id),
+	SELECT 'h', ` + pad + ` o.object_id, held.permission
+	  FROM unnest((SELECT ` + p(2) + `::text[])) AS o(object_id),
 	       LATERAL (SELECT a.permission FROM access_control_entries a
 	                 WHERE a.object_id = o.object_id
-	                   AND (a.principal = ANY($4::text[]) OR a.principal IN (SELECT principal FROM groups))
+	                   AND (a.principal = ANY(` + p(3) + `::text[]) OR a.principal IN (SELECT principal FROM groups))
 	                OFFSET 0) AS held
 	UNION ALL
-	SELECT 'f', permission, principal FROM access_control_entries WHERE object_id = $5::text`
+	SELECT 'f', ` + pad + ` permission, principal FROM access_control_entries WHERE object_id = ` + p(4) + `::text`
+	return with, union
+}
 
-// Access implements [permission.Backend] in one statement (see accessSQL), so one round trip;
-// none when the query can find nothing (no user, no object to describe, and no object or no
-// principal to check).
-func (b *Backend) Access(ctx context.Context, q permission.AccessQuery) (permission.Access, error) {
-	const op = "access"
-	out := permission.Access{Groups: []string{}, Held: map[string][]string{}}
-	if q.Full != "" {
-		out.ACEs = permission.Set{}
-	}
+// accessSQL is the statement of [Backend.Access] (see [AccessSQL]).
+var accessSQL = func() string {
+	with, union := AccessSQL(1, "")
+	return "WITH " + with + "\n\t" + union
+}()
+
+// AccessArgs returns the arguments of the statement [AccessSQL] writes, for q, in the order
+// of its parameters. It returns false when the statement can find nothing (no user, no
+// object to describe, and no object or no principal to check): the answer is then that of
+// an [AccessReader] given no row, and the statement need not run.
+func AccessArgs(q permission.AccessQuery) ([]any, bool) {
 	if q.UserID == "" && q.Full == "" && (len(q.Objects) == 0 || len(q.Principals) == 0) {
-		return out, nil
+		return nil, false
 	}
-	var user, authenticated *string // NULL, NULL: no groups
-	if q.UserID != "" {
-		a := permission.Authenticated
-		user, authenticated = &q.UserID, &a
-	}
-	var full *string // NULL: no ACEs
-	if q.Full != "" {
-		full = &q.Full
+	args := make([]any, 5)
+	if q.UserID != "" { // else NULL, NULL: no groups
+		args[0], args[1] = q.UserID, permission.Authenticated
 	}
 	objects, principals := q.Objects, q.Principals
 	if objects == nil {
@@ -525,34 +538,47 @@ func (b *Backend) Access(ctx context.Context, q permission.AccessQuery) (permiss
 	if principals == nil {
 		principals = []string{}
 	}
-	c, err := b.conn(ctx)
-	if err != nil {
-		return permission.Access{}, wrap(op, err)
+	args[2], args[3] = objects, principals
+	if q.Full != "" { // else NULL: no ACEs
+		args[4] = q.Full
 	}
-	defer c.Release()
-	rows, err := c.Query(ctx, accessSQL, user, authenticated, objects, principals, full)
-	if err != nil {
-		return permission.Access{}, wrap(op, err)
+	return args, true
+}
+
+// AccessReader collects the rows of the statement [AccessSQL] writes into the answer of
+// [Backend.Access]. Its zero value is not ready: use [NewAccessReader].
+type AccessReader struct {
+	out permission.Access
+}
+
+// NewAccessReader returns a reader for the answer to q.
+func NewAccessReader(q permission.AccessQuery) AccessReader {
+	r := AccessReader{out: permission.Access{Groups: []string{}, Held: map[string][]string{}}}
+	if q.Full != "" {
+		r.out.ACEs = permission.Set{}
 	}
-	var kind, x, y string
-	_, err = pgx.ForEachRow(rows, []any{&kind, &x, &y}, func() error {
-		switch kind {
-		case "g":
-			out.Groups = append(out.Groups, x)
-		case "h":
-			// A permission held by several of the principals, or an object listed twice,
-			// comes in several rows.
-			if !slices.Contains(out.Held[x], y) {
-				out.Held[x] = append(out.Held[x], y)
-			}
-		case "f":
-			out.ACEs[x] = append(out.ACEs[x], y)
+	return r
+}
+
+// Row adds one row: its kind and its two text values.
+func (r *AccessReader) Row(kind, x, y string) {
+	switch kind {
+	case "g":
+		r.out.Groups = append(r.out.Groups, x)
+	case "h":
+		// A permission held by several of the principals, or an object listed twice, comes
+		// in several rows.
+		if !slices.Contains(r.out.Held[x], y) {
+			r.out.Held[x] = append(r.out.Held[x], y)
 		}
-		return nil
-	})
-	if err != nil {
-		return permission.Access{}, wrap(op, err)
+	case "f":
+		r.out.ACEs[x] = append(r.out.ACEs[x], y)
 	}
+}
+
+// Access returns the answer, once every row is added.
+func (r *AccessReader) Access() permission.Access {
+	out := r.out
 	// A group given to both the user and Authenticated comes twice.
 	slices.Sort(out.Groups)
 	out.Groups = slices.Compact(out.Groups)
@@ -562,7 +588,60 @@ func (b *Backend) Access(ctx context.Context, q permission.AccessQuery) (permiss
 	for _, principals := range out.ACEs {
 		slices.Sort(principals)
 	}
-	return out, nil
+	return out
+}
+
+// Access implements [permission.Backend] in one statement (see [AccessSQL]), so one round
+// trip; none when the query can find nothing (see [AccessArgs]).
+func (b *Backend) Access(ctx context.Context, q permission.AccessQuery) (permission.Access, error) {
+	const op = "access"
+	r := NewAccessReader(q)
+	args, ok := AccessArgs(q)
+	if !ok {
+		return r.Access(), nil
+	}
+	c, err := b.conn(ctx)
+	if err != nil {
+		return permission.Access{}, wrap(op, err)
+	}
+	defer c.Release()
+	rows, err := c.Query(ctx, accessSQL, args...)
+	if err != nil {
+		return permission.Access{}, wrap(op, err)
+	}
+	var kind, x, y string
+	_, err = pgx.ForEachRow(rows, []any{&kind, &x, &y}, func() error {
+		r.Row(kind, x, y)
+		return nil
+	})
+	if err != nil {
+		return permission.Access{}, wrap(op, err)
+	}
+	return r.Access(), nil
+}
+
+// SameDatabase reports whether a session opened with cfg reads the tables this backend
+// reads, with the same rights: same server (host and port, fallbacks included), database,
+// user and run-time parameters (search_path among them). A storage backend on the same
+// database may then run [AccessSQL] within its own statements. It compares what the two
+// connection strings say, not the servers they reach: two spellings of one server (a host
+// name and its address) are told apart, which only costs the joint reads.
+func (b *Backend) SameDatabase(cfg *pgx.ConnConfig) bool {
+	if cfg == nil {
+		return false
+	}
+	own := b.pool.Config().ConnConfig
+	if own.Host != cfg.Host || own.Port != cfg.Port || own.Database != cfg.Database ||
+		own.User != cfg.User || !maps.Equal(own.RuntimeParams, cfg.RuntimeParams) ||
+		len(own.Fallbacks) != len(cfg.Fallbacks) {
+		return false
+	}
+	for i, f := range own.Fallbacks {
+		if g := cfg.Fallbacks[i]; f.Host != g.Host || f.Port != g.Port {
+			return false
+		}
+	}
+	return true
 }
 
 // Flush implements [permission.Backend]: it empties the two permission tables.
