@@ -97,10 +97,11 @@ func (b *Backend) GetManyAccess(ctx context.Context, keys []storage.Key, perms p
 		var (
 			kind, x, y string
 			n, lm      int64
+			data       []byte // pgx scans each row's data into a new slice
 		)
+		dest := []any{&kind, &n, &lm, &data, &x, &y} // one set of destinations for every row
 		for rs.Next() {
-			var data []byte // a fresh slice per row: each object keeps its own
-			if err := rs.Scan(&kind, &n, &lm, &data, &x, &y); err != nil {
+			if err := rs.Scan(dest...); err != nil {
 				return err
 			}
 			if kind != "o" {
