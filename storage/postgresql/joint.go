@@ -4,16 +4,23 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/cliquet-go/cliquet/permission"
 	permpg "github.com/cliquet-go/cliquet/permission/postgresql"
 	"github.com/cliquet-go/cliquet/storage"
 )
 
-// jointSQL[n] is the statement of GetManyAccess for n keys: GetMany's rows for the n keys
-// (getManyValuesSQL[n], parameters $1 to $3n) and the permission backend's Access rows
-// (permpg.AccessSQL, parameters $3n+1 to $3n+5), joined by UNION ALL with the common
-// columns
+// jointShape is what the text of GetManyAccess's statement depends on: the number of keys
+// and the shape of the Access query (permpg.AccessShape).
+type jointShape struct{ keys, objects, principals int }
+
+// jointSQLs caches the statements of GetManyAccess by jointShape.
+var jointSQLs sync.Map
+
+// jointSQL returns the statement of GetManyAccess for a shape: GetMany's rows for the keys
+// (as in getManyValuesSQL, parameters $1 to $3n) and the permission backend's Access rows
+// (permpg.AccessSQL, parameters from $3n+1), joined by UNION ALL with the common columns
 //
 //	kind text      'o' an object, else the Access row's kind ('g', 'h', 'f')
 //	n int          the object's key position (from 1); 0 for Access rows
@@ -21,31 +28,33 @@ import (
 //	data jsonb     the object's; NULL for Access rows
 //	x, y text      '' for objects; the Access row's two values
 //
-// Its text depends only on n, and each part keeps the tricks that keep its own generic plan
-// (see getManyValuesSQL and permpg.AccessSQL), so the statement keeps its generic plan too.
-var jointSQL = func() (sqls [getManyMaxValues + 1]string) {
-	for n := 1; n <= getManyMaxValues; n++ {
-		with, union := permpg.AccessSQL(3*n+1, "0, 0::bigint, NULL::jsonb,")
-		var sb strings.Builder
-		sb.WriteString("WITH ")
-		sb.WriteString(with)
-		sb.WriteString("\nSELECT 'o', k.n, o.last_modified, o.data, '', ''\nFROM (VALUES ")
-		for i := range n {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			fmt.Fprintf(&sb, "($%d::text, $%d::text, $%d::text, %d)", 3*i+1, 3*i+2, 3*i+3, i+1)
+// Each part keeps the tricks that keep its own generic plan (the number of keys, objects
+// and principals is part of the text), so the statement keeps its generic plan too. The
+// shapes are few: up to getManyMaxValues keys, and permpg.MaxScalars objects and principals.
+func jointSQL(shape jointShape) string {
+	if sql, ok := jointSQLs.Load(shape); ok {
+		return sql.(string)
+	}
+	with, union := permpg.AccessSQL(3*shape.keys+1, "0, 0::bigint, NULL::jsonb,", shape.objects, shape.principals)
+	var sb strings.Builder
+	sb.WriteString("WITH ")
+	sb.WriteString(with)
+	sb.WriteString("\nSELECT 'o', k.n, o.last_modified, o.data, '', ''\nFROM (VALUES ")
+	for i := range shape.keys {
+		if i > 0 {
+			sb.WriteString(", ")
 		}
-		sb.WriteString(`) AS k(resource_name, parent_id, id, n)
+		fmt.Fprintf(&sb, "($%d::text, $%d::text, $%d::text, %d)", 3*i+1, 3*i+2, 3*i+3, i+1)
+	}
+	sb.WriteString(`) AS k(resource_name, parent_id, id, n)
 JOIN objects AS o ON o.resource_name = k.resource_name AND o.parent_id = k.parent_id AND o.id = k.id
 WHERE NOT o.deleted
 UNION ALL
 `)
-		sb.WriteString(union)
-		sqls[n] = sb.String()
-	}
-	return sqls
-}()
+	sb.WriteString(union)
+	sql, _ := jointSQLs.LoadOrStore(shape, sb.String())
+	return sql.(string)
+}
 
 // GetManyAccess answers GetMany(ctx, keys) and perms.Access(ctx, q) together, in one
 // statement (one round trip, one execution; see jointSQL), when perms is a PostgreSQL
@@ -74,22 +83,23 @@ func (b *Backend) GetManyAccess(ctx context.Context, keys []storage.Key, perms p
 		return nil, permission.Access{}, false, nil
 	}
 	access := permpg.NewAccessReader(q)
-	accessArgs, needed := permpg.AccessArgs(q)
-	if !needed {
+	if !permpg.AccessNeeded(q) {
 		out, err := b.GetMany(ctx, keys)
 		if err != nil {
 			return nil, permission.Access{}, true, err
 		}
 		return out, access.Access(), true, nil
 	}
-	args := make([]any, 0, 3*len(pos)+len(accessArgs))
+	shape := jointShape{keys: len(pos)}
+	shape.objects, shape.principals = permpg.AccessShape(q)
+	args := make([]any, 0, 3*len(pos)+3+max(shape.objects+shape.principals, 2))
 	for _, i := range pos {
 		args = append(args, keys[i].Scope.Resource, keys[i].Scope.Parent, keys[i].ID)
 	}
-	args = append(args, accessArgs...)
+	args = permpg.AppendAccessArgs(args, q)
 	out := make([]storage.Object, len(keys))
 	err := b.run(ctx, "get_many_access", false, func(qr querier) error {
-		rs, err := qr.Query(ctx, jointSQL[len(pos)], args...)
+		rs, err := qr.Query(ctx, jointSQL(shape), args...)
 		if err != nil {
 			return err
 		}

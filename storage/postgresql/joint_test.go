@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -107,11 +108,13 @@ func jointFixture(t testing.TB, b *Backend, p *permpg.Backend) ([][]storage.Key,
 		{UserID: alice, Principals: user, Objects: objects, Full: record},
 		{UserID: alice, Principals: user, Objects: objects},
 		{UserID: "basicauth:bob", Principals: []string{permission.Everyone, permission.Authenticated, "basicauth:bob"}, Objects: objects, Full: record},
-		{Principals: everyone, Objects: objects, Full: record},                                      // anonymous
-		{Principals: everyone, Objects: append(objects[:2:2], objects[1], "/buckets/none")},         // repeated, without ACEs
-		{Principals: everyone, Objects: objects[:2], Full: "/buckets/b/collections/c/records/none"}, // a Full without ACEs
-		{UserID: alice, Principals: user},                                                           // the groups alone
-		{Principals: everyone},                                                                      // nothing to ask
+		{Principals: everyone, Objects: objects, Full: record},                                                                                 // anonymous
+		{Principals: everyone, Objects: append(objects[:2:2], objects[1], "/buckets/none")},                                                    // repeated, without ACEs
+		{Principals: everyone, Objects: objects[:2], Full: "/buckets/b/collections/c/records/none"},                                            // a Full without ACEs
+		{UserID: alice, Principals: user},                                                                                                      // the groups alone
+		{UserID: alice, Objects: objects},                                                                                                      // held through groups alone
+		{UserID: alice, Principals: user, Objects: append(slices.Repeat([]string{"/buckets/x"}, permpg.MaxScalars), objects...), Full: record}, // arrays
+		{Principals: everyone}, // nothing to ask
 	}
 	return keys, queries
 }
@@ -232,28 +235,65 @@ func TestGetManyAccessStatementKeepsItsGenericPlan(t *testing.T) {
 		ANALYZE objects, access_control_entries, user_principals`); err != nil {
 		t.Fatal(err)
 	}
+	// Two shapes: 4 objects and 3 principals as parameters of their own, and more objects
+	// than permpg.MaxScalars, as arrays of varying lengths. Within a shape, the user (or
+	// none), Full (or none), the values and the keys change.
+	many := make([]string, permpg.MaxScalars+4)
+	for i := range many {
+		many[i] = "/buckets/b/collections/c" + strconv.Itoa(i)
+	}
+	shapes := []struct {
+		name     string
+		fragment string // identifies the statement in pg_prepared_statements
+		query    func(i int) permission.AccessQuery
+	}{
+		{"scalars", "(VALUES ($12::text)", func(i int) permission.AccessQuery {
+			q := queries[[]int{0, 2}[i%2]] // alice's and bob's
+			if i%3 == 2 {
+				q.UserID = "" // no groups
+			}
+			if i%4 >= 2 {
+				q.Full = ""
+			}
+			return q
+		}},
+		{"arrays", "unnest((SELECT", func(i int) permission.AccessQuery {
+			q := queries[0]
+			q.Objects = many[:permpg.MaxScalars+1+i%4]
+			return q
+		}},
+	}
 	const runs = 12
-	for i := range runs {
-		// Three keys each time; queries of every shape.
-		q := queries[i%(len(queries)-1)] // not the last: it asks nothing, so runs no statement
-		if _, _, ok, err := b.GetManyAccess(ctx, keys[i%2], p, q); err != nil || !ok {
-			t.Fatal(ok, err)
+	for _, sh := range shapes {
+		for i := range runs {
+			q := sh.query(i)
+			if _, _, ok, err := b.GetManyAccess(ctx, keys[i%2], p, q); err != nil || !ok {
+				t.Fatal(ok, err)
+			}
+		}
+		rows, err := b.pool.Query(ctx, `SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements
+			WHERE statement LIKE '%JOIN objects%' AND strpos(statement, $1) > 0
+			AND statement NOT LIKE '%pg_prepared_statements%'`, sh.fragment)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type prepared struct {
+			Stmt            string
+			Generic, Custom int64
+		}
+		found, err := pgx.CollectRows(rows, pgx.RowToStructByPos[prepared])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(found) != 1 {
+			t.Fatalf("%s: %d prepared statements, want 1", sh.name, len(found))
+		}
+		if st := found[0]; st.Custom > 5 || st.Generic < runs-5 {
+			t.Errorf("%s: %d generic and %d custom plans for %d executions of\n%s", sh.name, st.Generic, st.Custom, runs, strings.TrimSpace(st.Stmt))
+		} else {
+			t.Logf("%s: %d generic and %d custom plans for %d executions", sh.name, st.Generic, st.Custom, runs)
 		}
 	}
-	var (
-		stmt            string
-		generic, custom int64
-	)
-	err := b.pool.QueryRow(ctx, `SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements
-		WHERE statement LIKE '%JOIN objects%' AND statement LIKE '%access_control_entries%'
-		AND statement NOT LIKE '%pg_prepared_statements%'`).Scan(&stmt, &generic, &custom)
-	if err != nil {
-		t.Fatalf("GetManyAccess's prepared statement: %v", err)
-	}
-	if custom > 5 || generic < runs-5 {
-		t.Errorf("%d generic and %d custom plans for %d executions of\n%s", generic, custom, runs, strings.TrimSpace(stmt))
-	}
-	t.Logf("%d generic and %d custom plans for %d executions", generic, custom, runs)
 
 	// The generic plan probes the primary keys: of objects once per key, of
 	// access_control_entries once per object and for Full, of user_principals for the groups.
@@ -262,7 +302,9 @@ func TestGetManyAccessStatementKeepsItsGenericPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "PREPARE joint AS "+jointSQL[3]); err != nil {
+	shape := jointShape{keys: len(keys[0])}
+	shape.objects, shape.principals = permpg.AccessShape(queries[0])
+	if _, err := conn.Exec(ctx, "PREPARE joint AS "+jointSQL(shape)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := conn.Exec(ctx, "SET plan_cache_mode = force_generic_plan"); err != nil {
@@ -272,8 +314,7 @@ func TestGetManyAccessStatementKeepsItsGenericPlan(t *testing.T) {
 	for _, k := range keys[0] {
 		args = append(args, k.Scope.Resource, k.Scope.Parent, k.ID)
 	}
-	accessArgs, _ := permpg.AccessArgs(queries[0])
-	args = append(args, accessArgs...)
+	args = permpg.AppendAccessArgs(args, queries[0])
 	params := make([]string, len(args))
 	for i := range params {
 		params[i] = "$" + strconv.Itoa(i+1)
