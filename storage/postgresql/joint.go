@@ -67,8 +67,9 @@ UNION ALL
 // It returns ok false, without touching the database, when perms is not such a backend, or
 // when there are no keys PostgreSQL can hold or more than a VALUES list takes: the caller
 // then makes the two calls. With ok true, err is the failure of the joint read (a
-// *storage.BackendError for a failure of the database). Decorators of perms that change what Access answers must not
-// expose the backend through Unwrap, since the joint read bypasses them.
+// *storage.BackendError for a failure of the database). Decorators of perms that change
+// what Access answers must not expose the backend through Unwrap: the joint read bypasses
+// them (the permission journal and the monitoring decorator only forward Access).
 func (b *Backend) GetManyAccess(ctx context.Context, keys []storage.Key, perms permission.Backend, q permission.AccessQuery) ([]storage.Object, permission.Access, bool, error) {
 	if !b.sameDatabase(perms) {
 		return nil, permission.Access{}, false, nil
