@@ -262,8 +262,10 @@ func required(t *target) (perm string, plural bool) {
 
 // authorize implements authorizer for shareable resources. See the package documentation
 // ("Permissions") for the rules; they are kinto.core's AuthorizationPolicy.permits. It
-// reads what it needs in two calls made concurrently: the ancestors and the object from
-// storage (one GetMany), the caller's rights on their URIs from the permission backend.
+// reads what it needs in one call when the storage backend can answer for the permission
+// backend too (a jointReader: both on one PostgreSQL database), otherwise in two calls made
+// concurrently: the ancestors and the object from storage (one GetMany), the caller's
+// rights on their URIs from the permission backend (one Access).
 func (sh *sharing) authorize(ctx context.Context, id cliquet.Identity, t *target) (grant, error) {
 	rs, c := t.rs, t.chain
 	depth := len(c.ids)
@@ -280,21 +282,40 @@ func (sh *sharing) authorize(ctx context.Context, id cliquet.Identity, t *target
 	if t.id != "" {
 		keys = append(keys[:depth:depth], storage.Key{Scope: t.scope, ID: t.id})
 	}
-	var objs []storage.Object
-	if len(keys) == 0 {
-		rt, principals, err := fetchRights(ctx, sh.backend, id, t.lv.uris, full)
+	q := accessQuery(id, t.lv.uris, full)
+	var (
+		objs  []storage.Object
+		joint bool
+	)
+	if jr, ok := t.store.(jointReader); ok && len(keys) > 0 {
+		var (
+			a   permission.Access
+			err error
+		)
+		objs, a, joint, err = jr.GetManyAccess(ctx, keys, sh.backend, q)
+		if err != nil {
+			return grant{}, err
+		}
+		if joint {
+			t.rights, t.principals = rightsOf(id, q, a)
+		}
+	}
+	switch {
+	case joint:
+	case len(keys) == 0:
+		rt, principals, err := fetchRights(ctx, sh.backend, id, q)
 		if err != nil {
 			return grant{}, err
 		}
 		t.rights, t.principals = rt, principals
-	} else {
+	default:
 		var (
 			rerr error
 			done = make(chan struct{})
 		)
 		go func() {
 			defer close(done)
-			t.rights, t.principals, rerr = fetchRights(ctx, sh.backend, id, t.lv.uris, full)
+			t.rights, t.principals, rerr = fetchRights(ctx, sh.backend, id, q)
 		}()
 		var serr error
 		objs, serr = t.store.GetMany(ctx, keys)

@@ -334,20 +334,22 @@ func (l levels) holds(rt *rights, principals []string, refs []grantRef) bool {
 	return false
 }
 
-// fetchRights reads, in one call to the permission backend, the caller's groups, the
-// permissions the caller holds on uris and every ACE of full when it is not "". It returns
-// the caller's principals, groups included.
-func fetchRights(ctx context.Context, b permission.Backend, id cliquet.Identity, uris []string, full string) (rights, []string, error) {
+// accessQuery is what the authorization step asks the permission backend: the caller's
+// groups, the permissions the caller holds on uris (each once, "" skipped) and every ACE of
+// full when it is not "".
+func accessQuery(id cliquet.Identity, uris []string, full string) permission.AccessQuery {
 	objects := make([]string, 0, len(uris))
 	for _, uri := range uris {
 		if uri != "" && !slices.Contains(objects, uri) {
 			objects = append(objects, uri)
 		}
 	}
-	a, err := b.Access(ctx, permission.AccessQuery{UserID: id.UserID, Principals: id.Principals, Objects: objects, Full: full})
-	if err != nil {
-		return rights{}, nil, err
-	}
+	return permission.AccessQuery{UserID: id.UserID, Principals: id.Principals, Objects: objects, Full: full}
+}
+
+// rightsOf turns the permission backend's answer to q (see accessQuery) into the caller's
+// rights and principals, groups included.
+func rightsOf(id cliquet.Identity, q permission.AccessQuery, a permission.Access) (rights, []string) {
 	principals := id.Principals
 	if len(a.Groups) > 0 {
 		principals = append(make([]string, 0, len(principals)+len(a.Groups)), principals...)
@@ -358,10 +360,29 @@ func fetchRights(ctx context.Context, b permission.Backend, id cliquet.Identity,
 		}
 	}
 	rt := rights{held: a.Held}
-	if full != "" {
-		rt.aces, rt.acesOf = a.ACEs, full
+	if q.Full != "" {
+		rt.aces, rt.acesOf = a.ACEs, q.Full
 	}
+	return rt, principals
+}
+
+// fetchRights asks q (see accessQuery) of the permission backend, in one call, and returns
+// the caller's rights and principals (see rightsOf).
+func fetchRights(ctx context.Context, b permission.Backend, id cliquet.Identity, q permission.AccessQuery) (rights, []string, error) {
+	a, err := b.Access(ctx, q)
+	if err != nil {
+		return rights{}, nil, err
+	}
+	rt, principals := rightsOf(id, q, a)
 	return rt, principals, nil
+}
+
+// jointReader is a storage backend that can read objects and answer a permission backend's
+// Access together, in one round trip, when both live in one database (the PostgreSQL
+// backends on one DSN, Kinto's usual setup). ok false means it cannot for these backends:
+// the caller then makes the two calls. *storage/postgresql.Backend implements it.
+type jointReader interface {
+	GetManyAccess(ctx context.Context, keys []storage.Key, perms permission.Backend, q permission.AccessQuery) ([]storage.Object, permission.Access, bool, error)
 }
 
 // errorf is a registration error of the resource name.

@@ -19,6 +19,7 @@ import (
 	"github.com/cliquet-go/cliquet/resource"
 	"github.com/cliquet-go/cliquet/storage"
 	storagememory "github.com/cliquet-go/cliquet/storage/memory"
+	"github.com/cliquet-go/cliquet/storage/postgresql"
 )
 
 // treeServer is Kinto's shape: folders under shelves, notes under folders, all shareable,
@@ -88,10 +89,11 @@ func TestTreeMemory(t *testing.T) {
 
 func TestTreePostgreSQL(t *testing.T) {
 	u := testenv.PostgresDatabase(t, "resource_tree_test")
-	runTree(t, func(t *testing.T) (storage.Backend, permission.Backend) {
+	var stores []*countingStore
+	open := func(t *testing.T) (*countingStore, *countingAccess) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		store := pgStore(t, u, 8)
+		store := &countingStore{Backend: pgStore(t, u, 8)}
 		perms, err := permpg.New(ctx, permpg.Options{URL: u})
 		if err != nil {
 			t.Fatal(err)
@@ -106,9 +108,82 @@ func TestTreePostgreSQL(t *testing.T) {
 		if err := store.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
-		return store, perms
+		stores = append(stores, store)
+		return store, &countingAccess{Backend: perms}
+	}
+	runTree(t, func(t *testing.T) (storage.Backend, permission.Backend) { return open(t) })
+	// The storage and permission backends share the database: the authorization step reads
+	// both in one statement, never in two calls.
+	for _, s := range stores {
+		if s.getMany.Load() != 0 || s.joint.Load() == 0 {
+			t.Errorf("the authorization step made %d GetMany calls and %d joint reads", s.getMany.Load(), s.joint.Load())
+		}
+	}
+
+	t.Run("a GET of a nested object reads storage and permissions in one statement", func(t *testing.T) {
+		store, perms := open(t)
+		s := newTreeServer(t, store, perms)
+		s.must(201, req{Method: "PUT", Path: "/v1/shelves/s1", User: "alice", Body: map[string]any{}})
+		s.must(201, req{Method: "PUT", Path: "/v1/shelves/s1/folders/f1", User: "alice", Body: map[string]any{}})
+		s.must(201, req{Method: "PUT", Path: "/v1/shelves/s1/folders/f1/notes/n1", User: "alice", Body: map[string]any{}})
+		ctx := context.Background()
+		if err := perms.AddUserPrincipal(ctx, principalOf("bob"), "/shelves/s1/groups/readers"); err != nil {
+			t.Fatal(err)
+		}
+		if err := perms.AddPrincipalToACE(ctx, "/shelves/s1/folders/f1", "read", "/shelves/s1/groups/readers"); err != nil {
+			t.Fatal(err)
+		}
+		store.getMany.Store(0)
+		store.joint.Store(0)
+		perms.access.Store(0)
+		note := "/v1/shelves/s1/folders/f1/notes/n1"
+		r := s.must(200, req{Method: "GET", Path: note, User: "alice"})
+		if w, _ := r.Body["permissions"].(map[string]any)["write"].([]any); len(w) != 1 || w[0] != principalOf("alice") {
+			t.Errorf("the note's ACEs are not rendered: %s", r.Raw)
+		}
+		s.must(200, req{Method: "GET", Path: note, User: "bob"}) // through a group
+		expectError(t, s.do(req{Method: "GET", Path: note, User: "carol"}), 403, 121, "", "")
+		expectError(t, s.do(req{Method: "GET", Path: note}), 401, 104, "", "")
+		expectError(t, s.do(req{Method: "GET", Path: "/v1/shelves/s1/folders/nope/notes/n1", User: "alice"}), 404, 110, "", "")
+		if got := store.joint.Load(); got != 5 || store.getMany.Load() != 0 || perms.access.Load() != 0 {
+			t.Errorf("5 GETs made %d joint reads, %d GetMany and %d Access calls; want 5, 0, 0", got, store.getMany.Load(), perms.access.Load())
+		}
 	})
 }
+
+// countingStore counts the storage reads of the authorization step: GetMany calls, and the
+// GetManyAccess calls that read storage and permissions together.
+type countingStore struct {
+	*postgresql.Backend
+	getMany, joint atomic.Int64
+}
+
+func (s *countingStore) GetMany(ctx context.Context, keys []storage.Key) ([]storage.Object, error) {
+	s.getMany.Add(1)
+	return s.Backend.GetMany(ctx, keys)
+}
+
+func (s *countingStore) GetManyAccess(ctx context.Context, keys []storage.Key, perms permission.Backend, q permission.AccessQuery) ([]storage.Object, permission.Access, bool, error) {
+	objs, a, ok, err := s.Backend.GetManyAccess(ctx, keys, perms, q)
+	if ok {
+		s.joint.Add(1)
+	}
+	return objs, a, ok, err
+}
+
+// countingAccess counts Access calls. It exposes its backend through Unwrap, as the
+// journal and monitoring decorators do, so that a joint read finds it.
+type countingAccess struct {
+	permission.Backend
+	access atomic.Int64
+}
+
+func (p *countingAccess) Access(ctx context.Context, q permission.AccessQuery) (permission.Access, error) {
+	p.access.Add(1)
+	return p.Backend.Access(ctx, q)
+}
+
+func (p *countingAccess) Unwrap() permission.Backend { return p.Backend }
 
 func runTree(t *testing.T, open func(t *testing.T) (storage.Backend, permission.Backend)) {
 	setup := func(t *testing.T) *treeServer {

@@ -60,14 +60,29 @@ func TestReadsKeepTheirGenericPlans(t *testing.T) {
 		return "basicauth:u7"
 	}
 	few := func(n int) []string { return principals[:1+n%len(principals)] }
+	many := make([]string, MaxScalars+10)
+	for i := range many {
+		many[i] = fmt.Sprintf("/buckets/b2/collections/c%d", i)
+	}
 	tests := []struct {
 		name string
 		// fragments identify the statement in pg_prepared_statements.
 		fragments []string
 		call      func(i, n int) error
 	}{
-		{"Access", []string{"SELECT 'h'"}, func(i, n int) error {
-			q := permission.AccessQuery{UserID: user(i), Principals: few(n), Objects: objects[:n]}
+		// Access has one statement per number of objects and principals (up to
+		// MaxScalars): one shape here, with values that change.
+		{"Access", []string{"SELECT 'h'", "(VALUES"}, func(i, n int) error {
+			q := permission.AccessQuery{UserID: user(i), Principals: principals[n%3 : n%3+3], Objects: objects[n%7 : n%7+4]}
+			if i%2 == 0 {
+				q.Full = objects[n-1]
+			}
+			_, err := b.Access(ctx, q)
+			return err
+		}},
+		// Beyond, one statement whatever their number.
+		{"AccessOfManyObjects", []string{"SELECT 'h'", "unnest((SELECT"}, func(i, n int) error {
+			q := permission.AccessQuery{UserID: user(i), Principals: few(n), Objects: many[:MaxScalars+n]}
 			if i%2 == 0 {
 				q.Full = objects[n-1]
 			}

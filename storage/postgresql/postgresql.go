@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -100,6 +101,7 @@ type Backend struct {
 	maxFetch    int
 	log         *slog.Logger
 	pipe        *pipeline // nil: no write pipeline
+	joint       sync.Map  // *permpg.Backend → bool: on the same database (GetManyAccess)
 }
 
 var (

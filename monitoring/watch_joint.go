@@ -1,0 +1,35 @@
+package monitoring
+
+import (
+	"context"
+	"time"
+
+	"github.com/cliquet-go/cliquet/permission"
+	"github.com/cliquet-go/cliquet/storage"
+)
+
+// jointReader is the optional method of storage backends that read objects and answer a
+// permission backend's Access in one statement (storage/postgresql's GetManyAccess, when
+// both backends are on one database).
+type jointReader interface {
+	GetManyAccess(ctx context.Context, keys []storage.Key, perms permission.Backend, q permission.AccessQuery) ([]storage.Object, permission.Access, bool, error)
+}
+
+// GetManyAccess forwards to the decorated backend's GetManyAccess, timed under
+// storage.<name>.get_many_access when it answers. Every watched storage backend has the
+// method, whatever it decorates, since the optional interfaces are composed from the
+// embedded *watchedStorage; for a backend without it, the answer is ok false (it cannot),
+// which is what its callers expect from a backend that cannot read both together: they
+// then call GetMany and Access.
+func (w *watchedStorage) GetManyAccess(ctx context.Context, keys []storage.Key, perms permission.Backend, q permission.AccessQuery) ([]storage.Object, permission.Access, bool, error) {
+	jr, ok := w.inner.(jointReader)
+	if !ok {
+		return nil, permission.Access{}, false, nil
+	}
+	start := time.Now()
+	objs, a, ok, err := jr.GetManyAccess(ctx, keys, perms, q)
+	if ok {
+		w.done("get_many_access", start)
+	}
+	return objs, a, ok, err
+}
