@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
@@ -645,7 +646,7 @@ func (rs *Resource[T]) patchObject(w http.ResponseWriter, r *http.Request) error
 		}
 		old = decodeData(existing)
 		var updated map[string]any
-		updated, applied, err = applyChanges(b, old, rs.permNames(), oldPerms)
+		updated, applied, err = rs.applyChanges(b, old, rs.permNames(), oldPerms)
 		if err != nil {
 			return err
 		}
@@ -722,7 +723,11 @@ func hasKey(m map[string]any, k string) bool { _, ok := m[k]; return ok }
 // On shareable resources (names is not nil) a JSON Patch may also change the permissions
 // (ops on /permissions/<perm>/<principal>, starting from oldPerms): the result replaces
 // b.perms, as full replacements.
-func applyChanges(b *body, old map[string]any, names []string, oldPerms permission.Set) (updated, applied map[string]any, err error) {
+//
+// The result is bounded by max_request_body_bytes: a JSON Patch's copies may not add more
+// than that (a few copies of the object into itself would otherwise double it each time),
+// and a patched document larger than that is refused before it is decoded.
+func (rs *core) applyChanges(b *body, old map[string]any, names []string, oldPerms permission.Set) (updated, applied map[string]any, err error) {
 	if b.kind != bodyJSONPatch && b.data == nil {
 		return maps.Clone(old), map[string]any{}, nil // permissions only
 	}
@@ -733,7 +738,14 @@ func applyChanges(b *body, old map[string]any, names []string, oldPerms permissi
 			perms = jsonPatchPermissions(names, oldPerms)
 		}
 		doc, _ := json.Marshal(map[string]any{"data": old, "permissions": perms})
-		out, perr := b.patch.Apply(doc)
+		opts := jsonpatch.NewApplyOptions()
+		opts.AccumulatedCopySizeLimit = int64(rs.maxObjectBytes) // 0: no limit
+		out, perr := b.patch.ApplyWithOptions(doc, opts)
+		var tooLarge *jsonpatch.AccumulatedCopySizeError
+		if errors.As(perr, &tooLarge) {
+			return nil, nil, protocol.InvalidParam("body", "data", fmt.Sprintf(
+				"JSON Patch operation failed: its copies add more than max_request_body_bytes (%d)", rs.maxObjectBytes))
+		}
 		if perr != nil {
 			return nil, nil, protocol.InvalidParam("body", "", "JSON Patch operation failed: "+perr.Error())
 		}
@@ -743,6 +755,9 @@ func applyChanges(b *body, old map[string]any, names []string, oldPerms permissi
 		}
 		if err := json.Unmarshal(out, &res); err != nil {
 			return nil, nil, protocol.InvalidParam("body", "", "JSON Patch operation failed: "+err.Error())
+		}
+		if err := rs.checkObjectSize(len(res.Data)); err != nil {
+			return nil, nil, err
 		}
 		if err := decodeJSON(res.Data, &updated); err != nil || updated == nil {
 			return nil, nil, protocol.InvalidParam("body", "data", "JSON Patch operation failed: data should be an object")
@@ -765,6 +780,9 @@ func applyChanges(b *body, old map[string]any, names []string, oldPerms permissi
 		out, perr := jsonpatch.MergePatch(docJSON, patchJSON)
 		if perr != nil {
 			return nil, nil, protocol.InvalidParam("body", "data", "Invalid merge patch: "+perr.Error())
+		}
+		if err := rs.checkObjectSize(len(out)); err != nil {
+			return nil, nil, err
 		}
 		if err := decodeJSON(out, &updated); err != nil {
 			return nil, nil, err

@@ -45,10 +45,12 @@ type core struct {
 	parentSchema *schemaCache
 	now          func() time.Time
 
-	paginateBy   int    // 0: none
-	maxFetch     int    // storage_max_fetch_size
-	cacheExpires int    // <name>_cache_expires_seconds, 0: none
-	scheme, host string // http_scheme, http_host overrides
+	paginateBy   int // 0: none
+	maxFetch     int // storage_max_fetch_size
+	cacheExpires int // <name>_cache_expires_seconds, 0: none
+	// maxObjectBytes bounds the JSON of a stored object: max_request_body_bytes, 0 for none.
+	maxObjectBytes int
+	scheme, host   string // http_scheme, http_host overrides
 
 	bodies bodies // response buffers (handlers.go)
 	// jsonType is the Content-Type value of the JSON responses, one slice for all of them
@@ -209,6 +211,10 @@ func Register[T any](app *cliquet.App, spec Spec[T]) (*Resource[T], error) {
 	if rs.maxFetch <= 0 {
 		rs.maxFetch = 10000
 	}
+	if rs.maxObjectBytes, err = s.Int("max_request_body_bytes"); err != nil {
+		return nil, err
+	}
+	rs.maxObjectBytes = max(rs.maxObjectBytes, 0)
 	if n, set, err := s.OptionalInt(spec.Name + "_cache_expires_seconds"); err != nil {
 		return nil, err
 	} else if set && n > 0 {
@@ -540,8 +546,22 @@ func (rs *Resource[T]) prepare(t *target, id string, data map[string]any, old *s
 	if err != nil {
 		return storage.Object{}, err
 	}
+	if err := rs.checkObjectSize(len(raw)); err != nil {
+		return storage.Object{}, err
+	}
 	obj.Data = raw
 	return obj, nil
+}
+
+// checkObjectSize refuses an object whose JSON is n bytes when that is over
+// max_request_body_bytes: no write stores an object that could not be sent back in a body,
+// whatever a PATCH (a JSON Patch's copies, a merge) made of a small request.
+func (rs *core) checkObjectSize(n int) error {
+	if rs.maxObjectBytes > 0 && n > rs.maxObjectBytes {
+		return protocol.InvalidParam("body", "data", fmt.Sprintf(
+			"The object would be %d bytes, more than max_request_body_bytes (%d)", n, rs.maxObjectBytes))
+	}
+	return nil
 }
 
 // integer reads an integral JSON number.

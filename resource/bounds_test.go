@@ -1,0 +1,84 @@
+package resource_test
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// jsonPatchHeader sends a body as a JSON Patch.
+var jsonPatchHeader = map[string]string{"Content-Type": "application/json-patch+json"}
+
+// copyBomb is a JSON Patch of n copy operations, each copying the whole data into itself,
+// which doubles the object n times: a 2 KB body that would build 2^n times the object.
+func copyBomb(n int) string {
+	ops := make([]string, n)
+	for i := range ops {
+		ops[i] = fmt.Sprintf(`{"op": "copy", "from": "/data", "path": "/data/c%d"}`, i)
+	}
+	return "[" + strings.Join(ops, ", ") + "]"
+}
+
+// TestPatchResultIsBoundedByTheBodyLimit checks that no PATCH builds or stores an object
+// larger than max_request_body_bytes: a JSON Patch whose copies grow the object past it is
+// stopped while it is applied, and a merge (JSON merge patch or the shallow merge) whose
+// result is larger is refused; both answer 400 errno 107 and leave the object unchanged.
+func TestPatchResultIsBoundedByTheBodyLimit(t *testing.T) {
+	t.Parallel()
+	unchanged := func(t *testing.T, s *server, path string, want map[string]any) {
+		t.Helper()
+		if got := s.must(200, req{Method: "GET", Path: path, User: "alice"}).data(); !reflect.DeepEqual(got, want) {
+			t.Fatalf("the object changed: %.200v, want %.200v", got, want)
+		}
+	}
+
+	t.Run("18 copies of the object into itself answer 400 at the default limit", func(t *testing.T) {
+		s := newServer(t, nil)
+		// 2^18 times 300 bytes is 78 MB, ten times the default 8 MiB limit.
+		created := s.create("alice", map[string]any{"name": strings.Repeat("x", 300)})
+		path := obj(created["id"].(string))
+		body := copyBomb(18)
+		if len(body) > 2048 {
+			t.Fatalf("the patch is %d bytes, want at most 2 KB", len(body))
+		}
+		r := s.do(req{Method: "PATCH", Path: path, User: "alice", Body: body, Header: jsonPatchHeader})
+		expectError(t, r, 400, 107, "body", "")
+		if msg, _ := r.Body["message"].(string); !strings.Contains(msg, "max_request_body_bytes") {
+			t.Errorf("message %q does not name the limit", msg)
+		}
+		unchanged(t, s, path, created)
+	})
+
+	t.Run("a few copies within the limit are applied", func(t *testing.T) {
+		s := newServer(t, nil)
+		created := s.create("alice", map[string]any{"name": "cep"})
+		r := s.must(200, req{Method: "PATCH", Path: obj(created["id"].(string)), User: "alice", Body: copyBomb(3), Header: jsonPatchHeader})
+		if _, ok := r.data()["c2"].(map[string]any)["c1"]; !ok {
+			t.Fatalf("copies not applied: %s", r.Raw)
+		}
+	})
+
+	// With a 2000-byte limit, an object of about 1500 bytes takes no second field of 1500.
+	big := strings.Repeat("y", 1500)
+	for _, tc := range []struct {
+		name, contentType, body string
+	}{
+		{"a JSON Patch adding to a large object", "application/json-patch+json", `[{"op": "add", "path": "/data/more", "value": "` + big + `"}]`},
+		{"a JSON Patch copying a large field", "application/json-patch+json", `[{"op": "copy", "from": "/data/name", "path": "/data/more"}]`},
+		{"a JSON merge patch", "application/merge-patch+json", `{"data": {"more": "` + big + `"}}`},
+		{"a shallow merge", "application/json", `{"data": {"more": "` + big + `"}}`},
+	} {
+		t.Run(tc.name+" whose result is over the limit answers 400", func(t *testing.T) {
+			s := newServer(t, map[string]string{"max_request_body_bytes": "2000"})
+			created := s.create("alice", map[string]any{"name": big})
+			path := obj(created["id"].(string))
+			r := s.do(req{Method: "PATCH", Path: path, User: "alice", Body: tc.body, Header: map[string]string{"Content-Type": tc.contentType}})
+			expectError(t, r, 400, 107, "body", "")
+			unchanged(t, s, path, created)
+			// The same change on a small object is fine.
+			small := s.create("alice", map[string]any{"name": "cep"})
+			s.must(200, req{Method: "PATCH", Path: obj(small["id"].(string)), User: "alice", Body: tc.body, Header: map[string]string{"Content-Type": tc.contentType}})
+		})
+	}
+}
