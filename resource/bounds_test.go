@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // jsonPatchHeader sends a body as a JSON Patch.
@@ -81,4 +82,63 @@ func TestPatchResultIsBoundedByTheBodyLimit(t *testing.T) {
 			s.must(200, req{Method: "PATCH", Path: obj(small["id"].(string)), User: "alice", Body: tc.body, Header: map[string]string{"Content-Type": tc.contentType}})
 		})
 	}
+}
+
+// TestForcedLastModifiedIsBounded checks that a client-forced last_modified (protocol.md
+// 3.3) more than a day ahead, the bound _since has, answers 400 errno 107 on every write
+// that would keep it, and writes nothing: one such value near the int64 maximum would
+// otherwise push the collection timestamp out of every backend's range.
+func TestForcedLastModifiedIsBounded(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, nil)
+	created := s.create("alice", map[string]any{"id": uid, "name": "cep"})
+	collection := func() string {
+		t.Helper()
+		return etag(s.must(200, req{Method: "GET", Path: col, User: "alice"}))
+	}
+	before := collection()
+	now := time.Now().UnixMilli()
+	other := "00000000-0000-4000-8000-000000000001"
+	for _, value := range []string{
+		"9223372036854775807", "9223372036854775000", fmt.Sprint(int64(1) << 53),
+		fmt.Sprint(now + 2*24*3600*1000), "99999999999999999999", "1e30",
+	} {
+		data := `{"data": {"name": "x", "last_modified": ` + value + `}}`
+		for _, q := range []req{
+			{Method: "POST", Path: col, Body: data},
+			{Method: "PUT", Path: obj(other), Body: data},
+			{Method: "PUT", Path: obj(uid), Body: data},
+			{Method: "PATCH", Path: obj(uid), Body: data},
+			{Method: "PATCH", Path: obj(uid), Body: `[{"op": "replace", "path": "/data/last_modified", "value": ` + value + `}]`,
+				Header: jsonPatchHeader},
+		} {
+			q.User = "alice"
+			t.Run(q.Method+" "+q.Path+" "+value, func(t *testing.T) {
+				expectError(t, s.do(q), 400, 107, "body", "data.last_modified")
+			})
+		}
+		t.Run("DELETE ?last_modified="+value, func(t *testing.T) {
+			r := s.do(req{Method: "DELETE", Path: obj(uid) + "?last_modified=" + value, User: "alice"})
+			expectError(t, r, 400, 107, "querystring", "last_modified")
+		})
+	}
+	if got := s.must(200, req{Method: "GET", Path: obj(uid), User: "alice"}).data(); !reflect.DeepEqual(got, created) {
+		t.Fatalf("the object changed: %v, want %v", got, created)
+	}
+	s.must(404, req{Method: "GET", Path: obj(other), User: "alice"})
+	if after := collection(); after != before {
+		t.Fatalf("the collection timestamp moved from %s to %s", before, after)
+	}
+
+	t.Run("a value less than a day ahead is kept, and later writes go on above it", func(t *testing.T) {
+		ahead := now + 3600*1000
+		r := s.must(200, req{Method: "PATCH", Path: obj(uid), User: "alice", Body: map[string]any{"data": map[string]any{"last_modified": ahead}}})
+		if r.data()["last_modified"] != float64(ahead) {
+			t.Fatalf("forced value not kept: %v", r.data())
+		}
+		next := s.create("alice", map[string]any{"name": "next"})
+		if lm := int64(next["last_modified"].(float64)); lm <= ahead {
+			t.Fatalf("next write %d not above %d", lm, ahead)
+		}
+	})
 }

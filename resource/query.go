@@ -64,6 +64,10 @@ func nativeValue(s string) any {
 	return v
 }
 
+// maxTimestampAhead is how far ahead of the server's clock a timestamp given by a client may
+// be: a _since, _before or _to filter, a DELETE's last_modified, a forced last_modified.
+const maxTimestampAhead = 24 * time.Hour
+
 // parseTimestamp validates an epoch-millisecond value given as an integer, a string of
 // digits or a quoted string of digits: 0 <= v < now + 1 day.
 func parseTimestamp(v any, now time.Time) (int64, bool) {
@@ -86,7 +90,7 @@ func parseTimestamp(v any, now time.Time) (int64, bool) {
 	default:
 		return 0, false
 	}
-	return n, n >= 0 && n < now.Add(24*time.Hour).UnixMilli()
+	return n, n >= 0 && n < now.Add(maxTimestampAhead).UnixMilli()
 }
 
 func hasNUL(v any) bool {

@@ -542,6 +542,9 @@ func (rs *Resource[T]) prepare(t *target, id string, data map[string]any, old *s
 	if lm, ok := integer(m["last_modified"]); ok && lm > 0 && (old == nil || lm > old.LastModified) {
 		obj.LastModified = lm
 	}
+	if err := rs.checkForced(m["last_modified"], old); err != nil {
+		return storage.Object{}, err
+	}
 	raw, err := marshalData(m)
 	if err != nil {
 		return storage.Object{}, err
@@ -562,6 +565,39 @@ func (rs *core) checkObjectSize(n int) error {
 			"The object would be %d bytes, more than max_request_body_bytes (%d)", n, rs.maxObjectBytes))
 	}
 	return nil
+}
+
+// checkForced refuses a client-forced last_modified that would be kept (on a create, or
+// above the stored object's) and is not before now + maxTimestampAhead, the bound of _since:
+// one value near the int64 maximum would push the collection timestamp out of the
+// backends' range (PostgreSQL's bigint, the doubles of Redis's scripts) for every later
+// write. Numbers too large for an int64, in any spelling, are refused too; values that are
+// not numbers are still ignored (protocol.md 3.3).
+func (rs *core) checkForced(v any, old *storage.Object) error {
+	var f float64
+	switch x := v.(type) {
+	case json.Number:
+		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			f = float64(n)
+			if old != nil && n <= old.LastModified {
+				return nil // dropped
+			}
+		} else if f, err = x.Float64(); err != nil && !errors.Is(err, strconv.ErrRange) {
+			return nil
+		}
+	case float64:
+		f = x
+		if old != nil && f <= float64(old.LastModified) {
+			return nil // dropped
+		}
+	default:
+		return nil
+	}
+	if f < float64(rs.now().Add(maxTimestampAhead).UnixMilli()) {
+		return nil
+	}
+	return protocol.InvalidParam("body", "data.last_modified",
+		"last_modified should be an epoch timestamp in milliseconds, at most one day ahead")
 }
 
 // integer reads an integral JSON number.
