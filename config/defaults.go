@@ -38,6 +38,7 @@ var table = map[string]setting{
 	"storage_max_fetch_size":              {"10000", KindInt},
 	"pagination_token_validity_seconds":   {"600", KindInt},
 	"max_request_body_bytes":              {"8388608", KindInt},
+	"max_principals_per_permission":       {"1000", KindInt},
 	"storage_backend":                     {"memory", KindString},
 	"storage_url":                         {"", KindString},
 	"storage_pool_size":                   {"25", KindInt},

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cliquet-go/cliquet/permission/memory"
 )
 
 // jsonPatchHeader sends a body as a JSON Patch.
@@ -139,6 +141,77 @@ func TestForcedLastModifiedIsBounded(t *testing.T) {
 		next := s.create("alice", map[string]any{"name": "next"})
 		if lm := int64(next["last_modified"].(float64)); lm <= ahead {
 			t.Fatalf("next write %d not above %d", lm, ahead)
+		}
+	})
+}
+
+// principals returns n distinct principals, each given twice when twice.
+func principals(n int, twice bool) []string {
+	out := make([]string, 0, 2*n)
+	for i := range n {
+		out = append(out, fmt.Sprintf("account:user%06d", i))
+		if twice {
+			out = append(out, fmt.Sprintf("account:user%06d", i))
+		}
+	}
+	return out
+}
+
+// TestPrincipalsPerPermissionAreLimited checks max_principals_per_permission: a permission
+// listing more distinct principals answers 400 errno 107 naming the permission, whether
+// they come in a permissions field or from a JSON Patch; duplicates count once.
+func TestPrincipalsPerPermissionAreLimited(t *testing.T) {
+	t.Parallel()
+	perms := func(r *response) map[string]any { p, _ := r.Body["permissions"].(map[string]any); return p }
+	tooMany := func(t *testing.T, r *response, name string) {
+		t.Helper()
+		expectError(t, r, 400, 107, "body", "permissions."+name)
+		if msg, _ := r.Body["message"].(string); !strings.Contains(msg, name) || !strings.Contains(msg, "principals") {
+			t.Errorf("message %q does not name the permission and the limit", msg)
+		}
+	}
+
+	t.Run("the default is 1000", func(t *testing.T) {
+		s := newShareServer(t, memory.New(), nil, nil)
+		r := s.do(req{Method: "POST", Path: "/v1/articles", User: "alice", Body: map[string]any{"data": map[string]any{}, "permissions": map[string]any{"read": principals(1001, false)}}})
+		tooMany(t, r, "read")
+		r = s.must(201, req{Method: "POST", Path: "/v1/articles", User: "alice", Body: map[string]any{"data": map[string]any{}, "permissions": map[string]any{"read": principals(1000, true)}}})
+		if n := len(perms(r)["read"].([]any)); n != 1000 {
+			t.Fatalf("%d principals in read, want the 1000 distinct ones", n)
+		}
+	})
+
+	t.Run("duplicates are removed, the first occurrence kept", func(t *testing.T) {
+		s := newShareServer(t, memory.New(), nil, nil)
+		r := s.must(201, req{Method: "POST", Path: "/v1/articles", User: "alice", Body: map[string]any{"data": map[string]any{},
+			"permissions": map[string]any{"read": []string{"b", "a", "b", "c", "a"}}}})
+		if got := fmt.Sprint(perms(r)["read"]); got != "[a b c]" {
+			t.Fatalf("read = %s, want [a b c]", got)
+		}
+	})
+
+	t.Run("a setting of 5 refuses the sixth on every write", func(t *testing.T) {
+		s := newShareServer(t, memory.New(), map[string]string{"max_principals_per_permission": "5"}, nil)
+		six := map[string]any{"write": principals(6, false)}
+		tooMany(t, s.do(req{Method: "POST", Path: "/v1/articles", User: "alice", Body: map[string]any{"data": map[string]any{}, "permissions": six}}), "write")
+		id := s.must(201, req{Method: "POST", Path: "/v1/articles", User: "alice", Body: map[string]any{"data": map[string]any{},
+			"permissions": map[string]any{"read": principals(5, false)}}}).data()["id"].(string)
+		path := "/v1/articles/" + id
+		tooMany(t, s.do(req{Method: "PUT", Path: path, User: "alice", Body: map[string]any{"data": map[string]any{}, "permissions": six}}), "write")
+		tooMany(t, s.do(req{Method: "PATCH", Path: path, User: "alice", Body: map[string]any{"permissions": six}}), "write")
+		r := s.do(req{Method: "PATCH", Path: path, User: "alice", Body: `[{"op": "add", "path": "/permissions/read/account:sixth"}]`, Header: jsonPatchHeader})
+		tooMany(t, r, "read")
+		if n := len(perms(s.must(200, req{Method: "GET", Path: path, User: "alice"}))["read"].([]any)); n != 5 {
+			t.Fatalf("%d principals in read after the refused writes, want 5", n)
+		}
+	})
+
+	t.Run("0 disables the limit, and 100k principals are de-duplicated in linear time", func(t *testing.T) {
+		s := newShareServer(t, memory.New(), map[string]string{"max_principals_per_permission": "0"}, nil)
+		r := s.must(201, req{Method: "POST", Path: "/v1/articles", User: "alice", Body: map[string]any{"data": map[string]any{},
+			"permissions": map[string]any{"read": principals(50_000, true)}}})
+		if n := len(perms(r)["read"].([]any)); n != 50_000 {
+			t.Fatalf("%d principals in read, want 50000", n)
 		}
 	})
 }

@@ -295,7 +295,7 @@ func (rs *Resource[T]) createObject(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	b, err := readBody(r, rs.permNames())
+	b, err := readBody(r, rs.permNames(), rs.maxPrincipals)
 	if err != nil {
 		return err
 	}
@@ -514,7 +514,7 @@ func (rs *Resource[T]) objectWriteInput(r *http.Request) (preconditions, string,
 	if err != nil {
 		return preconditions{}, "", nil, err
 	}
-	b, err := readBody(r, rs.permNames())
+	b, err := readBody(r, rs.permNames(), rs.maxPrincipals)
 	if err != nil {
 		return preconditions{}, "", nil, err
 	}
@@ -768,7 +768,7 @@ func (rs *core) applyChanges(b *body, old map[string]any, names []string, oldPer
 			}
 			return updated, updated, nil
 		}
-		set, err := jsonPatchResult(names, res.Permissions)
+		set, err := jsonPatchResult(names, res.Permissions, rs.maxPrincipals)
 		if err != nil {
 			return nil, nil, err
 		}

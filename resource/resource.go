@@ -50,7 +50,10 @@ type core struct {
 	cacheExpires int // <name>_cache_expires_seconds, 0: none
 	// maxObjectBytes bounds the JSON of a stored object: max_request_body_bytes, 0 for none.
 	maxObjectBytes int
-	scheme, host   string // http_scheme, http_host overrides
+	// maxPrincipals bounds the principals of one permission in a write:
+	// max_principals_per_permission, 0 for none.
+	maxPrincipals int
+	scheme, host  string // http_scheme, http_host overrides
 
 	bodies bodies // response buffers (handlers.go)
 	// jsonType is the Content-Type value of the JSON responses, one slice for all of them
@@ -215,6 +218,10 @@ func Register[T any](app *cliquet.App, spec Spec[T]) (*Resource[T], error) {
 		return nil, err
 	}
 	rs.maxObjectBytes = max(rs.maxObjectBytes, 0)
+	if rs.maxPrincipals, err = s.Int("max_principals_per_permission"); err != nil {
+		return nil, err
+	}
+	rs.maxPrincipals = max(rs.maxPrincipals, 0)
 	if n, set, err := s.OptionalInt(spec.Name + "_cache_expires_seconds"); err != nil {
 		return nil, err
 	} else if set && n > 0 {
