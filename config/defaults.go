@@ -43,6 +43,7 @@ var table = map[string]setting{
 	"storage_url":                         {"", KindString},
 	"storage_pool_size":                   {"25", KindInt},
 	"storage_pool_timeout":                {"30", KindSeconds},
+	"storage_statement_timeout":           {"30", KindSeconds},
 	"storage_write_workers":               {"0", KindInt},
 	"storage_prefix":                      {"storage:", KindString},
 	"cache_backend":                       {"memory", KindString},
