@@ -92,8 +92,8 @@ func boundsDo(t *testing.T, h http.Handler, method, target, contentType, body st
 
 // TestHostileBoundsOverHTTP sends, on PostgreSQL and on memory, the small requests that
 // asked for unbounded work or broke a collection: a JSON Patch doubling the object 18
-// times, forced timestamps near the int64 maximum, 100k principals in one permission,
-// 500 sort fields. Each answers 400 errno 107 and leaves the collection working.
+// times, a JSON Patch of 100k operations, forced timestamps near the int64 maximum, 100k
+// principals in one permission, 500 sort fields. Each answers 400 errno 107 and leaves the collection working.
 func TestHostileBoundsOverHTTP(t *testing.T) {
 	dsn := testenv.PostgresDatabaseC(t, "storage_pg_hostile_bounds")
 	ctx := context.Background()
@@ -136,6 +136,15 @@ func TestHostileBoundsOverHTTP(t *testing.T) {
 			ops := make([]string, 18)
 			for i := range ops {
 				ops[i] = fmt.Sprintf(`{"op": "copy", "from": "/data", "path": "/data/c%d"}`, i)
+			}
+			rejected(t, boundsDo(t, h, "PATCH", "/v1/things/a", patchType, "["+strings.Join(ops, ",")+"]"), "PATCH")
+			unchanged(t)
+		})
+
+		t.Run(backend.name+": a JSON Patch of 100k operations", func(t *testing.T) {
+			ops := make([]string, 100_000)
+			for i := range ops {
+				ops[i] = fmt.Sprintf(`{"op": "add", "path": "/data/k%d", "value": 1}`, i)
 			}
 			rejected(t, boundsDo(t, h, "PATCH", "/v1/things/a", patchType, "["+strings.Join(ops, ",")+"]"), "PATCH")
 			unchanged(t)
