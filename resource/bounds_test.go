@@ -62,6 +62,17 @@ func TestPatchResultIsBoundedByTheBodyLimit(t *testing.T) {
 		}
 	})
 
+	t.Run("HTML escapes count as the bytes the client sent", func(t *testing.T) {
+		// encoding/json stores '<' as \u003c: 1500 of them are 9000 bytes stored, from a
+		// body within the 2000-byte limit, and the object still takes PATCHes.
+		s := newServer(t, map[string]string{"max_request_body_bytes": "2000"})
+		created := s.must(201, req{Method: "POST", Path: col, User: "alice", Body: `{"data": {"html": "` + strings.Repeat("<&>", 500) + `"}}`}).data()
+		path := obj(created["id"].(string))
+		s.must(200, req{Method: "PATCH", Path: path, User: "alice", Body: `{"data": {"more": 1}}`})
+		s.must(200, req{Method: "PATCH", Path: path, User: "alice", Body: `[{"op": "add", "path": "/data/again", "value": 2}]`, Header: jsonPatchHeader})
+		s.must(200, req{Method: "PATCH", Path: path, User: "alice", Body: `{"data": {"merged": 3}}`, Header: map[string]string{"Content-Type": "application/merge-patch+json"}})
+	})
+
 	// With a 2000-byte limit, an object of about 1500 bytes takes no second field of 1500.
 	big := strings.Repeat("y", 1500)
 	for _, tc := range []struct {

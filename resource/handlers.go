@@ -662,6 +662,9 @@ func (rs *Resource[T]) patchObject(w http.ResponseWriter, r *http.Request) error
 		if err != nil {
 			return err
 		}
+		if err := rs.checkObjectSize(obj.Data); err != nil {
+			return err
+		}
 		stored = existing
 		// Shareable resources always write, as kinto.core does: permission changes bump the
 		// object's timestamp too.
@@ -756,7 +759,7 @@ func (rs *core) applyChanges(b *body, old map[string]any, names []string, oldPer
 		if err := json.Unmarshal(out, &res); err != nil {
 			return nil, nil, protocol.InvalidParam("body", "", "JSON Patch operation failed: "+err.Error())
 		}
-		if err := rs.checkObjectSize(len(res.Data)); err != nil {
+		if err := rs.checkObjectSize(res.Data); err != nil {
 			return nil, nil, err
 		}
 		if err := decodeJSON(res.Data, &updated); err != nil || updated == nil {
@@ -781,7 +784,7 @@ func (rs *core) applyChanges(b *body, old map[string]any, names []string, oldPer
 		if perr != nil {
 			return nil, nil, protocol.InvalidParam("body", "data", "Invalid merge patch: "+perr.Error())
 		}
-		if err := rs.checkObjectSize(len(out)); err != nil {
+		if err := rs.checkObjectSize(out); err != nil {
 			return nil, nil, err
 		}
 		if err := decodeJSON(out, &updated); err != nil {

@@ -556,18 +556,24 @@ func (rs *Resource[T]) prepare(t *target, id string, data map[string]any, old *s
 	if err != nil {
 		return storage.Object{}, err
 	}
-	if err := rs.checkObjectSize(len(raw)); err != nil {
-		return storage.Object{}, err
-	}
 	obj.Data = raw
 	return obj, nil
 }
 
-// checkObjectSize refuses an object whose JSON is n bytes when that is over
-// max_request_body_bytes: no write stores an object that could not be sent back in a body,
-// whatever a PATCH (a JSON Patch's copies, a merge) made of a small request.
-func (rs *core) checkObjectSize(n int) error {
-	if rs.maxObjectBytes > 0 && n > rs.maxObjectBytes {
+// checkObjectSize refuses the result of a PATCH, raw (JSON), when it is larger than
+// max_request_body_bytes: whatever a JSON Patch's copies or a merge make of a small request,
+// no PATCH stores an object that could not be sent in a body. The HTML escapes that
+// encoding/json writes (\u003c for '<', also \u003e and \u0026) count as the one byte a
+// client sends, so that an object stored from a body within the limit stays within it.
+func (rs *core) checkObjectSize(raw []byte) error {
+	if rs.maxObjectBytes <= 0 || len(raw) <= rs.maxObjectBytes {
+		return nil
+	}
+	n := len(raw)
+	for _, esc := range [...]string{`\u003c`, `\u003e`, `\u0026`} {
+		n -= (len(esc) - 1) * bytes.Count(raw, []byte(esc))
+	}
+	if n > rs.maxObjectBytes {
 		return protocol.InvalidParam("body", "data", fmt.Sprintf(
 			"The object would be %d bytes, more than max_request_body_bytes (%d)", n, rs.maxObjectBytes))
 	}
