@@ -71,6 +71,9 @@ func TestPatchResultIsBoundedByTheBodyLimit(t *testing.T) {
 		s.must(200, req{Method: "PATCH", Path: path, User: "alice", Body: `{"data": {"more": 1}}`})
 		s.must(200, req{Method: "PATCH", Path: path, User: "alice", Body: `[{"op": "add", "path": "/data/again", "value": 2}]`, Header: jsonPatchHeader})
 		s.must(200, req{Method: "PATCH", Path: path, User: "alice", Body: `{"data": {"merged": 3}}`, Header: map[string]string{"Content-Type": "application/merge-patch+json"}})
+		// Copying 500 bytes of "<>&" adds 500 bytes, not the 3000 of its escaped form.
+		s.must(200, req{Method: "PATCH", Path: path, User: "alice", Body: `{"data": {"html": "` + strings.Repeat("<&>", 166) + `"}}`})
+		s.must(200, req{Method: "PATCH", Path: path, User: "alice", Body: `[{"op": "copy", "from": "/data/html", "path": "/data/copy"}]`, Header: jsonPatchHeader})
 	})
 
 	// With a 2000-byte limit, an object of about 1500 bytes takes no second field of 1500.

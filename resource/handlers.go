@@ -1,6 +1,7 @@
 package resource
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -740,9 +741,10 @@ func (rs *core) applyChanges(b *body, old map[string]any, names []string, oldPer
 		if names != nil {
 			perms = jsonPatchPermissions(names, oldPerms)
 		}
-		doc, _ := json.Marshal(map[string]any{"data": old, "permissions": perms})
+		doc, _ := marshalNoHTMLEscape(map[string]any{"data": old, "permissions": perms})
 		opts := jsonpatch.NewApplyOptions()
 		opts.AccumulatedCopySizeLimit = int64(rs.maxObjectBytes) // 0: no limit
+		opts.EscapeHTML = false                                  // copies count '<' as one byte
 		out, perr := b.patch.ApplyWithOptions(doc, opts)
 		var tooLarge *jsonpatch.AccumulatedCopySizeError
 		if errors.As(perr, &tooLarge) {
@@ -801,6 +803,18 @@ func (rs *core) applyChanges(b *body, old map[string]any, names []string, oldPer
 		}
 		return updated, b.data, nil
 	}
+}
+
+// marshalNoHTMLEscape is json.Marshal without the HTML escapes ('<' written \u003c), so
+// that a JSON Patch's copies are measured in the bytes a client sends.
+func marshalNoHTMLEscape(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // deleteObject answers DELETE on the object URL and returns the tombstone.
