@@ -1,9 +1,11 @@
 package resource
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
@@ -296,7 +298,7 @@ func (rs *Resource[T]) createObject(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	b, err := readBody(r, rs.permNames())
+	b, err := readBody(r, rs.permNames(), rs.maxPrincipals)
 	if err != nil {
 		return err
 	}
@@ -515,7 +517,7 @@ func (rs *Resource[T]) objectWriteInput(r *http.Request) (preconditions, string,
 	if err != nil {
 		return preconditions{}, "", nil, err
 	}
-	b, err := readBody(r, rs.permNames())
+	b, err := readBody(r, rs.permNames(), rs.maxPrincipals)
 	if err != nil {
 		return preconditions{}, "", nil, err
 	}
@@ -647,7 +649,7 @@ func (rs *Resource[T]) patchObject(w http.ResponseWriter, r *http.Request) error
 		}
 		old = decodeData(existing)
 		var updated map[string]any
-		updated, applied, err = applyChanges(b, old, rs.permNames(), oldPerms)
+		updated, applied, err = rs.applyChanges(b, old, rs.permNames(), oldPerms)
 		if err != nil {
 			return err
 		}
@@ -661,6 +663,9 @@ func (rs *Resource[T]) patchObject(w http.ResponseWriter, r *http.Request) error
 		}
 		obj, err := rs.prepare(t, id, updated, &existing)
 		if err != nil {
+			return err
+		}
+		if err := rs.checkObjectSize(obj.Data); err != nil {
 			return err
 		}
 		stored = existing
@@ -724,7 +729,11 @@ func hasKey(m map[string]any, k string) bool { _, ok := m[k]; return ok }
 // On shareable resources (names is not nil) a JSON Patch may also change the permissions
 // (ops on /permissions/<perm>/<principal>, starting from oldPerms): the result replaces
 // b.perms, as full replacements.
-func applyChanges(b *body, old map[string]any, names []string, oldPerms permission.Set) (updated, applied map[string]any, err error) {
+//
+// The result is bounded by max_request_body_bytes: a JSON Patch's copies may not add more
+// than that (a few copies of the object into itself would otherwise double it each time),
+// and a patched document larger than that is refused before it is decoded.
+func (rs *core) applyChanges(b *body, old map[string]any, names []string, oldPerms permission.Set) (updated, applied map[string]any, err error) {
 	if b.kind != bodyJSONPatch && b.data == nil {
 		return maps.Clone(old), map[string]any{}, nil // permissions only
 	}
@@ -734,8 +743,16 @@ func applyChanges(b *body, old map[string]any, names []string, oldPerms permissi
 		if names != nil {
 			perms = jsonPatchPermissions(names, oldPerms)
 		}
-		doc, _ := json.Marshal(map[string]any{"data": old, "permissions": perms})
-		out, perr := b.patch.Apply(doc)
+		doc, _ := marshalNoHTMLEscape(map[string]any{"data": old, "permissions": perms})
+		opts := jsonpatch.NewApplyOptions()
+		opts.AccumulatedCopySizeLimit = int64(rs.maxObjectBytes) // 0: no limit
+		opts.EscapeHTML = false                                  // copies count '<' as one byte
+		out, perr := b.patch.ApplyWithOptions(doc, opts)
+		var tooLarge *jsonpatch.AccumulatedCopySizeError
+		if errors.As(perr, &tooLarge) {
+			return nil, nil, protocol.InvalidParam("body", "data", fmt.Sprintf(
+				"JSON Patch operation failed: its copies add more than max_request_body_bytes (%d)", rs.maxObjectBytes))
+		}
 		if perr != nil {
 			return nil, nil, protocol.InvalidParam("body", "", "JSON Patch operation failed: "+perr.Error())
 		}
@@ -746,6 +763,9 @@ func applyChanges(b *body, old map[string]any, names []string, oldPerms permissi
 		if err := json.Unmarshal(out, &res); err != nil {
 			return nil, nil, protocol.InvalidParam("body", "", "JSON Patch operation failed: "+err.Error())
 		}
+		if err := rs.checkObjectSize(res.Data); err != nil {
+			return nil, nil, err
+		}
 		if err := decodeJSON(res.Data, &updated); err != nil || updated == nil {
 			return nil, nil, protocol.InvalidParam("body", "data", "JSON Patch operation failed: data should be an object")
 		}
@@ -755,7 +775,7 @@ func applyChanges(b *body, old map[string]any, names []string, oldPerms permissi
 			}
 			return updated, updated, nil
 		}
-		set, err := jsonPatchResult(names, res.Permissions)
+		set, err := jsonPatchResult(names, res.Permissions, rs.maxPrincipals)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -767,6 +787,9 @@ func applyChanges(b *body, old map[string]any, names []string, oldPerms permissi
 		out, perr := jsonpatch.MergePatch(docJSON, patchJSON)
 		if perr != nil {
 			return nil, nil, protocol.InvalidParam("body", "data", "Invalid merge patch: "+perr.Error())
+		}
+		if err := rs.checkObjectSize(out); err != nil {
+			return nil, nil, err
 		}
 		if err := decodeJSON(out, &updated); err != nil {
 			return nil, nil, err
@@ -782,6 +805,18 @@ func applyChanges(b *body, old map[string]any, names []string, oldPerms permissi
 		}
 		return updated, b.data, nil
 	}
+}
+
+// marshalNoHTMLEscape is json.Marshal without the HTML escapes ('<' written \u003c), so
+// that a JSON Patch's copies are measured in the bytes a client sends.
+func marshalNoHTMLEscape(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // deleteObject answers DELETE on the object URL and returns the tombstone.

@@ -123,7 +123,7 @@ func jsonPatchPermissions(names []string, old permission.Set) map[string]map[str
 
 // jsonPatchResult reads the permissions part of a patched document back as full
 // replacements (every permission name listed).
-func jsonPatchResult(names []string, raw json.RawMessage) (permission.Set, error) {
+func jsonPatchResult(names []string, raw json.RawMessage, maxPrincipals int) (permission.Set, error) {
 	var doc map[string]map[string]any
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return nil, protocol.InvalidParam("body", "permissions", "JSON Patch operation failed: permissions should map permissions to principals")
@@ -132,6 +132,9 @@ func jsonPatchResult(names []string, raw json.RawMessage) (permission.Set, error
 	for k, principals := range doc {
 		if !slices.Contains(names, k) {
 			return nil, protocol.InvalidParam("body", "permissions."+k, k+" is not a permission of this resource")
+		}
+		if d, over := tooManyPrincipals(k, len(principals), maxPrincipals); over {
+			return nil, protocol.InvalidParameters(d)
 		}
 		list := make([]string, 0, len(principals))
 		for p := range principals {

@@ -46,10 +46,15 @@ type core struct {
 	parentSchema *schemaCache
 	now          func() time.Time
 
-	paginateBy   int    // 0: none
-	maxFetch     int    // storage_max_fetch_size
-	cacheExpires int    // <name>_cache_expires_seconds, 0: none
-	scheme, host string // http_scheme, http_host overrides
+	paginateBy   int // 0: none
+	maxFetch     int // storage_max_fetch_size
+	cacheExpires int // <name>_cache_expires_seconds, 0: none
+	// maxObjectBytes bounds the JSON of a stored object: max_request_body_bytes, 0 for none.
+	maxObjectBytes int
+	// maxPrincipals bounds the principals of one permission in a write:
+	// max_principals_per_permission, 0 for none.
+	maxPrincipals int
+	scheme, host  string // http_scheme, http_host overrides
 
 	bodies bodies // response buffers (handlers.go)
 	// jsonType is the Content-Type value of the JSON responses, one slice for all of them
@@ -210,6 +215,14 @@ func Register[T any](app *cliquet.App, spec Spec[T]) (*Resource[T], error) {
 	if rs.maxFetch <= 0 {
 		rs.maxFetch = 10000
 	}
+	if rs.maxObjectBytes, err = s.Int("max_request_body_bytes"); err != nil {
+		return nil, err
+	}
+	rs.maxObjectBytes = max(rs.maxObjectBytes, 0)
+	if rs.maxPrincipals, err = s.Int("max_principals_per_permission"); err != nil {
+		return nil, err
+	}
+	rs.maxPrincipals = max(rs.maxPrincipals, 0)
 	if n, set, err := s.OptionalInt(spec.Name + "_cache_expires_seconds"); err != nil {
 		return nil, err
 	} else if set && n > 0 {
@@ -538,12 +551,68 @@ func (rs *Resource[T]) prepare(t *target, id string, data map[string]any, old *s
 	if lm, ok := integer(m["last_modified"]); ok && lm > 0 && (old == nil || lm > old.LastModified) {
 		obj.LastModified = lm
 	}
+	if err := rs.checkForced(m["last_modified"], old); err != nil {
+		return storage.Object{}, err
+	}
 	raw, err := marshalData(m)
 	if err != nil {
 		return storage.Object{}, err
 	}
 	obj.Data = raw
 	return obj, nil
+}
+
+// checkObjectSize refuses the result of a PATCH, raw (JSON), when it is larger than
+// max_request_body_bytes: whatever a JSON Patch's copies or a merge make of a small request,
+// no PATCH stores an object that could not be sent in a body. The HTML escapes that
+// encoding/json writes (\u003c for '<', also \u003e and \u0026) count as the one byte a
+// client sends, so that an object stored from a body within the limit stays within it.
+func (rs *core) checkObjectSize(raw []byte) error {
+	if rs.maxObjectBytes <= 0 || len(raw) <= rs.maxObjectBytes {
+		return nil
+	}
+	n := len(raw)
+	for _, esc := range [...]string{`\u003c`, `\u003e`, `\u0026`} {
+		n -= (len(esc) - 1) * bytes.Count(raw, []byte(esc))
+	}
+	if n > rs.maxObjectBytes {
+		return protocol.InvalidParam("body", "data", fmt.Sprintf(
+			"The object would be %d bytes, more than max_request_body_bytes (%d)", n, rs.maxObjectBytes))
+	}
+	return nil
+}
+
+// checkForced refuses a client-forced last_modified that would be kept (on a create, or
+// above the stored object's) and is not before now + maxTimestampAhead, the bound of _since:
+// one value near the int64 maximum would push the collection timestamp out of the
+// backends' range (PostgreSQL's bigint, the doubles of Redis's scripts) for every later
+// write. Numbers too large for an int64, in any spelling, are refused too; values that are
+// not numbers are still ignored (protocol.md 3.3).
+func (rs *core) checkForced(v any, old *storage.Object) error {
+	var f float64
+	switch x := v.(type) {
+	case json.Number:
+		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			f = float64(n)
+			if old != nil && n <= old.LastModified {
+				return nil // dropped
+			}
+		} else if f, err = x.Float64(); err != nil && !errors.Is(err, strconv.ErrRange) {
+			return nil
+		}
+	case float64:
+		f = x
+		if old != nil && f <= float64(old.LastModified) {
+			return nil // dropped
+		}
+	default:
+		return nil
+	}
+	if f < float64(rs.now().Add(maxTimestampAhead).UnixMilli()) {
+		return nil
+	}
+	return protocol.InvalidParam("body", "data.last_modified",
+		"last_modified should be an epoch timestamp in milliseconds, at most one day ahead")
 }
 
 // integer reads an integral JSON number.

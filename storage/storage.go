@@ -61,6 +61,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/cliquet-go/cliquet/internal/jsonenc"
 )
@@ -195,8 +196,12 @@ type Backend interface {
 	// o.LastModified is kept as the object's timestamp (replication); the collection timestamp
 	// then becomes max(previous+1, o.LastModified). A forced value equal to the collection
 	// timestamp is bumped to previous+1 instead, so that it stays unique (kinto.core). The same
-	// rules apply to the forced values that Update and Delete keep. It removes a tombstone of
-	// the same id and returns *UnicityError when a live object has that id.
+	// rules apply to the forced values that Update and Delete keep. A forced value more than
+	// [MaxForcedAhead] ahead of the backend's clock is ignored, as if none were given (see
+	// [KeptForced]): the write gets a fresh timestamp, so that no caller can push the
+	// collection timestamp out of the backend's range (an int64, a double in some stores).
+	// It removes a tombstone of the same id and returns *UnicityError when a live object has
+	// that id.
 	Create(ctx context.Context, s Scope, o Object) (Object, error)
 	// Get returns a live object, or ErrNotFound (tombstones are not returned).
 	Get(ctx context.Context, s Scope, id string) (Object, error)
@@ -247,6 +252,23 @@ type Condition struct {
 	// LastModified is the timestamp the live object must have at the time of the write.
 	// 0 (or a negative value) means no condition.
 	LastModified int64
+}
+
+// MaxForcedAhead is how far ahead of a backend's clock a forced last_modified (Create,
+// Update, Delete) may be; a value beyond it is ignored. The resource layer refuses such
+// values with a 400 before they reach storage (the bound of its _since filter); backends
+// apply it again so that the collection clock stays sane whatever the caller.
+const MaxForcedAhead = 24 * time.Hour
+
+// KeptForced returns the forced timestamp lm that a backend whose clock reads now keeps:
+// lm when 0 < lm <= now + [MaxForcedAhead], else 0 (none forced). now may be the web
+// head's clock where the backend's timestamps come from its server's (PostgreSQL, Redis):
+// a day dwarfs any skew between them.
+func KeptForced(lm int64, now time.Time) int64 {
+	if lm <= 0 || lm > now.Add(MaxForcedAhead).UnixMilli() {
+		return 0
+	}
+	return lm
 }
 
 // FirstCondition returns cond[0], or the zero Condition (no condition) when cond is empty.

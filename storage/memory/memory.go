@@ -106,10 +106,12 @@ func (b *Backend) coll(s storage.Scope, create bool) *collection {
 // bump returns the timestamp of a new write in c and advances the collection timestamp; c.mu
 // must be held for writing. A positive forced value is kept as the object's timestamp, except
 // when it equals the collection timestamp (then both become previous+1); the collection
-// timestamp becomes max(previous+1, forced).
+// timestamp becomes max(previous+1, forced). A forced value more than a day ahead of the
+// clock (storage.MaxForcedAhead) is ignored.
 func (b *Backend) bump(c *collection, forced int64) int64 {
 	prev := c.ts
-	if forced > 0 {
+	clock := b.clock()
+	if forced = storage.KeptForced(forced, clock); forced > 0 {
 		switch {
 		case forced > prev:
 			c.ts = forced
@@ -121,7 +123,7 @@ func (b *Backend) bump(c *collection, forced int64) int64 {
 		}
 		return forced
 	}
-	now := b.clock().UnixMilli()
+	now := clock.UnixMilli()
 	if now <= prev {
 		now = prev + 1
 	}

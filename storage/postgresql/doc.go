@@ -9,6 +9,9 @@
 // Settings read by the registered factory ([Open]): storage_url (postgres:// or
 // postgresql:// DSN), storage_pool_size (maximum connections, default 25),
 // storage_pool_timeout (seconds to wait for a connection, default 30),
+// storage_statement_timeout (seconds a statement may run, or wait for a lock, before
+// PostgreSQL cancels it and the call fails with a *storage.BackendError; default 30, 0 for
+// none),
 // storage_write_workers (connections of the write pipeline, default [DefaultWriteWorkers]:
 // half the CPUs, at least 2, at most half the pool; negative: no pipeline) and
 // storage_max_fetch_size (cap on the rows List returns without a limit, default 10000).

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +29,8 @@ const (
 	DefaultPoolSize     = 25
 	DefaultPoolTimeout  = 30 * time.Second
 	DefaultMaxFetchSize = 10000
+	// DefaultStatementTimeout bounds every statement of the backend's connections.
+	DefaultStatementTimeout = 30 * time.Second
 )
 
 // Errors returned for input PostgreSQL cannot represent. They are not *storage.BackendError:
@@ -66,6 +69,13 @@ type Options struct {
 	// MaxFetchSize caps the number of objects List returns when ListOptions.Limit is 0.
 	// Default 10000; a negative value means no cap.
 	MaxFetchSize int
+	// StatementTimeout is the statement_timeout of every connection of the pool: PostgreSQL
+	// cancels a statement that runs (or waits for a lock) longer, and the call fails with a
+	// *storage.BackendError (SQLSTATE 57014), which the resource layer answers 503 errno 201
+	// with Retry-After, so that a request never waits as long as a stuck database does.
+	// Migrations run without it. Default 30 s ([DefaultStatementTimeout]); a negative value
+	// means no timeout; a statement_timeout given in URL wins.
+	StatementTimeout time.Duration
 	// Logger receives migration reports and warnings. Default: discard.
 	Logger *slog.Logger
 	// WriteWorkers is the number of connections that carry the single writes (Create,
@@ -119,9 +129,9 @@ func init() {
 }
 
 // Open is the storage.Factory registered as "postgresql". It reads storage_url,
-// storage_pool_size, storage_pool_timeout (seconds), storage_write_workers and
-// storage_max_fetch_size. It does not
-// touch the schema: run [Backend.InitializeSchema] from the migrate step.
+// storage_pool_size, storage_pool_timeout (seconds), storage_statement_timeout (seconds, 0
+// for none), storage_write_workers and storage_max_fetch_size. It does not touch the
+// schema: run [Backend.InitializeSchema] from the migrate step.
 func Open(ctx context.Context, s *config.Settings) (storage.Backend, error) {
 	opts := Options{URL: s.String("storage_url")}
 	var err error
@@ -130,6 +140,12 @@ func Open(ctx context.Context, s *config.Settings) (storage.Backend, error) {
 	}
 	if opts.PoolTimeout, err = s.Seconds("storage_pool_timeout"); err != nil {
 		return nil, err
+	}
+	if opts.StatementTimeout, err = s.Seconds("storage_statement_timeout"); err != nil {
+		return nil, err
+	}
+	if opts.StatementTimeout <= 0 {
+		opts.StatementTimeout = -1 // 0 in the settings: none
 	}
 	if opts.WriteWorkers, err = s.Int("storage_write_workers"); err != nil {
 		return nil, err
@@ -180,6 +196,13 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.StatementTimeout == 0 {
+		opts.StatementTimeout = DefaultStatementTimeout
+	}
+	if _, inURL := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !inURL && opts.StatementTimeout > 0 {
+		ms := (opts.StatementTimeout + time.Millisecond - 1) / time.Millisecond // 0 would mean none
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(int64(ms), 10)
 	}
 	cfg.MaxConns = int32(opts.PoolSize)
 	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > opts.PoolTimeout {

@@ -98,6 +98,11 @@ func (b *Backend) migrate(ctx context.Context, dryRun bool, target int) ([]int, 
 			return err
 		}
 		defer tx.Rollback(ctx) //nolint:errcheck // no-op after Commit
+		// A migration may rewrite a large table, and waits for another process's migration:
+		// the connection's statement_timeout (Options.StatementTimeout) is not for it.
+		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
 			return err
 		}

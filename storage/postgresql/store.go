@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -188,7 +189,7 @@ func (b *Backend) Create(ctx context.Context, s storage.Scope, o storage.Object)
 	if o.ID == "" {
 		o.ID = uuid.NewString()
 	}
-	forced := max(o.LastModified, 0)
+	forced := storage.KeptForced(o.LastModified, time.Now())
 	data, echo, err := writeData(o.Data)
 	if err != nil {
 		return storage.Object{}, err
@@ -371,7 +372,7 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object,
 	if o.ID == "" {
 		o.ID = uuid.NewString()
 	}
-	forced := max(o.LastModified, 0)
+	forced := storage.KeptForced(o.LastModified, time.Now())
 	data, echo, err := writeData(o.Data)
 	if err != nil {
 		return storage.Object{}, err
@@ -397,15 +398,16 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object,
 // Delete implements storage.Backend. With a condition it runs one statement that checks and
 // writes (see targetCTE).
 func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64, cond ...storage.Condition) (storage.Object, error) {
+	forced := storage.KeptForced(lastModified, time.Now())
 	out := storage.Object{ID: id, Deleted: true}
 	want := storage.FirstCondition(cond).LastModified
 	err := b.runRow(ctx, "delete", func(q rowQuerier) error {
 		var row pgx.Row
 		missing := storage.ErrNotFound
 		if want == 0 {
-			row = q.QueryRow(ctx, deleteSQL, s.Resource, s.Parent, id, max(lastModified, 0))
+			row = q.QueryRow(ctx, deleteSQL, s.Resource, s.Parent, id, forced)
 		} else {
-			row = q.QueryRow(ctx, deleteIfSQL, s.Resource, s.Parent, id, max(lastModified, 0), want)
+			row = q.QueryRow(ctx, deleteIfSQL, s.Resource, s.Parent, id, forced, want)
 			missing = storage.ErrModified
 		}
 		err := row.Scan(&out.LastModified)

@@ -156,7 +156,7 @@ func (b *Backend) Create(ctx context.Context, s storage.Scope, o storage.Object)
 	if o.ID == "" {
 		o.ID = uuid.NewString()
 	}
-	res, err := scriptCreate.Run(ctx, b.client, b.keys(s).slice(), o.ID, []byte(data), max(o.LastModified, 0)).Slice()
+	res, err := scriptCreate.Run(ctx, b.client, b.keys(s).slice(), o.ID, []byte(data), storage.KeptForced(o.LastModified, time.Now())).Slice()
 	if err != nil {
 		return storage.Object{}, fail("create", err)
 	}
@@ -260,7 +260,7 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object,
 		return storage.Object{}, errors.New("storage: redis: update without an id")
 	}
 	want := storage.FirstCondition(cond).LastModified
-	lm, err := scriptUpdate.Run(ctx, b.client, b.keys(s).slice(), o.ID, []byte(data), max(o.LastModified, 0), want).Int64()
+	lm, err := scriptUpdate.Run(ctx, b.client, b.keys(s).slice(), o.ID, []byte(data), storage.KeptForced(o.LastModified, time.Now()), want).Int64()
 	if errors.Is(err, goredis.Nil) {
 		return storage.Object{}, storage.ErrModified
 	}
@@ -274,7 +274,7 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object,
 // checked inside the script that writes.
 func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64, cond ...storage.Condition) (storage.Object, error) {
 	want := storage.FirstCondition(cond).LastModified
-	lm, err := scriptDelete.Run(ctx, b.client, b.keys(s).slice(), id, max(lastModified, 0), want).Int64()
+	lm, err := scriptDelete.Run(ctx, b.client, b.keys(s).slice(), id, storage.KeptForced(lastModified, time.Now()), want).Int64()
 	if errors.Is(err, goredis.Nil) {
 		if want != 0 {
 			return storage.Object{}, storage.ErrModified

@@ -62,7 +62,8 @@
 //     becomes max(previous+1, forced), and a forced value equal to the collection timestamp is
 //     bumped to previous+1. On Update and Delete a forced value is kept only when it is greater
 //     than the stored object's timestamp (kinto.core checks that in its resource layer; here
-//     it is the storage contract).
+//     it is the storage contract). A forced value more than [storage.MaxForcedAhead] ahead
+//     of the clock is ignored (a fresh timestamp is set), on Create, Update and Delete.
 //   - PurgeDeleted never lowers the collection timestamp.
 //   - A failed [storage.Condition] is always [storage.ErrModified] (never ErrNotFound, even
 //     for an id that has no live object), writes nothing and leaves the collection timestamp

@@ -1,6 +1,8 @@
 package storagetest
 
 import (
+	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -157,6 +159,34 @@ var timestampTests = []subtest{
 		t = e.del(scope, a.ID, d.LastModified)
 		e.equal(t.LastModified, d.LastModified+1, "tombstone timestamp")
 		e.equal(e.timestamp(scope), d.LastModified+1, "collection timestamp")
+	}},
+	{"ForcedLastModifiedTooFarAheadIsIgnored", func(e *env) {
+		// A forced value more than storage.MaxForcedAhead ahead of the clock is treated as
+		// none: the write gets a fresh timestamp and the collection clock stays near the
+		// current time (values near the int64 maximum overflowed PostgreSQL's bigint, and
+		// values above 2^53 froze Redis's clock, whose scripts count in doubles).
+		fresh := func(got int64, prev int64, what string) {
+			e.Helper()
+			e.check(got > prev && got < nowMillis()+60_000, "%s: timestamp %d, want a fresh one above %d", what, got, prev)
+		}
+		ahead := nowMillis() + int64(storage.MaxForcedAhead/time.Millisecond) + 60_000
+		prev := e.timestamp(scope)
+		for i, forced := range []int64{math.MaxInt64, math.MaxInt64 - 1000, 1<<53 + 1, ahead} {
+			what := fmt.Sprintf("forced %d", forced)
+			o := e.createIn(scope, storage.Object{LastModified: forced})
+			fresh(o.LastModified, prev, "Create, "+what)
+			e.equal(e.get(scope, o.ID).LastModified, o.LastModified, "stored timestamp, "+what)
+			u := e.update(scope, storage.Object{ID: o.ID, LastModified: forced, Data: raw(`{"a": 1}`)})
+			fresh(u.LastModified, o.LastModified, "Update, "+what)
+			n := e.update(scope, storage.Object{ID: "new" + itoa(i), LastModified: forced, Data: raw(`{}`)})
+			fresh(n.LastModified, u.LastModified, "Update creating, "+what)
+			d := e.del(scope, o.ID, forced)
+			fresh(d.LastModified, n.LastModified, "Delete, "+what)
+			e.equal(e.timestamp(scope), d.LastModified, "collection timestamp, "+what)
+			prev = d.LastModified
+		}
+		next := e.create(`{}`)
+		fresh(next.LastModified, prev, "the next write")
 	}},
 	{"UpdateKeepsSpecifiedLastModifiedWhenCreating", func(e *env) {
 		const lm = 1_448_881_675_541
