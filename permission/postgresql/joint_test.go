@@ -30,6 +30,8 @@ func TestSameDatabase(t *testing.T) {
 		{"postgres://alice@db.example:5432/storage?sslmode=disable", false},
 		{"postgres://bob@db.example:5432/kinto?sslmode=disable", false},
 		{"postgres://alice@db.example:5432/kinto?sslmode=disable&search_path=other", false},
+		{"postgres://alice@db.example:5432/kinto?sslmode=disable&statement_timeout=30000", true},
+		{"postgres://alice@db.example:5432/kinto?sslmode=disable&application_name=web", true},
 		{"postgres://alice@db.example:5432,db2.example:5432/kinto?sslmode=disable", false},
 	} {
 		cfg, err := pgxpool.ParseConfig(tc.url) // as the storage backend reads its URL

@@ -28,7 +28,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -702,7 +701,8 @@ func (b *Backend) Access(ctx context.Context, q permission.AccessQuery) (permiss
 
 // SameDatabase reports whether a session opened with cfg reads the tables this backend
 // reads, with the same rights: same server (host and port, fallbacks included), database,
-// user and run-time parameters (search_path among them). A storage backend on the same
+// user, search_path and options (the run-time parameters that decide which tables a name
+// resolves to; a statement_timeout does not). A storage backend on the same
 // database may then run [AccessSQL] within its own statements. It compares what the two
 // connection strings say, not the servers they reach: two spellings of one server (a host
 // name and its address) are told apart, which only costs the joint reads.
@@ -711,9 +711,15 @@ func (b *Backend) SameDatabase(cfg *pgx.ConnConfig) bool {
 		return false
 	}
 	own := b.pool.Config().ConnConfig
+	// Of the run-time parameters, only those that decide which tables a name resolves to
+	// matter (a statement_timeout, say, does not).
+	for _, k := range []string{"search_path", "options"} {
+		if own.RuntimeParams[k] != cfg.RuntimeParams[k] {
+			return false
+		}
+	}
 	if own.Host != cfg.Host || own.Port != cfg.Port || own.Database != cfg.Database ||
-		own.User != cfg.User || !maps.Equal(own.RuntimeParams, cfg.RuntimeParams) ||
-		len(own.Fallbacks) != len(cfg.Fallbacks) {
+		own.User != cfg.User || len(own.Fallbacks) != len(cfg.Fallbacks) {
 		return false
 	}
 	for i, f := range own.Fallbacks {
