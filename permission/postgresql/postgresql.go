@@ -299,33 +299,36 @@ func (b *Backend) ReplaceObjectPermissions(ctx context.Context, objectID string,
 			newPrincipals = append(newPrincipals, p)
 		}
 	}
-	var out permission.Set
-	err := b.tx(ctx, "replace object permissions", func(tx pgx.Tx) error {
-		if len(perms) > 0 {
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "permission:"+objectID); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx,
-				`DELETE FROM access_control_entries WHERE object_id = $1 AND permission = ANY($2)`,
-				objectID, perms); err != nil {
-				return err
-			}
-		}
-		if len(newPerms) > 0 {
-			if _, err := tx.Exec(ctx,
-				`INSERT INTO access_control_entries (object_id, permission, principal)
-				 SELECT $1, perm, principal FROM unnest($2::text[], $3::text[]) AS n(perm, principal)
-				 ON CONFLICT DO NOTHING`,
-				objectID, newPerms, newPrincipals); err != nil {
-				return err
-			}
-		}
-		var err error
-		out, err = objectPermissions(ctx, tx, objectID, nil)
+	// One round trip: the statements go as one pipelined batch, which PostgreSQL runs as one
+	// implicit transaction (everything before the batch's Sync), so the advisory lock
+	// serialising the replacements of one object is held until the batch ends.
+	c, err := b.conn(ctx)
+	if err != nil {
+		return nil, wrap("replace object permissions", err)
+	}
+	defer c.Release()
+	batch := &pgx.Batch{}
+	if len(perms) > 0 {
+		batch.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "permission:"+objectID)
+		batch.Queue(`DELETE FROM access_control_entries WHERE object_id = $1 AND permission = ANY($2)`, objectID, perms)
+	}
+	if len(newPerms) > 0 {
+		batch.Queue(`INSERT INTO access_control_entries (object_id, permission, principal)
+			 SELECT $1, perm, principal FROM unnest($2::text[], $3::text[]) AS n(perm, principal)
+			 ON CONFLICT DO NOTHING`, objectID, newPerms, newPrincipals)
+	}
+	out := permission.Set{}
+	var perm, principal string
+	batch.Queue(`SELECT permission, principal FROM access_control_entries WHERE object_id = $1 ORDER BY permission, principal`,
+		objectID).Query(func(rows pgx.Rows) error {
+		_, err := pgx.ForEachRow(rows, []any{&perm, &principal}, func() error {
+			out[perm] = append(out[perm], principal)
+			return nil
+		})
 		return err
 	})
-	if err != nil {
-		return nil, err
+	if err := c.SendBatch(ctx, batch).Close(); err != nil {
+		return nil, wrap("replace object permissions", err)
 	}
 	return out, nil
 }
