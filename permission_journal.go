@@ -251,6 +251,29 @@ func (p *journaledPermission) changeObjects(ctx context.Context, ids []string, c
 	return change()
 }
 
+// KnownACL records set as the ACL that objectID had before the unit of work of ctx changed
+// it, unless the unit already recorded one: for a caller that has just read that ACL (the
+// resource handlers read it with the rest of a request's authorization data), so that the
+// journal need not read it again before the change. Outside a unit of work it does
+// nothing. The set must not be modified afterwards.
+func (p *journaledPermission) KnownACL(ctx context.Context, objectID string, set permission.Set) {
+	j := p.journal(ctx)
+	if j == nil {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	k := journalKey{p, objectID}
+	if j.objects[k] {
+		return
+	}
+	if j.objects == nil {
+		j.objects = map[journalKey]bool{}
+	}
+	j.objects[k] = true
+	j.steps = append(j.steps, journalStep{backend: p.inner, object: objectID, perms: set})
+}
+
 // changeUsers records the principals of users not yet recorded in the unit of work of ctx,
 // then runs change; outside a unit it only runs change.
 func (p *journaledPermission) changeUsers(ctx context.Context, users []string, change func() error) error {

@@ -352,3 +352,54 @@ func ExampleJournalPermission() {
 	fmt.Println(len(during), during["read"], "→", len(after), after["write"])
 	// Output: 2 [system.Everyone] → 1 [basicauth:alice]
 }
+
+// aclReads counts ObjectPermissions calls.
+type aclReads struct {
+	*permmemory.Backend
+	n int
+}
+
+func (a *aclReads) ObjectPermissions(ctx context.Context, id string, perms ...string) (permission.Set, error) {
+	a.n++
+	return a.Backend.ObjectPermissions(ctx, id, perms...)
+}
+
+func TestJournalKnownACL(t *testing.T) {
+	discard := slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
+	bg := context.Background()
+	type known interface {
+		KnownACL(ctx context.Context, objectID string, set permission.Set)
+	}
+	t.Run("a known ACL spares the read before the change, and the undo restores it", func(t *testing.T) {
+		inner := &aclReads{Backend: permmemory.New()}
+		b := JournalPermission(inner)
+		ctx, st := inUnit()
+		b.(known).KnownACL(ctx, "/a/1", permission.Set{})
+		if _, err := b.ReplaceObjectPermissions(ctx, "/a/1", permission.Set{"write": {"alice"}}); err != nil {
+			t.Fatal(err)
+		}
+		if inner.n != 0 {
+			t.Errorf("the journal read the ACL %d times", inner.n)
+		}
+		st.journal.undo(ctx, discard, nil)
+		if got := mustACL(t, inner, "/a/1"); len(got) != 0 {
+			t.Errorf("/a/1 = %v after the undo", got)
+		}
+	})
+	t.Run("an ACL already recorded is kept", func(t *testing.T) {
+		inner := &aclReads{Backend: permmemory.New()}
+		inner.AddPrincipalToACE(bg, "/a/1", "read", "bob")
+		b := JournalPermission(inner)
+		ctx, st := inUnit()
+		b.AddPrincipalToACE(ctx, "/a/1", "read", "carol")
+		b.(known).KnownACL(ctx, "/a/1", permission.Set{"read": {"carol"}})
+		st.journal.undo(ctx, discard, nil)
+		if got := mustACL(t, inner, "/a/1"); !equalSets(got, permission.Set{"read": {"bob"}}) {
+			t.Errorf("/a/1 = %v", got)
+		}
+	})
+	t.Run("outside a unit of work it records nothing", func(t *testing.T) {
+		b := JournalPermission(permmemory.New())
+		b.(known).KnownACL(bg, "/a/1", permission.Set{}) // no panic, no effect
+	})
+}

@@ -23,6 +23,7 @@ type target struct {
 	r      *http.Request
 	rs     *core
 	plural bool
+	newID  string // POST without an id: the id the object will get
 	id     string
 	scope  storage.Scope
 	uris   uris
@@ -108,13 +109,17 @@ func (authenticatedOnly) authorize(_ context.Context, id cliquet.Identity, _ *ta
 }
 
 // authorize resolves the request's scope (parent id) and runs the authorization step.
-func (rs *core) authorize(r *http.Request, plural bool, objectID string) (*target, grant, error) {
+//
+// newID, on a POST without an id, is the id the object will get: the authorization step
+// then also reads that object's ACL (normally empty), so that the permission journal need
+// not read it again before the ACL is written.
+func (rs *core) authorize(r *http.Request, plural bool, objectID, newID string) (*target, grant, error) {
 	id := cliquet.IdentityFrom(r.Context())
 	parent := ""
 	if rs.share == nil {
 		parent = id.UserID
 	}
-	t := &target{r: r, plural: plural, id: objectID, store: rs.store, rs: rs}
+	t := &target{r: r, plural: plural, id: objectID, newID: newID, store: rs.store, rs: rs}
 	if rs.tree.parent != nil {
 		c, err := rs.resolveChain(r)
 		if err != nil {
@@ -275,8 +280,11 @@ func (sh *sharing) authorize(ctx context.Context, id cliquet.Identity, t *target
 	}
 	t.lv = rs.levels(c, object, t.uris.plural)
 	full := ""
-	if t.r.Method == http.MethodGet || t.r.Method == http.MethodPost {
+	switch {
+	case t.r.Method == http.MethodGet || t.r.Method == http.MethodPost && t.id != "":
 		full = object // the ACEs to render
+	case t.newID != "":
+		full = t.uris.object(t.newID) // the ACEs the creation will replace
 	}
 	keys := c.keys
 	if t.id != "" {

@@ -171,7 +171,7 @@ func (rs *Resource[T]) listObjects(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	t, g, err := rs.authorize(r, true, "")
+	t, g, err := rs.authorize(r, true, "", "")
 	if err != nil {
 		return err
 	}
@@ -257,6 +257,12 @@ func (rs *core) finalWrite(ctx context.Context) context.Context {
 	return storage.WithFinalWrite(ctx)
 }
 
+// aclJournal is the permission journal of cliquet.JournalPermission, told the state of an
+// ACL that the authorization step read, so that it need not read it again.
+type aclJournal interface {
+	KnownACL(ctx context.Context, objectID string, set permission.Set)
+}
+
 // writeWithACL runs write, the storage write of a created or replaced object, and saves
 // the object's ACL (shareable resources). When the request's unit of work allows a final
 // write, the ACL is saved first and the object is written as that final write, so that the
@@ -273,6 +279,11 @@ func (rs *core) writeWithACL(r *http.Request, t *target, id string, b *body, wri
 		return obj, nil, err
 	}
 	if final := storage.WithFinalWrite(ctx); storage.FinalWriteAllowed(final) {
+		if uri := t.uris.object(id); t.rights.acesOf == uri {
+			if k, ok := rs.share.backend.(aclJournal); ok {
+				k.KnownACL(ctx, uri, t.rights.aces) // read with the authorization data
+			}
+		}
 		perms, err := rs.savePermissions(r, t, id, b)
 		if err != nil {
 			return storage.Object{}, nil, err
@@ -314,7 +325,11 @@ func (rs *Resource[T]) createObject(w http.ResponseWriter, r *http.Request) erro
 	if err := rs.validateNew(data); err != nil {
 		return err
 	}
-	t, _, err := rs.authorize(r, true, id)
+	newID := "" // the id of the object to create, chosen now so that its ACL is read with the rest
+	if id == "" {
+		newID = rs.ids.New()
+	}
+	t, _, err := rs.authorize(r, true, id, newID)
 	if err != nil {
 		return err
 	}
@@ -337,7 +352,7 @@ func (rs *Resource[T]) createObject(w http.ResponseWriter, r *http.Request) erro
 		return nil
 	}
 	if id == "" {
-		id = rs.ids.New()
+		id = newID
 	}
 	if data == nil {
 		data = map[string]any{}
@@ -393,7 +408,7 @@ func (rs *Resource[T]) deleteObjects(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	t, g, err := rs.authorize(r, true, "")
+	t, g, err := rs.authorize(r, true, "", "")
 	if err != nil {
 		return err
 	}
@@ -469,7 +484,7 @@ func (rs *Resource[T]) getObject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, _, err := rs.authorize(r, false, id)
+	t, _, err := rs.authorize(r, false, id, "")
 	if err != nil {
 		return err
 	}
@@ -536,7 +551,7 @@ func (rs *Resource[T]) putObject(w http.ResponseWriter, r *http.Request) error {
 	if err := rs.validateNew(b.data); err != nil {
 		return err
 	}
-	t, g, err := rs.authorize(r, false, id)
+	t, g, err := rs.authorize(r, false, id, "")
 	if err != nil {
 		return err
 	}
@@ -618,7 +633,7 @@ func (rs *Resource[T]) patchObject(w http.ResponseWriter, r *http.Request) error
 		return protocol.InvalidParam("headers", protocol.HeaderResponseBehavior,
 			"Response-Behavior should be one of ['full', 'light', 'diff']")
 	}
-	t, _, err := rs.authorize(r, false, id)
+	t, _, err := rs.authorize(r, false, id, "")
 	if err != nil {
 		return err
 	}
@@ -841,7 +856,7 @@ func (rs *Resource[T]) deleteObject(w http.ResponseWriter, r *http.Request) erro
 		}
 		forced = ts
 	}
-	t, _, err := rs.authorize(r, false, id)
+	t, _, err := rs.authorize(r, false, id, "")
 	if err != nil {
 		return err
 	}
