@@ -86,6 +86,28 @@ func (sh *sharing) save(ctx context.Context, id cliquet.Identity, uri string, re
 	return set, nil
 }
 
+// add writes the ACL of a new object whose ACL is known to be empty: the requested ACEs
+// and, unless explicit_permissions is off, the author's write. It returns the ACL.
+func (sh *sharing) add(ctx context.Context, id cliquet.Identity, uri string, requested permission.Set) (permission.Set, error) {
+	set := permission.Set{}
+	for perm, principals := range requested {
+		if len(principals) > 0 {
+			set[perm] = principals
+		}
+	}
+	if sh.explicit && !slices.Contains(set["write"], author(id)) {
+		set["write"] = append(slices.Clone(set["write"]), author(id))
+	}
+	for perm, principals := range set {
+		for _, p := range principals {
+			if err := sh.backend.AddPrincipalToACE(ctx, uri, perm, p); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return set, nil
+}
+
 // visible returns the ACEs a user may see in a response: all of them when one of its
 // principals holds write on the object, none otherwise (kinto.core). The result is never
 // nil and its lists are sorted.
@@ -175,7 +197,17 @@ func (rs *core) savePermissions(r *http.Request, t *target, id string, b *body) 
 	}
 	ident := cliquet.IdentityFrom(r.Context())
 	creating := t.obj == nil && r.Method != http.MethodPatch
-	set, err := rs.share.save(r.Context(), ident, t.uris.object(id), rs.share.requested(r.Method, b), creating)
+	uri := t.uris.object(id)
+	if creating && t.rights.acesOf == uri && len(t.rights.aces) == 0 {
+		// The authorization step read this new object's ACL: it is empty, so the new ACEs
+		// are added, without the replacement's lock, deletion and read.
+		set, err := rs.share.add(r.Context(), ident, uri, rs.share.requested(r.Method, b))
+		if err != nil {
+			return nil, err
+		}
+		return visible(set, t.principals), nil
+	}
+	set, err := rs.share.save(r.Context(), ident, uri, rs.share.requested(r.Method, b), creating)
 	if err != nil {
 		return nil, err
 	}
