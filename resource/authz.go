@@ -290,7 +290,11 @@ func (sh *sharing) authorize(ctx context.Context, id cliquet.Identity, t *target
 	if t.id != "" {
 		keys = append(keys[:depth:depth], storage.Key{Scope: t.scope, ID: t.id})
 	}
-	q := accessQuery(id, t.lv.uris, full)
+	uris := t.lv.uris
+	if rs.tree.parent != nil {
+		uris = uris[:len(uris)-1] // no grant of a nested resource is held on its plural URI
+	}
+	q := accessQuery(id, uris, full)
 	var (
 		objs  []storage.Object
 		joint bool

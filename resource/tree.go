@@ -340,7 +340,8 @@ func (l levels) holds(rt *rights, principals []string, refs []grantRef) bool {
 func accessQuery(id cliquet.Identity, uris []string, full string) permission.AccessQuery {
 	objects := make([]string, 0, len(uris))
 	for _, uri := range uris {
-		if uri != "" && !slices.Contains(objects, uri) {
+		// Full's held permissions come from its ACEs (rightsOf): no second lookup.
+		if uri != "" && uri != full && !slices.Contains(objects, uri) {
 			objects = append(objects, uri)
 		}
 	}
@@ -362,6 +363,21 @@ func rightsOf(id cliquet.Identity, q permission.AccessQuery, a permission.Access
 	rt := rights{held: a.Held}
 	if q.Full != "" {
 		rt.aces, rt.acesOf = a.ACEs, q.Full
+		var held []string
+		for perm, ps := range a.ACEs {
+			for _, p := range ps {
+				if slices.Contains(principals, p) {
+					held = append(held, perm)
+					break
+				}
+			}
+		}
+		if held != nil {
+			if rt.held == nil {
+				rt.held = map[string][]string{}
+			}
+			rt.held[q.Full] = held
+		}
 	}
 	return rt, principals
 }
