@@ -91,23 +91,8 @@ func TestTreePostgreSQL(t *testing.T) {
 	u := testenv.PostgresDatabase(t, "resource_tree_test")
 	var stores []*countingStore
 	open := func(t *testing.T) (*countingStore, *countingAccess) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		store := &countingStore{Backend: pgStore(t, u, 8)}
-		perms, err := permpg.New(ctx, permpg.Options{URL: u})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { perms.Close() })
-		if err := perms.InitializeSchema(ctx, false); err != nil {
-			t.Fatal(err)
-		}
-		if err := perms.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := store.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
+		pg, perms := pgTreeBackends(t, u, 8)
+		store := &countingStore{Backend: pg}
 		stores = append(stores, store)
 		return store, &countingAccess{Backend: perms}
 	}
@@ -184,6 +169,27 @@ func (p *countingAccess) Access(ctx context.Context, q permission.AccessQuery) (
 }
 
 func (p *countingAccess) Unwrap() permission.Backend { return p.Backend }
+
+// pgTreeBackends opens the PostgreSQL storage and permission backends on the database u,
+// both emptied, closed when the test ends.
+func pgTreeBackends(t *testing.T, u string, poolSize int) (*postgresql.Backend, *permpg.Backend) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	store := pgStore(t, u, poolSize)
+	perms, err := permpg.New(ctx, permpg.Options{URL: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { perms.Close() })
+	if err := perms.InitializeSchema(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(perms.Flush(ctx), store.Flush(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	return store, perms
+}
 
 func runTree(t *testing.T, open func(t *testing.T) (storage.Backend, permission.Backend)) {
 	setup := func(t *testing.T) *treeServer {
@@ -389,21 +395,7 @@ func TestUnderChecksTheTree(t *testing.T) {
 // create succeeds, timestamps are unique, and the poller sees each record exactly once, in
 // increasing timestamp order.
 func TestTreeConcurrentCreatesOnPostgreSQL(t *testing.T) {
-	u := testenv.PostgresDatabase(t, "resource_tree_test")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	store := pgStore(t, u, 30)
-	perms, err := permpg.New(ctx, permpg.Options{URL: u})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { perms.Close() })
-	if err := perms.InitializeSchema(ctx, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := errors.Join(perms.Flush(ctx), store.Flush(ctx)); err != nil {
-		t.Fatal(err)
-	}
+	store, perms := pgTreeBackends(t, testenv.PostgresDatabase(t, "resource_tree_test"), 30)
 	s := newTreeServer(t, store, perms)
 	s.must(201, req{Method: "PUT", Path: "/v1/shelves/s1", User: "alice", Body: map[string]any{}})
 	s.must(201, req{Method: "PUT", Path: "/v1/shelves/s1/folders/f1", User: "alice", Body: map[string]any{}})
