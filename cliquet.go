@@ -45,6 +45,10 @@ type Config struct {
 	Storage    storage.Backend
 	Cache      cache.Backend
 	Permission permission.Backend
+	// KnownSettings declares the embedder's own setting keys (exact keys or path.Match
+	// patterns), beside config.Options.Known and Defaults, so that Initialize does not warn
+	// about them as unknown.
+	KnownSettings []string
 	// Authenticators are extra authentication policies. Those named in multiauth.policies
 	// take that place in the chain; the others are appended, in this order.
 	Authenticators []Authenticator
@@ -113,6 +117,7 @@ func Initialize(router chi.Router, cfg Config) (app *App, err error) {
 	if err := a.setupMonitoring(cfg); err != nil {
 		return nil, err
 	}
+	a.warnUnknownSettings(cfg.KnownSettings)
 
 	retryAfter, _ := s.Int("retry_after_seconds")
 	a.errors = &protocol.ErrorWriter{
@@ -158,6 +163,21 @@ func Initialize(router chi.Router, cfg Config) (app *App, err error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// warnUnknownSettings logs one warning per setting that is set but known to no part of the
+// toolkit nor declared by the embedder (config.Settings.Unknown), with the closest known
+// key as a hint: a typo in a key is otherwise silently ignored.
+func (a *App) warnUnknownSettings(known []string) {
+	for _, u := range a.Settings.Unknown(known...) {
+		attrs := []any{"setting", u.Key, "origin", u.Origin}
+		msg := "unknown setting " + strconv.Quote(u.Key) + " is ignored"
+		if u.Hint != "" {
+			attrs = append(attrs, "hint", u.Hint)
+			msg += "; did you mean " + strconv.Quote(u.Hint) + "?"
+		}
+		a.Logger.Warn(msg, attrs...)
+	}
 }
 
 // Handler returns the router given to Initialize, as an http.Handler to serve.

@@ -372,6 +372,24 @@ func TestEndOfService(t *testing.T) {
 			t.Errorf("eos = %v", m["eos"])
 		}
 	})
+	t.Run("a Sunset header (RFC 8594) with the eos date goes beside Alert, exposed to CORS scripts", func(t *testing.T) {
+		for eos, want := range map[string]string{
+			"2999-01-01":          "Tue, 01 Jan 2999 00:00:00 GMT",
+			"2001-01-01 12:30:00": "Mon, 01 Jan 2001 12:30:00 GMT",
+		} {
+			h := newApp(t, map[string]string{"eos": eos}, Config{}).Handler()
+			r := do(t, h, "GET", "/v1/", nil, "Origin", "https://example.com")
+			if r.Header.Get("Alert") == "" || r.Header.Get("Sunset") != want {
+				t.Errorf("eos %s: Alert %q Sunset %q, want %q", eos, r.Header.Get("Alert"), r.Header.Get("Sunset"), want)
+			}
+			if !strings.Contains(r.Header.Get("Access-Control-Expose-Headers"), "Sunset") {
+				t.Errorf("eos %s: Access-Control-Expose-Headers %q", eos, r.Header.Get("Access-Control-Expose-Headers"))
+			}
+		}
+		if r := do(t, newApp(t, nil, Config{}).Handler(), "GET", "/v1/", nil); r.Header.Get("Sunset") != "" {
+			t.Errorf("Sunset %q without eos", r.Header.Get("Sunset"))
+		}
+	})
 }
 
 func TestBackoff(t *testing.T) {

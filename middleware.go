@@ -178,9 +178,12 @@ func Backoff(seconds, percentage int) func(http.Handler) http.Handler {
 // every request is answered 410 errno 202 with a "hard-eol" Alert. An empty message or url
 // is sent as null. A zero eos disables the middleware. Batch sub-requests
 // (monitoring.IsSubrequest) are passed through untouched, as kinto's tweens do not run for
-// them: the batch request itself gets the Alert, or the 410.
+// them: the batch request itself gets the Alert, or the 410. Beside the Alert, both kinds
+// of answer carry a Sunset header (RFC 8594) holding eos as an HTTP-date, added to the
+// Access-Control-Expose-Headers of a CORS response.
 func Deprecation(eos time.Time, message, url string) func(http.Handler) http.Handler {
 	soft, hard := alertValue("soft-eol", message, url), alertValue("hard-eol", message, url)
+	sunset := eos.UTC().Format(http.TimeFormat)
 	return func(next http.Handler) http.Handler {
 		if eos.IsZero() {
 			return next
@@ -190,13 +193,15 @@ func Deprecation(eos time.Time, message, url string) func(http.Handler) http.Han
 				next.ServeHTTP(w, r)
 				return
 			}
+			w.Header().Set(protocol.HeaderSunset, sunset)
+			ExposeHeaders(w, protocol.HeaderSunset)
 			if time.Now().Before(eos) {
 				w.Header().Set(protocol.HeaderAlert, soft)
 				next.ServeHTTP(w, r)
 				return
 			}
 			e := protocol.NewError(http.StatusGone, protocol.ErrnoServiceDeprecated, protocol.MsgDeprecated)
-			e.Header = http.Header{protocol.HeaderAlert: {hard}}
+			e.Header = http.Header{protocol.HeaderAlert: {hard}, protocol.HeaderSunset: {sunset}}
 			protocol.WriteError(w, r, e)
 		})
 	}

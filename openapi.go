@@ -351,6 +351,7 @@ var sharedHeaders = map[string]string{
 	protocol.HeaderTotalObjects: "The number of objects matching the filters, ignoring pagination.",
 	protocol.HeaderTotalRecords: "Legacy name of Total-Objects (Cliquet).",
 	protocol.HeaderAlert:        "A JSON object {code, message, url} announcing the end of service (soft-eol, hard-eol) or a deprecated parameter.",
+	protocol.HeaderSunset:       "The end-of-service date (the eos setting) as an HTTP-date (RFC 8594), sent beside the end-of-service Alert.",
 	protocol.HeaderBackoff:      "Seconds the client should wait before its next request (the backoff setting).",
 	protocol.HeaderRetryAfter:   "Seconds before retrying, on 503 and 409 answers.",
 }

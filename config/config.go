@@ -58,6 +58,10 @@ type Options struct {
 	Defaults map[string]string
 	// Kinds declares the types of the embedder's own settings for [Settings.Check].
 	Kinds map[string]Kind
+	// Known declares the embedder's own setting keys (exact keys or path.Match patterns
+	// such as "myplugin.*"), so that [Settings.Unknown] does not report them. The keys of
+	// Defaults and Kinds are known too.
+	Known []string
 }
 
 // Settings is a resolved, immutable set of settings. It is safe for concurrent use.
@@ -65,6 +69,7 @@ type Settings struct {
 	values map[string]string
 	origin map[string]string // key → where its value came from, for error messages
 	kinds  map[string]Kind
+	known  []string // the embedder's declared keys and patterns (Options.Known, Defaults)
 }
 
 // Load reads the [app:main] section of the .ini file at path (no file when path is "") and
@@ -119,7 +124,9 @@ func resolve(raw map[string]string, source string, opts Options) (*Settings, err
 	}
 	for k, v := range opts.Defaults {
 		s.values[k], s.origin[k] = v, "default"
+		s.known = append(s.known, k)
 	}
+	s.known = append(s.known, opts.Known...)
 
 	project := opts.ProjectName
 	for _, k := range []string{"project_name", "cliquet.project_name"} {
@@ -242,7 +249,7 @@ func (s *Settings) Keys() []string {
 
 // With returns a copy of s in which key has value; s itself is unchanged.
 func (s *Settings) With(key, value string) *Settings {
-	c := &Settings{values: make(map[string]string, len(s.values)+1), origin: make(map[string]string, len(s.origin)+1), kinds: s.kinds}
+	c := &Settings{values: make(map[string]string, len(s.values)+1), origin: make(map[string]string, len(s.origin)+1), kinds: s.kinds, known: s.known}
 	for k, v := range s.values {
 		c.values[k] = v
 	}

@@ -21,6 +21,7 @@ const (
 	HeaderTotalObjects     = "Total-Objects"
 	HeaderTotalRecords     = "Total-Records"
 	HeaderAlert            = "Alert"
+	HeaderSunset           = "Sunset" // RFC 8594, beside the end-of-service Alert
 	HeaderBackoff          = "Backoff"
 	HeaderRetryAfter       = "Retry-After"
 	HeaderResponseBehavior = "Response-Behavior"

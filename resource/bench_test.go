@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -102,7 +103,7 @@ func BenchmarkListQuery(b *testing.B) {
 // BenchmarkListQueryToken parses a list querystring carrying a pagination token.
 func BenchmarkListQueryToken(b *testing.B) {
 	_, rs, objs := benchApp(b, 1)
-	tok := encodeToken([]storage.Sort{{Field: "score", Desc: true}, {Field: "last_modified", Desc: true}}, objs[0], 20)
+	tok := encodeToken([]storage.Sort{{Field: "score", Desc: true}, {Field: "last_modified", Desc: true}}, objs[0], 20, time.Now())
 	r := httptest.NewRequest(http.MethodGet, "/v1/bookmarks?_sort=-score&_limit=20&_token="+tok, nil)
 	b.ReportAllocs()
 	for b.Loop() {

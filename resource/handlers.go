@@ -58,7 +58,7 @@ func (rs *core) listInput(r *http.Request, withFields bool) (url.Values, listQue
 	if lq.limit, err = rs.parseLimit(q); err != nil {
 		return nil, lq, err
 	}
-	if lq.pagination, lq.offset, err = parseToken(q, lq.sort); err != nil {
+	if lq.pagination, lq.offset, err = parseToken(q, lq.sort, rs.now(), rs.tokenValidity); err != nil {
 		return nil, lq, err
 	}
 	if withFields {
@@ -233,7 +233,7 @@ func (rs *Resource[T]) listObjects(w http.ResponseWriter, r *http.Request) error
 	}
 	if len(objs) > lq.limit {
 		objs = objs[:lq.limit]
-		token := encodeToken(lq.sort, objs[len(objs)-1], lq.offset+len(objs))
+		token := encodeToken(lq.sort, objs[len(objs)-1], lq.offset+len(objs), rs.now())
 		h.Set(protocol.HeaderNextPage, rs.nextPageURL(r, q, lq.limit, token))
 	}
 	rs.notify(ctx, actionRead, scope, objs...)
@@ -447,7 +447,7 @@ func (rs *Resource[T]) deleteObjects(w http.ResponseWriter, r *http.Request) err
 		}
 		setTimestamp(h, latest)
 		if len(live) > lq.limit {
-			token := encodeToken(lq.sort, live[lq.limit-1], lq.offset+len(deleted))
+			token := encodeToken(lq.sort, live[lq.limit-1], lq.offset+len(deleted), rs.now())
 			h.Set(protocol.HeaderNextPage, rs.nextPageURL(r, q, lq.limit, token))
 		}
 		rs.notify(ctx, actionWrite, scope, withPrevious(deleted, live)...)

@@ -311,10 +311,18 @@ func (rs *core) parseLimit(q url.Values) (int, error) {
 type pageToken struct {
 	LastObject map[string]any `json:"last_object"`
 	Offset     int            `json:"offset"`
+	// Issued is when the server issued the token, in epoch milliseconds: the token expires
+	// pagination_token_validity_seconds later, with no state kept on the server.
+	Issued int64 `json:"issued"`
 }
 
-// parseToken decodes _token into keyset pagination rules for sorts.
-func parseToken(q url.Values, sorts []storage.Sort) ([][]storage.Filter, int, error) {
+// tokenClockSkew is how far in the future a token's issue time may be (another server's
+// clock) before the token counts as forged.
+const tokenClockSkew = 5 * time.Second
+
+// parseToken decodes _token into keyset pagination rules for sorts. A token issued more than
+// validity before now (validity > 0), or claiming to be issued after now, is invalid.
+func parseToken(q url.Values, sorts []storage.Sort, now time.Time, validity time.Duration) ([][]storage.Filter, int, error) {
 	raw := q.Get("_token")
 	if raw == "" {
 		return nil, 0, nil
@@ -343,8 +351,13 @@ func parseToken(q url.Values, sorts []storage.Sort) ([][]storage.Filter, int, er
 	var tok pageToken
 	lo, ok1 := fields["last_object"]
 	off, ok2 := fields["offset"]
-	if !ok1 || !ok2 || json.Unmarshal(lo, &tok.LastObject) != nil || tok.LastObject == nil ||
-		json.Unmarshal(off, &tok.Offset) != nil {
+	iss, ok3 := fields["issued"]
+	if !ok1 || !ok2 || !ok3 || json.Unmarshal(lo, &tok.LastObject) != nil || tok.LastObject == nil ||
+		json.Unmarshal(off, &tok.Offset) != nil || json.Unmarshal(iss, &tok.Issued) != nil {
+		return nil, 0, bad
+	}
+	issued := time.UnixMilli(tok.Issued)
+	if issued.After(now.Add(tokenClockSkew)) || (validity > 0 && now.Sub(issued) > validity) {
 		return nil, 0, bad
 	}
 	return paginationRules(sorts, tok.LastObject), tok.Offset, nil
@@ -375,13 +388,13 @@ func paginationRules(sorts []storage.Sort, last map[string]any) [][]storage.Filt
 	return rules
 }
 
-// encodeToken builds the _token that continues after obj.
-func encodeToken(sorts []storage.Sort, obj storage.Object, offset int) string {
+// encodeToken builds the _token that continues after obj, issued at now.
+func encodeToken(sorts []storage.Sort, obj storage.Object, offset int, now time.Time) string {
 	var data map[string]any
 	if len(sorts) > 0 {
 		data = decodeData(obj)
 	}
-	tok := pageToken{LastObject: map[string]any{}, Offset: offset}
+	tok := pageToken{LastObject: map[string]any{}, Offset: offset, Issued: now.UnixMilli()}
 	for _, s := range sorts {
 		if v, ok := nestedValue(data, s.Field); ok {
 			tok.LastObject[s.Field] = v

@@ -46,9 +46,12 @@ type core struct {
 	parentSchema *schemaCache
 	now          func() time.Time
 
-	paginateBy   int // 0: none
-	maxFetch     int // storage_max_fetch_size
-	cacheExpires int // <name>_cache_expires_seconds, 0: none
+	paginateBy int // 0: none
+	maxFetch   int // storage_max_fetch_size
+	// tokenValidity is how long a _token stays valid: pagination_token_validity_seconds,
+	// 0 for ever.
+	tokenValidity time.Duration
+	cacheExpires  int // <name>_cache_expires_seconds, 0: none
 	// maxObjectBytes bounds the JSON of a stored object: max_request_body_bytes, 0 for none.
 	maxObjectBytes int
 	// maxPrincipals bounds the principals of one permission in a write:
@@ -215,6 +218,11 @@ func Register[T any](app *cliquet.App, spec Spec[T]) (*Resource[T], error) {
 	if rs.maxFetch <= 0 {
 		rs.maxFetch = 10000
 	}
+	validity, err := s.Int("pagination_token_validity_seconds")
+	if err != nil {
+		return nil, err
+	}
+	rs.tokenValidity = time.Duration(max(validity, 0)) * time.Second
 	if rs.maxObjectBytes, err = s.Int("max_request_body_bytes"); err != nil {
 		return nil, err
 	}

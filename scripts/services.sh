@@ -3,14 +3,51 @@
 # environment exports the tests read. Installs redis-server (and nodejs and npm, for the Kinto
 # JS clients' suite) with apt-get when they are missing.
 # Run as root. Usage: eval "$(bash scripts/services.sh)"
+#        bash scripts/services.sh stop   (stops the servers this script started in SVC_DIR)
+#
+# Overrides (environment), the same for start and stop:
+#   PG_PORT     PostgreSQL port (default 55432)
+#   REDIS_PORT  Redis port (default 56379)
+#   SVC_DIR     directory of the servers' data, pid files and logs
+#               (default /tmp/cliquet-test-services)
+#   PGBIN       directory of initdb and pg_ctl (default: the newest /usr/lib/postgresql/*/bin)
 set -euo pipefail
 PG_PORT=${PG_PORT:-55432}
 REDIS_PORT=${REDIS_PORT:-56379}
 SVC_DIR=${SVC_DIR:-/tmp/cliquet-test-services}
-mkdir -p "$SVC_DIR"; chmod 755 "$SVC_DIR"
 cd /tmp # initdb and pg_ctl run as user postgres and need a readable working directory
 
 log() { echo "services: $*" >&2; }
+
+case "${1:-start}" in
+start) ;;
+stop)
+  # Only the servers started with this SVC_DIR: Redis by its pid file, PostgreSQL by its
+  # data directory. Their data stays in SVC_DIR (delete it to start afresh).
+  if [ -f "$SVC_DIR/redis.pid" ]; then
+    pid=$(cat "$SVC_DIR/redis.pid")
+    if kill "$pid" 2>/dev/null; then
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+      log "redis stopped (pid $pid)"
+    fi
+    rm -f "$SVC_DIR/redis.pid"
+  fi
+  if [ -f "$SVC_DIR/pg/data/postmaster.pid" ]; then
+    PGBIN=${PGBIN:-}
+    if [ -z "$PGBIN" ]; then
+      for d in /usr/lib/postgresql/*/bin; do [ -x "$d/pg_ctl" ] && PGBIN=$d; done
+    fi
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$SVC_DIR/pg/data" -m fast -w stop >&2
+    log "postgresql stopped"
+  fi
+  exit 0
+  ;;
+*)
+  log "usage: eval \"\$(bash scripts/services.sh)\" | bash scripts/services.sh stop"
+  exit 2
+  ;;
+esac
+mkdir -p "$SVC_DIR"; chmod 755 "$SVC_DIR"
 
 # --- PostgreSQL ---------------------------------------------------------------------------
 PGBIN=${PGBIN:-}
