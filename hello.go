@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -87,6 +88,27 @@ func (bodiless) Write(p []byte) (int, error) { return len(p), nil }
 // Unwrap gives http.ResponseController access to the underlying writer.
 func (b bodiless) Unwrap() http.ResponseWriter { return b.ResponseWriter }
 
+// addAuthCapabilities adds to caps the capabilities of the policies of chain that describe
+// themselves ([CapabilityDescriber]), unless caps already has their id.
+func addAuthCapabilities(caps map[string]any, chain []Authenticator) {
+	for _, au := range chain {
+		d, ok := au.(CapabilityDescriber)
+		if !ok {
+			continue
+		}
+		id := strings.ToLower(au.Name())
+		if _, taken := caps[id]; taken {
+			continue
+		}
+		description, url, extra := d.Capability()
+		c := make(map[string]any, len(extra)+2)
+		maps.Copy(c, extra)
+		c["description"] = description
+		c["url"] = url
+		caps[id] = c
+	}
+}
+
 // hello answers GET /v1/ (protocol.md 1.1).
 func (a *App) hello(w http.ResponseWriter, r *http.Request) {
 	a.mu.RLock()
@@ -100,11 +122,12 @@ func (a *App) hello(w http.ResponseWriter, r *http.Request) {
 		}
 		settings[name] = v
 	}
-	caps := make(map[string]any, len(a.capabilities))
+	caps := make(map[string]any, len(a.capabilities)+1)
 	for id, c := range a.capabilities {
 		caps[id] = c
 	}
 	a.mu.RUnlock()
+	addAuthCapabilities(caps, a.chain())
 
 	body := map[string]any{
 		"project_name":     a.ProjectName,
