@@ -33,6 +33,20 @@ func (a *App) AddCapability(id, description, url string, extra map[string]any) e
 	return nil
 }
 
+// UserInfoFunc adds fields to the "user" mapping of an authenticated request's hello view,
+// which holds "id" and "principals" when it is called (kinto.core's get_user_info, which
+// plugins extend: Kinto's default bucket adds "bucket"). The request carries the identity
+// ([IdentityFrom]). An error fails the hello request with its protocol mapping.
+type UserInfoFunc func(r *http.Request, user map[string]any) error
+
+// AddUserInfo registers f to add fields to hello's "user"; the functions run in the order
+// they were added. Call it before serving requests.
+func (a *App) AddUserInfo(f UserInfoFunc) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.userInfo = append(a.userInfo, f)
+}
+
 // AddPublicSetting makes the setting name visible in the hello view's "settings" mapping
 // (batch_max_requests and readonly are public by default). Adding a name twice is harmless.
 func (a *App) AddPublicSetting(name string) {
@@ -126,6 +140,7 @@ func (a *App) hello(w http.ResponseWriter, r *http.Request) {
 	for id, c := range a.capabilities {
 		caps[id] = c
 	}
+	userInfo := a.userInfo
 	a.mu.RUnlock()
 	addAuthCapabilities(caps, a.chain())
 
@@ -148,7 +163,14 @@ func (a *App) hello(w http.ResponseWriter, r *http.Request) {
 			protocol.WriteError(w, r, err)
 			return
 		}
-		body["user"] = map[string]any{"id": id.UserID, "principals": principals}
+		user := map[string]any{"id": id.UserID, "principals": principals}
+		for _, f := range userInfo {
+			if err := f(r, user); err != nil {
+				protocol.WriteError(w, r, err)
+				return
+			}
+		}
+		body["user"] = user
 	}
 	if ro, _ := a.Settings.Bool("readonly"); ro {
 		// A read-only service's hello does not change: let clients cache it.

@@ -69,3 +69,21 @@ func TestHelloListsAuthenticationPolicies(t *testing.T) {
 		}
 	})
 }
+
+func TestHelloUserInfo(t *testing.T) {
+	app := newApp(t, nil, Config{})
+	app.AddUserInfo(func(r *http.Request, user map[string]any) error {
+		user["bucket"] = "b-" + IdentityFrom(r.Context()).UserID[len("basicauth:"):][:4]
+		return nil
+	})
+	h := app.Handler()
+	m := do(t, h, "GET", "/v1/", nil, "Authorization", "Basic YWxpY2U6cw==").json(t)
+	user, _ := m["user"].(map[string]any)
+	uid, _ := user["id"].(string)
+	if len(uid) < 14 || user["bucket"] != "b-"+uid[len("basicauth:"):][:4] || user["principals"] == nil {
+		t.Errorf("user = %v, want id, principals and the added bucket", m["user"])
+	}
+	if _, ok := do(t, h, "GET", "/v1/", nil).json(t)["user"]; ok {
+		t.Error("anonymous hello has a user")
+	}
+}

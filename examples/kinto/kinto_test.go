@@ -296,6 +296,11 @@ func TestDefaultBucket(t *testing.T) {
 	bob.must(403, "GET", "/buckets/"+bid, nil)
 	alice.as("").must(401, "GET", "/buckets/default", nil)
 
+	// hello tells the user the id of the personal bucket, as Kinto's plugin does.
+	if user, _ := alice.must(200, "GET", "/", nil)["user"].(map[string]any); user["bucket"] != bid || user["id"] != alice.userID() {
+		t.Errorf("hello user = %v, want id %s and bucket %s", user, alice.userID(), bid)
+	}
+
 	// A batch addressing the default bucket goes through the same alias.
 	out := alice.must(200, "POST", "/batch", map[string]any{"requests": []any{
 		map[string]any{"method": "PUT", "path": "/buckets/default/collections/notes"},
