@@ -59,6 +59,7 @@ type App struct {
 	mu             sync.RWMutex
 	heartbeats     map[string]HeartbeatFunc
 	capabilities   map[string]map[string]any
+	userInfo       []UserInfoFunc // hello's "user" additions (hello.go)
 	publicSettings []string
 	// authenticators is the authentication chain, read without the lock on every request:
 	// it is replaced, never modified in place, and its writers hold mu.

@@ -31,6 +31,16 @@ type Authenticator interface {
 	Authenticate(r *http.Request) (userID string, ok bool, err error)
 }
 
+// CapabilityDescriber is an optional interface of an [Authenticator]: a policy implementing
+// it is announced in the hello view's "capabilities" mapping while it is in the chain, under
+// its lower-cased Name, as {"description": ..., "url": ..., extra...} (as kinto.core's
+// authentication plugins announce themselves; Kinto's web admin offers the login methods it
+// finds there). A capability of the same id registered with [App.AddCapability] wins.
+// [BasicAuth] implements it.
+type CapabilityDescriber interface {
+	Capability() (description, url string, extra map[string]any)
+}
+
 // BasicAuth is the built-in "basicauth" policy (protocol.md 6.1): any username and password
 // are accepted, with no account storage; the user id is the hex HMAC-SHA256 of
 // "username:password" keyed by Secret. An empty username is anonymous.
@@ -41,6 +51,12 @@ type BasicAuth struct {
 
 // Name returns "basicauth".
 func (BasicAuth) Name() string { return "basicauth" }
+
+// Capability implements [CapabilityDescriber] with kinto.core's basicauth description.
+func (BasicAuth) Capability() (string, string, map[string]any) {
+	return "Very basic authentication sessions. Not for production use.",
+		"http://kinto.readthedocs.io/en/stable/api/1.x/authentication.html", nil
+}
 
 // Authenticate implements [Authenticator]. It reads the Authorization header like
 // [http.Request.BasicAuth] (scheme "Basic" in any case, standard base64, user and password

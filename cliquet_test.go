@@ -243,8 +243,8 @@ func TestHello(t *testing.T) {
 		if m["url"] != "http://localhost:8888/v1/" {
 			t.Errorf("url = %v", m["url"])
 		}
-		if caps, ok := m["capabilities"].(map[string]any); !ok || len(caps) != 0 {
-			t.Errorf("capabilities = %v, want {}", m["capabilities"])
+		if caps, ok := m["capabilities"].(map[string]any); !ok || len(caps) != 1 || caps["basicauth"] == nil {
+			t.Errorf("capabilities = %v, want only basicauth's", m["capabilities"])
 		}
 	})
 	t.Run("the API version comes from the project version and the setting wins", func(t *testing.T) {

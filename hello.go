@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -30,6 +31,20 @@ func (a *App) AddCapability(id, description, url string, extra map[string]any) e
 	c["url"] = url
 	a.capabilities[id] = c
 	return nil
+}
+
+// UserInfoFunc adds fields to the "user" mapping of an authenticated request's hello view,
+// which holds "id" and "principals" when it is called (kinto.core's get_user_info, which
+// plugins extend: Kinto's default bucket adds "bucket"). The request carries the identity
+// ([IdentityFrom]). An error fails the hello request with its protocol mapping.
+type UserInfoFunc func(r *http.Request, user map[string]any) error
+
+// AddUserInfo registers f to add fields to hello's "user"; the functions run in the order
+// they were added. Call it before serving requests.
+func (a *App) AddUserInfo(f UserInfoFunc) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.userInfo = append(a.userInfo, f)
 }
 
 // AddPublicSetting makes the setting name visible in the hello view's "settings" mapping
@@ -87,6 +102,27 @@ func (bodiless) Write(p []byte) (int, error) { return len(p), nil }
 // Unwrap gives http.ResponseController access to the underlying writer.
 func (b bodiless) Unwrap() http.ResponseWriter { return b.ResponseWriter }
 
+// addAuthCapabilities adds to caps the capabilities of the policies of chain that describe
+// themselves ([CapabilityDescriber]), unless caps already has their id.
+func addAuthCapabilities(caps map[string]any, chain []Authenticator) {
+	for _, au := range chain {
+		d, ok := au.(CapabilityDescriber)
+		if !ok {
+			continue
+		}
+		id := strings.ToLower(au.Name())
+		if _, taken := caps[id]; taken {
+			continue
+		}
+		description, url, extra := d.Capability()
+		c := make(map[string]any, len(extra)+2)
+		maps.Copy(c, extra)
+		c["description"] = description
+		c["url"] = url
+		caps[id] = c
+	}
+}
+
 // hello answers GET /v1/ (protocol.md 1.1).
 func (a *App) hello(w http.ResponseWriter, r *http.Request) {
 	a.mu.RLock()
@@ -100,11 +136,13 @@ func (a *App) hello(w http.ResponseWriter, r *http.Request) {
 		}
 		settings[name] = v
 	}
-	caps := make(map[string]any, len(a.capabilities))
+	caps := make(map[string]any, len(a.capabilities)+1)
 	for id, c := range a.capabilities {
 		caps[id] = c
 	}
+	userInfo := a.userInfo
 	a.mu.RUnlock()
+	addAuthCapabilities(caps, a.chain())
 
 	body := map[string]any{
 		"project_name":     a.ProjectName,
@@ -125,7 +163,14 @@ func (a *App) hello(w http.ResponseWriter, r *http.Request) {
 			protocol.WriteError(w, r, err)
 			return
 		}
-		body["user"] = map[string]any{"id": id.UserID, "principals": principals}
+		user := map[string]any{"id": id.UserID, "principals": principals}
+		for _, f := range userInfo {
+			if err := f(r, user); err != nil {
+				protocol.WriteError(w, r, err)
+				return
+			}
+		}
+		body["user"] = user
 	}
 	if ro, _ := a.Settings.Bool("readonly"); ro {
 		// A read-only service's hello does not change: let clients cache it.

@@ -518,7 +518,8 @@ func (rs *Resource[T]) fromT(t T) (map[string]any, error) {
 
 // prepare turns validated data (carrying its final id) into the object to store: it runs
 // the Process hook (or the typed round trip that drops unknown fields) and applies the
-// client-forced last_modified rules of protocol.md 3.3.
+// client-forced last_modified rules of protocol.md 3.3: the value is the one of T when T
+// has a last_modified field, else the one of the body.
 //
 // On a nested resource it first validates data against the parent's schema
 // (Spec.ParentSchema), and the hook's context carries the ancestors ([Ancestors]).
@@ -528,6 +529,9 @@ func (rs *Resource[T]) prepare(t *target, id string, data map[string]any, old *s
 		return storage.Object{}, err
 	}
 	data["id"] = id
+	// The client-forced last_modified, read before the typed round trip, which loses it
+	// when T has no field for it.
+	forced := data["last_modified"]
 	m := data
 	if rs.process != nil || !rs.isObject {
 		nt, err := rs.toT(data)
@@ -554,12 +558,15 @@ func (rs *Resource[T]) prepare(t *target, id string, data map[string]any, old *s
 		if m, err = rs.fromT(nt); err != nil {
 			return storage.Object{}, err
 		}
+		if v, ok := m["last_modified"]; ok {
+			forced = v // T carries it (and the Process hook may have changed it)
+		}
 	}
 	obj := storage.Object{ID: id}
-	if lm, ok := integer(m["last_modified"]); ok && lm > 0 && (old == nil || lm > old.LastModified) {
+	if lm, ok := integer(forced); ok && lm > 0 && (old == nil || lm > old.LastModified) {
 		obj.LastModified = lm
 	}
-	if err := rs.checkForced(m["last_modified"], old); err != nil {
+	if err := rs.checkForced(forced, old); err != nil {
 		return storage.Object{}, err
 	}
 	raw, err := marshalData(m)

@@ -120,6 +120,11 @@ func (s *server) announce() error {
 			return err
 		}
 	}
+	// hello's user carries the id of the personal bucket (Kinto's default_bucket plugin).
+	s.app.AddUserInfo(func(r *http.Request, user map[string]any) error {
+		user["bucket"] = defaultBucketID(s.secret, cliquet.IdentityFrom(r.Context()).UserID)
+		return nil
+	})
 	for _, name := range []string{"explicit_permissions", "trailing_slash_redirect_enabled"} {
 		s.app.AddPublicSetting(name)
 	}

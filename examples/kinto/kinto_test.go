@@ -296,6 +296,11 @@ func TestDefaultBucket(t *testing.T) {
 	bob.must(403, "GET", "/buckets/"+bid, nil)
 	alice.as("").must(401, "GET", "/buckets/default", nil)
 
+	// hello tells the user the id of the personal bucket, as Kinto's plugin does.
+	if user, _ := alice.must(200, "GET", "/", nil)["user"].(map[string]any); user["bucket"] != bid || user["id"] != alice.userID() {
+		t.Errorf("hello user = %v, want id %s and bucket %s", user, alice.userID(), bid)
+	}
+
 	// A batch addressing the default bucket goes through the same alias.
 	out := alice.must(200, "POST", "/batch", map[string]any{"requests": []any{
 		map[string]any{"method": "PUT", "path": "/buckets/default/collections/notes"},
@@ -323,6 +328,7 @@ func TestPermissionsEndpoint(t *testing.T) {
 		got[m["uri"].(string)] = m["resource_name"].(string) + " " + strings.Join(perms, ",")
 	}
 	want := map[string]string{
+		"/":                                   "root bucket:create",
 		"/buckets/b/collections/c":            "collection read",
 		"/buckets/b/collections/c/records/r1": "record read,write",
 	}
@@ -376,5 +382,109 @@ func TestFlushAndHello(t *testing.T) {
 func TestMigrateDryRunOnMemory(t *testing.T) {
 	if err := run(t.Context(), []string{"migrate", "--dry-run"}, io.Discard, quiet()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPermissionsQuerystring checks that GET /permissions reads the querystring as a
+// plural endpoint does (filters, _sort, _limit and Next-Page, _fields), lists the root
+// entry and sends and exposes the plural headers.
+func TestPermissionsQuerystring(t *testing.T) {
+	h := newTestServer(t, nil)
+	alice := client{t: t, h: h, user: "alice"}
+	for _, b := range []string{"b1", "b2", "b3"} {
+		alice.must(201, "PUT", "/buckets/"+b, nil)
+	}
+	alice.must(201, "PUT", "/buckets/b1/collections/c1", nil)
+	alice.must(201, "PUT", "/buckets/b1/groups/g1", map[string]any{"data": map[string]any{"members": []string{}}})
+
+	get := func(query string, header ...string) (*httptest.ResponseRecorder, []string) {
+		t.Helper()
+		req := httptest.NewRequest("GET", "/v1/permissions"+query, nil)
+		req.SetBasicAuth("alice", "pw")
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var out struct {
+			Data []map[string]any `json:"data"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil && req.Method != "HEAD" {
+			t.Fatalf("%s: %s", query, rec.Body.Bytes())
+		}
+		var uris []string
+		for _, e := range out.Data {
+			uris = append(uris, fmt.Sprint(e["uri"]))
+		}
+		return rec, uris
+	}
+	expect := func(query string, want ...string) {
+		t.Helper()
+		rec, got := get(query)
+		if rec.Code != 200 || !slices.Equal(got, want) {
+			t.Errorf("%s: %d %v, want %v", query, rec.Code, got, want)
+		}
+	}
+	// Kinto's default order is -uri.
+	expect("", "/buckets/b3", "/buckets/b2", "/buckets/b1/groups/g1", "/buckets/b1/collections/c1", "/buckets/b1", "/")
+	expect("?_sort=uri", "/", "/buckets/b1", "/buckets/b1/collections/c1", "/buckets/b1/groups/g1", "/buckets/b2", "/buckets/b3")
+	expect("?_sort=resource_name,-id&exclude_resource_name=root", "/buckets/b3", "/buckets/b2", "/buckets/b1", "/buckets/b1/collections/c1", "/buckets/b1/groups/g1")
+	expect("?resource_name=root", "/")
+	expect("?not_resource_name=bucket&_sort=uri", "/", "/buckets/b1/collections/c1", "/buckets/b1/groups/g1")
+	expect("?in_id=b2,c1&_sort=uri", "/buckets/b1/collections/c1", "/buckets/b2")
+	expect("?like_uri=groups", "/buckets/b1/groups/g1")
+	expect("?has_collection_id=true", "/buckets/b1/collections/c1")
+	expect("?has_bucket_id=false", "/")
+	expect("?min_bucket_id=b2&max_id=b2", "/buckets/b2")
+	expect("?gt_id=b2&lt_id=c9&_sort=uri", "/buckets/b1/collections/c1", "/buckets/b3")
+	expect("?contains_permissions=record:create", "/buckets/b1/collections/c1")
+	expect("?group_id=g1", "/buckets/b1/groups/g1")
+	expect("?_sort=last_modified&_since=123&resource_name=collection", "/buckets/b1/collections/c1")
+	if rec, _ := get("?unknown=1"); rec.Code != 400 {
+		t.Errorf("unknown filter field: %d", rec.Code)
+	}
+
+	// Pagination: _limit and Next-Page, followed to the end.
+	var all []string
+	next := "?_sort=uri&_limit=4"
+	for pages := 0; next != ""; pages++ {
+		if pages > 3 {
+			t.Fatal("too many pages")
+		}
+		rec, uris := get(next)
+		all = append(all, uris...)
+		if rec.Header().Get("Total-Objects") != "6" || rec.Header().Get("Total-Records") != "6" {
+			t.Errorf("totals %q %q", rec.Header().Get("Total-Objects"), rec.Header().Get("Total-Records"))
+		}
+		next = ""
+		if np := rec.Header().Get("Next-Page"); np != "" {
+			next = np[strings.Index(np, "?"):]
+		}
+	}
+	if !slices.Equal(all, []string{"/", "/buckets/b1", "/buckets/b1/collections/c1", "/buckets/b1/groups/g1", "/buckets/b2", "/buckets/b3"}) {
+		t.Errorf("pages = %v", all)
+	}
+
+	// _fields keeps the fields asked (and id).
+	if rec, _ := get("?_fields=resource_name&uri=/buckets/b2"); !strings.Contains(rec.Body.String(), `[{"id":"b2","resource_name":"bucket"}]`) {
+		t.Errorf("_fields: %s", rec.Body.String())
+	}
+
+	// The CORS response exposes the plural headers.
+	rec, _ := get("", "Origin", "https://admin.example.com")
+	exposed := rec.Header().Get("Access-Control-Expose-Headers")
+	for _, hd := range []string{"ETag", "Next-Page", "Total-Objects", "Total-Records"} {
+		if !strings.Contains(exposed, hd) {
+			t.Errorf("Access-Control-Expose-Headers %q lacks %s", exposed, hd)
+		}
+	}
+	if rec.Header().Get("ETag") != `"0"` {
+		t.Errorf("ETag = %q", rec.Header().Get("ETag"))
+	}
+
+	// bucket_create_principals decides the root entry.
+	other := client{t: t, h: newTestServer(t, map[string]string{"bucket_create_principals": "nobody"}), user: "alice"}
+	if n := len(other.must(200, "GET", "/permissions?resource_name=root", nil)["data"].([]any)); n != 0 {
+		t.Errorf("root entry listed without bucket:create: %d", n)
 	}
 }

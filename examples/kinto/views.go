@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/cliquet-go/cliquet"
@@ -21,16 +23,28 @@ func (s *server) mountPermissionsEndpoint() error {
 		return err
 	}
 	s.app.Router.Get("/permissions", s.listPermissions)
+	s.app.Router.Head("/permissions", s.listPermissions)
 	return s.app.AddCapability("permissions_endpoint",
 		"List of user permissions.",
 		"https://kinto.readthedocs.io/en/latest/configuration/settings.html#activating-the-permissions-endpoint", nil)
 }
 
-// listPermissions answers GET /permissions: every bucket, collection, group and record on
-// which one of the user's principals holds a permission, with the permissions held on it
-// (write implies the others), sorted by URI. Equality filters on the entries' fields
-// (resource_name=bucket, bucket_id=b1, ...) are applied.
+// listPermissions answers GET and HEAD /permissions, a plural endpoint as Kinto's: every
+// bucket, collection, group and record on which one of the user's principals holds a
+// permission, with the permissions held on it (write implies the others), plus the root
+// entry ("/", bucket:create) when bucket_create_principals grants it, filtered, sorted and
+// paginated by the querystring (permquery.go), with Total-Objects (and the older
+// Total-Records), the ETag of an entry set that has no timestamp ("0", as Kinto) and
+// Next-Page.
 func (s *server) listPermissions(w http.ResponseWriter, r *http.Request) {
+	cliquet.ExposeHeaders(w, "ETag", "Next-Page", "Total-Objects", "Total-Records")
+	paginateBy, _ := s.app.Settings.Int("paginate_by")
+	q := r.URL.Query()
+	pq, err := parsePermQuery(q, paginateBy)
+	if err != nil {
+		protocol.WriteError(w, r, err)
+		return
+	}
 	principals, err := cliquet.IdentityFrom(r.Context()).AllPrincipals(r.Context())
 	if err != nil {
 		protocol.WriteError(w, r, err)
@@ -42,20 +56,36 @@ func (s *server) listPermissions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := make([]map[string]any, 0, len(entries))
-	q := r.URL.Query()
-outer:
 	for _, e := range entries {
-		for k, v := range q {
-			if strings.HasPrefix(k, "_") {
-				continue
-			}
-			if got, ok := e[k].(string); !ok || !slices.Contains(v, got) {
-				continue outer
-			}
+		if pq.match(e) {
+			data = append(data, e)
 		}
-		data = append(data, e)
 	}
-	protocol.WriteJSON(w, http.StatusOK, map[string]any{"data": data})
+	slices.SortStableFunc(data, pq.compare)
+	total := strconv.Itoa(len(data))
+	w.Header().Set("Total-Objects", total)
+	w.Header().Set("Total-Records", total)
+	w.Header().Set("ETag", `"0"`)
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	page := data[min(pq.offset, len(data)):]
+	if pq.limit > 0 && len(page) > pq.limit {
+		page = page[:pq.limit]
+		next := url.Values{}
+		for k, v := range q {
+			next[k] = v
+		}
+		next.Set("_limit", strconv.Itoa(pq.limit))
+		next.Set("_token", nextToken(pq.offset+pq.limit))
+		w.Header().Set("Next-Page", s.app.URL(r, "/permissions")+"?"+next.Encode())
+	}
+	out := make([]map[string]any, len(page))
+	for i, e := range page {
+		out[i] = pq.project(e)
+	}
+	protocol.WriteJSON(w, http.StatusOK, map[string]any{"data": out})
 }
 
 // permissionEntries builds the entries of the permissions endpoint.
@@ -73,7 +103,10 @@ func (s *server) permissionEntries(ctx context.Context, principals []string) ([]
 		uris = append(uris, uri)
 	}
 	slices.Sort(uris)
-	out := make([]map[string]any, 0, len(uris))
+	out := make([]map[string]any, 0, len(uris)+1)
+	if s.mayCreateBuckets(principals) {
+		out = append(out, map[string]any{"uri": "/", "resource_name": "root", "permissions": []string{"bucket:create"}})
+	}
 	for _, uri := range uris {
 		e := describe(uri)
 		if e == nil {
@@ -92,6 +125,18 @@ func (s *server) permissionEntries(ctx context.Context, principals []string) ([]
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// mayCreateBuckets reports whether one of principals is in bucket_create_principals (the
+// root entry of the permissions endpoint).
+func (s *server) mayCreateBuckets(principals []string) bool {
+	allowed := []string{permission.Authenticated} // the bucket resource's default
+	if !s.app.Settings.IsUnset("bucket_create_principals") {
+		allowed = s.app.Settings.List("bucket_create_principals")
+	}
+	return slices.ContainsFunc(allowed, func(p string) bool {
+		return slices.Contains(principals, p)
+	})
 }
 
 // implied lists the permissions that perm on an object of kind brings on that same object
@@ -126,9 +171,11 @@ func describe(uri string) map[string]any {
 		e["collection_id"] = seg[3]
 	case len(seg) == 4 && seg[2] == "groups":
 		e["resource_name"] = "group"
+		e["group_id"] = seg[3]
 	case len(seg) == 6 && seg[2] == "collections" && seg[4] == "records":
 		e["resource_name"] = "record"
 		e["collection_id"] = seg[3]
+		e["record_id"] = seg[5]
 	default:
 		return nil
 	}
