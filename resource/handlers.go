@@ -361,9 +361,12 @@ func (rs *Resource[T]) createObject(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	created, perms, err := rs.writeWithACL(r, t, id, b, func(ctx context.Context) (storage.Object, error) {
-		return rs.store.Create(ctx, scope, obj)
-	})
+	created, perms, joint, err := rs.createJointly(r, t, scope, obj, b)
+	if !joint && err == nil {
+		created, perms, err = rs.writeWithACL(r, t, id, b, func(ctx context.Context) (storage.Object, error) {
+			return rs.store.Create(ctx, scope, obj)
+		})
+	}
 	if err != nil {
 		return err
 	}

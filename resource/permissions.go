@@ -86,9 +86,9 @@ func (sh *sharing) save(ctx context.Context, id cliquet.Identity, uri string, re
 	return set, nil
 }
 
-// add writes the ACL of a new object whose ACL is known to be empty: the requested ACEs
-// and, unless explicit_permissions is off, the author's write. It returns the ACL.
-func (sh *sharing) add(ctx context.Context, id cliquet.Identity, uri string, requested permission.Set) (permission.Set, error) {
+// newACL is the ACL of a new object: the requested ACEs and, unless explicit_permissions
+// is off, the author's write.
+func (sh *sharing) newACL(id cliquet.Identity, requested permission.Set) permission.Set {
 	set := permission.Set{}
 	for perm, principals := range requested {
 		if len(principals) > 0 {
@@ -98,6 +98,13 @@ func (sh *sharing) add(ctx context.Context, id cliquet.Identity, uri string, req
 	if sh.explicit && !slices.Contains(set["write"], author(id)) {
 		set["write"] = append(slices.Clone(set["write"]), author(id))
 	}
+	return set
+}
+
+// add writes the ACL of a new object whose ACL is known to be empty (see newACL) and
+// returns it.
+func (sh *sharing) add(ctx context.Context, id cliquet.Identity, uri string, requested permission.Set) (permission.Set, error) {
+	set := sh.newACL(id, requested)
 	for perm, principals := range set {
 		for _, p := range principals {
 			if err := sh.backend.AddPrincipalToACE(ctx, uri, perm, p); err != nil {
@@ -106,6 +113,33 @@ func (sh *sharing) add(ctx context.Context, id cliquet.Identity, uri string, req
 		}
 	}
 	return set, nil
+}
+
+// jointWriter is a storage backend that can write a new object and its ACEs in one
+// statement, when the permission backend lives in its database (storage/postgresql); ok
+// false means it cannot for these backends, and nothing was done.
+type jointWriter interface {
+	CreateWithACEs(ctx context.Context, s storage.Scope, o storage.Object, perms permission.Backend, objectID string, aces permission.Set) (storage.Object, bool, error)
+}
+
+// createJointly writes a new object of a shareable resource and its ACL in one storage
+// call (see jointWriter), when the authorization step found the object's ACL empty. The
+// write is the unit's final one when the unit allows it, and otherwise belongs to its
+// transaction: either way the object and its ACL are written together or not at all. ok
+// is false when it cannot; the caller then writes them separately.
+func (rs *core) createJointly(r *http.Request, t *target, scope storage.Scope, obj storage.Object, b *body) (created storage.Object, perms permission.Set, ok bool, err error) {
+	jw, can := rs.store.(jointWriter)
+	uri := t.uris.object(obj.ID)
+	if !can || rs.share == nil || t.rights.acesOf != uri || len(t.rights.aces) != 0 {
+		return storage.Object{}, nil, false, nil
+	}
+	ctx := r.Context()
+	set := rs.share.newACL(cliquet.IdentityFrom(ctx), rs.share.requested(r.Method, b))
+	created, ok, err = jw.CreateWithACEs(storage.WithFinalWrite(ctx), scope, obj, rs.share.backend, uri, set)
+	if !ok || err != nil {
+		return storage.Object{}, nil, ok, err
+	}
+	return created, visible(set, t.principals), true, nil
 }
 
 // visible returns the ACEs a user may see in a response: all of them when one of its

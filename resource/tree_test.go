@@ -105,6 +105,22 @@ func TestTreePostgreSQL(t *testing.T) {
 		}
 	}
 
+	t.Run("a POST writes the object and its ACL in one statement", func(t *testing.T) {
+		store, perms := open(t)
+		s := newTreeServer(t, store, perms)
+		s.must(201, req{Method: "PUT", Path: "/v1/shelves/s1", User: "alice", Body: map[string]any{}})
+		s.must(201, req{Method: "PUT", Path: "/v1/shelves/s1/folders/f1", User: "alice", Body: map[string]any{}})
+		r := s.must(201, req{Method: "POST", Path: "/v1/shelves/s1/folders/f1/notes", User: "alice",
+			Body: map[string]any{"permissions": map[string]any{"read": []string{principalOf("bob")}}}})
+		if store.jointCreate.Load() != 1 {
+			t.Errorf("%d joint creations, want 1", store.jointCreate.Load())
+		}
+		if w, _ := r.Body["permissions"].(map[string]any)["write"].([]any); len(w) != 1 || w[0] != principalOf("alice") {
+			t.Errorf("the note's ACEs are not rendered: %s", r.Raw)
+		}
+		s.must(200, req{Method: "GET", Path: "/v1/shelves/s1/folders/f1/notes/" + r.data()["id"].(string), User: "bob"})
+	})
+
 	t.Run("a GET of a nested object reads storage and permissions in one statement", func(t *testing.T) {
 		store, perms := open(t)
 		s := newTreeServer(t, store, perms)
@@ -140,7 +156,15 @@ func TestTreePostgreSQL(t *testing.T) {
 // GetManyAccess calls that read storage and permissions together.
 type countingStore struct {
 	*postgresql.Backend
-	getMany, joint atomic.Int64
+	getMany, joint, jointCreate atomic.Int64
+}
+
+func (s *countingStore) CreateWithACEs(ctx context.Context, sc storage.Scope, o storage.Object, perms permission.Backend, uri string, aces permission.Set) (storage.Object, bool, error) {
+	out, ok, err := s.Backend.CreateWithACEs(ctx, sc, o, perms, uri, aces)
+	if ok {
+		s.jointCreate.Add(1)
+	}
+	return out, ok, err
 }
 
 func (s *countingStore) GetMany(ctx context.Context, keys []storage.Key) ([]storage.Object, error) {

@@ -1,0 +1,99 @@
+package postgresql
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cliquet-go/cliquet/permission"
+	"github.com/cliquet-go/cliquet/storage"
+)
+
+// jointCreate turns a create statement ("WITH clock AS (...) INSERT INTO objects ...
+// RETURNING last_modified, data") into one that also inserts the new object's ACEs into
+// the permission tables of the same database, when, and only when, the object is written:
+// the ACEs are $6 (the object's URI) and $7, a JSON array of [permission, principal] pairs
+// (text, which the write pipeline can send, unlike arrays).
+func jointCreate(create string) string {
+	i := strings.Index(create, "\nINSERT INTO objects")
+	return create[:i] + `,
+ins AS (` + create[i+1:] + `),
+aces AS (
+	INSERT INTO access_control_entries (object_id, permission, principal)
+	SELECT $6::text, e->>0, e->>1 FROM jsonb_array_elements($7::text::jsonb) AS e
+	WHERE EXISTS (SELECT 1 FROM ins)
+	ON CONFLICT DO NOTHING)
+SELECT last_modified, data FROM ins`
+}
+
+var (
+	createNowACEsSQL = jointCreate(createNowSQL)
+	createACEsSQL    = jointCreate(createSQL)
+)
+
+// CreateWithACEs is [Backend.Create] that also gives the new object, whose URI is
+// objectID, the ACEs of aces, in the same statement (one round trip, one transaction: both
+// are written or neither), when perms is, under its decorators, a PostgreSQL permission
+// backend on this backend's database (see GetManyAccess). The object's ACL must be empty
+// beforehand: the ACEs are added, not replaced. ok is false, and nothing is done, for
+// another permission backend, or for ACEs that cannot be stored (an empty or unstorable
+// string); the caller then writes the two separately.
+func (b *Backend) CreateWithACEs(ctx context.Context, s storage.Scope, o storage.Object, perms permission.Backend, objectID string, aces permission.Set) (storage.Object, bool, error) {
+	if !b.sameDatabase(perms) || objectID == "" || !storable(objectID) {
+		return storage.Object{}, false, nil
+	}
+	var pairs [][2]string
+	for perm, ps := range aces {
+		for _, p := range ps {
+			if perm == "" || p == "" || !storable(perm) || !storable(p) {
+				return storage.Object{}, false, nil
+			}
+			pairs = append(pairs, [2]string{perm, p})
+		}
+	}
+	acesJSON, err := json.Marshal(pairs)
+	if err != nil {
+		return storage.Object{}, false, nil
+	}
+	if o.ID == "" {
+		o.ID = uuid.NewString()
+	}
+	forced := storage.KeptForced(o.LastModified, time.Now())
+	data, _, err := writeData(o.Data)
+	if err != nil {
+		return storage.Object{}, true, err
+	}
+	out := storage.Object{ID: o.ID}
+	err = b.runRow(ctx, "create", func(q rowQuerier) error {
+		args := []any{s.Resource, s.Parent, o.ID, forced, data, objectID, string(acesJSON)}
+		scan := func(sql string) error {
+			var stored []byte
+			err := q.QueryRow(ctx, sql, args...).Scan(&out.LastModified, &stored)
+			out.Data = stored
+			return err
+		}
+		if forced == 0 {
+			if err := scan(createNowACEsSQL); !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			// A new collection, or the id is taken: the general statement decides.
+		}
+		if err := scan(createACEsSQL); !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		existing, gerr := get(ctx, q, s, o.ID)
+		if gerr != nil && !errors.Is(gerr, storage.ErrNotFound) {
+			return gerr
+		}
+		return result(&storage.UnicityError{Field: "id", Existing: existing})
+	})
+	if err != nil {
+		return storage.Object{}, true, err
+	}
+	return out, true, nil
+}
