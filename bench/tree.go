@@ -153,7 +153,10 @@ func setupTree(ctx context.Context, pool *pgxpool.Pool, c *client, n int) error 
 		treeCollURI, base+int64(n)-1); err != nil {
 		return err
 	}
-	for _, q := range []string{`ANALYZE objects`, `ANALYZE access_control_entries`, `ANALYZE timestamps`} {
+	// VACUUM, not only ANALYZE: resetTree deleted the previous run's records, whose dead
+	// index entries at the newest end of the collection's index a first page would
+	// otherwise walk through (7 ms instead of 0.1 ms after a 100,000-record run).
+	for _, q := range []string{`VACUUM ANALYZE objects`, `VACUUM ANALYZE access_control_entries`, `VACUUM ANALYZE timestamps`} {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			return err
 		}
