@@ -12,7 +12,6 @@ import (
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/internal/jsoncheck"
-
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
