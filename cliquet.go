@@ -127,7 +127,8 @@ func Initialize(router chi.Router, cfg Config) (app *App, err error) {
 		OnError:           a.onError,
 	}
 
-	ctx := context.Background()
+	// The backends opened from the settings log through the app's logger (config.LoggerFrom).
+	ctx := config.WithLogger(context.Background(), a.Logger)
 	if err := a.openBackends(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -375,7 +376,10 @@ func (c *requestContext) setIdentity(id Identity) {
 // Migrate brings the schema of every backend of app that implements the Migrator interface
 // of its package (storage.Migrator, cache.Migrator, permission.Migrator) to the current
 // version; with dryRun the backends only report what they would do. In readonly mode the
-// storage and permission backends are skipped with a warning, as kinto does.
+// storage and permission backends are skipped with a warning, as kinto does. Everything is
+// reported through app.Logger: the backends opened from the settings log there what they
+// apply (or would apply), or that their schema is current; a backend without a schema is
+// logged as such.
 func Migrate(ctx context.Context, app *App, dryRun bool) error {
 	readonly, err := app.Settings.Bool("readonly")
 	if err != nil {
@@ -389,14 +393,25 @@ func Migrate(ctx context.Context, app *App, dryRun bool) error {
 		skippedRO bool
 	}
 	var steps []step
+	noSchema := func(name string, b any) {
+		if b != nil {
+			app.Logger.InfoContext(ctx, "backend has no schema to migrate", "backend", name, "type", fmt.Sprintf("%T", b))
+		}
+	}
 	if m, ok := app.Cache.(cache.Migrator); ok {
 		steps = append(steps, step{"cache", m, false})
+	} else {
+		noSchema("cache", app.Cache)
 	}
 	if m, ok := app.Storage.(storage.Migrator); ok {
 		steps = append(steps, step{"storage", m, readonly})
+	} else {
+		noSchema("storage", app.Storage)
 	}
 	if m, ok := app.Permission.(permission.Migrator); ok {
 		steps = append(steps, step{"permission", m, readonly})
+	} else {
+		noSchema("permission", app.Permission)
 	}
 	for _, st := range steps {
 		if st.skippedRO {

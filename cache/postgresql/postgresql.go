@@ -105,7 +105,8 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return New(ctx, Options{URL: ss.URL, Prefix: ss.Prefix, PoolSize: ss.PoolSize, PoolTimeout: ss.PoolTimeout})
+		return New(ctx, Options{URL: ss.URL, Prefix: ss.Prefix, PoolSize: ss.PoolSize, PoolTimeout: ss.PoolTimeout,
+			Logger: config.LoggerFrom(ctx)})
 	})
 }
 

@@ -28,6 +28,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,12 +65,16 @@ type Options struct {
 	PoolSize int
 	// PoolTimeout bounds the wait for a free connection. Zero means 30 seconds.
 	PoolTimeout time.Duration
+	// Logger receives InitializeSchema's report (what it applies, or would apply with
+	// dryRun). Nil means no logging.
+	Logger *slog.Logger
 }
 
 // Backend is the PostgreSQL permission backend. It is safe for concurrent use.
 type Backend struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
+	logger  *slog.Logger
 }
 
 var (
@@ -104,11 +109,16 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("permission: postgresql: %w", err)
 	}
-	return &Backend{pool: pool, timeout: timeout}, nil
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Backend{pool: pool, timeout: timeout, logger: logger}, nil
 }
 
 // FromSettings builds a backend from permission_url, permission_pool_size (default 25) and
-// permission_pool_timeout (seconds, default 30).
+// permission_pool_timeout (seconds, default 30). It logs through the logger carried by ctx
+// ([config.LoggerFrom]).
 func FromSettings(ctx context.Context, s *config.Settings) (*Backend, error) {
 	size, err := s.Int("permission_pool_size")
 	if err != nil {
@@ -118,7 +128,8 @@ func FromSettings(ctx context.Context, s *config.Settings) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(ctx, Options{URL: s.String("permission_url"), PoolSize: size, PoolTimeout: timeout})
+	return New(ctx, Options{URL: s.String("permission_url"), PoolSize: size, PoolTimeout: timeout,
+		Logger: config.LoggerFrom(ctx)})
 }
 
 // normalizeURL turns "postgresql+psycopg2://..." (SQLAlchemy) into "postgresql://...".
@@ -789,10 +800,15 @@ func (b *Backend) InitializeSchema(ctx context.Context, dryRun bool) error {
 		if err != nil {
 			return err
 		}
+		verb := "applying"
+		if dryRun {
+			verb = "would apply (dry run)"
+		}
 		switch {
 		case version == SchemaVersion:
-			// Up to date.
+			b.logger.InfoContext(ctx, "permission schema is up to date", "version", version)
 		case version == 0:
+			b.logger.InfoContext(ctx, "permission schema: "+verb, "file", "schema.sql", "to", SchemaVersion)
 			if err := runFile(ctx, tx, "schema.sql"); err != nil {
 				return err
 			}
@@ -801,6 +817,7 @@ func (b *Backend) InitializeSchema(ctx context.Context, dryRun bool) error {
 		default:
 			for v := version; v < SchemaVersion; v++ {
 				name := fmt.Sprintf("migrations/migration_%03d_%03d.sql", v, v+1)
+				b.logger.InfoContext(ctx, "permission schema: "+verb, "file", name, "from", v)
 				if err := runFile(ctx, tx, name); err != nil {
 					return err
 				}

@@ -131,9 +131,10 @@ func init() {
 // Open is the storage.Factory registered as "postgresql". It reads storage_url,
 // storage_pool_size, storage_pool_timeout (seconds), storage_statement_timeout (seconds, 0
 // for none), storage_write_workers and storage_max_fetch_size. It does not touch the
-// schema: run [Backend.InitializeSchema] from the migrate step.
+// schema: run [Backend.InitializeSchema] from the migrate step. It logs through the logger
+// carried by ctx ([config.LoggerFrom]).
 func Open(ctx context.Context, s *config.Settings) (storage.Backend, error) {
-	opts := Options{URL: s.String("storage_url")}
+	opts := Options{URL: s.String("storage_url"), Logger: config.LoggerFrom(ctx)}
 	var err error
 	if opts.PoolSize, err = s.Int("storage_pool_size"); err != nil {
 		return nil, err
