@@ -120,6 +120,24 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 		return err
 	}
 
+	// The items of a list are not always whole objects: a _since (or _before) list holds
+	// tombstones, and _fields keeps only some fields. They are described as anyOf the whole
+	// object, a tombstone and a partial object (id and last_modified required, the other
+	// fields typed but optional), three named schemas that a generated client maps to a
+	// union of named types. It is anyOf, not oneOf, because the shapes overlap (a whole
+	// object is also a partial one), so that oneOf would reject every live object.
+	partialRef, err := doc.AddSchema(d.name+".partial", map[string]any{
+		"type":        "object",
+		"description": "Some fields of a " + d.name + " (_fields): id, last_modified and the fields asked for.",
+		"required":    []string{"id", "last_modified"},
+		"properties":  d.optionalProperties(map[string]any{"id": d.id, "last_modified": meta["properties"].(map[string]any)["last_modified"]}),
+	})
+	if err != nil {
+		return err
+	}
+	listItem := map[string]any{"anyOf": []any{objectRef, tombRef, partialRef},
+		"description": "A " + d.name + "; a tombstone when deleted (_since, _before); only some fields with _fields."}
+
 	envelope := func(dataSchema any) map[string]any {
 		props := map[string]any{"data": dataSchema}
 		if d.shareable {
@@ -133,6 +151,12 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 			props["permissions"] = cliquet.SchemaRef("Permissions")
 		}
 		return map[string]any{"type": "object", "required": []string{"data"}, "properties": props}
+	}
+	read := func() map[string]any { // GET on the object URL, where _fields applies
+		r := one()
+		r["properties"].(map[string]any)["data"] = map[string]any{"anyOf": []any{objectRef, partialRef},
+			"description": "The " + d.name + "; only some fields with _fields."}
+		return r
 	}
 	list := func(items any) map[string]any {
 		return map[string]any{"type": "object", "required": []string{"data"},
@@ -156,7 +180,8 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 		Description: `Only if the current ETag is one of these ("*": if it exists); 412 otherwise.`}
 	ifNoneMatch := cliquet.APIParameter{Name: protocol.HeaderIfNoneMatch, In: "header",
 		Description: `Only if the current ETag is none of these ("*": if it does not exist); 304 (reads) or 412 (writes) otherwise.`}
-	fields := cliquet.APIParameter{Name: "_fields", In: "query", Description: "Comma-separated fields to return (dotted for nested fields); id and last_modified are always returned."}
+	fields := cliquet.APIParameter{Name: "_fields", In: "query", Description: "Comma-separated fields to return (dotted for nested fields); id and last_modified are always returned. " +
+		"The objects returned are then partial (schema " + d.name + ".partial): no other field is required."}
 	explode := true
 	filterParams := []cliquet.APIParameter{
 		{Name: "_since", In: "query", Description: "Objects (and tombstones) modified after this timestamp; the quoted ETag form is accepted.", Schema: map[string]any{"type": "string", "pattern": `^([0-9]+|"[0-9]+")$`}},
@@ -209,7 +234,7 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 				Summary:    "List " + what + ", filtered, sorted and paginated.",
 				Parameters: withHeaders(listParams, fields, ifMatch, ifNoneMatch),
 				Responses: map[int]cliquet.APIResponse{
-					200: {Schema: list(objectRef), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified, protocol.HeaderNextPage}},
+					200: {Schema: list(listItem), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified, protocol.HeaderNextPage}},
 					304: {Description: "Not modified (If-None-Match).", Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
 				},
 				Errors: []int{400, 401, 403, 406, 412},
@@ -250,7 +275,7 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 		switch m {
 		case http.MethodGet:
 			for _, method := range []string{http.MethodGet, http.MethodHead} {
-				ok := cliquet.APIResponse{Schema: one(), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}}
+				ok := cliquet.APIResponse{Schema: read(), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}}
 				if method == http.MethodHead {
 					ok.Schema = nil
 				}
@@ -323,4 +348,22 @@ func (d *apiDescription) knownFields() string {
 	}
 	slices.Sort(names[2:])
 	return " Known fields: " + strings.Join(names, ", ") + "."
+}
+
+// optionalProperties returns props with the top-level properties of the data schema added,
+// none of them required. A property holding a local reference ("#/$defs/...", relative to
+// the data schema) is left unconstrained, since the reference would not resolve elsewhere.
+func (d *apiDescription) optionalProperties(props map[string]any) map[string]any {
+	m, _ := d.data.(map[string]any)
+	dp, _ := m["properties"].(map[string]any)
+	for k, v := range dp {
+		if _, taken := props[k]; taken {
+			continue
+		}
+		if hasLocalRef(v) {
+			v = map[string]any{}
+		}
+		props[k] = v
+	}
+	return props
 }
