@@ -689,3 +689,79 @@ func TestOpenAPIListItemsArePartial(t *testing.T) {
 		}
 	})
 }
+
+// TestOpenAPIPatchBodiesAreTyped validates PATCH bodies of each media type against the
+// served document: the ones the service accepts match, mistyped ones do not, and the
+// responses (whole or light) match theirs.
+func TestOpenAPIPatchBodiesAreTyped(t *testing.T) {
+	app := newAPIApp(t, nil)
+	_, raw := getAPI(t, app)
+	c := jsonschema.NewCompiler()
+	c.Draft = jsonschema.Draft2020
+	if err := c.AddResource("mem:///api.json", bytes.NewReader(raw)); err != nil {
+		t.Fatal(err)
+	}
+	do := func(t *testing.T, method, path, ctype, behavior, body string) (int, any) {
+		t.Helper()
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.SetBasicAuth("alice", "pw")
+		req.Header.Set("Content-Type", ctype)
+		if behavior != "" {
+			req.Header.Set("Response-Behavior", behavior)
+		}
+		rec := httptest.NewRecorder()
+		app.Handler().ServeHTTP(rec, req)
+		var v any
+		if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+			t.Fatal(err)
+		}
+		return rec.Code, v
+	}
+	_, created := do(t, "POST", "/v1/notes", "application/json", "", `{"data": {"title": "one", "tags": ["a"]}}`)
+	path := "/v1/notes/" + created.(map[string]any)["data"].(map[string]any)["id"].(string)
+	op := "/paths/~1notes~1{id}/patch"
+	response, err := c.Compile("mem:///api.json#" + escapeFragment(op+"/responses/200/content/application~1json/schema"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		ctype, behavior, body string
+		valid                 bool
+	}{
+		{"application/json", "", `{"data": {"title": "two"}}`, true},
+		{"application/json", "light", `{"data": {"tags": ["b"]}}`, true},
+		{"application/json", "", `{"data": {"title": 2}}`, false},
+		{"application/json", "", `{"data": {"title": "t"}, "extra": 1}`, false},
+		{"application/merge-patch+json", "", `{"data": {"tags": null}}`, true},
+		{"application/merge-patch+json", "", `{"data": {"tags": "a"}}`, false},
+		{"application/json-patch+json", "", `[{"op": "replace", "path": "/data/title", "value": "three"}]`, true},
+		{"application/json-patch+json", "", `[{"op": "copy", "path": "/data/subtitle"}]`, false},
+		{"application/json-patch+json", "", `[{"op": "replace", "path": "/data/title"}]`, false},
+		{"application/json-patch+json", "", `[{"op": "rename", "path": "/data/title"}]`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ctype+" "+tt.body, func(t *testing.T) {
+			s, err := c.Compile("mem:///api.json#" + escapeFragment(op+"/requestBody/content/"+strings.ReplaceAll(tt.ctype, "/", "~1")+"/schema"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body any
+			if err := json.Unmarshal([]byte(tt.body), &body); err != nil {
+				t.Fatal(err)
+			}
+			err = s.Validate(body)
+			if tt.valid != (err == nil) {
+				t.Fatalf("valid = %v, documented schema says %v", tt.valid, err)
+			}
+			code, v := do(t, "PATCH", path, tt.ctype, tt.behavior, tt.body)
+			if tt.valid != (code == http.StatusOK) {
+				t.Fatalf("valid = %v, service answered %d %v", tt.valid, code, v)
+			}
+			if code == http.StatusOK {
+				if err := response.Validate(v); err != nil {
+					t.Errorf("the response does not match its documented schema: %v", err)
+				}
+			}
+		})
+	}
+}

@@ -162,18 +162,52 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 		return map[string]any{"type": "object", "required": []string{"data"},
 			"properties": map[string]any{"data": map[string]any{"type": "array", "items": items}}}
 	}
-	patchData := map[string]any{"type": "object", "description": "The fields of " + d.name + " to change (merged into the object)."}
+	// PATCH bodies, as patchObject reads them: application/json merges the fields of data
+	// into the object (each typed as in the object, none required); a merge patch
+	// (RFC 7396) also takes null to remove a field, and partial nested objects; a JSON
+	// Patch (RFC 6902) is a list of operations on /data/<field> (and, on shareable
+	// resources, /permissions/<perm>/<principal>, whose value defaults to the principal).
+	patchData := map[string]any{"type": "object", "properties": d.optionalProperties(map[string]any{}),
+		"description": "The fields of " + d.name + " to change (merged into the object); none is required."}
+	mergeProps := map[string]any{}
+	for k, v := range d.optionalProperties(map[string]any{}) {
+		if m, ok := v.(map[string]any); ok && (m["type"] == "object" || slices.Contains(anyStrings(m["type"]), "object")) {
+			mergeProps[k] = map[string]any{"type": []string{"object", "null"}, "description": "Merged into the field (RFC 7396); null removes it."}
+			continue
+		}
+		mergeProps[k] = map[string]any{"anyOf": []any{v, map[string]any{"type": "null"}}}
+	}
+	mergeData := map[string]any{"type": "object", "properties": mergeProps,
+		"description": "A JSON Merge Patch (RFC 7396) of the fields of " + d.name + ": null removes a field."}
+	nullablePerms := map[string]any{"type": "object",
+		"description":          "Permissions to replace: permission name → principals; null empties one.",
+		"additionalProperties": map[string]any{"type": []string{"array", "null"}, "items": map[string]any{"type": "string"}}}
 	jsonPatch := map[string]any{"type": "array", "items": map[string]any{
 		"type":     "object",
 		"required": []string{"op", "path"},
 		"properties": map[string]any{
 			"op":    map[string]any{"enum": []string{"add", "remove", "replace", "move", "copy", "test"}},
 			"path":  map[string]any{"type": "string", "description": "/data/<field> or, on shareable resources, /permissions/<perm>/<principal>"},
-			"from":  map[string]any{"type": "string"},
-			"value": map[string]any{},
+			"from":  map[string]any{"type": "string", "description": "The source of move and copy."},
+			"value": map[string]any{"description": "The value of add, replace and test (optional on /permissions/... paths: the principal)."},
+		},
+		"allOf": []any{
+			map[string]any{"if": map[string]any{"properties": map[string]any{"op": map[string]any{"enum": []string{"move", "copy"}}}},
+				"then": map[string]any{"required": []string{"from"}}},
+			map[string]any{"if": map[string]any{"properties": map[string]any{
+				"op":   map[string]any{"enum": []string{"add", "replace", "test"}},
+				"path": map[string]any{"not": map[string]any{"pattern": "^/permissions/[^/]+/."}}}},
+				"then": map[string]any{"required": []string{"value"}}},
 		},
 	}}
 
+	mergeEnvelope := envelope(mergeData)
+	if d.shareable {
+		mergeEnvelope["properties"].(map[string]any)["permissions"] = nullablePerms
+	}
+	patched := one() // Response-Behavior light or diff: only the fields changed
+	patched["properties"].(map[string]any)["data"] = map[string]any{"anyOf": []any{objectRef, patchData},
+		"description": "The " + d.name + " (Response-Behavior: full); the fields sent or changed (light, diff)."}
 	tags := []string{d.name}
 	anonymous := d.shareable // global grants may open a shareable resource to everyone
 	ifMatch := cliquet.APIParameter{Name: protocol.HeaderIfMatch, In: "header",
@@ -306,9 +340,9 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 					Schema:      map[string]any{"type": "string", "enum": []string{"full", "light", "diff"}}}},
 				RequestBody:       envelope(patchData),
 				RequestMediaTypes: []string{protocol.MediaJSON, protocol.MediaMergePatch, protocol.MediaJSONPatch},
-				RequestSchemas:    map[string]any{protocol.MediaJSONPatch: jsonPatch},
+				RequestSchemas:    map[string]any{protocol.MediaMergePatch: mergeEnvelope, protocol.MediaJSONPatch: jsonPatch},
 				Responses: map[int]cliquet.APIResponse{
-					200: {Schema: one(), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
+					200: {Schema: patched, Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
 				},
 				Errors: []int{400, 401, 403, 404, 406, 409, 412, 413, 415},
 			})
@@ -366,4 +400,21 @@ func (d *apiDescription) optionalProperties(props map[string]any) map[string]any
 		props[k] = v
 	}
 	return props
+}
+
+// anyStrings returns v as a list of strings when it is one ("type": ["object", "null"]).
+func anyStrings(v any) []string {
+	switch x := v.(type) {
+	case []string:
+		return x
+	case []any:
+		var out []string
+		for _, e := range x {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
 }
