@@ -607,3 +607,161 @@ func ExampleApp_OpenAPI() {
 	// /scores/{game} [put]
 	// Record the user's score in a game; the best one is kept.
 }
+
+// TestOpenAPIListItemsArePartial validates, against the served document, the responses
+// whose items are not whole objects: tombstones in a _since list and in a plural DELETE,
+// and _fields projections of lists and objects.
+func TestOpenAPIListItemsArePartial(t *testing.T) {
+	app := newAPIApp(t, nil)
+	_, raw := getAPI(t, app)
+	c := jsonschema.NewCompiler()
+	c.Draft = jsonschema.Draft2020
+	if err := c.AddResource("mem:///api.json", bytes.NewReader(raw)); err != nil {
+		t.Fatal(err)
+	}
+	do := func(t *testing.T, method, path, body string) map[string]any {
+		t.Helper()
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.SetBasicAuth("alice", "pw")
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		rec := httptest.NewRecorder()
+		app.Handler().ServeHTTP(rec, req)
+		if rec.Code >= 300 {
+			t.Fatalf("%s %s = %d %s", method, path, rec.Code, rec.Body)
+		}
+		var v map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	first := do(t, "POST", "/v1/notes", `{"data": {"title": "one", "tags": ["a"]}}`)["data"].(map[string]any)
+	do(t, "POST", "/v1/notes", `{"data": {"title": "two"}}`)
+	do(t, "DELETE", "/v1/notes/"+first["id"].(string), "")
+	since := fmt.Sprintf("%d", int64(first["last_modified"].(float64))-1)
+	list := "/paths/~1notes/get/responses/200/content/application~1json/schema"
+	tests := []struct {
+		name, method, path, pointer string
+		want                        func(items []any) bool
+	}{
+		{"_since with a tombstone", "GET", "/v1/notes?_since=" + since, list, func(items []any) bool {
+			for _, it := range items {
+				if it.(map[string]any)["deleted"] == true {
+					return true
+				}
+			}
+			return false
+		}},
+		{"_fields", "GET", "/v1/notes?_fields=tags", list, func(items []any) bool {
+			_, has := items[0].(map[string]any)["title"]
+			return len(items) == 1 && !has
+		}},
+		{"plural delete", "DELETE", "/v1/notes", "/paths/~1notes/delete/responses/200/content/application~1json/schema", func(items []any) bool {
+			return len(items) == 1 && items[0].(map[string]any)["deleted"] == true
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := c.Compile("mem:///api.json#" + escapeFragment(tt.pointer))
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := do(t, tt.method, tt.path, "")
+			if items, _ := v["data"].([]any); !tt.want(items) {
+				t.Fatalf("unexpected response %v", v)
+			}
+			if err := s.Validate(any(v)); err != nil {
+				t.Errorf("the response does not match its documented schema: %v", err)
+			}
+		})
+	}
+	t.Run("object _fields", func(t *testing.T) {
+		s, err := c.Compile("mem:///api.json#" + escapeFragment("/paths/~1notes~1{id}/get/responses/200/content/application~1json/schema"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := do(t, "POST", "/v1/notes", `{"data": {"title": "three", "tags": ["b"]}}`)["data"].(map[string]any)
+		v := do(t, "GET", "/v1/notes/"+n["id"].(string)+"?_fields=tags", "")
+		if err := s.Validate(any(v)); err != nil {
+			t.Errorf("the response does not match its documented schema: %v", err)
+		}
+	})
+}
+
+// TestOpenAPIPatchBodiesAreTyped validates PATCH bodies of each media type against the
+// served document: the ones the service accepts match, mistyped ones do not, and the
+// responses (whole or light) match theirs.
+func TestOpenAPIPatchBodiesAreTyped(t *testing.T) {
+	app := newAPIApp(t, nil)
+	_, raw := getAPI(t, app)
+	c := jsonschema.NewCompiler()
+	c.Draft = jsonschema.Draft2020
+	if err := c.AddResource("mem:///api.json", bytes.NewReader(raw)); err != nil {
+		t.Fatal(err)
+	}
+	do := func(t *testing.T, method, path, ctype, behavior, body string) (int, any) {
+		t.Helper()
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.SetBasicAuth("alice", "pw")
+		req.Header.Set("Content-Type", ctype)
+		if behavior != "" {
+			req.Header.Set("Response-Behavior", behavior)
+		}
+		rec := httptest.NewRecorder()
+		app.Handler().ServeHTTP(rec, req)
+		var v any
+		if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+			t.Fatal(err)
+		}
+		return rec.Code, v
+	}
+	_, created := do(t, "POST", "/v1/notes", "application/json", "", `{"data": {"title": "one", "tags": ["a"]}}`)
+	path := "/v1/notes/" + created.(map[string]any)["data"].(map[string]any)["id"].(string)
+	op := "/paths/~1notes~1{id}/patch"
+	response, err := c.Compile("mem:///api.json#" + escapeFragment(op+"/responses/200/content/application~1json/schema"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		ctype, behavior, body string
+		valid                 bool
+	}{
+		{"application/json", "", `{"data": {"title": "two"}}`, true},
+		{"application/json", "light", `{"data": {"tags": ["b"]}}`, true},
+		{"application/json", "", `{"data": {"title": 2}}`, false},
+		{"application/json", "", `{"data": {"title": "t"}, "extra": 1}`, false},
+		{"application/merge-patch+json", "", `{"data": {"tags": null}}`, true},
+		{"application/merge-patch+json", "", `{"data": {"tags": "a"}}`, false},
+		{"application/json-patch+json", "", `[{"op": "replace", "path": "/data/title", "value": "three"}]`, true},
+		{"application/json-patch+json", "", `[{"op": "copy", "path": "/data/subtitle"}]`, false},
+		{"application/json-patch+json", "", `[{"op": "replace", "path": "/data/title"}]`, false},
+		{"application/json-patch+json", "", `[{"op": "rename", "path": "/data/title"}]`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ctype+" "+tt.body, func(t *testing.T) {
+			s, err := c.Compile("mem:///api.json#" + escapeFragment(op+"/requestBody/content/"+strings.ReplaceAll(tt.ctype, "/", "~1")+"/schema"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body any
+			if err := json.Unmarshal([]byte(tt.body), &body); err != nil {
+				t.Fatal(err)
+			}
+			err = s.Validate(body)
+			if tt.valid != (err == nil) {
+				t.Fatalf("valid = %v, documented schema says %v", tt.valid, err)
+			}
+			code, v := do(t, "PATCH", path, tt.ctype, tt.behavior, tt.body)
+			if tt.valid != (code == http.StatusOK) {
+				t.Fatalf("valid = %v, service answered %d %v", tt.valid, code, v)
+			}
+			if code == http.StatusOK {
+				if err := response.Validate(v); err != nil {
+					t.Errorf("the response does not match its documented schema: %v", err)
+				}
+			}
+		})
+	}
+}

@@ -27,7 +27,15 @@
 //	Title string `json:"title,omitempty" cliquet:"maxLength=200"`
 //
 // Options are required, format=<name> (asserted: uri, email, date-time, ...), minLength,
-// maxLength, minItems, maxItems (integers), minimum and maximum (numbers). A field is
+// maxLength, minItems, maxItems (integers), minimum and maximum (numbers), and readonly
+// for a field the server sets (CreatedBy string `json:"created_by" cliquet:"readonly"`):
+// its schema says readOnly: true, the Process hook may set it, a client value that differs
+// from the stored one (any value on a creation) is refused with 400 errno 107 naming
+// data.<field> (refused rather than dropped, so that the client learns the value is not
+// kept; the stored value is accepted, so that an object read and sent back whole is not
+// refused), and a PUT or PATCH without it keeps the stored value. A readonly field may not
+// be required. Top-level properties marked readOnly in an explicit Spec.Schema behave the
+// same way. A field is
 // optional unless tagged required; give it omitempty so that an absent value is not stored
 // as the zero value. The derived schema allows additional properties, which the typed round
 // trip then drops. An explicit Spec.Schema decides itself (additionalProperties: false makes

@@ -325,6 +325,9 @@ func (rs *Resource[T]) createObject(w http.ResponseWriter, r *http.Request) erro
 	if err := rs.validateNew(data); err != nil {
 		return err
 	}
+	if err := rs.schema.checkReadOnly(data, nil); err != nil {
+		return err
+	}
 	newID := "" // the id of the object to create, chosen now so that its ACL is read with the rest
 	if id == "" {
 		newID = rs.ids.New()
@@ -574,6 +577,16 @@ func (rs *Resource[T]) putObject(w http.ResponseWriter, r *http.Request) error {
 			delete(data, "last_modified")
 		}
 	}
+	if b.data != nil && rs.schema != nil {
+		var old map[string]any
+		if existing != nil {
+			old = decodeData(*existing)
+			rs.schema.keepReadOnly(data, old)
+		}
+		if err := rs.schema.checkReadOnly(data, old); err != nil {
+			return err
+		}
+	}
 	obj, err := rs.prepare(t, id, data, existing)
 	if err != nil {
 		return err
@@ -675,6 +688,9 @@ func (rs *Resource[T]) patchObject(w http.ResponseWriter, r *http.Request) error
 			return protocol.InvalidParam("body", "data.id", "Object id does not match existing object")
 		}
 		if rs.schema != nil {
+			if err := rs.schema.checkReadOnly(updated, old); err != nil {
+				return err
+			}
 			if err := rs.schema.validate(stripMeta(updated)); err != nil {
 				return err
 			}

@@ -120,6 +120,24 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 		return err
 	}
 
+	// The items of a list are not always whole objects: a _since (or _before) list holds
+	// tombstones, and _fields keeps only some fields. They are described as anyOf the whole
+	// object, a tombstone and a partial object (id and last_modified required, the other
+	// fields typed but optional), three named schemas that a generated client maps to a
+	// union of named types. It is anyOf, not oneOf, because the shapes overlap (a whole
+	// object is also a partial one), so that oneOf would reject every live object.
+	partialRef, err := doc.AddSchema(d.name+".partial", map[string]any{
+		"type":        "object",
+		"description": "Some fields of a " + d.name + " (_fields): id, last_modified and the fields asked for.",
+		"required":    []string{"id", "last_modified"},
+		"properties":  d.optionalProperties(map[string]any{"id": d.id, "last_modified": meta["properties"].(map[string]any)["last_modified"]}),
+	})
+	if err != nil {
+		return err
+	}
+	listItem := map[string]any{"anyOf": []any{objectRef, tombRef, partialRef},
+		"description": "A " + d.name + "; a tombstone when deleted (_since, _before); only some fields with _fields."}
+
 	envelope := func(dataSchema any) map[string]any {
 		props := map[string]any{"data": dataSchema}
 		if d.shareable {
@@ -134,29 +152,70 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 		}
 		return map[string]any{"type": "object", "required": []string{"data"}, "properties": props}
 	}
+	read := func() map[string]any { // GET on the object URL, where _fields applies
+		r := one()
+		r["properties"].(map[string]any)["data"] = map[string]any{"anyOf": []any{objectRef, partialRef},
+			"description": "The " + d.name + "; only some fields with _fields."}
+		return r
+	}
 	list := func(items any) map[string]any {
 		return map[string]any{"type": "object", "required": []string{"data"},
 			"properties": map[string]any{"data": map[string]any{"type": "array", "items": items}}}
 	}
-	patchData := map[string]any{"type": "object", "description": "The fields of " + d.name + " to change (merged into the object)."}
+	// PATCH bodies, as patchObject reads them: application/json merges the fields of data
+	// into the object (each typed as in the object, none required); a merge patch
+	// (RFC 7396) also takes null to remove a field, and partial nested objects; a JSON
+	// Patch (RFC 6902) is a list of operations on /data/<field> (and, on shareable
+	// resources, /permissions/<perm>/<principal>, whose value defaults to the principal).
+	patchData := map[string]any{"type": "object", "properties": d.optionalProperties(map[string]any{}),
+		"description": "The fields of " + d.name + " to change (merged into the object); none is required."}
+	mergeProps := map[string]any{}
+	for k, v := range d.optionalProperties(map[string]any{}) {
+		if m, ok := v.(map[string]any); ok && (m["type"] == "object" || slices.Contains(anyStrings(m["type"]), "object")) {
+			mergeProps[k] = map[string]any{"type": []string{"object", "null"}, "description": "Merged into the field (RFC 7396); null removes it."}
+			continue
+		}
+		mergeProps[k] = map[string]any{"anyOf": []any{v, map[string]any{"type": "null"}}}
+	}
+	mergeData := map[string]any{"type": "object", "properties": mergeProps,
+		"description": "A JSON Merge Patch (RFC 7396) of the fields of " + d.name + ": null removes a field."}
+	nullablePerms := map[string]any{"type": "object",
+		"description":          "Permissions to replace: permission name → principals; null empties one.",
+		"additionalProperties": map[string]any{"type": []string{"array", "null"}, "items": map[string]any{"type": "string"}}}
 	jsonPatch := map[string]any{"type": "array", "items": map[string]any{
 		"type":     "object",
 		"required": []string{"op", "path"},
 		"properties": map[string]any{
 			"op":    map[string]any{"enum": []string{"add", "remove", "replace", "move", "copy", "test"}},
 			"path":  map[string]any{"type": "string", "description": "/data/<field> or, on shareable resources, /permissions/<perm>/<principal>"},
-			"from":  map[string]any{"type": "string"},
-			"value": map[string]any{},
+			"from":  map[string]any{"type": "string", "description": "The source of move and copy."},
+			"value": map[string]any{"description": "The value of add, replace and test (optional on /permissions/... paths: the principal)."},
+		},
+		"allOf": []any{
+			map[string]any{"if": map[string]any{"properties": map[string]any{"op": map[string]any{"enum": []string{"move", "copy"}}}},
+				"then": map[string]any{"required": []string{"from"}}},
+			map[string]any{"if": map[string]any{"properties": map[string]any{
+				"op":   map[string]any{"enum": []string{"add", "replace", "test"}},
+				"path": map[string]any{"not": map[string]any{"pattern": "^/permissions/[^/]+/."}}}},
+				"then": map[string]any{"required": []string{"value"}}},
 		},
 	}}
 
+	mergeEnvelope := envelope(mergeData)
+	if d.shareable {
+		mergeEnvelope["properties"].(map[string]any)["permissions"] = nullablePerms
+	}
+	patched := one() // Response-Behavior light or diff: only the fields changed
+	patched["properties"].(map[string]any)["data"] = map[string]any{"anyOf": []any{objectRef, patchData},
+		"description": "The " + d.name + " (Response-Behavior: full); the fields sent or changed (light, diff)."}
 	tags := []string{d.name}
 	anonymous := d.shareable // global grants may open a shareable resource to everyone
 	ifMatch := cliquet.APIParameter{Name: protocol.HeaderIfMatch, In: "header",
 		Description: `Only if the current ETag is one of these ("*": if it exists); 412 otherwise.`}
 	ifNoneMatch := cliquet.APIParameter{Name: protocol.HeaderIfNoneMatch, In: "header",
 		Description: `Only if the current ETag is none of these ("*": if it does not exist); 304 (reads) or 412 (writes) otherwise.`}
-	fields := cliquet.APIParameter{Name: "_fields", In: "query", Description: "Comma-separated fields to return (dotted for nested fields); id and last_modified are always returned."}
+	fields := cliquet.APIParameter{Name: "_fields", In: "query", Description: "Comma-separated fields to return (dotted for nested fields); id and last_modified are always returned. " +
+		"The objects returned are then partial (schema " + d.name + ".partial): no other field is required."}
 	explode := true
 	filterParams := []cliquet.APIParameter{
 		{Name: "_since", In: "query", Description: "Objects (and tombstones) modified after this timestamp; the quoted ETag form is accepted.", Schema: map[string]any{"type": "string", "pattern": `^([0-9]+|"[0-9]+")$`}},
@@ -209,7 +268,7 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 				Summary:    "List " + what + ", filtered, sorted and paginated.",
 				Parameters: withHeaders(listParams, fields, ifMatch, ifNoneMatch),
 				Responses: map[int]cliquet.APIResponse{
-					200: {Schema: list(objectRef), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified, protocol.HeaderNextPage}},
+					200: {Schema: list(listItem), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified, protocol.HeaderNextPage}},
 					304: {Description: "Not modified (If-None-Match).", Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
 				},
 				Errors: []int{400, 401, 403, 406, 412},
@@ -250,7 +309,7 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 		switch m {
 		case http.MethodGet:
 			for _, method := range []string{http.MethodGet, http.MethodHead} {
-				ok := cliquet.APIResponse{Schema: one(), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}}
+				ok := cliquet.APIResponse{Schema: read(), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}}
 				if method == http.MethodHead {
 					ok.Schema = nil
 				}
@@ -281,9 +340,9 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 					Schema:      map[string]any{"type": "string", "enum": []string{"full", "light", "diff"}}}},
 				RequestBody:       envelope(patchData),
 				RequestMediaTypes: []string{protocol.MediaJSON, protocol.MediaMergePatch, protocol.MediaJSONPatch},
-				RequestSchemas:    map[string]any{protocol.MediaJSONPatch: jsonPatch},
+				RequestSchemas:    map[string]any{protocol.MediaMergePatch: mergeEnvelope, protocol.MediaJSONPatch: jsonPatch},
 				Responses: map[int]cliquet.APIResponse{
-					200: {Schema: one(), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
+					200: {Schema: patched, Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
 				},
 				Errors: []int{400, 401, 403, 404, 406, 409, 412, 413, 415},
 			})
@@ -323,4 +382,39 @@ func (d *apiDescription) knownFields() string {
 	}
 	slices.Sort(names[2:])
 	return " Known fields: " + strings.Join(names, ", ") + "."
+}
+
+// optionalProperties returns props with the top-level properties of the data schema added,
+// none of them required. A property holding a local reference ("#/$defs/...", relative to
+// the data schema) is left unconstrained, since the reference would not resolve elsewhere.
+func (d *apiDescription) optionalProperties(props map[string]any) map[string]any {
+	m, _ := d.data.(map[string]any)
+	dp, _ := m["properties"].(map[string]any)
+	for k, v := range dp {
+		if _, taken := props[k]; taken {
+			continue
+		}
+		if hasLocalRef(v) {
+			v = map[string]any{}
+		}
+		props[k] = v
+	}
+	return props
+}
+
+// anyStrings returns v as a list of strings when it is one ("type": ["object", "null"]).
+func anyStrings(v any) []string {
+	switch x := v.(type) {
+	case []string:
+		return x
+	case []any:
+		var out []string
+		for _, e := range x {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
 }

@@ -21,12 +21,16 @@ import (
 type validator struct {
 	schema *jsonschema.Schema
 	known  map[string]bool // top-level properties, plus id, last_modified and deleted
+	// readOnly lists the top-level properties marked readOnly: set by the server (the
+	// Process hook), refused from clients (see checkReadOnly).
+	readOnly []string
 }
 
 // compileSchema compiles a JSON Schema document. Formats ("uri", "date-time", ...) are asserted.
 func compileSchema(name string, doc []byte) (*validator, error) {
 	c := jsonschema.NewCompiler()
 	c.AssertFormat = true
+	c.ExtractAnnotations = true // readOnly
 	url := "cliquet:///" + name + ".json"
 	if err := c.AddResource(url, bytes.NewReader(doc)); err != nil {
 		return nil, fmt.Errorf("resource %s: schema: %w", name, err)
@@ -36,9 +40,13 @@ func compileSchema(name string, doc []byte) (*validator, error) {
 		return nil, fmt.Errorf("resource %s: schema: %w", name, err)
 	}
 	v := &validator{schema: s, known: map[string]bool{"id": true, "last_modified": true, "deleted": true}}
-	for k := range s.Properties {
+	for k, p := range s.Properties {
 		v.known[k] = true
+		if p.ReadOnly {
+			v.readOnly = append(v.readOnly, k)
+		}
 	}
+	sort.Strings(v.readOnly)
 	for _, k := range s.Required {
 		v.known[k] = true
 	}
@@ -172,12 +180,17 @@ func structSchema(t reflect.Type, seen map[reflect.Type]bool) (map[string]any, e
 			return nil, fmt.Errorf("field %s: %w", f.Name, err)
 		}
 		if tag, ok := f.Tag.Lookup("cliquet"); ok {
+			var isRequired, isReadOnly bool
 			for _, opt := range strings.Split(tag, ",") {
 				key, val, _ := strings.Cut(strings.TrimSpace(opt), "=")
 				switch key {
 				case "":
 				case "required":
 					required = append(required, name)
+					isRequired = true
+				case "readonly":
+					fs["readOnly"] = true
+					isReadOnly = true
 				case "format":
 					fs["format"] = val
 				case "minLength", "maxLength", "minItems", "maxItems":
@@ -195,6 +208,9 @@ func structSchema(t reflect.Type, seen map[reflect.Type]bool) (map[string]any, e
 				default:
 					return nil, fmt.Errorf("field %s: unknown option %q in tag cliquet:%q", f.Name, key, tag)
 				}
+			}
+			if isRequired && isReadOnly {
+				return nil, fmt.Errorf("field %s: tag cliquet:%q: a readonly field cannot be required (clients may not send it)", f.Name, tag)
 			}
 		}
 		props[name] = fs
@@ -252,4 +268,45 @@ func typeSchema(t reflect.Type, seen map[reflect.Type]bool) (map[string]any, err
 		return map[string]any{}, nil
 	}
 	return nil, fmt.Errorf("type %s cannot be represented in JSON", t)
+}
+
+// checkReadOnly refuses, with a 400 errno 107 naming each, the read-only fields whose value
+// in data differs from old's (old is nil on a creation: any value differs), absence
+// included. A client value is refused rather than dropped so that a client learns at once
+// that the field is not its own; the stored value itself is accepted so that an object read
+// and sent back whole (GET then PUT) is not refused. Callers fill in, beforehand, the fields
+// a write keeps when the client omits them (PUT), and a PATCH keeps them by merging.
+func (v *validator) checkReadOnly(data, old map[string]any) error {
+	if v == nil || len(v.readOnly) == 0 {
+		return nil
+	}
+	var details []protocol.Detail
+	for _, k := range v.readOnly {
+		nv, inNew := data[k]
+		ov, inOld := old[k]
+		if inNew == inOld && reflect.DeepEqual(nv, ov) {
+			continue
+		}
+		details = append(details, protocol.Detail{Location: "body", Name: "data." + k,
+			Description: k + " is read-only: it is set by the server"})
+	}
+	if len(details) > 0 {
+		return protocol.InvalidParameters(details...)
+	}
+	return nil
+}
+
+// keepReadOnly copies into data the read-only fields of old that data lacks, so that a
+// write replacing the object (PUT) keeps what the server set.
+func (v *validator) keepReadOnly(data, old map[string]any) {
+	if v == nil {
+		return
+	}
+	for _, k := range v.readOnly {
+		if _, has := data[k]; !has {
+			if ov, ok := old[k]; ok {
+				data[k] = ov
+			}
+		}
+	}
 }
