@@ -105,4 +105,13 @@
 // querystring, headers, path); a schema violation on field url is reported as
 // {"location": "body", "name": "data.url", "description": ...}. Errors go through
 // [protocol.WriteError].
+//
+// # Reading from custom views
+//
+// The handle [Register] returns reads the resource's objects typed, through the app's storage
+// backend: [Resource.Get], [Resource.List] and [Resource.Count], with the options [Where],
+// [WhereOp], [SortBy] and [Limit]. They take the parent id of the collection (the user id of
+// a private resource, "" for a flat shareable one, the parent object's URI for a nested one)
+// and check no permission: a custom view authorizes itself. A missing object is an error
+// matching storage.ErrNotFound.
 package resource

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 
@@ -12,7 +13,9 @@ import (
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/resource"
+	"github.com/cliquet-go/cliquet/storage"
 	"github.com/cliquet-go/cliquet/storage/memory"
 )
 
@@ -107,4 +110,65 @@ func ExampleSharing() {
 	// 200
 	// 403
 	// 401
+}
+
+// Task is a typed record with the protocol fields, which the facade fills in.
+type Task struct {
+	ID           string `json:"id,omitempty"`
+	LastModified int64  `json:"last_modified,omitempty"`
+	Title        string `json:"title" cliquet:"required"`
+	Priority     int    `json:"priority"`
+}
+
+// A custom view reads a resource through its handle, typed, without building storage
+// scopes: GET /v1/urgent lists the tasks of the authenticated user with priority >= 2. The
+// facade checks no permission; the view authorizes itself (here: any authenticated user
+// reads their own private collection, whose parent id is their user id).
+func ExampleResource_List() {
+	app, err := cliquet.Initialize(chi.NewRouter(), cliquet.Config{
+		Settings:       config.MustFromMap(map[string]string{"userid_hmac_secret": "s3cr3t"}, config.Options{Env: []string{}}),
+		ProjectVersion: "1.0.0",
+		Storage:        memory.New(nil),
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer app.Close()
+	tasks, err := resource.Register(app, resource.Spec[Task]{Name: "task", IDGenerator: resource.NameGenerator{}})
+	if err != nil {
+		panic(err)
+	}
+	app.Router.Get("/urgent", func(w http.ResponseWriter, r *http.Request) {
+		id := cliquet.IdentityFrom(r.Context())
+		if !id.Authenticated() {
+			protocol.WriteError(w, r, cliquet.ErrUnauthorized())
+			return
+		}
+		urgent, err := tasks.List(r.Context(), id.UserID,
+			resource.WhereOp("priority", storage.MIN, 2), resource.SortBy("-priority", "id"), resource.Limit(10))
+		if err != nil {
+			protocol.WriteError(w, r, err)
+			return
+		}
+		for _, t := range urgent {
+			fmt.Fprintf(w, "%s %s %d\n", t.ID, t.Title, t.Priority)
+		}
+	})
+
+	send := func(method, path, body string) string {
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		r.SetBasicAuth("alice", "secret")
+		w := httptest.NewRecorder()
+		app.Handler().ServeHTTP(w, r)
+		return w.Body.String()
+	}
+	send("PUT", "/v1/tasks/taxes", `{"data": {"title": "File taxes", "priority": 3}}`)
+	send("PUT", "/v1/tasks/plants", `{"data": {"title": "Water plants", "priority": 1}}`)
+	send("PUT", "/v1/tasks/dentist", `{"data": {"title": "Call dentist", "priority": 2}}`)
+	fmt.Print(send("GET", "/v1/urgent", ""))
+	// Output:
+	// taxes File taxes 3
+	// dentist Call dentist 2
 }
