@@ -8,7 +8,7 @@ import (
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/protocol"
-	"github.com/cliquet-go/cliquet/storage"
+	"github.com/cliquet-go/cliquet/resource"
 )
 
 // statsPath is the custom view added next to the resources: GET /v1/stats.
@@ -23,9 +23,9 @@ type Stats struct {
 // registerExtras adds what goes beyond resources (docs/events.md, docs/quickstart.md):
 //   - a listener of committed changes, which logs the URL of every created bookmark at INFO
 //     ("bookmark created");
-//   - a custom view, GET /v1/stats, that answers the user's bookmark count straight from
-//     the storage backend.
-func registerExtras(app *cliquet.App, logger *slog.Logger) {
+//   - a custom view, GET /v1/stats, that answers the user's bookmark count, read through
+//     the resource's typed handle (bookmarks).
+func registerExtras(app *cliquet.App, bookmarks *resource.Resource[Bookmark], logger *slog.Logger) {
 	app.Subscribe(cliquet.AfterResourceChanged, func(ctx context.Context, e cliquet.Event) error {
 		for _, imp := range e.Impacted {
 			var b Bookmark
@@ -37,7 +37,7 @@ func registerExtras(app *cliquet.App, logger *slog.Logger) {
 		return nil
 	}, cliquet.ForResources("bookmark"), cliquet.ForActions(cliquet.ActionCreate))
 
-	app.Router.Get(statsPath, stats)
+	app.Router.Get(statsPath, stats(bookmarks))
 	app.DescribeRoute(http.MethodGet, statsPath, cliquet.APIOperation{
 		Summary: "Count the bookmarks of the authenticated user.",
 		Tags:    []string{"stats"},
@@ -51,19 +51,21 @@ func registerExtras(app *cliquet.App, logger *slog.Logger) {
 }
 
 // stats answers GET /v1/stats: 401 for anonymous requests, else {"bookmarks": <count>}.
-// The bookmark resource keeps each user's bookmarks in the storage scope
-// {Resource: "bookmark", Parent: <user id>} (resource.Spec's default parent).
-func stats(w http.ResponseWriter, r *http.Request) {
-	id := cliquet.IdentityFrom(r.Context())
-	if !id.Authenticated() {
-		protocol.WriteError(w, r, cliquet.ErrUnauthorized())
-		return
+// The bookmark resource is private: each user's bookmarks form the collection whose parent
+// id is the user id (resource.Spec's default parent). The handle checks no permission; the
+// view does, by counting only the authenticated user's own bookmarks.
+func stats(bookmarks *resource.Resource[Bookmark]) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := cliquet.IdentityFrom(r.Context())
+		if !id.Authenticated() {
+			protocol.WriteError(w, r, cliquet.ErrUnauthorized())
+			return
+		}
+		n, err := bookmarks.Count(r.Context(), id.UserID)
+		if err != nil {
+			protocol.WriteError(w, r, err) // a backend failure is a 503 errno 201
+			return
+		}
+		protocol.WriteJSON(w, http.StatusOK, Stats{Bookmarks: n})
 	}
-	scope := storage.Scope{Resource: "bookmark", Parent: id.UserID}
-	n, err := cliquet.StorageFrom(r.Context()).Count(r.Context(), scope, nil)
-	if err != nil {
-		protocol.WriteError(w, r, err) // a backend failure is a 503 errno 201
-		return
-	}
-	protocol.WriteJSON(w, http.StatusOK, Stats{Bookmarks: n})
 }

@@ -71,10 +71,11 @@ func newServer(settings *config.Settings, logger *slog.Logger) (http.Handler, *c
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := registerResources(app); err != nil {
+	bookmarks, err := registerResources(app)
+	if err != nil {
 		app.Close()
 		return nil, nil, fmt.Errorf("bookmarks: register resources: %w", err)
 	}
-	registerExtras(app, logger) // a listener and a custom view (extras.go)
+	registerExtras(app, bookmarks, logger) // a listener and a custom view (extras.go)
 	return app.Handler(), app, nil
 }

@@ -18,9 +18,10 @@ type Bookmark struct {
 	Device string `json:"device,omitempty"`
 }
 
-// registerResources mounts the example's resources on app.Router.
-func registerResources(app *cliquet.App) error {
-	_, err := resource.Register(app, resource.Spec[Bookmark]{
+// registerResources mounts the example's resources on app.Router and returns the handle of
+// the bookmark resource, which the custom views read through (extras.go).
+func registerResources(app *cliquet.App) (*resource.Resource[Bookmark], error) {
+	bookmarks, err := resource.Register(app, resource.Spec[Bookmark]{
 		Name: "bookmark",
 		// The URLs and the enabled methods are options; these are the defaults written out.
 		Path:          "/bookmarks",
@@ -30,7 +31,7 @@ func registerResources(app *cliquet.App) error {
 		Process:       processBookmark,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Articles are shareable and schemaless: each one carries its own ACL ("read" and
 	// "write" principals, in the "permissions" field of request and response bodies), and
@@ -42,7 +43,7 @@ func registerResources(app *cliquet.App) error {
 			Principals: map[string][]string{"create": {permission.Authenticated}},
 		},
 	})
-	return err
+	return bookmarks, err
 }
 
 // processBookmark runs before every write: it records the device (User-Agent) that last
