@@ -23,8 +23,8 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/cliquetcmd"
 	"github.com/cliquet-go/cliquet/config"
-	"github.com/cliquet-go/cliquet/examples/internal/cmd"
 
 	// The PostgreSQL backends, selected by storage_backend, permission_backend and
 	// cache_backend = postgresql (memory is the default).
@@ -42,11 +42,11 @@ const (
 	devSecret = "kinto-development-secret"
 )
 
-func main() { cmd.Main(projectName, run) }
+func main() { cliquetcmd.Main(projectName, run) }
 
 // run parses the command line and runs the server or the migrate command.
 func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
-	return cmd.Command{
+	return cliquetcmd.Command{
 		Name: projectName, DefaultListen: "127.0.0.1:8888", Migrate: true,
 		LoadSettings: loadSettings, NewServer: newServer,
 	}.Run(ctx, args, stdout, logger)

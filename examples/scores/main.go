@@ -19,21 +19,21 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/cliquetcmd"
 	"github.com/cliquet-go/cliquet/config"
-	"github.com/cliquet-go/cliquet/examples/internal/cmd"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
 )
 
 func main() {
-	cmd.Main("scores", func(ctx context.Context, args []string, _ io.Writer, logger *slog.Logger) error {
+	cliquetcmd.Main("scores", func(ctx context.Context, args []string, _ io.Writer, logger *slog.Logger) error {
 		return run(ctx, args, logger)
 	})
 }
 
 // run parses the flags, builds the service and serves it until SIGINT or SIGTERM.
 func run(ctx context.Context, args []string, logger *slog.Logger) error {
-	return cmd.Command{
+	return cliquetcmd.Command{
 		Name: "scores", DefaultListen: "127.0.0.1:8889",
 		LoadSettings: func(path string) (*config.Settings, error) {
 			return config.Load(path, config.Options{ProjectName: "scores",

@@ -1,4 +1,4 @@
-package cmd_test
+package cliquetcmd_test
 
 import (
 	"bytes"
@@ -15,8 +15,8 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/cliquetcmd"
 	"github.com/cliquet-go/cliquet/config"
-	"github.com/cliquet-go/cliquet/examples/internal/cmd"
 	"github.com/cliquet-go/cliquet/internal/testenv"
 )
 
@@ -27,8 +27,8 @@ type recorder struct {
 	loadErr error
 }
 
-func (r *recorder) command(migrate bool) cmd.Command {
-	return cmd.Command{
+func (r *recorder) command(migrate bool) cliquetcmd.Command {
+	return cliquetcmd.Command{
 		Name: "demo", DefaultListen: "127.0.0.1:0", Migrate: migrate,
 		LoadSettings: func(path string) (*config.Settings, error) {
 			r.ini = path
@@ -125,6 +125,40 @@ func TestRunMigrateAndErrors(t *testing.T) {
 	})
 }
 
+func TestRunDefaults(t *testing.T) {
+	t.Run("without LoadSettings the settings come from the --ini file and the environment", func(t *testing.T) {
+		t.Setenv("DEMO_USERID_HMAC_SECRET", "from-env")
+		var got string
+		c := cliquetcmd.Command{Name: "demo", Migrate: true,
+			NewServer: func(s *config.Settings, logger *slog.Logger) (http.Handler, *cliquet.App, error) {
+				got = s.String("userid_hmac_secret")
+				return newDemoServer(s, logger)
+			}}
+		if err := c.Run(context.Background(), []string{"migrate", "--dry-run"}, io.Discard, quiet()); err != nil {
+			t.Fatal(err)
+		}
+		if got != "from-env" {
+			t.Errorf("userid_hmac_secret = %q, want the DEMO_ environment variable", got)
+		}
+	})
+	t.Run("without DefaultListen --listen defaults to :8888", func(t *testing.T) {
+		var out bytes.Buffer
+		c := cliquetcmd.Command{Name: "demo", NewServer: newDemoServer}
+		if err := c.Run(context.Background(), []string{"-h"}, &out, quiet()); !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("Run = %v, want flag.ErrHelp", err)
+		}
+		if !strings.Contains(out.String(), `(default ":8888")`) {
+			t.Errorf("usage: %s", out.String())
+		}
+	})
+	t.Run("without NewServer Run fails before parsing", func(t *testing.T) {
+		err := cliquetcmd.Command{Name: "demo"}.Run(context.Background(), nil, io.Discard, quiet())
+		if err == nil || !strings.Contains(err.Error(), "NewServer") {
+			t.Fatalf("Run = %v, want an error naming NewServer", err)
+		}
+	})
+}
+
 func TestRunServesUntilTheContextEnds(t *testing.T) {
 	addr := testenv.FreeAddr(t)
 	r := &recorder{}
@@ -143,7 +177,7 @@ func TestRunServesUntilTheContextEnds(t *testing.T) {
 }
 
 func ExampleCommand_Run() {
-	c := cmd.Command{
+	c := cliquetcmd.Command{
 		Name: "demo", DefaultListen: "127.0.0.1:8888", Migrate: true,
 		LoadSettings: func(path string) (*config.Settings, error) {
 			return config.Load(path, config.Options{ProjectName: "demo", Defaults: map[string]string{"userid_hmac_secret": "s"}})
