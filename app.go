@@ -31,7 +31,8 @@ type App struct {
 	Permission permission.Backend
 	// Logger receives the toolkit's logs, including the request summaries.
 	Logger *slog.Logger
-	// Metrics sends StatsD metrics (setting statsd_url). It is nil when metrics are
+	// Metrics sends StatsD metrics (setting statsd_url) and records Prometheus metrics
+	// (setting prometheus_enabled; see Metrics.Prometheus). It is nil when both are
 	// disabled, which is valid: a nil *monitoring.Metrics discards everything, so views may
 	// record their own metrics without checking.
 	Metrics *monitoring.Metrics

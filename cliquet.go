@@ -60,8 +60,9 @@ type Config struct {
 // middleware after routes). The returned App's Router is where resources are mounted.
 //
 // Initialize also sets up monitoring from the settings (docs/operations.md): request logs,
-// StatsD metrics (statsd_url), Sentry reports (sentry_dsn) and, when profiler_enabled is
-// true, the profiler on router at profiler_path, outside the version prefix.
+// StatsD metrics (statsd_url), Prometheus metrics at /v1/__metrics__ (prometheus_enabled),
+// Sentry reports (sentry_dsn) and, when profiler_enabled is true, the profiler on router at
+// profiler_path, outside the version prefix.
 //
 // Startup fails, naming the setting, when a setting has a bad value, when a backend name is
 // unknown, when project_version is missing, or when basicauth is enabled without
@@ -160,6 +161,10 @@ func Initialize(router chi.Router, cfg Config) (app *App, err error) {
 	a.mountUtilityViews(a.Router) // GET and HEAD of hello, heartbeats, version (hello.go)
 	a.Router.Post(BatchPath, a.batchHandler())
 	a.Router.Get(APIPath, a.serveOpenAPI) // the generated OpenAPI document (openapi.go)
+	// GET and HEAD of /__metrics__ when prometheus_enabled is true (observability.go).
+	if err := a.mountPrometheus(); err != nil {
+		return nil, err
+	}
 	if err := a.mountProfiler(router); err != nil {
 		return nil, err
 	}

@@ -44,7 +44,7 @@ func (a *App) setupMonitoring(cfg Config) error {
 	}
 	metrics, err := monitoring.NewMetricsFromSettings(s)
 	if err != nil {
-		return fmt.Errorf("cliquet: setting %q: %w", "statsd_url", err)
+		return fmt.Errorf("cliquet: metrics settings (statsd_url, prometheus_*): %w", err)
 	}
 	sentry, err := monitoring.NewSentryFromSettings(s)
 	if err != nil {
@@ -165,6 +165,24 @@ func (a *App) onError(r *http.Request, e *protocol.Error, cause error) {
 			a.sentry.Capture(r.Context(), cause, r)
 		}
 	}
+}
+
+// MetricsPath is where the Prometheus metrics are served, under the version prefix, when
+// prometheus_enabled is true (kinto's kinto.plugins.prometheus view).
+const MetricsPath = "/__metrics__"
+
+// mountPrometheus serves the app's Prometheus registry at MetricsPath (GET and HEAD, with
+// no authentication, as kinto's view) and announces the "prometheus" capability, when
+// prometheus_enabled is true; otherwise the path is not routed and answers 404.
+func (a *App) mountPrometheus() error {
+	p := a.Metrics.Prometheus()
+	if p == nil {
+		return nil
+	}
+	a.Router.Get(MetricsPath, p.ServeHTTP)
+	a.Router.Head(MetricsPath, headOf(p.ServeHTTP))
+	return a.AddCapability("prometheus", "Prometheus metrics.", "https://github.com/Kinto/kinto/",
+		map[string]any{"prefix": p.Prefix(), "path": a.Prefix + MetricsPath})
 }
 
 // mountProfiler serves the Go runtime profiles on the root router, outside the version

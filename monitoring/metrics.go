@@ -16,11 +16,33 @@ import (
 	"github.com/cliquet-go/cliquet/config"
 )
 
-// Metrics sends metrics to a StatsD server. A nil *Metrics is valid and discards everything,
-// so callers never need to check whether StatsD is configured. It is safe for concurrent
-// use.
+// Metrics sends metrics to a StatsD server, to [Prometheus] metrics, or to both. A nil
+// *Metrics is valid and discards everything, so callers never need to check whether metrics
+// are configured. It is safe for concurrent use.
 type Metrics struct {
-	client statsd.Statter
+	client statsd.Statter // nil without StatsD
+	prom   *Prometheus    // nil without Prometheus
+}
+
+// WithPrometheus returns Metrics recording every event of m (none for a nil m) in p too;
+// m itself is unchanged and still owns the StatsD client closed by Close. A nil p returns m.
+func (m *Metrics) WithPrometheus(p *Prometheus) *Metrics {
+	if p == nil {
+		return m
+	}
+	out := &Metrics{prom: p}
+	if m != nil {
+		out.client = m.client
+	}
+	return out
+}
+
+// Prometheus returns the Prometheus metrics events are recorded in, nil when none.
+func (m *Metrics) Prometheus() *Prometheus {
+	if m == nil {
+		return nil
+	}
+	return m.prom
 }
 
 // FlushInterval is how long NewStatsD's client buffers metrics before sending them (it also
@@ -73,14 +95,19 @@ func statsdAddr(rawURL string) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
-// NewMetricsFromSettings returns the Metrics described by the settings statsd_url and
-// statsd_prefix, or nil (discarding everything) when statsd_url is empty. The prefix is
-// statsd_prefix when it was set explicitly, else project_name when it is set, else
-// statsd_prefix's default "cliquet" (Cliquet used project_name over statsd_prefix).
+// NewMetricsFromSettings returns the Metrics described by the settings: StatsD when
+// statsd_url is set, Prometheus (see [NewPrometheusFromSettings]) when prometheus_enabled
+// is true, both when both are, and nil (discarding everything) when neither is. The StatsD
+// prefix is statsd_prefix when it was set explicitly, else project_name when it is set,
+// else statsd_prefix's default "cliquet" (Cliquet used project_name over statsd_prefix).
 func NewMetricsFromSettings(s *config.Settings) (*Metrics, error) {
+	prom, err := NewPrometheusFromSettings(s)
+	if err != nil {
+		return nil, err
+	}
 	u := s.String("statsd_url")
 	if u == "" {
-		return nil, nil
+		return (*Metrics)(nil).WithPrometheus(prom), nil
 	}
 	prefix := s.String("statsd_prefix")
 	if s.Origin("statsd_prefix") == "default" {
@@ -88,7 +115,11 @@ func NewMetricsFromSettings(s *config.Settings) (*Metrics, error) {
 			prefix = p
 		}
 	}
-	return NewStatsD(u, prefix)
+	m, err := NewStatsD(u, prefix)
+	if err != nil {
+		return nil, err
+	}
+	return m.WithPrometheus(prom), nil
 }
 
 // Timing records a duration under the timer name.
@@ -96,7 +127,12 @@ func (m *Metrics) Timing(name string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	_ = m.client.TimingDuration(name, d, 1)
+	if m.client != nil {
+		_ = m.client.TimingDuration(name, d, 1)
+	}
+	if m.prom != nil {
+		m.prom.timing(name, d)
+	}
 }
 
 // Incr adds one to the counter name.
@@ -104,7 +140,12 @@ func (m *Metrics) Incr(name string) {
 	if m == nil {
 		return
 	}
-	_ = m.client.Inc(name, 1, 1)
+	if m.client != nil {
+		_ = m.client.Inc(name, 1, 1)
+	}
+	if m.prom != nil {
+		m.prom.incr(name)
+	}
 }
 
 // Unique adds value to the set name (StatsD counts distinct values per flush interval).
@@ -113,12 +154,49 @@ func (m *Metrics) Unique(name, value string) {
 	if m == nil {
 		return
 	}
-	_ = m.client.Set(name, setValue(value), 1)
+	if m.client != nil {
+		_ = m.client.Set(name, setValue(value), 1)
+	}
+	if m.prom != nil {
+		m.prom.unique(name, value)
+	}
+}
+
+// request records one request: the StatsD view.<route>.<METHOD> timer, code.<status>
+// counter, users set and authn_type.<type> counter, or their Prometheus series.
+func (m *Metrics) request(route, method string, status int, d time.Duration, uid, authn string) {
+	if m.client != nil {
+		_ = m.client.TimingDuration("view."+route+"."+method, d, 1)
+		_ = m.client.Inc("code."+strconv.Itoa(status), 1, 1)
+		if uid != "" {
+			_ = m.client.Set("users", setValue(uid), 1)
+			if authn != "" {
+				_ = m.client.Inc("authn_type."+Name(authn), 1, 1)
+			}
+		}
+	}
+	if m.prom != nil {
+		if authn != "" {
+			authn = Name(authn)
+		}
+		m.prom.request(route, method, status, d, uid, authn)
+	}
+}
+
+// backendCall records a call to a backend method: the StatsD timer statsdPrefix+method
+// (<kind>.<name>.<method>) or the Prometheus backend histogram.
+func (m *Metrics) backendCall(statsdPrefix, kind, name, method string, d time.Duration) {
+	if m.client != nil {
+		_ = m.client.TimingDuration(statsdPrefix+method, d, 1)
+	}
+	if m.prom != nil {
+		m.prom.backendCall(kind, name, method, d)
+	}
 }
 
 // Close flushes buffered metrics and closes the socket. It is safe on a nil *Metrics.
 func (m *Metrics) Close() error {
-	if m == nil {
+	if m == nil || m.client == nil {
 		return nil
 	}
 	return m.client.Close()
@@ -201,15 +279,8 @@ func RequestMetrics(m *Metrics, opts RequestOptions) func(http.Handler) http.Han
 			} else {
 				route = Name(r.URL.Path)
 			}
-			m.Timing("view."+route+"."+r.Method, d)
-			m.Incr("code." + strconv.Itoa(st.rw.code()))
 			uid, authn := st.user(r, opts.UserID, opts.AuthnType)
-			if uid != "" {
-				m.Unique("users", uid)
-				if authn != "" {
-					m.Incr("authn_type." + Name(authn))
-				}
-			}
+			m.request(route, r.Method, st.rw.code(), d, uid, authn)
 		})
 	}
 }

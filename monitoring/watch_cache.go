@@ -18,7 +18,7 @@ func WatchCache(b cache.Backend, m *Metrics, name string) cache.Backend {
 	if m == nil || b == nil {
 		return b
 	}
-	w := &watchedCache{inner: b, m: m, prefix: "cache." + name + "."}
+	w := &watchedCache{inner: b, m: m, prefix: "cache." + name + ".", kind: "cache", name: name}
 	pi, _ := b.(cache.Pinger)
 	mi, _ := b.(cache.Migrator)
 	P, M := caPinger{w, pi}, caMigrator{w, mi}
@@ -46,11 +46,13 @@ func WatchCache(b cache.Backend, m *Metrics, name string) cache.Backend {
 type watchedCache struct {
 	inner  cache.Backend
 	m      *Metrics
-	prefix string
+	prefix string // the StatsD timer prefix, <kind>.<name>.
+	kind   string // storage, cache or permission
+	name   string
 }
 
 func (w *watchedCache) done(method string, start time.Time) {
-	w.m.Timing(w.prefix+method, time.Since(start))
+	w.m.backendCall(w.prefix, w.kind, w.name, method, time.Since(start))
 }
 
 // Unwrap returns the decorated backend.

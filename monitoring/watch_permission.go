@@ -21,7 +21,7 @@ func WatchPermission(b permission.Backend, m *Metrics, name string) permission.B
 	if m == nil || b == nil {
 		return b
 	}
-	w := &watchedPermission{inner: b, m: m, prefix: "permission." + name + "."}
+	w := &watchedPermission{inner: b, m: m, prefix: "permission." + name + ".", kind: "permission", name: name}
 	pi, _ := b.(permission.Pinger)
 	mi, _ := b.(permission.Migrator)
 	P, M := pePinger{w, pi}, peMigrator{w, mi}
@@ -49,11 +49,13 @@ func WatchPermission(b permission.Backend, m *Metrics, name string) permission.B
 type watchedPermission struct {
 	inner  permission.Backend
 	m      *Metrics
-	prefix string
+	prefix string // the StatsD timer prefix, <kind>.<name>.
+	kind   string // storage, cache or permission
+	name   string
 }
 
 func (w *watchedPermission) done(method string, start time.Time) {
-	w.m.Timing(w.prefix+method, time.Since(start))
+	w.m.backendCall(w.prefix, w.kind, w.name, method, time.Since(start))
 }
 
 // Unwrap returns the decorated backend.

@@ -21,7 +21,7 @@ func WatchStorage(b storage.Backend, m *Metrics, name string) storage.Backend {
 	if m == nil || b == nil {
 		return b
 	}
-	w := &watchedStorage{inner: b, m: m, prefix: "storage." + name + "."}
+	w := &watchedStorage{inner: b, m: m, prefix: "storage." + name + ".", kind: "storage", name: name}
 	tx, _ := b.(storage.Transactor)
 	pi, _ := b.(storage.Pinger)
 	mi, _ := b.(storage.Migrator)
@@ -36,11 +36,13 @@ func WatchStorage(b storage.Backend, m *Metrics, name string) storage.Backend {
 type watchedStorage struct {
 	inner  storage.Backend
 	m      *Metrics
-	prefix string
+	prefix string // the StatsD timer prefix, <kind>.<name>.
+	kind   string // storage, cache or permission
+	name   string
 }
 
 func (w *watchedStorage) done(method string, start time.Time) {
-	w.m.Timing(w.prefix+method, time.Since(start))
+	w.m.backendCall(w.prefix, w.kind, w.name, method, time.Since(start))
 }
 
 // Unwrap returns the decorated backend.
