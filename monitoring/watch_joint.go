@@ -33,3 +33,25 @@ func (w *watchedStorage) GetManyAccess(ctx context.Context, keys []storage.Key, 
 	}
 	return objs, a, ok, err
 }
+
+// jointWriter is the optional method of storage backends that write a new object and its
+// ACEs in one statement (storage/postgresql's CreateWithACEs).
+type jointWriter interface {
+	CreateWithACEs(ctx context.Context, s storage.Scope, o storage.Object, perms permission.Backend, objectID string, aces permission.Set) (storage.Object, bool, error)
+}
+
+// CreateWithACEs forwards to the decorated backend's CreateWithACEs, timed under
+// storage.<name>.create_with_aces when it answers; ok false for a backend without it (its
+// callers then write the object and its ACL separately), as GetManyAccess.
+func (w *watchedStorage) CreateWithACEs(ctx context.Context, s storage.Scope, o storage.Object, perms permission.Backend, objectID string, aces permission.Set) (storage.Object, bool, error) {
+	jw, ok := w.inner.(jointWriter)
+	if !ok {
+		return storage.Object{}, false, nil
+	}
+	start := time.Now()
+	out, ok, err := jw.CreateWithACEs(ctx, s, o, perms, objectID, aces)
+	if ok {
+		w.done("create_with_aces", start)
+	}
+	return out, ok, err
+}

@@ -55,3 +55,36 @@ func TestWatchStorageForwardsGetManyAccess(t *testing.T) {
 		}
 	}
 }
+
+type jointWriter interface {
+	CreateWithACEs(ctx context.Context, s storage.Scope, o storage.Object, perms permission.Backend, objectID string, aces permission.Set) (storage.Object, bool, error)
+}
+
+// jointCreator is a fakeStorage that writes an object and its ACEs together.
+type jointCreator struct{ *fakeStorage }
+
+func (j jointCreator) CreateWithACEs(_ context.Context, _ storage.Scope, o storage.Object, _ permission.Backend, _ string, _ permission.Set) (storage.Object, bool, error) {
+	return o, true, nil
+}
+
+// A watched storage backend forwards CreateWithACEs, timed, to a backend that has it, and
+// answers ok false for one that has not, so that statsd does not turn the joint create off.
+func TestWatchStorageForwardsCreateWithACEs(t *testing.T) {
+	sink := newStatsdServer(t)
+	m, err := monitoring.NewStatsD(sink.URL(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	perms := memory.New()
+	plain := monitoring.WatchStorage(newFakeStorage(true, false, false, false, false), m, "plain")
+	if _, ok, err := plain.(jointWriter).CreateWithACEs(ctx, storage.Scope{}, storage.Object{ID: "1"}, perms, "/x/1", nil); ok || err != nil {
+		t.Errorf("without the method: ok %v, %v; want ok false", ok, err)
+	}
+	joint := monitoring.WatchStorage(jointCreator{&fakeStorage{}}, m, "joint")
+	if o, ok, err := joint.(jointWriter).CreateWithACEs(ctx, storage.Scope{}, storage.Object{ID: "1"}, perms, "/x/1", nil); !ok || err != nil || o.ID != "1" {
+		t.Errorf("CreateWithACEs = %v, ok %v, %v: not the inner backend's answer", o, ok, err)
+	}
+	m.Close()
+	sink.wait(t, "p.storage.joint.create_with_aces|ms")
+}

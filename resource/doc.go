@@ -93,11 +93,13 @@
 // Writes store the ACL with the object: POST and PATCH replace the listed permissions, PUT
 // with a permissions field also empties the others, merge-patch null empties one, JSON
 // Patch ops on /permissions/<perm>/<principal> add or remove one; the author always gets
-// write (explicit_permissions). Inside a unit of work (cliquet.Transaction), POST and PUT
-// save the ACL first and then write the object as the unit's final write, rolling the unit
-// back (cliquet.RollbackUnit) when that write fails, so that the permission journal undoes
-// the ACL; PATCH and DELETE stay in the unit's transaction. Without a unit of work the ACL is
-// saved after the object. Deletions remove the ACLs.
+// write (explicit_permissions). Inside a unit of work (cliquet.Transaction), a POST without
+// an id writes the object and its ACL in one statement when the storage backend can
+// (PostgreSQL with the permission tables in its database), or saves the ACL first and then
+// writes the object as the unit's final write, rolling the unit back (cliquet.RollbackUnit)
+// when that write fails, so that the permission journal undoes the ACL. PUT, POST with an
+// id, PATCH and DELETE write the object first, in the unit's transaction, then the ACL.
+// Without a unit of work the ACL is saved after the object. Deletions remove the ACLs.
 //
 // # Validation errors
 //

@@ -264,21 +264,23 @@ type aclJournal interface {
 }
 
 // writeWithACL runs write, the storage write of a created or replaced object, and saves
-// the object's ACL (shareable resources). When the request's unit of work allows a final
-// write, the ACL is saved first and the object is written as that final write, so that the
-// collection's clock is held by that one statement only, not across the permission
-// backend's round trips and the COMMIT; when the write fails, the unit rolls back
-// (cliquet.RollbackUnit) and the permission journal undoes the ACL. Otherwise (no unit of
-// work, so no lock to spare and nothing to undo with; or a unit that must stay one
-// transaction, such as a batch, where a failed sub-request must not roll back the others)
-// the ACL is saved after the object.
+// the object's ACL (shareable resources). For an object created with an id the server just
+// chose (a POST without an id: no other request can address it yet), when the request's
+// unit of work allows a final write, the ACL is saved first and the object is written as
+// that final write, so that the collection's clock is held by that one statement only, not
+// across the permission backend's round trips and the COMMIT; when the write fails, the
+// unit rolls back (cliquet.RollbackUnit) and the permission journal undoes the ACL.
+// Otherwise the ACL is saved after the object, inside the unit's transaction: with an id
+// that another request may be creating or replacing at the same time, the loser must fail
+// before it touches the ACL (an undo would restore a state read before the winner's
+// change); and without a unit of work there is nothing to undo with.
 func (rs *core) writeWithACL(r *http.Request, t *target, id string, b *body, write func(context.Context) (storage.Object, error)) (storage.Object, permission.Set, error) {
 	ctx := r.Context()
 	if rs.share == nil {
 		obj, err := write(rs.finalWrite(ctx))
 		return obj, nil, err
 	}
-	if final := storage.WithFinalWrite(ctx); storage.FinalWriteAllowed(final) {
+	if final := storage.WithFinalWrite(ctx); t.newID != "" && storage.FinalWriteAllowed(final) {
 		if uri := t.uris.object(id); t.rights.acesOf == uri {
 			if k, ok := rs.share.backend.(aclJournal); ok {
 				k.KnownACL(ctx, uri, t.rights.aces) // read with the authorization data
@@ -317,7 +319,7 @@ func (rs *Resource[T]) createObject(w http.ResponseWriter, r *http.Request) erro
 	id := ""
 	if raw, ok := data["id"]; ok {
 		s, isStr := raw.(string)
-		if !isStr || !rs.ids.Valid(s) {
+		if !isStr || !rs.validID(s) {
 			return protocol.InvalidParam("body", "data.id", "Invalid object id")
 		}
 		id = s

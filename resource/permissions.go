@@ -123,10 +123,10 @@ type jointWriter interface {
 }
 
 // createJointly writes a new object of a shareable resource and its ACL in one storage
-// call (see jointWriter), when the authorization step found the object's ACL empty. The
-// write is the unit's final one when the unit allows it, and otherwise belongs to its
-// transaction: either way the object and its ACL are written together or not at all. ok
-// is false when it cannot; the caller then writes them separately.
+// call (see jointWriter), committed on its own (the unit's final write, or no unit), when
+// the authorization step found the object's ACL empty: the object and its ACL are written
+// together or not at all. ok is false when it cannot; the caller then writes them
+// separately.
 func (rs *core) createJointly(r *http.Request, t *target, scope storage.Scope, obj storage.Object, b *body) (created storage.Object, perms permission.Set, ok bool, err error) {
 	jw, can := rs.store.(jointWriter)
 	uri := t.uris.object(obj.ID)
@@ -134,6 +134,13 @@ func (rs *core) createJointly(r *http.Request, t *target, scope storage.Scope, o
 		return storage.Object{}, nil, false, nil
 	}
 	ctx := r.Context()
+	// Inside a unit of work that must stay one transaction (a batch, before-commit
+	// listeners), the ACEs would be rows of that transaction, which the permission
+	// backend's own connections cannot see until it commits (a later sub-request changing
+	// or deleting them would miss them, or wait for them): write them separately.
+	if cliquet.InTransaction(ctx) && !storage.FinalWriteAllowed(storage.WithFinalWrite(ctx)) {
+		return storage.Object{}, nil, false, nil
+	}
 	set := rs.share.newACL(cliquet.IdentityFrom(ctx), rs.share.requested(r.Method, b))
 	created, ok, err = jw.CreateWithACEs(storage.WithFinalWrite(ctx), scope, obj, rs.share.backend, uri, set)
 	if !ok || err != nil {

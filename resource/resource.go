@@ -416,11 +416,21 @@ func (rs *core) notFound(id string) error {
 // objectID reads and validates the {id} URL parameter.
 func (rs *core) objectID(r *http.Request) (string, error) {
 	id := chi.URLParam(r, "id")
-	// Whatever the generator accepts, an id must be storable on every backend.
-	if !rs.ids.Valid(id) || jsoncheck.String(id) != nil {
+	if !rs.validID(id) {
 		return "", protocol.InvalidParam("path", "id", "Invalid object id")
 	}
 	return id, nil
+}
+
+// validID reports whether id may name an object: the generator accepts it and, whatever
+// the generator accepts, every backend can store it and, on a shareable resource, it holds
+// no '*' (a wildcard in the permission backend: deleting the object's ACL would delete its
+// siblings') and no '/' (a separator of the ACLs' URIs).
+func (rs *core) validID(id string) bool {
+	if !rs.ids.Valid(id) || jsoncheck.String(id) != nil {
+		return false
+	}
+	return rs.share == nil || !strings.ContainsAny(id, "*/")
 }
 
 // cacheHeaders sets Cache-Control (and Expires) on GET responses.

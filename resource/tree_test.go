@@ -371,6 +371,60 @@ func runTree(t *testing.T, open func(t *testing.T) (storage.Backend, permission.
 		}
 	})
 
+	t.Run("a batch that creates then changes or deletes an object leaves the right ACL", func(t *testing.T) {
+		s := setup(t)
+		r := s.must(200, req{Method: "POST", Path: "/v1/batch", User: "alice", Body: map[string]any{
+			"requests": []any{
+				map[string]any{"method": "POST", "path": "/shelves", "body": map[string]any{"data": map[string]any{"id": "s2"}}},
+				map[string]any{"method": "PATCH", "path": "/shelves/s2", "body": map[string]any{"permissions": map[string]any{"read": []string{principalOf("bob")}}}},
+				map[string]any{"method": "POST", "path": "/shelves", "body": map[string]any{"data": map[string]any{"id": "s3"},
+					"permissions": map[string]any{"read": []string{principalOf("eve")}}}},
+				map[string]any{"method": "DELETE", "path": "/shelves/s3"},
+			}}})
+		for i, sub := range r.Body["responses"].([]any) {
+			if st := sub.(map[string]any)["status"].(float64); st >= 300 {
+				t.Fatalf("sub-request %d: %v", i, sub)
+			}
+		}
+		ctx := context.Background()
+		if set, err := s.perms.ObjectPermissions(ctx, "/shelves/s2"); err != nil || len(set["read"]) != 1 || len(set["write"]) != 1 {
+			t.Errorf("s2's ACL: %v %v", set, err)
+		}
+		if set, err := s.perms.ObjectPermissions(ctx, "/shelves/s3"); err != nil || len(set) != 0 {
+			t.Errorf("the deleted s3 left an ACL: %v %v", set, err)
+		}
+	})
+
+	t.Run("concurrent creations of one id leave the winner's ACL", func(t *testing.T) {
+		s := setup(t)
+		users := []string{"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"}
+		statuses := make([]int, len(users))
+		parallel(t, len(users), func(i int) error {
+			r, err := call(s.h, req{Method: "PUT", Path: "/v1/shelves/race", User: users[i], Body: map[string]any{}})
+			if err != nil {
+				return err
+			}
+			statuses[i] = r.Code
+			return nil
+		})
+		winner := ""
+		for i, st := range statuses {
+			if st == 201 {
+				if winner != "" {
+					t.Fatalf("two creations: %v", statuses)
+				}
+				winner = users[i]
+			}
+		}
+		if winner == "" {
+			t.Fatalf("no creation: %v", statuses)
+		}
+		set, err := s.perms.ObjectPermissions(context.Background(), "/shelves/race")
+		if err != nil || len(set["write"]) != 1 || set["write"][0] != principalOf(winner) {
+			t.Errorf("the ACL of %s's shelf: %v %v (statuses %v)", winner, set, err, statuses)
+		}
+	})
+
 	t.Run("a failed create leaves no ACL behind", func(t *testing.T) {
 		s := setup(t)
 		// The note exists: If-None-Match: * makes the PUT fail after the authorization.
@@ -519,3 +573,23 @@ func TestTreeRefusesUnstorableAncestorIDs(t *testing.T) {
 type anyID struct{ resource.NameGenerator }
 
 func (anyID) Valid(id string) bool { return id != "" }
+
+// TestSharedIDsRefuseWildcards: on a shareable resource, an object id holding '*' or '/' is
+// a 400 in the URL and in a POST body, whatever the id generator accepts: '*' would be a
+// pattern for the permission backend, so that deleting the object's ACL would delete its
+// siblings'.
+func TestSharedIDsRefuseWildcards(t *testing.T) {
+	app := newAppWith(t, cliquet.Config{Storage: storagememory.New(nil), Permission: memory.New()},
+		map[string]string{"userid_hmac_secret": testSecret, "box_create_principals": "system.Authenticated"})
+	if _, err := resource.Register(app, resource.Spec[resource.Object]{Name: "box", Path: "/boxes", IDGenerator: anyID{}, Sharing: &resource.Sharing{}}); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{t: t, app: app, h: app.Handler()}
+	s.must(201, req{Method: "PUT", Path: "/v1/boxes/a", User: "alice", Body: map[string]any{}})
+	expectError(t, s.do(req{Method: "PUT", Path: "/v1/boxes/*", User: "alice", Body: map[string]any{}}), 400, 107, "path", "id")
+	expectError(t, s.do(req{Method: "DELETE", Path: "/v1/boxes/*", User: "alice"}), 400, 107, "path", "id")
+	for _, id := range []string{"*", "a/b"} {
+		expectError(t, s.do(req{Method: "POST", Path: "/v1/boxes", User: "alice", Body: map[string]any{"data": map[string]any{"id": id}}}), 400, 107, "body", "data.id")
+	}
+	s.must(200, req{Method: "GET", Path: "/v1/boxes/a", User: "alice"})
+}
