@@ -2,7 +2,6 @@ package postgresql
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync"
 
@@ -39,18 +38,9 @@ func jointSQL(shape jointShape) string {
 	var sb strings.Builder
 	sb.WriteString("WITH ")
 	sb.WriteString(with)
-	sb.WriteString("\nSELECT 'o', k.n, o.last_modified, o.data, '', ''\nFROM (VALUES ")
-	for i := range shape.keys {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		fmt.Fprintf(&sb, "($%d::text, $%d::text, $%d::text, %d)", 3*i+1, 3*i+2, 3*i+3, i+1)
-	}
-	sb.WriteString(`) AS k(resource_name, parent_id, id, n)
-JOIN objects AS o ON o.resource_name = k.resource_name AND o.parent_id = k.parent_id AND o.id = k.id
-WHERE NOT o.deleted
-UNION ALL
-`)
+	sb.WriteString("\nSELECT 'o', k.n, o.last_modified, o.data, '', ''\n")
+	sb.WriteString(getManyFrom(shape.keys))
+	sb.WriteString("\nUNION ALL\n")
 	sb.WriteString(union)
 	sql, _ := jointSQLs.LoadOrStore(shape, sb.String())
 	return sql.(string)
@@ -74,12 +64,7 @@ func (b *Backend) GetManyAccess(ctx context.Context, keys []storage.Key, perms p
 	if !b.sameDatabase(perms) {
 		return nil, permission.Access{}, false, nil
 	}
-	pos := make([]int, 0, len(keys)) // pos[j]: the index in keys of the j-th key sent
-	for i, k := range keys {
-		if storable(k.Scope.Resource) && storable(k.Scope.Parent) && storable(k.ID) {
-			pos = append(pos, i)
-		}
-	}
+	pos := storableKeys(keys) // pos[j]: the index in keys of the j-th key sent
 	if len(pos) == 0 || len(pos) > getManyMaxValues {
 		return nil, permission.Access{}, false, nil
 	}
@@ -93,10 +78,7 @@ func (b *Backend) GetManyAccess(ctx context.Context, keys []storage.Key, perms p
 	}
 	shape := jointShape{keys: len(pos)}
 	shape.objects, shape.principals = permpg.AccessShape(q)
-	args := make([]any, 0, 3*len(pos)+3+max(shape.objects+shape.principals, 2))
-	for _, i := range pos {
-		args = append(args, keys[i].Scope.Resource, keys[i].Scope.Parent, keys[i].ID)
-	}
+	args := appendKeyArgs(make([]any, 0, 3*len(pos)+3+max(shape.objects+shape.principals, 2)), keys, pos)
 	args = permpg.AppendAccessArgs(args, q)
 	out := make([]storage.Object, len(keys))
 	err := b.run(ctx, "get_many_access", false, func(qr querier) error {
@@ -119,11 +101,9 @@ func (b *Backend) GetManyAccess(ctx context.Context, keys []storage.Key, perms p
 				access.Row(kind, x, y)
 				continue
 			}
-			if n < 1 || n > int64(len(pos)) {
-				return fmt.Errorf("a row for key %d of %d", n, len(pos))
+			if err := placeRow(out, keys, pos, n, lm, data); err != nil {
+				return err
 			}
-			i := pos[n-1]
-			out[i] = storage.Object{ID: keys[i].ID, LastModified: lm, Data: data}
 		}
 		return rs.Err()
 	})

@@ -3,12 +3,7 @@ package postgresql
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
-	"time"
-
-	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/storage"
@@ -60,38 +55,8 @@ func (b *Backend) CreateWithACEs(ctx context.Context, s storage.Scope, o storage
 	if err != nil {
 		return storage.Object{}, false, nil
 	}
-	if o.ID == "" {
-		o.ID = uuid.NewString()
-	}
-	forced := storage.KeptForced(o.LastModified, time.Now())
-	data, _, err := writeData(o.Data)
-	if err != nil {
-		return storage.Object{}, true, err
-	}
-	out := storage.Object{ID: o.ID}
-	err = b.runRow(ctx, "create", func(q rowQuerier) error {
-		args := []any{s.Resource, s.Parent, o.ID, forced, data, objectID, string(acesJSON)}
-		scan := func(sql string) error {
-			var stored []byte
-			err := q.QueryRow(ctx, sql, args...).Scan(&out.LastModified, &stored)
-			out.Data = stored
-			return err
-		}
-		if forced == 0 {
-			if err := scan(createNowACEsSQL); !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
-			// A new collection, or the id is taken: the general statement decides.
-		}
-		if err := scan(createACEsSQL); !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		existing, gerr := get(ctx, q, s, o.ID)
-		if gerr != nil && !errors.Is(gerr, storage.ErrNotFound) {
-			return gerr
-		}
-		return result(&storage.UnicityError{Field: "id", Existing: existing})
-	})
+	out, err := b.create(ctx, s, o, createStatements{
+		now: createNowACEsSQL, general: createACEsSQL, extra: []any{objectID, string(acesJSON)}})
 	if err != nil {
 		return storage.Object{}, true, err
 	}

@@ -186,6 +186,22 @@ func echoable(t string) bool {
 
 // Create implements storage.Backend.
 func (b *Backend) Create(ctx context.Context, s storage.Scope, o storage.Object) (storage.Object, error) {
+	return b.create(ctx, s, o, createStatements{now: createNowSQL, nowLean: createNowLeanSQL, general: createSQL, generalLean: createLeanSQL})
+}
+
+// createStatements are the statements of a creation: the common case (now, nowLean) and
+// the general one (general, generalLean), each full (returning the stored data) and lean
+// (used when the data sent is what gets stored; "" for none). extra are arguments after the
+// five the statements share.
+type createStatements struct {
+	now, nowLean, general, generalLean string
+	extra                              []any
+}
+
+// create runs a creation with st: the common statement first when no timestamp is forced,
+// the general one when it wrote nothing (a new collection, or the id is taken), and a
+// UnicityError when neither did.
+func (b *Backend) create(ctx context.Context, s storage.Scope, o storage.Object, st createStatements) (storage.Object, error) {
 	if o.ID == "" {
 		o.ID = uuid.NewString()
 	}
@@ -194,16 +210,20 @@ func (b *Backend) Create(ctx context.Context, s storage.Scope, o storage.Object)
 	if err != nil {
 		return storage.Object{}, err
 	}
+	if st.nowLean == "" {
+		echo = nil // no lean statement: read the stored data back
+	}
+	args := append([]any{s.Resource, s.Parent, o.ID, forced, data}, st.extra...)
 	out := storage.Object{ID: o.ID}
 	err = b.runRow(ctx, "create", func(q rowQuerier) error {
 		if forced == 0 {
-			err := writeRow(ctx, q, createNowSQL, createNowLeanSQL, echo, &out, s.Resource, s.Parent, o.ID, forced, data)
+			err := writeRow(ctx, q, st.now, st.nowLean, echo, &out, args...)
 			if !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			}
 			// A new collection, or the id is taken: the general statement decides.
 		}
-		err := writeRow(ctx, q, createSQL, createLeanSQL, echo, &out, s.Resource, s.Parent, o.ID, forced, data)
+		err := writeRow(ctx, q, st.general, st.generalLean, echo, &out, args...)
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
@@ -275,21 +295,57 @@ const getManyMaxValues = 16
 // (about 0.08 ms of PostgreSQL's CPU, more than the three probes).
 var getManyValuesSQL = func() (sqls [getManyMaxValues + 1]string) {
 	for n := 1; n <= getManyMaxValues; n++ {
-		var sb strings.Builder
-		sb.WriteString("SELECT k.n, o.last_modified, o.data\nFROM (VALUES ")
-		for i := range n {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			fmt.Fprintf(&sb, "($%d::text, $%d::text, $%d::text, %d)", 3*i+1, 3*i+2, 3*i+3, i+1)
-		}
-		sb.WriteString(`) AS k(resource_name, parent_id, id, n)
-JOIN objects AS o ON o.resource_name = k.resource_name AND o.parent_id = k.parent_id AND o.id = k.id
-WHERE NOT o.deleted`)
-		sqls[n] = sb.String()
+		sqls[n] = "SELECT k.n, o.last_modified, o.data\n" + getManyFrom(n)
 	}
 	return sqls
 }()
+
+// getManyFrom is the FROM and WHERE clauses of getManyValuesSQL[n] (rows o, keys k), which
+// the joint read (joint.go) shares.
+func getManyFrom(n int) string {
+	var sb strings.Builder
+	sb.WriteString("FROM (VALUES ")
+	for i := range n {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		fmt.Fprintf(&sb, "($%d::text, $%d::text, $%d::text, %d)", 3*i+1, 3*i+2, 3*i+3, i+1)
+	}
+	sb.WriteString(`) AS k(resource_name, parent_id, id, n)
+JOIN objects AS o ON o.resource_name = k.resource_name AND o.parent_id = k.parent_id AND o.id = k.id
+WHERE NOT o.deleted`)
+	return sb.String()
+}
+
+// storableKeys returns the positions in keys of the keys PostgreSQL can hold (no NUL, valid
+// UTF-8), which are the keys a read sends: no object is at the others.
+func storableKeys(keys []storage.Key) []int {
+	pos := make([]int, 0, len(keys))
+	for i, k := range keys {
+		if storable(k.Scope.Resource) && storable(k.Scope.Parent) && storable(k.ID) {
+			pos = append(pos, i)
+		}
+	}
+	return pos
+}
+
+// appendKeyArgs appends the resource, parent and id of each key sent (pos) to args.
+func appendKeyArgs(args []any, keys []storage.Key, pos []int) []any {
+	for _, i := range pos {
+		args = append(args, keys[i].Scope.Resource, keys[i].Scope.Parent, keys[i].ID)
+	}
+	return args
+}
+
+// placeRow puts the object read for the n-th key sent (from 1) at its key's place in out.
+func placeRow(out []storage.Object, keys []storage.Key, pos []int, n, lm int64, data []byte) error {
+	if n < 1 || n > int64(len(pos)) {
+		return fmt.Errorf("a row for key %d of %d", n, len(pos))
+	}
+	i := pos[n-1]
+	out[i] = storage.Object{ID: keys[i].ID, LastModified: lm, Data: data}
+	return nil
+}
 
 // getManyArraysSQL is getManyValuesSQL for more than getManyMaxValues keys, given as three
 // parallel arrays ($1 resources, $2 parents, $3 ids), whose planning the keys amortise.
@@ -304,12 +360,7 @@ WHERE NOT o.deleted`
 // ErrInvalidData), is not sent: no object is there.
 func (b *Backend) GetMany(ctx context.Context, keys []storage.Key) ([]storage.Object, error) {
 	out := make([]storage.Object, len(keys))
-	pos := make([]int, 0, len(keys)) // pos[j]: the index in keys of the j-th key sent
-	for i, k := range keys {
-		if storable(k.Scope.Resource) && storable(k.Scope.Parent) && storable(k.ID) {
-			pos = append(pos, i)
-		}
-	}
+	pos := storableKeys(keys) // pos[j]: the index in keys of the j-th key sent
 	if len(pos) == 0 {
 		return out, nil
 	}
@@ -319,10 +370,7 @@ func (b *Backend) GetMany(ctx context.Context, keys []storage.Key) ([]storage.Ob
 	)
 	if len(pos) <= getManyMaxValues {
 		sql = getManyValuesSQL[len(pos)]
-		args = make([]any, 0, 3*len(pos))
-		for _, i := range pos {
-			args = append(args, keys[i].Scope.Resource, keys[i].Scope.Parent, keys[i].ID)
-		}
+		args = appendKeyArgs(make([]any, 0, 3*len(pos)), keys, pos)
 	} else {
 		resources := make([]string, len(pos))
 		parents := make([]string, len(pos))
@@ -347,11 +395,9 @@ func (b *Backend) GetMany(ctx context.Context, keys []storage.Key) ([]storage.Ob
 			if err := rs.Scan(&n, &lm, &data); err != nil {
 				return err
 			}
-			if n < 1 || n > int64(len(pos)) {
-				return fmt.Errorf("a row for key %d of %d", n, len(pos))
+			if err := placeRow(out, keys, pos, n, lm, data); err != nil {
+				return err
 			}
-			i := pos[n-1]
-			out[i] = storage.Object{ID: keys[i].ID, LastModified: lm, Data: data}
 		}
 		return rs.Err()
 	})
