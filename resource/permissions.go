@@ -64,8 +64,8 @@ func (sh *sharing) save(ctx context.Context, id cliquet.Identity, uri string, re
 		set permission.Set
 		err error
 	)
-	if creating && sh.explicit && !slices.Contains(replace["write"], author(id)) {
-		replace["write"] = append(slices.Clone(replace["write"]), author(id))
+	if creating {
+		sh.addAuthor(replace, id)
 	}
 	if len(replace) > 0 {
 		if set, err = sh.backend.ReplaceObjectPermissions(ctx, uri, replace); err != nil {
@@ -95,10 +95,15 @@ func (sh *sharing) newACL(id cliquet.Identity, requested permission.Set) permiss
 			set[perm] = principals
 		}
 	}
+	sh.addAuthor(set, id)
+	return set
+}
+
+// addAuthor gives the author write in set, unless explicit_permissions is off.
+func (sh *sharing) addAuthor(set permission.Set, id cliquet.Identity) {
 	if sh.explicit && !slices.Contains(set["write"], author(id)) {
 		set["write"] = append(slices.Clone(set["write"]), author(id))
 	}
-	return set
 }
 
 // add writes the ACL of a new object whose ACL is known to be empty (see newACL) and

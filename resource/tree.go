@@ -100,8 +100,8 @@ type tree struct {
 	plural tmpl // the plural URI template (one parameter per ancestor)
 	object tmpl // the object URI template (the ancestors, then the id)
 
-	mu     sync.Mutex
-	grants map[grantKey][]grantRef // memoised results of core.grantsOf
+	mu     sync.Mutex // guards children
+	grants sync.Map   // grantKey → []grantRef: memoised results of core.grantsOf
 }
 
 // chain is what a request addresses above its objects: the ancestors' ids and object URIs,
@@ -164,8 +164,8 @@ func (rs *core) setUnder(parent *core) error {
 	rs.tree.params = rs.tree.plural.names
 	parent.tree.mu.Lock()
 	parent.tree.children = append(parent.tree.children, rs)
-	parent.tree.grants = nil // "<child>:create" is a new permission of the parent
 	parent.tree.mu.Unlock()
+	parent.tree.grants.Clear() // "<child>:create" is a new permission of the parent
 	return nil
 }
 
@@ -203,12 +203,10 @@ type grantRef struct {
 func (rs *core) grantsOf(perm string, plural bool) []grantRef {
 	t := &rs.tree
 	k := grantKey{perm, plural}
-	t.mu.Lock()
-	refs, ok := t.grants[k]
-	t.mu.Unlock()
-	if ok {
-		return refs
+	if refs, ok := t.grants.Load(k); ok {
+		return refs.([]grantRef)
 	}
+	var refs []grantRef
 	depth := len(t.path)
 	switch {
 	case plural && t.parent != nil:
@@ -232,12 +230,7 @@ func (rs *core) grantsOf(perm string, plural bool) []grantRef {
 	default:
 		refs = rs.collectGrants(nil, depth, perm)
 	}
-	t.mu.Lock()
-	if t.grants == nil {
-		t.grants = map[grantKey][]grantRef{}
-	}
-	t.grants[k] = refs
-	t.mu.Unlock()
+	t.grants.Store(k, refs)
 	return refs
 }
 
