@@ -263,15 +263,9 @@ func (p *journaledPermission) KnownACL(ctx context.Context, objectID string, set
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	k := journalKey{p, objectID}
-	if j.objects[k] {
-		return
+	if !j.objects[journalKey{p, objectID}] {
+		j.recordObject(p, objectID, set)
 	}
-	if j.objects == nil {
-		j.objects = map[journalKey]bool{}
-	}
-	j.objects[k] = true
-	j.steps = append(j.steps, journalStep{backend: p.inner, object: objectID, perms: set})
 }
 
 // changeUsers records the principals of users not yet recorded in the unit of work of ctx,
@@ -344,13 +338,18 @@ func (j *permJournal) recordObjects(ctx context.Context, p *journaledPermission,
 		if err != nil {
 			return err
 		}
-		if j.objects == nil {
-			j.objects = map[journalKey]bool{}
-		}
-		j.objects[journalKey{p, id}] = true
-		j.steps = append(j.steps, journalStep{backend: p.inner, object: id, perms: set})
+		j.recordObject(p, id, set)
 	}
 	return nil
+}
+
+// recordObject records set as the ACL of the object id of p before the unit's changes.
+func (j *permJournal) recordObject(p *journaledPermission, id string, set permission.Set) {
+	if j.objects == nil {
+		j.objects = map[journalKey]bool{}
+	}
+	j.objects[journalKey{p, id}] = true
+	j.steps = append(j.steps, journalStep{backend: p.inner, object: id, perms: set})
 }
 
 // recordUsers reads and keeps the principals of the users not recorded yet. j.mu is held.
