@@ -241,10 +241,7 @@ func (rs *core) collectGrants(out []grantRef, level int, perm string) []grantRef
 		return out
 	}
 	out = append(out, ref)
-	rs.tree.mu.Lock()
-	children := rs.tree.children
-	rs.tree.mu.Unlock()
-	for _, q := range rs.share.implied(perm, children) {
+	for _, q := range rs.share.implied(perm, rs.children()) {
 		out = rs.collectGrants(out, level, q)
 	}
 	if p := rs.tree.parent; p != nil && slices.Contains(p.share.names, perm) {
@@ -404,11 +401,8 @@ func errorf(name, format string, args ...any) error {
 // event listeners, one event per collection, whose URI and URL parameters are those of the
 // collection's plural URL.
 func (rs *core) deleteDescendants(ctx context.Context, ids []string) error {
-	rs.tree.mu.Lock()
-	children := rs.tree.children
-	rs.tree.mu.Unlock()
 	uri := rs.tree.object.fill(ids...)
-	for _, c := range children {
+	for _, c := range rs.children() {
 		scope := storage.Scope{Resource: c.name, Parent: uri}
 		tombs, err := rs.store.DeleteAll(ctx, scope, storage.ListOptions{})
 		if err != nil {
@@ -440,7 +434,12 @@ func (rs *core) deleteDescendants(ctx context.Context, ids []string) error {
 
 // hasChildren reports whether resources are nested under rs.
 func (rs *core) hasChildren() bool {
+	return len(rs.children()) > 0
+}
+
+// children returns the resources registered under rs.
+func (rs *core) children() []*core {
 	rs.tree.mu.Lock()
 	defer rs.tree.mu.Unlock()
-	return len(rs.tree.children) > 0
+	return rs.tree.children
 }
