@@ -43,6 +43,14 @@ type target struct {
 	rights     rights
 	// timestamp holds the ETag and Last-Modified values of the response (setTimestampIn).
 	timestamp [2]string
+
+	// A list's page, read with the authorization data when the storage backend can
+	// (jointLister): pageOpts asks for it (without the grant's filters), page and pageTS hold
+	// it once read (page nil otherwise). It answers the request only when the grant is not
+	// restricted.
+	pageOpts *storage.ListOptions
+	page     []storage.Object
+	pageTS   int64
 }
 
 // existing returns the target object, or nil when it does not exist (or when there is no
@@ -114,12 +122,24 @@ func (authenticatedOnly) authorize(_ context.Context, id cliquet.Identity, _ *ta
 // then also reads that object's ACL (normally empty), so that the permission journal need
 // not read it again before the ACL is written.
 func (rs *core) authorize(r *http.Request, plural bool, objectID, newID string) (*target, grant, error) {
+	return rs.authorizeTarget(&target{r: r, plural: plural, id: objectID, newID: newID, store: rs.store, rs: rs})
+}
+
+// authorizeList is authorize for a list (GET on the plural URL). When page is not nil, the
+// authorization step may read that page of the collection with its own read, before it knows
+// whether the user may read the whole collection (see target.page).
+func (rs *core) authorizeList(r *http.Request, page *storage.ListOptions) (*target, grant, error) {
+	return rs.authorizeTarget(&target{r: r, plural: true, store: rs.store, rs: rs, pageOpts: page})
+}
+
+// authorizeTarget resolves the scope of t and runs the authorization step.
+func (rs *core) authorizeTarget(t *target) (*target, grant, error) {
+	r := t.r
 	id := cliquet.IdentityFrom(r.Context())
 	parent := ""
 	if rs.share == nil {
 		parent = id.UserID
 	}
-	t := &target{r: r, plural: plural, id: objectID, newID: newID, store: rs.store, rs: rs}
 	if rs.tree.parent != nil {
 		c, err := rs.resolveChain(r)
 		if err != nil {
@@ -304,7 +324,12 @@ func (sh *sharing) authorize(ctx context.Context, id cliquet.Identity, t *target
 			a   permission.Access
 			err error
 		)
-		objs, a, joint, err = jr.GetManyAccess(ctx, keys, sh.backend, q)
+		if jl, ok := t.store.(jointLister); ok && t.pageOpts != nil {
+			objs, a, t.page, t.pageTS, joint, err = jl.GetManyAccessList(ctx, keys, sh.backend, q, t.scope, *t.pageOpts)
+		}
+		if !joint && err == nil {
+			objs, a, joint, err = jr.GetManyAccess(ctx, keys, sh.backend, q)
+		}
 		if err != nil {
 			return grant{}, err
 		}

@@ -171,24 +171,32 @@ func (rs *Resource[T]) listObjects(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	t, g, err := rs.authorize(r, true, "", "")
+	opts := storage.ListOptions{
+		Filters: lq.filters, Sort: lq.sort, Pagination: lq.pagination,
+		Limit: lq.limit + 1, IncludeDeleted: lq.includeDeleted,
+	}
+	// Without preconditions nothing can stop the listing after the timestamp is read: the
+	// page may be read with the timestamp, and even with the authorization data.
+	readAhead := !head && pre == (preconditions{})
+	var page *storage.ListOptions
+	if readAhead {
+		page = &opts
+	}
+	t, g, err := rs.authorizeList(r, page)
 	if err != nil {
 		return err
 	}
-	scope, filters := t.scope, append(g.filters(), lq.filters...)
+	scope := t.scope
+	opts.Filters = append(g.filters(), lq.filters...)
 	ctx := r.Context()
-	opts := storage.ListOptions{
-		Filters: filters, Sort: lq.sort, Pagination: lq.pagination,
-		Limit: lq.limit + 1, IncludeDeleted: lq.includeDeleted,
-	}
-	// Without preconditions nothing can stop the listing after the timestamp is read: a
-	// storage.TimestampLister reads both at once (one round trip on PostgreSQL).
 	var (
 		ts     int64
 		objs   []storage.Object
 		listed bool
 	)
-	if l, ok := rs.store.(storage.TimestampLister); ok && !head && pre == (preconditions{}) {
+	if l, ok := rs.store.(storage.TimestampLister); t.page != nil && !g.restricted {
+		objs, ts, listed = t.page, t.pageTS, true
+	} else if ok && readAhead {
 		objs, ts, err = l.ListWithTimestamp(ctx, scope, opts)
 		listed = true
 	} else {
@@ -216,7 +224,7 @@ func (rs *Resource[T]) listObjects(w http.ResponseWriter, r *http.Request) error
 		return modifiedMeanwhile(ts, nil)
 	}
 	if head {
-		n, err := rs.store.Count(ctx, scope, filters)
+		n, err := rs.store.Count(ctx, scope, opts.Filters)
 		if err != nil {
 			return err
 		}

@@ -390,6 +390,12 @@ type jointReader interface {
 	GetManyAccess(ctx context.Context, keys []storage.Key, perms permission.Backend, q permission.AccessQuery) ([]storage.Object, permission.Access, bool, error)
 }
 
+// jointLister is a jointReader that can also read a page of a collection in the same
+// statement (storage/postgresql's GetManyAccessList; see target.page).
+type jointLister interface {
+	GetManyAccessList(ctx context.Context, keys []storage.Key, perms permission.Backend, q permission.AccessQuery, s storage.Scope, opt storage.ListOptions) ([]storage.Object, permission.Access, []storage.Object, int64, bool, error)
+}
+
 // errorf is a registration error of the resource name.
 func errorf(name, format string, args ...any) error {
 	return fmt.Errorf("resource %s: "+format, append([]any{name}, args...)...)

@@ -2,6 +2,7 @@ package postgresql
 
 import (
 	"context"
+	"sort"
 	"strings"
 	"sync"
 
@@ -111,6 +112,107 @@ func (b *Backend) GetManyAccess(ctx context.Context, keys []storage.Key, perms p
 		return nil, permission.Access{}, true, err
 	}
 	return out, access.Access(), true, nil
+}
+
+// GetManyAccessList is GetManyAccess that also reads, in the same statement, what
+// ListWithTimestamp(ctx, s, opt) reads: a page of the collection s and its timestamp. A
+// nested list's authorization read (its ancestors, the user's groups and rights) and its
+// page then cost one round trip and one execution; the caller reads the page speculatively,
+// before it knows that the user may read the whole collection, and drops it otherwise.
+//
+// ok is false, as for GetManyAccess, and also when the page is not ordered by
+// last_modified first or its scope cannot be stored: the caller then makes its calls
+// separately. With ok true, page is nil when the collection has no timestamp yet (never
+// read nor written): the caller then lists it on its own, which stores its timestamp.
+//
+// The statement is GetManyAccess's, followed by two more SELECTs in its UNION ALL:
+//
+//	'p', rank, last_modified, data, id, 't' or ''   the page's objects, ranked by the
+//	                                                page's order ('t': a tombstone)
+//	'c', 0, the collection's timestamp, NULL, '', ''
+//
+// Only pages ordered by last_modified first are read this way: their plan is the same for
+// every collection (see scopeCond), so the statement keeps its generic plan.
+func (b *Backend) GetManyAccessList(ctx context.Context, keys []storage.Key, perms permission.Backend, q permission.AccessQuery, s storage.Scope, opt storage.ListOptions) (objs []storage.Object, a permission.Access, page []storage.Object, ts int64, ok bool, err error) {
+	if len(opt.Sort) == 0 || opt.Sort[0].Field != "last_modified" || !storable(s.Resource) || !storable(s.Parent) ||
+		!permpg.AccessNeeded(q) || !b.sameDatabase(perms) {
+		return nil, permission.Access{}, nil, 0, false, nil
+	}
+	pos := storableKeys(keys) // pos[j]: the index in keys of the j-th key sent
+	if len(pos) == 0 || len(pos) > getManyMaxValues || len(pos) != len(keys) {
+		return nil, permission.Access{}, nil, 0, false, nil
+	}
+	shape := jointShape{keys: len(pos)}
+	shape.objects, shape.principals = permpg.AccessShape(q)
+	args := appendKeyArgs(make([]any, 0, 3*len(pos)+3+max(shape.objects+shape.principals, 2)+2), keys, pos)
+	args = permpg.AppendAccessArgs(args, q)
+
+	// The page's SELECTs, numbered after the joint read's parameters.
+	pq := &query{args: args}
+	resource, parent := pq.arg(s.Resource), pq.arg(s.Parent)
+	order := pq.orderText(opt.Sort)
+	pq.w(jointSQL(shape), `
+UNION ALL
+SELECT 'p', row_number() OVER (`, order,
+		`), p.last_modified, p.data, p.id, CASE WHEN p.deleted THEN 't' ELSE '' END FROM (
+	SELECT id, last_modified, deleted, data FROM objects WHERE resource_name = (SELECT `, resource,
+		`::text) AND parent_id = (SELECT `, parent, `::text)`)
+	if err := b.listTail(pq, opt, order); err != nil {
+		return nil, permission.Access{}, nil, 0, true, err
+	}
+	pq.w(`) AS p
+UNION ALL
+SELECT 'c', 0, last_modified, NULL::jsonb, '', '' FROM timestamps WHERE resource_name = `, resource, ` AND parent_id = `, parent)
+
+	access := permpg.NewAccessReader(q)
+	out := make([]storage.Object, len(keys))
+	var ranks []int64
+	err = b.run(ctx, "get_many_access_list", false, func(qr querier) error {
+		page, ranks, ts = nil, ranks[:0], 0
+		rs, err := qr.Query(ctx, pq.sb.String(), pq.args...)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		var (
+			kind, x, y string
+			n, lm      int64
+			data       []byte // pgx scans each row's data into a new slice
+		)
+		dest := []any{&kind, &n, &lm, &data, &x, &y}
+		for rs.Next() {
+			if err := rs.Scan(dest...); err != nil {
+				return err
+			}
+			switch kind {
+			case "o":
+				if err := placeRow(out, keys, pos, n, lm, data); err != nil {
+					return err
+				}
+			case "p":
+				page = append(page, storage.Object{ID: x, LastModified: lm, Deleted: y == "t", Data: data})
+				ranks = append(ranks, n)
+			case "c":
+				ts = lm
+			default:
+				access.Row(kind, x, y)
+			}
+		}
+		return rs.Err()
+	})
+	if err != nil {
+		return nil, permission.Access{}, nil, 0, true, err
+	}
+	if ts == 0 {
+		return out, access.Access(), nil, 0, true, nil
+	}
+	if !sort.IsSorted(byRank{page, ranks}) { // SQL does not promise the union keeps the page's order
+		sort.Sort(byRank{page, ranks})
+	}
+	if page == nil {
+		page = []storage.Object{}
+	}
+	return out, access.Access(), page, ts, true, nil
 }
 
 // sameDatabase reports whether perms is, under its decorators, a PostgreSQL permission

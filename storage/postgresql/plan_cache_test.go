@@ -3,6 +3,7 @@ package postgresql
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -29,20 +30,37 @@ func TestListStatementsKeepTheirGenericPlan(t *testing.T) {
 		SELECT $1, $2, 'o' || i, i, '{"n":1}' FROM generate_series(1, 5000) AS i ON CONFLICT DO NOTHING`, s.Resource, s.Parent); err != nil {
 		t.Fatal(err)
 	}
+	// Small collections beside it and forty middle-sized ones: the generic plan is priced for
+	// the average collection, the plans made for the small ones' values below it.
+	for i := range 3 {
+		small := storage.Scope{Resource: "plan", Parent: "small-" + strconv.Itoa(i)}
+		if _, err := b.Create(ctx, small, storage.Object{Data: json.RawMessage(`{"n":1}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.pool.Exec(ctx, `INSERT INTO objects (resource_name, parent_id, id, last_modified, data)
+		SELECT 'plan', 'mid-' || (i % 40), 'o' || i, i, '{}' FROM generate_series(1, 10000) AS i ON CONFLICT DO NOTHING`); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := b.pool.Exec(ctx, `ANALYZE objects`); err != nil {
 		t.Fatal(err)
 	}
 	const runs = 12
-	for range runs {
-		if _, _, err := b.ListWithTimestamp(ctx, s, storage.ListOptions{Limit: 21}); err != nil {
+	byDate := []storage.Sort{{Field: "last_modified", Desc: true}}
+	for i := range runs {
+		scope := s
+		if i%2 == 1 {
+			scope.Parent = "small-" + strconv.Itoa(i%3)
+		}
+		if _, _, err := b.ListWithTimestamp(ctx, scope, storage.ListOptions{Limit: 21, Sort: byDate}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := b.List(ctx, s, storage.ListOptions{Limit: 21}); err != nil {
+		if _, err := b.List(ctx, scope, storage.ListOptions{Limit: 21, Sort: byDate}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	rows, err := b.pool.Query(ctx, `SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements
-		WHERE statement LIKE '%FROM objects WHERE resource_name = $1 AND parent_id = $2%LIMIT%'
+		WHERE statement LIKE '%FROM objects WHERE resource_name = %parent_id = %LIMIT%'
 		AND statement NOT LIKE '%pg_prepared_statements%'`)
 	if err != nil {
 		t.Fatal(err)

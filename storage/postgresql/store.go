@@ -542,8 +542,9 @@ func (b *Backend) PurgeDeleted(ctx context.Context, s storage.Scope, before int6
 // List implements storage.Backend.
 func (b *Backend) List(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, error) {
 	q := &query{}
-	q.w(`SELECT id, last_modified, deleted, data FROM objects WHERE resource_name = `, q.arg(s.Resource),
-		` AND parent_id = `, q.arg(s.Parent))
+	q.arg(s.Resource)
+	q.arg(s.Parent)
+	q.w(`SELECT id, last_modified, deleted, data FROM objects WHERE `, scopeCond(opt.Sort))
 	if err := b.listTail(q, opt, q.orderText(opt.Sort)); err != nil {
 		return nil, err
 	}
@@ -572,6 +573,26 @@ func (b *Backend) List(ctx context.Context, s storage.Scope, opt storage.ListOpt
 		out = []storage.Object{}
 	}
 	return out, nil
+}
+
+// scopeCond returns the condition of a list statement on the collection of its parameters
+// $1 (resource) and $2 (parent).
+//
+// A list statement is prepared once per connection, and PostgreSQL keeps its generic plan
+// only when that plan costs no more than the plans made for each execution's values. The
+// generic plan is priced for the average collection; a collection that the statistics see
+// as smaller (most of them, beside a few large ones) gets cheaper custom plans, and the
+// statement is then planned again on every execution, which costs about as much as running
+// it. When the page is ordered by last_modified first, the plan is the same whatever the
+// collection's size (a scan of the (resource_name, parent_id, last_modified) index, stopped
+// by the limit), so the values are hidden from the planner behind sub-selects: every plan is
+// then priced alike and the generic one is kept. Other orders keep the values visible, so
+// that a small collection is never read with a plan made for a large one.
+func scopeCond(sorts []storage.Sort) string {
+	if len(sorts) > 0 && sorts[0].Field == "last_modified" {
+		return "resource_name = (SELECT $1::text) AND parent_id = (SELECT $2::text)"
+	}
+	return "resource_name = $1 AND parent_id = $2"
 }
 
 // listTail appends the rest of a list query after its scope condition: the filters, order
@@ -606,7 +627,7 @@ func (b *Backend) ListWithTimestamp(ctx context.Context, s storage.Scope, opt st
 	q.w(`SELECT t.last_modified, p.rn, p.id, p.last_modified, p.deleted, p.data
 FROM timestamps AS t LEFT JOIN LATERAL (
 	SELECT s.*, row_number() OVER (`, order, `) AS rn FROM (
-		SELECT id, last_modified, deleted, data FROM objects WHERE resource_name = $1 AND parent_id = $2`)
+		SELECT id, last_modified, deleted, data FROM objects WHERE `, scopeCond(opt.Sort))
 	if err := b.listTail(q, opt, order); err != nil {
 		return nil, 0, err
 	}
