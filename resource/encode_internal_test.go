@@ -42,7 +42,7 @@ func TestMarshalDataEncodesLikeJSONMarshalOfTheStrippedData(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := marshalData(m)
+			got, err := marshalData(m, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,7 +68,7 @@ func TestMarshalDataEncodesLikeJSONMarshalOfTheStrippedData(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := marshalData(o.m)
+			got, err := marshalData(o.m, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +82,7 @@ func TestMarshalDataEncodesLikeJSONMarshalOfTheStrippedData(t *testing.T) {
 		if _, err := json.Marshal(m); err == nil {
 			t.Fatal("json.Marshal accepted the number")
 		}
-		if _, err := marshalData(m); err == nil {
+		if _, err := marshalData(m, nil); err == nil {
 			t.Error("marshalData accepted the number")
 		}
 	})

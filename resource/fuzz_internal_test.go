@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -42,11 +44,50 @@ func FuzzMarshalData(f *testing.F) {
 			return
 		}
 		want, wantErr := json.Marshal(stripMeta(m))
-		got, err := marshalData(m)
+		got, err := marshalData(m, nil)
 		if (err != nil) != (wantErr != nil) || string(got) != string(want) {
 			t.Fatalf("marshalData(%s) = %s, %v; json.Marshal gives %s, %v", doc, got, err, want, wantErr)
 		}
+		// With the document's key order: the same value, keys in the document's order.
+		ord := orderOf(doc)
+		got, err = marshalData(m, ord)
+		if err != nil {
+			return // json.Marshal refuses it too (checked above)
+		}
+		var back map[string]any
+		if err := decodeJSON(got, &back); err != nil || !reflect.DeepEqual(back, stripMeta(m)) {
+			t.Fatalf("marshalData(%s, its order) = %s, which decodes to %v, %v", doc, got, back, err)
+		}
+		if !sameOrder(ord, orderOf(got), true) {
+			t.Fatalf("marshalData(%s, its order) = %s: keys out of the document's order", doc, got)
+		}
 	})
+}
+
+// sameOrder reports whether the key orders got (of an encoding) follow want (of the
+// document), the meta fields of the top level left out.
+func sameOrder(want, got *keyOrder, top bool) bool {
+	if want == nil || got == nil {
+		return want == nil && (got == nil || top && len(got.keys) == 0)
+	}
+	var keys []string
+	for _, k := range want.keys {
+		if !top || k != "id" && k != "last_modified" && k != "deleted" {
+			keys = append(keys, k)
+		}
+	}
+	if !slices.Equal(keys, got.keys) {
+		return false
+	}
+	for k, w := range want.sub {
+		if top && (k == "id" || k == "last_modified" || k == "deleted") {
+			continue
+		}
+		if !sameOrder(w, got.sub[k], false) {
+			return false
+		}
+	}
+	return true
 }
 
 // FuzzListQuery checks the querystring parser of plural endpoints (filters, _sort, _limit,

@@ -370,7 +370,7 @@ func (rs *Resource[T]) createObject(w http.ResponseWriter, r *http.Request) erro
 	if data == nil {
 		data = map[string]any{}
 	}
-	obj, err := rs.prepare(t, id, data, nil)
+	obj, err := rs.prepare(t, id, data, nil, b.order)
 	if err != nil {
 		return err
 	}
@@ -579,11 +579,11 @@ func (rs *Resource[T]) putObject(w http.ResponseWriter, r *http.Request) error {
 	if err := rs.checkObjectPreconditions(r, pre, scope, existing, g.hideExisting); err != nil {
 		return err
 	}
-	data := b.data
+	data, ord := b.data, b.order
 	if data == nil {
 		data = map[string]any{}
 		if existing != nil {
-			data = decodeData(*existing)
+			data, ord = decodeData(*existing), orderOf(existing.Data)
 			delete(data, "last_modified")
 		}
 	}
@@ -597,7 +597,7 @@ func (rs *Resource[T]) putObject(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	obj, err := rs.prepare(t, id, data, existing)
+	obj, err := rs.prepare(t, id, data, existing, ord)
 	if err != nil {
 		return err
 	}
@@ -690,7 +690,8 @@ func (rs *Resource[T]) patchObject(w http.ResponseWriter, r *http.Request) error
 		}
 		old = decodeData(existing)
 		var updated map[string]any
-		updated, applied, err = rs.applyChanges(b, old, rs.permNames(), oldPerms)
+		var changed *keyOrder
+		updated, applied, changed, err = rs.applyChanges(b, old, rs.permNames(), oldPerms)
 		if err != nil {
 			return err
 		}
@@ -705,7 +706,7 @@ func (rs *Resource[T]) patchObject(w http.ResponseWriter, r *http.Request) error
 				return err
 			}
 		}
-		obj, err := rs.prepare(t, id, updated, &existing)
+		obj, err := rs.prepare(t, id, updated, &existing, mergeOrders(orderOf(existing.Data), changed))
 		if err != nil {
 			return err
 		}
@@ -768,7 +769,8 @@ func (rs *Resource[T]) patchObject(w http.ResponseWriter, r *http.Request) error
 func hasKey(m map[string]any, k string) bool { _, ok := m[k]; return ok }
 
 // applyChanges merges a PATCH body into the existing object (decoded, with id and
-// last_modified). It returns the new object and the changes as the client sent them.
+// last_modified). It returns the new object, the changes as the client sent them, and the
+// key order of the changes (see keyOrder).
 //
 // On shareable resources (names is not nil) a JSON Patch may also change the permissions
 // (ops on /permissions/<perm>/<principal>, starting from oldPerms): the result replaces
@@ -777,9 +779,9 @@ func hasKey(m map[string]any, k string) bool { _, ok := m[k]; return ok }
 // The result is bounded by max_request_body_bytes: a JSON Patch's copies may not add more
 // than that (a few copies of the object into itself would otherwise double it each time),
 // and a patched document larger than that is refused before it is decoded.
-func (rs *core) applyChanges(b *body, old map[string]any, names []string, oldPerms permission.Set) (updated, applied map[string]any, err error) {
+func (rs *core) applyChanges(b *body, old map[string]any, names []string, oldPerms permission.Set) (updated, applied map[string]any, changed *keyOrder, err error) {
 	if b.kind != bodyJSONPatch && b.data == nil {
-		return maps.Clone(old), map[string]any{}, nil // permissions only
+		return maps.Clone(old), map[string]any{}, nil, nil // permissions only
 	}
 	switch b.kind {
 	case bodyJSONPatch:
@@ -794,51 +796,51 @@ func (rs *core) applyChanges(b *body, old map[string]any, names []string, oldPer
 		out, perr := b.patch.ApplyWithOptions(doc, opts)
 		var tooLarge *jsonpatch.AccumulatedCopySizeError
 		if errors.As(perr, &tooLarge) {
-			return nil, nil, protocol.InvalidParam("body", "data", fmt.Sprintf(
+			return nil, nil, nil, protocol.InvalidParam("body", "data", fmt.Sprintf(
 				"JSON Patch operation failed: its copies add more than max_request_body_bytes (%d)", rs.maxObjectBytes))
 		}
 		if perr != nil {
-			return nil, nil, protocol.InvalidParam("body", "", "JSON Patch operation failed: "+perr.Error())
+			return nil, nil, nil, protocol.InvalidParam("body", "", "JSON Patch operation failed: "+perr.Error())
 		}
 		var res struct {
 			Data        json.RawMessage `json:"data"`
 			Permissions json.RawMessage `json:"permissions"`
 		}
 		if err := json.Unmarshal(out, &res); err != nil {
-			return nil, nil, protocol.InvalidParam("body", "", "JSON Patch operation failed: "+err.Error())
+			return nil, nil, nil, protocol.InvalidParam("body", "", "JSON Patch operation failed: "+err.Error())
 		}
 		if err := rs.checkObjectSize(res.Data); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if err := decodeJSON(res.Data, &updated); err != nil || updated == nil {
-			return nil, nil, protocol.InvalidParam("body", "data", "JSON Patch operation failed: data should be an object")
+			return nil, nil, nil, protocol.InvalidParam("body", "data", "JSON Patch operation failed: data should be an object")
 		}
 		if names == nil {
 			if p := string(canonical(res.Permissions)); p != "{}" {
-				return nil, nil, protocol.InvalidParam("body", "permissions", "permissions is not allowed on this resource")
+				return nil, nil, nil, protocol.InvalidParam("body", "permissions", "permissions is not allowed on this resource")
 			}
-			return updated, updated, nil
+			return updated, updated, orderOf(res.Data), nil
 		}
 		set, err := jsonPatchResult(names, res.Permissions, rs.maxPrincipals)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		b.hasPerms, b.perms = true, set
-		return updated, updated, nil
+		return updated, updated, orderOf(res.Data), nil
 	case bodyMergePatch:
 		docJSON, _ := json.Marshal(old)
 		patchJSON, _ := json.Marshal(b.data)
 		out, perr := jsonpatch.MergePatch(docJSON, patchJSON)
 		if perr != nil {
-			return nil, nil, protocol.InvalidParam("body", "data", "Invalid merge patch: "+perr.Error())
+			return nil, nil, nil, protocol.InvalidParam("body", "data", "Invalid merge patch: "+perr.Error())
 		}
 		if err := rs.checkObjectSize(out); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if err := decodeJSON(out, &updated); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		return updated, b.data, nil
+		return updated, b.data, b.order, nil
 	default:
 		updated = make(map[string]any, len(old)+len(b.data))
 		for k, v := range old {
@@ -847,7 +849,7 @@ func (rs *core) applyChanges(b *body, old map[string]any, names []string, oldPer
 		for k, v := range b.data {
 			updated[k] = v
 		}
-		return updated, b.data, nil
+		return updated, b.data, b.order, nil
 	}
 }
 

@@ -510,20 +510,21 @@ func (rs *Resource[T]) toT(m map[string]any) (T, error) {
 	return t, err
 }
 
-// fromT converts T back to a map, numbers kept as json.Number.
-func (rs *Resource[T]) fromT(t T) (map[string]any, error) {
+// fromT converts T back to a map, numbers kept as json.Number, with the key order of T's
+// JSON encoding (nil for an Object, whose order is its writer's).
+func (rs *Resource[T]) fromT(t T) (map[string]any, *keyOrder, error) {
 	if rs.isObject {
-		return any(t).(Object), nil
+		return any(t).(Object), nil, nil
 	}
 	b, err := json.Marshal(t)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var m map[string]any
 	if err := decodeJSON(b, &m); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return m, nil
+	return m, orderOf(b), nil
 }
 
 // prepare turns validated data (carrying its final id) into the object to store: it runs
@@ -533,7 +534,9 @@ func (rs *Resource[T]) fromT(t T) (map[string]any, error) {
 //
 // On a nested resource it first validates data against the parent's schema
 // (Spec.ParentSchema), and the hook's context carries the ancestors ([Ancestors]).
-func (rs *Resource[T]) prepare(t *target, id string, data map[string]any, old *storage.Object) (storage.Object, error) {
+//
+// ord is the key order of data (see keyOrder); the stored object keeps it.
+func (rs *Resource[T]) prepare(t *target, id string, data map[string]any, old *storage.Object, ord *keyOrder) (storage.Object, error) {
 	r := t.r
 	if err := rs.checkParentSchema(t, data); err != nil {
 		return storage.Object{}, err
@@ -565,8 +568,12 @@ func (rs *Resource[T]) prepare(t *target, id string, data map[string]any, old *s
 				return storage.Object{}, err
 			}
 		}
-		if m, err = rs.fromT(nt); err != nil {
+		var typed *keyOrder
+		if m, typed, err = rs.fromT(nt); err != nil {
 			return storage.Object{}, err
+		}
+		if !rs.isObject {
+			ord = typed // T's fields, in their declaration order
 		}
 		if v, ok := m["last_modified"]; ok {
 			forced = v // T carries it (and the Process hook may have changed it)
@@ -579,7 +586,7 @@ func (rs *Resource[T]) prepare(t *target, id string, data map[string]any, old *s
 	if err := rs.checkForced(forced, old); err != nil {
 		return storage.Object{}, err
 	}
-	raw, err := marshalData(m)
+	raw, err := marshalData(m, ord)
 	if err != nil {
 		return storage.Object{}, err
 	}

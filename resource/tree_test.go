@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -274,6 +275,37 @@ func runTree(t *testing.T, open func(t *testing.T) (storage.Backend, permission.
 			s.t.Fatal(err)
 		}
 	}
+
+	t.Run("objects keep the key order their writers gave them", func(t *testing.T) {
+		s := setup(t)
+		// The order of the keys in the response's "data", read from its text.
+		order := func(r *response, keys ...string) {
+			t.Helper()
+			data := string(r.Raw[strings.Index(string(r.Raw), `"data"`):])
+			last := -1
+			for _, k := range keys {
+				i := strings.Index(data, `"`+k+`"`)
+				if i < 0 || i < last {
+					t.Fatalf("keys %v out of order in %s", keys, r.Raw)
+				}
+				last = i
+			}
+		}
+		const schema = `{"data": {"schema": {"type": "object", "properties": {"zeta": {"type": "string"}, "alpha": {"type": "number"}, "mid": {"type": "boolean"}}}, "displayFields": ["zeta"]}}`
+		folder := "/v1/shelves/s1/folders/f2"
+		order(s.must(201, req{Method: "PUT", Path: folder, User: "alice", Body: schema}), "schema", "type", "properties", "zeta", "alpha", "mid", "displayFields")
+		order(s.must(200, req{Method: "GET", Path: folder, User: "alice"}), "schema", "type", "properties", "zeta", "alpha", "mid", "displayFields")
+		r := s.must(201, req{Method: "POST", Path: folder + "/notes", User: "alice", Body: `{"data": {"zeta": "z", "alpha": 1, "mid": true}}`})
+		note := folder + "/notes/" + r.data()["id"].(string)
+		order(r, "zeta", "alpha", "mid")
+		order(s.must(200, req{Method: "GET", Path: note, User: "alice"}), "zeta", "alpha", "mid")
+		order(s.must(200, req{Method: "GET", Path: folder + "/notes", User: "alice"}), "zeta", "alpha", "mid")
+		// A merge keeps the existing keys in place and adds the new ones after them.
+		order(s.must(200, req{Method: "PATCH", Path: note, User: "alice", Body: `{"data": {"new": 1, "alpha": 2}}`}), "zeta", "alpha", "mid", "new")
+		order(s.must(200, req{Method: "PATCH", Path: note, User: "alice", Body: `[{"op": "add", "path": "/data/beta", "value": 3}]`,
+			Header: map[string]string{"Content-Type": "application/json-patch+json"}}), "zeta", "alpha", "mid", "new", "beta")
+		order(s.must(200, req{Method: "GET", Path: note, User: "alice"}), "zeta", "alpha", "mid", "new", "beta")
+	})
 
 	t.Run("the default paths nest the parents' ids and the hook sees the ancestors", func(t *testing.T) {
 		s := setup(t)

@@ -53,7 +53,7 @@ func TestWritesKeepTimestampsUniqueAndIncreasing(t *testing.T) {
 	if a.LastModified <= before {
 		t.Fatalf("create timestamp %d not above collection timestamp %d", a.LastModified, before)
 	}
-	if string(a.Data) != `{"x": 1}` {
+	if string(a.Data) != `{"x":1}` {
 		t.Fatalf("protocol fields kept in data: %s", a.Data)
 	}
 	u, err := b.Update(ctx, s, storage.Object{ID: "a", Data: json.RawMessage(`{"x":2}`)})

@@ -25,7 +25,7 @@ var jointSQLs sync.Map
 //	kind text      'o' an object, else the Access row's kind ('g', 'h', 'f')
 //	n int          the object's key position (from 1); 0 for Access rows
 //	last_modified  the object's; 0 for Access rows
-//	data jsonb     the object's; NULL for Access rows
+//	data text      the object's (readData); NULL for Access rows
 //	x, y text      '' for objects; the Access row's two values
 //
 // Each part keeps the tricks that keep its own generic plan (the number of keys, objects
@@ -35,11 +35,11 @@ func jointSQL(shape jointShape) string {
 	if sql, ok := jointSQLs.Load(shape); ok {
 		return sql.(string)
 	}
-	with, union := permpg.AccessSQL(3*shape.keys+1, "0, 0::bigint, NULL::jsonb,", shape.objects, shape.principals)
+	with, union := permpg.AccessSQL(3*shape.keys+1, "0, 0::bigint, NULL::text,", shape.objects, shape.principals)
 	var sb strings.Builder
 	sb.WriteString("WITH ")
 	sb.WriteString(with)
-	sb.WriteString("\nSELECT 'o', k.n, o.last_modified, o.data, '', ''\n")
+	sb.WriteString("\nSELECT 'o', k.n, o.last_modified, " + readData("o.") + ", '', ''\n")
 	sb.WriteString(getManyFrom(shape.keys))
 	sb.WriteString("\nUNION ALL\n")
 	sb.WriteString(union)
@@ -154,15 +154,15 @@ func (b *Backend) GetManyAccessList(ctx context.Context, keys []storage.Key, per
 	pq.w(jointSQL(shape), `
 UNION ALL
 SELECT 'p', row_number() OVER (`, order,
-		`), p.last_modified, p.data, p.id, CASE WHEN p.deleted THEN 't' ELSE '' END FROM (
-	SELECT id, last_modified, deleted, data FROM objects WHERE resource_name = (SELECT `, resource,
+		`), p.last_modified, `+readData("p.")+`, p.id, CASE WHEN p.deleted THEN 't' ELSE '' END FROM (
+	SELECT id, last_modified, deleted, data, raw FROM objects WHERE resource_name = (SELECT `, resource,
 		`::text) AND parent_id = (SELECT `, parent, `::text)`)
 	if err := b.listTail(pq, opt, order); err != nil {
 		return nil, permission.Access{}, nil, 0, true, err
 	}
 	pq.w(`) AS p
 UNION ALL
-SELECT 'c', 0, last_modified, NULL::jsonb, '', '' FROM timestamps WHERE resource_name = `, resource, ` AND parent_id = `, parent)
+SELECT 'c', 0, last_modified, NULL::text, '', '' FROM timestamps WHERE resource_name = `, resource, ` AND parent_id = `, parent)
 
 	access := permpg.NewAccessReader(q)
 	out := make([]storage.Object, len(keys))

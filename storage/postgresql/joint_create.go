@@ -10,7 +10,7 @@ import (
 )
 
 // jointCreate turns a create statement ("WITH clock AS (...) INSERT INTO objects ...
-// RETURNING last_modified, data") into one that also inserts the new object's ACEs into
+// RETURNING last_modified, raw") into one that also inserts the new object's ACEs into
 // the permission tables of the same database, when, and only when, the object is written:
 // the ACEs are $6 (the object's URI) and $7, a JSON array of [permission, principal] pairs
 // (text, which the write pipeline can send, unlike arrays).
@@ -23,7 +23,7 @@ aces AS (
 	SELECT $6::text, e->>0, e->>1 FROM jsonb_array_elements($7::text::jsonb) AS e
 	WHERE EXISTS (SELECT 1 FROM ins)
 	ON CONFLICT DO NOTHING)
-SELECT last_modified, data FROM ins`
+SELECT last_modified, raw FROM ins`
 }
 
 var (

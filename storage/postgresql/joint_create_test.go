@@ -48,7 +48,7 @@ func testCreateWithACEs(t *testing.T, opts Options) {
 		for i, forced := range []int64{0, 0, 1000} {
 			id := []string{"r1", "r2", "r3"}[i]
 			o, ok, err := create(t, ctx, id, forced, p)
-			if err != nil || !ok || o.ID != id || string(o.Data) != `{"n": 1}` {
+			if err != nil || !ok || o.ID != id || string(o.Data) != `{"n":1}` {
 				t.Fatalf("create %s: %+v %v %v", id, o, ok, err)
 			}
 			got, err := b.Get(ctx, scope, id)

@@ -166,7 +166,7 @@ func TestGetManyAccessEqualsGetManyAndAccess(t *testing.T) {
 		defer p.RemovePrincipalFromACE(ctx, "/buckets/b", "read", permission.Everyone)
 		check(t, uctx, p)
 		objs, acc, _, err := b.GetManyAccess(uctx, keys[0], p, queries[3])
-		if err != nil || string(objs[2].Data) != `{"n": 3}` || !reflect.DeepEqual(acc.Held["/buckets/b"], []string{"read"}) {
+		if err != nil || string(objs[2].Data) != `{"n":3}` || !reflect.DeepEqual(acc.Held["/buckets/b"], []string{"read"}) {
 			t.Errorf("in the unit: %+v %+v %v", objs, acc, err)
 		}
 	})

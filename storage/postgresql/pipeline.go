@@ -314,12 +314,12 @@ clock AS (
 	UPDATE timestamps AS t SET last_modified = GREATEST(t.last_modified + 1, ` + nowMS + `)
 	FROM locked AS l WHERE t.resource_name = l.resource_name AND t.parent_id = l.parent_id
 	RETURNING t.resource_name, t.parent_id, t.last_modified)
-INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data)
+INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data, raw)
 SELECT i.resource_name, i.parent_id, i.id, c.last_modified, FALSE,
-	COALESCE(i.data::jsonb, '{}'::jsonb) - '{id,last_modified,deleted}'::text[]
+	COALESCE(i.data::jsonb, '{}'::jsonb) - '{id,last_modified,deleted}'::text[], COALESCE(i.data, '{}')
 FROM input AS i JOIN clock AS c ON c.resource_name = i.resource_name AND c.parent_id = i.parent_id
 ON CONFLICT (resource_name, parent_id, id) DO UPDATE
-	SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data
+	SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data, raw = EXCLUDED.raw
 	WHERE o.deleted
 RETURNING o.resource_name, o.parent_id, o.id, o.last_modified`
 

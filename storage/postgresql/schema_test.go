@@ -2,6 +2,7 @@ package postgresql
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -75,11 +76,16 @@ func TestMigrationsUpgradeAnOlderSchema(t *testing.T) {
 		t.Fatalf("at version 1: %s", got)
 	}
 	s := storage.Scope{Resource: "r", Parent: "p"}
-	kept := mustCreate(t, b, s, "kept", `{"a":1}`)
+	// An object written at version 1, as that version's statements wrote it (no raw column).
+	if _, err := b.pool.Exec(ctx, `INSERT INTO objects (resource_name, parent_id, id, last_modified, deleted, data)
+		VALUES ($1, $2, 'kept', 42, FALSE, '{"zz": 1, "a": {"y": 2, "x": 1}}')`, s.Resource, s.Parent); err != nil {
+		t.Fatal(err)
+	}
+	kept := storage.Object{ID: "kept", LastModified: 42}
 
 	applied, err := b.migrate(ctx, true, 0)
-	if err != nil || fmt.Sprint(applied) != "[2 3]" {
-		t.Fatalf("dry run would apply %v, %v; want [2 3]", applied, err)
+	if err != nil || fmt.Sprint(applied) != "[2 3 4]" {
+		t.Fatalf("dry run would apply %v, %v; want [2 3 4]", applied, err)
 	}
 	if got := b.tableState(t); got != "version=1 objects=true tombstones_idx=false" {
 		t.Fatalf("the dry run changed the database: %s", got)
@@ -87,7 +93,7 @@ func TestMigrationsUpgradeAnOlderSchema(t *testing.T) {
 	if err := b.InitializeSchema(ctx, false); err != nil {
 		t.Fatal(err)
 	}
-	if got := b.tableState(t); got != "version=3 objects=true tombstones_idx=true" {
+	if got := b.tableState(t); got != "version=4 objects=true tombstones_idx=true" {
 		t.Fatalf("after upgrade: %s", got)
 	}
 	var opts []string
@@ -97,9 +103,16 @@ func TestMigrationsUpgradeAnOlderSchema(t *testing.T) {
 	if fmt.Sprint(opts) != "[fillfactor=50]" {
 		t.Errorf("clock table options after upgrade: %v, want [fillfactor=50]", opts)
 	}
+	// It is read from its jsonb (keys in jsonb's order); rewritten, in the writer's order.
 	got, err := b.Get(ctx, s, "kept")
-	if err != nil || got.LastModified != kept.LastModified {
-		t.Fatalf("object written at version 1: %+v, %v", got, err)
+	if err != nil || got.LastModified != kept.LastModified || string(got.Data) != `{"a": {"x": 1, "y": 2}, "zz": 1}` {
+		t.Fatalf("object written at version 1: %+v (%s), %v", got, got.Data, err)
+	}
+	if _, err := b.Update(ctx, s, storage.Object{ID: "kept", Data: json.RawMessage(`{"zz":1,"a":{"y":2,"x":1}}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = b.Get(ctx, s, "kept"); err != nil || string(got.Data) != `{"zz":1,"a":{"y":2,"x":1}}` {
+		t.Fatalf("object rewritten after the upgrade: %s, %v", got.Data, err)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/cliquet-go/cliquet/internal/jsonobj"
 	"github.com/cliquet-go/cliquet/storage"
 )
 
@@ -67,19 +68,27 @@ func targetCTE(cond string) string {
 	FOR UPDATE OF o)`
 }
 
-// dataExpr is the stored data: the client's, without the protocol fields.
-const dataExpr = `COALESCE($5::text::jsonb, '{}'::jsonb) - '{id,last_modified,deleted}'::text[]`
+// dataExpr is the stored data: the client's, without the protocol fields. rawExpr is the
+// same as text, in the client's key order: writeData removes the protocol fields.
+const (
+	dataExpr = `COALESCE($5::text::jsonb, '{}'::jsonb) - '{id,last_modified,deleted}'::text[]`
+	rawExpr  = `COALESCE($5::text, '{}')`
+)
+
+// readData is the expression that reads an object's data (of the row o): the text its writer
+// sent, or its jsonb rendered for rows written before the raw column existed.
+func readData(o string) string { return "COALESCE(" + o + "raw, " + o + "data::text)" }
 
 var (
 	createSQL = `WITH ` + clockCTE("$4::bigint", `WHERE NOT EXISTS (SELECT 1 FROM objects
 		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted)`) + `
-INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data)
-SELECT $1, $2, $3, ` + forcedTS("$4::bigint", "$4::bigint > 0") + `, FALSE, ` + dataExpr + `
+INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data, raw)
+SELECT $1, $2, $3, ` + forcedTS("$4::bigint", "$4::bigint > 0") + `, FALSE, ` + dataExpr + `, ` + rawExpr + `
 FROM clock
 ON CONFLICT (resource_name, parent_id, id) DO UPDATE
-	SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data
+	SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data, raw = EXCLUDED.raw
 	WHERE o.deleted
-RETURNING last_modified, data`
+RETURNING last_modified, raw`
 
 	// createNowSQL is createSQL for the common case, a create without a forced timestamp
 	// into a collection whose clock row exists: the clock is bumped by a plain UPDATE (which
@@ -92,36 +101,36 @@ RETURNING last_modified, data`
 	WHERE t.resource_name = $1 AND t.parent_id = $2 AND $4::bigint = 0 AND NOT EXISTS (SELECT 1 FROM objects
 		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted)
 	RETURNING last_modified)
-INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data)
-SELECT $1, $2, $3, clock.last_modified, FALSE, ` + dataExpr + `
+INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data, raw)
+SELECT $1, $2, $3, clock.last_modified, FALSE, ` + dataExpr + `, ` + rawExpr + `
 FROM clock
 ON CONFLICT (resource_name, parent_id, id) DO UPDATE
-	SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data
+	SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data, raw = EXCLUDED.raw
 	WHERE o.deleted
-RETURNING last_modified, data`
+RETURNING last_modified, raw`
 
 	updateSQL = `WITH ` + clockCTE("CASE WHEN $4::bigint > "+storedTS+" THEN $4::bigint ELSE 0 END", "") + `
-INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data)
-SELECT $1, $2, $3, ` + forcedTS("$4::bigint", "$4::bigint > "+storedTS) + `, FALSE, ` + dataExpr + `
+INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data, raw)
+SELECT $1, $2, $3, ` + forcedTS("$4::bigint", "$4::bigint > "+storedTS) + `, FALSE, ` + dataExpr + `, ` + rawExpr + `
 FROM clock
 ON CONFLICT (resource_name, parent_id, id) DO UPDATE
-	SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data
-RETURNING last_modified, data`
+	SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data, raw = EXCLUDED.raw
+RETURNING last_modified, raw`
 
 	// updateIfSQL is updateSQL with a condition ($6, the object's timestamp): it only
 	// replaces, and writes nothing when the condition fails.
 	updateIfSQL = `WITH ` + targetCTE("$6::bigint") + `,
 ` + clockCTE("CASE WHEN $4::bigint > $6::bigint THEN $4::bigint ELSE 0 END", "WHERE EXISTS (SELECT 1 FROM target)") + `
-UPDATE objects AS o SET data = ` + dataExpr + `,
+UPDATE objects AS o SET data = ` + dataExpr + `, raw = ` + rawExpr + `,
 	last_modified = ` + forcedTS("$4::bigint", "$4::bigint > $6::bigint") + `
 FROM clock
 WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND NOT o.deleted
-RETURNING o.last_modified, o.data`
+RETURNING o.last_modified, o.raw`
 
 	// deleteIfSQL is deleteSQL with a condition ($5, the object's timestamp).
 	deleteIfSQL = `WITH ` + targetCTE("$5::bigint") + `,
 ` + clockCTE("CASE WHEN $4::bigint > $5::bigint THEN $4::bigint ELSE 0 END", "WHERE EXISTS (SELECT 1 FROM target)") + `
-UPDATE objects AS o SET deleted = TRUE, data = NULL,
+UPDATE objects AS o SET deleted = TRUE, data = NULL, raw = NULL,
 	last_modified = ` + forcedTS("$4::bigint", "$4::bigint > $5::bigint") + `
 FROM clock
 WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND NOT o.deleted
@@ -129,7 +138,7 @@ RETURNING o.last_modified`
 
 	deleteSQL = `WITH ` + clockCTE("CASE WHEN $4::bigint > "+storedTS+" THEN $4::bigint ELSE 0 END", `WHERE EXISTS (SELECT 1 FROM objects
 		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted)`) + `
-UPDATE objects AS o SET deleted = TRUE, data = NULL,
+UPDATE objects AS o SET deleted = TRUE, data = NULL, raw = NULL,
 	last_modified = ` + forcedTS("$4::bigint", "$4::bigint > o.last_modified") + `
 FROM clock
 WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND NOT o.deleted
@@ -149,7 +158,7 @@ var (
 
 // leanReturning drops the data column from the RETURNING clause that ends statement.
 func leanReturning(statement string) string {
-	for _, suffix := range []string{", data", ", o.data"} {
+	for _, suffix := range []string{", raw", ", o.raw"} {
 		if strings.HasSuffix(statement, suffix) {
 			return strings.TrimSuffix(statement, suffix)
 		}
@@ -157,9 +166,11 @@ func leanReturning(statement string) string {
 	panic("postgresql: statement does not return its data: " + statement)
 }
 
-// writeData is the data of a write as a statement parameter (arg), and, when the stored
-// data will be exactly that text, the text itself (echo), so that the lean statement can be
-// used. Nil data is stored as {}.
+// writeData is the data of a write as a statement parameter (arg, nil for none, stored as
+// {}), and the data that will be stored (echo), so that the lean statements can be used:
+// the text sent, compacted, without its top-level protocol fields (see echoable), keys in
+// their order (the raw column stores exactly that text). echo is nil when the data is not a
+// JSON object that Go can parse: the text is then sent as it is, for PostgreSQL to refuse.
 func writeData(d json.RawMessage) (arg any, echo json.RawMessage, err error) {
 	arg, err = jsonArg(d)
 	if err != nil {
@@ -169,10 +180,14 @@ func writeData(d json.RawMessage) (arg any, echo json.RawMessage, err error) {
 		return nil, json.RawMessage("{}"), nil
 	}
 	t := arg.(string)
-	if !echoable(t) {
+	if echoable(t) && compact(t) {
+		return arg, json.RawMessage(t), nil
+	}
+	clean, err := jsonobj.Without([]byte(t), "id", "last_modified", "deleted")
+	if err != nil {
 		return arg, nil, nil
 	}
-	return arg, json.RawMessage(t), nil
+	return string(clean), clean, nil
 }
 
 // echoable reports whether the JSON object text t certainly has no top-level "id",
@@ -182,6 +197,12 @@ func writeData(d json.RawMessage) (arg any, echo json.RawMessage, err error) {
 func echoable(t string) bool {
 	return !strings.Contains(t, `"id"`) && !strings.Contains(t, `"last_modified"`) &&
 		!strings.Contains(t, `"deleted"`) && !strings.Contains(t, `\u`)
+}
+
+// compact reports whether t certainly holds no white space between its tokens: it holds
+// none at all (white space inside strings counts too, so that the answer is quick).
+func compact(t string) bool {
+	return !strings.ContainsAny(t, " \t\n\r")
 }
 
 // Create implements storage.Backend.
@@ -271,7 +292,7 @@ func (b *Backend) Get(ctx context.Context, s storage.Scope, id string) (storage.
 func get(ctx context.Context, q rowQuerier, s storage.Scope, id string) (storage.Object, error) {
 	out := storage.Object{ID: id}
 	var data []byte // a []byte is copied as is; a json.RawMessage would be parsed again
-	err := q.QueryRow(ctx, `SELECT last_modified, data FROM objects
+	err := q.QueryRow(ctx, `SELECT last_modified, `+readData("")+` FROM objects
 		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted`,
 		s.Resource, s.Parent, id).Scan(&out.LastModified, &data)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -295,7 +316,7 @@ const getManyMaxValues = 16
 // (about 0.08 ms of PostgreSQL's CPU, more than the three probes).
 var getManyValuesSQL = func() (sqls [getManyMaxValues + 1]string) {
 	for n := 1; n <= getManyMaxValues; n++ {
-		sqls[n] = "SELECT k.n, o.last_modified, o.data\n" + getManyFrom(n)
+		sqls[n] = "SELECT k.n, o.last_modified, " + readData("o.") + "\n" + getManyFrom(n)
 	}
 	return sqls
 }()
@@ -349,7 +370,7 @@ func placeRow(out []storage.Object, keys []storage.Key, pos []int, n, lm int64, 
 
 // getManyArraysSQL is getManyValuesSQL for more than getManyMaxValues keys, given as three
 // parallel arrays ($1 resources, $2 parents, $3 ids), whose planning the keys amortise.
-const getManyArraysSQL = `SELECT k.n, o.last_modified, o.data
+var getManyArraysSQL = `SELECT k.n, o.last_modified, ` + readData("o.") + `
 FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k(resource_name, parent_id, id, n)
 JOIN objects AS o ON o.resource_name = k.resource_name AND o.parent_id = k.parent_id AND o.id = k.id
 WHERE NOT o.deleted`
@@ -492,7 +513,7 @@ clock AS (
 	ON CONFLICT (resource_name, parent_id) DO UPDATE SET last_modified =
 		GREATEST(t.last_modified + 1, `, nowMS, `) + (SELECT c FROM n) - 1
 	RETURNING last_modified)
-UPDATE objects AS o SET deleted = TRUE, data = NULL, last_modified = clock.last_modified - n.c + m.rn
+UPDATE objects AS o SET deleted = TRUE, data = NULL, raw = NULL, last_modified = clock.last_modified - n.c + m.rn
 FROM matched m, clock, n
 WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = m.id AND NOT o.deleted
 RETURNING o.id, o.last_modified, m.rn`)
@@ -544,7 +565,7 @@ func (b *Backend) List(ctx context.Context, s storage.Scope, opt storage.ListOpt
 	q := &query{}
 	q.arg(s.Resource)
 	q.arg(s.Parent)
-	q.w(`SELECT id, last_modified, deleted, data FROM objects WHERE `, scopeCond(opt.Sort))
+	q.w(`SELECT id, last_modified, deleted, `, readData(""), ` FROM objects WHERE `, scopeCond(opt.Sort))
 	if err := b.listTail(q, opt, q.orderText(opt.Sort)); err != nil {
 		return nil, err
 	}
@@ -624,10 +645,10 @@ func (b *Backend) ListWithTimestamp(ctx context.Context, s storage.Scope, opt st
 	q.arg(s.Resource)
 	q.arg(s.Parent)
 	order := q.orderText(opt.Sort)
-	q.w(`SELECT t.last_modified, p.rn, p.id, p.last_modified, p.deleted, p.data
+	q.w(`SELECT t.last_modified, p.rn, p.id, p.last_modified, p.deleted, `, readData("p."), `
 FROM timestamps AS t LEFT JOIN LATERAL (
 	SELECT s.*, row_number() OVER (`, order, `) AS rn FROM (
-		SELECT id, last_modified, deleted, data FROM objects WHERE `, scopeCond(opt.Sort))
+		SELECT id, last_modified, deleted, data, raw FROM objects WHERE `, scopeCond(opt.Sort))
 	if err := b.listTail(q, opt, order); err != nil {
 		return nil, 0, err
 	}

@@ -1,8 +1,12 @@
 package storagetest
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
 	"regexp"
+	"strings"
 
 	"github.com/cliquet-go/cliquet/storage"
 )
@@ -234,4 +238,80 @@ var accessTests = []subtest{
 		})
 		e.equal(values(page, "foo"), []any{3.0, 2.0}, "page")
 	}},
+}
+
+// keyOrderTests check that data keeps its writer's key order, at every depth, whatever the
+// backend's own representation (PostgreSQL's jsonb orders keys by length): clients such as
+// Kinto's web admin build forms from the order of a JSON schema's properties.
+var keyOrderTests = []subtest{
+	{"DataKeepsItsKeyOrder", func(e *env) {
+		const data = `{"zeta":1,"alpha":{"title":"T","b":[{"y":1,"x":2}],"a":null},"mid":"m","aa":true}`
+		want := keyOrder(e, raw(data))
+		created := e.createIn(scope, storage.Object{ID: "o", Data: raw(data)})
+		e.equal(keyOrder(e, created.Data), want, "keys of the created data")
+		e.equal(keyOrder(e, e.get(scope, "o").Data), want, "keys of the data read back")
+		e.equal(keyOrder(e, e.list(storage.ListOptions{})[0].Data), want, "keys of the listed data")
+		got, err := e.b.GetMany(e.ctx, []storage.Key{{Scope: scope, ID: "o"}})
+		if err != nil {
+			e.Fatalf("GetMany: %v", err)
+		}
+		e.equal(keyOrder(e, got[0].Data), want, "keys of the data GetMany reads")
+		const replaced = `{"z":{"2":2,"10":10,"1":1},"b":[],"a":1}`
+		updated := e.update(scope, storage.Object{ID: "o", Data: raw(replaced)})
+		e.equal(keyOrder(e, updated.Data), keyOrder(e, raw(replaced)), "keys of the updated data")
+		e.equal(keyOrder(e, e.get(scope, "o").Data), keyOrder(e, raw(replaced)), "keys of the updated data read back")
+	}},
+	{"ProtocolFieldsAreDroppedWithoutReordering", func(e *env) {
+		created := e.createIn(scope, storage.Object{ID: "o", Data: raw(`{"zeta": 1, "id": "x", "beta": {"id": 2, "a": 1}, "last_modified": 3, "alpha": 0, "deleted": false}`)})
+		want := []string{"zeta", "beta", "beta.id", "beta.a", "alpha"}
+		e.equal(keyOrder(e, created.Data), want, "keys of the created data")
+		e.equal(keyOrder(e, e.get(scope, "o").Data), want, "keys of the data read back")
+	}},
+}
+
+// keyOrder lists the keys of the JSON object data in document order, nested keys as dotted
+// paths (array elements' keys under the array's path).
+func keyOrder(e *env, data json.RawMessage) []string {
+	e.Helper()
+	d := json.NewDecoder(bytes.NewReader(data))
+	var (
+		out  []string
+		path []string // the keys of the enclosing objects
+		// inObject[i] tells whether nesting level i is an object (expecting a key next when
+		// keyNext[i]), else an array.
+		inObject, keyNext []bool
+	)
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			e.Fatalf("data %s: %v", data, err)
+		}
+		top := len(inObject) - 1
+		if top >= 0 && inObject[top] && keyNext[top] {
+			if k, ok := tok.(string); ok {
+				path = append(path, k)
+				out = append(out, strings.Join(path, "."))
+				keyNext[top] = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			inObject, keyNext = append(inObject, true), append(keyNext, true)
+			continue
+		case json.Delim('['):
+			inObject, keyNext = append(inObject, false), append(keyNext, false)
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			inObject, keyNext = inObject[:top], keyNext[:top]
+		}
+		// A value (scalar or closed container) ends: its object expects a key again.
+		if top = len(inObject) - 1; top >= 0 && inObject[top] {
+			keyNext[top] = true
+			path = path[:len(path)-1]
+		}
+	}
 }

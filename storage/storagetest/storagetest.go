@@ -142,6 +142,7 @@ func Run(t *testing.T, h Harness) {
 	}
 	groups := []group{
 		{"Basic", basicTests},
+		{"KeyOrder", keyOrderTests},
 		{"ParentObjectAccess", accessTests},
 		{"GetMany", getManyTests},
 		{"Timestamps", timestampTests},

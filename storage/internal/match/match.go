@@ -53,6 +53,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cliquet-go/cliquet/internal/jsonobj"
 	"github.com/cliquet-go/cliquet/storage"
 )
 
@@ -769,8 +770,7 @@ func Apply(docs []*Doc, opt storage.ListOptions) ([]*Doc, error) {
 
 // CleanData validates raw as a JSON object and returns it compacted in a new buffer (never
 // aliasing raw), without the top-level "id", "last_modified" and "deleted" keys, together with
-// its decoded form. Empty raw stands for {}. Key order is kept unless a key had to be removed,
-// in which case the object is re-encoded with sorted keys (HTML characters are not escaped).
+// its decoded form. Empty raw stands for {}. The keys keep their order.
 func CleanData(raw json.RawMessage) (json.RawMessage, map[string]any, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return json.RawMessage("{}"), map[string]any{}, nil
@@ -796,18 +796,9 @@ func CleanData(raw json.RawMessage) (json.RawMessage, map[string]any, error) {
 	delete(m, "id")
 	delete(m, "last_modified")
 	delete(m, "deleted")
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
+	clean, err := jsonobj.Without(raw, "id", "last_modified", "deleted")
+	if err != nil {
 		return nil, nil, fmt.Errorf("storage: data is not a JSON object: %w", err)
 	}
-	delete(fields, "id")
-	delete(fields, "last_modified")
-	delete(fields, "deleted")
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(fields); err != nil {
-		return nil, nil, fmt.Errorf("storage: data: %w", err)
-	}
-	return json.RawMessage(bytes.TrimRight(buf.Bytes(), "\n")), m, nil
+	return json.RawMessage(clean), m, nil
 }
