@@ -42,6 +42,15 @@ type Binding struct {
 	Permission string
 }
 
+// HoldQuery asks whether a user holds one of Bindings: through Principals, or through the
+// groups of UserID and of [Authenticated] ("" for none). Backends that check it within a
+// write of their own (storage/postgresql's CreateGuarded) take it.
+type HoldQuery struct {
+	UserID     string
+	Principals []string
+	Bindings   []Binding
+}
+
 // AccessQuery asks [Backend.Access] about one user and a few objects.
 type AccessQuery struct {
 	// UserID is the user whose extra principals (groups) count, as UserPrincipals(UserID)

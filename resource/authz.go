@@ -393,6 +393,9 @@ func (sh *sharing) authorize(ctx context.Context, id cliquet.Identity, t *target
 		return grant{}, cliquet.ErrForbidden()
 	}
 
+	if depth > 0 {
+		rs.tree.rememberAncestors(c.uris[depth-1], t.ancestors)
+	}
 	perm, onPlural := required(t)
 	if holds(rs.grantsOf(perm, onPlural)) {
 		if perm == "create" && t.r.Method == http.MethodPut && t.obj != nil {

@@ -341,6 +341,21 @@ func (rs *Resource[T]) createObject(w http.ResponseWriter, r *http.Request) erro
 	newID := "" // the id of the object to create, chosen now so that its ACL is read with the rest
 	if id == "" {
 		newID = rs.ids.New()
+		if data == nil {
+			data = map[string]any{}
+		}
+		if pre == (preconditions{}) {
+			t, created, perms, ok, err := rs.createAhead(r, b, data, newID)
+			if err != nil {
+				return err
+			}
+			if ok {
+				setTimestamp(w.Header(), created.LastModified)
+				rs.notify(r.Context(), actionCreate, t.scope, created)
+				rs.writeOne(w, http.StatusCreated, created, nil, perms)
+				return nil
+			}
+		}
 	}
 	t, _, err := rs.authorize(r, true, id, newID)
 	if err != nil {

@@ -3,6 +3,7 @@ package resource
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 
@@ -152,6 +153,99 @@ func (rs *core) createJointly(r *http.Request, t *target, scope storage.Scope, o
 		return storage.Object{}, nil, ok, err
 	}
 	return created, visible(set, t.principals), true, nil
+}
+
+// guardedCreator is a storage backend that checks a creation's authorization again in the
+// statement that writes it (storage/postgresql's CreateGuarded); ok false means it cannot
+// for these backends, and nothing was done.
+type guardedCreator interface {
+	CreateGuarded(ctx context.Context, s storage.Scope, o storage.Object, perms permission.Backend, objectID string, aces permission.Set, keys []storage.Key, versions []int64, hold permission.HoldQuery) (storage.Object, bool, error)
+}
+
+// createAhead creates the object data of a POST without an id (the server chose newID) in
+// a nested shareable collection in one statement, authorization included, when it can:
+// the ancestors are those the resource's last authorization step under the same parent
+// read (tree.seen), the object is prepared (validated against the parent's schema, the
+// Process hook run) with them, and the statement writes it with its ACL only if, at its
+// own snapshot, the ancestors are still at those versions and the user holds the create
+// permission (through its principals, its groups, or the global principals settings,
+// which are checked here). ok is false when it cannot, or when the statement found that
+// something changed: nothing was written, and the caller authorizes and creates the usual
+// way, which answers any error.
+func (rs *Resource[T]) createAhead(r *http.Request, b *body, data map[string]any, newID string) (_ *target, created storage.Object, perms permission.Set, ok bool, err error) {
+	gc, can := rs.store.(guardedCreator)
+	ctx := r.Context()
+	id := cliquet.IdentityFrom(ctx)
+	if !can || rs.share == nil || rs.tree.parent == nil || !rs.share.explicit || !id.Authenticated() ||
+		cliquet.InTransaction(ctx) && !storage.FinalWriteAllowed(storage.WithFinalWrite(ctx)) {
+		return nil, storage.Object{}, nil, false, nil
+	}
+	c, err := rs.resolveChain(r)
+	if err != nil {
+		return nil, storage.Object{}, nil, false, nil
+	}
+	depth := len(c.ids)
+	seen, found := rs.tree.seen.Load(c.uris[depth-1])
+	if !found {
+		return nil, storage.Object{}, nil, false, nil
+	}
+	u, err := rs.uris(r, c)
+	if err != nil {
+		return nil, storage.Object{}, nil, false, nil
+	}
+	t := &target{r: r, plural: true, newID: newID, store: rs.store, rs: &rs.core, chain: c, uris: u,
+		scope: storage.Scope{Resource: rs.name, Parent: c.uris[depth-1]}, ancestors: seen.([]storage.Object), principals: id.Principals}
+	t.lv = rs.levels(c, "", u.plural)
+	grants := rs.grantsOf("create", true)
+	hold := permission.HoldQuery{UserID: id.UserID, Principals: id.Principals}
+	if !t.lv.holds(&t.rights, id.Principals, grants) { // not through the settings: an ACE must grant it
+		if hold.Bindings = t.lv.bindings(grants); len(hold.Bindings) == 0 {
+			return nil, storage.Object{}, nil, false, nil
+		}
+	}
+	if rs.process != nil {
+		data = deepClone(data) // the hook may change it, and the usual way runs it again
+	}
+	obj, err := rs.prepare(t, newID, data, nil, b.order)
+	if err != nil {
+		return nil, storage.Object{}, nil, false, nil // maybe a schema of an older version: decided the usual way
+	}
+	versions := make([]int64, depth)
+	for i, a := range t.ancestors {
+		versions[i] = a.LastModified
+	}
+	set := rs.share.newACL(id, rs.share.requested(r.Method, b))
+	created, ok, err = gc.CreateGuarded(ctx, t.scope, obj, rs.share.backend, u.object(newID), set, c.keys, versions, hold)
+	switch {
+	case errors.Is(err, storage.ErrModified), !ok && err == nil:
+		return nil, storage.Object{}, nil, false, nil
+	case err != nil:
+		return nil, storage.Object{}, nil, true, err
+	}
+	return t, created, visible(set, id.Principals), true, nil
+}
+
+// deepClone copies decoded JSON data: its maps and slices, at every depth.
+func deepClone(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = cloneValue(v)
+	}
+	return out
+}
+
+func cloneValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		return deepClone(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = cloneValue(e)
+		}
+		return out
+	}
+	return v
 }
 
 // visible returns the ACEs a user may see in a response: all of them when one of its

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/go-chi/chi/v5"
 
@@ -102,6 +103,33 @@ type tree struct {
 
 	mu     sync.Mutex // guards children
 	grants sync.Map   // grantKey → []grantRef: memoised results of core.grantsOf
+
+	// seen holds, by parent object URI, the ancestors as an authorization step of this
+	// resource last read them ([]storage.Object): a creation may be authorized on them
+	// ahead of reading them again (see createAhead). seenCount bounds it.
+	seen      sync.Map
+	seenCount atomic.Int64
+}
+
+// maxSeen bounds the parents whose ancestors a resource remembers; beyond it, it forgets
+// them all and starts again.
+const maxSeen = 4096
+
+// rememberAncestors records the ancestors an authorization step read under parent (their
+// ids and versions, their data), unless they are the ones already recorded.
+func (t *tree) rememberAncestors(parent string, ancestors []storage.Object) {
+	if old, ok := t.seen.Load(parent); ok && sameVersions(old.([]storage.Object), ancestors) {
+		return
+	}
+	if _, loaded := t.seen.Swap(parent, slices.Clone(ancestors)); !loaded && t.seenCount.Add(1) > maxSeen {
+		t.seen.Clear()
+		t.seenCount.Store(0)
+	}
+}
+
+// sameVersions reports whether a and b are the same objects at the same versions.
+func sameVersions(a, b []storage.Object) bool {
+	return slices.EqualFunc(a, b, func(x, y storage.Object) bool { return x.ID == y.ID && x.LastModified == y.LastModified })
 }
 
 // chain is what a request addresses above its objects: the ancestors' ids and object URIs,

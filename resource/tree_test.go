@@ -122,6 +122,46 @@ func TestTreePostgreSQL(t *testing.T) {
 		s.must(200, req{Method: "GET", Path: "/v1/shelves/s1/folders/f1/notes/" + r.data()["id"].(string), User: "bob"})
 	})
 
+	t.Run("a POST is authorized and written by one statement once the ancestors are known", func(t *testing.T) {
+		store, perms := open(t)
+		s := newTreeServer(t, store, perms)
+		s.must(201, req{Method: "PUT", Path: "/v1/shelves/s1", User: "alice", Body: map[string]any{}})
+		folder := "/v1/shelves/s1/folders/f1"
+		s.must(201, req{Method: "PUT", Path: folder, User: "alice", Body: `{"data": {"schema": {"type": "object", "required": ["title"]}}}`})
+		if err := perms.AddPrincipalToACE(context.Background(), "/shelves/s1/folders/f1", "note:create", principalOf("bob")); err != nil {
+			t.Fatal(err)
+		}
+		notes := folder + "/notes"
+		s.must(201, req{Method: "POST", Path: notes, User: "bob", Body: `{"data": {"title": "one"}}`}) // learns the ancestors
+		r := s.must(201, req{Method: "POST", Path: notes, User: "bob", Body: `{"data": {"title": "two"}, "permissions": {"read": ["system.Everyone"]}}`})
+		if store.guarded.Load() != 1 {
+			t.Fatalf("%d guarded creations, want 1", store.guarded.Load())
+		}
+		if p := r.Body["permissions"].(map[string]any); len(p["write"].([]any)) != 1 || len(p["read"].([]any)) != 1 {
+			t.Errorf("the ACL of a guarded creation: %s", r.Raw)
+		}
+		s.must(200, req{Method: "GET", Path: notes + "/" + r.data()["id"].(string)}) // read by everyone
+		if len(s.stamped) != 2 {
+			t.Errorf("the Process hook saw the ancestors %v", s.stamped)
+		}
+		// The folder's schema changes: what the old one accepted is refused.
+		s.must(200, req{Method: "PUT", Path: folder, User: "alice", Body: `{"data": {"schema": {"type": "object", "required": ["n"]}}}`})
+		expectError(t, s.do(req{Method: "POST", Path: notes, User: "bob", Body: `{"data": {"title": "three"}}`}), 400, 107, "", "")
+		s.must(201, req{Method: "POST", Path: notes, User: "bob", Body: `{"data": {"n": 3}}`})
+		// Bob loses the permission: refused, nothing written.
+		before := len(s.must(200, req{Method: "GET", Path: notes, User: "alice"}).list())
+		if err := perms.RemovePrincipalFromACE(context.Background(), "/shelves/s1/folders/f1", "note:create", principalOf("bob")); err != nil {
+			t.Fatal(err)
+		}
+		expectError(t, s.do(req{Method: "POST", Path: notes, User: "bob", Body: `{"data": {"n": 4}}`}), 403, 121, "", "")
+		if after := len(s.must(200, req{Method: "GET", Path: notes, User: "alice"}).list()); after != before {
+			t.Errorf("%d notes after a refused creation, %d before", after, before)
+		}
+		// The folder is deleted: 404 for alice, who may read the shelf.
+		s.must(200, req{Method: "DELETE", Path: folder, User: "alice"})
+		expectError(t, s.do(req{Method: "POST", Path: notes, User: "alice", Body: `{"data": {"n": 5}}`}), 404, 110, "", "")
+	})
+
 	t.Run("a list of a nested collection reads its page with the authorization data", func(t *testing.T) {
 		store, perms := open(t)
 		s := newTreeServer(t, store, perms)
@@ -193,7 +233,15 @@ func TestTreePostgreSQL(t *testing.T) {
 // GetManyAccess calls that read storage and permissions together.
 type countingStore struct {
 	*postgresql.Backend
-	getMany, joint, jointList, jointCreate atomic.Int64
+	getMany, joint, jointList, jointCreate, guarded atomic.Int64
+}
+
+func (s *countingStore) CreateGuarded(ctx context.Context, sc storage.Scope, o storage.Object, perms permission.Backend, uri string, aces permission.Set, keys []storage.Key, versions []int64, hold permission.HoldQuery) (storage.Object, bool, error) {
+	out, ok, err := s.Backend.CreateGuarded(ctx, sc, o, perms, uri, aces, keys, versions, hold)
+	if ok && err == nil {
+		s.guarded.Add(1)
+	}
+	return out, ok, err
 }
 
 func (s *countingStore) GetManyAccessList(ctx context.Context, keys []storage.Key, perms permission.Backend, q permission.AccessQuery, sc storage.Scope, opt storage.ListOptions) ([]storage.Object, permission.Access, []storage.Object, int64, bool, error) {

@@ -2,7 +2,6 @@ package postgresql
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 
 	"github.com/cliquet-go/cliquet/permission"
@@ -42,21 +41,12 @@ func (b *Backend) CreateWithACEs(ctx context.Context, s storage.Scope, o storage
 	if !b.sameDatabase(perms) || objectID == "" || !storable(objectID) {
 		return storage.Object{}, false, nil
 	}
-	var pairs [][2]string
-	for perm, ps := range aces {
-		for _, p := range ps {
-			if perm == "" || p == "" || !storable(perm) || !storable(p) {
-				return storage.Object{}, false, nil
-			}
-			pairs = append(pairs, [2]string{perm, p})
-		}
-	}
-	acesJSON, err := json.Marshal(pairs)
-	if err != nil {
+	acesJSON, ok := acePairs(aces)
+	if !ok {
 		return storage.Object{}, false, nil
 	}
 	out, err := b.create(ctx, s, o, createStatements{
-		now: createNowACEsSQL, general: createACEsSQL, extra: []any{objectID, string(acesJSON)}})
+		now: createNowACEsSQL, general: createACEsSQL, extra: []any{objectID, acesJSON}})
 	if err != nil {
 		return storage.Object{}, true, err
 	}
