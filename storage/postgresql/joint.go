@@ -83,30 +83,13 @@ func (b *Backend) GetManyAccess(ctx context.Context, keys []storage.Key, perms p
 	args = permpg.AppendAccessArgs(args, q)
 	out := make([]storage.Object, len(keys))
 	err := b.run(ctx, "get_many_access", false, func(qr querier) error {
-		rs, err := qr.Query(ctx, jointSQL(shape), args...)
-		if err != nil {
-			return err
-		}
-		defer rs.Close()
-		var (
-			kind, x, y string
-			n, lm      int64
-			data       []byte // pgx scans each row's data into a new slice
-		)
-		dest := []any{&kind, &n, &lm, &data, &x, &y} // one set of destinations for every row
-		for rs.Next() {
-			if err := rs.Scan(dest...); err != nil {
-				return err
+		return jointRows(ctx, qr, jointSQL(shape), args, func(r *jointRow) error {
+			if r.kind != "o" {
+				access.Row(r.kind, r.x, r.y)
+				return nil
 			}
-			if kind != "o" {
-				access.Row(kind, x, y)
-				continue
-			}
-			if err := placeRow(out, keys, pos, n, lm, data); err != nil {
-				return err
-			}
-		}
-		return rs.Err()
+			return placeRow(out, keys, pos, r.n, r.lm, r.data)
+		})
 	})
 	if err != nil {
 		return nil, permission.Access{}, true, err
@@ -169,36 +152,20 @@ SELECT 'c', 0, last_modified, NULL::text, '', '' FROM timestamps WHERE resource_
 	var ranks []int64
 	err = b.run(ctx, "get_many_access_list", false, func(qr querier) error {
 		page, ranks, ts = nil, ranks[:0], 0
-		rs, err := qr.Query(ctx, pq.sb.String(), pq.args...)
-		if err != nil {
-			return err
-		}
-		defer rs.Close()
-		var (
-			kind, x, y string
-			n, lm      int64
-			data       []byte // pgx scans each row's data into a new slice
-		)
-		dest := []any{&kind, &n, &lm, &data, &x, &y}
-		for rs.Next() {
-			if err := rs.Scan(dest...); err != nil {
-				return err
-			}
-			switch kind {
+		return jointRows(ctx, qr, pq.sb.String(), pq.args, func(r *jointRow) error {
+			switch r.kind {
 			case "o":
-				if err := placeRow(out, keys, pos, n, lm, data); err != nil {
-					return err
-				}
+				return placeRow(out, keys, pos, r.n, r.lm, r.data)
 			case "p":
-				page = append(page, storage.Object{ID: x, LastModified: lm, Deleted: y == "t", Data: data})
-				ranks = append(ranks, n)
+				page = append(page, storage.Object{ID: r.x, LastModified: r.lm, Deleted: r.y == "t", Data: r.data})
+				ranks = append(ranks, r.n)
 			case "c":
-				ts = lm
+				ts = r.lm
 			default:
-				access.Row(kind, x, y)
+				access.Row(r.kind, r.x, r.y)
 			}
-		}
-		return rs.Err()
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, permission.Access{}, nil, 0, true, err
@@ -213,6 +180,34 @@ SELECT 'c', 0, last_modified, NULL::text, '', '' FROM timestamps WHERE resource_
 		page = []storage.Object{}
 	}
 	return out, access.Access(), page, ts, true, nil
+}
+
+// jointRow is one row of a joint statement (see jointSQL for its columns).
+type jointRow struct {
+	kind, x, y string
+	n, lm      int64
+	data       []byte // pgx scans each row's data into a new slice
+}
+
+// jointRows runs a joint statement and hands each of its rows to fn (the same *jointRow,
+// refilled).
+func jointRows(ctx context.Context, qr querier, sql string, args []any, fn func(*jointRow) error) error {
+	rs, err := qr.Query(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	var r jointRow
+	dest := []any{&r.kind, &r.n, &r.lm, &r.data, &r.x, &r.y} // one set of destinations for every row
+	for rs.Next() {
+		if err := rs.Scan(dest...); err != nil {
+			return err
+		}
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+	return rs.Err()
 }
 
 // sameDatabase reports whether perms is, under its decorators, a PostgreSQL permission
