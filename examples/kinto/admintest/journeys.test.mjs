@@ -347,22 +347,49 @@ describe("kinto-admin journeys", { concurrency: Number(process.env.CONCURRENCY) 
     });
   });
 
-  test("history: shown only when the server has the history capability", async () => {
+  test("history: listed for a bucket, a collection and a record, with diffs", async () => {
     await journey("history", async j => {
       const user = newUser();
-      const { bid, cid } = await collectionWithSchema(user);
+      // The admin shows History tabs only with the capability, and reads them from
+      // GET /buckets/{bid}/history (Kinto's history plugin; run.sh turns it on).
       const hello = (await api(user, "GET", "/")).body;
+      assert.ok("history" in hello.capabilities, "the server has no history capability (includes = kinto.plugins.history)");
+      const { bid, cid } = await collectionWithSchema(user);
+      const records = `/buckets/${bid}/collections/${cid}/records`;
+      const first = (await api(user, "POST", records, { data: { title: "first", rank: 1 } })).body.data;
+      await api(user, "POST", records, { data: { title: "other", rank: 2 } });
+      await api(user, "PATCH", `${records}/${first.id}`, { data: { title: "second" } });
       await j.login(user);
       await j.go(`/buckets/${bid}/collections/${cid}/records`);
-      await j.page.locator(".alert-info", { hasText: "This collection has no records." }).waitFor();
-      const tab = j.page.getByRole("link", { name: "History" });
-      if (!("history" in hello.capabilities)) {
-        // Without the capability the admin neither shows the tab nor asks for history.
-        assert.equal(await tab.count(), 0, "a History tab without the history capability");
-        return;
-      }
-      await tab.first().click();
-      await j.page.locator(".history-table, table", { hasText: "create" }).first().waitFor();
+      await j.page.locator(".record-list tbody tr").nth(1).waitFor();
+      const rows = j.page.locator("table tbody tr:not(.history-row-details)");
+      const column = n => rows.evaluateAll((trs, i) => trs.map(tr => tr.querySelectorAll("td")[i]?.innerText.trim()), n);
+
+      // The collection's history: its records' changes and its own creation, newest first.
+      await j.page.getByRole("link", { name: "History" }).click();
+      await rows.nth(3).waitFor();
+      assert.deepEqual(await column(1), ["update", "create", "create", "create"]);
+      assert.deepEqual(await column(2), ["record", "record", "record", "collection"]);
+      // An update's details are the diff with the version before it.
+      await rows.first().getByTitle("View entry details").click();
+      const details = j.page.locator(".history-row-details");
+      await details.locator(".removed", { hasText: '"title": "first"' }).waitFor();
+      await details.locator(".added", { hasText: '"title": "second"' }).waitFor();
+      // From the creation of the first record on, the collection's records then and now.
+      await rows.nth(2).getByTitle("Start history log from this point").click();
+      await j.page.getByRole("link", { name: "Diff view" }).click();
+      await j.page.locator(".json-record .added", { hasText: '"title": "other"' }).first().waitFor();
+
+      // The bucket's history leaves records out.
+      await j.go(`/buckets/${bid}/history`);
+      await j.page.locator("table tbody tr td", { hasText: "collection" }).first().waitFor();
+      assert.deepEqual(await column(2), ["collection", "bucket"]);
+
+      // A record's history.
+      await j.go(`/buckets/${bid}/collections/${cid}/records/${first.id}/attributes`);
+      await j.page.getByRole("link", { name: "History" }).click();
+      await rows.nth(1).waitFor();
+      assert.deepEqual(await column(1), ["update", "create"]);
     });
   });
 

@@ -31,10 +31,11 @@ kinto_setup
 echo "== kinto admintest: build the admin" >&2
 (cd "$here" && node build.mjs)
 
-# run_suite NAME [server arguments...]: the journeys against a server of their own.
+# run_suite NAME [server arguments...]: the journeys against a server of their own, with
+# Kinto's history plugin on (the admin's History tabs).
 run_suite() {
   local name="$1"; shift
-  kinto_start "$name" "$@"
+  KINTO_INCLUDES="kinto.plugins.history" kinto_start "$name" "$@"
   echo "== kinto admintest: node --test on $name ($server_url)" >&2
   local status=0
   (cd "$here" && KINTO_URL="$server_url" node --test ./*.test.mjs) || status=$?
