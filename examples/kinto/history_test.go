@@ -152,6 +152,18 @@ func checkHistoryQueries(t *testing.T, c client, bid string) {
 	}
 	c.must(http.StatusBadRequest, "GET", b+"/history?movie=bourne", nil)
 
+	// Ids that read as numbers are still ids: ?collection_id=2024 is the collection "2024".
+	n := bid + "-n"
+	c.must(http.StatusCreated, "PUT", "/buckets/"+n, nil)
+	c.must(http.StatusCreated, "PUT", "/buckets/"+n+"/collections/2024", nil)
+	c.must(http.StatusCreated, "PUT", "/buckets/"+n+"/groups/42", nil)
+	c.must(http.StatusCreated, "PUT", "/buckets/"+n+"/collections/2024/records/7", nil)
+	for query, want := range map[string]int{"?collection_id=2024": 2, "?record_id=7": 1, "?group_id=42": 1, "?in_collection_id=2024,1": 2} {
+		if got := len(c.entries(n, query)); got != want {
+			t.Errorf("%s: %d entries, want %d", query, got, want)
+		}
+	}
+
 	// Pages, as the admin's "Load more" follows them.
 	req := httptest.NewRequest("GET", "/v1"+b+"/history?_limit=2", nil)
 	req.SetBasicAuth("alice", "pw")

@@ -33,10 +33,12 @@ const recordSchema = {
 };
 const recordUiSchema = { "ui:order": ["title", "rank", "done"] };
 
-/** collectionWithSchema creates, through the API, a bucket and a collection of recordSchema. */
-async function collectionWithSchema(user, extra = {}) {
+/**
+ * collectionWithSchema creates, through the API, a bucket and a collection of recordSchema
+ * (named cid when given).
+ */
+async function collectionWithSchema(user, extra = {}, cid = unique("collection")) {
   const bid = unique("bucket");
-  const cid = unique("collection");
   await api(user, "PUT", `/buckets/${bid}`, { data: {} });
   await api(user, "PUT", `/buckets/${bid}/collections/${cid}`, {
     data: { schema: recordSchema, uiSchema: recordUiSchema, displayFields: ["title", "rank"], sort: "-last_modified", ...extra },
@@ -354,7 +356,9 @@ describe("kinto-admin journeys", { concurrency: Number(process.env.CONCURRENCY) 
       // GET /buckets/{bid}/history (Kinto's history plugin; run.sh turns it on).
       const hello = (await api(user, "GET", "/")).body;
       assert.ok("history" in hello.capabilities, "the server has no history capability (includes = kinto.plugins.history)");
-      const { bid, cid } = await collectionWithSchema(user);
+      // A collection id that reads as a number: the history filters on it must keep it a
+      // string.
+      const { bid, cid } = await collectionWithSchema(user, {}, String(Date.now()));
       const records = `/buckets/${bid}/collections/${cid}/records`;
       const first = (await api(user, "POST", records, { data: { title: "first", rank: 1 } })).body.data;
       await api(user, "POST", records, { data: { title: "other", rank: 2 } });
