@@ -77,11 +77,21 @@ kinto_stop() {
   fi
 }
 
-# kinto_fail NAME STATUS reports a failed run with the end of the server's log.
-kinto_fail() {
-  echo "kinto $suite failed on $1; server log:" >&2
-  tail -n 50 "$work/$1.log" >&2
-  return "$2"
+# kinto_run_suite NAME [server arguments...] runs the suite's node tests (./*.test.mjs in
+# $here, with KINTO_URL) against a server of their own, and reports a failure with the end of
+# the server's log.
+kinto_run_suite() {
+  local name="$1"; shift
+  kinto_start "$name" "$@"
+  echo "== kinto $suite: node --test on $name ($server_url)" >&2
+  local status=0
+  (cd "$here" && KINTO_URL="$server_url" node --test ./*.test.mjs) || status=$?
+  kinto_stop
+  if [ "$status" -ne 0 ]; then
+    echo "kinto $suite failed on $name; server log:" >&2
+    tail -n 50 "$work/$name.log" >&2
+    return "$status"
+  fi
 }
 
 # kinto_want_postgresql says whether to run on PostgreSQL: yes when CLIQUET_TEST_POSTGRES_DSN

@@ -20,8 +20,8 @@ export const pageSize = 5;
 /** CHROMIUM: the browser binary, Debian's by default (never a downloaded one). */
 export const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 
-/** Timeout of each wait on the page, in milliseconds. */
-export const stepTimeout = 10_000;
+/** Timeout of each wait on the page, in milliseconds (generous: CI machines are shared). */
+export const stepTimeout = 20_000;
 
 const contentTypes = {
   ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",

@@ -192,6 +192,9 @@ describe("kinto-admin journeys", { concurrency: Number(process.env.CONCURRENCY) 
       await j.login(user);
       await j.go(`/buckets/${bid}/collections/${cid}/records`);
       await j.page.locator(".record-list tbody tr", { hasText: "Draft" }).getByTitle("Edit record").click();
+      // The form holds the record read from the server before it is edited.
+      await j.page.getByRole("button", { name: "Update record" }).waitFor();
+      await j.page.locator('#root_title[value="Draft"]').waitFor();
       await j.page.locator("#root_title").fill("Final");
       await j.page.locator("#root_rank").fill("7");
       await j.page.getByRole("button", { name: "Update record" }).click();
@@ -270,12 +273,22 @@ describe("kinto-admin journeys", { concurrency: Number(process.env.CONCURRENCY) 
   });
 
   /**
-   * addPrincipal adds principal with permission perm in the permissions form on the page,
-   * submits it and waits for notification.
+   * permissionsForm waits for the permissions form of the page to show the object's ACL,
+   * read from the server (the owner's write at least: the form is drawn empty before it
+   * arrives), and returns it.
    */
-  async function addPrincipal(j, principal, perm, notification) {
+  async function permissionsForm(j, owner) {
     const form = j.page.locator(".permissions-form");
-    await form.waitFor();
+    await form.locator(`input[id$=_principal][value="${owner}"]`).waitFor();
+    return form;
+  }
+
+  /**
+   * addPrincipal adds principal with permission perm in the permissions form on the page of
+   * an object of owner's, submits it and waits for notification.
+   */
+  async function addPrincipal(j, owner, principal, perm, notification) {
+    const form = await permissionsForm(j, owner);
     const before = await form.locator("input[id^=root_principals_][id$=_principal]").count();
     await form.locator(".field-array .btn-add").last().click();
     await form.locator(`#root_principals_${before}_principal`).fill(principal);
@@ -290,6 +303,7 @@ describe("kinto-admin journeys", { concurrency: Number(process.env.CONCURRENCY) 
       const { bid, cid } = await collectionWithSchema(user);
       const rec = (await api(user, "POST", `/buckets/${bid}/collections/${cid}/records`, { data: { title: "shared" } })).body.data;
       const friend = await userID(newUser());
+      const owner = await userID(user);
       await j.login(user);
 
       const steps = [
@@ -299,7 +313,7 @@ describe("kinto-admin journeys", { concurrency: Number(process.env.CONCURRENCY) 
       ];
       for (const [route, perm, note, uri] of steps) {
         await j.go(route);
-        await addPrincipal(j, friend, perm, note);
+        await addPrincipal(j, owner, friend, perm, note);
         // Stored, and listed when the page is loaded afresh from the server.
         await j.page.reload();
         await j.page.locator(`.permissions-form input[id$=_principal][value="${friend}"]`).waitFor();
@@ -333,7 +347,7 @@ describe("kinto-admin journeys", { concurrency: Number(process.env.CONCURRENCY) 
 
       // The group is offered in the collection's permissions form.
       await j.go(`/buckets/${bid}/collections/${cid}/permissions`);
-      const form = j.page.locator(".permissions-form");
+      const form = await permissionsForm(j, await userID(user));
       await form.locator(`#root_groups_${gid}`).getByLabel("read", { exact: true }).check();
       await form.getByRole("button", { name: /Submit/ }).click();
       await j.notified("Collection permissions updated.");

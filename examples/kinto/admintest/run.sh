@@ -31,20 +31,10 @@ kinto_setup
 echo "== kinto admintest: build the admin" >&2
 (cd "$here" && node build.mjs)
 
-# run_suite NAME [server arguments...]: the journeys against a server of their own, with
-# Kinto's history plugin on (the admin's History tabs).
-run_suite() {
-  local name="$1"; shift
-  KINTO_INCLUDES="kinto.plugins.history" kinto_start "$name" "$@"
-  echo "== kinto admintest: node --test on $name ($server_url)" >&2
-  local status=0
-  (cd "$here" && KINTO_URL="$server_url" node --test ./*.test.mjs) || status=$?
-  kinto_stop
-  if [ "$status" -ne 0 ]; then kinto_fail "$name" "$status"; fi
-}
-
-run_suite memory
+# The server runs with Kinto's history plugin on (the admin's History tabs).
+export KINTO_INCLUDES="kinto.plugins.history"
+kinto_run_suite memory
 if kinto_want_postgresql; then
   kinto_postgresql_ini
-  run_suite postgresql --ini "$work/kinto.ini"
+  kinto_run_suite postgresql --ini "$work/kinto.ini"
 fi

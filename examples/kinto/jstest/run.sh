@@ -14,19 +14,8 @@ source "$here/../nodetest.sh"
 kinto_require_node
 kinto_setup
 
-# run_suite NAME [server arguments...]: the node tests against a server of their own.
-run_suite() {
-  local name="$1"; shift
-  kinto_start "$name" "$@"
-  echo "== kinto jstest: node --test on $name ($server_url)" >&2
-  local status=0
-  (cd "$here" && KINTO_URL="$server_url" node --test ./*.test.mjs) || status=$?
-  kinto_stop
-  if [ "$status" -ne 0 ]; then kinto_fail "$name" "$status"; fi
-}
-
-run_suite memory
+kinto_run_suite memory
 if kinto_want_postgresql; then
   kinto_postgresql_ini
-  run_suite postgresql --ini "$work/kinto.ini"
+  kinto_run_suite postgresql --ini "$work/kinto.ini"
 fi
