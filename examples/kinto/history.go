@@ -69,10 +69,10 @@ func (s *server) mountHistory(buckets resource.Node) error {
 // bucket, the collection (for collections and records) or the object itself, when
 // explicit_permissions is on; otherwise it follows the bucket's permissions only.
 //
-// A change whose parent is gone leaves no entry, as in Kinto, whose cascades are silent: a
-// deleted bucket's entries are deleted with it (the toolkit deletes what lies under a
-// bucket), and the toolkit reports the children it deletes with a bucket or a collection,
-// which are not tracked, so that deleting a collection is one entry, not one per record.
+// A change whose parent is gone leaves no entry, as Kinto's cascades leave none: a deleted
+// bucket's entries go with it (the toolkit deletes what lies under a bucket), and the
+// deletions of children that the toolkit reports with a bucket's or a collection's are not
+// tracked, so that deleting a collection is one entry, not one per record.
 func (s *server) onChangedForHistory(ctx context.Context, e cliquet.Event) error {
 	payload := e.Payload()
 	delete(payload, "timestamp") // the target's last_modified says it
@@ -119,9 +119,9 @@ func (s *server) isGone(ctx context.Context, scope storage.Scope, id string) (bo
 	return false, err
 }
 
-// writeHistoryEntry stores the entry of one changed object of resource name (target, at uri)
-// in the history of bucket bid, and its ACL: read for the readers and writers of the objects readers and of
-// the object itself (see onChangedForHistory).
+// writeHistoryEntry stores the entry of one changed object of resource name (target, at
+// uri) in the history of bucket bid, and its ACL: read for the readers and writers of the
+// objects of readers (URIs) and of the object itself (see onChangedForHistory).
 func (s *server) writeHistoryEntry(ctx context.Context, name, bid, uri string, target storage.Object, payload map[string]any, readers []string) error {
 	perms, err := s.perms.ObjectPermissions(ctx, uri)
 	if err != nil {
