@@ -171,13 +171,21 @@ func (rs *core) parseFilters(q url.Values, now time.Time) (filters []storage.Fil
 			if !rs.schema.isKnown(field) {
 				return nil, false, "", invalid(fmt.Sprintf("Unknown filter field '%s'", name))
 			}
+			// The fields that the schema types as strings compare with strings: ?code=10
+			// means "10", not the number 10. So does id, except in the lists of in_id and
+			// exclude_id, whose items must be strings already (checked below).
+			asString := rs.schema.isString(field)
 			var value any
 			switch op {
 			case storage.IN, storage.EXCLUDE:
 				items := []any{}
 				for _, it := range strings.Split(raw, ",") {
 					if it = strings.TrimSpace(it); it != "" {
-						items = append(items, nativeValue(it))
+						if asString {
+							items = append(items, it)
+						} else {
+							items = append(items, nativeValue(it))
+						}
 					}
 				}
 				value = items
@@ -190,8 +198,8 @@ func (rs *core) parseFilters(q url.Values, now time.Time) (filters []storage.Fil
 				}
 			default:
 				value = nativeValue(raw)
-				if field == "id" && op != storage.HAS {
-					value = raw // ids are strings: ?id=10 means "10"
+				if (asString || field == "id") && op != storage.HAS {
+					value = raw
 				}
 			}
 			switch {

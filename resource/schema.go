@@ -21,6 +21,9 @@ import (
 type validator struct {
 	schema *jsonschema.Schema
 	known  map[string]bool // top-level properties, plus id, last_modified and deleted
+	// strings are the top-level properties typed "string" (only): filters on them keep their
+	// querystring values as strings (see isString).
+	strings map[string]bool
 	// readOnly lists the top-level properties marked readOnly: set by the server (the
 	// Process hook), refused from clients (see checkReadOnly).
 	readOnly []string
@@ -39,9 +42,12 @@ func compileSchema(name string, doc []byte) (*validator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resource %s: schema: %w", name, err)
 	}
-	v := &validator{schema: s, known: map[string]bool{"id": true, "last_modified": true, "deleted": true}}
+	v := &validator{schema: s, known: map[string]bool{"id": true, "last_modified": true, "deleted": true}, strings: map[string]bool{}}
 	for k, p := range s.Properties {
 		v.known[k] = true
+		if len(p.Types) == 1 && p.Types[0] == "string" {
+			v.strings[k] = true
+		}
 		if p.ReadOnly {
 			v.readOnly = append(v.readOnly, k)
 		}
@@ -61,6 +67,13 @@ func (v *validator) isKnown(field string) bool {
 	}
 	root, _, _ := strings.Cut(field, ".")
 	return v.known[root]
+}
+
+// isString reports whether field is a top-level property that the schema types as a string
+// (never for schemaless resources and nested fields): the values of its filters are then
+// taken as they are written, "123" staying the string "123", not the number.
+func (v *validator) isString(field string) bool {
+	return v != nil && v.strings[field]
 }
 
 var quoted = regexp.MustCompile(`'([^']*)'`)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts throwaway PostgreSQL 15 and Redis servers on loopback, idempotently, and prints the
 # environment exports the tests read. Installs redis-server (and nodejs and npm, for the Kinto
-# JS clients' suite) with apt-get when they are missing.
+# JS clients' suite, and chromium, for the Kinto web admin's journeys) with apt-get when they
+# are missing.
 # Run as root. Usage: eval "$(bash scripts/services.sh)"
 #        bash scripts/services.sh stop   (stops the servers this script started in SVC_DIR)
 #
@@ -83,6 +84,14 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   log "installing nodejs and npm with apt-get"
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >&2
+fi
+
+# --- Chromium (examples/kinto/admintest/run.sh: the Kinto web admin in a headless browser) --
+# Debian's package, never a browser downloaded by an npm package.
+if ! [ -x /usr/bin/chromium ]; then
+  log "installing chromium with apt-get"
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2
 fi
 
 PGHOME="$SVC_DIR/pg"; PGDATA="$PGHOME/data"

@@ -20,6 +20,9 @@ type server struct {
 	perms  permission.Backend
 	secret string // userid_hmac_secret, for the default bucket ids
 	schema bool   // experimental_collection_schema_validation
+	// historyACLs gives history entries the read permission of their objects' readers
+	// (explicit_permissions); see history.go.
+	historyACLs bool
 }
 
 // The storage scopes and URIs of Kinto's objects: collections and groups live under their
@@ -97,6 +100,9 @@ func register(app *cliquet.App) error {
 	// request's unit of work.
 	app.Subscribe(cliquet.ResourceChanged, s.onGroupsChanged, cliquet.ForResources("group"))
 
+	if err := s.mountHistory(buckets); err != nil {
+		return err
+	}
 	if err := s.mountPermissionsEndpoint(); err != nil {
 		return err
 	}

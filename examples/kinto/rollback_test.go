@@ -37,12 +37,18 @@ type rollbackServer struct {
 }
 
 // newRollbackServer starts the example with permission_backend = perms (memory, postgresql
-// or redis) on its own PostgreSQL storage.
-func newRollbackServer(t *testing.T, perms string) *rollbackServer {
+// or redis) on its own PostgreSQL storage, with the settings of extra on top of the
+// example's defaults.
+func newRollbackServer(t *testing.T, perms string, extra ...map[string]string) *rollbackServer {
 	t.Helper()
 	ctx := context.Background()
 	dsn := testenv.PostgresDatabase(t, rollbackDatabase)
 	values := defaultSettings()
+	for _, e := range extra {
+		for k, v := range e {
+			values[k] = v
+		}
+	}
 	values["storage_backend"] = "postgresql"
 	values["storage_url"] = dsn
 	values["permission_backend"] = perms
