@@ -45,6 +45,7 @@ var table = map[string]setting{
 	"storage_pool_timeout":                {"30", KindSeconds},
 	"storage_statement_timeout":           {"30", KindSeconds},
 	"storage_write_workers":               {"0", KindInt},
+	"storage_notify":                      {"true", KindBool},
 	"storage_prefix":                      {"storage:", KindString},
 	"cache_backend":                       {"memory", KindString},
 	"cache_url":                           {"", KindString},

@@ -24,6 +24,7 @@ import (
 
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/storage"
+	"github.com/cliquet-go/cliquet/storage/internal/fanout"
 	"github.com/cliquet-go/cliquet/storage/internal/match"
 )
 
@@ -55,6 +56,8 @@ type Backend struct {
 
 	mu    sync.RWMutex
 	colls map[storage.Scope]*collection
+
+	changes fanout.Set // the listeners of Listen (notify.go)
 }
 
 // collection holds one scope. Docs are immutable once stored: writes replace the pointer, so
@@ -72,6 +75,7 @@ var (
 	_ storage.Pinger  = (*Backend)(nil)
 
 	_ storage.TimestampLister = (*Backend)(nil)
+	_ storage.Notifier        = (*Backend)(nil)
 )
 
 // New returns an empty backend. opts may be nil.
@@ -156,12 +160,15 @@ func (b *Backend) Create(ctx context.Context, s storage.Scope, o storage.Object)
 		id = uuid.NewString()
 	}
 	c := b.coll(s, true)
+	var ch change
+	defer b.announce(s, &ch) // after the unlock: the write is visible
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if existing, ok := c.live[id]; ok {
 		return storage.Object{}, &storage.UnicityError{Field: "id", Existing: object(existing)}
 	}
 	d := &match.Doc{ID: id, LastModified: b.bump(c, o.LastModified), Data: data, Raw: raw}
+	ch = change{c.ts, storage.ActionCreate}
 	c.live[id] = d
 	delete(c.dead, id)
 	return object(d), nil
@@ -225,6 +232,8 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object,
 	if c == nil {
 		return storage.Object{}, storage.ErrModified
 	}
+	var ch change
+	defer b.announce(s, &ch)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old, ok := c.live[o.ID]
@@ -236,6 +245,10 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object,
 		forced = 0
 	}
 	d := &match.Doc{ID: o.ID, LastModified: b.bump(c, forced), Data: data, Raw: raw}
+	ch = change{c.ts, storage.ActionCreate}
+	if ok {
+		ch.action = storage.ActionUpdate
+	}
 	c.live[o.ID] = d
 	delete(c.dead, o.ID)
 	return object(d), nil
@@ -256,6 +269,8 @@ func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastMo
 	if c == nil {
 		return storage.Object{}, missing
 	}
+	var ch change
+	defer b.announce(s, &ch)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old, ok := c.live[id]
@@ -269,6 +284,7 @@ func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastMo
 		lastModified = 0
 	}
 	t := tombstone(id, b.bump(c, lastModified))
+	ch = change{c.ts, storage.ActionDelete}
 	delete(c.live, id)
 	c.dead[id] = t
 	return object(t), nil
@@ -287,6 +303,8 @@ func (b *Backend) DeleteAll(ctx context.Context, s storage.Scope, opt storage.Li
 	if c == nil {
 		return []storage.Object{}, nil
 	}
+	var ch change
+	defer b.announce(s, &ch)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	selected := make([]*match.Doc, 0, len(c.live))
@@ -305,6 +323,9 @@ func (b *Backend) DeleteAll(ctx context.Context, s storage.Scope, opt storage.Li
 		delete(c.live, d.ID)
 		c.dead[d.ID] = t
 		out[i] = object(t)
+	}
+	if len(out) > 0 {
+		ch = change{c.ts, storage.ActionDelete}
 	}
 	return out, nil
 }
@@ -456,9 +477,10 @@ var ErrClosed = errors.New("storage: memory: backend closed")
 
 // Close implements [storage.Backend]: it drops the data, and every later call fails with a
 // *storage.BackendError wrapping [ErrClosed], as a server backend fails once its connections
-// are closed. Closing again does nothing.
+// are closed; its listeners (Listen) are stopped. Closing again does nothing.
 func (b *Backend) Close() error {
 	b.closed.Store(true)
+	b.changes.Close()
 	b.mu.Lock()
 	b.colls = make(map[storage.Scope]*collection)
 	b.mu.Unlock()

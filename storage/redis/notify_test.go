@@ -1,0 +1,54 @@
+package redis_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cliquet-go/cliquet/internal/testenv"
+	"github.com/cliquet-go/cliquet/storage"
+)
+
+// at matches the change of s at ts.
+func at(s storage.Scope, ts int64) func(storage.Change) bool {
+	return func(c storage.Change) bool { return c.Scope == s && c.Timestamp == ts }
+}
+
+func TestAWriteThroughOneWebHeadIsHeardByAnother(t *testing.T) {
+	ctx := context.Background()
+	prefix := testenv.UniquePrefix(t, "cliquettest:")
+	listener, writer := newBackend(t, prefix), newBackend(t, prefix)
+	other := newBackend(t, "") // another prefix: other data, not heard
+	changes := testenv.Listen(t, listener)
+	s := storage.Scope{Resource: "record", Parent: "/buckets/b/collections/heads"}
+	if _, err := other.Create(ctx, s, storage.Object{}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := writer.Create(ctx, s, storage.Object{Data: data(t, map[string]int{"a": 1})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := changes.Await(t, time.Second, at(s, o.LastModified)); c.Action != storage.ActionCreate {
+		t.Errorf("action %q, want create", c.Action)
+	}
+	if got := changes.All(); len(got) != 1 {
+		t.Errorf("changes %+v, want the write under the listener's prefix only", got)
+	}
+}
+
+func TestTheListenerComesBackAfterItsConnectionIsKilled(t *testing.T) {
+	ctx := context.Background()
+	b := newBackend(t, "")
+	changes := testenv.Listen(t, b)
+	// Every pub/sub client of the test server: other tests' listeners come back too.
+	if err := b.Client().Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	changes.Await(t, 10*time.Second, func(c storage.Change) bool { return c.Lost })
+	s := storage.Scope{Resource: "record", Parent: "again"}
+	o, err := b.Create(ctx, s, storage.Object{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes.Await(t, time.Second, at(s, o.LastModified))
+}
