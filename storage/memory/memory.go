@@ -160,17 +160,15 @@ func (b *Backend) Create(ctx context.Context, s storage.Scope, o storage.Object)
 		id = uuid.NewString()
 	}
 	c := b.coll(s, true)
-	var ch change
-	defer b.announce(s, &ch) // after the unlock: the write is visible
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if existing, ok := c.live[id]; ok {
 		return storage.Object{}, &storage.UnicityError{Field: "id", Existing: object(existing)}
 	}
 	d := &match.Doc{ID: id, LastModified: b.bump(c, o.LastModified), Data: data, Raw: raw}
-	ch = change{c.ts, storage.ActionCreate}
 	c.live[id] = d
 	delete(c.dead, id)
+	b.announce(s, c.ts, storage.ActionCreate)
 	return object(d), nil
 }
 
@@ -232,8 +230,6 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object,
 	if c == nil {
 		return storage.Object{}, storage.ErrModified
 	}
-	var ch change
-	defer b.announce(s, &ch)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old, ok := c.live[o.ID]
@@ -245,12 +241,13 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object,
 		forced = 0
 	}
 	d := &match.Doc{ID: o.ID, LastModified: b.bump(c, forced), Data: data, Raw: raw}
-	ch = change{c.ts, storage.ActionCreate}
-	if ok {
-		ch.action = storage.ActionUpdate
-	}
 	c.live[o.ID] = d
 	delete(c.dead, o.ID)
+	if ok {
+		b.announce(s, c.ts, storage.ActionUpdate)
+	} else {
+		b.announce(s, c.ts, storage.ActionCreate)
+	}
 	return object(d), nil
 }
 
@@ -269,8 +266,6 @@ func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastMo
 	if c == nil {
 		return storage.Object{}, missing
 	}
-	var ch change
-	defer b.announce(s, &ch)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old, ok := c.live[id]
@@ -284,9 +279,9 @@ func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastMo
 		lastModified = 0
 	}
 	t := tombstone(id, b.bump(c, lastModified))
-	ch = change{c.ts, storage.ActionDelete}
 	delete(c.live, id)
 	c.dead[id] = t
+	b.announce(s, c.ts, storage.ActionDelete)
 	return object(t), nil
 }
 
@@ -303,8 +298,6 @@ func (b *Backend) DeleteAll(ctx context.Context, s storage.Scope, opt storage.Li
 	if c == nil {
 		return []storage.Object{}, nil
 	}
-	var ch change
-	defer b.announce(s, &ch)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	selected := make([]*match.Doc, 0, len(c.live))
@@ -325,7 +318,7 @@ func (b *Backend) DeleteAll(ctx context.Context, s storage.Scope, opt storage.Li
 		out[i] = object(t)
 	}
 	if len(out) > 0 {
-		ch = change{c.ts, storage.ActionDelete}
+		b.announce(s, c.ts, storage.ActionDelete)
 	}
 	return out, nil
 }
