@@ -1,0 +1,296 @@
+package resource
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/protocol"
+	"github.com/cliquet-go/cliquet/storage"
+	"github.com/cliquet-go/cliquet/storage/feed"
+)
+
+// The change feed of a plural URL: GET with Accept: text/event-stream answers a
+// Server-Sent Events stream of the changes of the collection (docs/changes.md). The
+// storage/feed hub of the app reads the changes; this file serves them over HTTP.
+
+// feedWriteTimeout bounds each write to a stream: a client that accepts nothing for that
+// long is gone, and the stream ends. The server's own WriteTimeout, a deadline for the whole
+// response, is pushed back before every write (http.ResponseController.SetWriteDeadline),
+// so that it does not cut long-lived streams. (Its ReadTimeout does not apply once the
+// handler runs: net/http clears the read deadline to watch for the client going away.)
+const feedWriteTimeout = 30 * time.Second
+
+// feedSettings are what a resource needs to serve change feeds.
+type feedSettings struct {
+	hub       *feed.Hub // nil: no change feed (the request gets the 406 of a non-JSON Accept)
+	keepalive time.Duration
+	retry     string // the SSE retry field of error events, in milliseconds
+}
+
+// setupFeed reads the change feed settings of app.
+func (rs *core) setupFeed(app *cliquet.App) error {
+	rs.changes.hub = app.ChangeFeed()
+	if rs.changes.hub == nil {
+		return nil
+	}
+	s := app.Settings
+	keepalive, err := s.Seconds("change_feed_keepalive_seconds")
+	if err != nil {
+		return err
+	}
+	if keepalive <= 0 {
+		keepalive = 15 * time.Second
+	}
+	rs.changes.keepalive = keepalive
+	retry, err := s.Int("retry_after_seconds")
+	if err != nil {
+		return err
+	}
+	if retry <= 0 {
+		retry = 30
+	}
+	rs.changes.retry = strconv.Itoa(retry * 1000)
+	return nil
+}
+
+// orFeed serves list with h, or the change feed when the request asks for an event stream
+// and the app has change feeds.
+func (rs *core) orFeed(list func(w http.ResponseWriter, r *http.Request) error) func(w http.ResponseWriter, r *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if rs.changes.hub != nil && cliquet.WantsEventStream(r) {
+			return rs.streamChanges(w, r)
+		}
+		return list(w, r)
+	}
+}
+
+// checkFeedHorizon is the hook of the tombstone horizon (issue 16, part 2): it must return
+// the error that tells the client to resync from scratch when since (a stream's
+// Last-Event-ID or _since) is older than the horizon of the collection scope, whose
+// changes before it may have been purged, and nil otherwise. The stream then answers that
+// error as JSON, before it starts. Until the horizon exists it accepts every since.
+func (rs *core) checkFeedHorizon(ctx context.Context, scope storage.Scope, since int64) error {
+	return nil
+}
+
+// feedInput is the parsed request of a change feed.
+type feedInput struct {
+	filters []storage.Filter
+	fields  []string
+	replay  bool
+	since   int64
+}
+
+// feedInputOf parses the querystring of a change feed (a list's, without _sort, _limit and
+// _token, which a stream in last_modified order cannot honour) and its starting point:
+// Last-Event-ID, else _since.
+func (rs *core) feedInputOf(r *http.Request) (feedInput, error) {
+	var in feedInput
+	q, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		return in, err
+	}
+	for _, p := range []string{"_sort", "_limit", "_token"} {
+		if _, ok := q[p]; ok {
+			return in, protocol.InvalidParam("querystring", p, p+" is not supported by change feeds: events come in last_modified order")
+		}
+	}
+	now := rs.now()
+	if v := r.Header.Get("Last-Event-ID"); v != "" {
+		ts, ok := parseTimestamp(v, now)
+		if !ok {
+			return in, protocol.InvalidParam("headers", "Last-Event-ID", "Invalid value for Last-Event-ID")
+		}
+		in.replay, in.since = true, ts
+	}
+	rest := make(url.Values, len(q))
+	for k, v := range q {
+		if k == "_since" {
+			continue
+		}
+		rest[k] = v
+	}
+	if v, ok := q["_since"]; ok {
+		// Validated as a list validates it, then used as the starting point.
+		since, _, _, err := rs.parseFilters(url.Values{"_since": v}, now)
+		if err != nil {
+			return in, err
+		}
+		if !in.replay {
+			for _, f := range since {
+				in.replay, in.since = true, max(in.since, f.Value.(int64))
+			}
+		}
+	}
+	if in.filters, _, _, err = rs.parseFilters(rest, now); err != nil {
+		return in, err
+	}
+	if in.fields, err = rs.parseFields(q); err != nil {
+		return in, err
+	}
+	return in, nil
+}
+
+// accessOf turns the grant of a list into what the hub filters events with.
+func accessOf(g grant) feed.Access {
+	return feed.Access{All: !g.restricted, IDs: g.ids}
+}
+
+// valuesOf is a context with the deadline and cancellation of one and the values of
+// another: the hub's context for the authorization of a stream, with the values
+// (identity, route) of the stream's request.
+type valuesOf struct {
+	context.Context
+	values context.Context
+}
+
+func (c valuesOf) Value(key any) any { return c.values.Value(key) }
+
+// streamChanges serves a change feed: it parses and authorizes the request as a list (a
+// JSON error before the stream starts), subscribes to the collection, answers 200 with
+// text/event-stream, replays the changes after the starting point and then sends each
+// change as it is committed, until the client leaves, the server stops, or the stream
+// ends with an error event.
+func (rs *core) streamChanges(w http.ResponseWriter, r *http.Request) error {
+	in, err := rs.feedInputOf(r)
+	if err != nil {
+		return err
+	}
+	t, g, err := rs.authorize(r, true, "", "")
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	if in.replay {
+		if err := rs.checkFeedHorizon(ctx, t.scope, in.since); err != nil {
+			return err
+		}
+	}
+	id := cliquet.IdentityFrom(ctx)
+	srv, _ := ctx.Value(http.ServerContextKey).(*http.Server)
+	stream, err := rs.changes.hub.Subscribe(ctx, feed.Subscriber{
+		Scope:   t.scope,
+		User:    id.UserID,
+		Group:   id.UserID + " " + r.URL.Path,
+		Filters: in.filters,
+		Replay:  in.replay,
+		Since:   in.since,
+		Authorize: func(hctx context.Context) (feed.Access, error) {
+			_, g, err := rs.authorize(r.WithContext(valuesOf{hctx, ctx}), true, "", "")
+			return accessOf(g), err
+		},
+		Server: srv,
+	})
+	if err != nil {
+		return err
+	}
+	defer stream.Close()
+
+	sw := &sse{w: w, rc: http.NewResponseController(w), fields: in.fields}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	if err := sw.flush(); err != nil {
+		return nil // the client left
+	}
+	if in.replay {
+		if err := stream.Replay(ctx, accessOf(g), sw.events); err != nil {
+			if ctx.Err() == nil {
+				sw.fail(err, rs.changes.retry)
+			}
+			return nil
+		}
+	}
+	keepalive := time.NewTicker(rs.changes.keepalive)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-keepalive.C:
+			sw.buf = append(sw.buf[:0], ": keep-alive\n\n"...)
+			if sw.flush() != nil {
+				return nil
+			}
+		case <-stream.Ready():
+			events, err := stream.Take()
+			if len(events) > 0 && sw.events(events) != nil {
+				return nil
+			}
+			if err != nil {
+				sw.fail(err, rs.changes.retry)
+				return nil
+			}
+		}
+	}
+}
+
+// sse writes Server-Sent Events to one response.
+type sse struct {
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	fields []string // _fields; nil for every field
+	buf    []byte
+}
+
+// events writes one event per change and flushes them.
+func (s *sse) events(events []feed.Event) error {
+	s.buf = s.buf[:0]
+	for _, e := range events {
+		s.buf = append(s.buf, "id: "...)
+		s.buf = strconv.AppendInt(s.buf, e.Object.LastModified, 10)
+		s.buf = append(s.buf, "\ndata: {\"action\":\""...)
+		s.buf = append(s.buf, e.Action...)
+		s.buf = append(s.buf, "\",\"data\":"...)
+		start := len(s.buf)
+		s.buf = renderObject(s.buf, e.Object, s.fields)
+		oneLine(s.buf[start:])
+		s.buf = append(s.buf, "}\n\n"...)
+	}
+	return s.flush()
+}
+
+// oneLine turns the line breaks of JSON text into spaces: outside strings (which escape
+// theirs) they are white space, and an event's data must hold on one line.
+func oneLine(b []byte) {
+	if bytes.IndexAny(b, "\r\n") < 0 {
+		return
+	}
+	for i, c := range b {
+		if c == '\r' || c == '\n' {
+			b[i] = ' '
+		}
+	}
+}
+
+// fail writes the final error event of a stream: "event: error" with the JSON error body
+// (the status and errno a JSON answer would have) and, for errors worth retrying later
+// (503), the SSE retry field.
+func (s *sse) fail(err error, retry string) {
+	e := protocol.FromError(err)
+	body, _ := protocol.MarshalJSON(e)
+	s.buf = append(s.buf[:0], "event: error\n"...)
+	if e.Code == http.StatusServiceUnavailable {
+		s.buf = append(append(append(s.buf, "retry: "...), retry...), '\n')
+	}
+	s.buf = append(append(append(s.buf, "data: "...), body...), "\n\n"...)
+	_ = s.flush()
+}
+
+// flush writes the buffer and flushes it, within feedWriteTimeout.
+func (s *sse) flush() error {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(feedWriteTimeout))
+	if len(s.buf) > 0 {
+		if _, err := s.w.Write(s.buf); err != nil {
+			return err
+		}
+	}
+	return s.rc.Flush()
+}
