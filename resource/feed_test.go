@@ -644,6 +644,5 @@ func TestFeedAcrossTwoWebHeadsMemory(t *testing.T) {
 	checkTwoHeads(t, a, b)
 }
 
-
 // jsonDecode decodes the JSON body of resp into v.
 func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
