@@ -62,11 +62,25 @@ type serverConfig struct {
 	Seed     int    // records seeded in the reader collection (memory only: PostgreSQL is loaded with COPY)
 	// WriteWorkers is the toolkit's storage_write_workers (0: the backend's default).
 	WriteWorkers int
+	// Settings are more settings of the toolkit app, "key=value" pairs separated by commas.
+	Settings string
 }
 
 func (c serverConfig) args() []string {
 	return []string{"serve", "-target", c.Target, "-app", c.App, "-backend", c.Backend, "-dsn", c.DSN,
-		"-pool", strconv.Itoa(c.PoolSize), "-seed", strconv.Itoa(c.Seed), "-write-workers", strconv.Itoa(c.WriteWorkers)}
+		"-pool", strconv.Itoa(c.PoolSize), "-seed", strconv.Itoa(c.Seed), "-write-workers", strconv.Itoa(c.WriteWorkers),
+		"-settings", c.Settings}
+}
+
+// extraSettings parses serverConfig.Settings.
+func (c serverConfig) extraSettings() map[string]string {
+	m := map[string]string{}
+	for _, kv := range strings.Split(c.Settings, ",") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	return m
 }
 
 // parentID is the collection (storage parent id) of a Basic-auth user with password
@@ -98,7 +112,7 @@ func newHandler(ctx context.Context, cfg serverConfig, logger *slog.Logger) (htt
 	if cfg.Target == targetBare {
 		return newBare(ctx, cfg)
 	}
-	app, err := initApp(cfg, logger, nil)
+	app, err := initApp(cfg, logger, cfg.extraSettings())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -186,6 +200,7 @@ func serveMain(args []string) error {
 	fs.IntVar(&cfg.PoolSize, "pool", 25, "connection pool size")
 	fs.IntVar(&cfg.Seed, "seed", 0, "records to seed in the reader collection (memory)")
 	fs.IntVar(&cfg.WriteWorkers, "write-workers", 0, "storage_write_workers of the toolkit (0: default)")
+	fs.StringVar(&cfg.Settings, "settings", "", "more settings of the toolkit app: key=value,key=value")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -3,10 +3,17 @@ package resource
 import (
 	"bytes"
 	"context"
+	"errors"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/protocol"
@@ -143,7 +150,7 @@ func accessOf(g grant) feed.Access {
 
 // valuesOf is a context with the deadline and cancellation of one and the values of
 // another: the hub's context for the authorization of a stream, with the values
-// (identity, route) of the stream's request.
+// (app, identity, route) of the stream's request (detachedRequest).
 type valuesOf struct {
 	context.Context
 	values context.Context
@@ -151,11 +158,41 @@ type valuesOf struct {
 
 func (c valuesOf) Value(key any) any { return c.values.Value(key) }
 
+// detachedRequest returns the copy of r with which the hub authorizes a stream at each
+// delivery. Its context carries only the app, the identity (without the memo of the user's
+// groups, which the authorization reads with the ACLs anyway) and a copy of the chi route
+// context: the request's own context holds the response writers of the toolkit's
+// middleware, and through them the connection's buffers, which a stream served on a
+// taken-over connection must not keep; and chi recycles its route context for another
+// request once the handler returns.
+func detachedRequest(r *http.Request) *http.Request {
+	ctx := r.Context()
+	id := cliquet.IdentityFrom(ctx)
+	d := cliquet.WithApp(context.Background(), cliquet.AppFrom(ctx))
+	d = cliquet.WithIdentity(d, cliquet.Identity{UserID: id.UserID, AuthType: id.AuthType, Principals: slices.Clone(id.Principals)})
+	if rc := chi.RouteContext(ctx); rc != nil {
+		c := chi.NewRouteContext()
+		c.URLParams.Keys = slices.Clone(rc.URLParams.Keys)
+		c.URLParams.Values = slices.Clone(rc.URLParams.Values)
+		c.RoutePatterns = slices.Clone(rc.RoutePatterns)
+		d = context.WithValue(d, chi.RouteCtxKey, c)
+	}
+	out := r.WithContext(d)
+	out.Body = http.NoBody
+	return out
+}
+
 // streamChanges serves a change feed: it parses and authorizes the request as a list (a
 // JSON error before the stream starts), subscribes to the collection, answers 200 with
 // text/event-stream, replays the changes after the starting point and then sends each
 // change as it is committed, until the client leaves, the server stops, or the stream
 // ends with an error event.
+//
+// On HTTP/1.x the connection is then taken over from net/http (hijacked) and the handler
+// returns: an idle stream holds no goroutine and none of net/http's buffers, only its
+// connection and its subscription; writing its events is the job of a goroutine started
+// when some wait (see detached). Where the connection cannot be taken over (HTTP/2, a
+// ResponseWriter without Hijack), the handler serves the stream itself until it ends.
 func (rs *core) streamChanges(w http.ResponseWriter, r *http.Request) error {
 	in, err := rs.feedInputOf(r)
 	if err != nil {
@@ -173,6 +210,8 @@ func (rs *core) streamChanges(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := cliquet.IdentityFrom(ctx)
 	srv, _ := ctx.Value(http.ServerContextKey).(*http.Server)
+	frozen := detachedRequest(r)
+	var owner atomic.Pointer[detached] // set once the connection is taken over
 	stream, err := rs.changes.hub.Subscribe(ctx, feed.Subscriber{
 		Scope:   t.scope,
 		User:    id.UserID,
@@ -181,29 +220,53 @@ func (rs *core) streamChanges(w http.ResponseWriter, r *http.Request) error {
 		Replay:  in.replay,
 		Since:   in.since,
 		Authorize: func(hctx context.Context) (feed.Access, error) {
-			_, g, err := rs.authorize(r.WithContext(valuesOf{hctx, ctx}), true, "", "")
+			_, g, err := rs.authorize(frozen.WithContext(valuesOf{hctx, frozen.Context()}), true, "", "")
 			return accessOf(g), err
 		},
 		Server: srv,
+		Notify: func() {
+			if d := owner.Load(); d != nil {
+				d.kick()
+			}
+		},
 	})
 	if err != nil {
 		return err
 	}
-	defer stream.Close()
-
-	sw := &sse{w: w, rc: http.NewResponseController(w), fields: in.fields}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	if r.ProtoMajor == 1 {
+		// The body ends when the connection closes, without chunked framing, so that the
+		// connection can be written to directly once taken over (net/http's setup for
+		// Server-Sent Events).
+		h.Set("Transfer-Encoding", "identity")
+	}
 	w.WriteHeader(http.StatusOK)
-	if err := sw.flush(); err != nil {
+	if r.ProtoMajor == 1 {
+		// Nothing more is read from the client: net/http's buffers go with its handler.
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			d := &detached{conn: conn, stream: stream, retry: rs.changes.retry, keepalive: rs.changes.keepalive}
+			d.out = sse{write: conn.Write, deadline: conn.SetWriteDeadline, fields: in.fields}
+			if in.replay && !d.replay(ctx, accessOf(g)) {
+				return nil
+			}
+			owner.Store(d)
+			d.start()
+			return nil
+		}
+	}
+	defer stream.Close()
+	rc := http.NewResponseController(w)
+	out := sse{write: w.Write, flush: rc.Flush, deadline: rc.SetWriteDeadline, fields: in.fields}
+	if err := out.flushNow(); err != nil {
 		return nil // the client left
 	}
 	if in.replay {
-		if err := stream.Replay(ctx, accessOf(g), sw.events); err != nil {
+		if err := stream.Replay(ctx, accessOf(g), out.events); err != nil {
 			if ctx.Err() == nil {
-				sw.fail(err, rs.changes.retry)
+				out.fail(err, rs.changes.retry)
 			}
 			return nil
 		}
@@ -215,17 +278,16 @@ func (rs *core) streamChanges(w http.ResponseWriter, r *http.Request) error {
 		case <-ctx.Done():
 			return nil
 		case <-keepalive.C:
-			sw.buf = append(sw.buf[:0], ": keep-alive\n\n"...)
-			if sw.flush() != nil {
+			if out.comment() != nil {
 				return nil
 			}
 		case <-stream.Ready():
 			events, err := stream.Take()
-			if len(events) > 0 && sw.events(events) != nil {
+			if len(events) > 0 && out.events(events) != nil {
 				return nil
 			}
 			if err != nil {
-				sw.fail(err, rs.changes.retry)
+				out.fail(err, rs.changes.retry)
 				return nil
 			}
 		}
@@ -234,10 +296,11 @@ func (rs *core) streamChanges(w http.ResponseWriter, r *http.Request) error {
 
 // sse writes Server-Sent Events to one response.
 type sse struct {
-	w      http.ResponseWriter
-	rc     *http.ResponseController
-	fields []string // _fields; nil for every field
-	buf    []byte
+	write    func([]byte) (int, error)
+	flush    func() error // nil: writes are not buffered
+	deadline func(time.Time) error
+	fields   []string // _fields; nil for every field
+	buf      []byte
 }
 
 // events writes one event per change and flushes them.
@@ -254,7 +317,17 @@ func (s *sse) events(events []feed.Event) error {
 		oneLine(s.buf[start:])
 		s.buf = append(s.buf, "}\n\n"...)
 	}
-	return s.flush()
+	err := s.send()
+	if cap(s.buf) > maxPooledBody {
+		s.buf = nil // a burst of large objects: do not keep its buffer
+	}
+	return err
+}
+
+// comment writes the keep-alive comment, which proxies see as traffic.
+func (s *sse) comment() error {
+	s.buf = append(s.buf[:0], ": keep-alive\n\n"...)
+	return s.send()
 }
 
 // oneLine turns the line breaks of JSON text into spaces: outside strings (which escape
@@ -281,16 +354,144 @@ func (s *sse) fail(err error, retry string) {
 		s.buf = append(append(append(s.buf, "retry: "...), retry...), '\n')
 	}
 	s.buf = append(append(append(s.buf, "data: "...), body...), "\n\n"...)
-	_ = s.flush()
+	_ = s.send()
 }
 
-// flush writes the buffer and flushes it, within feedWriteTimeout.
-func (s *sse) flush() error {
-	_ = s.rc.SetWriteDeadline(time.Now().Add(feedWriteTimeout))
+// send writes the buffer (and flushes it), within feedWriteTimeout.
+func (s *sse) send() error {
+	_ = s.deadline(time.Now().Add(feedWriteTimeout))
 	if len(s.buf) > 0 {
-		if _, err := s.w.Write(s.buf); err != nil {
+		if _, err := s.write(s.buf); err != nil {
 			return err
 		}
 	}
-	return s.rc.Flush()
+	if s.flush != nil {
+		return s.flush()
+	}
+	return nil
+}
+
+// flushNow sends the response headers.
+func (s *sse) flushNow() error {
+	s.buf = s.buf[:0]
+	return s.send()
+}
+
+// detached serves a change feed on a connection taken over from net/http. It holds no
+// goroutine while the stream is idle: when events wait (the hub calls kick), or when the
+// keep-alive timer fires, one goroutine starts, writes what waits and stops. A slow client
+// holds only that goroutine, for at most feedWriteTimeout per write, while the hub's
+// buffer for it fills up (feed.ErrSlow then ends the stream).
+type detached struct {
+	conn      net.Conn
+	stream    *feed.Stream
+	out       sse
+	retry     string
+	keepalive time.Duration
+	timer     *time.Timer
+
+	mu    sync.Mutex
+	busy  bool // a goroutine runs write
+	again bool // kicked while busy: write runs once more
+	ping  bool // the keep-alive is due
+	done  bool
+}
+
+// replay writes the changes after the starting point; false when the stream ended.
+func (d *detached) replay(ctx context.Context, a feed.Access) bool {
+	if err := d.stream.Replay(ctx, a, d.out.events); err != nil {
+		d.out.fail(err, d.retry)
+		d.end()
+		return false
+	}
+	return true
+}
+
+// start arms the keep-alive and writes what waited during the replay.
+func (d *detached) start() {
+	d.timer = time.AfterFunc(d.keepalive, d.tick)
+	d.kick()
+}
+
+// tick marks the keep-alive due and re-arms the timer.
+func (d *detached) tick() {
+	d.mu.Lock()
+	if d.done {
+		d.mu.Unlock()
+		return
+	}
+	d.ping = true
+	d.timer.Reset(d.keepalive)
+	d.mu.Unlock()
+	d.kick()
+}
+
+// kick makes sure a goroutine writes what waits.
+func (d *detached) kick() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.done {
+		return
+	}
+	if d.busy {
+		d.again = true
+		return
+	}
+	d.busy = true
+	go d.write()
+}
+
+// write sends the waiting events (and the keep-alive when due) until nothing waits; it
+// ends the stream on an error (the stream's own, sent as the final event, or the
+// connection's).
+func (d *detached) write() {
+	for {
+		d.mu.Lock()
+		ping := d.ping
+		d.ping, d.again = false, false
+		d.mu.Unlock()
+		events, err := d.stream.Take()
+		if len(events) > 0 && d.out.events(events) != nil {
+			d.end()
+			return
+		}
+		if err != nil {
+			d.out.fail(err, d.retry)
+			d.end()
+			return
+		}
+		if ping && (!d.alive() || d.out.comment() != nil) {
+			d.end()
+			return
+		}
+		d.mu.Lock()
+		if !d.again {
+			d.busy = false
+			d.mu.Unlock()
+			return
+		}
+		d.mu.Unlock()
+	}
+}
+
+// alive reports whether the client is still there: a read that waits a millisecond at
+// most finds the end of the stream (or an error) once it closed its side.
+func (d *detached) alive() bool {
+	var b [64]byte
+	_ = d.conn.SetReadDeadline(time.Now().Add(time.Millisecond))
+	_, err := d.conn.Read(b[:])
+	var ne net.Error
+	return err == nil || errors.As(err, &ne) && ne.Timeout()
+}
+
+// end closes the connection and the subscription.
+func (d *detached) end() {
+	d.mu.Lock()
+	d.done = true
+	if d.timer != nil {
+		d.timer.Stop()
+	}
+	d.mu.Unlock()
+	d.conn.Close()
+	d.stream.Close()
 }

@@ -382,7 +382,8 @@ func TestFeedRequestErrorsAreJSON(t *testing.T) {
 }
 
 func TestFeedLimitOfTheProcess(t *testing.T) {
-	s := newServer(t, map[string]string{"change_feed_max_streams": "2"})
+	// A stream whose client left is noticed at its next keep-alive at the latest.
+	s := newServer(t, map[string]string{"change_feed_max_streams": "2", "change_feed_keepalive_seconds": "1"})
 	srv := serve(t, s.h)
 	openFeed(t, srv.URL, "/v1/mushrooms", "alice", nil)
 	f := openFeed(t, srv.URL, "/v1/mushrooms", "bob", nil)
@@ -394,7 +395,7 @@ func TestFeedLimitOfTheProcess(t *testing.T) {
 		t.Fatalf("third stream: %d %s", resp.StatusCode, body)
 	}
 	f.close() // a place is free again
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(3 * time.Second)
 	for s.app.ChangeFeed().Stats().Streams > 1 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -646,3 +647,40 @@ func TestFeedAcrossTwoWebHeadsMemory(t *testing.T) {
 
 // jsonDecode decodes the JSON body of resp into v.
 func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
+
+func TestFeedOverHTTP2IsServedByItsHandler(t *testing.T) {
+	s := newServer(t, nil)
+	srv := httptest.NewUnstartedServer(s.h)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/mushrooms", nil)
+	r.Header.Set("Accept", "text/event-stream")
+	r.SetBasicAuth("alice", "secret")
+	resp, err := srv.Client().Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("%s %d %s", resp.Proto, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	f := &feedConn{t: t, resp: resp, events: make(chan sseEvent, 100), ended: make(chan struct{}), cancel: cancel}
+	go f.read()
+	body, _ := json.Marshal(map[string]any{"data": map[string]any{"over": "h2"}})
+	pr, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/mushrooms", strings.NewReader(string(body)))
+	pr.Header.Set("Content-Type", "application/json")
+	pr.SetBasicAuth("alice", "secret")
+	presp, err := srv.Client().Do(pr)
+	if err != nil || presp.StatusCode != 201 {
+		t.Fatalf("POST: %v %v", presp, err)
+	}
+	presp.Body.Close()
+	if action, obj := f.next(2 * time.Second).change(t); action != "create" || obj["over"] != "h2" {
+		t.Fatalf("event %s %v", action, obj)
+	}
+	cancel()
+	<-f.ended
+}

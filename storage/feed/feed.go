@@ -148,6 +148,11 @@ type Subscriber struct {
 	// Server, when not nil, ends the stream with ErrShutdown when it shuts down
 	// (http.Server.RegisterOnShutdown).
 	Server *http.Server
+	// Notify, when not nil, is called whenever events or an error wait for Take, beside
+	// the signal of [Stream.Ready]: a subscriber served without a goroutine of its own
+	// (a hijacked connection) starts one then. It is called from the hub's goroutines and
+	// must not block.
+	Notify func()
 }
 
 // Event is one change delivered to a subscriber.
@@ -781,6 +786,9 @@ func (s *Stream) signal() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
+	}
+	if s.sub.Notify != nil {
+		s.sub.Notify()
 	}
 }
 
