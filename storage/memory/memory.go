@@ -6,6 +6,8 @@
 // it. It passes the storagetest conformance suite; filters, pagination rules and sorting follow
 // the jsonb ordering of the storage package doc.
 //
+// It implements [storage.Notifier]: its writes are announced in process (see [Backend.Listen]).
+//
 // Each collection (a [storage.Scope]) has its own lock. Writes decode Data once and keep both
 // the compacted bytes and the decoded form, so a Get is a map lookup plus a copy of the bytes,
 // and List/Count/DeleteAll evaluate filters without decoding JSON. Returned objects never alias
