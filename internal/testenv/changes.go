@@ -62,3 +62,28 @@ func (c *Changes) Await(t testing.TB, within time.Duration, match func(storage.C
 		}
 	}
 }
+
+// At matches the change of collection s at timestamp ts.
+func At(s storage.Scope, ts int64) func(storage.Change) bool {
+	return func(c storage.Change) bool { return c.Scope == s && c.Timestamp == ts }
+}
+
+// ListenerComesBack checks that a listener of b, whose listening connection kill breaks
+// from outside, gets a lost change, then hears b's writes again.
+func ListenerComesBack(t testing.TB, b interface {
+	storage.Backend
+	storage.Notifier
+}, kill func() error) {
+	t.Helper()
+	changes := Listen(t, b)
+	if err := kill(); err != nil {
+		t.Fatalf("breaking the listening connection: %v", err)
+	}
+	changes.Await(t, 10*time.Second, func(c storage.Change) bool { return c.Lost })
+	s := storage.Scope{Resource: "record", Parent: "again"}
+	o, err := b.Create(context.Background(), s, storage.Object{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes.Await(t, time.Second, At(s, o.LastModified))
+}

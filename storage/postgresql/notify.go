@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cliquet-go/cliquet/storage"
+	"github.com/cliquet-go/cliquet/storage/internal/fanout"
 )
 
 // NotifyChannel is the PostgreSQL channel on which the backend announces its committed
@@ -49,7 +50,7 @@ const listenPing = 30 * time.Second
 
 // Listen implements storage.Notifier: one connection of its own per Backend (not taken from
 // the pool), opened at the first Listen and closed after the last stop, runs LISTEN on
-// NotifyChannel. When it breaks, it is opened again (with backoff up to 5 s), and the
+// NotifyChannel. When it breaks, it is opened again (fanout.Reopen), and the
 // listeners then get a storage.Change whose Lost is true. It fails with
 // storage.ErrNotifyDisabled when the backend does not announce its writes
 // (Options.NoNotify).
@@ -132,28 +133,11 @@ func (b *Backend) receive(ctx context.Context, conn *pgx.Conn, send func(storage
 		}
 		b.log.Warn("storage/postgresql: the change listener lost its connection; reconnecting", "error", err.Error())
 		conn.Close(context.Background()) //nolint:errcheck // broken
-		if conn = b.relisten(ctx); conn == nil {
+		var ok bool
+		if conn, ok = fanout.Reopen(ctx, b.listenConn); !ok {
 			return // stopped
 		}
 		send(storage.Change{Lost: true})
-	}
-}
-
-// relisten opens the listening connection again, waiting longer after each failure (up to
-// 5 s); nil when ctx ended first.
-func (b *Backend) relisten(ctx context.Context) *pgx.Conn {
-	wait := 100 * time.Millisecond
-	for {
-		conn, err := b.listenConn(ctx)
-		if err == nil {
-			return conn
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
 	}
 }
 

@@ -3,6 +3,7 @@ package postgresql
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,11 +11,6 @@ import (
 	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/storage"
 )
-
-// at matches the change of s at ts.
-func at(s storage.Scope, ts int64) func(storage.Change) bool {
-	return func(c storage.Change) bool { return c.Scope == s && c.Timestamp == ts }
-}
 
 func TestAWriteThroughOneWebHeadIsHeardByAnother(t *testing.T) {
 	url := testDatabase(t, "storage_pg_test_notify")
@@ -28,7 +24,7 @@ func TestAWriteThroughOneWebHeadIsHeardByAnother(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := changes.Await(t, time.Second, at(s, o.LastModified))
+	c := changes.Await(t, time.Second, testenv.At(s, o.LastModified))
 	if c.Action != storage.ActionCreate {
 		t.Errorf("action %q, want create", c.Action)
 	}
@@ -53,10 +49,10 @@ func TestAWriteThroughOneWebHeadIsHeardByAnother(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if c := changes.Await(t, time.Second, at(s, u.LastModified)); c.Action != storage.ActionUpdate {
+	if c := changes.Await(t, time.Second, testenv.At(s, u.LastModified)); c.Action != storage.ActionUpdate {
 		t.Errorf("action %q, want update", c.Action)
 	}
-	if c := changes.Await(t, time.Second, at(s, d.LastModified)); c.Action != storage.ActionDelete {
+	if c := changes.Await(t, time.Second, testenv.At(s, d.LastModified)); c.Action != storage.ActionDelete {
 		t.Errorf("action %q, want delete", c.Action)
 	}
 }
@@ -80,7 +76,7 @@ func TestNoNotifyAnnouncesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	changes.Await(t, time.Second, at(s, loud.LastModified))
+	changes.Await(t, time.Second, testenv.At(s, loud.LastModified))
 	if got := changes.All(); len(got) != 1 {
 		t.Fatalf("changes %+v, want only the write of the notifying backend", got)
 	}
@@ -97,21 +93,14 @@ func TestAScopeTooLongForAPayloadIsALostChange(t *testing.T) {
 }
 
 func TestTheListenerComesBackAfterItsConnectionIsKilled(t *testing.T) {
-	url := testDatabase(t, "storage_pg_test_notify")
-	ctx := context.Background()
-	b := newTestBackend(t, Options{URL: url})
-	changes := testenv.Listen(t, b)
-	var killed int
-	err := b.pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE datname = current_database() AND application_name = $1`, listenerName).Scan(&killed)
-	if err != nil || killed != 1 {
-		t.Fatalf("killed %d listening connections (%v), want 1", killed, err)
-	}
-	changes.Await(t, 10*time.Second, func(c storage.Change) bool { return c.Lost })
-	s := storage.Scope{Resource: "record", Parent: "again"}
-	o, err := b.Create(ctx, s, storage.Object{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	changes.Await(t, time.Second, at(s, o.LastModified))
+	b := newTestBackend(t, Options{URL: testDatabase(t, "storage_pg_test_notify")})
+	testenv.ListenerComesBack(t, b, func() error {
+		var killed int
+		err := b.pool.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE datname = current_database() AND application_name = $1`, listenerName).Scan(&killed)
+		if err == nil && killed != 1 {
+			err = fmt.Errorf("%d listening connections killed, want 1", killed)
+		}
+		return err
+	})
 }

@@ -12,6 +12,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/cliquet-go/cliquet/storage"
+	"github.com/cliquet-go/cliquet/storage/internal/fanout"
 )
 
 // listenPing is how long the subscription may stay silent before it is checked with a
@@ -136,29 +137,12 @@ func (b *Backend) receive(ctx context.Context, l *subscription, send func(storag
 			}
 		}
 		ps.Close()
-		ps = b.resubscribe(ctx)
-		if ps == nil || !l.replace(ps) {
+		var ok bool
+		if ps, ok = fanout.Reopen(ctx, b.subscribe); !ok || !l.replace(ps) {
 			return // stopped
 		}
 		pinged = false
 		send(storage.Change{Lost: true})
-	}
-}
-
-// resubscribe subscribes again, waiting longer after each failure (up to 5 s); nil when
-// ctx ended first.
-func (b *Backend) resubscribe(ctx context.Context) *goredis.PubSub {
-	wait := 100 * time.Millisecond
-	for {
-		if ps, err := b.subscribe(ctx); err == nil {
-			return ps
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
 	}
 }
 

@@ -9,11 +9,6 @@ import (
 	"github.com/cliquet-go/cliquet/storage"
 )
 
-// at matches the change of s at ts.
-func at(s storage.Scope, ts int64) func(storage.Change) bool {
-	return func(c storage.Change) bool { return c.Scope == s && c.Timestamp == ts }
-}
-
 func TestAWriteThroughOneWebHeadIsHeardByAnother(t *testing.T) {
 	ctx := context.Background()
 	prefix := testenv.UniquePrefix(t, "cliquettest:")
@@ -28,7 +23,7 @@ func TestAWriteThroughOneWebHeadIsHeardByAnother(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := changes.Await(t, time.Second, at(s, o.LastModified)); c.Action != storage.ActionCreate {
+	if c := changes.Await(t, time.Second, testenv.At(s, o.LastModified)); c.Action != storage.ActionCreate {
 		t.Errorf("action %q, want create", c.Action)
 	}
 	if got := changes.All(); len(got) != 1 {
@@ -37,18 +32,9 @@ func TestAWriteThroughOneWebHeadIsHeardByAnother(t *testing.T) {
 }
 
 func TestTheListenerComesBackAfterItsConnectionIsKilled(t *testing.T) {
-	ctx := context.Background()
 	b := newBackend(t, "")
-	changes := testenv.Listen(t, b)
 	// Every pub/sub client of the test server: other tests' listeners come back too.
-	if err := b.Client().Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
-		t.Fatal(err)
-	}
-	changes.Await(t, 10*time.Second, func(c storage.Change) bool { return c.Lost })
-	s := storage.Scope{Resource: "record", Parent: "again"}
-	o, err := b.Create(ctx, s, storage.Object{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	changes.Await(t, time.Second, at(s, o.LastModified))
+	testenv.ListenerComesBack(t, b, func() error {
+		return b.Client().Do(context.Background(), "CLIENT", "KILL", "TYPE", "pubsub").Err()
+	})
 }

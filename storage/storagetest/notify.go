@@ -43,7 +43,7 @@ func (f notifierFunc) Listen(ctx context.Context, fn func(storage.Change)) (func
 // await waits until the log holds a change of s at ts and returns it.
 func (e *env) await(l *testenv.Changes, s storage.Scope, ts int64) storage.Change {
 	e.Helper()
-	return l.Await(e.T, announceWait, func(c storage.Change) bool { return c.Scope == s && c.Timestamp == ts })
+	return l.Await(e.T, announceWait, testenv.At(s, ts))
 }
 
 // quiet checks that the log receives nothing more than its first n changes for a while.
@@ -52,6 +52,24 @@ func (e *env) quiet(l *testenv.Changes, n int, what string) {
 	time.Sleep(200 * time.Millisecond)
 	if got := l.All(); len(got) > n {
 		e.Fatalf("%s: unexpected changes %+v", what, got[n:])
+	}
+}
+
+// createConcurrently starts writers goroutines, each creating writes objects in scope
+// ({"w": writer, "i": n}); a writer sends its first failure to errs and stops. wg is done
+// when they all are.
+func (e *env) createConcurrently(wg *sync.WaitGroup, writers, writes int, errs chan<- error) {
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range writes {
+				if _, err := e.b.Create(e.ctx, scope, storage.Object{Data: raw(fmt.Sprintf(`{"w": %d, "i": %d}`, w, i))}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
 	}
 }
 
@@ -128,21 +146,11 @@ var notifyTests = []subtest{
 		}
 		const writers, writes = 8, 10
 		var wg sync.WaitGroup
-		errs := make(chan error, writers*writes)
-		for w := range writers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range writes {
-					if _, err := e.b.Create(e.ctx, scope, storage.Object{Data: raw(fmt.Sprintf(`{"w": %d, "i": %d}`, w, i))}); err != nil {
-						errs <- err
-					}
-				}
-			}()
-		}
+		errs := make(chan error, writers)
+		e.createConcurrently(&wg, writers, writes, errs)
 		seen, checked := 0, 0
 		deadline := time.After(10 * time.Second)
-		for checked < writers*writes {
+		for checked < writers*writes && len(errs) == 0 {
 			got := l.All()
 			for _, c := range got[seen:] {
 				objs := e.list(storage.ListOptions{Filters: []storage.Filter{f("last_modified", storage.EQ, c.Timestamp)}, IncludeDeleted: true})

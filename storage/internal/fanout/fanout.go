@@ -7,6 +7,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cliquet-go/cliquet/storage"
 )
@@ -106,4 +107,22 @@ func (s *Set) load() []*listener {
 		return *p
 	}
 	return nil
+}
+
+// Reopen calls open until it succeeds, waiting longer after each failure (100 ms, doubling
+// up to 5 s): how a source reopens its broken listening connection. ok is false when ctx
+// ended first.
+func Reopen[T any](ctx context.Context, open func(context.Context) (T, error)) (conn T, ok bool) {
+	wait := 100 * time.Millisecond
+	for {
+		if c, err := open(ctx); err == nil {
+			return c, true
+		}
+		select {
+		case <-ctx.Done():
+			return conn, false
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
