@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/monitoring"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
 	"github.com/cliquet-go/cliquet/storage/feed"
@@ -70,6 +71,10 @@ func (rs *core) setupFeed(app *cliquet.App) error {
 func (rs *core) orFeed(list func(w http.ResponseWriter, r *http.Request) error) func(w http.ResponseWriter, r *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if rs.changes.hub != nil && cliquet.WantsEventStream(r) {
+			if monitoring.IsSubrequest(r.Context()) {
+				// A batch answers once all its sub-requests are done: a stream never is.
+				return protocol.InvalidParam("headers", "Accept", "A change feed (Accept: text/event-stream) cannot be requested in a batch")
+			}
 			return rs.streamChanges(w, r)
 		}
 		return list(w, r)

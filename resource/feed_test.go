@@ -381,6 +381,17 @@ func TestFeedRequestErrorsAreJSON(t *testing.T) {
 	}
 }
 
+func TestFeedIsRefusedInABatch(t *testing.T) {
+	s := newServer(t, nil)
+	r := s.must(200, req{Method: "POST", Path: "/v1/batch", User: "alice", Body: map[string]any{
+		"requests": []any{map[string]any{"path": "/mushrooms", "headers": map[string]string{"Accept": "text/event-stream"}}}}})
+	sub := r.Body["responses"].([]any)[0].(map[string]any)
+	body, _ := sub["body"].(map[string]any)
+	if sub["status"] != float64(400) || body["errno"] != float64(107) || !strings.Contains(fmt.Sprint(body["message"]), "batch") {
+		t.Fatalf("sub-response %v", sub)
+	}
+}
+
 func TestFeedLimitOfTheProcess(t *testing.T) {
 	// A stream whose client left is noticed at its next keep-alive at the latest.
 	s := newServer(t, map[string]string{"change_feed_max_streams": "2", "change_feed_keepalive_seconds": "1"})
