@@ -119,9 +119,17 @@ func runFeed(ctx context.Context, o options, rep *report, log io.Writer) error {
 		return err
 	}
 	defer stopHeads(heads)
-	r.Throughput = append(r.Throughput, feedWriteThroughput(ctx, heads, users, "NOTIFY on every write, no stream", log))
 
-	// Idle memory of the streams.
+	// Idle memory of the streams, measured on fresh heads (after a few writes), so that
+	// memory freed by a load is not what the streams reuse.
+	for i := range 20 {
+		c := newClient(ctx, heads[i%2].base, clientTimeout)
+		if _, _, err := newCall(c, http.MethodPost, pluralPath, users[i%feedUsers], envelope(recordData(i))).do(http.StatusCreated, false); err != nil {
+			c.close()
+			return fmt.Errorf("warm-up: %w", err)
+		}
+		c.close()
+	}
 	before := headMemory(ctx, heads)
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -219,10 +227,12 @@ func runFeed(ctx context.Context, o options, rep *report, log io.Writer) error {
 	fmt.Fprintf(log, "feed: %d writes in %.1f s (%d errors), %d/%d events (%d duplicated), commit→event p50 %.1f ms p99 %.1f ms max %.1f ms; write p50 %.1f ms p99 %.1f ms\n",
 		r.Writes, r.Seconds, r.WriteErrors, r.Delivered, r.Expected, r.Duplicates, r.P50ms, r.P99ms, r.MaxMs, r.WriteP50ms, r.WriteP99ms)
 
-	// Unpaced writes with the streams open (and receiving every event).
+	// Unpaced writes with the streams open (and receiving every event), then without them.
 	r.Throughput = append(r.Throughput, feedWriteThroughput(ctx, heads, users, fmt.Sprintf("NOTIFY on every write, %d streams open", feedStreams), log))
 	cancel()
 	wg.Wait()
+	time.Sleep(time.Second) // the heads notice the closed streams at their next writes (the warm-up's)
+	r.Throughput = append(r.Throughput, feedWriteThroughput(ctx, heads, users, "NOTIFY on every write, no stream", log))
 	rep.Feed = &r
 	return nil
 }
@@ -284,7 +294,7 @@ func feedWriteThroughput(ctx context.Context, heads []*server, users []string, w
 		}
 		wg.Wait()
 	}
-	run(feedTPTime/5, false) // warm-up
+	run(2*feedTPTime/5, false) // warm-up
 	start := time.Now()
 	run(feedTPTime, true)
 	secs := time.Since(start).Seconds()
