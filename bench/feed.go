@@ -120,27 +120,51 @@ func runFeed(ctx context.Context, o options, rep *report, log io.Writer) error {
 	}
 	defer stopHeads(heads)
 
-	// Idle memory of the streams, measured on fresh heads (after a few writes), so that
-	// memory freed by a load is not what the streams reuse.
-	for i := range 20 {
-		c := newClient(ctx, heads[i%2].base, clientTimeout)
-		if _, _, err := newCall(c, http.MethodPost, pluralPath, users[i%feedUsers], envelope(recordData(i))).do(http.StatusCreated, false); err != nil {
-			c.close()
-			return fmt.Errorf("warm-up: %w", err)
-		}
-		c.close()
-	}
-	before := headMemory(ctx, heads)
+	// Idle memory of the streams, measured on fresh heads, so that memory freed by a load is
+	// not what the streams reuse. The heads' fixed costs come first: the listening
+	// connection (a first stream, kept open) and a full connection pool (concurrent lists),
+	// then the growth per stream is measured.
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rec := &feedRecorder{seen: map[string]map[int64]int{}, perWrite: feedStreams / feedUsers}
 	var wg sync.WaitGroup
 	ready := make(chan error, feedStreams)
-	for n := range feedStreams {
+	opening := make(chan struct{}, 50) // clients connect over time, not all at once
+	for n := range 2 {
 		wg.Add(1)
+		opening <- struct{}{}
 		go func() {
 			defer wg.Done()
-			rec.follow(fctx, heads[n%2].base, users[(n/2)%feedUsers], n, ready)
+			rec.follow(fctx, heads[n].base, "warmup", -1-n, ready, opening)
+		}()
+	}
+	for range 2 {
+		if err := <-ready; err != nil {
+			return fmt.Errorf("warm-up stream: %w", err)
+		}
+	}
+	warm := [2]*client{newClient(ctx, heads[0].base, clientTimeout), newClient(ctx, heads[1].base, clientTimeout)}
+	var lists sync.WaitGroup
+	for w := range 2 * o.pool {
+		lists.Add(1)
+		go func() {
+			defer lists.Done()
+			k := newCall(warm[w%2], http.MethodGet, pluralPath+"?_limit=10", users[w%feedUsers], nil)
+			for range 20 {
+				k.do(http.StatusOK, false) //nolint:errcheck // warm-up only
+			}
+		}()
+	}
+	lists.Wait()
+	warm[0].close()
+	warm[1].close()
+	before := headMemory(ctx, heads)
+	for n := range feedStreams {
+		wg.Add(1)
+		opening <- struct{}{}
+		go func() {
+			defer wg.Done()
+			rec.follow(fctx, heads[n%2].base, users[(n/2)%feedUsers], n, ready, opening)
 		}()
 	}
 	for range feedStreams {
@@ -160,6 +184,7 @@ func runFeed(ctx context.Context, o options, rep *report, log io.Writer) error {
 
 	// Paced writes.
 	rec.reset()
+	rec.recording.Store(true)
 	c := [2]*client{newClient(ctx, heads[0].base, clientTimeout), newClient(ctx, heads[1].base, clientTimeout)}
 	defer c[0].close()
 	defer c[1].close()
@@ -227,7 +252,9 @@ func runFeed(ctx context.Context, o options, rep *report, log io.Writer) error {
 	fmt.Fprintf(log, "feed: %d writes in %.1f s (%d errors), %d/%d events (%d duplicated), commit→event p50 %.1f ms p99 %.1f ms max %.1f ms; write p50 %.1f ms p99 %.1f ms\n",
 		r.Writes, r.Seconds, r.WriteErrors, r.Delivered, r.Expected, r.Duplicates, r.P50ms, r.P99ms, r.MaxMs, r.WriteP50ms, r.WriteP99ms)
 
-	// Unpaced writes with the streams open (and receiving every event), then without them.
+	// Unpaced writes with the streams open (and receiving every event, which the harness
+	// reads without decoding), then without them.
+	rec.recording.Store(false)
 	r.Throughput = append(r.Throughput, feedWriteThroughput(ctx, heads, users, fmt.Sprintf("NOTIFY on every write, %d streams open", feedStreams), log))
 	cancel()
 	wg.Wait()
@@ -310,15 +337,16 @@ type memory struct {
 	goroutines int
 }
 
-// headMemory collects the heads' garbage and reads their RSS, heap in use and goroutines.
+// headMemory collects the heads' garbage, returns their free memory to the system, and
+// reads their RSS, live heap and goroutines.
 func headMemory(ctx context.Context, heads []*server) memory {
 	var m memory
 	for _, h := range heads {
-		st, err := h.memstats(ctx, true)
+		st, err := h.memstatsQuery(ctx, "?gc=1&free=1")
 		if err != nil {
 			continue
 		}
-		m.heap += int64(st.HeapInuse)
+		m.heap += int64(st.HeapAlloc)
 		m.goroutines += st.Goroutines
 	}
 	time.Sleep(500 * time.Millisecond)
@@ -332,7 +360,10 @@ func headMemory(ctx context.Context, heads []*server) memory {
 // timestamps received and how many times, and the receipt times.
 type feedRecorder struct {
 	perWrite int // streams per collection: events expected per write
-	mu       sync.Mutex
+	// recording: events are decoded and recorded; otherwise the streams only read them
+	// (the unpaced runs, where the harness shares the machine with the heads).
+	recording atomic.Bool
+	mu        sync.Mutex
 	seen     map[string]map[int64]int // id → last_modified → streams that received it
 	samples  []time.Duration
 	counted  []int64 // for each sample, its last_modified (to keep only acknowledged writes)
@@ -348,7 +379,15 @@ func (f *feedRecorder) reset() {
 
 // follow opens a change feed on base as user and records its events until ctx ends; ready
 // receives nil once the stream answered 200, or the error.
-func (f *feedRecorder) follow(ctx context.Context, base, user string, n int, ready chan<- error) {
+func (f *feedRecorder) follow(ctx context.Context, base, user string, n int, ready chan<- error, opening chan struct{}) {
+	held := true // the opening slot the caller took for this stream
+	release := func() {
+		if held {
+			held = false
+			<-opening
+		}
+	}
+	defer release()
 	d := net.Dialer{Timeout: 10 * time.Second}
 	u := strings.TrimPrefix(base, "http://")
 	conn, err := d.DialContext(ctx, "tcp", u)
@@ -361,6 +400,7 @@ func (f *feedRecorder) follow(ctx context.Context, base, user string, n int, rea
 	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nAuthorization: %s\r\nAccept: text/event-stream\r\n\r\n", pluralPath, u, basicAuth(user))
 	br := bufio.NewReaderSize(conn, 16<<10)
 	status, err := br.ReadString('\n')
+	release()
 	if err != nil || !strings.Contains(status, " 200 ") {
 		ready <- fmt.Errorf("stream %d: %q %v", n, status, err)
 		return
@@ -372,7 +412,7 @@ func (f *feedRecorder) follow(ctx context.Context, base, user string, n int, rea
 			return
 		}
 		data, ok := strings.CutPrefix(line, "data: ")
-		if !ok {
+		if !ok || !f.recording.Load() {
 			continue
 		}
 		now := time.Now()

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -167,6 +168,9 @@ func controlMux() *http.ServeMux {
 	mux.HandleFunc("GET /memstats", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("gc") != "" {
 			runtime.GC()
+		}
+		if r.URL.Query().Get("free") != "" {
+			debug.FreeOSMemory() // return freed memory to the system: RSS then counts live memory
 		}
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
@@ -389,14 +393,16 @@ func procRSS(pid int) int64 {
 
 // memstats asks the server for its heap statistics (after a GC when gc is true).
 func (s *server) memstats(ctx context.Context, gc bool) (memStats, error) {
+	return s.memstatsQuery(ctx, map[bool]string{true: "?gc=1"}[gc])
+}
+
+// memstatsQuery is memstats with the query of /memstats ("?gc=1&free=1").
+func (s *server) memstatsQuery(ctx context.Context, query string) (memStats, error) {
 	var m memStats
 	if s == nil || s.ctl == "" {
 		return m, errors.New("bench: no control listener")
 	}
-	u := s.ctl + "/memstats"
-	if gc {
-		u += "?gc=1"
-	}
+	u := s.ctl + "/memstats" + query
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
