@@ -364,10 +364,10 @@ type feedRecorder struct {
 	// (the unpaced runs, where the harness shares the machine with the heads).
 	recording atomic.Bool
 	mu        sync.Mutex
-	seen     map[string]map[int64]int // id → last_modified → streams that received it
-	samples  []time.Duration
-	counted  []int64 // for each sample, its last_modified (to keep only acknowledged writes)
-	ids      []string
+	seen      map[string]map[int64]int // id → last_modified → streams that received it
+	samples   []time.Duration
+	counted   []int64 // for each sample, its last_modified (to keep only acknowledged writes)
+	ids       []string
 }
 
 func (f *feedRecorder) reset() {
