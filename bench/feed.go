@@ -47,7 +47,9 @@ type feedResult struct {
 	RSSPerStreamKB      float64 `json:"rss_per_stream_kb"`
 	HeapPerStreamKB     float64 `json:"heap_per_stream_kb"`
 	GoroutinesPerStream float64 `json:"goroutines_per_stream"`
-	// CPU per paced write of the two heads (the write and its deliveries) and of PostgreSQL.
+	// CPU per paced write of the two heads (the write and its deliveries), and of all the
+	// machine's PostgreSQL processes (not in the markdown: on a shared machine it counts
+	// others' work too).
 	HeadsCPUusPerWrite    float64 `json:"heads_cpu_us_per_write"`
 	PostgresCPUusPerWrite float64 `json:"postgres_cpu_us_per_write"`
 	// Throughput of unpaced creations through both heads.

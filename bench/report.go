@@ -284,7 +284,7 @@ func writeFeed(w io.Writer, f *feedResult) {
 	fmt.Fprintf(w, "| commit→event p50 / p99 / max ms | %.1f / %.1f / %.1f |\n", f.P50ms, f.P99ms, f.MaxMs)
 	fmt.Fprintf(w, "| paced write p50 / p99 ms | %.2f / %.2f |\n", f.WriteP50ms, f.WriteP99ms)
 	fmt.Fprintf(w, "| per idle stream: RSS / Go heap KB, goroutines | %.1f / %.1f, %.2f |\n", f.RSSPerStreamKB, f.HeapPerStreamKB, f.GoroutinesPerStream)
-	fmt.Fprintf(w, "| CPU µs per paced write: both heads / PostgreSQL | %s / %s |\n", cpu(f.HeadsCPUusPerWrite), cpu(f.PostgresCPUusPerWrite))
+	fmt.Fprintf(w, "| CPU µs per paced write, both heads (the write and its deliveries) | %s |\n", cpu(f.HeadsCPUusPerWrite))
 	for _, t := range f.Throughput {
 		fmt.Fprintf(w, "| unpaced creations, %d writers, %s: writes/s (p50 / p99 ms) | %.0f (%.2f / %.2f) |\n", feedWriters, t.What, t.WPS, t.P50ms, t.P99ms)
 	}
