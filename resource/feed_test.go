@@ -695,3 +695,18 @@ func TestFeedOverHTTP2IsServedByItsHandler(t *testing.T) {
 	cancel()
 	<-f.ended
 }
+
+func TestFeedWorksUnderTheMonitoringDecorators(t *testing.T) {
+	// With statsd_url set, the storage backend is wrapped to time its calls: the hub finds
+	// the backend's Notifier under the wrapper.
+	s := newServer(t, map[string]string{"statsd_url": "udp://127.0.0.1:9"})
+	if s.app.ChangeFeed() == nil {
+		t.Fatal("no change feed under a watched storage backend")
+	}
+	srv := serve(t, s.h)
+	f := openFeed(t, srv.URL, "/v1/mushrooms", "alice", nil)
+	o := post(t, srv.URL, "/v1/mushrooms", "alice", map[string]any{"data": map[string]any{}})
+	if _, obj := f.next(2 * time.Second).change(t); obj["id"] != o["id"] {
+		t.Fatalf("event %v", obj)
+	}
+}

@@ -52,7 +52,7 @@ import (
 const (
 	DefaultBuffer     = 1000
 	DefaultPageSize   = 1000
-	DefaultAuthorizer = 8
+	DefaultAuthorizers = 8
 	// readTimeout bounds one read of a topic, and one authorization.
 	readTimeout = 30 * time.Second
 )
@@ -71,7 +71,7 @@ type Options struct {
 	// and the replays page through more. Default [DefaultPageSize].
 	PageSize int
 	// Authorizers is how many authorizations a topic runs at once when it delivers (one per
-	// group of subscribers). Default [DefaultAuthorizer].
+	// group of subscribers). Default [DefaultAuthorizers].
 	Authorizers int
 	// Logger receives the failures of the topics' reads. Default: discard.
 	Logger *slog.Logger
@@ -200,7 +200,7 @@ func New(store storage.Backend, opts Options) (*Hub, error) {
 		opts.PageSize = DefaultPageSize
 	}
 	if opts.Authorizers <= 0 {
-		opts.Authorizers = DefaultAuthorizer
+		opts.Authorizers = DefaultAuthorizers
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
