@@ -246,9 +246,8 @@ func (a *App) journalPermissions() {
 }
 
 // Close ends the open change feed streams, closes the backends that Initialize opened (not
-// those given in Config), then flushes
-// the metrics and waits up to 5 seconds for pending Sentry events. Call it once the server
-// has stopped serving requests.
+// those given in Config), then flushes the metrics and waits up to 5 seconds for pending
+// Sentry events. Call it once the server has stopped serving requests.
 func (a *App) Close() error {
 	var errs []error
 	if a.changes != nil {

@@ -259,7 +259,7 @@ func FromError(err error) *Error {
 const (
 	MsgFeedUserLimit = "Too many open change feeds for this user (%d at most): close one first."
 	MsgFeedLimit     = "This server holds as many change feeds as it allows (%d): retry later."
-	MsgFeedSlow      = "The client read the change feed too slowly and missed events: reconnect with Last-Event-ID (the id of the last event received) to receive the rest."
+	MsgFeedSlow      = "The client read the change feed too slowly: reconnect with Last-Event-ID (the id of the last event received) to receive the rest."
 	MsgFeedClosed    = "The server is shutting down: reconnect with Last-Event-ID (the id of the last event received) to continue."
 	MsgFeedDisabled  = "Change feeds are disabled on this server."
 )
