@@ -50,8 +50,8 @@ import (
 
 // Defaults of [Options].
 const (
-	DefaultBuffer     = 1000
-	DefaultPageSize   = 1000
+	DefaultBuffer      = 1000
+	DefaultPageSize    = 1000
 	DefaultAuthorizers = 8
 	// readTimeout bounds one read of a topic, and one authorization.
 	readTimeout = 30 * time.Second
