@@ -16,6 +16,7 @@ import (
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
+	"github.com/cliquet-go/cliquet/storage/feed"
 )
 
 // App is the handle returned by Initialize: the loaded settings, the opened backends, and the
@@ -66,6 +67,7 @@ type App struct {
 	// it is replaced, never modified in place, and its writers hold mu.
 	authenticators atomic.Pointer[[]Authenticator]
 	events         eventBus    // resource event subscriptions (events.go)
+	changes        *feed.Hub   // the change feed hub (feed.go); nil when disabled
 	api            apiRegistry // OpenAPI describers and the cached document (openapi.go)
 
 	versionOnce sync.Mutex

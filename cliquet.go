@@ -142,6 +142,9 @@ func Initialize(router chi.Router, cfg Config) (app *App, err error) {
 	if err := a.setupListeners(ctx); err != nil { // event_listeners (listeners.go)
 		return nil, err
 	}
+	if err := a.setupChangeFeed(); err != nil { // feed.go
+		return nil, err
+	}
 
 	mw, err := a.middleware()
 	if err != nil {
@@ -242,11 +245,14 @@ func (a *App) journalPermissions() {
 	}
 }
 
-// Close closes the backends that Initialize opened (not those given in Config), then flushes
-// the metrics and waits up to 5 seconds for pending Sentry events. Call it once the server
-// has stopped serving requests.
+// Close ends the open change feed streams, closes the backends that Initialize opened (not
+// those given in Config), then flushes the metrics and waits up to 5 seconds for pending
+// Sentry events. Call it once the server has stopped serving requests.
 func (a *App) Close() error {
 	var errs []error
+	if a.changes != nil {
+		errs = append(errs, a.changes.Close()) // ends the streams before the backends go
+	}
 	for _, c := range a.opened {
 		errs = append(errs, c.Close())
 	}

@@ -435,7 +435,8 @@ func (a *App) deliverAfter(ctx context.Context, e Event) (err error) {
 func (a *App) fireEvents(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f := frameFrom(r.Context())
-		if f == nil || !f.root || f.app != a || !a.events.has(ResourceRead, ResourceChanged) {
+		if f == nil || !f.root || f.app != a || !a.events.has(ResourceRead, ResourceChanged) || WantsEventStream(r) {
+			// A change feed (WantsEventStream) records no event and must not be held.
 			next.ServeHTTP(w, r)
 			return
 		}

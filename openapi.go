@@ -107,6 +107,9 @@ type APIResponse struct {
 	// Last-Modified, Next-Page, Total-Objects, Total-Records, Alert, Backoff,
 	// Retry-After) refer to shared descriptions, others are described as strings.
 	Headers []string
+	// MediaTypes are other media types of the body, each with its schema (the
+	// text/event-stream of a change feed), beside application/json when Schema is set.
+	MediaTypes map[string]any
 }
 
 // APIDoc is the OpenAPI document being built, as handed to [APIDescriber]s. Its methods
@@ -326,8 +329,15 @@ func responseObject(code int, res APIResponse) map[string]any {
 		desc = http.StatusText(code)
 	}
 	o := map[string]any{"description": desc}
-	if res.Schema != nil {
-		o["content"] = map[string]any{protocol.MediaJSON: map[string]any{"schema": res.Schema}}
+	if res.Schema != nil || len(res.MediaTypes) > 0 {
+		content := map[string]any{}
+		if res.Schema != nil {
+			content[protocol.MediaJSON] = map[string]any{"schema": res.Schema}
+		}
+		for typ, schema := range res.MediaTypes {
+			content[typ] = map[string]any{"schema": schema}
+		}
+		o["content"] = content
 	}
 	if len(res.Headers) > 0 {
 		h := map[string]any{}
@@ -379,10 +389,10 @@ var errnoTable = []errnoDoc{
 	{protocol.ErrnoModifiedMeanwhile, 412, "If-Match or If-None-Match precondition failed; details.existing holds the current object when there is one"},
 	{protocol.ErrnoMethodNotAllowed, 405, "method not routed on this URL (disabled endpoint, readonly mode)"},
 	{protocol.ErrnoVersionNotAvailable, 404, "the URL's /vN prefix is not this server's version"},
-	{protocol.ErrnoClientReachedCapacity, 429, "client reached capacity (reserved)"},
+	{protocol.ErrnoClientReachedCapacity, 429, "too many change feeds open for the user (change_feed_max_streams_per_user); as the final event of a change feed, the client read too slowly; Retry-After is set"},
 	{protocol.ErrnoForbidden, 403, "authenticated, but without the permission"},
 	{protocol.ErrnoConstraintViolated, 409, "unicity conflict (an object with this id exists in a concurrent creation); details {field, existing}"},
-	{protocol.ErrnoBackend, 503, "a storage, cache or permission backend failed or timed out; Retry-After is set"},
+	{protocol.ErrnoBackend, 503, "a storage, cache or permission backend failed or timed out, or the server holds as many change feeds as it allows, or shuts down; Retry-After is set"},
 	{protocol.ErrnoServiceDeprecated, 410, "the service reached its end of service (the eos setting); Alert is set"},
 	{protocol.ErrnoUndefined, 500, "unexpected error (logged with the request id); info links to error_info_link"},
 }
@@ -400,6 +410,7 @@ var errorStatuses = map[int]string{
 	412: "Precondition failed",
 	413: "Request body too large",
 	415: "Unsupported media type: the body is not JSON",
+	429: "Too many requests",
 	500: "Internal error",
 	503: "Service unavailable",
 }

@@ -7,6 +7,7 @@
 //	go run ./bench                 # standard scenarios, memory and PostgreSQL (about 2 min)
 //	go run ./bench -all            # + 1k vs 1M scale, hot collection, tree, 60 s soak, idle RSS
 //	go run ./bench -tree -backends '' # the tree family alone (PostgreSQL)
+//	go run ./bench -feed -backends '' # the change feed scenario alone (PostgreSQL)
 //	go run ./bench -h              # every flag
 //
 // PostgreSQL comes from CLIQUET_BENCH_POSTGRES_DSN, or CLIQUET_TEST_POSTGRES_DSN with the
@@ -55,6 +56,11 @@ type options struct {
 	hotCollections int
 	hotRuns        map[string]bool // the hot scenario's runs to make, by key
 	tree           bool
+	feed           bool
+	feedStreams    int
+	feedUsers      int
+	feedRate       int
+	feedDuration   time.Duration
 	treeWriters    []int // writers of the tree family's create scenarios
 	soak           time.Duration
 	rss            bool
@@ -68,7 +74,8 @@ func defaultOptions() options {
 	return options{clients: 16, duration: 2 * time.Second, warmup: 300 * time.Millisecond, rounds: 2,
 		scenarios: names(), backends: []string{"memory", "postgresql"}, records: 1000, pool: 25,
 		scaleRecords: 1_000_000, hotWriters: 50, hotDuration: 10 * time.Second, hotCollections: 1000,
-		treeWriters: []int{16, 50}, example: "./examples/bookmarks"}
+		treeWriters: []int{16, 50}, example: "./examples/bookmarks",
+		feedStreams: 1000, feedUsers: 100, feedRate: 100, feedDuration: 20 * time.Second}
 }
 
 func names() []string {
@@ -104,12 +111,17 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.soak, "soak", 0, "soak the memory app for this long, sampling its heap (0: no soak)")
 	fs.BoolVar(&o.rss, "rss", false, "measure idle RSS of the apps and of the example")
 	fs.StringVar(&o.example, "example", o.example, "package of the example app for the RSS measurement")
+	fs.BoolVar(&o.feed, "feed", false, "run the change feed scenario on PostgreSQL: two web heads, 1,000 streams, 100 writes/s (use -backends '' to run it alone)")
+	fs.IntVar(&o.feedStreams, "feed-streams", o.feedStreams, "streams of the change feed scenario, spread over both heads and the users")
+	fs.IntVar(&o.feedUsers, "feed-users", o.feedUsers, "users (collections) of the change feed scenario")
+	fs.IntVar(&o.feedRate, "feed-rate", o.feedRate, "paced writes per second of the change feed scenario")
+	fs.DurationVar(&o.feedDuration, "feed-duration", o.feedDuration, "duration of the paced writes of the change feed scenario")
 	fs.BoolVar(&o.tree, "tree", false, "run the tree family on PostgreSQL (Kinto-shaped buckets, collections, records) beside the flat app and a bare tree handler; -scenarios selects get, list, create")
 	tw := fs.String("tree-writers", "16,50", "writers of the tree family's create scenarios")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&o.profileDir, "cpuprofile", "", "write the server CPU profiles of the first round of every scenario (toolkit and bare) to this directory")
 	fs.StringVar(&o.harnessProfile, "harnessprofile", "", "write the harness's own CPU profile (the load generator) to this file")
-	all := fs.Bool("all", false, "everything: -scale -hot -rss -soak 60s, and -tree when the backends include postgresql")
+	all := fs.Bool("all", false, "everything: -scale -hot -rss -soak 60s, and -tree and -feed when the backends include postgresql")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -118,6 +130,7 @@ func parseFlags(args []string) (options, error) {
 	if *all {
 		o.scale, o.hot, o.rss = true, true, true
 		o.tree = o.tree || contains(o.backends, "postgresql")
+		o.feed = o.feed || contains(o.backends, "postgresql")
 		if o.soak == 0 {
 			o.soak = 60 * time.Second
 		}
@@ -233,6 +246,7 @@ type report struct {
 	Scale   []result     `json:"scale,omitempty"`
 	Hot     []hotResult  `json:"hot,omitempty"`
 	Tree    []treeLine   `json:"tree,omitempty"`
+	Feed    *feedResult  `json:"feed,omitempty"`
 	Soak    *soakReport  `json:"soak,omitempty"`
 	RSS     []rssLine    `json:"rss,omitempty"`
 	Loads   []loadReport `json:"loads,omitempty"`
@@ -255,6 +269,11 @@ func run(ctx context.Context, o options, log io.Writer) (*report, error) {
 	if o.tree {
 		if err := runTree(ctx, o, rep, log); err != nil {
 			return rep, fmt.Errorf("tree: %w", err)
+		}
+	}
+	if o.feed {
+		if err := runFeed(ctx, o, rep, log); err != nil {
+			return rep, fmt.Errorf("feed: %w", err)
 		}
 	}
 	if o.soak > 0 {

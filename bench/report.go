@@ -134,6 +134,10 @@ func writeMarkdown(w io.Writer, rep *report, o options) {
 		writeTree(w, rep.Tree)
 	}
 
+	if f := rep.Feed; f != nil {
+		writeFeed(w, f)
+	}
+
 	if rep.Soak != nil {
 		s := rep.Soak
 		fmt.Fprintf(w, "#### Soak (memory, toolkit, GET/list/PATCH mix): %.0f s, %d requests, %d errors\n\n", s.Seconds, s.Requests, s.Errors)
@@ -222,6 +226,12 @@ func writeTargets(w io.Writer, rep *report, o options) {
 		add(fmt.Sprintf("tree, %s: tree app ≥ %.1f× flat app, 0 errors", l.Scenario, l.Target),
 			fmt.Sprintf("%.2f× (%.0f vs %.0f req/s), %d errors", l.TreeOverFlat, l.Tree.RPS, l.Flat.RPS, l.Tree.Errors), l.Met)
 	}
+	if f := rep.Feed; f != nil {
+		add(fmt.Sprintf("change feed, %d streams on %d heads, %.0f writes/s: commit→event p99 ≤ 100 ms, every event once", f.Streams, f.Heads, f.Rate),
+			fmt.Sprintf("p99 %.1f ms (p50 %.1f ms), %d of %d events, %d duplicated", f.P99ms, f.P50ms, f.Delivered, f.Expected, f.Duplicates),
+			f.P99ms <= 100 && f.Delivered == f.Expected && f.Duplicates == 0 && f.WriteErrors == 0)
+		add("change feed: ≤ 20 KB of RSS per idle stream", fmt.Sprintf("%.1f KB (Go heap %.1f KB)", f.RSSPerStreamKB, f.HeapPerStreamKB), f.RSSPerStreamKB <= 20)
+	}
 	for _, l := range rep.RSS {
 		if strings.HasPrefix(l.What, "examples/") {
 			add("idle RSS of the example app < 30 MB", fmt.Sprintf("%.1f MB", l.RSSMB), l.RSSMB < 30)
@@ -260,6 +270,23 @@ func writeTree(w io.Writer, lines []treeLine) {
 			l.Scenario, t.RPS, f.RPS, l.TreeOverFlat, b.RPS, l.TreeOverBare, latency(t), latency(f), latency(b),
 			t.Errors, f.Errors, b.Errors, cpu(t.ServerCPUus), cpu(f.ServerCPUus), cpu(b.ServerCPUus),
 			cpu(t.PostgresCPUus), cpu(f.PostgresCPUus), cpu(b.PostgresCPUus))
+	}
+	fmt.Fprintln(w)
+}
+
+// writeFeed prints the change feed scenario.
+func writeFeed(w io.Writer, f *feedResult) {
+	fmt.Fprintf(w, "#### Change feed (PostgreSQL, %d web heads, %d streams over %d collections, %.0f writes/s for %.0f s)\n\n",
+		f.Heads, f.Streams, f.Users, f.Rate, f.Seconds)
+	fmt.Fprintln(w, "| measure | value |\n|---|---:|")
+	fmt.Fprintf(w, "| writes (errors) | %d (%d) |\n", f.Writes, f.WriteErrors)
+	fmt.Fprintf(w, "| events delivered / expected (duplicated) | %d / %d (%d) |\n", f.Delivered, f.Expected, f.Duplicates)
+	fmt.Fprintf(w, "| commit→event p50 / p99 / max ms | %.1f / %.1f / %.1f |\n", f.P50ms, f.P99ms, f.MaxMs)
+	fmt.Fprintf(w, "| paced write p50 / p99 ms | %.2f / %.2f |\n", f.WriteP50ms, f.WriteP99ms)
+	fmt.Fprintf(w, "| per idle stream: RSS / Go heap KB, goroutines | %.1f / %.1f, %.2f |\n", f.RSSPerStreamKB, f.HeapPerStreamKB, f.GoroutinesPerStream)
+	fmt.Fprintf(w, "| CPU µs per paced write, both heads (the write and its deliveries) | %s |\n", cpu(f.HeadsCPUusPerWrite))
+	for _, t := range f.Throughput {
+		fmt.Fprintf(w, "| unpaced creations, %d writers, %s: writes/s (p50 / p99 ms) | %.0f (%.2f / %.2f) |\n", feedWriters, t.What, t.WPS, t.P50ms, t.P99ms)
 	}
 	fmt.Fprintln(w)
 }

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -62,11 +63,25 @@ type serverConfig struct {
 	Seed     int    // records seeded in the reader collection (memory only: PostgreSQL is loaded with COPY)
 	// WriteWorkers is the toolkit's storage_write_workers (0: the backend's default).
 	WriteWorkers int
+	// Settings are more settings of the toolkit app, "key=value" pairs separated by commas.
+	Settings string
 }
 
 func (c serverConfig) args() []string {
 	return []string{"serve", "-target", c.Target, "-app", c.App, "-backend", c.Backend, "-dsn", c.DSN,
-		"-pool", strconv.Itoa(c.PoolSize), "-seed", strconv.Itoa(c.Seed), "-write-workers", strconv.Itoa(c.WriteWorkers)}
+		"-pool", strconv.Itoa(c.PoolSize), "-seed", strconv.Itoa(c.Seed), "-write-workers", strconv.Itoa(c.WriteWorkers),
+		"-settings", c.Settings}
+}
+
+// extraSettings parses serverConfig.Settings.
+func (c serverConfig) extraSettings() map[string]string {
+	m := map[string]string{}
+	for _, kv := range strings.Split(c.Settings, ",") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	return m
 }
 
 // parentID is the collection (storage parent id) of a Basic-auth user with password
@@ -98,7 +113,7 @@ func newHandler(ctx context.Context, cfg serverConfig, logger *slog.Logger) (htt
 	if cfg.Target == targetBare {
 		return newBare(ctx, cfg)
 	}
-	app, err := initApp(cfg, logger, nil)
+	app, err := initApp(cfg, logger, cfg.extraSettings())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -154,6 +169,9 @@ func controlMux() *http.ServeMux {
 		if r.URL.Query().Get("gc") != "" {
 			runtime.GC()
 		}
+		if r.URL.Query().Get("free") != "" {
+			debug.FreeOSMemory() // return freed memory to the system: RSS then counts live memory
+		}
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
 		w.Header().Set("Content-Type", "application/json")
@@ -186,6 +204,7 @@ func serveMain(args []string) error {
 	fs.IntVar(&cfg.PoolSize, "pool", 25, "connection pool size")
 	fs.IntVar(&cfg.Seed, "seed", 0, "records to seed in the reader collection (memory)")
 	fs.IntVar(&cfg.WriteWorkers, "write-workers", 0, "storage_write_workers of the toolkit (0: default)")
+	fs.StringVar(&cfg.Settings, "settings", "", "more settings of the toolkit app: key=value,key=value")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -374,14 +393,16 @@ func procRSS(pid int) int64 {
 
 // memstats asks the server for its heap statistics (after a GC when gc is true).
 func (s *server) memstats(ctx context.Context, gc bool) (memStats, error) {
+	return s.memstatsQuery(ctx, map[bool]string{true: "?gc=1"}[gc])
+}
+
+// memstatsQuery is memstats with the query of /memstats ("?gc=1&free=1").
+func (s *server) memstatsQuery(ctx context.Context, query string) (memStats, error) {
 	var m memStats
 	if s == nil || s.ctl == "" {
 		return m, errors.New("bench: no control listener")
 	}
-	u := s.ctl + "/memstats"
-	if gc {
-		u += "?gc=1"
-	}
+	u := s.ctl + "/memstats" + query
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/cliquet-go/cliquet/cache"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/storage"
+	"github.com/cliquet-go/cliquet/storage/feed"
 )
 
 // Errno is the application error number carried by every error response. The numbers are
@@ -203,6 +204,10 @@ func UnsupportedMediaType(accepted ...string) *Error {
 //   - storage.ErrReadOnly, *storage.BackendError, *cache.BackendError,
 //     *permission.BackendError, context.DeadlineExceeded → 503 errno 201 (Retry-After is
 //     added by the writer);
+//   - the change feed's: a *feed.LimitError of a user, and feed.ErrSlow (a stream that
+//     fell behind) → 429 errno 117; a *feed.LimitError of the process, feed.ErrClosed
+//     and feed.ErrShutdown (the server stops) → 503 errno 201; storage.ErrNotifyDisabled
+//     → 406 errno 107 (see feedError);
 //   - anything else → 500 errno 999, with Cause set so that it gets logged.
 func FromError(err error) *Error {
 	var pe *Error
@@ -212,6 +217,9 @@ func FromError(err error) *Error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return NewError(http.StatusRequestEntityTooLarge, ErrnoRequestTooLarge, MsgTooLarge)
+	}
+	if e := feedError(err); e != nil {
+		return e
 	}
 	var ue *storage.UnicityError
 	var sbe *storage.BackendError
@@ -245,4 +253,37 @@ func FromError(err error) *Error {
 	e := NewError(http.StatusInternalServerError, ErrnoUndefined, MsgUndefined)
 	e.Cause = err
 	return e
+}
+
+// The messages of the change feed's errors.
+const (
+	MsgFeedUserLimit = "Too many open change feeds for this user (%d at most): close one first."
+	MsgFeedLimit     = "This server holds as many change feeds as it allows (%d): retry later."
+	MsgFeedSlow      = "The client read the change feed too slowly: reconnect with Last-Event-ID (the id of the last event received) to receive the rest."
+	MsgFeedClosed    = "The server is shutting down: reconnect with Last-Event-ID (the id of the last event received) to continue."
+	MsgFeedDisabled  = "Change feeds are disabled on this server."
+)
+
+// feedError maps the errors of the change feed (package storage/feed), nil for others.
+func feedError(err error) *Error {
+	var le *feed.LimitError
+	switch {
+	case errors.As(err, &le) && le.PerUser:
+		return NewError(http.StatusTooManyRequests, ErrnoClientReachedCapacity, fmt.Sprintf(MsgFeedUserLimit, le.Max))
+	case errors.As(err, &le):
+		e := NewError(http.StatusServiceUnavailable, ErrnoBackend, fmt.Sprintf(MsgFeedLimit, le.Max))
+		e.Cause = err
+		return e
+	case errors.Is(err, feed.ErrSlow):
+		return NewError(http.StatusTooManyRequests, ErrnoClientReachedCapacity, MsgFeedSlow)
+	case errors.Is(err, feed.ErrClosed), errors.Is(err, feed.ErrShutdown):
+		e := NewError(http.StatusServiceUnavailable, ErrnoBackend, MsgFeedClosed)
+		e.Cause = err
+		return e
+	case errors.Is(err, storage.ErrNotifyDisabled):
+		e := invalid(http.StatusNotAcceptable, []Detail{{Location: "headers", Name: "Accept", Description: MsgFeedDisabled}})
+		e.Title = http.StatusText(http.StatusNotAcceptable)
+		return e
+	}
+	return nil
 }

@@ -32,7 +32,7 @@ const (
 	MediaJSONPatch         = "application/json-patch+json"
 )
 
-// ErrorWriter renders errors for one application: it adds Retry-After to 503s (and 409s),
+// ErrorWriter renders errors for one application: it adds Retry-After to 503s (and 409s, 429s),
 // the info link to 500s, and logs the cause of 5xx responses. Install it in the request
 // context with [WithErrorWriter]; [WriteError] finds it there.
 type ErrorWriter struct {
@@ -79,7 +79,7 @@ func (ew *ErrorWriter) Write(w http.ResponseWriter, r *http.Request, err error) 
 	for k, v := range e.Header {
 		h[k] = v
 	}
-	if e.Code == http.StatusServiceUnavailable || e.Code == http.StatusConflict {
+	if e.Code == http.StatusServiceUnavailable || e.Code == http.StatusConflict || e.Code == http.StatusTooManyRequests {
 		ra := ew.RetryAfterSeconds
 		if ra <= 0 {
 			ra = 30

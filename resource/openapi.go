@@ -22,6 +22,7 @@ type apiDescription struct {
 	plural, object               []string
 	shareable                    bool
 	id                           map[string]any // the schema of the {id} path parameter
+	feed                         bool           // GET on the plural URL serves change feeds
 }
 
 // newAPIDescription builds the description of rs; schemaDoc is the JSON Schema given in the
@@ -30,7 +31,7 @@ func newAPIDescription(rs *core, schemaDoc []byte, plural, object []string) (*ap
 	d := &apiDescription{
 		name: rs.name, pluralPath: rs.pluralPath, objectPath: rs.objectPath,
 		plural: plural, object: object, shareable: rs.share != nil,
-		id: map[string]any{"type": "string"},
+		id: map[string]any{"type": "string"}, feed: rs.changes.hub != nil,
 	}
 	switch rs.ids.(type) {
 	case UUIDGenerator:
@@ -264,7 +265,7 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 	for _, m := range d.plural {
 		switch m {
 		case http.MethodGet:
-			add(http.MethodGet, d.pluralPath, cliquet.APIOperation{
+			listing := cliquet.APIOperation{
 				Summary:    "List " + what + ", filtered, sorted and paginated.",
 				Parameters: withHeaders(listParams, fields, ifMatch, ifNoneMatch),
 				Responses: map[int]cliquet.APIResponse{
@@ -272,7 +273,13 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 					304: {Description: "Not modified (If-None-Match).", Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
 				},
 				Errors: []int{400, 401, 403, 406, 412},
-			})
+			}
+			if d.feed {
+				if err := d.describeFeed(doc, &listing, listItem); err != nil {
+					return err
+				}
+			}
+			add(http.MethodGet, d.pluralPath, listing)
 			add(http.MethodHead, d.pluralPath, cliquet.APIOperation{
 				Summary:    "Count " + what + " (Total-Objects) without listing them.",
 				Parameters: withHeaders(filterParams, ifMatch, ifNoneMatch),
@@ -416,5 +423,38 @@ func anyStrings(v any) []string {
 		}
 		return out
 	}
+	return nil
+}
+
+// describeFeed adds the change feed to the list operation op: the text/event-stream body
+// of its 200, whose events' data are of the schema <name>.change, the Last-Event-ID
+// header and the 429 of the per-user limit.
+func (d *apiDescription) describeFeed(doc *cliquet.APIDoc, op *cliquet.APIOperation, item any) error {
+	change, err := doc.AddSchema(d.name+".change", map[string]any{
+		"type":        "object",
+		"description": "The data of one event of a change feed (text/event-stream); the event id is the object's last_modified.",
+		"required":    []string{"action", "data"},
+		"properties": map[string]any{
+			"action": map[string]any{"enum": []string{"create", "update", "delete"},
+				"description": "What the write that gave the object this version did; update for a replayed live object."},
+			"data": item,
+		},
+	})
+	if err != nil {
+		return err
+	}
+	op.Summary += " With Accept: text/event-stream, a change feed instead (Server-Sent Events): the changes after " +
+		"Last-Event-ID (or _since), then each change as it is committed; _sort, _limit and _token are refused."
+	op.Description = "Change feed events: `id: <last_modified>`, `data: <JSON of schema " + d.name + ".change>`; " +
+		"the stream ends with `event: error` whose data is the JSON error body (429 errno 117: reconnect with " +
+		"Last-Event-ID; 503 errno 201: retry, as the event's retry field says; 401, 403, 404: access lost)."
+	op.Parameters = append(op.Parameters, cliquet.APIParameter{Name: "Last-Event-ID", In: "header",
+		Description: "Change feed only: replay the changes after this timestamp (the id of the last event received) before the live ones.",
+		Schema:      map[string]any{"type": "string", "pattern": `^([0-9]+|"[0-9]+")$`}})
+	ok := op.Responses[200]
+	ok.MediaTypes = map[string]any{"text/event-stream": map[string]any{"type": "string",
+		"description": "Server-Sent Events; each event's data is a " + d.name + ".change: " + change["$ref"].(string)}}
+	op.Responses[200] = ok
+	op.Errors = append(op.Errors, 429)
 	return nil
 }

@@ -59,6 +59,8 @@ type core struct {
 	maxPrincipals int
 	scheme, host  string // http_scheme, http_host overrides
 
+	changes feedSettings // the change feed (feed.go)
+
 	bodies bodies // response buffers (handlers.go)
 	// jsonType is the Content-Type value of the JSON responses, one slice for all of them
 	// (net/http copies header values and never writes them); its length is its capacity,
@@ -237,6 +239,9 @@ func Register[T any](app *cliquet.App, spec Spec[T]) (*Resource[T], error) {
 		rs.cacheExpires = n
 	}
 	rs.scheme, rs.host = s.String("http_scheme"), s.String("http_host")
+	if err := rs.setupFeed(app); err != nil { // feed.go
+		return nil, err
+	}
 	readonly, err := s.Bool("readonly")
 	if err != nil {
 		return nil, err
@@ -262,7 +267,7 @@ func Register[T any](app *cliquet.App, spec Spec[T]) (*Resource[T], error) {
 	for _, m := range plural {
 		switch m {
 		case http.MethodGet:
-			handlers["plural "+http.MethodGet] = rs.handle(rs.listObjects)
+			handlers["plural "+http.MethodGet] = rs.handle(rs.orFeed(rs.listObjects))
 			handlers["plural "+http.MethodHead] = rs.handle(rs.listObjects)
 		case http.MethodPost:
 			handlers["plural "+m] = rs.handle(rs.createObject)

@@ -6,6 +6,8 @@
 // it. It passes the storagetest conformance suite; filters, pagination rules and sorting follow
 // the jsonb ordering of the storage package doc.
 //
+// It implements [storage.Notifier]: its writes are announced in process (see [Backend.Listen]).
+//
 // Each collection (a [storage.Scope]) has its own lock. Writes decode Data once and keep both
 // the compacted bytes and the decoded form, so a Get is a map lookup plus a copy of the bytes,
 // and List/Count/DeleteAll evaluate filters without decoding JSON. Returned objects never alias
@@ -24,6 +26,7 @@ import (
 
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/storage"
+	"github.com/cliquet-go/cliquet/storage/internal/fanout"
 	"github.com/cliquet-go/cliquet/storage/internal/match"
 )
 
@@ -55,6 +58,8 @@ type Backend struct {
 
 	mu    sync.RWMutex
 	colls map[storage.Scope]*collection
+
+	changes fanout.Set // the listeners of Listen (notify.go)
 }
 
 // collection holds one scope. Docs are immutable once stored: writes replace the pointer, so
@@ -72,6 +77,7 @@ var (
 	_ storage.Pinger  = (*Backend)(nil)
 
 	_ storage.TimestampLister = (*Backend)(nil)
+	_ storage.Notifier        = (*Backend)(nil)
 )
 
 // New returns an empty backend. opts may be nil.
@@ -164,6 +170,7 @@ func (b *Backend) Create(ctx context.Context, s storage.Scope, o storage.Object)
 	d := &match.Doc{ID: id, LastModified: b.bump(c, o.LastModified), Data: data, Raw: raw}
 	c.live[id] = d
 	delete(c.dead, id)
+	b.announce(s, c.ts, storage.ActionCreate)
 	return object(d), nil
 }
 
@@ -238,6 +245,11 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object,
 	d := &match.Doc{ID: o.ID, LastModified: b.bump(c, forced), Data: data, Raw: raw}
 	c.live[o.ID] = d
 	delete(c.dead, o.ID)
+	if ok {
+		b.announce(s, c.ts, storage.ActionUpdate)
+	} else {
+		b.announce(s, c.ts, storage.ActionCreate)
+	}
 	return object(d), nil
 }
 
@@ -271,6 +283,7 @@ func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastMo
 	t := tombstone(id, b.bump(c, lastModified))
 	delete(c.live, id)
 	c.dead[id] = t
+	b.announce(s, c.ts, storage.ActionDelete)
 	return object(t), nil
 }
 
@@ -305,6 +318,9 @@ func (b *Backend) DeleteAll(ctx context.Context, s storage.Scope, opt storage.Li
 		delete(c.live, d.ID)
 		c.dead[d.ID] = t
 		out[i] = object(t)
+	}
+	if len(out) > 0 {
+		b.announce(s, c.ts, storage.ActionDelete)
 	}
 	return out, nil
 }
@@ -456,9 +472,10 @@ var ErrClosed = errors.New("storage: memory: backend closed")
 
 // Close implements [storage.Backend]: it drops the data, and every later call fails with a
 // *storage.BackendError wrapping [ErrClosed], as a server backend fails once its connections
-// are closed. Closing again does nothing.
+// are closed; its listeners (Listen) are stopped. Closing again does nothing.
 func (b *Backend) Close() error {
 	b.closed.Store(true)
+	b.changes.Close()
 	b.mu.Lock()
 	b.colls = make(map[storage.Scope]*collection)
 	b.mu.Unlock()

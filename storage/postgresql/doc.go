@@ -14,7 +14,8 @@
 // none),
 // storage_write_workers (connections of the write pipeline, default [DefaultWriteWorkers]:
 // half the CPUs, at least 2, at most half the pool; negative: no pipeline) and
-// storage_max_fetch_size (cap on the rows List returns without a limit, default 10000).
+// storage_max_fetch_size (cap on the rows List returns without a limit, default 10000) and
+// storage_notify (announce the writes with NOTIFY, default true; see below).
 // Opening the backend does not touch the schema: run [Backend.InitializeSchema] from the
 // migrate step.
 //
@@ -126,4 +127,16 @@
 // Failures of the server or of the
 // pool (including the pool timeout) are returned as *storage.BackendError; the pool reopens
 // connections by itself when the server comes back.
+//
+// # Change notifications
+//
+// The backend implements [storage.Notifier]: every statement that moves a collection clock
+// calls pg_notify on [NotifyChannel] with the collection, its new timestamp and the action,
+// so that the notification is queued by the writing transaction and delivered at its
+// commit, never for a rolled-back write. [Backend.Listen] listens on one connection of its
+// own (not from the pool, application_name "cliquet change listener"), reopened when it
+// breaks. NOTIFY takes a lock at commit that serialises the commits of the transactions that
+// notified, across the server: [Options.NoNotify] (storage_notify = false) turns the
+// announcements off, by a run-time parameter of the pool's connections that the statements
+// test.
 package postgresql

@@ -301,7 +301,7 @@ func textArray(elems [][]byte) []byte {
 // each collection's clock is bumped once and its object inserted, all in one transaction.
 // An object gets no row back when its collection has no clock row yet or a live object has
 // its id: the caller then runs the general statement for it alone.
-const groupCreateSQL = `WITH input AS (
+var groupCreateSQL = `WITH input AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS i(resource_name, parent_id, id, data)),
 locked AS (
 	SELECT t.resource_name, t.parent_id FROM timestamps AS t JOIN input AS i
@@ -313,7 +313,8 @@ locked AS (
 clock AS (
 	UPDATE timestamps AS t SET last_modified = GREATEST(t.last_modified + 1, ` + nowMS + `)
 	FROM locked AS l WHERE t.resource_name = l.resource_name AND t.parent_id = l.parent_id
-	RETURNING t.resource_name, t.parent_id, t.last_modified)
+	RETURNING t.resource_name, t.parent_id, t.last_modified,
+		` + notifyExpr("t.resource_name", "t.parent_id", "t.last_modified", "'create'") + `)
 INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data, raw)
 SELECT i.resource_name, i.parent_id, i.id, c.last_modified, FALSE,
 	COALESCE(i.data::jsonb, '{}'::jsonb) - '{id,last_modified,deleted}'::text[], COALESCE(i.data, '{}')

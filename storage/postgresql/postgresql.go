@@ -18,6 +18,7 @@ import (
 
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/storage"
+	"github.com/cliquet-go/cliquet/storage/internal/fanout"
 )
 
 // BackendName is the name under which the backend registers itself, and the Backend field of
@@ -84,6 +85,12 @@ type Options struct {
 	// (see "Write pipeline" in the package documentation). Default [DefaultWriteWorkers]; a
 	// negative value turns the pipeline off (each write takes a pooled connection).
 	WriteWorkers int
+	// NoNotify turns off the announcement of committed writes (storage.Notifier, see
+	// [NotifyChannel]): Listen then fails with storage.ErrNotifyDisabled. PostgreSQL's
+	// NOTIFY serialises the commits of the transactions that notified, across the server,
+	// so a deployment whose web heads serve no change feed may spare it. Default false:
+	// writes are announced.
+	NoNotify bool
 }
 
 // DefaultWriteWorkers is the number of write-pipeline workers used when
@@ -110,8 +117,10 @@ type Backend struct {
 	poolTimeout time.Duration
 	maxFetch    int
 	log         *slog.Logger
-	pipe        *pipeline // nil: no write pipeline
-	joint       sync.Map  // *permpg.Backend → bool: on the same database (GetManyAccess)
+	pipe        *pipeline  // nil: no write pipeline
+	joint       sync.Map   // *permpg.Backend → bool: on the same database (GetManyAccess)
+	noNotify    bool       // Options.NoNotify
+	changes     fanout.Set // the listeners of Listen (notify.go)
 }
 
 var (
@@ -122,6 +131,7 @@ var (
 	_ storage.Flusher    = (*Backend)(nil)
 
 	_ storage.TimestampLister = (*Backend)(nil)
+	_ storage.Notifier        = (*Backend)(nil)
 )
 
 func init() {
@@ -130,7 +140,7 @@ func init() {
 
 // Open is the storage.Factory registered as "postgresql". It reads storage_url,
 // storage_pool_size, storage_pool_timeout (seconds), storage_statement_timeout (seconds, 0
-// for none), storage_write_workers and storage_max_fetch_size. It does not touch the
+// for none), storage_write_workers, storage_max_fetch_size and storage_notify. It does not touch the
 // schema: run [Backend.InitializeSchema] from the migrate step. It logs through the logger
 // carried by ctx ([config.LoggerFrom]).
 func Open(ctx context.Context, s *config.Settings) (storage.Backend, error) {
@@ -151,6 +161,11 @@ func Open(ctx context.Context, s *config.Settings) (storage.Backend, error) {
 	if opts.WriteWorkers, err = s.Int("storage_write_workers"); err != nil {
 		return nil, err
 	}
+	notify, err := s.Bool("storage_notify")
+	if err != nil {
+		return nil, err
+	}
+	opts.NoNotify = !notify
 	if n, set, err := s.OptionalInt("storage_max_fetch_size"); err != nil {
 		return nil, err
 	} else if set {
@@ -205,6 +220,9 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 		ms := (opts.StatementTimeout + time.Millisecond - 1) / time.Millisecond // 0 would mean none
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(int64(ms), 10)
 	}
+	if opts.NoNotify {
+		cfg.ConnConfig.RuntimeParams[notifySetting] = "off"
+	}
 	cfg.MaxConns = int32(opts.PoolSize)
 	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > opts.PoolTimeout {
 		cfg.ConnConfig.ConnectTimeout = opts.PoolTimeout
@@ -213,7 +231,8 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage/postgresql: %w", err)
 	}
-	b := &Backend{pool: pool, poolTimeout: opts.PoolTimeout, maxFetch: opts.MaxFetchSize, log: opts.Logger}
+	b := &Backend{pool: pool, poolTimeout: opts.PoolTimeout, maxFetch: opts.MaxFetchSize, log: opts.Logger, noNotify: opts.NoNotify}
+	b.changes.Source = b.listenSource
 	if opts.WriteWorkers == 0 {
 		opts.WriteWorkers = DefaultWriteWorkers(opts.PoolSize, runtime.GOMAXPROCS(0))
 	}
@@ -223,9 +242,10 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	return b, nil
 }
 
-// Close stops the write pipeline and closes the pool, waiting for connections in use to be
-// returned.
+// Close stops the change listeners and the write pipeline and closes the pool, waiting for
+// connections in use to be returned.
 func (b *Backend) Close() error {
+	b.changes.Close()
 	if b.pipe != nil {
 		b.pipe.close()
 	}

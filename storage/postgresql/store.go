@@ -28,16 +28,22 @@ const nowMS = "floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 // write. $1 is the resource, $2 the parent; forced is an expression giving the client-forced
 // timestamp the write will use, 0 for none: the clock becomes max(previous+1, forced), or
 // max(previous+1, now) without one. cond, if not empty, is a WHERE clause that skips the
-// write (and the clock bump) when false.
-func clockCTE(forced, cond string) string {
+// write (and the clock bump) when false. action is the SQL text of the write's
+// storage.Action, which the clock row's change notification carries (notifyExpr).
+func clockCTE(forced, cond, action string) string {
 	return `clock AS (
 	INSERT INTO timestamps AS t (resource_name, parent_id, last_modified)
 	SELECT $1, $2, CASE WHEN f.v > 0 THEN f.v ELSE ` + nowMS + ` END
 	FROM (SELECT ` + forced + ` AS v) AS f ` + cond + `
 	ON CONFLICT (resource_name, parent_id) DO UPDATE
 		SET last_modified = GREATEST(t.last_modified + 1, EXCLUDED.last_modified)
-	RETURNING last_modified)`
+	RETURNING last_modified, ` + notifyExpr("$1", "$2", "last_modified", action) + `)`
 }
+
+// upsertAction is the action of an upsert of $3: an update when a live object has the id,
+// else a creation.
+const upsertAction = `CASE WHEN EXISTS (SELECT 1 FROM objects
+		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted) THEN 'update' ELSE 'create' END`
 
 // storedTS is the timestamp of the live object $3, 0 when there is none.
 const storedTS = `COALESCE((SELECT last_modified FROM objects
@@ -81,7 +87,7 @@ func readData(o string) string { return "COALESCE(" + o + "raw, " + o + "data::t
 
 var (
 	createSQL = `WITH ` + clockCTE("$4::bigint", `WHERE NOT EXISTS (SELECT 1 FROM objects
-		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted)`) + `
+		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted)`, "'create'") + `
 INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data, raw)
 SELECT $1, $2, $3, ` + forcedTS("$4::bigint", "$4::bigint > 0") + `, FALSE, ` + dataExpr + `, ` + rawExpr + `
 FROM clock
@@ -100,7 +106,7 @@ RETURNING last_modified, raw`
 	UPDATE timestamps AS t SET last_modified = GREATEST(t.last_modified + 1, ` + nowMS + `)
 	WHERE t.resource_name = $1 AND t.parent_id = $2 AND $4::bigint = 0 AND NOT EXISTS (SELECT 1 FROM objects
 		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted)
-	RETURNING last_modified)
+	RETURNING last_modified, ` + notifyExpr("$1", "$2", "last_modified", "'create'") + `)
 INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data, raw)
 SELECT $1, $2, $3, clock.last_modified, FALSE, ` + dataExpr + `, ` + rawExpr + `
 FROM clock
@@ -109,7 +115,7 @@ ON CONFLICT (resource_name, parent_id, id) DO UPDATE
 	WHERE o.deleted
 RETURNING last_modified, raw`
 
-	updateSQL = `WITH ` + clockCTE("CASE WHEN $4::bigint > "+storedTS+" THEN $4::bigint ELSE 0 END", "") + `
+	updateSQL = `WITH ` + clockCTE("CASE WHEN $4::bigint > "+storedTS+" THEN $4::bigint ELSE 0 END", "", upsertAction) + `
 INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data, raw)
 SELECT $1, $2, $3, ` + forcedTS("$4::bigint", "$4::bigint > "+storedTS) + `, FALSE, ` + dataExpr + `, ` + rawExpr + `
 FROM clock
@@ -120,7 +126,7 @@ RETURNING last_modified, raw`
 	// updateIfSQL is updateSQL with a condition ($6, the object's timestamp): it only
 	// replaces, and writes nothing when the condition fails.
 	updateIfSQL = `WITH ` + targetCTE("$6::bigint") + `,
-` + clockCTE("CASE WHEN $4::bigint > $6::bigint THEN $4::bigint ELSE 0 END", "WHERE EXISTS (SELECT 1 FROM target)") + `
+` + clockCTE("CASE WHEN $4::bigint > $6::bigint THEN $4::bigint ELSE 0 END", "WHERE EXISTS (SELECT 1 FROM target)", "'update'") + `
 UPDATE objects AS o SET data = ` + dataExpr + `, raw = ` + rawExpr + `,
 	last_modified = ` + forcedTS("$4::bigint", "$4::bigint > $6::bigint") + `
 FROM clock
@@ -129,7 +135,7 @@ RETURNING o.last_modified, o.raw`
 
 	// deleteIfSQL is deleteSQL with a condition ($5, the object's timestamp).
 	deleteIfSQL = `WITH ` + targetCTE("$5::bigint") + `,
-` + clockCTE("CASE WHEN $4::bigint > $5::bigint THEN $4::bigint ELSE 0 END", "WHERE EXISTS (SELECT 1 FROM target)") + `
+` + clockCTE("CASE WHEN $4::bigint > $5::bigint THEN $4::bigint ELSE 0 END", "WHERE EXISTS (SELECT 1 FROM target)", "'delete'") + `
 UPDATE objects AS o SET deleted = TRUE, data = NULL, raw = NULL,
 	last_modified = ` + forcedTS("$4::bigint", "$4::bigint > $5::bigint") + `
 FROM clock
@@ -137,7 +143,7 @@ WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND NOT o.deleted
 RETURNING o.last_modified`
 
 	deleteSQL = `WITH ` + clockCTE("CASE WHEN $4::bigint > "+storedTS+" THEN $4::bigint ELSE 0 END", `WHERE EXISTS (SELECT 1 FROM objects
-		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted)`) + `
+		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted)`, "'delete'") + `
 UPDATE objects AS o SET deleted = TRUE, data = NULL, raw = NULL,
 	last_modified = ` + forcedTS("$4::bigint", "$4::bigint > o.last_modified") + `
 FROM clock
@@ -512,7 +518,7 @@ clock AS (
 	SELECT $1, $2, `, nowMS, ` + n.c - 1 FROM n WHERE n.c > 0
 	ON CONFLICT (resource_name, parent_id) DO UPDATE SET last_modified =
 		GREATEST(t.last_modified + 1, `, nowMS, `) + (SELECT c FROM n) - 1
-	RETURNING last_modified)
+	RETURNING last_modified, `, notifyExpr("$1", "$2", "last_modified", "'delete'"), `)
 UPDATE objects AS o SET deleted = TRUE, data = NULL, raw = NULL, last_modified = clock.last_modified - n.c + m.rn
 FROM matched m, clock, n
 WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = m.id AND NOT o.deleted

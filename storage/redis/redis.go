@@ -13,6 +13,7 @@ import (
 
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/storage"
+	"github.com/cliquet-go/cliquet/storage/internal/fanout"
 	"github.com/cliquet-go/cliquet/storage/internal/match"
 )
 
@@ -83,14 +84,17 @@ func init() {
 // processes sharing one server. It implements [storage.Backend], [storage.Pinger] and
 // [storage.Flusher], but not [storage.Transactor]: see the package documentation.
 type Backend struct {
-	client *goredis.Client
-	prefix string
+	client  *goredis.Client
+	prefix  string
+	changes fanout.Set // the listeners of Listen (notify.go)
 }
 
 var (
 	_ storage.Backend = (*Backend)(nil)
 	_ storage.Pinger  = (*Backend)(nil)
 	_ storage.Flusher = (*Backend)(nil)
+
+	_ storage.Notifier = (*Backend)(nil)
 )
 
 // New returns a backend for opt. It does not contact the server: a server that is down makes
@@ -129,14 +133,19 @@ func New(ctx context.Context, opt Options) (*Backend, error) {
 	if opt.Prefix == "" {
 		opt.Prefix = DefaultPrefix
 	}
-	return &Backend{client: goredis.NewClient(ro), prefix: opt.Prefix}, nil
+	b := &Backend{client: goredis.NewClient(ro), prefix: opt.Prefix}
+	b.changes.Source = b.listenSource
+	return b, nil
 }
 
 // Client returns the underlying go-redis client (for diagnostics and tests).
 func (b *Backend) Client() *goredis.Client { return b.client }
 
-// Close closes the connection pool.
-func (b *Backend) Close() error { return b.client.Close() }
+// Close stops the change listeners and closes the connection pool.
+func (b *Backend) Close() error {
+	b.changes.Close()
+	return b.client.Close()
+}
 
 // fail wraps a go-redis error. A write refused by a read-only replica also matches
 // storage.ErrReadOnly.

@@ -5,7 +5,8 @@ import goredis "github.com/redis/go-redis/v9"
 // The Lua scripts below run atomically on the server: each one reads the collection clock,
 // computes the new timestamp and writes the object (or tombstone) and the clock in one step,
 // so that timestamps are strictly increasing and unique within a collection, whichever web
-// head or goroutine writes. The current time comes from the server's TIME, so several web
+// head or goroutine writes, and publishes the write for the change listeners (notify.go) in
+// the same step. The current time comes from the server's TIME, so several web
 // heads with skewed clocks still agree.
 //
 // Every script takes KEYS = {clock, obj, del} (see collectionKeys).
@@ -40,6 +41,12 @@ end
 local function lm_of(v)
   return tonumber(string.match(v, '^(%d+)'))
 end
+-- announce publishes the write (storage.Notifier): "<clock> <action> <clock key>" on the
+-- channel "<prefix>changes", the prefix being what precedes the key's hash tag.
+local function announce(ts, action)
+  local prefix = string.match(KEYS[1], '^(.*){')
+  redis.call('PUBLISH', prefix .. 'changes', fmt(ts) .. ' ' .. action .. ' ' .. KEYS[1])
+end
 `
 
 // scriptCreate: ARGV = {id, data, forced}. Returns {0, stored} when a live object has the id,
@@ -54,6 +61,7 @@ if f > 0 then lm, c = forced(prev, f) else lm = fresh(prev); c = lm end
 redis.call('HSET', KEYS[2], ARGV[1], fmt(lm) .. ':' .. ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('SET', KEYS[1], fmt(c))
+announce(c, 'create')
 return {1, lm}
 `)
 
@@ -73,6 +81,7 @@ if f > 0 then lm, c = forced(prev, f) else lm = fresh(prev); c = lm end
 redis.call('HSET', KEYS[2], ARGV[1], fmt(lm) .. ':' .. ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('SET', KEYS[1], fmt(c))
+if existing then announce(c, 'update') else announce(c, 'create') end
 return lm
 `)
 
@@ -92,6 +101,7 @@ if f > 0 then lm, c = forced(prev, f) else lm = fresh(prev); c = lm end
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[1], fmt(lm))
 redis.call('SET', KEYS[1], fmt(c))
+announce(c, 'delete')
 return lm
 `)
 
@@ -113,7 +123,10 @@ for i = 1, #ARGV, 2 do
     out[#out + 1] = ts
   end
 end
-if ts ~= nil then redis.call('SET', KEYS[1], fmt(ts)) end
+if ts ~= nil then
+  redis.call('SET', KEYS[1], fmt(ts))
+  announce(ts, 'delete')
+end
 return out
 `)
 

@@ -15,6 +15,7 @@ const (
 	Flusher         Capability = "storage.Flusher"
 	Pinger          Capability = "storage.Pinger"
 	TimestampLister Capability = "storage.TimestampLister"
+	Notifier        Capability = "storage.Notifier"
 )
 
 // Declarer is implemented by harnesses that declare which optional interfaces their backends

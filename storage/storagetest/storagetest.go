@@ -40,7 +40,9 @@
 // The transaction subtest runs when the backend implements [storage.Transactor]; the flush and
 // ping subtests run when it implements [storage.Flusher] and [storage.Pinger]; the
 // TimestampLister subtests (same results as Timestamp + List, the page and its timestamp read
-// together under concurrent writes) when it implements [storage.TimestampLister]. With a
+// together under concurrent writes) when it implements [storage.TimestampLister]; the
+// Notifier subtests (every committed write announced once visible, with its scope,
+// timestamp and action) when it implements [storage.Notifier]. With a
 // [Declarer] harness none of them skips: a backend declared without the interface has the
 // resource layer's fallback (Timestamp then List) checked instead.
 //
@@ -155,6 +157,7 @@ func Run(t *testing.T, h Harness) {
 		{"Concurrency", concurrencyTests},
 		{"ConditionalWrites", conditionalTests},
 		{"TimestampLister", timestampListerTests},
+		{"Notifier", notifyTests},
 		{"Optional", optionalTests},
 	}
 	for _, g := range groups {

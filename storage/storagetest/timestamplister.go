@@ -141,18 +141,7 @@ var timestampListerTests = []subtest{
 				}
 			}()
 		}
-		for w := range writers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range writes {
-					if _, err := e.b.Create(e.ctx, scope, storage.Object{Data: raw(fmt.Sprintf(`{"w": %d, "i": %d}`, w, i))}); err != nil {
-						errs <- err
-						return
-					}
-				}
-			}()
-		}
+		e.createConcurrently(&wg, writers, writes, errs)
 		wg.Wait()
 		stop()
 		rg.Wait()
