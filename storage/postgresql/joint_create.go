@@ -9,21 +9,19 @@ import (
 	"github.com/cliquet-go/cliquet/storage"
 )
 
-// jointCreate turns a create statement ("WITH clock AS (...) INSERT INTO objects ...
-// RETURNING last_modified, data") into one that also inserts the new object's ACEs into
-// the permission tables of the same database, when, and only when, the object is written:
-// the ACEs are $6 (the object's URI) and $7, a JSON array of [permission, principal] pairs
-// (text, which the write pipeline can send, unlike arrays).
+// jointCreate turns a create statement (see clocked: "WITH ... w AS (INSERT INTO objects
+// ...), tick AS (...) SELECT last_modified, data FROM w") into one that also inserts the new
+// object's ACEs into the permission tables of the same database, when, and only when, the
+// object is written: the ACEs are $6 (the object's URI) and $7, a JSON array of
+// [permission, principal] pairs (text, which the write pipeline can send, unlike arrays).
 func jointCreate(create string) string {
-	i := strings.Index(create, "\nINSERT INTO objects")
+	i := strings.LastIndex(create, "\nSELECT ")
 	return create[:i] + `,
-ins AS (` + create[i+1:] + `),
 aces AS (
 	INSERT INTO access_control_entries (object_id, permission, principal)
 	SELECT $6::text, e->>0, e->>1 FROM jsonb_array_elements($7::text::jsonb) AS e
-	WHERE EXISTS (SELECT 1 FROM ins)
-	ON CONFLICT DO NOTHING)
-SELECT last_modified, data FROM ins`
+	WHERE EXISTS (SELECT 1 FROM w)
+	ON CONFLICT DO NOTHING)` + create[i:]
 }
 
 var (

@@ -21,21 +21,65 @@ import (
 // nowMS is the server's clock in epoch milliseconds: every web head shares one clock.
 const nowMS = "floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
-// clockCTE upserts the collection clock row and returns the new timestamp. Taking the row
-// lock inside the writing statement serialises the writers of one collection until commit,
-// so timestamps are strictly increasing in commit order: a _since poller never misses a
-// write. $1 is the resource, $2 the parent; forced is an expression giving the client-forced
-// timestamp the write will use, 0 for none: the clock becomes max(previous+1, forced), or
-// max(previous+1, now) without one. cond, if not empty, is a WHERE clause that skips the
-// write (and the clock bump) when false.
-func clockCTE(forced, cond string) string {
-	return `clock AS (
-	INSERT INTO timestamps AS t (resource_name, parent_id, last_modified)
-	SELECT $1, $2, CASE WHEN f.v > 0 THEN f.v ELSE ` + nowMS + ` END
-	FROM (SELECT ` + forced + ` AS v) AS f ` + cond + `
-	ON CONFLICT (resource_name, parent_id) DO UPDATE
-		SET last_modified = GREATEST(t.last_modified + 1, EXCLUDED.last_modified)
-	RETURNING last_modified)`
+// Every write statement has the same frame (clocked): it locks the collection's clock row
+// (lockCTE), computes the new timestamp from it (clockCTE), writes the objects (the CTE w),
+// then moves the clock and the live-object counter in one update of the clock row, from
+// what w actually wrote (tickCTE):
+//
+//	WITH lock  AS (SELECT last_modified AS prev FROM timestamps WHERE … FOR UPDATE),
+//	     clock AS (SELECT GREATEST(prev + 1, forced or now) AS last_modified FROM lock),
+//	     …, w  AS (<the write> RETURNING o.last_modified, …, <live delta> AS d),
+//	     tick  AS (UPDATE timestamps SET last_modified = clock…, live = live + sum(d) … WHERE w wrote)
+//	SELECT last_modified, … FROM w
+//
+// The row lock, taken first and kept until commit, serialises the writers of a collection:
+// timestamps are strictly increasing in commit order, so a _since poller never misses a
+// write, and the counter moves in the same commit order. The counter is exact because each
+// write reports its own delta (+1 for an object created or brought back from a tombstone,
+// -1 for a deletion, 0 for a replacement) from the rows it changed, which PostgreSQL
+// re-checks on their latest version, not from a prediction made on the statement's
+// snapshot; a write that changes nothing leaves the clock and the counter alone. A
+// collection without a clock row yet makes the statement write nothing: the backend then
+// creates the row, locked, in a transaction with the write (lockedWrite).
+//
+// $1 is the resource, $2 the parent, $3 the object id, $4 the forced timestamp or 0, $5 the
+// data as JSON text.
+
+// lockCTE locks the collection's clock row and reads the clock: prev.
+const lockCTE = `lock AS MATERIALIZED (
+	SELECT last_modified AS prev FROM timestamps
+	WHERE resource_name = $1 AND parent_id = $2 FOR UPDATE)`
+
+// clockCTE is the new collection timestamp: max(prev+1, forced), or max(prev+1, now) when
+// forced, an expression of the client-forced timestamp the write keeps, is 0.
+func clockCTE(forced string) string {
+	return `clock AS MATERIALIZED (
+	SELECT GREATEST(lock.prev + 1, CASE WHEN f.v > 0 THEN f.v ELSE ` + nowMS + ` END) AS last_modified
+	FROM lock, (SELECT ` + forced + ` AS v) AS f)`
+}
+
+// tickCTE moves the clock row, locked by lockCTE, to clock's value and adds the deltas of
+// w to its live counter, when w wrote something.
+const tickCTE = `tick AS (
+	UPDATE timestamps AS t SET last_modified = clock.last_modified, live = t.live + c.d
+	FROM clock, (SELECT count(*) AS n, COALESCE(sum(w.d), 0) AS d FROM w) AS c
+	WHERE t.resource_name = $1 AND t.parent_id = $2 AND c.n > 0)`
+
+// clocked assembles a write statement: lockCTE, clockCTE(forced), ctes (the last one named
+// w, returning the columns of out and a delta d), tickCTE, and the final SELECT of out
+// from w.
+func clocked(forced, out string, ctes ...string) string {
+	return "WITH " + lockCTE + ",\n" + clockCTE(forced) + ",\n" + strings.Join(ctes, ",\n") + ",\n" + tickCTE +
+		"\nSELECT " + out + " FROM w"
+}
+
+// returned is what a write statement returns, and the RETURNING columns of its w: the
+// timestamp, and the stored data unless lean.
+func returned(lean bool) (out, returning string) {
+	if lean {
+		return "last_modified", "o.last_modified"
+	}
+	return "last_modified, data", "o.last_modified, o.data"
 }
 
 // storedTS is the timestamp of the live object $3, 0 when there is none.
@@ -51,110 +95,150 @@ func forcedTS(forced, cond string) string {
 }
 
 // targetCTE selects the live object $3 when its timestamp still equals cond, and locks it:
-// the compare of a compare-and-swap. It first locks the collection's clock row (the lock
-// every writer of the collection takes, in clockCTE), which waits for the writers in flight
-// to commit and keeps the lock order of the other writes (clock, then object), so that no
-// deadlock arises. Under READ COMMITTED, FOR UPDATE re-checks the WHERE clause on the latest
-// committed version of the row, so a write committed after the statement's snapshot leaves
-// the target empty; the clock then is not bumped and nothing is written.
+// the compare of a compare-and-swap. It reads lock, so the collection's clock row is locked
+// first (which waits for the writers in flight to commit, and keeps the lock order of every
+// write: clock, then object, so that no deadlock arises). Under READ COMMITTED, FOR UPDATE
+// re-checks the WHERE clause on the latest committed version of the row, so a write
+// committed after the statement's snapshot leaves the target empty; nothing is then
+// written, and the clock does not move.
 func targetCTE(cond string) string {
 	return `target AS (
-	SELECT o.id FROM objects AS o
+	SELECT o.id FROM lock, objects AS o
 	WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND NOT o.deleted
 		AND o.last_modified = ` + cond + `
-		AND (SELECT count(*) FROM (SELECT 1 FROM timestamps
-			WHERE resource_name = $1 AND parent_id = $2 FOR UPDATE) AS lock) >= 0
 	FOR UPDATE OF o)`
 }
 
 // dataExpr is the stored data: the client's, without the protocol fields.
 const dataExpr = `COALESCE($5::text::jsonb, '{}'::jsonb) - '{id,last_modified,deleted}'::text[]`
 
+// insertObject is the INSERT of object $3 at timestamp ts, over a tombstone of the same id
+// but never over a live object (then it returns no row): delta +1.
+func insertObject(ts, returning string) string {
+	return `w AS (
+	INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data)
+	SELECT $1, $2, $3, ` + ts + `, FALSE, ` + dataExpr + `
+	FROM clock
+	ON CONFLICT (resource_name, parent_id, id) DO UPDATE
+		SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data
+		WHERE o.deleted
+	RETURNING ` + returning + `, 1 AS d)`
+}
+
+// createStatement is Create's statement: with a forced timestamp ($4 > 0) kept when no
+// other object has it.
+func createStatement(lean bool) string {
+	out, returning := returned(lean)
+	return clocked("$4::bigint", out, insertObject(forcedTS("$4::bigint", "$4::bigint > 0"), returning))
+}
+
+// createNowStatement is createStatement for the common case, a create without a forced
+// timestamp ($4 is always 0): the object gets the clock's timestamp, and no other object's
+// timestamp is looked at.
+func createNowStatement(lean bool) string {
+	out, returning := returned(lean)
+	return clocked("$4::bigint", out, insertObject("clock.last_modified", returning))
+}
+
+// updateStatement is Update's upsert. Its three writes are exclusive, each re-checked on
+// the latest version of the object's row: replace the live object (delta 0), bring back a
+// tombstone (+1), or insert (+1). When the row changed in between in a way none of them
+// expects (created, deleted or brought back by a write committed after the statement's
+// snapshot), nothing is written and no row is returned: Update then runs it again with the
+// clock row locked beforehand (lockedWrite), on a snapshot taken after the lock.
+func updateStatement(lean bool) string {
+	out, returning := returned(lean)
+	ts := forcedTS("$4::bigint", "$4::bigint > "+storedTS)
+	return clocked("CASE WHEN $4::bigint > "+storedTS+" THEN $4::bigint ELSE 0 END", out, `replaced AS (
+	UPDATE objects AS o SET data = `+dataExpr+`, last_modified = `+ts+`
+	FROM clock
+	WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND NOT o.deleted
+	RETURNING `+returning+`, 0 AS d)`, `revived AS (
+	UPDATE objects AS o SET data = `+dataExpr+`, deleted = FALSE, last_modified = `+ts+`
+	FROM clock
+	WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND o.deleted
+	RETURNING `+returning+`, 1 AS d)`, `inserted AS (
+	INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data)
+	SELECT $1, $2, $3, `+ts+`, FALSE, `+dataExpr+`
+	FROM clock
+	WHERE NOT EXISTS (SELECT 1 FROM replaced) AND NOT EXISTS (SELECT 1 FROM revived)
+	ON CONFLICT (resource_name, parent_id, id) DO NOTHING
+	RETURNING `+returning+`, 1 AS d)`, `w AS (
+	SELECT * FROM replaced UNION ALL SELECT * FROM revived UNION ALL SELECT * FROM inserted)`)
+}
+
+// updateIfStatement is updateStatement with a condition ($6, the object's timestamp): it
+// only replaces, and writes nothing when the condition fails.
+func updateIfStatement(lean bool) string {
+	out, returning := returned(lean)
+	return clocked("CASE WHEN $4::bigint > $6::bigint THEN $4::bigint ELSE 0 END", out, targetCTE("$6::bigint"), `w AS (
+	UPDATE objects AS o SET data = `+dataExpr+`,
+		last_modified = `+forcedTS("$4::bigint", "$4::bigint > $6::bigint")+`
+	FROM clock, target
+	WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = target.id AND NOT o.deleted
+	RETURNING `+returning+`, 0 AS d)`)
+}
+
+// deleteWrite turns the live object $3 into a tombstone (delta -1); from lists the
+// relations the UPDATE joins (clock, and target for a conditional delete).
+func deleteWrite(ts, from string) string {
+	return `w AS (
+	UPDATE objects AS o SET deleted = TRUE, data = NULL, last_modified = ` + ts + `
+	FROM ` + from + `
+	WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND NOT o.deleted
+	RETURNING o.last_modified, -1 AS d)`
+}
+
 var (
-	createSQL = `WITH ` + clockCTE("$4::bigint", `WHERE NOT EXISTS (SELECT 1 FROM objects
-		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted)`) + `
-INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data)
-SELECT $1, $2, $3, ` + forcedTS("$4::bigint", "$4::bigint > 0") + `, FALSE, ` + dataExpr + `
-FROM clock
-ON CONFLICT (resource_name, parent_id, id) DO UPDATE
-	SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data
-	WHERE o.deleted
-RETURNING last_modified, data`
+	createSQL        = createStatement(false)
+	createLeanSQL    = createStatement(true)
+	createNowSQL     = createNowStatement(false)
+	createNowLeanSQL = createNowStatement(true)
+	updateSQL        = updateStatement(false)
+	updateLeanSQL    = updateStatement(true)
+	updateIfSQL      = updateIfStatement(false)
+	updateIfLeanSQL  = updateIfStatement(true)
 
-	// createNowSQL is createSQL for the common case, a create without a forced timestamp
-	// into a collection whose clock row exists: the clock is bumped by a plain UPDATE (which
-	// takes the same row lock as clockCTE's upsert, so timestamps stay commit-ordered) instead
-	// of INSERT ... ON CONFLICT DO UPDATE, and no forced value is checked. It returns no row,
-	// and writes nothing, when the clock row is missing or a live object has the id; Create
-	// then runs createSQL. ($4, always 0, keeps createSQL's parameters.)
-	createNowSQL = `WITH clock AS (
-	UPDATE timestamps AS t SET last_modified = GREATEST(t.last_modified + 1, ` + nowMS + `)
-	WHERE t.resource_name = $1 AND t.parent_id = $2 AND $4::bigint = 0 AND NOT EXISTS (SELECT 1 FROM objects
-		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted)
-	RETURNING last_modified)
-INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data)
-SELECT $1, $2, $3, clock.last_modified, FALSE, ` + dataExpr + `
-FROM clock
-ON CONFLICT (resource_name, parent_id, id) DO UPDATE
-	SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data
-	WHERE o.deleted
-RETURNING last_modified, data`
-
-	updateSQL = `WITH ` + clockCTE("CASE WHEN $4::bigint > "+storedTS+" THEN $4::bigint ELSE 0 END", "") + `
-INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data)
-SELECT $1, $2, $3, ` + forcedTS("$4::bigint", "$4::bigint > "+storedTS) + `, FALSE, ` + dataExpr + `
-FROM clock
-ON CONFLICT (resource_name, parent_id, id) DO UPDATE
-	SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data
-RETURNING last_modified, data`
-
-	// updateIfSQL is updateSQL with a condition ($6, the object's timestamp): it only
-	// replaces, and writes nothing when the condition fails.
-	updateIfSQL = `WITH ` + targetCTE("$6::bigint") + `,
-` + clockCTE("CASE WHEN $4::bigint > $6::bigint THEN $4::bigint ELSE 0 END", "WHERE EXISTS (SELECT 1 FROM target)") + `
-UPDATE objects AS o SET data = ` + dataExpr + `,
-	last_modified = ` + forcedTS("$4::bigint", "$4::bigint > $6::bigint") + `
-FROM clock
-WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND NOT o.deleted
-RETURNING o.last_modified, o.data`
-
+	deleteSQL = clocked("CASE WHEN $4::bigint > "+storedTS+" THEN $4::bigint ELSE 0 END", "last_modified",
+		deleteWrite(forcedTS("$4::bigint", "$4::bigint > o.last_modified"), "clock"))
 	// deleteIfSQL is deleteSQL with a condition ($5, the object's timestamp).
-	deleteIfSQL = `WITH ` + targetCTE("$5::bigint") + `,
-` + clockCTE("CASE WHEN $4::bigint > $5::bigint THEN $4::bigint ELSE 0 END", "WHERE EXISTS (SELECT 1 FROM target)") + `
-UPDATE objects AS o SET deleted = TRUE, data = NULL,
-	last_modified = ` + forcedTS("$4::bigint", "$4::bigint > $5::bigint") + `
-FROM clock
-WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND NOT o.deleted
-RETURNING o.last_modified`
-
-	deleteSQL = `WITH ` + clockCTE("CASE WHEN $4::bigint > "+storedTS+" THEN $4::bigint ELSE 0 END", `WHERE EXISTS (SELECT 1 FROM objects
-		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted)`) + `
-UPDATE objects AS o SET deleted = TRUE, data = NULL,
-	last_modified = ` + forcedTS("$4::bigint", "$4::bigint > o.last_modified") + `
-FROM clock
-WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND NOT o.deleted
-RETURNING o.last_modified`
+	deleteIfSQL = clocked("CASE WHEN $4::bigint > $5::bigint THEN $4::bigint ELSE 0 END", "last_modified",
+		targetCTE("$5::bigint"), deleteWrite(forcedTS("$4::bigint", "$4::bigint > $5::bigint"), "clock, target"))
 )
 
-// The statements above return the stored data, which PostgreSQL renders from jsonb. When the
-// data sent holds no protocol key (see echoData), what is stored is exactly what was sent, so
-// the backend runs these lean variants, which return the timestamp only: rendering and
-// transferring the jsonb back costs about a quarter of a create's database time.
-var (
-	createNowLeanSQL = leanReturning(createNowSQL)
-	createLeanSQL    = leanReturning(createSQL)
-	updateLeanSQL    = leanReturning(updateSQL)
-	updateIfLeanSQL  = leanReturning(updateIfSQL)
-)
+// lockClockSQL locks the collection's clock row, creating it when missing at 0, a value no
+// reader sees: it runs in a transaction with a write, which moves the clock to the write's
+// own timestamp (max(0+1, forced or now): a first write keeps a forced timestamp in the
+// past, as kinto does), or is rolled back with it.
+const lockClockSQL = `INSERT INTO timestamps AS t (resource_name, parent_id, last_modified) VALUES ($1, $2, 0)
+	ON CONFLICT (resource_name, parent_id) DO UPDATE SET last_modified = t.last_modified`
 
-// leanReturning drops the data column from the RETURNING clause that ends statement.
-func leanReturning(statement string) string {
-	for _, suffix := range []string{", data", ", o.data"} {
-		if strings.HasSuffix(statement, suffix) {
-			return strings.TrimSuffix(statement, suffix)
+// lockedWrite runs write after lockClockSQL, in a transaction of its own (a savepoint in the
+// unit of work's transaction): for a collection without a clock row yet, and for an upsert
+// that a concurrent write of the same object made write nothing. The clock row is then
+// locked before write's statement starts, so its snapshot sees every earlier write of the
+// collection. A write that returns no row (pgx.ErrNoRows, passed through) or fails is
+// rolled back with the clock row it may have created.
+func (b *Backend) lockedWrite(ctx context.Context, op string, s storage.Scope, write func(q rowQuerier) error) error {
+	return b.run(ctx, op, true, func(q querier) error {
+		tx, err := q.(interface {
+			Begin(context.Context) (pgx.Tx, error)
+		}).Begin(ctx)
+		if err != nil {
+			return err
 		}
-	}
-	panic("postgresql: statement does not return its data: " + statement)
+		defer tx.Rollback(ctx) //nolint:errcheck // no-op after Commit
+		if _, err := tx.Exec(ctx, lockClockSQL, s.Resource, s.Parent); err != nil {
+			return err
+		}
+		if err := write(tx); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return result(err)
+			}
+			return err
+		}
+		return tx.Commit(ctx)
+	})
 }
 
 // writeData is the data of a write as a statement parameter (arg), and, when the stored
@@ -198,9 +282,9 @@ type createStatements struct {
 	extra                              []any
 }
 
-// create runs a creation with st: the common statement first when no timestamp is forced,
-// the general one when it wrote nothing (a new collection, or the id is taken), and a
-// UnicityError when neither did.
+// create runs a creation with st: the common statement when no timestamp is forced, else
+// the general one. When it writes nothing, the id is taken (a UnicityError), or the
+// collection has no clock row yet: the general statement then runs in lockedWrite.
 func (b *Backend) create(ctx context.Context, s storage.Scope, o storage.Object, st createStatements) (storage.Object, error) {
 	if o.ID == "" {
 		o.ID = uuid.NewString()
@@ -215,28 +299,42 @@ func (b *Backend) create(ctx context.Context, s storage.Scope, o storage.Object,
 	}
 	args := append([]any{s.Resource, s.Parent, o.ID, forced, data}, st.extra...)
 	out := storage.Object{ID: o.ID}
+	general := func(q rowQuerier) error {
+		return noRows(writeRow(ctx, q, st.general, st.generalLean, echo, &out, args...))
+	}
 	err = b.runRow(ctx, "create", func(q rowQuerier) error {
 		if forced == 0 {
-			err := writeRow(ctx, q, st.now, st.nowLean, echo, &out, args...)
-			if !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
-			// A new collection, or the id is taken: the general statement decides.
+			return noRows(writeRow(ctx, q, st.now, st.nowLean, echo, &out, args...))
 		}
-		err := writeRow(ctx, q, st.general, st.generalLean, echo, &out, args...)
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		existing, gerr := get(ctx, q, s, o.ID)
-		if gerr != nil && !errors.Is(gerr, storage.ErrNotFound) {
-			return gerr
-		}
-		return result(&storage.UnicityError{Field: "id", Existing: existing})
+		return general(q)
 	})
+	for attempt := 0; errors.Is(err, pgx.ErrNoRows); attempt++ {
+		existing, gerr := b.Get(ctx, s, o.ID)
+		if gerr == nil || attempt > 0 {
+			if gerr != nil && !errors.Is(gerr, storage.ErrNotFound) {
+				return storage.Object{}, gerr
+			}
+			return storage.Object{}, &storage.UnicityError{Field: "id", Existing: existing}
+		}
+		if !errors.Is(gerr, storage.ErrNotFound) {
+			return storage.Object{}, gerr
+		}
+		// No live object has the id: the collection has no clock row yet (or the object
+		// was deleted meanwhile).
+		err = b.lockedWrite(ctx, "create", s, general)
+	}
 	if err != nil {
 		return storage.Object{}, err
 	}
 	return out, nil
+}
+
+// noRows passes pgx.ErrNoRows (the statement wrote nothing) through run unwrapped.
+func noRows(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return result(err)
+	}
+	return err
 }
 
 // writeRow runs a write statement and scans its row into out: the lean statement, with the
@@ -425,9 +523,12 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object,
 	}
 	out := storage.Object{ID: o.ID}
 	want := storage.FirstCondition(cond).LastModified
+	upsert := func(q rowQuerier) error {
+		return noRows(writeRow(ctx, q, updateSQL, updateLeanSQL, echo, &out, s.Resource, s.Parent, o.ID, forced, data))
+	}
 	err = b.runRow(ctx, "update", func(q rowQuerier) error {
 		if want == 0 {
-			return writeRow(ctx, q, updateSQL, updateLeanSQL, echo, &out, s.Resource, s.Parent, o.ID, forced, data)
+			return upsert(q)
 		}
 		err := writeRow(ctx, q, updateIfSQL, updateIfLeanSQL, echo, &out, s.Resource, s.Parent, o.ID, forced, data, want)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -435,6 +536,14 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object,
 		}
 		return err
 	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		// No clock row yet, or a write of the same object committed while the statement
+		// waited for the clock row (see updateStatement).
+		err = b.lockedWrite(ctx, "update", s, upsert)
+		if errors.Is(err, pgx.ErrNoRows) {
+			err = b.wrap("update", errors.New("the upsert wrote nothing with the clock row locked"))
+		}
+	}
 	if err != nil {
 		return storage.Object{}, err
 	}
@@ -469,12 +578,14 @@ func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastMo
 }
 
 // DeleteAll implements storage.Backend. The tombstones get consecutive timestamps, reserved
-// from the collection clock in the same statement, following opt.Sort.
+// from the collection clock in the same statement (whose frame is clocked's), following
+// opt.Sort.
 func (b *Backend) DeleteAll(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, error) {
 	q := &query{}
 	q.arg(s.Resource)
 	q.arg(s.Parent)
-	q.w(`WITH matched AS (SELECT id, row_number() OVER (`)
+	q.w(`WITH `, lockCTE, `,
+matched AS (SELECT id, row_number() OVER (`)
 	mark := q.sb.Len()
 	q.orderBy(opt.Sort)
 	order := q.sb.String()[mark:]
@@ -486,16 +597,15 @@ func (b *Backend) DeleteAll(ctx context.Context, s storage.Scope, opt storage.Li
 	q.limit(opt.Limit)
 	q.w(`),
 n AS (SELECT count(*) AS c FROM matched),
-clock AS (
-	INSERT INTO timestamps AS t (resource_name, parent_id, last_modified)
-	SELECT $1, $2, `, nowMS, ` + n.c - 1 FROM n WHERE n.c > 0
-	ON CONFLICT (resource_name, parent_id) DO UPDATE SET last_modified =
-		GREATEST(t.last_modified + 1, `, nowMS, `) + (SELECT c FROM n) - 1
-	RETURNING last_modified)
-UPDATE objects AS o SET deleted = TRUE, data = NULL, last_modified = clock.last_modified - n.c + m.rn
-FROM matched m, clock, n
-WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = m.id AND NOT o.deleted
-RETURNING o.id, o.last_modified, m.rn`)
+clock AS MATERIALIZED (
+	SELECT GREATEST(lock.prev + 1, `, nowMS, `) + n.c - 1 AS last_modified FROM lock, n WHERE n.c > 0),
+w AS (
+	UPDATE objects AS o SET deleted = TRUE, data = NULL, last_modified = clock.last_modified - n.c + m.rn
+	FROM matched m, clock, n
+	WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = m.id AND NOT o.deleted
+	RETURNING o.id, o.last_modified, m.rn, -1 AS d),
+`, tickCTE, `
+SELECT id, last_modified, rn FROM w`)
 	type row struct {
 		obj storage.Object
 		rn  int64
@@ -527,20 +637,22 @@ RETURNING o.id, o.last_modified, m.rn`)
 	return out, nil
 }
 
-// PurgeDeleted implements storage.Backend.
+// PurgeDeleted implements storage.Backend with purgeSQL.
 func (b *Backend) PurgeDeleted(ctx context.Context, s storage.Scope, before int64) (int, error) {
 	var n int64
 	err := b.run(ctx, "purge_deleted", true, func(q querier) error {
-		tag, err := q.Exec(ctx, `DELETE FROM objects WHERE resource_name = $1 AND parent_id = $2 AND deleted
-			AND ($3::bigint <= 0 OR last_modified < $3::bigint)`, s.Resource, s.Parent, before)
-		n = tag.RowsAffected()
-		return err
+		return q.QueryRow(ctx, purgeSQL, s.Resource, s.Parent, before).Scan(&n)
 	})
 	return int(n), err
 }
 
-// List implements storage.Backend.
+// List implements storage.Backend. A delta (opt.Since > 0) is read with ListWithTimestamp's
+// statement, which checks the horizon in the page's snapshot.
 func (b *Backend) List(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, error) {
+	if opt.Since > 0 {
+		out, _, err := b.ListWithTimestamp(ctx, s, opt)
+		return out, err
+	}
 	q := &query{}
 	q.w(`SELECT id, last_modified, deleted, data FROM objects WHERE resource_name = `, q.arg(s.Resource),
 		` AND parent_id = `, q.arg(s.Parent))
@@ -593,7 +705,8 @@ func (b *Backend) listTail(q *query, opt storage.ListOptions, order string) erro
 }
 
 // ListWithTimestamp implements storage.TimestampLister in one statement, so in one round
-// trip and one snapshot: the collection's clock row left-joined with the page, each page row
+// trip and one snapshot: the collection's clock row (its timestamp, and its horizon for
+// opt.Since) left-joined with the page, each page row
 // numbered by row_number() over the page's own order (computed on the page, above its LIMIT,
 // so that the planner keeps its top-N sort and index scans). The first read of a never-written
 // collection (no clock row yet: the statement returns no row) stores its timestamp with
@@ -603,7 +716,7 @@ func (b *Backend) ListWithTimestamp(ctx context.Context, s storage.Scope, opt st
 	q.arg(s.Resource)
 	q.arg(s.Parent)
 	order := q.orderText(opt.Sort)
-	q.w(`SELECT t.last_modified, p.rn, p.id, p.last_modified, p.deleted, p.data
+	q.w(`SELECT t.last_modified, t.horizon, p.rn, p.id, p.last_modified, p.deleted, p.data
 FROM timestamps AS t LEFT JOIN LATERAL (
 	SELECT s.*, row_number() OVER (`, order, `) AS rn FROM (
 		SELECT id, last_modified, deleted, data FROM objects WHERE resource_name = $1 AND parent_id = $2`)
@@ -615,9 +728,9 @@ WHERE t.resource_name = $1 AND t.parent_id = $2`)
 	sql := q.sb.String()
 	for attempt := 0; ; attempt++ {
 		var (
-			out   []storage.Object
-			ts    int64
-			found bool
+			out    []storage.Object
+			ts, hz int64
+			found  bool
 		)
 		err := b.run(ctx, "list", false, func(qr querier) error {
 			rs, err := qr.Query(ctx, sql, q.args...)
@@ -634,7 +747,7 @@ WHERE t.resource_name = $1 AND t.parent_id = $2`)
 			)
 			for rs.Next() {
 				var data []byte
-				if err := rs.Scan(&ts, &rn, &id, &lm, &deleted, &data); err != nil {
+				if err := rs.Scan(&ts, &hz, &rn, &id, &lm, &deleted, &data); err != nil {
 					return err
 				}
 				found = true
@@ -656,6 +769,9 @@ WHERE t.resource_name = $1 AND t.parent_id = $2`)
 			return nil, 0, err
 		}
 		if found {
+			if err := storage.CheckHorizon(s, opt.Since, hz); err != nil {
+				return nil, 0, err
+			}
 			if out == nil {
 				out = []storage.Object{}
 			}
@@ -683,8 +799,12 @@ func (r byRank) Swap(i, j int) {
 	r.ranks[i], r.ranks[j] = r.ranks[j], r.ranks[i]
 }
 
-// Count implements storage.Backend.
+// Count implements storage.Backend. Without filters it reads the collection's live counter
+// (liveCount) instead of counting rows.
 func (b *Backend) Count(ctx context.Context, s storage.Scope, filters []storage.Filter) (int, error) {
+	if len(filters) == 0 {
+		return b.liveCount(ctx, s)
+	}
 	q := &query{}
 	q.w(`SELECT count(*) FROM objects WHERE resource_name = `, q.arg(s.Resource),
 		` AND parent_id = `, q.arg(s.Parent), ` AND NOT deleted`)

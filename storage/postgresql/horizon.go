@@ -1,0 +1,97 @@
+package postgresql
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cliquet-go/cliquet/storage"
+)
+
+// purgeSQL removes the tombstones of collection ($1, $2) older than $3 (all when $3 <= 0),
+// raises the collection's horizon to the newest of them and returns how many it removed,
+// in one statement. It locks the clock row first, as every write does (the DELETE joins
+// lock), so that it waits for the writers in flight and takes the locks in their order
+// (clock, then object): a tombstone being brought back by a create, or being written, is
+// either purged and counted in the horizon or left in place. The clock and the live
+// counter do not move.
+const purgeSQL = `WITH ` + lockCTE + `,
+purged AS (
+	DELETE FROM objects AS o USING lock
+	WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.deleted
+		AND ($3::bigint <= 0 OR o.last_modified < $3::bigint)
+	RETURNING o.last_modified),
+raised AS (
+	UPDATE timestamps AS t SET horizon = GREATEST(t.horizon, p.newest)
+	FROM (SELECT max(last_modified) AS newest FROM purged) AS p
+	WHERE t.resource_name = $1 AND t.parent_id = $2 AND p.newest IS NOT NULL)
+SELECT count(*) FROM purged`
+
+// tombstonedSQL lists the collections holding tombstones older than $1 (all when $1 <= 0),
+// from the partial index on tombstones.
+const tombstonedSQL = `SELECT DISTINCT resource_name, parent_id FROM objects
+	WHERE deleted AND ($1::bigint <= 0 OR last_modified < $1::bigint)`
+
+// PurgeTombstones implements storage.Backend: it lists the collections holding tombstones
+// older than before (tombstonedSQL), then runs purgeSQL on each, every statement in
+// autocommit mode on one pooled connection (never in the unit of work ctx may carry), so
+// that each collection's clock row is locked only for its own purge.
+func (b *Backend) PurgeTombstones(ctx context.Context, before int64) (int, error) {
+	conn, err := b.acquire(ctx)
+	if err != nil {
+		return 0, b.wrap("purge_tombstones", err)
+	}
+	defer conn.Release()
+	rows, err := conn.Query(ctx, tombstonedSQL, before)
+	if err != nil {
+		return 0, b.wrap("purge_tombstones", err)
+	}
+	scopes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.Scope, error) {
+		var s storage.Scope
+		err := r.Scan(&s.Resource, &s.Parent)
+		return s, err
+	})
+	if err != nil {
+		return 0, b.wrap("purge_tombstones", err)
+	}
+	total := 0
+	for _, s := range scopes {
+		var n int64
+		if err := conn.QueryRow(ctx, purgeSQL, s.Resource, s.Parent, before).Scan(&n); err != nil {
+			return total, b.wrap("purge_tombstones", err)
+		}
+		total += int(n)
+	}
+	return total, nil
+}
+
+// Horizon implements storage.Backend: the horizon column of the collection's clock row (0
+// without a row).
+func (b *Backend) Horizon(ctx context.Context, s storage.Scope) (int64, error) {
+	var h int64
+	err := b.run(ctx, "horizon", false, func(q querier) error {
+		err := q.QueryRow(ctx, `SELECT horizon FROM timestamps WHERE resource_name = $1 AND parent_id = $2`,
+			s.Resource, s.Parent).Scan(&h)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	return h, err
+}
+
+// liveCount is Count without filters: the live counter of the collection's clock row (0
+// without a row), which every write moves in the statement that moves the clock.
+func (b *Backend) liveCount(ctx context.Context, s storage.Scope) (int, error) {
+	var n int64
+	err := b.run(ctx, "count", false, func(q querier) error {
+		err := q.QueryRow(ctx, `SELECT live FROM timestamps WHERE resource_name = $1 AND parent_id = $2`,
+			s.Resource, s.Parent).Scan(&n)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	return int(n), err
+}
