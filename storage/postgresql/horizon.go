@@ -11,21 +11,19 @@ import (
 
 // purgeSQL removes the tombstones of collection ($1, $2) older than $3 (all when $3 <= 0),
 // raises the collection's horizon to the newest of them and returns how many it removed,
-// in one statement. It locks the clock row first, as every write does (the DELETE joins
-// lock), so that it waits for the writers in flight and takes the locks in their order
-// (clock, then object): a tombstone being brought back by a create, or being written, is
-// either purged and counted in the horizon or left in place. The clock and the live
-// counter do not move.
-const purgeSQL = `WITH ` + lockCTE + `,
-purged AS (
-	DELETE FROM objects AS o USING lock
-	WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.deleted
-		AND ($3::bigint <= 0 OR o.last_modified < $3::bigint)
-	RETURNING o.last_modified),
+// in one statement. It runs after lockSQL, as every write does (lockedRow): it waits for
+// the writers in flight and sees what they wrote, so a tombstone being written, or brought
+// back by a create, is either purged and counted in the horizon or left in place. The clock
+// and the live counter do not move (a clock row is created for tombstones that have none).
+const purgeSQL = `WITH purged AS (
+	DELETE FROM objects
+	WHERE resource_name = $1 AND parent_id = $2 AND deleted AND ($3::bigint <= 0 OR last_modified < $3::bigint)
+	RETURNING last_modified),
 raised AS (
-	UPDATE timestamps AS t SET horizon = GREATEST(t.horizon, p.newest)
-	FROM (SELECT max(last_modified) AS newest FROM purged) AS p
-	WHERE t.resource_name = $1 AND t.parent_id = $2 AND p.newest IS NOT NULL)
+	INSERT INTO timestamps AS t (resource_name, parent_id, last_modified, horizon)
+	SELECT $1, $2, p.newest, p.newest FROM (SELECT max(last_modified) AS newest FROM purged) AS p
+	WHERE p.newest IS NOT NULL
+	ON CONFLICT (resource_name, parent_id) DO UPDATE SET horizon = GREATEST(t.horizon, EXCLUDED.horizon))
 SELECT count(*) FROM purged`
 
 // tombstonedSQL lists the collections holding tombstones older than $1 (all when $1 <= 0),
@@ -34,8 +32,8 @@ const tombstonedSQL = `SELECT DISTINCT resource_name, parent_id FROM objects
 	WHERE deleted AND ($1::bigint <= 0 OR last_modified < $1::bigint)`
 
 // PurgeTombstones implements storage.Backend: it lists the collections holding tombstones
-// older than before (tombstonedSQL), then runs purgeSQL on each, every statement in
-// autocommit mode on one pooled connection (never in the unit of work ctx may carry), so
+// older than before (tombstonedSQL), then purges each (lockSQL and purgeSQL), each
+// collection in a transaction of its own on one pooled connection (never in the unit of work ctx may carry), so
 // that each collection's clock row is locked only for its own purge.
 func (b *Backend) PurgeTombstones(ctx context.Context, before int64) (int, error) {
 	conn, err := b.acquire(ctx)
@@ -58,7 +56,7 @@ func (b *Backend) PurgeTombstones(ctx context.Context, before int64) (int, error
 	total := 0
 	for _, s := range scopes {
 		var n int64
-		if err := conn.QueryRow(ctx, purgeSQL, s.Resource, s.Parent, before).Scan(&n); err != nil {
+		if err := lockedRow(ctx, conn, s, purgeSQL, []any{s.Resource, s.Parent, before}, &n); err != nil {
 			return total, b.wrap("purge_tombstones", err)
 		}
 		total += int(n)

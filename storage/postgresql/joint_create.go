@@ -9,11 +9,11 @@ import (
 	"github.com/cliquet-go/cliquet/storage"
 )
 
-// jointCreate turns a create statement (see clocked: "WITH ... w AS (INSERT INTO objects
-// ...), tick AS (...) SELECT last_modified, data FROM w") into one that also inserts the new
-// object's ACEs into the permission tables of the same database, when, and only when, the
-// object is written: the ACEs are $6 (the object's URI) and $7, a JSON array of
-// [permission, principal] pairs (text, which the write pipeline can send, unlike arrays).
+// jointCreate turns a create statement ("WITH clock AS (...), w AS (INSERT INTO objects
+// ...) ... SELECT last_modified, data FROM w", see writeStatement) into one that also
+// inserts the new object's ACEs into the permission tables of the same database, when, and
+// only when, the object is written: the ACEs are $6 (the object's URI) and $7, a JSON array
+// of [permission, principal] pairs (text, which the write pipeline can send, unlike arrays).
 func jointCreate(create string) string {
 	i := strings.LastIndex(create, "\nSELECT ")
 	return create[:i] + `,
@@ -24,10 +24,12 @@ aces AS (
 	ON CONFLICT DO NOTHING)` + create[i:]
 }
 
-var (
-	createNowACEsSQL = jointCreate(createNowSQL)
-	createACEsSQL    = jointCreate(createSQL)
-)
+// jointForms are the create statements of CreateWithACEs, full texts only (jointCreate).
+var jointForms = createStatements{
+	fast:    writeSQL{full: jointCreate(createFast.full)},
+	now:     writeSQL{full: jointCreate(createNow.full)},
+	general: writeForms{writeSQL{full: jointCreate(createForms.auto.full)}, writeSQL{full: jointCreate(createForms.locked.full)}},
+}
 
 // CreateWithACEs is [Backend.Create] that also gives the new object, whose URI is
 // objectID, the ACEs of aces, in the same statement (one round trip, one transaction: both
@@ -53,8 +55,9 @@ func (b *Backend) CreateWithACEs(ctx context.Context, s storage.Scope, o storage
 	if err != nil {
 		return storage.Object{}, false, nil
 	}
-	out, err := b.create(ctx, s, o, createStatements{
-		now: createNowACEsSQL, general: createACEsSQL, extra: []any{objectID, string(acesJSON)}})
+	st := jointForms
+	st.extra = []any{objectID, string(acesJSON)}
+	out, err := b.create(ctx, s, o, st)
 	if err != nil {
 		return storage.Object{}, true, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/cliquet-go/cliquet/storage"
@@ -21,70 +22,96 @@ import (
 // nowMS is the server's clock in epoch milliseconds: every web head shares one clock.
 const nowMS = "floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
-// Every write statement has the same frame (clocked): it locks the collection's clock row
-// (lockCTE), computes the new timestamp from it (clockCTE), writes the objects (the CTE w),
-// then moves the clock and the live-object counter in one update of the clock row, from
-// what w actually wrote (tickCTE):
+// Every write statement starts by bumping the collection's clock row (clockCTE), which takes
+// the row's lock and keeps it until commit: the writers of one collection are serialised,
+// so timestamps are strictly increasing in commit order (a _since poller never misses a
+// write). The same step adds the write's delta to the row's live counter (+1 for an object
+// created or brought back from a tombstone, -1 for a deletion, 0 for a replacement), so
+// that the counter moves in the same commit order.
 //
-//	WITH lock  AS (SELECT last_modified AS prev FROM timestamps WHERE … FOR UPDATE),
-//	     clock AS (SELECT GREATEST(prev + 1, forced or now) AS last_modified FROM lock),
-//	     …, w  AS (<the write> RETURNING o.last_modified, …, <live delta> AS d),
-//	     tick  AS (UPDATE timestamps SET last_modified = clock…, live = live + sum(d) … WHERE w wrote)
-//	SELECT last_modified, … FROM w
+// The delta is computed from the statement's snapshot, before the object is written. It is
+// exact when the snapshot is taken after the clock row's lock: the backend then sends
+// lockSQL and the write together, in one transaction and one round trip (lockedRow), which
+// is what every write in a unit of work's transaction does (the locked form of the
+// statements). In autocommit mode a write is sent alone (the auto form), and its snapshot
+// may predate a write of the same object that committed while it waited for the lock; the
+// statement then finds the object in another state than it counted on, and fails instead
+// of writing (assertCTE), which rolls it back: the backend sends it again, in the locked
+// form, after lockSQL (see racing). Only a race on one object costs that second try.
 //
-// The row lock, taken first and kept until commit, serialises the writers of a collection:
-// timestamps are strictly increasing in commit order, so a _since poller never misses a
-// write, and the counter moves in the same commit order. The counter is exact because each
-// write reports its own delta (+1 for an object created or brought back from a tombstone,
-// -1 for a deletion, 0 for a replacement) from the rows it changed, which PostgreSQL
-// re-checks on their latest version, not from a prediction made on the statement's
-// snapshot; a write that changes nothing leaves the clock and the counter alone. A
-// collection without a clock row yet makes the statement write nothing: the backend then
-// creates the row, locked, in a transaction with the write (lockedWrite).
+// The auto form upserts the clock row (INSERT ... ON CONFLICT DO UPDATE), which also
+// creates it for a new collection: under contention PostgreSQL then re-reads the locked row
+// more cheaply than for an UPDATE that finds its row changed (an EvalPlanQual recheck), and
+// that work happens while the lock is held. The locked form updates the row it has locked.
 //
 // $1 is the resource, $2 the parent, $3 the object id, $4 the forced timestamp or 0, $5 the
 // data as JSON text.
 
-// lockCTE locks the collection's clock row and reads the clock: prev.
-const lockCTE = `lock AS MATERIALIZED (
-	SELECT last_modified AS prev FROM timestamps
-	WHERE resource_name = $1 AND parent_id = $2 FOR UPDATE)`
+// lockSQL locks the collection's clock row (no row when it has none: the locked form after
+// it then writes nothing, and the backend runs it again in lockedWrite).
+const lockSQL = `SELECT last_modified FROM timestamps WHERE resource_name = $1 AND parent_id = $2 FOR UPDATE`
 
-// clockCTE is the new collection timestamp: max(prev+1, forced), or max(prev+1, now) when
-// forced, an expression of the client-forced timestamp the write keeps, is 0.
-func clockCTE(forced string) string {
-	return `clock AS MATERIALIZED (
-	SELECT GREATEST(lock.prev + 1, CASE WHEN f.v > 0 THEN f.v ELSE ` + nowMS + ` END) AS last_modified
-	FROM lock, (SELECT ` + forced + ` AS v) AS f)`
-}
-
-// tickCTE moves the clock row, locked by lockCTE, to clock's value and adds the deltas of
-// w to its live counter, when w wrote something.
-const tickCTE = `tick AS (
-	UPDATE timestamps AS t SET last_modified = clock.last_modified, live = t.live + c.d
-	FROM clock, (SELECT count(*) AS n, COALESCE(sum(w.d), 0) AS d FROM w) AS c
-	WHERE t.resource_name = $1 AND t.parent_id = $2 AND c.n > 0)`
-
-// clocked assembles a write statement: lockCTE, clockCTE(forced), ctes (the last one named
-// w, returning the columns of out and a delta d), tickCTE, and the final SELECT of out
-// from w.
-func clocked(forced, out string, ctes ...string) string {
-	return "WITH " + lockCTE + ",\n" + clockCTE(forced) + ",\n" + strings.Join(ctes, ",\n") + ",\n" + tickCTE +
-		"\nSELECT " + out + " FROM w"
-}
-
-// returned is what a write statement returns, and the RETURNING columns of its w: the
-// timestamp, and the stored data unless lean.
-func returned(lean bool) (out, returning string) {
-	if lean {
-		return "last_modified", "o.last_modified"
+// clockCTE bumps the collection clock and returns the new timestamp: max(previous+1,
+// forced), or max(previous+1, now) when forced, an expression giving the client-forced
+// timestamp the write keeps, is 0. delta is added to the live counter. cond (" AND ...")
+// skips the write, and the bump, when false. The locked form updates the row lockSQL
+// locked (no row when it does not exist); the auto form upserts it (a new row starts at
+// forced or now, with delta as its counter).
+func clockCTE(locked bool, forced, delta, cond string) string {
+	if locked {
+		return `clock AS (
+	UPDATE timestamps AS t SET last_modified = GREATEST(t.last_modified + 1, CASE WHEN f.v > 0 THEN f.v ELSE ` + nowMS + ` END),
+		live = t.live + ` + delta + `
+	FROM (SELECT ` + forced + ` AS v) AS f
+	WHERE t.resource_name = $1 AND t.parent_id = $2 AND ` + unmovedClock + cond + `
+	RETURNING t.last_modified)`
 	}
-	return "last_modified, data", "o.last_modified, o.data"
+	return `clock AS (
+	INSERT INTO timestamps AS t (resource_name, parent_id, last_modified, live)
+	SELECT $1, $2, CASE WHEN f.v > 0 THEN f.v ELSE ` + nowMS + ` END, ` + delta + `
+	FROM (SELECT ` + forced + ` AS v) AS f WHERE TRUE` + cond + `
+	ON CONFLICT (resource_name, parent_id) DO UPDATE
+		SET last_modified = GREATEST(t.last_modified + 1, EXCLUDED.last_modified), live = t.live + EXCLUDED.live
+	RETURNING t.last_modified)`
+}
+
+// unmovedClock holds when the clock row the statement updates is the one its snapshot shows.
+// After lockSQL it always does: the lock was taken before the statement started. It fails
+// (PostgreSQL re-checks it on the row's latest version, which it then updates) only when
+// lockSQL found no clock row, one appeared since, and a write moved it after the
+// statement's snapshot was taken: the locked form then writes nothing rather than count
+// from a stale snapshot, as if it had run when lockSQL did (no clock row: no object).
+const unmovedClock = `t.last_modified = (SELECT last_modified FROM timestamps
+		WHERE resource_name = $1 AND parent_id = $2)`
+
+// assertCTE makes the statement fail when the clock moved (clockCTE returned a row) but the
+// object write w wrote nothing, or wrote what wrongly (a condition on w's rows, "" for
+// none), because the object is not in the state the delta counted on: it inserts the clock
+// row's key again, a unique violation (SQLSTATE 23505) that rolls the statement back. It
+// never fails after lockSQL.
+func assertCTE(wrongly string) string {
+	wrote := `SELECT 1 FROM w`
+	if wrongly != "" {
+		wrote += ` WHERE NOT (` + wrongly + `)`
+	}
+	return `wrote AS (
+	INSERT INTO timestamps (resource_name, parent_id, last_modified)
+	SELECT $1, $2, 0 WHERE EXISTS (SELECT 1 FROM clock) AND NOT EXISTS (` + wrote + `))`
 }
 
 // storedTS is the timestamp of the live object $3, 0 when there is none.
 const storedTS = `COALESCE((SELECT last_modified FROM objects
 		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted), 0)`
+
+// liveExists holds when the object $3 is live, with timestamp ts when ts is not empty.
+func liveExists(ts string) string {
+	cond := `EXISTS (SELECT 1 FROM objects
+		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted`
+	if ts != "" {
+		cond += ` AND last_modified = ` + ts
+	}
+	return cond + `)`
+}
 
 // forcedTS picks the object's timestamp: the forced one when cond holds and no other object
 // of the collection has it (timestamps are unique), else the clock's.
@@ -94,117 +121,155 @@ func forcedTS(forced, cond string) string {
 		THEN ` + forced + ` ELSE clock.last_modified END`
 }
 
-// targetCTE selects the live object $3 when its timestamp still equals cond, and locks it:
-// the compare of a compare-and-swap. It reads lock, so the collection's clock row is locked
-// first (which waits for the writers in flight to commit, and keeps the lock order of every
-// write: clock, then object, so that no deadlock arises). Under READ COMMITTED, FOR UPDATE
-// re-checks the WHERE clause on the latest committed version of the row, so a write
-// committed after the statement's snapshot leaves the target empty; nothing is then
-// written, and the clock does not move.
-func targetCTE(cond string) string {
-	return `target AS (
-	SELECT o.id FROM lock, objects AS o
-	WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND NOT o.deleted
-		AND o.last_modified = ` + cond + `
-	FOR UPDATE OF o)`
-}
-
 // dataExpr is the stored data: the client's, without the protocol fields.
 const dataExpr = `COALESCE($5::text::jsonb, '{}'::jsonb) - '{id,last_modified,deleted}'::text[]`
 
-// insertObject is the INSERT of object $3 at timestamp ts, over a tombstone of the same id
-// but never over a live object (then it returns no row): delta +1.
-func insertObject(ts, returning string) string {
-	return `w AS (
+// writeSQL is one write statement in its two texts: full returns the stored data, lean the
+// timestamp only, used when the data sent is what gets stored (see writeData; "" for none).
+type writeSQL struct{ full, lean string }
+
+// writeStatement assembles a write from its CTEs (clock first, the object write w last,
+// whose RETURNING clause is written {returning}), in the full and lean texts.
+func writeStatement(ctes ...string) writeSQL {
+	text := func(out, returning string) string {
+		return "WITH " + strings.ReplaceAll(strings.Join(ctes, ",\n"), "{returning}", returning) + "\nSELECT " + out + " FROM w"
+	}
+	return writeSQL{full: text("last_modified, data", "o.last_modified, o.data"), lean: text("last_modified", "o.last_modified")}
+}
+
+// createStatement is Create's general statement (a forced timestamp $4 > 0 is kept when no
+// other object has it), and, with now, the common one in a transaction (no forced
+// timestamp: the clock's). It inserts the object over a tombstone of the same id, never
+// over a live object.
+func createStatement(locked, now bool) writeSQL {
+	ts := forcedTS("$4::bigint", "$4::bigint > 0")
+	if now {
+		ts = "clock.last_modified"
+	}
+	return writeStatement(clockCTE(locked, "$4::bigint", "1", " AND NOT "+liveExists("")), `w AS (
 	INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data)
-	SELECT $1, $2, $3, ` + ts + `, FALSE, ` + dataExpr + `
+	SELECT $1, $2, $3, `+ts+`, FALSE, `+dataExpr+`
 	FROM clock
 	ON CONFLICT (resource_name, parent_id, id) DO UPDATE
 		SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data
 		WHERE o.deleted
-	RETURNING ` + returning + `, 1 AS d)`
+	RETURNING {returning})`, assertCTE(""))
 }
 
-// createStatement is Create's statement: with a forced timestamp ($4 > 0) kept when no
-// other object has it.
-func createStatement(lean bool) string {
-	out, returning := returned(lean)
-	return clocked("$4::bigint", out, insertObject(forcedTS("$4::bigint", "$4::bigint > 0"), returning))
-}
+// createFastStatement is the common create (no forced timestamp: $4 is always 0) in
+// autocommit mode: no object is read first, and a plain INSERT writes it, which fails with a
+// unique violation, rolling the statement back, when the id is taken by a live object or
+// by a tombstone (rare: Create then runs the locked form of the general statement). It is
+// the cheapest form, and the one the write pipeline groups (groupCreateSQL). It writes
+// nothing, and returns no row, when the collection has no clock row yet.
+var createFast = writeStatement(`clock AS (
+	UPDATE timestamps AS t SET last_modified = GREATEST(t.last_modified + 1, `+nowMS+`), live = t.live + 1
+	WHERE t.resource_name = $1 AND t.parent_id = $2 AND $4::bigint = 0
+	RETURNING t.last_modified)`, `w AS (
+	INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data)
+	SELECT $1, $2, $3, clock.last_modified, FALSE, `+dataExpr+`
+	FROM clock
+	RETURNING {returning})`)
 
-// createNowStatement is createStatement for the common case, a create without a forced
-// timestamp ($4 is always 0): the object gets the clock's timestamp, and no other object's
-// timestamp is looked at.
-func createNowStatement(lean bool) string {
-	out, returning := returned(lean)
-	return clocked("$4::bigint", out, insertObject("clock.last_modified", returning))
-}
-
-// updateStatement is Update's upsert. Its three writes are exclusive, each re-checked on
-// the latest version of the object's row: replace the live object (delta 0), bring back a
-// tombstone (+1), or insert (+1). When the row changed in between in a way none of them
-// expects (created, deleted or brought back by a write committed after the statement's
-// snapshot), nothing is written and no row is returned: Update then runs it again with the
-// clock row locked beforehand (lockedWrite), on a snapshot taken after the lock.
-func updateStatement(lean bool) string {
-	out, returning := returned(lean)
+// updateStatement is Update's upsert: it replaces the live object $3, or, when there is
+// none, creates it or brings its tombstone back (delta +1). The delta counts on the state
+// the snapshot shows (was); the upsert checks it on the row's latest version (the ON
+// CONFLICT condition), and the assertion fails the statement when it does not hold: no row
+// written, or a row inserted where the snapshot showed a live object (which was deleted
+// and purged meanwhile). A freshly inserted row is the one whose xmax is 0: the update
+// path of INSERT ... ON CONFLICT locks the row before updating it, and PostgreSQL carries
+// that lock, the transaction's own id, over to the new version's xmax.
+func updateStatement(locked bool) writeSQL {
 	ts := forcedTS("$4::bigint", "$4::bigint > "+storedTS)
-	return clocked("CASE WHEN $4::bigint > "+storedTS+" THEN $4::bigint ELSE 0 END", out, `replaced AS (
-	UPDATE objects AS o SET data = `+dataExpr+`, last_modified = `+ts+`
-	FROM clock
-	WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND NOT o.deleted
-	RETURNING `+returning+`, 0 AS d)`, `revived AS (
-	UPDATE objects AS o SET data = `+dataExpr+`, deleted = FALSE, last_modified = `+ts+`
-	FROM clock
-	WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND o.deleted
-	RETURNING `+returning+`, 1 AS d)`, `inserted AS (
+	return writeStatement(`was AS MATERIALIZED (SELECT `+liveExists("")+` AS live)`,
+		clockCTE(locked, "CASE WHEN $4::bigint > "+storedTS+" THEN $4::bigint ELSE 0 END",
+			"CASE WHEN (SELECT live FROM was) THEN 0 ELSE 1 END", ""), `w AS (
 	INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, data)
 	SELECT $1, $2, $3, `+ts+`, FALSE, `+dataExpr+`
 	FROM clock
-	WHERE NOT EXISTS (SELECT 1 FROM replaced) AND NOT EXISTS (SELECT 1 FROM revived)
-	ON CONFLICT (resource_name, parent_id, id) DO NOTHING
-	RETURNING `+returning+`, 1 AS d)`, `w AS (
-	SELECT * FROM replaced UNION ALL SELECT * FROM revived UNION ALL SELECT * FROM inserted)`)
+	ON CONFLICT (resource_name, parent_id, id) DO UPDATE
+		SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data
+		WHERE o.deleted = NOT (SELECT live FROM was)
+	RETURNING {returning}, o.xmax = 0 AS fresh)`, assertCTE("w.fresh AND (SELECT live FROM was)"))
 }
 
 // updateIfStatement is updateStatement with a condition ($6, the object's timestamp): it
 // only replaces, and writes nothing when the condition fails.
-func updateIfStatement(lean bool) string {
-	out, returning := returned(lean)
-	return clocked("CASE WHEN $4::bigint > $6::bigint THEN $4::bigint ELSE 0 END", out, targetCTE("$6::bigint"), `w AS (
+func updateIfStatement(locked bool) writeSQL {
+	return writeStatement(clockCTE(locked, "CASE WHEN $4::bigint > $6::bigint THEN $4::bigint ELSE 0 END", "0", " AND "+liveExists("$6::bigint")), `w AS (
 	UPDATE objects AS o SET data = `+dataExpr+`,
 		last_modified = `+forcedTS("$4::bigint", "$4::bigint > $6::bigint")+`
-	FROM clock, target
-	WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = target.id AND NOT o.deleted
-	RETURNING `+returning+`, 0 AS d)`)
+	FROM clock
+	WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND NOT o.deleted AND o.last_modified = $6::bigint
+	RETURNING {returning})`, assertCTE(""))
 }
 
-// deleteWrite turns the live object $3 into a tombstone (delta -1); from lists the
-// relations the UPDATE joins (clock, and target for a conditional delete).
-func deleteWrite(ts, from string) string {
-	return `w AS (
-	UPDATE objects AS o SET deleted = TRUE, data = NULL, last_modified = ` + ts + `
-	FROM ` + from + `
-	WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND NOT o.deleted
-	RETURNING o.last_modified, -1 AS d)`
+// deleteStatement turns the live object $3 into a tombstone; with a condition ($5, the
+// object's timestamp) only when it has that timestamp. Its lean text is the one to run.
+func deleteStatement(locked, conditional bool) writeSQL {
+	forced, keep, ts, check := "CASE WHEN $4::bigint > "+storedTS+" THEN $4::bigint ELSE 0 END", "$4::bigint > o.last_modified", "", ""
+	if conditional {
+		forced, keep, ts, check = "CASE WHEN $4::bigint > $5::bigint THEN $4::bigint ELSE 0 END", "$4::bigint > $5::bigint", "$5::bigint",
+			" AND o.last_modified = $5::bigint"
+	}
+	return writeStatement(clockCTE(locked, forced, "-1", " AND "+liveExists(ts)), `w AS (
+	UPDATE objects AS o SET deleted = TRUE, data = NULL, last_modified = `+forcedTS("$4::bigint", keep)+`
+	FROM clock
+	WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND NOT o.deleted`+check+`
+	RETURNING {returning})`, assertCTE(""))
+}
+
+// writeForms is a write's statement in its two forms: auto, sent alone in autocommit mode,
+// and locked, sent after lockSQL (see racing).
+type writeForms struct{ auto, locked writeSQL }
+
+// pick returns the form for a write made after lockSQL when lock is not nil, else alone.
+func (f writeForms) pick(lock *storage.Scope) writeSQL {
+	if lock != nil {
+		return f.locked
+	}
+	return f.auto
 }
 
 var (
-	createSQL        = createStatement(false)
-	createLeanSQL    = createStatement(true)
-	createNowSQL     = createNowStatement(false)
-	createNowLeanSQL = createNowStatement(true)
-	updateSQL        = updateStatement(false)
-	updateLeanSQL    = updateStatement(true)
-	updateIfSQL      = updateIfStatement(false)
-	updateIfLeanSQL  = updateIfStatement(true)
-
-	deleteSQL = clocked("CASE WHEN $4::bigint > "+storedTS+" THEN $4::bigint ELSE 0 END", "last_modified",
-		deleteWrite(forcedTS("$4::bigint", "$4::bigint > o.last_modified"), "clock"))
-	// deleteIfSQL is deleteSQL with a condition ($5, the object's timestamp).
-	deleteIfSQL = clocked("CASE WHEN $4::bigint > $5::bigint THEN $4::bigint ELSE 0 END", "last_modified",
-		targetCTE("$5::bigint"), deleteWrite(forcedTS("$4::bigint", "$4::bigint > $5::bigint"), "clock, target"))
+	createForms   = writeForms{createStatement(false, false), createStatement(true, false)}
+	createNow     = createStatement(true, true)
+	updateForms   = writeForms{updateStatement(false), updateStatement(true)}
+	updateIfForms = writeForms{updateIfStatement(false), updateIfStatement(true)}
+	deleteForms   = writeForms{deleteStatement(false, false), deleteStatement(true, false)}
+	deleteIfForms = writeForms{deleteStatement(false, true), deleteStatement(true, true)}
 )
+
+// batcher is what pgx.Tx and *pgxpool.Conn have for sending statements together.
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// lockedRow runs sql after lockSQL for collection s, in one transaction and one round trip
+// (the write pipeline, or a batch on q: the unit of work's transaction, or an implicit one
+// on a pooled connection), and scans its row into dest (pgx.ErrNoRows when it returned
+// none).
+func lockedRow(ctx context.Context, q rowQuerier, s storage.Scope, sql string, args []any, dest ...any) error {
+	if p, ok := q.(*pipeline); ok {
+		return p.queryRowLocked(ctx, s, sql, args...).Scan(dest...)
+	}
+	bq, ok := q.(batcher)
+	if !ok {
+		return fmt.Errorf("storage/postgresql: cannot lock the clock row through %T", q)
+	}
+	batch := &pgx.Batch{}
+	batch.Queue(lockSQL, s.Resource, s.Parent)
+	batch.Queue(sql, args...)
+	br := bq.SendBatch(ctx, batch)
+	_, err := br.Exec()
+	if err == nil {
+		err = br.QueryRow().Scan(dest...)
+	}
+	if cerr := br.Close(); err == nil || errors.Is(err, pgx.ErrNoRows) && cerr != nil {
+		err = cerr
+	}
+	return err
+}
 
 // lockClockSQL locks the collection's clock row, creating it when missing at 0, a value no
 // reader sees: it runs in a transaction with a write, which moves the clock to the write's
@@ -214,11 +279,10 @@ const lockClockSQL = `INSERT INTO timestamps AS t (resource_name, parent_id, las
 	ON CONFLICT (resource_name, parent_id) DO UPDATE SET last_modified = t.last_modified`
 
 // lockedWrite runs write after lockClockSQL, in a transaction of its own (a savepoint in the
-// unit of work's transaction): for a collection without a clock row yet, and for an upsert
-// that a concurrent write of the same object made write nothing. The clock row is then
-// locked before write's statement starts, so its snapshot sees every earlier write of the
-// collection. A write that returns no row (pgx.ErrNoRows, passed through) or fails is
-// rolled back with the clock row it may have created.
+// unit of work's transaction): for a collection without a clock row yet, whose first write
+// creates it (the first writers of a collection are serialised on that row's key). A write
+// that returns no row (pgx.ErrNoRows, passed through) or fails is rolled back with the
+// clock row it may have created.
 func (b *Backend) lockedWrite(ctx context.Context, op string, s storage.Scope, write func(q rowQuerier) error) error {
 	return b.run(ctx, op, true, func(q querier) error {
 		tx, err := q.(interface {
@@ -232,10 +296,7 @@ func (b *Backend) lockedWrite(ctx context.Context, op string, s storage.Scope, w
 			return err
 		}
 		if err := write(tx); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				return result(err)
-			}
-			return err
+			return noRows(err)
 		}
 		return tx.Commit(ctx)
 	})
@@ -270,21 +331,23 @@ func echoable(t string) bool {
 
 // Create implements storage.Backend.
 func (b *Backend) Create(ctx context.Context, s storage.Scope, o storage.Object) (storage.Object, error) {
-	return b.create(ctx, s, o, createStatements{now: createNowSQL, nowLean: createNowLeanSQL, general: createSQL, generalLean: createLeanSQL})
+	return b.create(ctx, s, o, createStatements{fast: createFast, now: createNow, general: createForms})
 }
 
-// createStatements are the statements of a creation: the common case (now, nowLean) and
-// the general one (general, generalLean), each full (returning the stored data) and lean
-// (used when the data sent is what gets stored; "" for none). extra are arguments after the
-// five the statements share.
+// createStatements are the statements of a creation: the common case (no forced timestamp)
+// in autocommit mode (fast) and after lockSQL (now), and the general one (both forms).
+// extra are arguments after the five the statements share.
 type createStatements struct {
-	now, nowLean, general, generalLean string
-	extra                              []any
+	fast, now writeSQL
+	general   writeForms
+	extra     []any
 }
 
-// create runs a creation with st: the common statement when no timestamp is forced, else
-// the general one. When it writes nothing, the id is taken (a UnicityError), or the
-// collection has no clock row yet: the general statement then runs in lockedWrite.
+// create runs a creation with st (see racing): in autocommit mode fast, or the general
+// statement's auto form for a forced timestamp, then, after a failure on a race or a taken
+// id, the locked form of the general statement, or now for a common create. When that
+// writes nothing, the id is taken by a live object (a UnicityError), or the collection has
+// no clock row yet: the general statement then runs in lockedWrite.
 func (b *Backend) create(ctx context.Context, s storage.Scope, o storage.Object, st createStatements) (storage.Object, error) {
 	if o.ID == "" {
 		o.ID = uuid.NewString()
@@ -294,19 +357,21 @@ func (b *Backend) create(ctx context.Context, s storage.Scope, o storage.Object,
 	if err != nil {
 		return storage.Object{}, err
 	}
-	if st.nowLean == "" {
+	if st.now.lean == "" {
 		echo = nil // no lean statement: read the stored data back
 	}
 	args := append([]any{s.Resource, s.Parent, o.ID, forced, data}, st.extra...)
 	out := storage.Object{ID: o.ID}
-	general := func(q rowQuerier) error {
-		return noRows(writeRow(ctx, q, st.general, st.generalLean, echo, &out, args...))
-	}
 	err = b.runRow(ctx, "create", func(q rowQuerier) error {
-		if forced == 0 {
-			return noRows(writeRow(ctx, q, st.now, st.nowLean, echo, &out, args...))
-		}
-		return general(q)
+		return noRows(racing(q, s, func(lock *storage.Scope) error {
+			switch {
+			case forced != 0:
+				return writeRow(ctx, q, lock, st.general.pick(lock), echo, &out, args...)
+			case lock == nil:
+				return writeRow(ctx, q, nil, st.fast, echo, &out, args...)
+			}
+			return writeRow(ctx, q, lock, st.now, echo, &out, args...)
+		}))
 	})
 	for attempt := 0; errors.Is(err, pgx.ErrNoRows); attempt++ {
 		existing, gerr := b.Get(ctx, s, o.ID)
@@ -321,12 +386,36 @@ func (b *Backend) create(ctx context.Context, s storage.Scope, o storage.Object,
 		}
 		// No live object has the id: the collection has no clock row yet (or the object
 		// was deleted meanwhile).
-		err = b.lockedWrite(ctx, "create", s, general)
+		err = b.lockedWrite(ctx, "create", s, func(q rowQuerier) error {
+			return writeRow(ctx, q, nil, st.general.locked, echo, &out, args...)
+		})
 	}
 	if err != nil {
 		return storage.Object{}, err
 	}
 	return out, nil
+}
+
+// racing runs write without the clock row's lock when q runs it in autocommit mode (lock is
+// nil), and runs it again after lockSQL (lock is the collection) when it fails with a unique
+// violation: the statement found the object in another state than its snapshot showed
+// (see assertCTE), and was rolled back. In a unit of work's transaction, where a failed
+// statement would abort the unit, write runs after lockSQL at once.
+func racing(q rowQuerier, s storage.Scope, write func(lock *storage.Scope) error) error {
+	if _, inTx := q.(pgx.Tx); inTx {
+		return write(&s)
+	}
+	err := write(nil)
+	if uniqueViolation(err) {
+		return write(&s)
+	}
+	return err
+}
+
+// uniqueViolation reports whether err is PostgreSQL's unique_violation.
+func uniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
 
 // noRows passes pgx.ErrNoRows (the statement wrote nothing) through run unwrapped.
@@ -337,18 +426,25 @@ func noRows(err error) error {
 	return err
 }
 
-// writeRow runs a write statement and scans its row into out: the lean statement, with the
-// data echoed, when echo is set, else the full one, which returns the stored data.
-func writeRow(ctx context.Context, q rowQuerier, full, lean string, echo json.RawMessage, out *storage.Object, args ...any) error {
+// writeRow runs a write statement, after lockSQL for the collection lock when it is not nil
+// (lockedRow), and scans its row into out: the lean statement, with the data echoed, when
+// echo is set, else the full one, which returns the stored data.
+func writeRow(ctx context.Context, q rowQuerier, lock *storage.Scope, st writeSQL, echo json.RawMessage, out *storage.Object, args ...any) error {
+	scan := func(sql string, dest ...any) error {
+		if lock != nil {
+			return lockedRow(ctx, q, *lock, sql, args, dest...)
+		}
+		return q.QueryRow(ctx, sql, args...).Scan(dest...)
+	}
 	if echo != nil {
-		if err := q.QueryRow(ctx, lean, args...).Scan(&out.LastModified); err != nil {
+		if err := scan(st.lean, &out.LastModified); err != nil {
 			return err
 		}
 		out.Data = echo
 		return nil
 	}
 	var stored []byte
-	if err := q.QueryRow(ctx, full, args...).Scan(&out.LastModified, &stored); err != nil {
+	if err := scan(st.full, &out.LastModified, &stored); err != nil {
 		return err
 	}
 	out.Data = stored
@@ -523,23 +619,24 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object,
 	}
 	out := storage.Object{ID: o.ID}
 	want := storage.FirstCondition(cond).LastModified
-	upsert := func(q rowQuerier) error {
-		return noRows(writeRow(ctx, q, updateSQL, updateLeanSQL, echo, &out, s.Resource, s.Parent, o.ID, forced, data))
-	}
 	err = b.runRow(ctx, "update", func(q rowQuerier) error {
 		if want == 0 {
-			return upsert(q)
+			return noRows(racing(q, s, func(lock *storage.Scope) error {
+				return writeRow(ctx, q, lock, updateForms.pick(lock), echo, &out, s.Resource, s.Parent, o.ID, forced, data)
+			}))
 		}
-		err := writeRow(ctx, q, updateIfSQL, updateIfLeanSQL, echo, &out, s.Resource, s.Parent, o.ID, forced, data, want)
+		err := racing(q, s, func(lock *storage.Scope) error {
+			return writeRow(ctx, q, lock, updateIfForms.pick(lock), echo, &out, s.Resource, s.Parent, o.ID, forced, data, want)
+		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return result(storage.ErrModified)
 		}
 		return err
 	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		// No clock row yet, or a write of the same object committed while the statement
-		// waited for the clock row (see updateStatement).
-		err = b.lockedWrite(ctx, "update", s, upsert)
+	if errors.Is(err, pgx.ErrNoRows) { // the collection has no clock row yet
+		err = b.lockedWrite(ctx, "update", s, func(q rowQuerier) error {
+			return writeRow(ctx, q, nil, updateForms.locked, echo, &out, s.Resource, s.Parent, o.ID, forced, data)
+		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			err = b.wrap("update", errors.New("the upsert wrote nothing with the clock row locked"))
 		}
@@ -557,16 +654,17 @@ func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastMo
 	out := storage.Object{ID: id, Deleted: true}
 	want := storage.FirstCondition(cond).LastModified
 	err := b.runRow(ctx, "delete", func(q rowQuerier) error {
-		var row pgx.Row
-		missing := storage.ErrNotFound
-		if want == 0 {
-			row = q.QueryRow(ctx, deleteSQL, s.Resource, s.Parent, id, forced)
-		} else {
-			row = q.QueryRow(ctx, deleteIfSQL, s.Resource, s.Parent, id, forced, want)
-			missing = storage.ErrModified
+		forms, args, missing := deleteForms, []any{s.Resource, s.Parent, id, forced}, storage.ErrNotFound
+		if want != 0 {
+			forms, args, missing = deleteIfForms, append(args, want), storage.ErrModified
 		}
-		err := row.Scan(&out.LastModified)
-		if errors.Is(err, pgx.ErrNoRows) {
+		err := racing(q, s, func(lock *storage.Scope) error {
+			if lock == nil {
+				return q.QueryRow(ctx, forms.auto.lean, args...).Scan(&out.LastModified)
+			}
+			return lockedRow(ctx, q, *lock, forms.locked.lean, args, &out.LastModified)
+		})
+		if errors.Is(err, pgx.ErrNoRows) { // no live object (nor any clock row: no object at all)
 			return result(missing)
 		}
 		return err
@@ -578,14 +676,13 @@ func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastMo
 }
 
 // DeleteAll implements storage.Backend. The tombstones get consecutive timestamps, reserved
-// from the collection clock in the same statement (whose frame is clocked's), following
-// opt.Sort.
+// from the collection clock in the same statement, which runs after lockSQL (see
+// lockedRow), following opt.Sort.
 func (b *Backend) DeleteAll(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, error) {
 	q := &query{}
 	q.arg(s.Resource)
 	q.arg(s.Parent)
-	q.w(`WITH `, lockCTE, `,
-matched AS (SELECT id, row_number() OVER (`)
+	q.w(`WITH matched AS (SELECT id, row_number() OVER (`)
 	mark := q.sb.Len()
 	q.orderBy(opt.Sort)
 	order := q.sb.String()[mark:]
@@ -597,22 +694,29 @@ matched AS (SELECT id, row_number() OVER (`)
 	q.limit(opt.Limit)
 	q.w(`),
 n AS (SELECT count(*) AS c FROM matched),
-clock AS MATERIALIZED (
-	SELECT GREATEST(lock.prev + 1, `, nowMS, `) + n.c - 1 AS last_modified FROM lock, n WHERE n.c > 0),
-w AS (
-	UPDATE objects AS o SET deleted = TRUE, data = NULL, last_modified = clock.last_modified - n.c + m.rn
-	FROM matched m, clock, n
-	WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = m.id AND NOT o.deleted
-	RETURNING o.id, o.last_modified, m.rn, -1 AS d),
-`, tickCTE, `
-SELECT id, last_modified, rn FROM w`)
+clock AS (
+	UPDATE timestamps AS t SET last_modified = GREATEST(t.last_modified + 1, `, nowMS, `) + n.c - 1, live = t.live - n.c
+	FROM n WHERE t.resource_name = $1 AND t.parent_id = $2 AND n.c > 0 AND `, unmovedClock, `
+	RETURNING t.last_modified)
+UPDATE objects AS o SET deleted = TRUE, data = NULL, last_modified = clock.last_modified - n.c + m.rn
+FROM matched m, clock, n
+WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = m.id AND NOT o.deleted
+RETURNING o.id, o.last_modified, m.rn`)
 	type row struct {
 		obj storage.Object
 		rn  int64
 	}
 	var rows []row
 	err := b.run(ctx, "delete_all", true, func(qr querier) error {
-		rs, err := qr.Query(ctx, q.sb.String(), q.args...)
+		batch := &pgx.Batch{}
+		batch.Queue(lockSQL, s.Resource, s.Parent)
+		batch.Queue(q.sb.String(), q.args...)
+		br := qr.(batcher).SendBatch(ctx, batch)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		rs, err := br.Query()
 		if err != nil {
 			return err
 		}
@@ -624,7 +728,11 @@ SELECT id, last_modified, rn FROM w`)
 			}
 			rows = append(rows, r)
 		}
-		return rs.Err()
+		rs.Close()
+		if err := rs.Err(); err != nil {
+			return err
+		}
+		return br.Close()
 	})
 	if err != nil {
 		return nil, err
@@ -637,11 +745,11 @@ SELECT id, last_modified, rn FROM w`)
 	return out, nil
 }
 
-// PurgeDeleted implements storage.Backend with purgeSQL.
+// PurgeDeleted implements storage.Backend with purgeSQL, after lockSQL.
 func (b *Backend) PurgeDeleted(ctx context.Context, s storage.Scope, before int64) (int, error) {
 	var n int64
 	err := b.run(ctx, "purge_deleted", true, func(q querier) error {
-		return q.QueryRow(ctx, purgeSQL, s.Resource, s.Parent, before).Scan(&n)
+		return lockedRow(ctx, q, s, purgeSQL, []any{s.Resource, s.Parent, before}, &n)
 	})
 	return int(n), err
 }
@@ -818,6 +926,11 @@ func (b *Backend) Count(ctx context.Context, s storage.Scope, filters []storage.
 	return int(n), err
 }
 
+// newClockSQL creates the clock row of a collection that has none at the current time, and
+// returns it (no row when the row exists).
+const newClockSQL = `INSERT INTO timestamps (resource_name, parent_id, last_modified)
+	VALUES ($1, $2, ` + nowMS + `) ON CONFLICT DO NOTHING RETURNING last_modified`
+
 // Timestamp implements storage.Backend. The first read of a never-written collection stores
 // the current time as its timestamp (a write: it fails with storage.ErrReadOnly on a
 // read-only database).
@@ -830,9 +943,7 @@ func (b *Backend) Timestamp(ctx context.Context, s storage.Scope) (int64, error)
 			if !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			}
-			err = q.QueryRow(ctx, `INSERT INTO timestamps (resource_name, parent_id, last_modified)
-				VALUES ($1, $2, `+nowMS+`) ON CONFLICT DO NOTHING RETURNING last_modified`,
-				s.Resource, s.Parent).Scan(&ts)
+			err = q.QueryRow(ctx, newClockSQL, s.Resource, s.Parent).Scan(&ts)
 			if !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			}

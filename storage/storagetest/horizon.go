@@ -440,6 +440,75 @@ var liveCountTests = []subtest{
 		e.check(len(live) > 0, "no live object left: the test exercised nothing")
 		e.equal(e.count(), len(live), "count after the concurrent writes")
 	}},
+	{"CountStaysExactUnderConcurrentUnitsOfWork", func(e *env) {
+		// The same races, each writer's writes grouped two by two in units of work, some
+		// rolled back.
+		tr, ok := e.b.(storage.Transactor)
+		if e.lacks(Transactor, ok) {
+			return // CountStaysExactUnderConcurrentWrites covers a backend without units
+		}
+		writers, rounds := max(e.opts.Writers/5, 4), max(e.opts.WritesPerWriter, 10)
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range rounds {
+					ctx, tx := tr.Begin(e.ctx)
+					err := func() error {
+						for j := range 2 {
+							id := "shared-" + itoa((w*5+i*3+j)%10)
+							var err error
+							switch (w + i + j) % 4 {
+							case 0:
+								_, err = e.b.Create(ctx, scope, storage.Object{ID: id})
+								var ue *storage.UnicityError
+								if errors.As(err, &ue) {
+									err = nil
+								}
+							case 1:
+								_, err = e.b.Update(ctx, scope, storage.Object{ID: id, Data: raw(`{}`)})
+							case 2:
+								_, err = e.b.Delete(ctx, scope, id, 0)
+								if errors.Is(err, storage.ErrNotFound) {
+									err = nil
+								}
+							case 3:
+								_, err = e.b.Create(ctx, scope, storage.Object{})
+							}
+							if err != nil {
+								return err
+							}
+						}
+						return nil
+					}()
+					if err == nil && i%5 == 4 {
+						err = tx.Rollback(e.ctx)
+					} else if err == nil {
+						err = tx.Commit(e.ctx)
+					} else {
+						_ = tx.Rollback(e.ctx)
+					}
+					if err != nil {
+						errs <- fmt.Errorf("writer %d, unit %d: %w", w, i, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			e.Error(err)
+		}
+		if e.Failed() {
+			return
+		}
+		live := e.list(storage.ListOptions{})
+		e.check(len(live) > 0, "no live object left: the test exercised nothing")
+		e.equal(e.count(), len(live), "count after the concurrent units of work")
+	}},
 	{"CountFollowsUnitsOfWork", func(e *env) {
 		tr, ok := e.b.(storage.Transactor)
 		if e.lacks(Transactor, ok) {
