@@ -343,11 +343,12 @@ type createStatements struct {
 	extra     []any
 }
 
-// create runs a creation with st (see racing): in autocommit mode fast, or the general
-// statement's auto form for a forced timestamp, then, after a failure on a race or a taken
-// id, the locked form of the general statement, or now for a common create. When that
-// writes nothing, the id is taken by a live object (a UnicityError), or the collection has
-// no clock row yet: the general statement then runs in lockedWrite.
+// create runs a creation with st (see racing): in autocommit mode fast, then, when the
+// collection has no clock row yet or the id is taken, the general statement's auto form
+// (with a forced timestamp, at once), and after a failure on a race the locked form of
+// the general statement, or now for a common create. When that writes nothing, the id is
+// taken by a live object (a UnicityError), or, in a transaction, the collection has no
+// clock row yet: the general statement then runs in lockedWrite.
 func (b *Backend) create(ctx context.Context, s storage.Scope, o storage.Object, st createStatements) (storage.Object, error) {
 	if o.ID == "" {
 		o.ID = uuid.NewString()
@@ -365,12 +366,17 @@ func (b *Backend) create(ctx context.Context, s storage.Scope, o storage.Object,
 	err = b.runRow(ctx, "create", func(q rowQuerier) error {
 		return noRows(racing(q, s, func(lock *storage.Scope) error {
 			switch {
-			case forced != 0:
-				return writeRow(ctx, q, lock, st.general.pick(lock), echo, &out, args...)
-			case lock == nil:
-				return writeRow(ctx, q, nil, st.fast, echo, &out, args...)
+			case lock != nil && forced == 0:
+				return writeRow(ctx, q, lock, st.now, echo, &out, args...)
+			case lock == nil && forced == 0:
+				err := writeRow(ctx, q, nil, st.fast, echo, &out, args...)
+				if !errors.Is(err, pgx.ErrNoRows) && !uniqueViolation(err) {
+					return err
+				}
+				// No clock row yet (the general statement's auto form creates it), or the
+				// id is taken: by a tombstone, which it brings back, or a live object.
 			}
-			return writeRow(ctx, q, lock, st.now, echo, &out, args...)
+			return writeRow(ctx, q, lock, st.general.pick(lock), echo, &out, args...)
 		}))
 	})
 	for attempt := 0; errors.Is(err, pgx.ErrNoRows); attempt++ {
