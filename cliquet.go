@@ -168,6 +168,9 @@ func Initialize(router chi.Router, cfg Config) (app *App, err error) {
 	if err := a.mountProfiler(router); err != nil {
 		return nil, err
 	}
+	if err := a.startPurgeJob(); err != nil { // tombstones_purge_interval_seconds (purge.go)
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -242,10 +245,12 @@ func (a *App) journalPermissions() {
 	}
 }
 
-// Close closes the backends that Initialize opened (not those given in Config), then flushes
-// the metrics and waits up to 5 seconds for pending Sentry events. Call it once the server
+// Close stops the periodic tombstone purge (waiting for a purge in progress), closes the
+// backends that Initialize opened (not those given in Config), then flushes the metrics and
+// waits up to 5 seconds for pending Sentry events. Call it once the server
 // has stopped serving requests.
 func (a *App) Close() error {
+	a.stopPurgeJob()
 	var errs []error
 	for _, c := range a.opened {
 		errs = append(errs, c.Close())
