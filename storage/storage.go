@@ -28,6 +28,16 @@
 // address the object's metadata, and "deleted" is true on tombstones and absent otherwise.
 // Field names use dots for nested fields ("author.name").
 //
+// # Tombstones, the horizon and counts
+//
+// A tombstone records a deletion for the clients that synchronise with deltas (_since).
+// Purging tombstones (PurgeDeleted, PurgeTombstones) raises the collection's horizon, the
+// newest timestamp of a purged tombstone, in the same atomic step; a delta starting below
+// it (ListOptions.Since) fails with a [*HorizonError], so that a client is told to
+// synchronise again instead of missing deletions. Count without filters reads a counter
+// each backend keeps with the collection timestamp, moved by the same atomic step as every
+// write, so that a total costs no scan.
+//
 // # Final writes
 //
 // A unit of work normally keeps the rows it writes locked until Commit. For a request whose
