@@ -117,6 +117,15 @@ func TestWritesFromAStaleSnapshotFailAndChangeNothing(t *testing.T) {
 			return exec(ctx, tx, createNow.lean, "stale", "", id, int64(0), data)
 		}
 	}
+	upsertArgs := func(id string) func(int64) []any { // the arguments of the upsert under test
+		return func(int64) []any { return []any{id, int64(0), w} }
+	}
+	update := func(id string) func(int64) error { // the upsert under test, through the backend
+		return func(int64) error {
+			_, err := be.Update(ctx, storage.Scope{Resource: "stale"}, storage.Object{ID: id, Data: json.RawMessage(w)})
+			return err
+		}
+	}
 	replaceObject := func(id string) func(tx pgx.Tx) error {
 		return func(tx pgx.Tx) error {
 			return exec(ctx, tx, updateForms.locked.lean, "stale", "", id, int64(0), `{"n":2}`)
@@ -134,32 +143,20 @@ func TestWritesFromAStaleSnapshotFailAndChangeNothing(t *testing.T) {
 		want    int                   // live objects after the write through the backend
 	}{
 		{"an update of an object deleted meanwhile", []string{"x"}, deleteObject("x"), updateForms.auto.lean,
-			func(int64) []any { return []any{"x", int64(0), w} },
-			func(int64) error {
-				_, err := be.Update(ctx, storage.Scope{Resource: "stale"}, storage.Object{ID: "x", Data: json.RawMessage(w)})
-				return err
-			},
+			upsertArgs("x"),
+			update("x"),
 			true, 0, 1},
 		{"an update of an object deleted and purged meanwhile", []string{"x"}, purgeObject("x"), updateForms.auto.lean,
-			func(int64) []any { return []any{"x", int64(0), w} },
-			func(int64) error {
-				_, err := be.Update(ctx, storage.Scope{Resource: "stale"}, storage.Object{ID: "x", Data: json.RawMessage(w)})
-				return err
-			},
+			upsertArgs("x"),
+			update("x"),
 			true, 0, 1},
 		{"an update creating an object created meanwhile", nil, createObject("y"), updateForms.auto.lean,
-			func(int64) []any { return []any{"y", int64(0), w} },
-			func(int64) error {
-				_, err := be.Update(ctx, storage.Scope{Resource: "stale"}, storage.Object{ID: "y", Data: json.RawMessage(w)})
-				return err
-			},
+			upsertArgs("y"),
+			update("y"),
 			true, 1, 1},
 		{"an update of an object replaced meanwhile succeeds", []string{"x"}, replaceObject("x"), updateForms.auto.lean,
-			func(int64) []any { return []any{"x", int64(0), w} },
-			func(int64) error {
-				_, err := be.Update(ctx, storage.Scope{Resource: "stale"}, storage.Object{ID: "x", Data: json.RawMessage(w)})
-				return err
-			},
+			upsertArgs("x"),
+			update("x"),
 			false, 1, 1},
 		{"a delete of an object deleted meanwhile", []string{"x", "z"}, deleteObject("x"), deleteForms.auto.lean,
 			func(int64) []any { return []any{"x", int64(0)} },

@@ -67,29 +67,26 @@ func (b *Backend) PurgeTombstones(ctx context.Context, before int64) (int, error
 // Horizon implements storage.Backend: the horizon column of the collection's clock row (0
 // without a row).
 func (b *Backend) Horizon(ctx context.Context, s storage.Scope) (int64, error) {
-	var h int64
-	err := b.run(ctx, "horizon", false, func(q querier) error {
-		err := q.QueryRow(ctx, `SELECT horizon FROM timestamps WHERE resource_name = $1 AND parent_id = $2`,
-			s.Resource, s.Parent).Scan(&h)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		return err
-	})
-	return h, err
+	return b.clockColumn(ctx, "horizon", s, `SELECT horizon FROM timestamps WHERE resource_name = $1 AND parent_id = $2`)
 }
 
 // liveCount is Count without filters: the live counter of the collection's clock row (0
 // without a row), which every write moves in the statement that moves the clock.
 func (b *Backend) liveCount(ctx context.Context, s storage.Scope) (int, error) {
-	var n int64
-	err := b.run(ctx, "count", false, func(q querier) error {
-		err := q.QueryRow(ctx, `SELECT live FROM timestamps WHERE resource_name = $1 AND parent_id = $2`,
-			s.Resource, s.Parent).Scan(&n)
+	n, err := b.clockColumn(ctx, "count", s, `SELECT live FROM timestamps WHERE resource_name = $1 AND parent_id = $2`)
+	return int(n), err
+}
+
+// clockColumn reads one column of the collection's clock row with sql ($1 resource, $2
+// parent): 0 when the collection has no clock row.
+func (b *Backend) clockColumn(ctx context.Context, op string, s storage.Scope, sql string) (int64, error) {
+	var v int64
+	err := b.run(ctx, op, false, func(q querier) error {
+		err := q.QueryRow(ctx, sql, s.Resource, s.Parent).Scan(&v)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
 		return err
 	})
-	return int(n), err
+	return v, err
 }

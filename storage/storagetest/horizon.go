@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -316,6 +317,63 @@ func (c *syncClient) poll() error {
 	return nil
 }
 
+// sharedWrite is write number kind on the object id, which other writers write too: 0 a
+// create (a taken id is no error), 1 an update, 2 a delete (a missing object is no error),
+// 3 a create with a new id.
+func (e *env) sharedWrite(ctx context.Context, kind int, id string) error {
+	var err error
+	switch kind {
+	case 0:
+		_, err = e.b.Create(ctx, scope, storage.Object{ID: id, Data: raw(`{}`)})
+		var ue *storage.UnicityError
+		if errors.As(err, &ue) {
+			return nil
+		}
+	case 1:
+		_, err = e.b.Update(ctx, scope, storage.Object{ID: id, Data: raw(`{"updated": true}`)})
+	case 2:
+		_, err = e.b.Delete(ctx, scope, id, 0)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+	default:
+		_, err = e.b.Create(ctx, scope, storage.Object{})
+	}
+	return err
+}
+
+// raceOnSharedIDs runs step(w, i) for rounds i in each of several concurrent writers w, then
+// checks that Count without filters equals the live objects (and that some are left).
+func (e *env) raceOnSharedIDs(rounds int, step func(w, i int) error) {
+	e.Helper()
+	writers := max(e.opts.Writers/5, 4)
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range rounds {
+				if err := step(w, i); err != nil {
+					errs <- fmt.Errorf("writer %d, round %d: %w", w, i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		e.Error(err)
+	}
+	if e.Failed() {
+		return
+	}
+	live := e.list(storage.ListOptions{})
+	e.check(len(live) > 0, "no live object left: the test exercised nothing")
+	e.equal(e.count(), len(live), "count after the concurrent writes")
+}
+
 // liveCountTests check that Count without filters, which backends answer from a counter
 // kept with the collection timestamp, always equals the number of live objects.
 var liveCountTests = []subtest{
@@ -388,57 +446,22 @@ var liveCountTests = []subtest{
 		// Writers race on a few shared ids with every kind of write, so that creates collide,
 		// updates bring back tombstones and deletes meet deletes; DeleteAll and purges run
 		// meanwhile. Afterwards the counter equals the live objects.
-		writers, rounds := max(e.opts.Writers/5, 4), max(e.opts.WritesPerWriter*2, 20)
-		var wg sync.WaitGroup
-		errs := make(chan error, writers)
-		for w := range writers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range rounds {
-					id := "shared-" + itoa((w*7+i*3)%12)
-					var err error
-					switch (w + i) % 7 {
-					case 0, 1:
-						_, err = e.b.Create(e.ctx, scope, storage.Object{ID: id, Data: raw(`{"w": ` + itoa(w) + `}`)})
-						var ue *storage.UnicityError
-						if errors.As(err, &ue) {
-							err = nil
-						}
-					case 2, 3:
-						_, err = e.b.Update(e.ctx, scope, storage.Object{ID: id, Data: raw(`{"w": ` + itoa(w) + `}`)})
-					case 4:
-						_, err = e.b.Delete(e.ctx, scope, id, 0)
-						if errors.Is(err, storage.ErrNotFound) {
-							err = nil
-						}
-					case 5:
-						_, err = e.b.Create(e.ctx, scope, storage.Object{Data: raw(`{"fresh": true}`)})
-					case 6:
-						if w%2 == 0 {
-							_, err = e.b.DeleteAll(e.ctx, scope, storage.ListOptions{Filters: []storage.Filter{f("fresh", storage.EQ, true)}, Limit: 2})
-						} else {
-							_, err = e.b.PurgeDeleted(e.ctx, scope, 0)
-						}
-					}
-					if err != nil {
-						errs <- fmt.Errorf("writer %d, round %d: %w", w, i, err)
-						return
-					}
+		rounds := max(e.opts.WritesPerWriter*2, 20)
+		e.raceOnSharedIDs(rounds, func(w, i int) error {
+			switch (w + i) % 7 {
+			case 5:
+				_, err := e.b.Create(e.ctx, scope, storage.Object{Data: raw(`{"fresh": true}`)})
+				return err
+			case 6:
+				if w%2 == 0 {
+					_, err := e.b.DeleteAll(e.ctx, scope, storage.ListOptions{Filters: []storage.Filter{f("fresh", storage.EQ, true)}, Limit: 2})
+					return err
 				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			e.Error(err)
-		}
-		if e.Failed() {
-			return
-		}
-		live := e.list(storage.ListOptions{})
-		e.check(len(live) > 0, "no live object left: the test exercised nothing")
-		e.equal(e.count(), len(live), "count after the concurrent writes")
+				_, err := e.b.PurgeDeleted(e.ctx, scope, 0)
+				return err
+			}
+			return e.sharedWrite(e.ctx, (w+i)%7/2, "shared-"+itoa((w*7+i*3)%12))
+		})
 	}},
 	{"CountStaysExactUnderConcurrentUnitsOfWork", func(e *env) {
 		// The same races, each writer's writes grouped two by two in units of work, some
@@ -447,67 +470,19 @@ var liveCountTests = []subtest{
 		if e.lacks(Transactor, ok) {
 			return // CountStaysExactUnderConcurrentWrites covers a backend without units
 		}
-		writers, rounds := max(e.opts.Writers/5, 4), max(e.opts.WritesPerWriter, 10)
-		var wg sync.WaitGroup
-		errs := make(chan error, writers)
-		for w := range writers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range rounds {
-					ctx, tx := tr.Begin(e.ctx)
-					err := func() error {
-						for j := range 2 {
-							id := "shared-" + itoa((w*5+i*3+j)%10)
-							var err error
-							switch (w + i + j) % 4 {
-							case 0:
-								_, err = e.b.Create(ctx, scope, storage.Object{ID: id})
-								var ue *storage.UnicityError
-								if errors.As(err, &ue) {
-									err = nil
-								}
-							case 1:
-								_, err = e.b.Update(ctx, scope, storage.Object{ID: id, Data: raw(`{}`)})
-							case 2:
-								_, err = e.b.Delete(ctx, scope, id, 0)
-								if errors.Is(err, storage.ErrNotFound) {
-									err = nil
-								}
-							case 3:
-								_, err = e.b.Create(ctx, scope, storage.Object{})
-							}
-							if err != nil {
-								return err
-							}
-						}
-						return nil
-					}()
-					if err == nil && i%5 == 4 {
-						err = tx.Rollback(e.ctx)
-					} else if err == nil {
-						err = tx.Commit(e.ctx)
-					} else {
-						_ = tx.Rollback(e.ctx)
-					}
-					if err != nil {
-						errs <- fmt.Errorf("writer %d, unit %d: %w", w, i, err)
-						return
-					}
+		e.raceOnSharedIDs(max(e.opts.WritesPerWriter, 10), func(w, i int) error {
+			ctx, tx := tr.Begin(e.ctx)
+			for j := range 2 {
+				if err := e.sharedWrite(ctx, (w+i+j)%4, "shared-"+itoa((w*5+i*3+j)%10)); err != nil {
+					_ = tx.Rollback(e.ctx)
+					return err
 				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			e.Error(err)
-		}
-		if e.Failed() {
-			return
-		}
-		live := e.list(storage.ListOptions{})
-		e.check(len(live) > 0, "no live object left: the test exercised nothing")
-		e.equal(e.count(), len(live), "count after the concurrent units of work")
+			}
+			if i%5 == 4 {
+				return tx.Rollback(e.ctx)
+			}
+			return tx.Commit(e.ctx)
+		})
 	}},
 	{"CountFollowsUnitsOfWork", func(e *env) {
 		tr, ok := e.b.(storage.Transactor)
