@@ -57,6 +57,7 @@ type App struct {
 	sentry *monitoring.Sentry    // error reports (setting sentry_dsn); nil when disabled
 	// closeMonitoring flushes the metrics and the Sentry events; Close calls it once.
 	closeMonitoring func() error
+	purge           *purgeJob // the periodic tombstone purge (purge.go); nil when off
 
 	mu             sync.RWMutex
 	heartbeats     map[string]HeartbeatFunc

@@ -171,6 +171,9 @@ func Initialize(router chi.Router, cfg Config) (app *App, err error) {
 	if err := a.mountProfiler(router); err != nil {
 		return nil, err
 	}
+	if err := a.startPurgeJob(); err != nil { // tombstones_purge_interval_seconds (purge.go)
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -245,10 +248,12 @@ func (a *App) journalPermissions() {
 	}
 }
 
-// Close ends the open change feed streams, closes the backends that Initialize opened (not
-// those given in Config), then flushes the metrics and waits up to 5 seconds for pending
-// Sentry events. Call it once the server has stopped serving requests.
+// Close ends the open change feed streams, stops the periodic tombstone purge (waiting for
+// a purge in progress), closes the backends that Initialize opened (not those given in
+// Config), then flushes the metrics and waits up to 5 seconds for pending Sentry events.
+// Call it once the server has stopped serving requests.
 func (a *App) Close() error {
+	a.stopPurgeJob()
 	var errs []error
 	if a.changes != nil {
 		errs = append(errs, a.changes.Close()) // ends the streams before the backends go

@@ -394,6 +394,7 @@ var errnoTable = []errnoDoc{
 	{protocol.ErrnoConstraintViolated, 409, "unicity conflict (an object with this id exists in a concurrent creation); details {field, existing}"},
 	{protocol.ErrnoBackend, 503, "a storage, cache or permission backend failed or timed out, or the server holds as many change feeds as it allows, or shuts down; Retry-After is set"},
 	{protocol.ErrnoServiceDeprecated, 410, "the service reached its end of service (the eos setting); Alert is set"},
+	{protocol.ErrnoSyncHorizon, 410, "a _since list starts before the collection's tombstone horizon (deletions were purged): synchronise again without _since; details {since, horizon}"},
 	{protocol.ErrnoUndefined, 500, "unexpected error (logged with the request id); info links to error_info_link"},
 }
 
@@ -406,7 +407,7 @@ var errorStatuses = map[int]string{
 	405: "Method not allowed",
 	406: "Not acceptable: the Accept header excludes application/json",
 	409: "Conflict",
-	410: "Gone: end of service",
+	410: "Gone: end of service (errno 202, with an Alert), or changes since _since purged (errno 203)",
 	412: "Precondition failed",
 	413: "Request body too large",
 	415: "Unsupported media type: the body is not JSON",

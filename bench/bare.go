@@ -428,15 +428,20 @@ func (m *memBare) close() {}
 var writeSQL = postgresql.WriteStatements()
 
 // clockCreate creates an object the way storage/postgresql's Create does for a create without
-// a forced timestamp: CreateNow (the clock bumped by a plain UPDATE), falling back to Create
-// for a collection whose clock row does not exist yet.
+// a forced timestamp in autocommit mode: CreateNow (the clock and the live counter bumped by
+// a plain UPDATE, then the INSERT), after creating the clock row (NewClock) of a collection
+// that has none yet. The ids are new, so the fallback of a taken id is not needed.
 func clockCreate(ctx context.Context, q interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }, parent, id string, data string) (int64, []byte, error) {
 	var lm int64
 	err := q.QueryRow(ctx, writeSQL.CreateNow, resourceName, parent, id, 0, data).Scan(&lm)
 	if errors.Is(err, pgx.ErrNoRows) {
-		err = q.QueryRow(ctx, writeSQL.Create, resourceName, parent, id, 0, data).Scan(&lm)
+		var ts int64
+		if err = q.QueryRow(ctx, writeSQL.NewClock, resourceName, parent).Scan(&ts); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return 0, nil, err
+		}
+		err = q.QueryRow(ctx, writeSQL.CreateNow, resourceName, parent, id, 0, data).Scan(&lm)
 	}
 	return lm, []byte(data), err // the statements store data as sent (it has no protocol keys)
 }

@@ -118,9 +118,10 @@ func loadCollection(ctx context.Context, pool *pgxpool.Pool, parent string, n in
 	if copied != int64(n) {
 		return 0, 0, fmt.Errorf("bench: COPY wrote %d rows, want %d", copied, n)
 	}
-	if _, err := conn.Exec(ctx, `INSERT INTO timestamps (resource_name, parent_id, last_modified) VALUES ($1, $2, $3)
-		ON CONFLICT (resource_name, parent_id) DO UPDATE SET last_modified = EXCLUDED.last_modified`,
-		resourceName, parent, base+int64(n)-1); err != nil {
+	// The clock row, with the live counter the backend keeps (an unfiltered count reads it).
+	if _, err := conn.Exec(ctx, `INSERT INTO timestamps (resource_name, parent_id, last_modified, live) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (resource_name, parent_id) DO UPDATE SET last_modified = EXCLUDED.last_modified, live = EXCLUDED.live`,
+		resourceName, parent, base+int64(n)-1, n); err != nil {
 		return 0, 0, err
 	}
 	if _, err := conn.Exec(ctx, `ANALYZE objects`); err != nil {

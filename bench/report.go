@@ -201,6 +201,9 @@ func writeTargets(w io.Writer, rep *report, o options) {
 	if b := find(rep.Scale, "postgresql", "_since, 100 changes", large); b != nil {
 		add(fmt.Sprintf("_since delta of 100 in %s: p50 ≤ 10 ms", large), fmt.Sprintf("%.2f ms", b.P50ms), b.P50ms <= 10)
 	}
+	if b := find(rep.Scale, "postgresql", "HEAD count", large); b != nil {
+		add(fmt.Sprintf("unfiltered HEAD (Total-Objects) at %s: p50 ≤ 5 ms", large), fmt.Sprintf("%.2f ms", b.P50ms), b.P50ms <= 5 && b.Errors == 0)
+	}
 	hot := map[string]hotResult{}
 	for _, h := range rep.Hot {
 		hot[h.Key] = h

@@ -148,9 +148,9 @@ func setupTree(ctx context.Context, pool *pgxpool.Pool, c *client, n int) error 
 		})); err != nil {
 		return fmt.Errorf("COPY ACEs: %w", err)
 	}
-	if _, err := conn.Exec(ctx, `INSERT INTO timestamps (resource_name, parent_id, last_modified) VALUES ('record', $1, $2)
-		ON CONFLICT (resource_name, parent_id) DO UPDATE SET last_modified = EXCLUDED.last_modified`,
-		treeCollURI, base+int64(n)-1); err != nil {
+	if _, err := conn.Exec(ctx, `INSERT INTO timestamps (resource_name, parent_id, last_modified, live) VALUES ('record', $1, $2, $3)
+		ON CONFLICT (resource_name, parent_id) DO UPDATE SET last_modified = EXCLUDED.last_modified, live = EXCLUDED.live`,
+		treeCollURI, base+int64(n)-1, n); err != nil {
 		return err
 	}
 	// VACUUM, not only ANALYZE: resetTree deleted the previous run's records, whose dead

@@ -1,11 +1,12 @@
 // Package cliquetcmd is the command line of a service built with cliquet, so that its main
-// is a few lines: the --ini and --listen flags, an optional "migrate" subcommand with
-// --dry-run, loading the settings (the .ini file, then the environment), building the
-// server, and serving it until SIGINT or SIGTERM with a graceful shutdown.
+// is a few lines: the --ini and --listen flags, optional "migrate" (with --dry-run) and
+// "purge" (with --older-than) subcommands, loading the settings (the .ini file, then the
+// environment), building the server, and serving it until SIGINT or SIGTERM with a
+// graceful shutdown.
 //
 //	func main() {
 //		cliquetcmd.Command{
-//			Name: "myservice", DefaultListen: "127.0.0.1:8888", Migrate: true,
+//			Name: "myservice", DefaultListen: "127.0.0.1:8888", Migrate: true, Purge: true,
 //			NewServer: newServer, // cliquet.Initialize, then resource.Register...
 //		}.Main()
 //	}
@@ -14,22 +15,26 @@
 //
 //	myservice [--ini file.ini] [--listen addr]            serve
 //	myservice migrate [--ini file.ini] [--dry-run]        create or upgrade the backends' schemas
+//	myservice purge [--ini file.ini] [--older-than 720h]  remove old tombstones
 //
 // The examples (examples/bookmarks, examples/kinto, examples/scores) use it; see
 // docs/operations.md. A service that needs more flags writes its own main around
-// [cliquet.ListenAndServe] and [cliquet.Migrate], which is what this package does.
+// [cliquet.ListenAndServe], [cliquet.Migrate] and [cliquet.PurgeTombstones], which is what
+// this package does.
 package cliquetcmd
 
 import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/config"
@@ -46,6 +51,11 @@ type Command struct {
 	// Migrate adds the "migrate" subcommand and its --dry-run flag; the flag sets are then
 	// named "<Name> serve" and "<Name> migrate".
 	Migrate bool
+	// Purge adds the "purge" subcommand and its --older-than flag (a duration such as
+	// 720h; default: the tombstones_retention_seconds setting), which removes the older
+	// tombstones of every collection ([cliquet.PurgeTombstones]) and prints how many; the
+	// flag sets are then named "<Name> serve" and "<Name> purge".
+	Purge bool
 	// LoadSettings reads the --ini file (empty when none was given) and the environment.
 	// Nil means config.Load(path, config.Options{ProjectName: Name}).
 	LoadSettings func(path string) (*config.Settings, error)
@@ -55,25 +65,27 @@ type Command struct {
 }
 
 // Run parses args (without the program name) and runs the server, or the migrate command
-// ([cliquet.Migrate]) when c.Migrate and args start with "migrate". The usage text (-h)
-// goes to out, or to standard error when out is nil; -h returns flag.ErrHelp, and a bad
-// flag an error naming it. The server runs until ctx ends or SIGINT or SIGTERM arrives (see
-// [Serve]); Run then closes the App and returns nil.
+// ([cliquet.Migrate]) when c.Migrate and args start with "migrate", or the purge command
+// ([cliquet.PurgeTombstones]) when c.Purge and args start with "purge". The usage text (-h)
+// and the purge command's report go to out, or to standard error when out is nil; -h
+// returns flag.ErrHelp, and a bad flag an error naming it. The server runs until ctx ends
+// or SIGINT or SIGTERM arrives (see [Serve]); Run then closes the App and returns nil.
 func (c Command) Run(ctx context.Context, args []string, out io.Writer, logger *slog.Logger) error {
 	if c.NewServer == nil {
 		return errors.New("cliquetcmd: Command.NewServer is nil")
 	}
-	name, migrate := c.Name, false
-	if c.Migrate {
+	name, sub := c.Name, ""
+	if c.Migrate || c.Purge {
 		name += " serve"
-		if len(args) > 0 && args[0] == "migrate" {
-			name, migrate, args = c.Name+" migrate", true, args[1:]
+		if len(args) > 0 && (c.Migrate && args[0] == "migrate" || c.Purge && args[0] == "purge") {
+			name, sub, args = c.Name+" "+args[0], args[0], args[1:]
 		}
 	}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	if out != nil {
-		fs.SetOutput(out)
+	if out == nil {
+		out = os.Stderr
 	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
 	listenDefault := c.DefaultListen
 	if listenDefault == "" {
 		listenDefault = ":8888"
@@ -83,6 +95,10 @@ func (c Command) Run(ctx context.Context, args []string, out io.Writer, logger *
 	dryRun := new(bool)
 	if c.Migrate {
 		fs.BoolVar(dryRun, "dry-run", false, "migrate: only report what would be done")
+	}
+	olderThan := new(time.Duration)
+	if c.Purge {
+		fs.DurationVar(olderThan, "older-than", 0, "purge: remove the tombstones older than this (720h); default: the tombstones_retention_seconds setting")
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -103,8 +119,19 @@ func (c Command) Run(ctx context.Context, args []string, out io.Writer, logger *
 	}
 	defer app.Close()
 
-	if migrate {
+	switch sub {
+	case "migrate":
 		return cliquet.Migrate(ctx, app, *dryRun)
+	case "purge":
+		if *olderThan < 0 {
+			return fmt.Errorf("%s: --older-than %s is negative", name, *olderThan)
+		}
+		n, err := cliquet.PurgeTombstones(ctx, app, *olderThan)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "purged %d tombstones\n", n)
+		return nil
 	}
 	return Serve(ctx, *listen, handler, logger)
 }

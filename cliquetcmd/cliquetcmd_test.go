@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -18,6 +19,8 @@ import (
 	"github.com/cliquet-go/cliquet/cliquetcmd"
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/internal/testenv"
+	"github.com/cliquet-go/cliquet/storage"
+	"github.com/cliquet-go/cliquet/storage/memory"
 )
 
 // recorder is a Command on memory backends that records what Run asked of it.
@@ -188,4 +191,109 @@ func ExampleCommand_Run() {
 	err := c.Run(context.Background(), []string{"migrate", "--dry-run"}, io.Discard, logger)
 	fmt.Println("migrate --dry-run:", err)
 	// Output: migrate --dry-run: <nil>
+}
+
+func TestRunPurge(t *testing.T) {
+	// One memory storage for every Run, so that the purge command sees what was written.
+	store := memory.New(nil)
+	scope := storage.Scope{Resource: "note", Parent: "p"}
+	command := func(settings map[string]string) cliquetcmd.Command {
+		return cliquetcmd.Command{
+			Name: "demo", Purge: true,
+			LoadSettings: func(string) (*config.Settings, error) {
+				values := map[string]string{"userid_hmac_secret": "s"}
+				for k, v := range settings {
+					values[k] = v
+				}
+				return config.FromMap(values, config.Options{Env: []string{}})
+			},
+			NewServer: func(s *config.Settings, logger *slog.Logger) (http.Handler, *cliquet.App, error) {
+				app, err := cliquet.Initialize(chi.NewRouter(), cliquet.Config{Settings: s, ProjectVersion: "1.0.0", Logger: logger, Storage: store})
+				if err != nil {
+					return nil, nil, err
+				}
+				return app.Handler(), app, nil
+			},
+		}
+	}
+	ctx := context.Background()
+	tombstone := func() storage.Object {
+		t.Helper()
+		o, err := store.Create(ctx, scope, storage.Object{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := store.Delete(ctx, scope, o.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	old := tombstone()
+	time.Sleep(30 * time.Millisecond)
+	recent := tombstone()
+
+	t.Run("usage lists --older-than under the purge name", func(t *testing.T) {
+		var out bytes.Buffer
+		if err := command(nil).Run(ctx, []string{"purge", "-h"}, &out, quiet()); !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("Run = %v, want flag.ErrHelp", err)
+		}
+		if !strings.HasPrefix(out.String(), "Usage of demo purge:") || !strings.Contains(out.String(), "-older-than") {
+			t.Errorf("usage: %s", out.String())
+		}
+	})
+	t.Run("without a retention the purge fails and removes nothing", func(t *testing.T) {
+		err := command(nil).Run(ctx, []string{"purge"}, io.Discard, quiet())
+		if !errors.Is(err, cliquet.ErrNoRetention) {
+			t.Fatalf("Run = %v, want ErrNoRetention", err)
+		}
+		if h, _ := store.Horizon(ctx, scope); h != 0 {
+			t.Errorf("horizon %d after a refused purge", h)
+		}
+	})
+	t.Run("in readonly mode the purge fails", func(t *testing.T) {
+		err := command(map[string]string{"readonly": "true"}).Run(ctx, []string{"purge", "--older-than", "1ms"}, io.Discard, quiet())
+		if err == nil || !strings.Contains(err.Error(), "readonly") {
+			t.Fatalf("Run = %v, want a readonly error", err)
+		}
+	})
+	// purgeOne runs the purge command, which must purge one tombstone, the newest of which
+	// is then the horizon.
+	purgeOne := func(t *testing.T, settings map[string]string, args []string, horizon int64) {
+		t.Helper()
+		var out bytes.Buffer
+		if err := command(settings).Run(ctx, append([]string{"purge"}, args...), &out, quiet()); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != "purged 1 tombstones\n" {
+			t.Errorf("output %q", out.String())
+		}
+		if h, _ := store.Horizon(ctx, scope); h != horizon {
+			t.Errorf("horizon %d, want the purged tombstone's %d", h, horizon)
+		}
+	}
+	t.Run("--older-than purges the older tombstones and reports how many", func(t *testing.T) {
+		age := time.Since(time.UnixMilli(recent.LastModified)) + 15*time.Millisecond // between the two
+		purgeOne(t, nil, []string{"--older-than", age.String()}, old.LastModified)
+	})
+	t.Run("the setting gives the retention", func(t *testing.T) {
+		time.Sleep(20 * time.Millisecond) // the newest tombstone older than the retention
+		purgeOne(t, map[string]string{"tombstones_retention_seconds": "0.005"}, nil, recent.LastModified)
+	})
+	t.Run("a negative --older-than is refused", func(t *testing.T) {
+		err := command(nil).Run(ctx, []string{"purge", "--older-than", "-1h"}, io.Discard, quiet())
+		if err == nil || !strings.Contains(err.Error(), "negative") {
+			t.Fatalf("Run = %v, want a negative duration error", err)
+		}
+	})
+	t.Run("without Purge there is no --older-than", func(t *testing.T) {
+		var out bytes.Buffer
+		r := &recorder{}
+		if err := r.command(true).Run(ctx, []string{"-h"}, &out, quiet()); !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("Run = %v, want flag.ErrHelp", err)
+		}
+		if strings.Contains(out.String(), "older-than") {
+			t.Errorf("usage without Purge: %s", out.String())
+		}
+	})
 }

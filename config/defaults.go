@@ -47,6 +47,8 @@ var table = map[string]setting{
 	"storage_write_workers":               {"0", KindInt},
 	"storage_notify":                      {"true", KindBool},
 	"storage_prefix":                      {"storage:", KindString},
+	"tombstones_retention_seconds":        {"", KindSeconds},
+	"tombstones_purge_interval_seconds":   {"0", KindSeconds},
 	"cache_backend":                       {"memory", KindString},
 	"cache_url":                           {"", KindString},
 	"cache_pool_size":                     {"25", KindInt},

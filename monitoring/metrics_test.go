@@ -290,6 +290,8 @@ func (f *fakeStorage) DeleteAll(context.Context, storage.Scope, storage.ListOpti
 	return nil, nil
 }
 func (f *fakeStorage) PurgeDeleted(context.Context, storage.Scope, int64) (int, error) { return 0, nil }
+func (f *fakeStorage) PurgeTombstones(context.Context, int64) (int, error)             { return 0, nil }
+func (f *fakeStorage) Horizon(context.Context, storage.Scope) (int64, error)           { return 0, nil }
 func (f *fakeStorage) List(context.Context, storage.Scope, storage.ListOptions) ([]storage.Object, error) {
 	f.calls = append(f.calls, "list")
 	return nil, nil

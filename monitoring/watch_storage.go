@@ -9,7 +9,7 @@ import (
 
 // WatchStorage returns b decorated so that every method call is timed under
 // storage.<name>.<method>, with method in snake case: create, get, get_many, update, delete,
-// delete_all, purge_deleted, list, count, timestamp, and for the optional interfaces ping,
+// delete_all, purge_deleted, purge_tombstones, horizon, list, count, timestamp, and for the optional interfaces ping,
 // initialize_schema, flush, list_with_timestamp, and commit and rollback for transactions
 // started with Begin. Close is not timed.
 //
@@ -81,6 +81,16 @@ func (w *watchedStorage) DeleteAll(ctx context.Context, s storage.Scope, opt sto
 func (w *watchedStorage) PurgeDeleted(ctx context.Context, s storage.Scope, before int64) (int, error) {
 	defer w.done("purge_deleted", time.Now())
 	return w.inner.PurgeDeleted(ctx, s, before)
+}
+
+func (w *watchedStorage) PurgeTombstones(ctx context.Context, before int64) (int, error) {
+	defer w.done("purge_tombstones", time.Now())
+	return w.inner.PurgeTombstones(ctx, before)
+}
+
+func (w *watchedStorage) Horizon(ctx context.Context, s storage.Scope) (int64, error) {
+	defer w.done("horizon", time.Now())
+	return w.inner.Horizon(ctx, s)
 }
 
 func (w *watchedStorage) List(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, error) {

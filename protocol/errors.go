@@ -36,6 +36,7 @@ import (
 //	122    409   constraint violated
 //	201    503   backend unavailable
 //	202    410   service deprecated (end of service)
+//	203    410   changes since _since are gone (tombstones purged): synchronise from scratch
 //	999    500   undefined (programming error)
 type Errno int
 
@@ -59,7 +60,12 @@ const (
 	ErrnoConstraintViolated    Errno = 122
 	ErrnoBackend               Errno = 201
 	ErrnoServiceDeprecated     Errno = 202
-	ErrnoUndefined             Errno = 999
+	// ErrnoSyncHorizon: a delta (_since) starts before the collection's tombstone horizon:
+	// deletions it should report were purged, so the client must synchronise again from
+	// scratch (a list without _since). 410 Gone, like the other errno of a state that
+	// retrying cannot change (202); a cliquet-go addition, not in kinto.core.
+	ErrnoSyncHorizon Errno = 203
+	ErrnoUndefined   Errno = 999
 )
 
 // Detail is one entry of a validation error's details.
@@ -118,6 +124,7 @@ const (
 	MsgDeprecated       = "The service you are trying to connect no longer exists at this location."
 	MsgTooLarge         = "Request body is too large."
 	MsgInvalidInput     = "The request holds a value that cannot be stored (such as a NUL character or invalid UTF-8)."
+	MsgSyncHorizon      = "Changes since this timestamp are no longer available (deleted objects were purged): synchronise again from scratch, without _since."
 )
 
 // InvalidParameters builds a 400 errno 107 error from validation details. Its message is the
@@ -199,6 +206,9 @@ func UnsupportedMediaType(accepted ...string) *Error {
 //   - storage.ErrNotFound → 404 errno 110;
 //   - storage.ErrModified (a failed conditional write) → 412 errno 114;
 //   - *storage.UnicityError → 409 errno 122 with details {field, existing};
+//   - storage.ErrBeyondHorizon (a *storage.HorizonError: a _since delta older than the
+//     collection's tombstone horizon) → 410 errno 203 with details {since, horizon} and
+//     Cache-Control: no-cache (a 410 is cacheable by default);
 //   - storage.ErrInvalid, permission.ErrInvalid (input a backend refuses to store, such as
 //     a NUL character on PostgreSQL) → 400 errno 107;
 //   - storage.ErrReadOnly, *storage.BackendError, *cache.BackendError,
@@ -222,6 +232,7 @@ func FromError(err error) *Error {
 		return e
 	}
 	var ue *storage.UnicityError
+	var he *storage.HorizonError
 	var sbe *storage.BackendError
 	var cbe *cache.BackendError
 	var pbe *permission.BackendError
@@ -238,6 +249,11 @@ func FromError(err error) *Error {
 		// Input that a backend cannot store: the client's fault, and retrying cannot help.
 		e := NewError(http.StatusBadRequest, ErrnoInvalidParameters, MsgInvalidInput)
 		e.Title = "Invalid parameters"
+		return e
+	case errors.As(err, &he):
+		e := NewError(http.StatusGone, ErrnoSyncHorizon, MsgSyncHorizon)
+		e.Details = map[string]any{"since": he.Since, "horizon": he.Horizon}
+		e.Header = http.Header{"Cache-Control": {"no-cache"}}
 		return e
 	case errors.As(err, &ue):
 		e := NewError(http.StatusConflict, ErrnoConstraintViolated,

@@ -81,13 +81,22 @@ func (rs *core) orFeed(list func(w http.ResponseWriter, r *http.Request) error) 
 	}
 }
 
-// checkFeedHorizon is the hook of the tombstone horizon (issue 16, part 2): it must return
-// the error that tells the client to resync from scratch when since (a stream's
-// Last-Event-ID or _since) is older than the horizon of the collection scope, whose
-// changes before it may have been purged, and nil otherwise. The stream then answers that
-// error as JSON, before it starts. Until the horizon exists it accepts every since.
+// checkFeedHorizon answers the error that tells the client to resync from scratch (410
+// errno 203, storage.HorizonError) when since, a stream's Last-Event-ID or _since, is older
+// than the tombstone horizon of the collection scope: changes before the horizon may have
+// been purged, so a replay from since would miss deletions. The stream then answers it as
+// JSON, before it starts. A purge that raises the horizon during the replay makes the
+// replay's reads fail the same way (their ListOptions.Since), which ends the stream with
+// that error.
 func (rs *core) checkFeedHorizon(ctx context.Context, scope storage.Scope, since int64) error {
-	return nil
+	if since <= 0 {
+		return nil
+	}
+	h, err := rs.store.Horizon(ctx, scope)
+	if err != nil {
+		return err
+	}
+	return storage.CheckHorizon(scope, since, h)
 }
 
 // feedInput is the parsed request of a change feed.

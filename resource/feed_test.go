@@ -710,3 +710,34 @@ func TestFeedWorksUnderTheMonitoringDecorators(t *testing.T) {
 		t.Fatalf("event %v", obj)
 	}
 }
+
+// A replay from before the collection's tombstone horizon is refused with 410 errno 203:
+// the deletions it would need were purged.
+func TestFeedRefusesAReplayFromBeforeTheHorizon(t *testing.T) {
+	s := newServer(t, nil)
+	srv := serve(t, s.h)
+	var objs []map[string]any
+	for i := range 3 {
+		objs = append(objs, post(t, srv.URL, "/v1/mushrooms", "alice", map[string]any{"data": map[string]any{"n": i}}))
+	}
+	gone := s.must(200, req{Method: "DELETE", Path: "/v1/mushrooms/" + objs[1]["id"].(string), User: "alice"})
+	scope := storage.Scope{Resource: "mushroom", Parent: principalOf("alice")}
+	if n, err := s.app.Storage.PurgeDeleted(context.Background(), scope, 0); err != nil || n != 1 {
+		t.Fatalf("PurgeDeleted = %d, %v", n, err)
+	}
+	old := fmt.Sprintf("%.0f", objs[0]["last_modified"])
+	resp, cancel := feedRequest(t, srv.URL, "/v1/mushrooms", "alice", map[string]string{"Last-Event-ID": old})
+	defer cancel()
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 410 || body["errno"] != float64(203) {
+		t.Fatalf("a replay from before the horizon: %d %v, %v; want 410 errno 203", resp.StatusCode, body, err)
+	}
+	// From the horizon on, the replay is complete: it streams.
+	horizon := fmt.Sprintf("%.0f", gone.data()["last_modified"])
+	f := openFeed(t, srv.URL, "/v1/mushrooms", "alice", map[string]string{"Last-Event-ID": horizon})
+	live := post(t, srv.URL, "/v1/mushrooms", "alice", map[string]any{"data": map[string]any{"n": "live"}})
+	if _, obj := f.next(2 * time.Second).change(t); obj["id"] != live["id"] {
+		t.Fatalf("after the horizon: %v", obj)
+	}
+}

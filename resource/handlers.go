@@ -173,7 +173,7 @@ func (rs *Resource[T]) listObjects(w http.ResponseWriter, r *http.Request) error
 	}
 	opts := storage.ListOptions{
 		Filters: lq.filters, Sort: lq.sort, Pagination: lq.pagination,
-		Limit: lq.limit + 1, IncludeDeleted: lq.includeDeleted,
+		Limit: lq.limit + 1, IncludeDeleted: lq.includeDeleted, Since: deltaStart(lq.filters),
 	}
 	// Without preconditions nothing can stop the listing after the timestamp is read: the
 	// page may be read with the timestamp, and even with the authorization data.
@@ -224,6 +224,15 @@ func (rs *Resource[T]) listObjects(w http.ResponseWriter, r *http.Request) error
 		return modifiedMeanwhile(ts, nil)
 	}
 	if head {
+		if opts.Since > 0 { // a HEAD answers what its GET would: 410 for a delta gone
+			h, err := rs.store.Horizon(ctx, scope)
+			if err == nil {
+				err = storage.CheckHorizon(scope, opts.Since, h)
+			}
+			if err != nil {
+				return err
+			}
+		}
 		n, err := rs.store.Count(ctx, scope, opts.Filters)
 		if err != nil {
 			return err
@@ -247,6 +256,28 @@ func (rs *Resource[T]) listObjects(w http.ResponseWriter, r *http.Request) error
 	rs.notify(ctx, actionRead, scope, objs...)
 	rs.writeList(w, objs, lq.fields)
 	return nil
+}
+
+// deltaStart returns where the list of filters starts a delta, the changes after a timestamp
+// that a client synchronising asks for (storage.ListOptions.Since): the largest lower bound
+// the querystring puts on last_modified (_since and gt_ are exclusive, min_ inclusive), 0
+// when there is none (a full listing). A delta starting before the collection's tombstone
+// horizon is answered 410 errno 203, never with deletions missing.
+func deltaStart(filters []storage.Filter) int64 {
+	var since int64
+	for _, f := range filters {
+		ts, ok := f.Value.(int64)
+		if f.Field != "last_modified" || !ok {
+			continue
+		}
+		switch f.Op {
+		case storage.GT:
+			since = max(since, ts)
+		case storage.MIN:
+			since = max(since, ts-1)
+		}
+	}
+	return since
 }
 
 // finalWrite marks ctx for a handler's storage write as the request's final one

@@ -219,7 +219,7 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 		"The objects returned are then partial (schema " + d.name + ".partial): no other field is required."}
 	explode := true
 	filterParams := []cliquet.APIParameter{
-		{Name: "_since", In: "query", Description: "Objects (and tombstones) modified after this timestamp; the quoted ETag form is accepted.", Schema: map[string]any{"type": "string", "pattern": `^([0-9]+|"[0-9]+")$`}},
+		{Name: "_since", In: "query", Description: "Objects (and tombstones) modified after this timestamp; the quoted ETag form is accepted. 410 errno 203 when tombstones after it were purged (synchronise again without _since).", Schema: map[string]any{"type": "string", "pattern": `^([0-9]+|"[0-9]+")$`}},
 		{Name: "_before", In: "query", Description: "Objects (and tombstones) modified before this timestamp.", Schema: map[string]any{"type": "string", "pattern": `^([0-9]+|"[0-9]+")$`}},
 		{Name: "filters", In: "query", Style: "form", Explode: &explode,
 			Description: "Filters on fields, one parameter each: <field>=<value> (equality), or <op>_<field>=<value> " +
@@ -272,7 +272,7 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 					200: {Schema: list(listItem), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified, protocol.HeaderNextPage}},
 					304: {Description: "Not modified (If-None-Match).", Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
 				},
-				Errors: []int{400, 401, 403, 406, 412},
+				Errors: []int{400, 401, 403, 406, 410, 412},
 			}
 			if d.feed {
 				if err := d.describeFeed(doc, &listing, listItem); err != nil {
@@ -287,7 +287,7 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 					200: {Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified, protocol.HeaderTotalObjects, protocol.HeaderTotalRecords}},
 					304: {Description: "Not modified (If-None-Match).", Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
 				},
-				Errors: []int{400, 401, 403, 406, 412},
+				Errors: []int{400, 401, 403, 406, 410, 412},
 			})
 		case http.MethodPost:
 			add(http.MethodPost, d.pluralPath, cliquet.APIOperation{

@@ -28,6 +28,16 @@
 // address the object's metadata, and "deleted" is true on tombstones and absent otherwise.
 // Field names use dots for nested fields ("author.name").
 //
+// # Tombstones, the horizon and counts
+//
+// A tombstone records a deletion for the clients that synchronise with deltas (_since).
+// Purging tombstones (PurgeDeleted, PurgeTombstones) raises the collection's horizon, the
+// newest timestamp of a purged tombstone, in the same atomic step; a delta starting below
+// it (ListOptions.Since) fails with a [*HorizonError], so that a client is told to
+// synchronise again instead of missing deletions. Count without filters reads a counter
+// each backend keeps with the collection timestamp, moved by the same atomic step as every
+// write, so that a total costs no scan.
+//
 // # Final writes
 //
 // A unit of work normally keeps the rows it writes locked until Commit. For a request whose
@@ -186,6 +196,14 @@ type ListOptions struct {
 	Limit int
 	// IncludeDeleted adds the tombstones that match the filters.
 	IncludeDeleted bool
+	// Since, when positive, declares the list a delta: the changes after Since that a
+	// client polling with _since=Since asks for. It does not filter (the caller adds the
+	// last_modified > Since filter); it makes List (and [TimestampLister.ListWithTimestamp])
+	// fail with a [*HorizonError] (errors.Is [ErrBeyondHorizon]) instead of answering when
+	// tombstones newer than Since were purged from the collection (see [Backend.Horizon]):
+	// such a delta would silently miss those deletions. The check and the page are read
+	// from the same state of the collection. 0 means no check (a full listing).
+	Since int64
 }
 
 // Backend is the contract every storage implementation satisfies. Implementations must be safe
@@ -231,11 +249,27 @@ type Backend interface {
 	// returns their tombstones, in opt.Sort order.
 	DeleteAll(ctx context.Context, s Scope, opt ListOptions) ([]Object, error)
 	// PurgeDeleted removes tombstones older than before (all of them when before is 0) and
-	// returns how many were removed.
+	// returns how many were removed. In the same atomic step it raises the collection's
+	// horizon (see Horizon) to the newest timestamp among them, so that a delta reaching
+	// below it fails instead of missing them; the collection timestamp does not move.
 	PurgeDeleted(ctx context.Context, s Scope, before int64) (int, error)
+	// PurgeTombstones is PurgeDeleted(ctx, s, before) for every collection of the backend
+	// (the purge command and its periodic job), and returns how many tombstones it removed
+	// in all. Each collection is purged atomically, one after the other: writes go on
+	// meanwhile, and a tombstone written during the purge is either kept or counted in the
+	// horizon, never lost silently. It never runs in a unit of work, even when ctx carries
+	// one. before <= 0 purges every tombstone.
+	PurgeTombstones(ctx context.Context, before int64) (int, error)
+	// Horizon returns the collection's tombstone horizon: the newest timestamp of a
+	// tombstone ever purged from it (by PurgeDeleted or PurgeTombstones), 0 when none was.
+	// It never decreases (Flush resets it with everything else). A delta since a timestamp
+	// below it is incomplete: see ListOptions.Since.
+	Horizon(ctx context.Context, s Scope) (int64, error)
 	// List returns the objects selected by opt.
 	List(ctx context.Context, s Scope, opt ListOptions) ([]Object, error)
-	// Count returns the number of live objects matching filters.
+	// Count returns the number of live objects matching filters. Without filters it reads
+	// a counter the backend keeps with the collection timestamp, updated atomically by
+	// every write that moves it: exact, in commit order, and without a scan.
 	Count(ctx context.Context, s Scope, filters []Filter) (int, error)
 	// Timestamp returns the collection timestamp: the timestamp of its latest write
 	// (tombstones included). The first read of a never-written collection fixes it at the
@@ -376,6 +410,36 @@ var (
 	// it, so this is a backend's last line of defence.
 	ErrInvalid = errors.New("storage: invalid input")
 )
+
+// ErrBeyondHorizon: a delta (ListOptions.Since) reaches below the collection's tombstone
+// horizon, so deletions it should report were purged. The client must synchronise again
+// from scratch. The errors returned are [*HorizonError] values, which match it.
+var ErrBeyondHorizon = errors.New("storage: tombstones newer than the delta's start were purged")
+
+// HorizonError is the error of a delta that reaches below the collection's horizon (see
+// [ListOptions.Since] and [Backend.Horizon]). errors.Is(err, ErrBeyondHorizon) holds.
+type HorizonError struct {
+	Scope   Scope
+	Since   int64 // the start of the delta asked for
+	Horizon int64 // the collection's horizon, greater than Since
+}
+
+func (e *HorizonError) Error() string {
+	return fmt.Sprintf("storage: %s: changes since %d are incomplete: tombstones up to %d were purged", e.Scope, e.Since, e.Horizon)
+}
+
+// Is reports whether target is [ErrBeyondHorizon].
+func (e *HorizonError) Is(target error) bool { return target == ErrBeyondHorizon }
+
+// CheckHorizon returns the *HorizonError of a delta since since (a positive
+// [ListOptions.Since]; 0 checks nothing) in a collection whose horizon is horizon, or nil
+// when the delta is complete. Backends call it with the horizon they read with the page.
+func CheckHorizon(s Scope, since, horizon int64) error {
+	if since > 0 && horizon > since {
+		return &HorizonError{Scope: s, Since: since, Horizon: horizon}
+	}
+	return nil
+}
 
 // UnicityError reports that a live object already has the id (or unique field) being written.
 type UnicityError struct {

@@ -10,11 +10,14 @@
 // comments say how to prepare them). From the repository root:
 //
 //	go run ./examples/bookmarks migrate --ini examples/bookmarks/postgresql.ini [--dry-run]
+//	go run ./examples/bookmarks purge --ini examples/bookmarks/postgresql.ini --older-than 720h
 //	go run ./examples/bookmarks --ini examples/bookmarks/postgresql.ini --listen 127.0.0.1:8888
 //	go run ./examples/bookmarks --ini examples/bookmarks/redis.ini
 //
 // The flags: --ini names the file (none means memory backends), --listen the address
-// (default 127.0.0.1:8888), and --dry-run makes migrate only report what it would do.
+// (default 127.0.0.1:8888), --dry-run makes migrate only report what it would do, and
+// --older-than is how old the tombstones purge removes are (default: the
+// tombstones_retention_seconds setting).
 // Settings from the environment (CLIQUET_STORAGE_URL, BOOKMARKS_STORAGE_URL...) win over
 // the file.
 package main
@@ -43,10 +46,10 @@ const (
 
 func main() { cliquetcmd.Main(projectName, run) }
 
-// run parses the command line and runs the server or the migrate command.
+// run parses the command line and runs the server, or the migrate or purge command.
 func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
 	return cliquetcmd.Command{
-		Name: projectName, DefaultListen: "127.0.0.1:8888", Migrate: true,
+		Name: projectName, DefaultListen: "127.0.0.1:8888", Migrate: true, Purge: true,
 		LoadSettings: loadSettings, NewServer: newServer,
 	}.Run(ctx, args, stdout, logger)
 }

@@ -44,6 +44,15 @@ func TestCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("purge --older-than succeeds with memory backends and reports the count", func(t *testing.T) {
+		var out strings.Builder
+		if err := run(context.Background(), []string{"purge", "--ini", ini, "--older-than", "720h"}, &out, quiet()); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != "purged 0 tombstones\n" {
+			t.Errorf("output %q", out.String())
+		}
+	})
 	t.Run("a missing ini file is an error", func(t *testing.T) {
 		err := run(context.Background(), []string{"--ini", filepath.Join(dir, "nope.ini")}, io.Discard, quiet())
 		if err == nil || !strings.Contains(err.Error(), "nope.ini") {

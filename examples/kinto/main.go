@@ -11,6 +11,7 @@
 //
 //	go run ./examples/kinto --ini kinto.ini --listen :8888
 //	go run ./examples/kinto migrate --ini kinto.ini [--dry-run]
+//	go run ./examples/kinto purge --ini kinto.ini [--older-than 720h]
 package main
 
 import (
@@ -44,10 +45,10 @@ const (
 
 func main() { cliquetcmd.Main(projectName, run) }
 
-// run parses the command line and runs the server or the migrate command.
+// run parses the command line and runs the server, or the migrate or purge command.
 func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
 	return cliquetcmd.Command{
-		Name: projectName, DefaultListen: "127.0.0.1:8888", Migrate: true,
+		Name: projectName, DefaultListen: "127.0.0.1:8888", Migrate: true, Purge: true,
 		LoadSettings: loadSettings, NewServer: newServer,
 	}.Run(ctx, args, stdout, logger)
 }

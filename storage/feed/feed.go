@@ -528,7 +528,7 @@ func readPages(ctx context.Context, store storage.Backend, scope storage.Scope, 
 	for {
 		fs := append(slices.Clip(filters), storage.Filter{Field: "last_modified", Op: storage.GT, Value: from})
 		objs, err := store.List(ctx, scope, storage.ListOptions{Filters: fs, IncludeDeleted: true,
-			Sort: []storage.Sort{{Field: "last_modified"}}, Limit: size})
+			Sort: []storage.Sort{{Field: "last_modified"}}, Limit: size, Since: from})
 		if err != nil {
 			return nil, err
 		}

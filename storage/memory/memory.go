@@ -65,10 +65,12 @@ type Backend struct {
 // collection holds one scope. Docs are immutable once stored: writes replace the pointer, so
 // readers may use docs after releasing the lock.
 type collection struct {
-	mu   sync.RWMutex
-	ts   int64 // collection timestamp; 0 until the first write or read
-	live map[string]*match.Doc
-	dead map[string]*match.Doc // tombstones
+	mu sync.RWMutex
+	ts int64 // collection timestamp; 0 until the first write or read
+	// horizon is the newest timestamp of a purged tombstone (storage.Backend.Horizon).
+	horizon int64
+	live    map[string]*match.Doc
+	dead    map[string]*match.Doc // tombstones
 }
 
 var (
@@ -325,7 +327,8 @@ func (b *Backend) DeleteAll(ctx context.Context, s storage.Scope, opt storage.Li
 	return out, nil
 }
 
-// PurgeDeleted implements [storage.Backend]. The collection timestamp is kept.
+// PurgeDeleted implements [storage.Backend]. The collection timestamp is kept; the horizon
+// rises under the same lock.
 func (b *Backend) PurgeDeleted(ctx context.Context, s storage.Scope, before int64) (int, error) {
 	if err := b.check(ctx, "purge_deleted"); err != nil {
 		return 0, err
@@ -334,27 +337,75 @@ func (b *Backend) PurgeDeleted(ctx context.Context, s storage.Scope, before int6
 	if c == nil {
 		return 0, nil
 	}
+	return c.purge(before), nil
+}
+
+// purge removes the tombstones of c older than before (all when before <= 0) and raises
+// its horizon; it returns how many it removed.
+func (c *collection) purge(before int64) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
 	for id, t := range c.dead {
-		if before == 0 || t.LastModified < before {
+		if before <= 0 || t.LastModified < before {
 			delete(c.dead, id)
+			c.horizon = max(c.horizon, t.LastModified)
 			n++
 		}
+	}
+	return n
+}
+
+// PurgeTombstones implements [storage.Backend]: PurgeDeleted on every collection, one
+// after the other.
+func (b *Backend) PurgeTombstones(ctx context.Context, before int64) (int, error) {
+	if err := b.check(ctx, "purge_tombstones"); err != nil {
+		return 0, err
+	}
+	b.mu.RLock()
+	colls := make([]*collection, 0, len(b.colls))
+	for _, c := range b.colls {
+		colls = append(colls, c)
+	}
+	b.mu.RUnlock()
+	n := 0
+	for _, c := range colls {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		n += c.purge(before)
 	}
 	return n, nil
 }
 
-// snapshot returns the live docs of s (and its tombstones when deleted is true), and the
-// collection timestamp at that moment (0 for a collection that does not exist).
-func (b *Backend) snapshot(s storage.Scope, deleted bool) ([]*match.Doc, int64) {
+// Horizon implements [storage.Backend].
+func (b *Backend) Horizon(ctx context.Context, s storage.Scope) (int64, error) {
+	if err := b.check(ctx, "horizon"); err != nil {
+		return 0, err
+	}
 	c := b.coll(s, false)
 	if c == nil {
-		return nil, 0
+		return 0, nil
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
+	return c.horizon, nil
+}
+
+// snapshot returns the live docs of s (and its tombstones when deleted is true), and the
+// collection timestamp at that moment (0 for a collection that does not exist). It fails
+// with the storage.HorizonError of a delta since since (0: none) that the collection's
+// horizon makes incomplete, checked under the same lock.
+func (b *Backend) snapshot(s storage.Scope, deleted bool, since int64) ([]*match.Doc, int64, error) {
+	c := b.coll(s, false)
+	if c == nil {
+		return nil, 0, nil
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if err := storage.CheckHorizon(s, since, c.horizon); err != nil {
+		return nil, 0, err
+	}
 	n := len(c.live)
 	if deleted {
 		n += len(c.dead)
@@ -368,7 +419,7 @@ func (b *Backend) snapshot(s storage.Scope, deleted bool) ([]*match.Doc, int64) 
 			docs = append(docs, d)
 		}
 	}
-	return docs, c.ts
+	return docs, c.ts, nil
 }
 
 // List implements [storage.Backend].
@@ -376,7 +427,10 @@ func (b *Backend) List(ctx context.Context, s storage.Scope, opt storage.ListOpt
 	if err := b.check(ctx, "list"); err != nil {
 		return nil, err
 	}
-	docs, _ := b.snapshot(s, opt.IncludeDeleted)
+	docs, _, err := b.snapshot(s, opt.IncludeDeleted, opt.Since)
+	if err != nil {
+		return nil, err
+	}
 	return page(docs, opt)
 }
 
@@ -400,7 +454,10 @@ func (b *Backend) ListWithTimestamp(ctx context.Context, s storage.Scope, opt st
 		if _, err := b.Timestamp(ctx, s); err != nil { // fixes a new collection's timestamp
 			return nil, 0, err
 		}
-		docs, ts := b.snapshot(s, opt.IncludeDeleted)
+		docs, ts, err := b.snapshot(s, opt.IncludeDeleted, opt.Since)
+		if err != nil {
+			return nil, 0, err
+		}
 		if ts == 0 {
 			continue // flushed in between
 		}
@@ -409,17 +466,27 @@ func (b *Backend) ListWithTimestamp(ctx context.Context, s storage.Scope, opt st
 	}
 }
 
-// Count implements [storage.Backend].
+// Count implements [storage.Backend]. Without filters it is the size of the collection's
+// map of live objects, read under its lock.
 func (b *Backend) Count(ctx context.Context, s storage.Scope, filters []storage.Filter) (int, error) {
 	if err := b.check(ctx, "count"); err != nil {
 		return 0, err
+	}
+	if len(filters) == 0 {
+		c := b.coll(s, false)
+		if c == nil {
+			return 0, nil
+		}
+		c.mu.RLock()
+		defer c.mu.RUnlock()
+		return len(c.live), nil
 	}
 	m, err := match.Compile(filters, nil)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	docs, _ := b.snapshot(s, false)
+	docs, _, _ := b.snapshot(s, false, 0)
 	for _, d := range docs {
 		if m.Match(d) {
 			n++

@@ -67,9 +67,9 @@ func loadBench(b *testing.B) *Backend {
 		[]string{"resource_name", "parent_id", "id", "last_modified", "deleted", "data"}, pgx.CopyFromRows(rows)); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := be.pool.Exec(ctx, `INSERT INTO timestamps VALUES ($1, $2, $3)
-		ON CONFLICT (resource_name, parent_id) DO UPDATE SET last_modified = EXCLUDED.last_modified`,
-		benchScope.Resource, benchScope.Parent, base+benchRows); err != nil {
+	if _, err := be.pool.Exec(ctx, `INSERT INTO timestamps (resource_name, parent_id, last_modified, live) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (resource_name, parent_id) DO UPDATE SET last_modified = EXCLUDED.last_modified, live = EXCLUDED.live`,
+		benchScope.Resource, benchScope.Parent, base+benchRows, benchRows); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := be.pool.Exec(ctx, `ANALYZE objects`); err != nil {

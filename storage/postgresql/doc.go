@@ -29,8 +29,9 @@
 //	        last_modified BIGINT NOT NULL, deleted BOOLEAN NOT NULL, data JSONB)
 //	  UNIQUE INDEX (resource_name, parent_id, last_modified DESC)  -- _since, keyset pages
 //	  INDEX (resource_name, parent_id, last_modified) WHERE deleted -- purge (migration 002)
-//	timestamps(resource_name, parent_id, last_modified BIGINT)   -- the collection clocks,
-//	                                                              -- fillfactor 50 (migration 003)
+//	timestamps(resource_name, parent_id, last_modified BIGINT,  -- the collection clocks,
+//	           live BIGINT, horizon BIGINT)                       -- fillfactor 50 (migration 003);
+//	                                                              -- live, horizon: migration 004
 //	metadata(name, value)                                         -- storage_schema_version
 //
 // A tombstone is the object's row with deleted = TRUE and data NULL. "id", "last_modified"
@@ -38,25 +39,50 @@
 //
 // # Timestamps
 //
-// Every write is one statement whose first step upserts the collection's clock row
-// (INSERT … ON CONFLICT DO UPDATE … RETURNING) to max(previous+1, now in ms on the server),
-// then writes the object with the returned value. The upsert locks the clock row until the
-// transaction commits, so two writers of one collection are serialised: the later one reads
-// the clock after the earlier one committed and gets a larger timestamp. Timestamps are thus
-// unique and commit-ordered, and a client polling with _since (last_modified > t) never
-// misses a write that commits later with a smaller timestamp. Concurrent writers wait instead
-// of failing. A client-forced timestamp (replication) is kept unless another object of the
-// collection has it, in which case the object gets the clock's value; the clock becomes
-// max(previous+1, forced). DeleteAll reserves one timestamp per tombstone from the clock in
-// the same statement. The first read of a never-written collection stores the current time
-// as its timestamp.
+// Every write statement's first step bumps the collection's clock row to max(previous+1, now
+// in ms on the server), then writes the object with the new value. That step locks the
+// clock row until the transaction commits, so two writers of one collection are
+// serialised: the later one reads the clock after the earlier one committed and gets a
+// larger timestamp. Timestamps are thus unique and commit-ordered, and a client polling with
+// _since (last_modified > t) never misses a write that commits later with a smaller
+// timestamp. Concurrent writers wait instead of failing. A client-forced timestamp
+// (replication) is kept unless another object of the collection has it, in which case the
+// object gets the clock's value; the clock becomes max(previous+1, forced). DeleteAll
+// reserves one timestamp per tombstone from the clock in the same statement. The first read
+// of a never-written collection stores the current time as its timestamp.
 //
-// A conditional Update or Delete ([storage.Condition]) is one statement too. Its first step
-// locks the clock row (SELECT … FOR UPDATE, without bumping it) and then the object's row,
-// with FOR UPDATE re-checking, on the latest committed version, that the object is live with
-// the expected timestamp; only then does it bump the clock and write. A write committed
-// meanwhile therefore makes it write nothing (storage.ErrModified) and leaves the clock alone,
-// and the lock order (clock, then object) is the one of every other write: no deadlock.
+// # Live counter
+//
+// The clock row also counts the collection's live objects (the live column): the step that
+// bumps the clock adds the write's delta (+1 for an object created or brought back from a
+// tombstone, -1 for a deletion), so the counter is exact and moves in commit order, and
+// Count without filters reads that one row instead of counting the objects. The delta is
+// computed from the statement's snapshot, which must then show every earlier write of the
+// object; two forms of each statement make sure it does (see the comment above lockSQL):
+//
+//   - in a unit of work's transaction, the statement is sent together with a SELECT … FOR
+//     UPDATE of the clock row (one round trip, one transaction): its snapshot is taken
+//     after the lock, so nothing it reads can change before it commits;
+//   - in autocommit mode it is sent alone and checks, while it writes, that the object is
+//     in the state its snapshot showed; when a write of the same object committed while it
+//     waited for the clock row, it fails with a unique violation that rolls it back, and is
+//     sent again in the first form. The common create needs no check: it inserts with a
+//     plain INSERT, which fails the same way when the id is taken.
+//
+// A conditional Update or Delete ([storage.Condition]) checks its condition in the same
+// statement, on the latest committed version of the object: a write committed meanwhile
+// makes it write nothing (storage.ErrModified) and leaves the clock alone.
+//
+// # Tombstone horizon
+//
+// PurgeDeleted and PurgeTombstones delete tombstones and, in the same statement, raise the
+// clock row's horizon column to the newest timestamp among them (it never goes down). The
+// list statement of a delta (storage.ListOptions.Since, the protocol's _since) reads the
+// horizon with the page, in the same statement and snapshot as the collection timestamp, and
+// fails with a *storage.HorizonError when the delta starts below it: checking it costs no
+// round trip. PurgeTombstones finds the collections that have old tombstones with the
+// partial index of migration 002, then purges them one at a time, each in a short
+// transaction of its own.
 //
 // # Filters and ordering
 //

@@ -80,8 +80,8 @@ func TestListsUseTheCollectionIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := b.pool.Exec(ctx, `
-		INSERT INTO timestamps (resource_name, parent_id, last_modified)
-		SELECT 'record', '/buckets/b/collections/c' || c, 3000 FROM generate_series(1, 10) AS c`); err != nil {
+		INSERT INTO timestamps (resource_name, parent_id, last_modified, live)
+		SELECT 'record', '/buckets/b/collections/c' || c, 3000, 2700 FROM generate_series(1, 10) AS c`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.pool.Exec(ctx, `ANALYZE objects`); err != nil {

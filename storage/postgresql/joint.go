@@ -3,6 +3,7 @@ package postgresql
 import (
 	"context"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -106,13 +107,14 @@ func (b *Backend) GetManyAccess(ctx context.Context, keys []storage.Key, perms p
 // ok is false, as for GetManyAccess, and also when the page is not ordered by
 // last_modified first or its scope cannot be stored: the caller then makes its calls
 // separately. With ok true, page is nil when the collection has no timestamp yet (never
-// read nor written): the caller then lists it on its own, which stores its timestamp.
+// read nor written), or when opt.Since is older than its tombstone horizon: the caller
+// then lists it on its own, which stores the timestamp, or fails with the horizon's error.
 //
 // The statement is GetManyAccess's, followed by two more SELECTs in its UNION ALL:
 //
 //	'p', rank, last_modified, data, id, 't' or ''   the page's objects, ranked by the
 //	                                                page's order ('t': a tombstone)
-//	'c', 0, the collection's timestamp, NULL, '', ''
+//	'c', 0, the collection's timestamp, NULL, its tombstone horizon, ''
 //
 // Only pages ordered by last_modified first are read this way: their plan is the same for
 // every collection (see scopeCond), so the statement keeps its generic plan.
@@ -145,13 +147,16 @@ SELECT 'p', row_number() OVER (`, order,
 	}
 	pq.w(`) AS p
 UNION ALL
-SELECT 'c', 0, last_modified, NULL::text, '', '' FROM timestamps WHERE resource_name = `, resource, ` AND parent_id = `, parent)
+SELECT 'c', 0, last_modified, NULL::text, horizon::text, '' FROM timestamps WHERE resource_name = `, resource, ` AND parent_id = `, parent)
 
 	access := permpg.NewAccessReader(q)
 	out := make([]storage.Object, len(keys))
-	var ranks []int64
+	var (
+		ranks   []int64
+		horizon string
+	)
 	err = b.run(ctx, "get_many_access_list", false, func(qr querier) error {
-		page, ranks, ts = nil, ranks[:0], 0
+		page, ranks, ts, horizon = nil, ranks[:0], 0, "0"
 		return jointRows(ctx, qr, pq.sb.String(), pq.args, func(r *jointRow) error {
 			switch r.kind {
 			case "o":
@@ -160,7 +165,7 @@ SELECT 'c', 0, last_modified, NULL::text, '', '' FROM timestamps WHERE resource_
 				page = append(page, storage.Object{ID: r.x, LastModified: r.lm, Deleted: r.y == "t", Data: r.data})
 				ranks = append(ranks, r.n)
 			case "c":
-				ts = r.lm
+				ts, horizon = r.lm, r.x
 			default:
 				access.Row(r.kind, r.x, r.y)
 			}
@@ -171,6 +176,15 @@ SELECT 'c', 0, last_modified, NULL::text, '', '' FROM timestamps WHERE resource_
 		return nil, permission.Access{}, nil, 0, true, err
 	}
 	if ts == 0 {
+		return out, access.Access(), nil, 0, true, nil
+	}
+	hz, err := strconv.ParseInt(horizon, 10, 64)
+	if err != nil {
+		return nil, permission.Access{}, nil, 0, true, b.wrap("list", err)
+	}
+	if storage.CheckHorizon(s, opt.Since, hz) != nil {
+		// A delta from before the horizon: no page, so that the caller answers once it has
+		// authorized the request (a list then fails with the horizon's error).
 		return out, access.Access(), nil, 0, true, nil
 	}
 	if !sort.IsSorted(byRank{page, ranks}) { // SQL does not promise the union keeps the page's order

@@ -8,27 +8,27 @@ import (
 	"github.com/cliquet-go/cliquet/storage"
 )
 
-// jointCreate turns a create statement ("WITH clock AS (...) INSERT INTO objects ...
-// RETURNING last_modified, raw") into one that also inserts the new object's ACEs into
-// the permission tables of the same database, when, and only when, the object is written:
-// the ACEs are $6 (the object's URI) and $7, a JSON array of [permission, principal] pairs
-// (text, which the write pipeline can send, unlike arrays).
+// jointCreate turns a create statement ("WITH clock AS (...), w AS (INSERT INTO objects
+// ...) ... SELECT last_modified, raw FROM w", see writeStatement) into one that also
+// inserts the new object's ACEs into the permission tables of the same database, when, and
+// only when, the object is written: the ACEs are $6 (the object's URI) and $7, a JSON array
+// of [permission, principal] pairs (text, which the write pipeline can send, unlike arrays).
 func jointCreate(create string) string {
-	i := strings.Index(create, "\nINSERT INTO objects")
+	i := strings.LastIndex(create, "\nSELECT ")
 	return create[:i] + `,
-ins AS (` + create[i+1:] + `),
 aces AS (
 	INSERT INTO access_control_entries (object_id, permission, principal)
 	SELECT $6::text, e->>0, e->>1 FROM jsonb_array_elements($7::text::jsonb) AS e
-	WHERE EXISTS (SELECT 1 FROM ins)
-	ON CONFLICT DO NOTHING)
-SELECT last_modified, raw FROM ins`
+	WHERE EXISTS (SELECT 1 FROM w)
+	ON CONFLICT DO NOTHING)` + create[i:]
 }
 
-var (
-	createNowACEsSQL = jointCreate(createNowSQL)
-	createACEsSQL    = jointCreate(createSQL)
-)
+// jointForms are the create statements of CreateWithACEs, full texts only (jointCreate).
+var jointForms = createStatements{
+	fast:    writeSQL{full: jointCreate(createFast.full)},
+	now:     writeSQL{full: jointCreate(createNow.full)},
+	general: writeForms{writeSQL{full: jointCreate(createForms.auto.full)}, writeSQL{full: jointCreate(createForms.locked.full)}},
+}
 
 // CreateWithACEs is [Backend.Create] that also gives the new object, whose URI is
 // objectID, the ACEs of aces, in the same statement (one round trip, one transaction: both
@@ -45,8 +45,9 @@ func (b *Backend) CreateWithACEs(ctx context.Context, s storage.Scope, o storage
 	if !ok {
 		return storage.Object{}, false, nil
 	}
-	out, err := b.create(ctx, s, o, createStatements{
-		now: createNowACEsSQL, general: createACEsSQL, extra: []any{objectID, acesJSON}})
+	st := jointForms
+	st.extra = []any{objectID, acesJSON}
+	out, err := b.create(ctx, s, o, st)
 	if err != nil {
 		return storage.Object{}, true, err
 	}

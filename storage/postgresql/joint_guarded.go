@@ -25,12 +25,13 @@ var guardedSQLs sync.Map
 // maxGuarded bounds each count of a guardShape, so that the statements stay few.
 const maxGuarded = 16
 
-// guardedSQL returns createNowACEsSQL preceded by a guard, a step that checks, in the
+// guardedSQL returns the common create with ACEs (jointCreate(createFast.full)) preceded by
+// a guard, a step that checks, in the
 // statement's snapshot, that each ancestor is live at its version and that the user holds
 // one of the bindings; the collection's clock is bumped, and anything written, only when
 // the guard holds. The statement returns one row: the guard's answer, then the created
 // object's timestamp and data (NULL when nothing was written though the guard held: no
-// clock row yet, or a live object has the id). Parameters after createNowACEsSQL's seven:
+// clock row yet). Parameters after the joint create's seven:
 // each ancestor's resource, parent, id and version; each binding's object and permission;
 // the principals; the user and Authenticated (whose groups count).
 func guardedSQL(shape guardShape) string {
@@ -66,12 +67,17 @@ func guardedSQL(shape guardShape) string {
 	if len(conds) == 0 {
 		conds = []string{"TRUE"}
 	}
-	create := createNowACEsSQL
+	create := jointCreate(createFast.full)
+	for _, part := range []string{"WITH clock AS (", "WHERE t.resource_name = $1 AND t.parent_id = $2 AND $4::bigint = 0", "\nSELECT last_modified, raw FROM w"} {
+		if !strings.Contains(create, part) {
+			panic("storage/postgresql: the common create changed shape; guardedSQL cannot find " + strconv.Quote(part))
+		}
+	}
 	// The guard is the statement's first step; the clock is bumped only when it holds.
 	create = strings.Replace(create, "WITH clock AS (", "WITH guard AS (\n\tSELECT "+strings.Join(conds, "\n\tAND ")+" AS ok),\nclock AS (", 1)
 	create = strings.Replace(create, "WHERE t.resource_name = $1 AND t.parent_id = $2 AND $4::bigint = 0",
 		"WHERE (SELECT ok FROM guard) AND t.resource_name = $1 AND t.parent_id = $2 AND $4::bigint = 0", 1)
-	create = strings.Replace(create, "\nSELECT last_modified, raw FROM ins", "\nSELECT g.ok::text, ins.last_modified::text, ins.raw FROM guard AS g LEFT JOIN ins ON TRUE", 1)
+	create = strings.Replace(create, "\nSELECT last_modified, raw FROM w", "\nSELECT g.ok::text, w.last_modified::text, w.raw FROM guard AS g LEFT JOIN w ON TRUE", 1)
 	sql, _ := guardedSQLs.LoadOrStore(shape, create)
 	return sql.(string)
 }
@@ -133,10 +139,13 @@ func (b *Backend) CreateGuarded(ctx context.Context, s storage.Scope, o storage.
 	)
 	sql := guardedSQL(shape)
 	err = b.runRow(storage.WithFinalWrite(ctx), "create", func(q rowQuerier) error {
+		if _, inTx := q.(pgx.Tx); inTx {
+			return nil // a failure would abort the unit's transaction: declined
+		}
 		var ts []byte // NULL when nothing was written
 		err := q.QueryRow(ctx, sql, args...).Scan(&guard, &ts, &stored)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
+		if errors.Is(err, pgx.ErrNoRows) || uniqueViolation(err) {
+			return nil // declined: the id is taken (the plain INSERT failed, nothing written)
 		}
 		found, lm = err == nil, string(ts)
 		return err

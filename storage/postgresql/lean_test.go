@@ -34,10 +34,14 @@ func TestEchoable(t *testing.T) {
 }
 
 func TestLeanStatementsReturnTheTimestampOnly(t *testing.T) {
-	for name, sql := range map[string]string{"createNow": createNowLeanSQL, "create": createLeanSQL,
-		"update": updateLeanSQL, "updateIf": updateIfLeanSQL} {
-		if !strings.HasSuffix(sql, "last_modified") {
-			t.Errorf("%s lean statement ends with %q", name, sql[len(sql)-40:])
+	for name, st := range map[string]writeSQL{"createFast": createFast, "createNow": createNow,
+		"create auto": createForms.auto, "create locked": createForms.locked, "update auto": updateForms.auto,
+		"update locked": updateForms.locked, "updateIf auto": updateIfForms.auto, "updateIf locked": updateIfForms.locked} {
+		if !strings.HasSuffix(st.lean, "\nSELECT last_modified FROM w") || strings.Contains(st.lean, "o.raw") {
+			t.Errorf("%s lean statement returns the data: %s", name, st.lean)
+		}
+		if !strings.HasSuffix(st.full, "\nSELECT last_modified, raw FROM w") {
+			t.Errorf("%s full statement does not return the data: %s", name, st.full)
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cliquet-go/cliquet/storage"
 )
 
 // maxPipelined bounds how many writes one pipeline carries.
@@ -50,7 +52,10 @@ type pipeline struct {
 type pipedWrite struct {
 	sql  string
 	args [][]byte
-	res  chan pipedRow // buffered: the worker never waits for the caller
+	// locked: lockSQL, with the first two arguments (the collection), runs first, in the
+	// statement's transaction (see lockedRow).
+	locked bool
+	res    chan pipedRow // buffered: the worker never waits for the caller
 }
 
 // pipedRow is the result of a pipelined statement. It implements pgx.Row for the few
@@ -81,7 +86,21 @@ func (p *pipeline) close() {
 // QueryRow queues the statement and waits for its row. The statement runs even when ctx
 // ends meanwhile (like a statement already sent); the caller then gets ctx's error.
 func (p *pipeline) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	w := &pipedWrite{sql: sql, args: make([][]byte, len(args)), res: make(chan pipedRow, 1)}
+	return p.enqueue(ctx, false, sql, args)
+}
+
+// queryRowLocked is QueryRow for a statement that runs after lockSQL for collection s, in
+// one transaction. The statement's first two arguments must be s's resource and parent.
+func (p *pipeline) queryRowLocked(ctx context.Context, s storage.Scope, sql string, args ...any) pgx.Row {
+	if len(args) < 2 || args[0] != any(s.Resource) || args[1] != any(s.Parent) {
+		return pipedRow{err: fmt.Errorf("storage/postgresql: a locked statement's arguments do not start with its collection")}
+	}
+	return p.enqueue(ctx, true, sql, args)
+}
+
+// enqueue queues one write and waits for its row.
+func (p *pipeline) enqueue(ctx context.Context, locked bool, sql string, args []any) pgx.Row {
+	w := &pipedWrite{sql: sql, args: make([][]byte, len(args)), locked: locked, res: make(chan pipedRow, 1)}
 	for i, a := range args {
 		v, err := textArg(a)
 		if err != nil {
@@ -181,7 +200,7 @@ func (p *pipeline) work() {
 }
 
 // run sends batch through one connection and delivers every result. The common creates of
-// the batch (createNowLeanSQL) into distinct collections go as one grouped statement, one
+// the batch (createFast) into distinct collections go as one grouped statement, one
 // transaction for all of them: PostgreSQL's cost per statement and per commit is then paid
 // once for the group. The other writes go one by one, each its own transaction.
 func (p *pipeline) run(batch []*pipedWrite, names map[string]string) {
@@ -219,7 +238,7 @@ func failAll(writes []*pipedWrite, err error) {
 
 // deliverGroup answers the writes of a grouped create from its rows (resource, parent, id,
 // last_modified); a write without a row gets none (its collection had no clock row yet, or
-// its id is live), and then runs the general statement alone.
+// its id is taken), and then goes on alone (see Backend.create).
 func (p *pipeline) deliverGroup(group []*pipedWrite, rows [][][]byte) {
 	lm := make(map[[3]string][]byte, len(rows))
 	for _, r := range rows {
@@ -240,7 +259,7 @@ func (p *pipeline) deliverGroup(group []*pipedWrite, rows [][][]byte) {
 func partition(batch []*pipedWrite) (group, singles []*pipedWrite) {
 	seen := map[[2]string]bool{}
 	for _, w := range batch {
-		if w.sql == createNowLeanSQL {
+		if w.sql == createFast.lean {
 			k := [2]string{string(w.args[0]), string(w.args[1])}
 			if !seen[k] {
 				seen[k] = true
@@ -295,23 +314,25 @@ func textArray(elems [][]byte) []byte {
 	return append(out, '}')
 }
 
-// groupCreateSQL is createNowSQL (lean) for several objects of distinct collections, given as
-// arrays ($1 resource names, $2 parent ids, $3 ids, $4 data). The clock rows are locked in
-// one order (the sort below the row locks), so that two grouped statements never deadlock;
-// each collection's clock is bumped once and its object inserted, all in one transaction.
-// An object gets no row back when its collection has no clock row yet or a live object has
-// its id: the caller then runs the general statement for it alone.
+// groupCreateSQL is createFast (lean) for several objects of distinct collections, given
+// as arrays ($1 resource names, $2 parent ids, $3 ids, $4 data). The clock rows are locked
+// in one order (the sort below the row locks), so that two grouped statements never
+// deadlock; each collection's clock is bumped and its live counter incremented once, and
+// its object inserted, all in one transaction. An object gets no row back when its
+// collection has no clock row yet or its id is taken (by a live object or a tombstone, in
+// the statement's snapshot): the caller then goes on alone. An id taken after the snapshot
+// makes the plain INSERT fail, and the whole group is run again one write at a time.
 var groupCreateSQL = `WITH input AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS i(resource_name, parent_id, id, data)),
 locked AS (
 	SELECT t.resource_name, t.parent_id FROM timestamps AS t JOIN input AS i
 		ON t.resource_name = i.resource_name AND t.parent_id = i.parent_id
 	WHERE NOT EXISTS (SELECT 1 FROM objects AS x WHERE x.resource_name = i.resource_name
-		AND x.parent_id = i.parent_id AND x.id = i.id AND NOT x.deleted)
+		AND x.parent_id = i.parent_id AND x.id = i.id)
 	ORDER BY t.resource_name, t.parent_id
 	FOR UPDATE OF t),
 clock AS (
-	UPDATE timestamps AS t SET last_modified = GREATEST(t.last_modified + 1, ` + nowMS + `)
+	UPDATE timestamps AS t SET last_modified = GREATEST(t.last_modified + 1, ` + nowMS + `), live = t.live + 1
 	FROM locked AS l WHERE t.resource_name = l.resource_name AND t.parent_id = l.parent_id
 	RETURNING t.resource_name, t.parent_id, t.last_modified,
 		` + notifyExpr("t.resource_name", "t.parent_id", "t.last_modified", "'create'") + `)
@@ -319,26 +340,31 @@ INSERT INTO objects AS o (resource_name, parent_id, id, last_modified, deleted, 
 SELECT i.resource_name, i.parent_id, i.id, c.last_modified, FALSE,
 	COALESCE(i.data::jsonb, '{}'::jsonb) - '{id,last_modified,deleted}'::text[], COALESCE(i.data, '{}')
 FROM input AS i JOIN clock AS c ON c.resource_name = i.resource_name AND c.parent_id = i.parent_id
-ON CONFLICT (resource_name, parent_id, id) DO UPDATE
-	SET last_modified = EXCLUDED.last_modified, deleted = FALSE, data = EXCLUDED.data, raw = EXCLUDED.raw
-	WHERE o.deleted
 RETURNING o.resource_name, o.parent_id, o.id, o.last_modified`
 
 // send runs writes in one pipeline on conn, each followed by a Sync, and answers each with
 // its rows or its error. ok is false when the connection failed: the writes not answered yet
 // are then answered with that failure.
 func (p *pipeline) send(conn *pgxpool.Conn, names map[string]string, writes []*pipedWrite) (ok bool) {
-	stmts := make([]*pgconn.StatementDescription, len(writes))
-	for i, w := range writes {
-		name, found := names[w.sql]
+	prepare := func(sql string) (*pgconn.StatementDescription, error) {
+		name, found := names[sql]
 		if !found {
 			h := fnv.New64a()
-			h.Write([]byte(w.sql))
+			h.Write([]byte(sql))
 			name = "cliquet_pipelined_" + strconv.FormatUint(h.Sum64(), 36)
-			names[w.sql] = name
+			names[sql] = name
 		}
 		// Prepared once per connection: pgx returns its cached description afterwards.
-		sd, err := conn.Conn().Prepare(p.ctx, name, w.sql)
+		return conn.Conn().Prepare(p.ctx, name, sql)
+	}
+	lock, err := prepare(lockSQL)
+	if err != nil {
+		failAll(writes, err)
+		return false
+	}
+	stmts := make([]*pgconn.StatementDescription, len(writes))
+	for i, w := range writes {
+		sd, err := prepare(w.sql)
 		if err != nil {
 			failAll(writes, err)
 			return false
@@ -347,6 +373,9 @@ func (p *pipeline) send(conn *pgxpool.Conn, names map[string]string, writes []*p
 	}
 	pl := conn.Conn().PgConn().StartPipeline(p.ctx)
 	for i, w := range writes {
+		if w.locked { // in the statement's transaction: no Sync in between
+			pl.SendQueryStatement(lock, w.args[:2], nil, nil)
+		}
 		pl.SendQueryStatement(stmts[i], w.args, nil, nil)
 		pl.SendPipelineSync()
 	}
@@ -356,7 +385,7 @@ func (p *pipeline) send(conn *pgxpool.Conn, names map[string]string, writes []*p
 		return false
 	}
 	for i, w := range writes {
-		rows, err, broken := readPiped(pl)
+		rows, err, broken := readPiped(pl, w.locked)
 		if broken != nil {
 			failAll(writes[i:], broken)
 			_ = pl.Close()
@@ -374,10 +403,31 @@ func (p *pipeline) send(conn *pgxpool.Conn, names map[string]string, writes []*p
 	return true
 }
 
-// readPiped reads one statement's rows and its Sync. err is the statement's own error
-// (PostgreSQL refused it); broken is set when the connection failed, so that no later
-// result can be read.
-func readPiped(pl *pgconn.Pipeline) (rows [][][]byte, err, broken error) {
+// readPiped reads one statement's rows and its Sync, after the result of the lockSQL
+// statement sent before it when locked. err is the statement's own error (PostgreSQL
+// refused it, or the lock before it); broken is set when the connection failed, so that no
+// later result can be read.
+func readPiped(pl *pgconn.Pipeline, locked bool) (rows [][][]byte, err, broken error) {
+	if locked {
+		res, gerr := pl.GetResults()
+		switch r := res.(type) {
+		case *pgconn.ResultReader:
+			err = r.Read().Err
+		default:
+			if gerr == nil {
+				return nil, nil, fmt.Errorf("storage/postgresql: unexpected pipeline result %T", res)
+			}
+			err = gerr
+		}
+		if err != nil {
+			// The statement after it was not run: PostgreSQL skips to the Sync.
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) {
+				return nil, nil, err
+			}
+			return nil, err, syncOf(pl)
+		}
+	}
 	res, gerr := pl.GetResults()
 	switch r := res.(type) {
 	case *pgconn.ResultReader:
@@ -397,12 +447,20 @@ func readPiped(pl *pgconn.Pipeline) (rows [][][]byte, err, broken error) {
 	}
 	// The Sync: the statement's implicit transaction is committed (or rolled back) when it is
 	// acknowledged, so results are delivered only now.
-	sync, serr := pl.GetResults()
-	if serr != nil {
+	if serr := syncOf(pl); serr != nil {
 		return nil, nil, serr
 	}
-	if _, ok := sync.(*pgconn.PipelineSync); !ok {
-		return nil, nil, fmt.Errorf("storage/postgresql: pipeline result %T where a Sync was expected", sync)
-	}
 	return rows, err, nil
+}
+
+// syncOf reads the Sync that ends a write's statements.
+func syncOf(pl *pgconn.Pipeline) error {
+	sync, err := pl.GetResults()
+	if err != nil {
+		return err
+	}
+	if _, ok := sync.(*pgconn.PipelineSync); !ok {
+		return fmt.Errorf("storage/postgresql: pipeline result %T where a Sync was expected", sync)
+	}
+	return nil
 }

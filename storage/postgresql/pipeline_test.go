@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -106,6 +107,9 @@ func TestWritePipelineCarriesAutocommitWritesOnly(t *testing.T) {
 	// and the general one creates it.
 	if n := be.pipe.writes.Load(); n != 2 {
 		t.Errorf("an autocommit create in a new collection: %d pipelined statements, want 2", n)
+	}
+	if n, err := be.Count(ctx, s, nil); err != nil || n != 1 {
+		t.Errorf("Count after the create in a new collection = %d, %v; want 1", n, err)
 	}
 
 	off := newTestBackend(t, Options{URL: testDatabase(t, "storage_pg_test_pipeline"), WriteWorkers: -1})
@@ -271,6 +275,62 @@ func TestWritePipelineGroupsCreatesOfDistinctCollections(t *testing.T) {
 		t.Error("no create went through a grouped statement")
 	} else {
 		t.Logf("%d of %d creates grouped, in %d pipelines", g, writers*each, be.pipe.pipelines.Load())
+	}
+}
+
+// Grouped creates keep every collection's live counter exact when some of their ids are
+// taken by live objects or tombstones, and when some collections have no clock row yet.
+func TestWritePipelineGroupedCreatesKeepTheCountsExact(t *testing.T) {
+	be := newTestBackend(t, Options{URL: testDatabase(t, "storage_pg_test_pipeline"), PoolSize: 8, WriteWorkers: 1})
+	ctx := context.Background()
+	const collections, writers, each = 40, 20, 24
+	res := fmt.Sprintf("grouped-count-%d", time.Now().UnixNano())
+	scopeOf := func(i int) storage.Scope { return storage.Scope{Resource: res, Parent: fmt.Sprint(i)} }
+	for i := range collections / 2 { // half of them warm, with a live id and a tombstone
+		s := scopeOf(i)
+		if _, err := be.Create(ctx, s, storage.Object{ID: "taken"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := be.Create(ctx, s, storage.Object{ID: "dead"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := be.Delete(ctx, s, "dead", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := be.pipe.grouped.Load()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				id := [...]string{"", "", "taken", "dead"}[(w+i)%4]
+				_, err := be.Create(ctx, scopeOf((w*each+i)%collections), storage.Object{ID: id, Data: json.RawMessage(`{}`)})
+				var ue *storage.UnicityError
+				if err != nil && !errors.As(err, &ue) {
+					t.Errorf("Create(%q): %v", id, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range collections {
+		n, err := be.Count(ctx, scopeOf(i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs, err := be.List(ctx, scopeOf(i), storage.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != len(objs) {
+			t.Errorf("collection %d: count %d, %d live objects", i, n, len(objs))
+		}
+	}
+	if be.pipe.grouped.Load() == before {
+		t.Error("no create went through a grouped statement")
 	}
 }
 

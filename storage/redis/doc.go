@@ -22,6 +22,7 @@
 //	<prefix>{<resource>:<parent>}:ts    string: the collection timestamp (epoch ms)
 //	<prefix>{<resource>:<parent>}:obj   hash: id → "<last_modified>:<data JSON>"
 //	<prefix>{<resource>:<parent>}:del   hash: id → tombstone timestamp
+//	<prefix>{<resource>:<parent>}:hz    string: the horizon, the newest purged tombstone's timestamp
 //
 // In <resource> and <parent>, the bytes '%', ':', '{', '}', spaces, control bytes and DEL are
 // percent-encoded (%3A for ':'), so two different scopes never share a key and the hash tag is
@@ -43,6 +44,14 @@
 //
 // DeleteAll selects the objects in process, then deletes them in one script that skips the
 // objects changed or deleted in between, giving each tombstone its own timestamp.
+//
+// # Counts and the horizon
+//
+// Count without filters is the HLEN of the objects hash, which every write script changes
+// atomically: exact, and O(1). PurgeDeleted removes tombstones and raises the horizon key in
+// one script; PurgeTombstones finds the collections with tombstones by SCAN of the :del keys
+// and purges each. A delta (storage.ListOptions.Since) reads the horizon in the same MULTI
+// as the collection, and fails with a *storage.HorizonError when it starts below it.
 //
 // # No transactions
 //

@@ -11,16 +11,25 @@ type collectionKeys struct {
 	clock string // string: the collection timestamp
 	obj   string // hash: id → "<last_modified>:<data JSON>"
 	del   string // hash: id → tombstone timestamp
+	hz    string // string: the horizon, the newest timestamp of a purged tombstone
 }
 
 // keys returns the keys of scope s under the backend's prefix.
 func (b *Backend) keys(s storage.Scope) collectionKeys {
 	base := b.prefix + "{" + escapeComponent(s.Resource) + ":" + escapeComponent(s.Parent) + "}:"
-	return collectionKeys{clock: base + "ts", obj: base + "obj", del: base + "del"}
+	return keysOf(base)
+}
+
+// keysOf returns the keys of the collection whose keys start with base ("<prefix>{...}:").
+func keysOf(base string) collectionKeys {
+	return collectionKeys{clock: base + "ts", obj: base + "obj", del: base + "del", hz: base + "hz"}
 }
 
 // slice returns the keys in the order the Lua scripts expect them (KEYS[1..3]).
 func (k collectionKeys) slice() []string { return []string{k.clock, k.obj, k.del} }
+
+// purgeKeys returns the keys scriptPurge takes (KEYS[1..2]).
+func (k collectionKeys) purgeKeys() []string { return []string{k.del, k.hz} }
 
 // escapeComponent percent-encodes the bytes that would make a key ambiguous or break the
 // cluster hash tag ('%', ':', '{', '}'), plus control bytes and spaces so keys stay printable

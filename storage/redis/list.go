@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -33,7 +34,7 @@ func (b *Backend) Count(ctx context.Context, s storage.Scope, filters []storage.
 	if err != nil {
 		return 0, err
 	}
-	docs, err := b.load(ctx, "count", s, false, needsData(storage.ListOptions{Filters: filters}))
+	docs, err := b.load(ctx, "count", s, false, needsData(storage.ListOptions{Filters: filters}), 0)
 	if err != nil {
 		return 0, err
 	}
@@ -50,7 +51,7 @@ func (b *Backend) list(ctx context.Context, op string, s storage.Scope, opt stor
 	if _, err := match.Compile(opt.Filters, opt.Pagination); err != nil {
 		return nil, err // malformed filters fail before any I/O
 	}
-	docs, err := b.load(ctx, op, s, opt.IncludeDeleted, needsData(opt))
+	docs, err := b.load(ctx, op, s, opt.IncludeDeleted, needsData(opt), opt.Since)
 	if err != nil {
 		return nil, err
 	}
@@ -71,19 +72,37 @@ func (b *Backend) list(ctx context.Context, op string, s storage.Scope, opt stor
 
 // load reads the live objects (and the tombstones when withDeleted) of s in one atomic
 // MULTI/EXEC. Data is decoded only when withData is set (a filter or sort names a data field);
-// Doc.Raw holds the stored data of live objects.
-func (b *Backend) load(ctx context.Context, op string, s storage.Scope, withDeleted, withData bool) ([]*match.Doc, error) {
+// Doc.Raw holds the stored data of live objects. With a positive since (a delta), the
+// horizon is read in the same MULTI, and a delta it makes incomplete fails with a
+// *storage.HorizonError.
+func (b *Backend) load(ctx context.Context, op string, s storage.Scope, withDeleted, withData bool, since int64) ([]*match.Doc, error) {
 	k := b.keys(s)
 	var objCmd, delCmd *goredis.MapStringStringCmd
+	var hzCmd *goredis.StringCmd
 	_, err := b.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 		objCmd = p.HGetAll(ctx, k.obj)
 		if withDeleted {
 			delCmd = p.HGetAll(ctx, k.del)
 		}
+		if since > 0 {
+			hzCmd = p.Get(ctx, k.hz)
+		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, goredis.Nil) { // Nil: no horizon key
 		return nil, fail(op, err)
+	}
+	if err := objCmd.Err(); err != nil {
+		return nil, fail(op, err)
+	}
+	if hzCmd != nil {
+		h, err := hzCmd.Int64()
+		if err != nil && !errors.Is(err, goredis.Nil) {
+			return nil, fail(op, err)
+		}
+		if err := storage.CheckHorizon(s, since, h); err != nil {
+			return nil, err
+		}
 	}
 	objs := objCmd.Val()
 	var dels map[string]string

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -324,13 +325,49 @@ func (b *Backend) DeleteAll(ctx context.Context, s storage.Scope, opt storage.Li
 	return out, nil
 }
 
-// PurgeDeleted removes old tombstones in one script; see [storage.Backend.PurgeDeleted].
+// PurgeDeleted removes old tombstones and raises the horizon in one script; see
+// [storage.Backend.PurgeDeleted].
 func (b *Backend) PurgeDeleted(ctx context.Context, s storage.Scope, before int64) (int, error) {
-	n, err := scriptPurge.Run(ctx, b.client, b.keys(s).slice(), max(before, 0)).Int()
+	n, err := scriptPurge.Run(ctx, b.client, b.keys(s).purgeKeys(), max(before, 0)).Int()
 	if err != nil {
 		return 0, fail("purge_deleted", err)
 	}
 	return n, nil
+}
+
+// PurgeTombstones finds the collections that have tombstones (SCAN of the keys ending in
+// ":del" under the prefix) and purges each one with PurgeDeleted's script; see
+// [storage.Backend.PurgeTombstones].
+func (b *Backend) PurgeTombstones(ctx context.Context, before int64) (int, error) {
+	iter := b.client.Scan(ctx, 0, globEscape(b.prefix)+"{*}:del", 1000).Iterator()
+	total := 0
+	for iter.Next(ctx) {
+		base, ok := strings.CutSuffix(iter.Val(), "del")
+		if !ok {
+			continue
+		}
+		n, err := scriptPurge.Run(ctx, b.client, keysOf(base).purgeKeys(), max(before, 0)).Int()
+		if err != nil {
+			return total, fail("purge_tombstones", err)
+		}
+		total += n
+	}
+	if err := iter.Err(); err != nil {
+		return total, fail("purge_tombstones", err)
+	}
+	return total, nil
+}
+
+// Horizon reads the collection's horizon with one GET; see [storage.Backend.Horizon].
+func (b *Backend) Horizon(ctx context.Context, s storage.Scope) (int64, error) {
+	h, err := b.client.Get(ctx, b.keys(s).hz).Int64()
+	if errors.Is(err, goredis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fail("horizon", err)
+	}
+	return h, nil
 }
 
 // Timestamp returns the collection timestamp. A plain GET answers once the collection has a

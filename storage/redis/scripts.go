@@ -130,22 +130,24 @@ end
 return out
 `)
 
-// scriptPurge: ARGV = {before}. Removes the tombstones older than before (all when before is
-// 0). Returns how many were removed.
+// scriptPurge: KEYS = {del, hz}, ARGV = {before}. Removes the tombstones older than before
+// (all when before is 0) and raises the horizon to the newest of them, in one step. Returns
+// how many were removed.
 var scriptPurge = goredis.NewScript(`
 local before = tonumber(ARGV[1])
-if before <= 0 then
-  local n = redis.call('HLEN', KEYS[3])
-  redis.call('DEL', KEYS[3])
-  return n
-end
-local all = redis.call('HGETALL', KEYS[3])
+local all = redis.call('HGETALL', KEYS[1])
 local n = 0
+local newest = 0
 for i = 1, #all, 2 do
-  if tonumber(all[i + 1]) < before then
-    redis.call('HDEL', KEYS[3], all[i])
+  local ts = tonumber(all[i + 1])
+  if before <= 0 or ts < before then
+    redis.call('HDEL', KEYS[1], all[i])
     n = n + 1
+    if ts > newest then newest = ts end
   end
+end
+if n > 0 and newest > tonumber(redis.call('GET', KEYS[2]) or '0') then
+  redis.call('SET', KEYS[2], string.format('%.0f', newest))
 end
 return n
 `)

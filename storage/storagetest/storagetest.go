@@ -66,7 +66,12 @@
 //     than the stored object's timestamp (kinto.core checks that in its resource layer; here
 //     it is the storage contract). A forced value more than [storage.MaxForcedAhead] ahead
 //     of the clock is ignored (a fresh timestamp is set), on Create, Update and Delete.
-//   - PurgeDeleted never lowers the collection timestamp.
+//   - PurgeDeleted never lowers the collection timestamp. It raises the horizon to the newest
+//     timestamp among the tombstones it removes (never lowers it); a delta
+//     (ListOptions.Since) below the horizon fails with a *storage.HorizonError, from List
+//     and ListWithTimestamp alike, while lists that are not deltas are unaffected.
+//   - Count without filters equals the number of live objects after any mix of writes,
+//     concurrent ones included, and follows units of work (rolled back writes do not count).
 //   - A failed [storage.Condition] is always [storage.ErrModified] (never ErrNotFound, even
 //     for an id that has no live object), writes nothing and leaves the collection timestamp
 //     where it was; a conditional Update never creates.
@@ -153,6 +158,8 @@ func Run(t *testing.T, h Harness) {
 		{"DeletedObjects", deletedTests},
 		{"DeleteAll", deleteAllTests},
 		{"PurgeDeleted", purgeTests},
+		{"Horizon", horizonTests},
+		{"LiveCount", liveCountTests},
 		{"Pagination", paginationTests},
 		{"Concurrency", concurrencyTests},
 		{"ConditionalWrites", conditionalTests},
