@@ -320,7 +320,7 @@ func (a *App) middleware() ([]func(http.Handler) http.Handler, error) {
 //
 // It also adds Retry-After to the 503 responses that lack it, as [RetryAfter] (with the
 // retry_after_seconds setting) would inside Recover: its response writer is part of the
-// same allocation. A panic's 500 is written outside it, as before.
+// same allocation. A panic's 500 is written outside it.
 func (a *App) contextMiddleware(next http.Handler) http.Handler {
 	seconds, _ := a.Settings.Int("retry_after_seconds")
 	if seconds <= 0 {

@@ -13,12 +13,12 @@ import (
 // routes are also added to the root router under the prefix.
 //
 // With the mount alone, every versioned request is routed twice: the root router matches
-// "/v1/*", then the sub-router matches the rest, at a cost of about a third of a microsecond
-// and three allocations per request. With the copy, the root router routes the request to
+// "/v1/*", then the sub-router matches the rest, with allocations of its own for every
+// request. With the copy, the root router routes the request to
 // its handler in one pass. Because both trees hold the same versioned routes, chi's
 // precedence between them (static segments before parameters before wildcards) is the same
 // in both, and a request that matches no copy still falls through to the mount: unknown
-// paths and methods get the sub-router's 404 and 405 answers, as before.
+// paths and methods get the sub-router's 404 and 405 answers.
 //
 // The copies are an optimisation that must not change what serves a request, so they stop
 // (and routes are then reached through the mount only, as without copies) as soon as the

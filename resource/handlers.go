@@ -130,8 +130,7 @@ const smallBody = 2048
 // to net/http, which sets the same value on the wire: the protocol's headers of a response
 // are then 8 (X-Request-Id, Cache-Control, Content-Security-Policy, X-Content-Type-Options,
 // Vary, ETag, Last-Modified, Content-Type), which a small Go map holds, and the ninth would
-// grow the header map here and again in net/http's copy of it (about 2 µs of a 32 µs
-// GET). A larger body keeps an explicit Content-Length, so that net/http does not chunk it.
+// grow the header map here and again in net/http's copy of it. A larger body keeps an explicit Content-Length, so that net/http does not chunk it.
 //
 // contentType is the header's value, [protocol.ContentTypeJSON] in a slice that responses
 // share (see core.jsonType).

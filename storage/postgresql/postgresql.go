@@ -100,8 +100,7 @@ type Options struct {
 //
 // Fewer workers make larger batches: PostgreSQL then commits more writes per transaction and
 // per network round trip, which is what limits writes when the database shares the
-// machine's cores (on 2 cores, over 1,000 collections and 50 writers, 2 workers spent 55 µs
-// of PostgreSQL CPU per write where 6 spent 85 µs; see docs/benchmarks.md). The second
+// machine's cores (docs/benchmarks-history.md has the measurements). The second
 // worker keeps writes flowing while one waits for a lock. The number grows with the
 // process's CPUs because a process that serves more requests queues more writes, and a
 // worker's batch runs on one PostgreSQL core.

@@ -27,7 +27,7 @@ func (q *query) arg(v any) string {
 // limit appends " LIMIT n" when n > 0. The limit is a literal, not a parameter: with LIMIT
 // $n, PostgreSQL prices a prepared statement's generic plan without the limit, finds it
 // dearer than the plans made for each execution's values, and so plans the statement again
-// on every execution (about 0.1 ms of its CPU per list). With the literal, the generic plan
+// on every execution (which costs about as much as running it). With the literal, the generic plan
 // is the same as the custom one and is kept after five executions. One cached statement per
 // distinct limit, which clients take from a few values.
 func (q *query) limit(n int) {

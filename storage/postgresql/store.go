@@ -514,7 +514,7 @@ const getManyMaxValues = 16
 // the same as the one it makes for each execution's values, after five executions. With the
 // keys as arrays it never does: the generic plan assumes ten elements, is priced above the
 // plans made for the actual few keys, and the statement is planned again on every execution
-// (about 0.08 ms of PostgreSQL's CPU, more than the three probes).
+// (which costs PostgreSQL more than the probes themselves).
 var getManyValuesSQL = func() (sqls [getManyMaxValues + 1]string) {
 	for n := 1; n <= getManyMaxValues; n++ {
 		sqls[n] = "SELECT k.n, o.last_modified, " + readData("o.") + "\n" + getManyFrom(n)
