@@ -1,6 +1,7 @@
 package cliquet_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +40,11 @@ func eventsApp(t *testing.T, values map[string]string) *cliquet.App {
 }
 
 func newEventsApp(values map[string]string) (*cliquet.App, error) {
+	return newEventsAppLogging(values, io.Discard)
+}
+
+// newEventsAppLogging is newEventsApp with its logs written to w.
+func newEventsAppLogging(values map[string]string, w io.Writer) (*cliquet.App, error) {
 	base := map[string]string{"userid_hmac_secret": "events-secret", "storage_backend": "memory"}
 	for k, v := range values {
 		base[k] = v
@@ -46,7 +53,7 @@ func newEventsApp(values map[string]string) (*cliquet.App, error) {
 		Settings:       config.MustFromMap(base, config.Options{Env: []string{}}),
 		ProjectName:    "events",
 		ProjectVersion: "1.0.0",
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:         slog.New(slog.NewTextHandler(w, nil)),
 	})
 	if err != nil {
 		return nil, err
@@ -289,9 +296,44 @@ func TestRedisListener(t *testing.T) {
 }
 
 func TestRedisListenerFailureIsLogged(t *testing.T) {
-	// Nothing listens on port 1: the push fails, the request does not.
-	app := eventsApp(t, map[string]string{"event_listeners": "redis", "event_listeners.redis.url": "redis://" + testenv.RefusedAddr + "/0"})
+	// Nothing listens there: the push fails, the request does not, and the failure is
+	// logged with the event it lost.
+	var logs syncBuffer
+	app, err := newEventsAppLogging(map[string]string{"event_listeners": "redis",
+		"event_listeners.redis.url": "redis://" + testenv.RefusedAddr + "/0"}, &logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
 	call(t, app, 200, "PUT", "/v1/things/a", `{"n": 1}`)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "redis listener: cannot push the payload") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the failed push was not logged; logs:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := logs.String(); !strings.Contains(got, "level=ERROR") || !strings.Contains(got, "/things/a") {
+		t.Errorf("the log record does not name the event at ERROR level:\n%s", got)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // probe is a listener factory for the StatsD test: it waits a little and records nothing.
