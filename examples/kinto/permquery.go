@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/cliquet-go/cliquet/internal/glob"
 	"net/url"
 	"regexp"
 	"slices"
@@ -199,27 +200,9 @@ func (f permFilter) match(e map[string]any) bool {
 	case "exclude":
 		return !slices.Contains(f.list, s)
 	case "like":
-		return globMatch(strings.ToLower(f.value), strings.ToLower(s))
+		return glob.Match(strings.ToLower(f.value), strings.ToLower(s))
 	}
 	return false // contains on a string field
-}
-
-// globMatch matches s against pattern, where * stands for any run of characters.
-func globMatch(pattern, s string) bool {
-	parts := strings.Split(pattern, "*")
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	last := parts[len(parts)-1]
-	for _, p := range parts[1 : len(parts)-1] {
-		i := strings.Index(s, p)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(p):]
-	}
-	return len(parts) > 1 && strings.HasSuffix(s, last) || len(parts) == 1 && s == ""
 }
 
 // compare orders two entries by the sorts; a missing field sorts first.

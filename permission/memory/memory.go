@@ -9,6 +9,7 @@ package memory
 import (
 	"context"
 	"errors"
+	"github.com/cliquet-go/cliquet/internal/glob"
 	"sort"
 	"strings"
 	"sync"
@@ -242,7 +243,7 @@ func (b *Backend) DeleteObjectPermissions(_ context.Context, objectIDs ...string
 			continue
 		}
 		for obj := range b.aces {
-			if match(id, obj) {
+			if glob.Match(id, obj) {
 				delete(b.aces, obj)
 			}
 		}
@@ -292,7 +293,7 @@ func (b *Backend) AccessibleObjects(_ context.Context, principals []string, boun
 			continue
 		}
 		for obj, perms := range b.aces {
-			if holders, ok := perms[bd.Permission]; ok && match(bd.ObjectID, obj) {
+			if holders, ok := perms[bd.Permission]; ok && glob.Match(bd.ObjectID, obj) {
 				grant(obj, bd.Permission, holders)
 			}
 		}
@@ -390,7 +391,7 @@ func (b *Backend) MatchingObjects(_ context.Context, pattern string) ([]string, 
 		return out, nil
 	}
 	for obj, perms := range b.aces {
-		if len(perms) > 0 && match(pattern, obj) {
+		if len(perms) > 0 && glob.Match(pattern, obj) {
 			out = append(out, obj)
 		}
 	}
@@ -463,26 +464,4 @@ func (s set) sorted() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// match reports whether s matches pattern, in which each '*' stands for any run of
-// characters (possibly empty) and every other character stands for itself.
-func match(pattern, s string) bool {
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
-		return pattern == s
-	}
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	last := parts[len(parts)-1]
-	for _, part := range parts[1 : len(parts)-1] {
-		i := strings.Index(s, part)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(part):]
-	}
-	return len(s) >= len(last) && strings.HasSuffix(s, last)
 }

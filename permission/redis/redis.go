@@ -32,6 +32,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cliquet-go/cliquet/internal/glob"
 	"sort"
 	"strconv"
 	"strings"
@@ -294,7 +295,7 @@ func (b *Backend) DeleteObjectPermissions(ctx context.Context, objectIDs ...stri
 		}
 		for _, obj := range all {
 			for _, pattern := range patterns {
-				if match(pattern, obj) {
+				if glob.Match(pattern, obj) {
 					exact = append(exact, obj)
 					break
 				}
@@ -333,7 +334,7 @@ func (b *Backend) MatchingObjects(ctx context.Context, pattern string) ([]string
 		return nil, wrap(op, err)
 	}
 	for _, obj := range all {
-		if match(pattern, obj) {
+		if glob.Match(pattern, obj) {
 			out = append(out, obj)
 		}
 	}
@@ -391,7 +392,7 @@ func (b *Backend) AccessibleObjects(ctx context.Context, principals []string, bo
 			continue
 		}
 		for _, bd := range bound {
-			if bd.Permission == perm && match(bd.ObjectID, obj) {
+			if bd.Permission == perm && glob.Match(bd.ObjectID, obj) {
 				if found[obj] == nil {
 					found[obj] = map[string]bool{}
 				}
@@ -567,26 +568,4 @@ func globEscape(s string) string {
 		sb.WriteRune(r)
 	}
 	return sb.String()
-}
-
-// match reports whether s matches pattern, in which each '*' stands for any run of
-// characters (possibly empty) and every other character stands for itself.
-func match(pattern, s string) bool {
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
-		return pattern == s
-	}
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	last := parts[len(parts)-1]
-	for _, part := range parts[1 : len(parts)-1] {
-		i := strings.Index(s, part)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(part):]
-	}
-	return len(s) >= len(last) && strings.HasSuffix(s, last)
 }

@@ -1,4 +1,4 @@
-package memory
+package glob
 
 import "testing"
 
@@ -19,11 +19,16 @@ func TestMatch(t *testing.T) {
 		{"prefix and suffix cannot overlap", "ab*ba", "aba", false},
 		{"stars around a part", "*url1*", "/url1/id", true},
 		{"other characters are literal", "/a_c/.*", "/abc/x", false},
+		{"an empty pattern matches only the empty string", "", "", true},
+		{"a star may match nothing", "a*c", "ac", true},
+		{"the suffix must end the string", "a*c", "acb", false},
+		{"a suffix may follow a match of itself", "*x", "xx", true},
+		{"a prefix and a suffix need their own characters", "a*a", "a", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := match(tt.pattern, tt.s); got != tt.want {
-				t.Errorf("match(%q, %q) = %v, want %v", tt.pattern, tt.s, got, tt.want)
+			if got := Match(tt.pattern, tt.s); got != tt.want {
+				t.Errorf("Match(%q, %q) = %v, want %v", tt.pattern, tt.s, got, tt.want)
 			}
 		})
 	}
