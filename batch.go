@@ -19,6 +19,7 @@ import (
 
 	"github.com/cliquet-go/cliquet/internal/jsoncheck"
 	"github.com/cliquet-go/cliquet/internal/jsonenc"
+	"github.com/cliquet-go/cliquet/internal/jsonobj"
 	"github.com/cliquet-go/cliquet/monitoring"
 	"github.com/cliquet-go/cliquet/protocol"
 )
@@ -429,7 +430,7 @@ func mergeDefaults(m, defaults map[string]any) {
 	for k, dv := range defaults {
 		cur, ok := m[k]
 		if !ok || cur == nil {
-			m[k] = deepCopy(dv)
+			m[k] = jsonobj.Clone(dv)
 			continue
 		}
 		cm, curIsMap := cur.(map[string]any)
@@ -438,24 +439,6 @@ func mergeDefaults(m, defaults map[string]any) {
 			mergeDefaults(cm, dm)
 		}
 	}
-}
-
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = deepCopy(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = deepCopy(e)
-		}
-		return out
-	}
-	return v
 }
 
 // encodeQuery percent-encodes the bytes of a raw querystring that may not appear in a URL

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/internal/jsonobj"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
@@ -204,7 +205,7 @@ func (rs *Resource[T]) createAhead(r *http.Request, b *body, data map[string]any
 		}
 	}
 	if rs.process != nil {
-		data = deepClone(data) // the hook may change it, and the usual way runs it again
+		data = jsonobj.Clone(data).(map[string]any) // the hook may change it, and the usual way runs it again
 	}
 	obj, err := rs.prepare(t, newID, data, nil, b.order)
 	if err != nil {
@@ -223,29 +224,6 @@ func (rs *Resource[T]) createAhead(r *http.Request, b *body, data map[string]any
 		return nil, storage.Object{}, nil, true, err
 	}
 	return t, created, visible(set, id.Principals), true, nil
-}
-
-// deepClone copies decoded JSON data: its maps and slices, at every depth.
-func deepClone(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = cloneValue(v)
-	}
-	return out
-}
-
-func cloneValue(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		return deepClone(x)
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = cloneValue(e)
-		}
-		return out
-	}
-	return v
 }
 
 // visible returns the ACEs a user may see in a response: all of them when one of its

@@ -4,13 +4,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/cliquet-go/cliquet/internal/glob"
 	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/cliquet-go/cliquet/internal/glob"
 	"github.com/cliquet-go/cliquet/protocol"
 )
 

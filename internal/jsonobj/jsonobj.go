@@ -72,3 +72,23 @@ func contains(names []string, key string) bool {
 	}
 	return false
 }
+
+// Clone copies a decoded JSON value: its maps (map[string]any) and slices ([]any), at every
+// depth; other values are shared (they are immutable once decoded).
+func Clone(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = Clone(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = Clone(e)
+		}
+		return out
+	}
+	return v
+}

@@ -21,3 +21,13 @@ func TestWithoutKeepsTheOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestCloneCopiesMapsAndSlices(t *testing.T) {
+	in := map[string]any{"a": []any{map[string]any{"b": "c"}}, "n": 1.0}
+	out := Clone(in).(map[string]any)
+	out["a"].([]any)[0].(map[string]any)["b"] = "changed"
+	out["n"] = 2.0
+	if in["a"].([]any)[0].(map[string]any)["b"] != "c" || in["n"] != 1.0 {
+		t.Errorf("the clone shares memory with its original: %v", in)
+	}
+}

@@ -9,13 +9,13 @@ package memory
 import (
 	"context"
 	"errors"
-	"github.com/cliquet-go/cliquet/internal/glob"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/glob"
 	"github.com/cliquet-go/cliquet/permission"
 )
 

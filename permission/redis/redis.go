@@ -32,7 +32,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cliquet-go/cliquet/internal/glob"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,6 +40,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/glob"
 	"github.com/cliquet-go/cliquet/permission"
 )
 
