@@ -164,18 +164,10 @@ func readBody(r *http.Request, perms []string, maxPrincipals int) (*body, error)
 	if len(details) > 0 {
 		return nil, protocol.InvalidParameters(details...)
 	}
-	if len(b.data) > 1 || len(b.data) == 1 && orderMatters(trimmed) {
+	if len(b.data) > 0 {
 		b.order = orderOf(trimmed).child("data")
 	}
 	return b, nil
-}
-
-// orderMatters reports whether the JSON text raw may hold an object of more than one key
-// below its top level, whose order the encoder must then know: it holds a nested object
-// with a comma somewhere after it.
-func orderMatters(raw []byte) bool {
-	i := bytes.IndexByte(raw[1:], '{')
-	return i >= 0 && bytes.IndexByte(raw[i+1:], ',') >= 0
 }
 
 // parsePermissions checks a permissions object: its keys must be among names, its values
