@@ -48,6 +48,15 @@ func jointSQL(shape jointShape) string {
 	return sql.(string)
 }
 
+// jointArgs returns the shape of the joint statement for the keys sent (pos) and q, and its
+// arguments, with room for extra more.
+func jointArgs(keys []storage.Key, pos []int, q permission.AccessQuery, extra int) (jointShape, []any) {
+	shape := jointShape{keys: len(pos)}
+	shape.objects, shape.principals = permpg.AccessShape(q)
+	args := appendKeyArgs(make([]any, 0, 3*len(pos)+3+max(shape.objects+shape.principals, 2)+extra), keys, pos)
+	return shape, permpg.AppendAccessArgs(args, q)
+}
+
 // GetManyAccess answers GetMany(ctx, keys) and perms.Access(ctx, q) together, in one
 // statement (one round trip, one execution; see jointSQL), when perms is a PostgreSQL
 // permission backend ([permpg.Backend], found through the Unwrap() permission.Backend
@@ -78,10 +87,7 @@ func (b *Backend) GetManyAccess(ctx context.Context, keys []storage.Key, perms p
 		}
 		return out, access.Access(), true, nil
 	}
-	shape := jointShape{keys: len(pos)}
-	shape.objects, shape.principals = permpg.AccessShape(q)
-	args := appendKeyArgs(make([]any, 0, 3*len(pos)+3+max(shape.objects+shape.principals, 2)), keys, pos)
-	args = permpg.AppendAccessArgs(args, q)
+	shape, args := jointArgs(keys, pos, q, 0)
 	out := make([]storage.Object, len(keys))
 	err := b.run(ctx, "get_many_access", false, func(qr querier) error {
 		return jointRows(ctx, qr, jointSQL(shape), args, func(r *jointRow) error {
@@ -127,10 +133,7 @@ func (b *Backend) GetManyAccessList(ctx context.Context, keys []storage.Key, per
 	if len(pos) == 0 || len(pos) > getManyMaxValues || len(pos) != len(keys) {
 		return nil, permission.Access{}, nil, 0, false, nil
 	}
-	shape := jointShape{keys: len(pos)}
-	shape.objects, shape.principals = permpg.AccessShape(q)
-	args := appendKeyArgs(make([]any, 0, 3*len(pos)+3+max(shape.objects+shape.principals, 2)+2), keys, pos)
-	args = permpg.AppendAccessArgs(args, q)
+	shape, args := jointArgs(keys, pos, q, 2)
 
 	// The page's SELECTs, numbered after the joint read's parameters.
 	pq := &query{args: args}
