@@ -131,9 +131,9 @@ ON CONFLICT (resource_name, parent_id, id) DO UPDATE
 RETURNING last_modified`
 
 // BenchmarkLiveCounterCost compares the statements of a common create with the one they
-// replaced (previousCreateNowSQL): the autocommit one (createFastLeanSQL: the clock and the
+// replaced (previousCreateNowSQL): the autocommit one (createFast.lean: the clock and the
 // live counter moved by a plain UPDATE, then a plain INSERT) and the one of a transaction
-// (createNowLeanSQL after lockSQL, in one round trip: see lockedRow), over
+// (createNow.lean after lockSQL, in one round trip: see lockedRow), over
 // 1,000 collections and over one hot collection, from 50 concurrent writers; and, the same
 // way, the upsert it replaced (previousUpdateSQL) with Update (without the write pipeline,
 // so that each write has a pooled connection, as the SQL loops do). Each set runs twice in
