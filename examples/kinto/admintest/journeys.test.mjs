@@ -60,6 +60,8 @@ describe("kinto-admin journeys", { concurrency: Number(process.env.CONCURRENCY) 
       const user = newUser();
       const hello = (await api(null, "GET", "/")).body;
       await j.open();
+      // The choices appear once the admin has read the server's hello.
+      await j.page.getByLabel("Basic Auth").waitFor();
       // The form offers Anonymous plus each auth method of the server's capabilities that
       // the admin knows.
       const known = ["basicauth", "accounts", "fxa", "ldap", "portier"];
@@ -137,6 +139,8 @@ describe("kinto-admin journeys", { concurrency: Number(process.env.CONCURRENCY) 
       await j.page.locator(".alert-info", { hasText: "This collection has no records." }).waitFor();
       await api(user, "POST", `/buckets/${bid}/collections/${cid}/records`, { data: { title: "one", rank: 1 } });
       await j.page.reload();
+      // Read the header once the table is rendered with the new record, not while it loads.
+      await j.page.locator(".record-list tbody tr", { hasText: "one" }).waitFor();
       const headers = await j.page.locator(".record-list thead th").allInnerTexts();
       assert.deepEqual(headers.slice(0, 2).map(h => h.trim()), ["Title", "Rank"]);
       // The attributes page shows the stored schema back.
