@@ -4,12 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/cache"
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/monitoring"
@@ -66,7 +66,7 @@ type App struct {
 	publicSettings []string
 	// authenticators is the authentication chain, read without the lock on every request:
 	// it is replaced, never modified in place, and its writers hold mu.
-	authenticators atomic.Pointer[[]Authenticator]
+	authenticators atomic.Pointer[[]authn.Authenticator]
 	events         eventBus    // resource event subscriptions (events.go)
 	changes        *feed.Hub   // the change feed hub (feed.go); nil when disabled
 	api            apiRegistry // OpenAPI describers and the cached document (openapi.go)
@@ -75,71 +75,10 @@ type App struct {
 	versionJSON []byte // the version file, cached after its first successful read
 }
 
-// Identity is who made a request, as established by the authentication policies.
-type Identity struct {
-	// UserID is the prefixed user id ("basicauth:2f7a…"), or "" when anonymous.
-	UserID string
-	// AuthType is the name of the policy that authenticated the request ("basicauth").
-	AuthType string
-	// Principals are system.Everyone, plus, when authenticated, system.Authenticated and
-	// the user id. The user's groups are not among them: [Identity.AllPrincipals] adds them,
-	// reading the permission backend once per request, and only when something needs them
-	// (a permission check may instead read them in the same round trip as the ACLs).
-	Principals []string
-
-	groups *groups // how AllPrincipals finds the groups; nil: there are none
-}
-
-// groups resolves the groups of one identity, once (a failure is not kept: the next call
-// asks again).
-type groups struct {
-	mu     sync.Mutex
-	done   bool
-	perms  permission.Backend
-	all    []string
-	inline [6]string // all's array for up to three groups
-}
-
-// Authenticated reports whether the request carried valid credentials.
-func (id Identity) Authenticated() bool { return id.UserID != "" }
-
-// AllPrincipals returns Principals followed by the user's groups (the extra principals the
-// permission backend gives the user id and system.Authenticated: see
-// permission.Backend.UserPrincipals). The groups are read at the first call for a request
-// (with that call's ctx) and kept for the rest of it; an error of the permission backend
-// is returned (the protocol answers it 503) and not kept. The result is shared: copy it before
-// appending.
-func (id Identity) AllPrincipals(ctx context.Context) ([]string, error) {
-	g := id.groups
-	if g == nil || !id.Authenticated() {
-		return id.Principals, nil
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.done {
-		return g.all, nil
-	}
-	extra, err := g.perms.UserPrincipals(ctx, id.UserID)
-	if err != nil {
-		return nil, err
-	}
-	all := append(g.inline[:0], id.Principals...)
-	for _, p := range extra {
-		if !slices.Contains(all, p) {
-			all = append(all, p)
-		}
-	}
-	g.all, g.done = all[:len(all):len(all)], true
-	return g.all, nil
-}
-
 type ctxKey struct{ name string }
 
 var (
-	appKey      = &ctxKey{"app"}
-	identityKey = &ctxKey{"identity"}
-	// requestContextKey is answered by a *requestContext with itself (cliquet.go).
-	requestContextKey = &ctxKey{"request context"}
+	appKey = &ctxKey{"app"}
 )
 
 // WithApp returns a context carrying app (installed by the toolkit's middleware).
@@ -160,21 +99,4 @@ func StorageFrom(ctx context.Context) storage.Backend {
 		return a.Storage
 	}
 	return nil
-}
-
-// WithIdentity returns a context carrying id (installed by the authentication middleware).
-func WithIdentity(ctx context.Context, id Identity) context.Context {
-	return context.WithValue(ctx, identityKey, id)
-}
-
-// IdentityFrom returns the identity of the request; the zero Identity (anonymous, with
-// system.Everyone as its only principal) when none was established.
-func IdentityFrom(ctx context.Context) Identity {
-	switch id := ctx.Value(identityKey).(type) {
-	case Identity: // WithIdentity
-		return id
-	case *Identity: // the App's request context (cliquet.go), which holds it unboxed
-		return *id
-	}
-	return Identity{Principals: []string{permission.Everyone}}
 }

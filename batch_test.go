@@ -22,6 +22,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/monitoring"
@@ -51,7 +52,7 @@ type batchOptions struct {
 	router   chi.Router                         // nil: a fresh one
 	extra    func(t testing.TB, a *cliquet.App) // registers more routes
 	perms    permission.Backend                 // nil: the permission_backend setting
-	authn    []cliquet.Authenticator            // extra authentication policies
+	authn    []authn.Authenticator              // extra authentication policies
 }
 
 func newBatchServer(t testing.TB, opts batchOptions) *batchServer {
@@ -189,7 +190,7 @@ func (s *batchServer) stored(user string) []string {
 }
 
 func batchUserID(user string) string {
-	return "basicauth:" + cliquet.HMACUserID(batchSecret, user+":secret")
+	return "basicauth:" + authn.HMACUserID(batchSecret, user+":secret")
 }
 
 // putRequests returns n PUT sub-requests with fresh ids; fail[i] sets data.fail of item i.
@@ -340,7 +341,7 @@ func TestBatchSubrequests(t *testing.T) {
 				"method": r.Method, "query": r.URL.Query(), "body": string(b),
 				"authorization": r.Header.Get("Authorization"), "content_type": r.Header.Get("Content-Type"),
 				"content_length": r.ContentLength, "x_outer": r.Header.Get("X-Outer"), "x_sub": r.Header.Get("X-Sub"),
-				"user": cliquet.IdentityFrom(r.Context()).UserID, "subrequest": monitoring.IsSubrequest(r.Context()),
+				"user": authn.IdentityFrom(r.Context()).UserID, "subrequest": monitoring.IsSubrequest(r.Context()),
 				"in_transaction": cliquet.InTransaction(r.Context()),
 			})
 		})
@@ -834,7 +835,7 @@ func (apiKeyAuth) Authenticate(r *http.Request) (string, bool, error) {
 func TestBatchPrincipalsComputedOnce(t *testing.T) {
 	t.Parallel()
 	perms := &countingPerms{Backend: permmemory.New()}
-	s := newBatchServer(t, batchOptions{perms: perms, authn: []cliquet.Authenticator{apiKeyAuth{}}})
+	s := newBatchServer(t, batchOptions{perms: perms, authn: []authn.Authenticator{apiKeyAuth{}}})
 	if err := perms.AddUserPrincipal(context.Background(), batchUserID("mia"), "group:fungi"); err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,10 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/cache"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/middleware"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
@@ -51,7 +53,7 @@ type Config struct {
 	KnownSettings []string
 	// Authenticators are extra authentication policies. Those named in multiauth.policies
 	// take that place in the chain; the others are appended, in this order.
-	Authenticators []Authenticator
+	Authenticators []authn.Authenticator
 }
 
 // Initialize loads and checks the settings, opens the backends, installs the toolkit's
@@ -275,31 +277,31 @@ func (a *App) middleware() ([]func(http.Handler) http.Handler, error) {
 	mw := a.monitoringMiddleware() // logger, metrics, app context, Recover, Sentry
 
 	// RetryAfter's work is done by contextMiddleware, in monitoringMiddleware.
-	mw = append(mw, SecurityHeaders)
+	mw = append(mw, middleware.SecurityHeaders)
 	if vary := s.List("vary"); len(vary) > 0 {
-		mw = append(mw, Vary(vary...))
+		mw = append(mw, middleware.Vary(vary...))
 	}
 	maxAge, _, _ := s.OptionalInt("cors_max_age_seconds")
-	mw = append(mw, CORS(CORSOptions{Origins: s.List("cors_origins"), MaxAgeSeconds: maxAge}))
+	mw = append(mw, middleware.CORS(middleware.CORSOptions{Origins: s.List("cors_origins"), MaxAgeSeconds: maxAge}))
 	if backoff, ok, _ := s.OptionalInt("backoff"); ok {
 		pct, _, _ := s.OptionalInt("backoff_percentage")
-		mw = append(mw, Backoff(backoff, pct))
+		mw = append(mw, middleware.Backoff(backoff, pct))
 	}
 	eos, _ := s.Timestamp("eos")
 	if !eos.IsZero() {
-		mw = append(mw, Deprecation(eos, s.String("eos_message"), s.String("eos_url")))
+		mw = append(mw, middleware.Deprecation(eos, s.String("eos_message"), s.String("eos_url")))
 	}
 	if ro, _ := s.Bool("readonly"); ro {
-		mw = append(mw, ReadOnly)
+		mw = append(mw, middleware.ReadOnly(a.Prefix+BatchPath))
 	}
 	if limit, _ := s.Int("max_request_body_bytes"); limit > 0 {
-		mw = append(mw, MaxBodySize(int64(limit)))
+		mw = append(mw, middleware.MaxBodySize(int64(limit)))
 	}
 	// Resource events (events.go): collectEvents, outside the unit of work, gives the request
 	// (and its batch sub-requests) its event accumulator and delivers the After* events once
 	// the unit of work is committed; fireEvents, inside it, delivers ResourceRead and
 	// ResourceChanged before the commit, so that a failing listener rolls the unit back.
-	mw = append(mw, DefaultCacheControl, a.authenticate, a.collectEvents)
+	mw = append(mw, middleware.DefaultCacheControl, a.authenticate, a.collectEvents)
 	if tx, _ := s.Bool("transaction_per_request"); tx && a.Storage != nil {
 		mw = append(mw, Transaction(a.Storage))
 	}
@@ -307,86 +309,16 @@ func (a *App) middleware() ([]func(http.Handler) http.Handler, error) {
 	return mw, nil
 }
 
-// contextMiddleware puts the App and its ErrorWriter into the request context, then
-// serves the request as [Recover] does. The App and, once the authentication middleware
-// has established it, the identity live in one per-request [requestContext], allocated
-// with Recover's response writer, so that a request costs one context and one allocation
-// for both, and none in [App.authenticate]. The outermost monitoring middleware creates
-// that context (RequestOptions.Context, [App.newRequestContext]) under its own, so that
-// the request is copied once for both (batch sub-requests, monitored on their own, too);
-// contextMiddleware claims it, and makes its own (with a request copy) only when no
-// monitoring middleware of this App made one, as for an App served under another's
-// monitoring.
-//
-// It also adds Retry-After to the 503 responses that lack it, as [RetryAfter] (with the
-// retry_after_seconds setting) would inside Recover: its response writer is part of the
-// same allocation. A panic's 500 is written outside it.
+// contextMiddleware puts the App and its ErrorWriter into the request context, then serves
+// the request through [middleware.Recover] and [middleware.RetryAfter] (with the
+// retry_after_seconds setting), in that order: a panic's 500 is written outside RetryAfter.
 func (a *App) contextMiddleware(next http.Handler) http.Handler {
 	seconds, _ := a.Settings.Int("retry_after_seconds")
-	if seconds <= 0 {
-		seconds = 30
-	}
-	retryAfter := strconv.Itoa(seconds)
+	inner := middleware.Recover(middleware.RetryAfter(seconds)(next))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc, _ := r.Context().Value(requestContextKey).(*requestContext)
-		if rc == nil || rc.app != a || rc.top != nil { // none, another App's, or a parent's
-			rc = &requestContext{Context: r.Context(), app: a}
-			r = r.WithContext(rc)
-		}
-		rc.top = r.Context()
-		rc.ra = retryAfterWriter{ResponseWriter: w, value: retryAfter}
-		rc.tw.ResponseWriter = &rc.ra
-		serveRecovering(next, &rc.tw, w, r)
+		ctx := protocol.WithErrorWriter(WithApp(r.Context(), a), a.errors)
+		inner.ServeHTTP(w, r.WithContext(ctx))
 	})
-}
-
-// newRequestContext returns a new [requestContext] of a over parent, not yet taken by
-// contextMiddleware (the RequestOptions.Context of the App's monitoring middleware).
-func (a *App) newRequestContext(parent context.Context) context.Context {
-	return &requestContext{Context: parent, app: a}
-}
-
-// requestContext is the per-request context of [App.contextMiddleware]: it answers the
-// App key and the ErrorWriter key (the App's writer) itself, the identity key once
-// [requestContext.setIdentity] was called, requestContextKey with itself, and delegates
-// every other key (and the identity key before that) to its parent. It also holds the
-// response writers contextMiddleware wraps the request's in, so that one allocation
-// serves all of them.
-type requestContext struct {
-	context.Context
-	app   *App
-	id    Identity // valid once hasID
-	hasID bool     // setIdentity was called
-	// principals is the array of id.Principals; groups resolves the user's groups.
-	principals [3]string
-	groups     groups
-
-	top context.Context  // the request context contextMiddleware passed on; nil until it takes c
-	tw  trackingWriter   // Recover's, wrapping ra
-	ra  retryAfterWriter // RetryAfter's, wrapping the outer writer
-}
-
-// Value implements context.Context.
-func (c *requestContext) Value(key any) any {
-	switch key {
-	case requestContextKey:
-		return c
-	case appKey:
-		return c.app
-	case protocol.ErrorWriterKey{}:
-		return c.app.errors
-	case identityKey:
-		if c.hasID {
-			return &c.id // a pointer: no allocation per lookup; IdentityFrom copies it
-		}
-	}
-	return c.Context.Value(key)
-}
-
-// setIdentity records the identity of the request. It is only called by the middleware of
-// the request that created c, before any handler runs, so no reader runs concurrently.
-func (c *requestContext) setIdentity(id Identity) {
-	c.id, c.hasID = id, true
 }
 
 // Migrate brings the schema of every backend of app that implements the Migrator interface

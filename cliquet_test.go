@@ -18,7 +18,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/middleware"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/permission/memory"
 	"github.com/cliquet-go/cliquet/protocol"
@@ -408,7 +410,7 @@ func TestBackoff(t *testing.T) {
 		}
 	})
 	t.Run("backoff_percentage sends it on about that share of responses", func(t *testing.T) {
-		h := Backoff(5, 30)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		h := middleware.Backoff(5, 30)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 		n := 0
 		for range 2000 {
 			rec := httptest.NewRecorder()
@@ -564,9 +566,9 @@ func TestCORS(t *testing.T) {
 		}
 	})
 	t.Run("handlers add endpoint-specific expose headers", func(t *testing.T) {
-		mw := CORS(CORSOptions{Origins: []string{"*"}})
+		mw := middleware.CORS(middleware.CORSOptions{Origins: []string{"*"}})
 		hh := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ExposeHeaders(w, "ETag", "Next-Page", "Alert")
+			middleware.ExposeHeaders(w, "ETag", "Next-Page", "Alert")
 		}))
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("GET", "/", nil)
@@ -588,7 +590,7 @@ func TestCommonHeaders(t *testing.T) {
 	h := newApp(t, nil, Config{}).Handler()
 	r := do(t, h, "GET", "/v1/", nil)
 	want := map[string]string{
-		"Content-Security-Policy": ContentSecurityPolicy,
+		"Content-Security-Policy": middleware.ContentSecurityPolicy,
 		"X-Content-Type-Options":  "nosniff",
 		"Vary":                    "Authorization",
 		"Cache-Control":           "no-cache",
@@ -618,8 +620,8 @@ func TestReadOnly(t *testing.T) {
 			t.Fatalf("POST /v1/batch = %d %s, want 200", r.StatusCode, r.body)
 		}
 	})
-	t.Run("ReadOnly without an app in the context refuses a POST to a batch-like path", func(t *testing.T) {
-		h := ReadOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
+	t.Run("middleware.ReadOnly without a batch path refuses a POST to a batch-like path", func(t *testing.T) {
+		h := middleware.ReadOnly("")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
 		assertError(t, do(t, h, "POST", "/v1/batch", nil), 405, protocol.ErrnoMethodNotAllowed)
 	})
 	t.Run("GET still works and hello shows readonly", func(t *testing.T) {
@@ -696,13 +698,13 @@ func TestRetryAfterOnPlain503(t *testing.T) {
 func TestAuthentication(t *testing.T) {
 	app := newApp(t, nil, Config{})
 	h := app.Handler()
-	alice := HMACUserID(testSecret, "alice:secret")
+	alice := authn.HMACUserID(testSecret, "alice:secret")
 
 	t.Run("the basicauth user id is the HMAC of user:password", func(t *testing.T) {
 		// Computed independently: printf 'alice:secret' | openssl dgst -sha256 -hmac test-secret
 		const want = "a0a9c24e30ece5d9da750b01cf0156458300d8aaa9d84182662edbdd6044ce76"
 		if alice != want {
-			t.Errorf("HMACUserID = %s, want %s", alice, want)
+			t.Errorf("authn.HMACUserID = %s, want %s", alice, want)
 		}
 	})
 	t.Run("hello shows the prefixed user id and principals when authenticated", func(t *testing.T) {
@@ -745,7 +747,7 @@ func TestAuthentication(t *testing.T) {
 		perms := &groupPerms{Backend: memory.New(), groups: map[string][]string{"basicauth:" + alice: {"/groups/admins"}}}
 		a := newApp(t, nil, Config{Permission: perms})
 		a.Router.Get("/whoami", func(w http.ResponseWriter, r *http.Request) {
-			id := IdentityFrom(r.Context())
+			id := authn.IdentityFrom(r.Context())
 			if strings.Contains(strings.Join(id.Principals, " "), "/groups/") {
 				t.Error("the groups were resolved before anyone asked")
 			}
@@ -765,7 +767,7 @@ func TestAuthentication(t *testing.T) {
 	})
 	t.Run("the first policy that authenticates wins and prefixes the id", func(t *testing.T) {
 		a := newApp(t, map[string]string{"multiauth.policies": "token basicauth"}, Config{
-			Authenticators: []Authenticator{staticToken{"tok", "bob"}},
+			Authenticators: []authn.Authenticator{staticToken{"tok", "bob"}},
 		})
 		r := do(t, a.Handler(), "GET", "/v1/", nil, "Authorization", "Bearer tok")
 		if u := r.json(t)["user"].(map[string]any); u["id"] != "token:bob" {
@@ -789,17 +791,17 @@ func TestAuthentication(t *testing.T) {
 		}
 	})
 	t.Run("a failing policy fails the request with its protocol mapping", func(t *testing.T) {
-		a := newApp(t, map[string]string{"multiauth.policies": ""}, Config{Authenticators: []Authenticator{failingAuth{}}})
+		a := newApp(t, map[string]string{"multiauth.policies": ""}, Config{Authenticators: []authn.Authenticator{failingAuth{}}})
 		assertError(t, do(t, a.Handler(), "GET", "/v1/", nil), 503, protocol.ErrnoBackend)
 	})
-	t.Run("ErrUnauthorized carries the Basic challenge and errno 104", func(t *testing.T) {
+	t.Run("authn.ErrUnauthorized carries the Basic challenge and errno 104", func(t *testing.T) {
 		rec := httptest.NewRecorder()
-		Unauthorized(rec, httptest.NewRequest("GET", "/", nil))
+		authn.Unauthorized(rec, httptest.NewRequest("GET", "/", nil))
 		if rec.Code != 401 || rec.Header().Get("WWW-Authenticate") != `Basic realm="Realm"` || !strings.Contains(rec.Body.String(), `"errno":104`) {
 			t.Errorf("%d %v %s", rec.Code, rec.Header(), rec.Body)
 		}
-		if e := ErrForbidden(); e.Code != 403 || e.Errno != protocol.ErrnoForbidden {
-			t.Errorf("ErrForbidden = %v", e)
+		if e := authn.ErrForbidden(); e.Code != 403 || e.Errno != protocol.ErrnoForbidden {
+			t.Errorf("authn.ErrForbidden = %v", e)
 		}
 	})
 }

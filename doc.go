@@ -15,23 +15,23 @@
 //     installs the middleware and mounts the utility views under the version prefix "/v1".
 //  3. Mount resources and custom views on [App.Router] (package resource does the Cliquet
 //     resource protocol); custom views reach the backends with [StorageFrom] and the
-//     caller with [IdentityFrom], and report failures with protocol.WriteError.
+//     caller with [authn.IdentityFrom], and report failures with protocol.WriteError.
 //  4. Serve [App.Handler] with net/http, and run [Migrate] from a separate command to
 //     create or upgrade the database schemas.
 //
 // # Middleware
 //
 // Every middleware is a plain func(http.Handler) http.Handler that also works without chi:
-// [Recover], [RetryAfter], [SecurityHeaders], [Vary], [CORS], [Backoff], [Deprecation],
-// [ReadOnly], [MaxBodySize], [DefaultCacheControl], [Authentication] and [Transaction].
+// [middleware.Recover], [middleware.RetryAfter], [middleware.SecurityHeaders], [middleware.Vary], [middleware.CORS], [middleware.Backoff], [middleware.Deprecation],
+// [middleware.ReadOnly], [middleware.MaxBodySize], [middleware.DefaultCacheControl], [Authentication] and [Transaction].
 // Initialize installs them in that order, configured from the settings.
 //
 // # Authentication
 //
-// Policies implement [Authenticator] and are tried in the order of multiauth.policies; the
+// Policies implement [authn.Authenticator] and are tried in the order of multiauth.policies; the
 // first that recognises the request wins and the user id is prefixed with the policy name
-// ("basicauth:2f7a…"). The built-in [BasicAuth] needs userid_hmac_secret. A request with
-// invalid credentials is anonymous; views that need a user answer [ErrUnauthorized].
+// ("basicauth:2f7a…"). The built-in [authn.BasicAuth] needs userid_hmac_secret. A request with
+// invalid credentials is anonymous; views that need a user answer [authn.ErrUnauthorized].
 //
 // # Redirects and errors
 //

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
 )
@@ -361,7 +362,7 @@ func AddResourceEvent(ctx context.Context, e Event) bool {
 		}
 	}
 	if e.UserID == "" {
-		e.UserID = IdentityFrom(ctx).UserID
+		e.UserID = authn.IdentityFrom(ctx).UserID
 	}
 	if e.Params == nil {
 		e.Params = map[string]string{}

@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/storage"
 )
@@ -36,7 +37,7 @@ func ExampleApp_Subscribe() {
 	// A custom view that stores a note and records its event (resources do this themselves).
 	app.Router.Put("/notes/{id}", func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		scope := storage.Scope{Resource: "note", Parent: cliquet.IdentityFrom(ctx).UserID}
+		scope := storage.Scope{Resource: "note", Parent: authn.IdentityFrom(ctx).UserID}
 		obj, err := cliquet.StorageFrom(ctx).Create(ctx, scope, storage.Object{ID: chi.URLParam(r, "id"), Data: []byte(`{}`)})
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)

@@ -21,6 +21,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/protocol"
@@ -67,7 +68,7 @@ func newEventsAppLogging(values map[string]string, w io.Writer) (*cliquet.App, e
 }
 
 func scopeOf(r *http.Request, name string) storage.Scope {
-	return storage.Scope{Resource: name, Parent: cliquet.IdentityFrom(r.Context()).UserID}
+	return storage.Scope{Resource: name, Parent: authn.IdentityFrom(r.Context()).UserID}
 }
 
 func putView(name string) http.HandlerFunc {

@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/cache"
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/protocol"
@@ -38,9 +39,9 @@ func ExampleInitialize() {
 
 	// A custom view under the version prefix.
 	app.Router.Get("/whoami", func(w http.ResponseWriter, r *http.Request) {
-		id := cliquet.IdentityFrom(r.Context())
+		id := authn.IdentityFrom(r.Context())
 		if !id.Authenticated() {
-			protocol.WriteError(w, r, cliquet.ErrUnauthorized())
+			protocol.WriteError(w, r, authn.ErrUnauthorized())
 			return
 		}
 		protocol.WriteJSON(w, http.StatusOK, map[string]string{"id": id.UserID})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/protocol"
 )
 
@@ -36,7 +37,7 @@ func (a *App) AddCapability(id, description, url string, extra map[string]any) e
 // UserInfoFunc adds fields to the "user" mapping of an authenticated request's hello view,
 // which holds "id" and "principals" when it is called (kinto.core's get_user_info, which
 // plugins extend: Kinto's default bucket adds "bucket"). The request carries the identity
-// ([IdentityFrom]). An error fails the hello request with its protocol mapping.
+// ([authn.IdentityFrom]). An error fails the hello request with its protocol mapping.
 type UserInfoFunc func(r *http.Request, user map[string]any) error
 
 // AddUserInfo registers f to add fields to hello's "user"; the functions run in the order
@@ -103,10 +104,10 @@ func (bodiless) Write(p []byte) (int, error) { return len(p), nil }
 func (b bodiless) Unwrap() http.ResponseWriter { return b.ResponseWriter }
 
 // addAuthCapabilities adds to caps the capabilities of the policies of chain that describe
-// themselves ([CapabilityDescriber]), unless caps already has their id.
-func addAuthCapabilities(caps map[string]any, chain []Authenticator) {
+// themselves ([authn.CapabilityDescriber]), unless caps already has their id.
+func addAuthCapabilities(caps map[string]any, chain []authn.Authenticator) {
 	for _, au := range chain {
-		d, ok := au.(CapabilityDescriber)
+		d, ok := au.(authn.CapabilityDescriber)
 		if !ok {
 			continue
 		}
@@ -157,7 +158,7 @@ func (a *App) hello(w http.ResponseWriter, r *http.Request) {
 	if eos := a.Settings.String("eos"); !a.Settings.IsUnset("eos") {
 		body["eos"] = eos
 	}
-	if id := IdentityFrom(r.Context()); id.Authenticated() {
+	if id := authn.IdentityFrom(r.Context()); id.Authenticated() {
 		principals, err := id.AllPrincipals(r.Context())
 		if err != nil {
 			protocol.WriteError(w, r, err)

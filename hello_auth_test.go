@@ -3,6 +3,8 @@ package cliquet
 import (
 	"net/http"
 	"testing"
+
+	"github.com/cliquet-go/cliquet/authn"
 )
 
 // describedAuth is a policy that describes itself in hello's capabilities.
@@ -36,14 +38,14 @@ func TestHelloListsAuthenticationPolicies(t *testing.T) {
 		}
 	})
 	t.Run("a policy out of the chain is not announced", func(t *testing.T) {
-		h := newApp(t, map[string]string{"multiauth.policies": "plain"}, Config{Authenticators: []Authenticator{plainAuth{}}}).Handler()
+		h := newApp(t, map[string]string{"multiauth.policies": "plain"}, Config{Authenticators: []authn.Authenticator{plainAuth{}}}).Handler()
 		caps := do(t, h, "GET", "/v1/", nil).json(t)["capabilities"].(map[string]any)
 		if len(caps) != 0 {
 			t.Errorf("capabilities = %v, want {} (basicauth disabled, plain undescribed)", caps)
 		}
 	})
 	t.Run("a policy describing itself is announced, also when added later", func(t *testing.T) {
-		app := newApp(t, nil, Config{Authenticators: []Authenticator{describedAuth{"Portier"}}})
+		app := newApp(t, nil, Config{Authenticators: []authn.Authenticator{describedAuth{"Portier"}}})
 		if err := app.AddAuthenticator(describedAuth{"fxa"}); err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +75,7 @@ func TestHelloListsAuthenticationPolicies(t *testing.T) {
 func TestHelloUserInfo(t *testing.T) {
 	app := newApp(t, nil, Config{})
 	app.AddUserInfo(func(r *http.Request, user map[string]any) error {
-		user["bucket"] = "b-" + IdentityFrom(r.Context()).UserID[len("basicauth:"):][:4]
+		user["bucket"] = "b-" + authn.IdentityFrom(r.Context()).UserID[len("basicauth:"):][:4]
 		return nil
 	})
 	h := app.Handler()

@@ -22,6 +22,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/protocol"
@@ -98,7 +99,7 @@ func wiringSummaries(t *testing.T, logs string) []wiringLogLine {
 }
 
 func TestRequestSummaryLog(t *testing.T) {
-	uid := "basicauth:" + cliquet.HMACUserID(wiringSecret, "alice:secret")
+	uid := "basicauth:" + authn.HMACUserID(wiringSecret, "alice:secret")
 	tests := []struct {
 		name   string
 		target string
@@ -143,7 +144,7 @@ func TestRequestSummaryLog(t *testing.T) {
 			var logs testenv.Buffer
 			app := wiringApp(t, map[string]string{"logging_renderer": "json"}, cliquet.Config{LogOutput: &logs})
 			app.Router.Get("/forbidden", func(w http.ResponseWriter, r *http.Request) {
-				protocol.WriteError(w, r, cliquet.ErrForbidden())
+				protocol.WriteError(w, r, authn.ErrForbidden())
 			})
 			app.Router.Get("/opaque", func(w http.ResponseWriter, r *http.Request) {
 				// Rendered elsewhere (as a buffering layer would), then replaced by a
@@ -293,7 +294,7 @@ func TestStatsDMetrics(t *testing.T) {
 	}
 	app.Router.Put("/notes/{id}", func(w http.ResponseWriter, r *http.Request) {
 		st := cliquet.StorageFrom(r.Context())
-		scope := storage.Scope{Resource: "note", Parent: cliquet.IdentityFrom(r.Context()).UserID}
+		scope := storage.Scope{Resource: "note", Parent: authn.IdentityFrom(r.Context()).UserID}
 		o, err := st.Create(r.Context(), scope, storage.Object{ID: chi.URLParam(r, "id"), Data: json.RawMessage(`{"text":"hi"}`)})
 		if err != nil {
 			protocol.WriteError(w, r, err)
@@ -548,7 +549,7 @@ func TestSentryReports(t *testing.T) {
 				t.Errorf("tags = %v, want request_id sentry-rid", tags)
 			}
 			user, _ := ev["user"].(map[string]any)
-			if want := "basicauth:" + cliquet.HMACUserID(wiringSecret, "alice:secret"); user["id"] != want {
+			if want := "basicauth:" + authn.HMACUserID(wiringSecret, "alice:secret"); user["id"] != want {
 				t.Errorf("user = %v, want id %s", user, want)
 			}
 			if strings.Contains(raw, "YWxpY2U6c2VjcmV0") || strings.Contains(strings.ToLower(raw), `"authorization"`) {

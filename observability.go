@@ -11,6 +11,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/middleware"
 	"github.com/cliquet-go/cliquet/monitoring"
 	"github.com/cliquet-go/cliquet/protocol"
 )
@@ -108,7 +109,7 @@ func (a *App) watchBackends(cfg Config) {
 // request metrics, the app context and recover, then Sentry, which reports a panic and
 // panics again so that Recover, outside it, still answers 500.
 func (a *App) monitoringMiddleware() []func(http.Handler) http.Handler {
-	opts := monitoring.RequestOptions{RouteName: a.routeName, Context: a.newRequestContext}
+	opts := monitoring.RequestOptions{RouteName: a.routeName}
 	return []func(http.Handler) http.Handler{
 		monitoring.RequestLogger(a.Logger, opts),
 		monitoring.RequestMetrics(a.Metrics, opts),
@@ -160,7 +161,7 @@ func (a *App) routeName(r *http.Request) string {
 func (a *App) onError(r *http.Request, e *protocol.Error, cause error) {
 	monitoring.SetErrno(r.Context(), int(e.Errno))
 	if e.Code >= 500 {
-		var p *recoveredPanic
+		var p *middleware.PanicError
 		if !errors.As(cause, &p) {
 			a.sentry.Capture(r.Context(), cause, r)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/protocol"
 )
 
@@ -41,10 +42,10 @@ type APIDescriberFunc func(doc *APIDoc) error
 // DescribeAPI calls f(doc).
 func (f APIDescriberFunc) DescribeAPI(doc *APIDoc) error { return f(doc) }
 
-// OpenAPISecurer is an optional interface of an [Authenticator]: the OpenAPI Security Scheme
+// OpenAPISecurer is an optional interface of an [authn.Authenticator]: the OpenAPI Security Scheme
 // Object describing its credentials, for example {"type": "http", "scheme": "bearer"}.
 // Policies without it are described as an Authorization header of an unspecified scheme,
-// except [BasicAuth], which is {"type": "http", "scheme": "basic"}.
+// except [authn.BasicAuth], which is {"type": "http", "scheme": "basic"}.
 type OpenAPISecurer interface {
 	OpenAPISecurity() map[string]any
 }
@@ -633,13 +634,13 @@ func (a *App) buildOpenAPI(describers []APIDescriber) ([]byte, error) {
 }
 
 // securityScheme describes one authentication policy.
-func securityScheme(au Authenticator) map[string]any {
+func securityScheme(au authn.Authenticator) map[string]any {
 	if s, ok := au.(OpenAPISecurer); ok {
 		if scheme := s.OpenAPISecurity(); scheme != nil {
 			return scheme
 		}
 	}
-	if _, ok := au.(BasicAuth); ok {
+	if _, ok := au.(authn.BasicAuth); ok {
 		return map[string]any{"type": "http", "scheme": "basic",
 			"description": "Any username and password; the user id is derived from both (basicauth)."}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/resource"
@@ -80,7 +81,7 @@ func newAPIApp(t *testing.T, extra map[string]string) *cliquet.App {
 		Settings:       config.MustFromMap(values, config.Options{Env: []string{}}),
 		ProjectVersion: "1.3.4",
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Authenticators: []cliquet.Authenticator{tokenAuth{}, plainAuth{}},
+		Authenticators: []authn.Authenticator{tokenAuth{}, plainAuth{}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/resource"
 	"github.com/cliquet-go/cliquet/storage"
@@ -89,7 +90,7 @@ func (c serverConfig) extraSettings() map[string]string {
 func parentID(user string) string { return userID(user, "secret") }
 
 func userID(user, password string) string {
-	return "basicauth:" + cliquet.HMACUserID(secret, user+":"+password)
+	return "basicauth:" + authn.HMACUserID(secret, user+":"+password)
 }
 
 // seedID is the deterministic id of the i-th seeded record (a valid lowercase UUID).

@@ -23,6 +23,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/protocol"
 )
@@ -76,7 +77,7 @@ func NewApp(t testing.TB, extra map[string]string) *cliquet.App {
 // UserID returns the user id ("basicauth:<hmac>") of user as a [Client] authenticates it
 // on an app using [Secret]: the principal to write in permissions.
 func UserID(user string) string {
-	return "basicauth:" + cliquet.HMACUserID(Secret, user+":"+Password)
+	return "basicauth:" + authn.HMACUserID(Secret, user+":"+Password)
 }
 
 // Client calls a handler in process. The zero user is anonymous; [Client.As] and

@@ -9,7 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
@@ -102,16 +102,16 @@ func (g grant) filters() []storage.Filter {
 // or the grant. Two implementations exist: authenticatedOnly (private per-user resources)
 // and *sharing (shareable resources with per-object ACLs).
 type authorizer interface {
-	authorize(ctx context.Context, id cliquet.Identity, t *target) (grant, error)
+	authorize(ctx context.Context, id authn.Identity, t *target) (grant, error)
 }
 
 // authenticatedOnly lets any authenticated user act on the collection its Parent resolves
 // to (by default the user's own collection) and answers 401 to anonymous requests.
 type authenticatedOnly struct{}
 
-func (authenticatedOnly) authorize(_ context.Context, id cliquet.Identity, _ *target) (grant, error) {
+func (authenticatedOnly) authorize(_ context.Context, id authn.Identity, _ *target) (grant, error) {
 	if !id.Authenticated() {
-		return grant{}, cliquet.ErrUnauthorized()
+		return grant{}, authn.ErrUnauthorized()
 	}
 	return grant{}, nil
 }
@@ -135,7 +135,7 @@ func (rs *core) authorizeList(r *http.Request, page *storage.ListOptions) (*targ
 // authorizeTarget resolves the scope of t and runs the authorization step.
 func (rs *core) authorizeTarget(t *target) (*target, grant, error) {
 	r := t.r
-	id := cliquet.IdentityFrom(r.Context())
+	id := authn.IdentityFrom(r.Context())
 	parent := ""
 	if rs.share == nil {
 		parent = id.UserID
@@ -291,7 +291,7 @@ func required(t *target) (perm string, plural bool) {
 // backend too (a jointReader: both on one PostgreSQL database), otherwise in two calls made
 // concurrently: the ancestors and the object from storage (one GetMany), the caller's
 // rights on their URIs from the permission backend (one Access).
-func (sh *sharing) authorize(ctx context.Context, id cliquet.Identity, t *target) (grant, error) {
+func (sh *sharing) authorize(ctx context.Context, id authn.Identity, t *target) (grant, error) {
 	rs, c := t.rs, t.chain
 	depth := len(c.ids)
 	object := ""
@@ -382,7 +382,7 @@ func (sh *sharing) authorize(ctx context.Context, id cliquet.Identity, t *target
 			continue
 		}
 		if !id.Authenticated() {
-			return grant{}, cliquet.ErrUnauthorized()
+			return grant{}, authn.ErrUnauthorized()
 		}
 		if k > 0 && holds(rs.tree.path[k-1].grantsOf("read", false)) {
 			anc := rs.tree.path[k]
@@ -390,7 +390,7 @@ func (sh *sharing) authorize(ctx context.Context, id cliquet.Identity, t *target
 			e.Details = map[string]any{"id": c.ids[k], "resource_name": anc.name}
 			return grant{}, e
 		}
-		return grant{}, cliquet.ErrForbidden()
+		return grant{}, authn.ErrForbidden()
 	}
 
 	if depth > 0 {
@@ -422,9 +422,9 @@ func (sh *sharing) authorize(ctx context.Context, id cliquet.Identity, t *target
 		}
 	}
 	if !id.Authenticated() {
-		return grant{}, cliquet.ErrUnauthorized()
+		return grant{}, authn.ErrUnauthorized()
 	}
-	return grant{}, cliquet.ErrForbidden()
+	return grant{}, authn.ErrForbidden()
 }
 
 // shared returns the ids of the objects of the request's collection on which principals

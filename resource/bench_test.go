@@ -20,6 +20,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/storage"
 	"github.com/cliquet-go/cliquet/storage/memory"
@@ -59,7 +60,7 @@ func benchApp(b *testing.B, n int) (*cliquet.App, *Resource[Object], []storage.O
 	if err != nil {
 		b.Fatal(err)
 	}
-	scope := rs.Scope("basicauth:" + cliquet.HMACUserID("bench", "alice:secret"))
+	scope := rs.Scope("basicauth:" + authn.HMACUserID("bench", "alice:secret"))
 	objs := make([]storage.Object, n)
 	for i := range n {
 		o, err := app.Storage.Create(context.Background(), scope, storage.Object{

@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/storage/memory"
 )
@@ -19,9 +20,9 @@ import (
 // publicReads is an authorizer that lets anonymous users read, as shareable resources will.
 type publicReads struct{}
 
-func (publicReads) authorize(_ context.Context, id cliquet.Identity, t *target) (grant, error) {
+func (publicReads) authorize(_ context.Context, id authn.Identity, t *target) (grant, error) {
 	if m := t.r.Method; m != http.MethodGet && m != http.MethodHead && !id.Authenticated() {
-		return grant{}, cliquet.ErrUnauthorized()
+		return grant{}, authn.ErrUnauthorized()
 	}
 	return grant{}, nil
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/middleware"
 	"github.com/cliquet-go/cliquet/permission/memory"
 )
 
@@ -22,7 +22,7 @@ func exposed(r *response) []string {
 
 // plus returns the sorted union of the base expose list and extra.
 func plus(extra ...string) []string {
-	out := append(cliquet.DefaultExposeHeaders(), extra...)
+	out := append(middleware.DefaultExposeHeaders(), extra...)
 	slices.Sort(out)
 	return out
 }

@@ -77,7 +77,7 @@
 // the plural URI for POST (read on the object when the body names an existing id) and for
 // PUT of a new object or with If-None-Match: *, write for PUT of an existing object. A user
 // holds it when one of its principals (system.Everyone, system.Authenticated, the user id,
-// its groups: cliquet.Identity.AllPrincipals) is granted it, or a permission that implies
+// its groups: authn.Identity.AllPrincipals) is granted it, or a permission that implies
 // it, by the setting <name>_<permission>_principals (or Sharing.Principals) or by the
 // object's ACL. Write implies read (Sharing.Implied changes what implies what). On a nested
 // resource, permissions are also inherited: a permission held on an object is held on its

@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/resource"
@@ -140,9 +141,9 @@ func ExampleResource_List() {
 		panic(err)
 	}
 	app.Router.Get("/urgent", func(w http.ResponseWriter, r *http.Request) {
-		id := cliquet.IdentityFrom(r.Context())
+		id := authn.IdentityFrom(r.Context())
 		if !id.Authenticated() {
-			protocol.WriteError(w, r, cliquet.ErrUnauthorized())
+			protocol.WriteError(w, r, authn.ErrUnauthorized())
 			return
 		}
 		urgent, err := tasks.List(r.Context(), id.UserID,

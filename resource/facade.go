@@ -16,7 +16,7 @@ import (
 // may see (a custom view authorizes itself, as the resource's own handlers do before they
 // read). The parent argument is the parent id of the collection, as in [Resource.Scope]:
 //
-//   - a private resource (the default): the user id, cliquet.IdentityFrom(ctx).UserID;
+//   - a private resource (the default): the user id, authn.IdentityFrom(ctx).UserID;
 //   - a shareable flat resource (Spec.Sharing without Spec.Under or Spec.Parent): "";
 //   - a nested resource (Spec.Under): the parent object's URI without the version prefix,
 //     such as "/articles/a1";

@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/monitoring"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
@@ -181,9 +182,9 @@ func (c valuesOf) Value(key any) any { return c.values.Value(key) }
 // request once the handler returns.
 func detachedRequest(r *http.Request) *http.Request {
 	ctx := r.Context()
-	id := cliquet.IdentityFrom(ctx)
+	id := authn.IdentityFrom(ctx)
 	d := cliquet.WithApp(context.Background(), cliquet.AppFrom(ctx))
-	d = cliquet.WithIdentity(d, cliquet.Identity{UserID: id.UserID, AuthType: id.AuthType, Principals: slices.Clone(id.Principals)})
+	d = authn.WithIdentity(d, authn.Identity{UserID: id.UserID, AuthType: id.AuthType, Principals: slices.Clone(id.Principals)})
 	if rc := chi.RouteContext(ctx); rc != nil {
 		c := chi.NewRouteContext()
 		c.URLParams.Keys = slices.Clone(rc.URLParams.Keys)
@@ -222,7 +223,7 @@ func (rs *core) streamChanges(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	id := cliquet.IdentityFrom(ctx)
+	id := authn.IdentityFrom(ctx)
 	srv, _ := ctx.Value(http.ServerContextKey).(*http.Server)
 	frozen := detachedRequest(r)
 	var owner atomic.Pointer[detached] // set once the connection is taken over

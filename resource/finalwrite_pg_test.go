@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/internal/testenv"
 	permmemory "github.com/cliquet-go/cliquet/permission/memory"
 	"github.com/cliquet-go/cliquet/resource"
@@ -214,7 +215,7 @@ func TestShareableCreatesAutocommitAfterTheirACL(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &server{t: t, app: app, h: app.Handler()}
-	reader := "basicauth:" + cliquet.HMACUserID("test-secret", "bob:secret")
+	reader := "basicauth:" + authn.HMACUserID("test-secret", "bob:secret")
 	post := func(name string) *response {
 		return s.do(req{Method: "POST", Path: "/v1/posters", User: "alice", Body: map[string]any{
 			"data": map[string]any{"name": name}, "permissions": map[string]any{"read": []string{reader}}}})

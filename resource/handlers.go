@@ -17,6 +17,7 @@ import (
 	jsonpatch "github.com/evanphx/json-patch/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/middleware"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
@@ -211,9 +212,9 @@ func (rs *Resource[T]) listObjects(w http.ResponseWriter, r *http.Request) error
 		h.Set(protocol.HeaderAlert, lq.alert)
 	}
 	if head {
-		cliquet.ExposeHeaders(w, exposePluralHead...)
+		middleware.ExposeHeaders(w, exposePluralHead...)
 	} else {
-		cliquet.ExposeHeaders(w, exposePlural...)
+		middleware.ExposeHeaders(w, exposePlural...)
 	}
 	if pre.notModified(ts) {
 		w.WriteHeader(http.StatusNotModified)
@@ -560,7 +561,7 @@ func (rs *Resource[T]) getObject(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
 	setTimestampIn(h, obj.LastModified, &t.timestamp)
 	rs.cacheHeaders(h, r)
-	cliquet.ExposeHeaders(w, exposeObject...)
+	middleware.ExposeHeaders(w, exposeObject...)
 	if pre.notModified(obj.LastModified) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/internal/jsonobj"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
@@ -50,7 +51,7 @@ func (sh *sharing) requested(method string, b *body) permission.Set {
 
 // author is the principal that receives write on the objects it creates or changes
 // (kinto.core: the user id, system.Everyone for anonymous writers).
-func author(id cliquet.Identity) string {
+func author(id authn.Identity) string {
 	if id.Authenticated() {
 		return id.UserID
 	}
@@ -61,7 +62,7 @@ func author(id cliquet.Identity) string {
 // explicit_permissions is off). It returns the object's ACEs afterwards. For an object
 // being created, the author's write joins the replacements, so that one call writes the
 // whole ACL.
-func (sh *sharing) save(ctx context.Context, id cliquet.Identity, uri string, replace permission.Set, creating bool) (permission.Set, error) {
+func (sh *sharing) save(ctx context.Context, id authn.Identity, uri string, replace permission.Set, creating bool) (permission.Set, error) {
 	var (
 		set permission.Set
 		err error
@@ -90,7 +91,7 @@ func (sh *sharing) save(ctx context.Context, id cliquet.Identity, uri string, re
 
 // newACL is the ACL of a new object: the requested ACEs and, unless explicit_permissions
 // is off, the author's write.
-func (sh *sharing) newACL(id cliquet.Identity, requested permission.Set) permission.Set {
+func (sh *sharing) newACL(id authn.Identity, requested permission.Set) permission.Set {
 	set := permission.Set{}
 	for perm, principals := range requested {
 		if len(principals) > 0 {
@@ -102,7 +103,7 @@ func (sh *sharing) newACL(id cliquet.Identity, requested permission.Set) permiss
 }
 
 // addAuthor gives the author write in set, unless explicit_permissions is off.
-func (sh *sharing) addAuthor(set permission.Set, id cliquet.Identity) {
+func (sh *sharing) addAuthor(set permission.Set, id authn.Identity) {
 	if sh.explicit && !slices.Contains(set["write"], author(id)) {
 		set["write"] = append(slices.Clone(set["write"]), author(id))
 	}
@@ -110,7 +111,7 @@ func (sh *sharing) addAuthor(set permission.Set, id cliquet.Identity) {
 
 // add writes the ACL of a new object whose ACL is known to be empty (see newACL) and
 // returns it.
-func (sh *sharing) add(ctx context.Context, id cliquet.Identity, uri string, requested permission.Set) (permission.Set, error) {
+func (sh *sharing) add(ctx context.Context, id authn.Identity, uri string, requested permission.Set) (permission.Set, error) {
 	set := sh.newACL(id, requested)
 	for perm, principals := range set {
 		for _, p := range principals {
@@ -148,7 +149,7 @@ func (rs *core) createJointly(r *http.Request, t *target, scope storage.Scope, o
 	if cliquet.InTransaction(ctx) && !storage.FinalWriteAllowed(storage.WithFinalWrite(ctx)) {
 		return storage.Object{}, nil, false, nil
 	}
-	set := rs.share.newACL(cliquet.IdentityFrom(ctx), rs.share.requested(r.Method, b))
+	set := rs.share.newACL(authn.IdentityFrom(ctx), rs.share.requested(r.Method, b))
 	created, ok, err = jw.CreateWithACEs(storage.WithFinalWrite(ctx), scope, obj, rs.share.backend, uri, set)
 	if !ok || err != nil {
 		return storage.Object{}, nil, ok, err
@@ -176,7 +177,7 @@ type guardedCreator interface {
 func (rs *Resource[T]) createAhead(r *http.Request, b *body, data map[string]any, newID string) (_ *target, created storage.Object, perms permission.Set, ok bool, err error) {
 	gc, can := rs.store.(guardedCreator)
 	ctx := r.Context()
-	id := cliquet.IdentityFrom(ctx)
+	id := authn.IdentityFrom(ctx)
 	if !can || rs.share == nil || rs.tree.parent == nil || !rs.share.explicit || !id.Authenticated() ||
 		cliquet.InTransaction(ctx) && !storage.FinalWriteAllowed(storage.WithFinalWrite(ctx)) {
 		return nil, storage.Object{}, nil, false, nil
@@ -313,7 +314,7 @@ func (rs *core) savePermissions(r *http.Request, t *target, id string, b *body) 
 	if rs.share == nil {
 		return nil, nil
 	}
-	ident := cliquet.IdentityFrom(r.Context())
+	ident := authn.IdentityFrom(r.Context())
 	creating := t.obj == nil && r.Method != http.MethodPatch
 	uri := t.uris.object(id)
 	if creating && t.rights.acesOf == uri && len(t.rights.aces) == 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/resource"
@@ -315,7 +316,7 @@ func TestEndpointSettings(t *testing.T) {
 			_, err := resource.Register(app, resource.Spec[resource.Object]{
 				Name: "note", Path: "/boards/{board}/notes", IDGenerator: resource.NameGenerator{},
 				Parent: func(r *http.Request) (string, error) {
-					return cliquet.IdentityFrom(r.Context()).UserID + "/" + chi.URLParam(r, "board"), nil
+					return authn.IdentityFrom(r.Context()).UserID + "/" + chi.URLParam(r, "board"), nil
 				},
 			})
 			return err

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/resource"
 )
 
@@ -23,7 +24,7 @@ func TestReadOnlyField(t *testing.T) {
 		_, err := resource.Register(app, resource.Spec[stamped]{Name: "note",
 			Process: func(ctx context.Context, r *http.Request, n stamped, old *stamped) (stamped, error) {
 				if old == nil {
-					n.CreatedBy = cliquet.IdentityFrom(ctx).UserID
+					n.CreatedBy = authn.IdentityFrom(ctx).UserID
 				}
 				return n, nil
 			}})

@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/internal/jsoncheck"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
@@ -382,7 +383,7 @@ func mount(r chi.Router, pluralPath, objectPath string, handlers map[string]http
 
 // handle adapts a handler returning an error; every error is rendered by protocol.WriteError.
 // An error response exposes the base CORS list only (protocol.md 5.4): the headers the
-// handler exposed before failing (cliquet.ExposeHeaders, which replaces the header's value)
+// handler exposed before failing (middleware.ExposeHeaders, which replaces the header's value)
 // are dropped.
 func (rs *core) handle(h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -440,13 +441,13 @@ func (rs *core) validID(id string) bool {
 
 // cacheHeaders sets Cache-Control (and Expires) on GET responses.
 func (rs *core) cacheHeaders(h http.Header, r *http.Request) {
-	if rs.cacheExpires > 0 && !cliquet.IdentityFrom(r.Context()).Authenticated() {
+	if rs.cacheExpires > 0 && !authn.IdentityFrom(r.Context()).Authenticated() {
 		h.Set("Cache-Control", "max-age="+strconv.Itoa(rs.cacheExpires))
 		h.Set("Expires", rs.now().Add(time.Duration(rs.cacheExpires)*time.Second).UTC().Format(http.TimeFormat))
 		return
 	}
 	if v := h["Cache-Control"]; len(v) == 1 && v[0] == "no-cache" {
-		return // already so (cliquet.DefaultCacheControl)
+		return // already so (middleware.DefaultCacheControl)
 	}
 	h["Cache-Control"] = []string{"no-cache"} // as Header.Set, without canonicalising the key
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/permission/memory"
@@ -26,7 +27,7 @@ const testSecret = "test-secret"
 
 // principalOf is the prefixed user id of a test user (password "secret").
 func principalOf(user string) string {
-	return "basicauth:" + cliquet.HMACUserID(testSecret, user+":secret")
+	return "basicauth:" + authn.HMACUserID(testSecret, user+":secret")
 }
 
 // newShareServer registers a shareable schemaless "article" resource whose permissions live

@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/internal/jsoncheck"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
@@ -354,7 +355,7 @@ func (l levels) holds(rt *rights, principals []string, refs []grantRef) bool {
 // accessQuery is what the authorization step asks the permission backend: the caller's
 // groups, the permissions the caller holds on uris (each once, "" skipped) and every ACE of
 // full when it is not "".
-func accessQuery(id cliquet.Identity, uris []string, full string) permission.AccessQuery {
+func accessQuery(id authn.Identity, uris []string, full string) permission.AccessQuery {
 	objects := make([]string, 0, len(uris))
 	for _, uri := range uris {
 		// Full's held permissions come from its ACEs (rightsOf): no second lookup.
@@ -367,7 +368,7 @@ func accessQuery(id cliquet.Identity, uris []string, full string) permission.Acc
 
 // rightsOf turns the permission backend's answer to q (see accessQuery) into the caller's
 // rights and principals, groups included.
-func rightsOf(id cliquet.Identity, q permission.AccessQuery, a permission.Access) (rights, []string) {
+func rightsOf(id authn.Identity, q permission.AccessQuery, a permission.Access) (rights, []string) {
 	principals := id.Principals
 	if len(a.Groups) > 0 {
 		principals = append(make([]string, 0, len(principals)+len(a.Groups)), principals...)
@@ -401,7 +402,7 @@ func rightsOf(id cliquet.Identity, q permission.AccessQuery, a permission.Access
 
 // fetchRights asks q (see accessQuery) of the permission backend, in one call, and returns
 // the caller's rights and principals (see rightsOf).
-func fetchRights(ctx context.Context, b permission.Backend, id cliquet.Identity, q permission.AccessQuery) (rights, []string, error) {
+func fetchRights(ctx context.Context, b permission.Backend, id authn.Identity, q permission.AccessQuery) (rights, []string, error) {
 	a, err := b.Access(ctx, q)
 	if err != nil {
 		return rights{}, nil, err

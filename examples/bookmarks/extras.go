@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/resource"
 )
@@ -56,9 +57,9 @@ func registerExtras(app *cliquet.App, bookmarks *resource.Resource[Bookmark], lo
 // view does, by counting only the authenticated user's own bookmarks.
 func stats(bookmarks *resource.Resource[Bookmark]) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id := cliquet.IdentityFrom(r.Context())
+		id := authn.IdentityFrom(r.Context())
 		if !id.Authenticated() {
-			protocol.WriteError(w, r, cliquet.ErrUnauthorized())
+			protocol.WriteError(w, r, authn.ErrUnauthorized())
 			return
 		}
 		n, err := bookmarks.Count(r.Context(), id.UserID)

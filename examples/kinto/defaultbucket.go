@@ -8,7 +8,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/resource"
 	"github.com/cliquet-go/cliquet/storage"
@@ -21,7 +21,7 @@ import (
 // defaultBucketID returns the id of userID's personal bucket: the first 128 bits of
 // HMAC-SHA256(secret, userID), written as a UUID (as Kinto does).
 func defaultBucketID(secret, userID string) string {
-	d := cliquet.HMACUserID(secret, userID)[:32]
+	d := authn.HMACUserID(secret, userID)[:32]
 	return d[:8] + "-" + d[8:12] + "-" + d[12:16] + "-" + d[16:20] + "-" + d[20:32]
 }
 
@@ -36,9 +36,9 @@ func (s *server) mountDefaultBucket() {
 // request creates them itself with PUT), then serves the request as if it had been sent
 // to the personal bucket's URL.
 func (s *server) defaultBucket(w http.ResponseWriter, r *http.Request) {
-	ident := cliquet.IdentityFrom(r.Context())
+	ident := authn.IdentityFrom(r.Context())
 	if !ident.Authenticated() {
-		protocol.WriteError(w, r, cliquet.ErrUnauthorized())
+		protocol.WriteError(w, r, authn.ErrUnauthorized())
 		return
 	}
 	bid := defaultBucketID(s.secret, ident.UserID)
@@ -92,5 +92,5 @@ func (s *server) createIfMissing(r *http.Request, scope storage.Scope, id, uri s
 	if _, err := s.store.Create(ctx, scope, storage.Object{ID: id, Data: []byte("{}")}); err != nil && !errors.As(err, &unicity) {
 		return err
 	}
-	return s.perms.AddPrincipalToACE(ctx, uri, "write", cliquet.IdentityFrom(ctx).UserID)
+	return s.perms.AddPrincipalToACE(ctx, uri, "write", authn.IdentityFrom(ctx).UserID)
 }

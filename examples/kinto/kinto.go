@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/resource"
 	"github.com/cliquet-go/cliquet/storage"
@@ -128,7 +129,7 @@ func (s *server) announce() error {
 	}
 	// hello's user carries the id of the personal bucket (Kinto's default_bucket plugin).
 	s.app.AddUserInfo(func(r *http.Request, user map[string]any) error {
-		user["bucket"] = defaultBucketID(s.secret, cliquet.IdentityFrom(r.Context()).UserID)
+		user["bucket"] = defaultBucketID(s.secret, authn.IdentityFrom(r.Context()).UserID)
 		return nil
 	})
 	for _, name := range []string{"explicit_permissions", "trailing_slash_redirect_enabled"} {

@@ -8,7 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
+	"github.com/cliquet-go/cliquet/middleware"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
 )
@@ -37,7 +38,7 @@ func (s *server) mountPermissionsEndpoint() error {
 // Total-Records), the ETag of an entry set that has no timestamp ("0", as Kinto) and
 // Next-Page.
 func (s *server) listPermissions(w http.ResponseWriter, r *http.Request) {
-	cliquet.ExposeHeaders(w, "ETag", "Next-Page", "Total-Objects", "Total-Records")
+	middleware.ExposeHeaders(w, "ETag", "Next-Page", "Total-Objects", "Total-Records")
 	paginateBy, _ := s.app.Settings.Int("paginate_by")
 	q := r.URL.Query()
 	pq, err := parsePermQuery(q, paginateBy)
@@ -45,7 +46,7 @@ func (s *server) listPermissions(w http.ResponseWriter, r *http.Request) {
 		protocol.WriteError(w, r, err)
 		return
 	}
-	principals, err := cliquet.IdentityFrom(r.Context()).AllPrincipals(r.Context())
+	principals, err := authn.IdentityFrom(r.Context()).AllPrincipals(r.Context())
 	if err != nil {
 		protocol.WriteError(w, r, err)
 		return

@@ -19,6 +19,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/cliquetcmd"
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/protocol"
@@ -124,9 +125,9 @@ type Score struct {
 // scoreScope addresses the scores of the authenticated user, or fails with 401 (or 400 for a
 // bad game name).
 func scoreScope(r *http.Request) (storage.Scope, string, error) {
-	id := cliquet.IdentityFrom(r.Context())
+	id := authn.IdentityFrom(r.Context())
 	if !id.Authenticated() {
-		return storage.Scope{}, "", cliquet.ErrUnauthorized()
+		return storage.Scope{}, "", authn.ErrUnauthorized()
 	}
 	game := chi.URLParam(r, "game")
 	if !gamePattern.MatchString(game) {

@@ -1,4 +1,4 @@
-package cliquet
+package authn_test
 
 import (
 	"crypto/hmac"
@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/cliquet-go/cliquet/authn"
 )
 
 func TestHMACUserIDIsTheHMACSHA256OfCryptoHMAC(t *testing.T) {
@@ -26,8 +28,8 @@ func TestHMACUserIDIsTheHMACSHA256OfCryptoHMAC(t *testing.T) {
 			m := hmac.New(sha256.New, []byte(tt.secret))
 			m.Write([]byte(tt.message))
 			want := hex.EncodeToString(m.Sum(nil))
-			if got := HMACUserID(tt.secret, tt.message); got != want {
-				t.Errorf("HMACUserID = %s, want %s", got, want)
+			if got := authn.HMACUserID(tt.secret, tt.message); got != want {
+				t.Errorf("authn.HMACUserID = %s, want %s", got, want)
 			}
 		})
 	}
@@ -55,7 +57,7 @@ func TestBasicAuthReadsTheHeaderLikeRequestBasicAuth(t *testing.T) {
 			if tt.header != "" {
 				r.Header.Set("Authorization", tt.header)
 			}
-			uid, ok, err := BasicAuth{Secret: "s3"}.Authenticate(r)
+			uid, ok, err := authn.BasicAuth{Secret: "s3"}.Authenticate(r)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,18 +66,18 @@ func TestBasicAuthReadsTheHeaderLikeRequestBasicAuth(t *testing.T) {
 			if ok != wantOK {
 				t.Fatalf("ok = %v, want %v (http.Request.BasicAuth: %q, %q, %v)", ok, wantOK, user, pass, std)
 			}
-			if ok && uid != HMACUserID("s3", user+":"+pass) {
+			if ok && uid != authn.HMACUserID("s3", user+":"+pass) {
 				t.Errorf("user id %s, want the HMAC of %q", uid, user+":"+pass)
 			}
 			// Identify builds the prefixed id of the built-in policy itself; it must be the
 			// one of Authenticate, as for a pointer to the policy (the general path).
-			for _, p := range []Authenticator{BasicAuth{Secret: "s3"}, &BasicAuth{Secret: "s3"}} {
-				id, err := Identify(r, nil, p)
+			for _, p := range []authn.Authenticator{authn.BasicAuth{Secret: "s3"}, &authn.BasicAuth{Secret: "s3"}} {
+				id, err := authn.Identify(r, nil, p)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if want := "basicauth:" + uid; ok && (id.UserID != want || id.AuthType != "basicauth") || !ok && id.Authenticated() {
-					t.Errorf("Identify with %T: %+v, want user id %q", p, id, want)
+					t.Errorf("authn.Identify with %T: %+v, want user id %q", p, id, want)
 				}
 			}
 		})

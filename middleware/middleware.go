@@ -1,4 +1,8 @@
-package cliquet
+// Package middleware holds the net/http middleware of the protocol that need no App: panic
+// recovery, Retry-After, the security headers, Vary, Cache-Control, Backoff, end of service,
+// read-only mode, the body limit and CORS. cliquet.Initialize installs them from the
+// settings; each can also be used on its own, with any router.
+package middleware
 
 import (
 	"fmt"
@@ -22,39 +26,40 @@ import (
 func Recover(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tw := &trackingWriter{ResponseWriter: w}
-		serveRecovering(next, tw, w, r)
+		defer recoverPanic(tw, w, r)
+		next.ServeHTTP(tw, r)
 	})
 }
 
-// serveRecovering serves r with next through tw (which wraps w), as [Recover] does.
-func serveRecovering(next http.Handler, tw *trackingWriter, w http.ResponseWriter, r *http.Request) {
-	defer func() {
-		rec := recover()
-		if rec == nil {
-			return
+// recoverPanic renders or logs the panic under way, if any, as [Recover] does.
+func recoverPanic(tw *trackingWriter, w http.ResponseWriter, r *http.Request) {
+	rec := recover()
+	if rec == nil {
+		return
+	}
+	if rec == http.ErrAbortHandler {
+		panic(rec)
+	}
+	err := &PanicError{Value: rec, Stack: debug.Stack()}
+	if tw.wrote {
+		if ew := protocol.ErrorWriterFrom(r.Context()); ew.Logger != nil {
+			ew.Logger.ErrorContext(r.Context(), "panic after the response started", "error", err.Error())
 		}
-		if rec == http.ErrAbortHandler {
-			panic(rec)
-		}
-		err := &recoveredPanic{msg: fmt.Sprintf("panic: %v\n%s", rec, debug.Stack())}
-		if tw.wrote {
-			ew := protocol.ErrorWriterFrom(r.Context())
-			if ew.Logger != nil {
-				ew.Logger.ErrorContext(r.Context(), "panic after the response started", "error", err.Error())
-			}
-			return
-		}
-		protocol.WriteError(w, r, err)
-	}()
-	next.ServeHTTP(tw, r)
+		return
+	}
+	protocol.WriteError(w, r, err)
 }
 
-// recoveredPanic is the error Recover renders: the panic value and the stack. The Sentry
-// middleware installed inside Recover has already reported it, so the error writer's hook
-// does not report it again.
-type recoveredPanic struct{ msg string }
+// PanicError is the error [Recover] renders as a 500: the panic value and the stack of the
+// goroutine that panicked. An error hook can tell it apart with errors.As (cliquet's Sentry
+// reporting skips it: the Sentry middleware, inside Recover, has already reported it).
+type PanicError struct {
+	Value any
+	Stack []byte
+}
 
-func (p *recoveredPanic) Error() string { return p.msg }
+// Error returns the panic value and the stack.
+func (p *PanicError) Error() string { return fmt.Sprintf("panic: %v\n%s", p.Value, p.Stack) }
 
 // trackingWriter records whether the response was started.
 type trackingWriter struct {
@@ -110,15 +115,10 @@ const ContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'; base-
 // SecurityHeaders sets Content-Security-Policy (see [ContentSecurityPolicy]) and
 // "X-Content-Type-Options: nosniff" on every response; handlers may override them.
 func SecurityHeaders(next http.Handler) http.Handler {
-	// Built once per chain, shared by its responses and never modified.
-	cspValue, nosniffValue := []string{ContentSecurityPolicy}, []string{"nosniff"}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Constant values assigned under their canonical keys: Header.Set would allocate a
-		// new one-element slice per request. The shared slices have len == cap, so a later
-		// Add copies them; Set and Del replace them.
 		h := w.Header()
-		h["Content-Security-Policy"] = cspValue
-		h["X-Content-Type-Options"] = nosniffValue
+		h.Set("Content-Security-Policy", ContentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
 		next.ServeHTTP(w, r)
 	})
 }
@@ -126,15 +126,12 @@ func SecurityHeaders(next http.Handler) http.Handler {
 // Vary adds the given request header names to the Vary header of every response (the
 // "vary" setting, default Authorization).
 func Vary(names ...string) func(http.Handler) http.Handler {
-	values := slices.Clip(slices.Clone(names))
+	values := slices.Clone(names)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if h := w.Header(); len(values) > 0 {
-				if cur := h["Vary"]; len(cur) == 0 {
-					h["Vary"] = values // shared, len == cap: a later Add copies it
-				} else {
-					h["Vary"] = append(cur, values...)
-				}
+			h := w.Header()
+			for _, v := range values {
+				h.Add("Vary", v)
 			}
 			next.ServeHTTP(w, r)
 		})
@@ -144,10 +141,9 @@ func Vary(names ...string) func(http.Handler) http.Handler {
 // DefaultCacheControl sets "Cache-Control: no-cache" on GET and HEAD responses, so that
 // browsers revalidate; handlers may set another value.
 func DefaultCacheControl(next http.Handler) http.Handler {
-	noCacheValue := []string{"no-cache"} // shared by the chain's responses, never modified
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			w.Header()["Cache-Control"] = noCacheValue // as Set, without a new slice
+			w.Header().Set("Cache-Control", "no-cache")
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -208,29 +204,24 @@ func Deprecation(eos time.Time, message, url string) func(http.Handler) http.Han
 }
 
 // ReadOnly answers 405 errno 115 to every method but GET, HEAD and OPTIONS (the readonly
-// setting). The one exception is POST to the batch endpoint of the [App] in the request
-// context (see [WithApp]): the batch view writes nothing itself, and each of its
+// setting). The one exception is POST to batchPath (cliquet passes its batch endpoint,
+// "/v1/batch"; "" means none): the batch view writes nothing itself, and each of its
 // sub-requests goes through ReadOnly again, so that a batch of reads is served and a write
 // sub-request gets its own 405.
-func ReadOnly(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.Method == http.MethodGet, r.Method == http.MethodHead, r.Method == http.MethodOptions,
-			r.Method == http.MethodPost && isBatchRequest(r):
-			next.ServeHTTP(w, r)
-		default:
-			e := protocol.NewError(http.StatusMethodNotAllowed, protocol.ErrnoMethodNotAllowed, protocol.MsgMethodNotAllowed)
-			e.Header = http.Header{"Allow": {"GET, HEAD, OPTIONS"}}
-			protocol.WriteError(w, r, e)
-		}
-	})
-}
-
-// isBatchRequest reports whether r targets the batch endpoint of the app serving it, and is
-// not itself a batch sub-request.
-func isBatchRequest(r *http.Request) bool {
-	a := AppFrom(r.Context())
-	return a != nil && a.Prefix != "" && r.URL.Path == a.Prefix+BatchPath && !monitoring.IsSubrequest(r.Context())
+func ReadOnly(batchPath string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case r.Method == http.MethodGet, r.Method == http.MethodHead, r.Method == http.MethodOptions,
+				r.Method == http.MethodPost && batchPath != "" && r.URL.Path == batchPath && !monitoring.IsSubrequest(r.Context()):
+				next.ServeHTTP(w, r)
+			default:
+				e := protocol.NewError(http.StatusMethodNotAllowed, protocol.ErrnoMethodNotAllowed, protocol.MsgMethodNotAllowed)
+				e.Header = http.Header{"Allow": {"GET, HEAD, OPTIONS"}}
+				protocol.WriteError(w, r, e)
+			}
+		})
+	}
 }
 
 // MaxBodySize limits request bodies to limit bytes: a larger Content-Length is answered 413
@@ -238,7 +229,7 @@ func isBatchRequest(r *http.Request) bool {
 // [protocol.FromError] maps to the same 413.
 func MaxBodySize(limit int64) func(http.Handler) http.Handler {
 	if limit <= 0 {
-		panic("cliquet: MaxBodySize expects limit > 0")
+		panic("middleware: MaxBodySize expects limit > 0")
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
