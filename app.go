@@ -12,6 +12,7 @@ import (
 	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/cache"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/events"
 	"github.com/cliquet-go/cliquet/monitoring"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
@@ -67,7 +68,7 @@ type App struct {
 	// authenticators is the authentication chain, read without the lock on every request:
 	// it is replaced, never modified in place, and its writers hold mu.
 	authenticators atomic.Pointer[[]authn.Authenticator]
-	events         eventBus    // resource event subscriptions (events.go)
+	events         *events.Bus // resource event subscriptions (events_app.go)
 	changes        *feed.Hub   // the change feed hub (feed.go); nil when disabled
 	api            apiRegistry // OpenAPI describers and the cached document (openapi.go)
 

@@ -15,6 +15,7 @@ import (
 	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/cache"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/events"
 	"github.com/cliquet-go/cliquet/middleware"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
@@ -121,6 +122,7 @@ func Initialize(router chi.Router, cfg Config) (app *App, err error) {
 		return nil, err
 	}
 	a.warnUnknownSettings(cfg.KnownSettings)
+	a.events = events.NewBus(a.Logger, a.Metrics)
 
 	retryAfter, _ := s.Int("retry_after_seconds")
 	a.errors = &protocol.ErrorWriter{
@@ -297,11 +299,11 @@ func (a *App) middleware() ([]func(http.Handler) http.Handler, error) {
 	if limit, _ := s.Int("max_request_body_bytes"); limit > 0 {
 		mw = append(mw, middleware.MaxBodySize(int64(limit)))
 	}
-	// Resource events (events.go): collectEvents, outside the unit of work, gives the request
-	// (and its batch sub-requests) its event accumulator and delivers the After* events once
-	// the unit of work is committed; fireEvents, inside it, delivers ResourceRead and
+	// Resource events (events_app.go): the bus's Collect, outside the unit of work, gives the
+	// request (and its batch sub-requests) its event record and delivers the After* events
+	// once the unit of work is committed; fireEvents, inside it, delivers ResourceRead and
 	// ResourceChanged before the commit, so that a failing listener rolls the unit back.
-	mw = append(mw, middleware.DefaultCacheControl, a.authenticate, a.collectEvents)
+	mw = append(mw, middleware.DefaultCacheControl, a.authenticate, a.events.Collect(a.Prefix))
 	if tx, _ := s.Bool("transaction_per_request"); tx && a.Storage != nil {
 		mw = append(mw, Transaction(a.Storage))
 	}

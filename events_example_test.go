@@ -14,6 +14,7 @@ import (
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/events"
 	"github.com/cliquet-go/cliquet/storage"
 )
 
@@ -29,10 +30,10 @@ func ExampleApp_Subscribe() {
 	defer app.Close()
 
 	// Delivered once the unit of work is committed, for the creations of "note" objects.
-	app.Subscribe(cliquet.AfterResourceChanged, func(_ context.Context, e cliquet.Event) error {
+	app.Subscribe(events.AfterResourceChanged, func(_ context.Context, e events.Event) error {
 		fmt.Println(e, len(e.Impacted), "object(s), note_id:", e.Params["note_id"])
 		return nil
-	}, cliquet.ForActions(cliquet.ActionCreate), cliquet.ForResources("note"))
+	}, events.ForActions(events.ActionCreate), events.ForResources("note"))
 
 	// A custom view that stores a note and records its event (resources do this themselves).
 	app.Router.Put("/notes/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -43,8 +44,8 @@ func ExampleApp_Subscribe() {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		cliquet.AddResourceEvent(ctx, cliquet.Event{Action: cliquet.ActionCreate, ResourceName: "note",
-			Parent: scope.Parent, Timestamp: obj.LastModified, Impacted: []cliquet.Impacted{{New: &obj}}})
+		events.Record(ctx, events.Event{Action: events.ActionCreate, ResourceName: "note",
+			Parent: scope.Parent, Timestamp: obj.LastModified, Impacted: []events.Impacted{{New: &obj}}})
 		w.WriteHeader(http.StatusCreated)
 	})
 

@@ -23,13 +23,15 @@ import (
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/events"
+	_ "github.com/cliquet-go/cliquet/events/redislistener" // the "redis" listener
 	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
 )
 
 // eventsApp is an app whose custom views store "thing" and "gadget" objects and record their
-// events with cliquet.AddResourceEvent.
+// events with events.Record.
 func eventsApp(t *testing.T, values map[string]string) *cliquet.App {
 	t.Helper()
 	app, err := newEventsApp(values)
@@ -80,8 +82,8 @@ func putView(name string) http.HandlerFunc {
 			protocol.WriteError(w, r, err)
 			return
 		}
-		cliquet.AddResourceEvent(ctx, cliquet.Event{Action: cliquet.ActionUpdate, ResourceName: name, Parent: scope.Parent,
-			Timestamp: obj.LastModified, Impacted: []cliquet.Impacted{{New: &obj}}})
+		events.Record(ctx, events.Event{Action: events.ActionUpdate, ResourceName: name, Parent: scope.Parent,
+			Timestamp: obj.LastModified, Impacted: []events.Impacted{{New: &obj}}})
 		protocol.WriteJSON(w, http.StatusOK, map[string]any{"data": obj})
 	}
 }
@@ -94,7 +96,7 @@ func readView(name string) http.HandlerFunc {
 			protocol.WriteError(w, r, err)
 			return
 		}
-		cliquet.AddResourceEvent(ctx, cliquet.Event{Action: cliquet.ActionRead, ResourceName: name, Parent: scope.Parent,
+		events.Record(ctx, events.Event{Action: events.ActionRead, ResourceName: name, Parent: scope.Parent,
 			Timestamp: obj.LastModified, Read: []storage.Object{obj}})
 		protocol.WriteJSON(w, http.StatusOK, map[string]any{"data": obj})
 	}
@@ -108,8 +110,8 @@ func deleteView(name string) http.HandlerFunc {
 			protocol.WriteError(w, r, err)
 			return
 		}
-		cliquet.AddResourceEvent(ctx, cliquet.Event{Action: cliquet.ActionDelete, ResourceName: name, Parent: scope.Parent,
-			Timestamp: tomb.LastModified, Impacted: []cliquet.Impacted{{New: &tomb}}})
+		events.Record(ctx, events.Event{Action: events.ActionDelete, ResourceName: name, Parent: scope.Parent,
+			Timestamp: tomb.LastModified, Impacted: []events.Impacted{{New: &tomb}}})
 		protocol.WriteJSON(w, http.StatusOK, map[string]any{"data": tomb})
 	}
 }
@@ -136,8 +138,8 @@ func call(t *testing.T, app *cliquet.App, want int, method, path, body string) [
 
 func TestAddResourceEvent(t *testing.T) {
 	app := eventsApp(t, nil)
-	var got []cliquet.Event
-	app.Subscribe(cliquet.ResourceChanged, func(_ context.Context, e cliquet.Event) error {
+	var got []events.Event
+	app.Subscribe(events.ResourceChanged, func(_ context.Context, e events.Event) error {
 		got = append(got, e)
 		return nil
 	})
@@ -156,10 +158,10 @@ func TestAddResourceEvent(t *testing.T) {
 	if got[1].ResourceName != "gadget" || got[1].Params["gadget_id"] != "c" {
 		t.Errorf("second event %+v", got[1])
 	}
-	if cliquet.AddResourceEvent(context.Background(), cliquet.Event{Action: cliquet.ActionRead, ResourceName: "thing"}) {
+	if events.Record(context.Background(), events.Event{Action: events.ActionRead, ResourceName: "thing"}) {
 		t.Error("AddResourceEvent outside a request reported success")
 	}
-	if cliquet.WantsEvents(context.Background(), cliquet.ActionRead) {
+	if events.Wanted(context.Background(), events.ActionRead) {
 		t.Error("WantsEvents outside a request")
 	}
 }
@@ -167,15 +169,15 @@ func TestAddResourceEvent(t *testing.T) {
 func TestEventFilters(t *testing.T) {
 	tests := []struct {
 		name   string
-		filter cliquet.EventFilter
-		event  cliquet.Event
+		filter events.EventFilter
+		event  events.Event
 		want   bool
 	}{
-		{"ForActions accepts a listed action", cliquet.ForActions(cliquet.ActionCreate, cliquet.ActionDelete), cliquet.Event{Action: cliquet.ActionDelete}, true},
-		{"ForActions rejects another action", cliquet.ForActions(cliquet.ActionCreate), cliquet.Event{Action: cliquet.ActionRead}, false},
-		{"ForResources accepts a listed resource", cliquet.ForResources("toad", "mushroom"), cliquet.Event{ResourceName: "mushroom"}, true},
-		{"ForResources rejects another resource", cliquet.ForResources("toad"), cliquet.Event{ResourceName: "mushroom"}, false},
-		{"ForResources without names accepts all", cliquet.ForResources(), cliquet.Event{ResourceName: "mushroom"}, true},
+		{"ForActions accepts a listed action", events.ForActions(events.ActionCreate, events.ActionDelete), events.Event{Action: events.ActionDelete}, true},
+		{"ForActions rejects another action", events.ForActions(events.ActionCreate), events.Event{Action: events.ActionRead}, false},
+		{"ForResources accepts a listed resource", events.ForResources("toad", "mushroom"), events.Event{ResourceName: "mushroom"}, true},
+		{"ForResources rejects another resource", events.ForResources("toad"), events.Event{ResourceName: "mushroom"}, false},
+		{"ForResources without names accepts all", events.ForResources(), events.Event{ResourceName: "mushroom"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -211,8 +213,8 @@ func TestListenerSettingsErrors(t *testing.T) {
 			}
 		})
 	}
-	if !reflect.DeepEqual(cliquet.Listeners(), []string{"probe", "redis"}) {
-		t.Errorf("Listeners() = %v", cliquet.Listeners())
+	if !reflect.DeepEqual(events.Listeners(), []string{"probe", "redis"}) {
+		t.Errorf("Listeners() = %v", events.Listeners())
 	}
 }
 
@@ -338,11 +340,11 @@ func (b *syncBuffer) String() string {
 }
 
 // probe is a listener factory for the StatsD test: it waits a little and records nothing.
-func probe(_ context.Context, _ *cliquet.App, _ string) (cliquet.Listener, io.Closer, error) {
-	return func(context.Context, cliquet.Event) error { time.Sleep(time.Millisecond); return nil }, nil, nil
+func probe(context.Context, events.ListenerConfig) (events.Listener, io.Closer, error) {
+	return func(context.Context, events.Event) error { time.Sleep(time.Millisecond); return nil }, nil, nil
 }
 
-func init() { cliquet.RegisterListener("probe", probe) }
+func init() { events.RegisterListener("probe", probe) }
 
 func TestListenerTimings(t *testing.T) {
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")

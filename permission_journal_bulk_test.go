@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/events"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/resource"
 	"github.com/cliquet-go/cliquet/storage"
@@ -51,7 +52,7 @@ func newBulkServer(t *testing.T, store storage.Backend, perms permission.Backend
 			if err != nil {
 				t.Fatal(err)
 			}
-			app.Subscribe(cliquet.ResourceChanged, func(ctx context.Context, e cliquet.Event) error {
+			app.Subscribe(events.ResourceChanged, func(ctx context.Context, e events.Event) error {
 				for _, imp := range e.Impacted {
 					if imp.New == nil {
 						continue
@@ -77,7 +78,7 @@ func newBulkServer(t *testing.T, store storage.Backend, perms permission.Backend
 					}
 				}
 				return nil
-			}, cliquet.ForResources("article"))
+			}, events.ForResources("article"))
 		},
 	})
 	return s

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/events"
 	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/permission"
 	permmemory "github.com/cliquet-go/cliquet/permission/memory"
@@ -105,7 +106,7 @@ func newACLTxServer(t *testing.T, store storage.Backend, perms permission.Backen
 			if err != nil {
 				t.Fatal(err)
 			}
-			app.Subscribe(cliquet.ResourceChanged, func(_ context.Context, e cliquet.Event) error {
+			app.Subscribe(events.ResourceChanged, func(_ context.Context, e events.Event) error {
 				for _, imp := range e.Impacted {
 					if imp.New == nil {
 						continue
@@ -115,7 +116,7 @@ func newACLTxServer(t *testing.T, store storage.Backend, perms permission.Backen
 					}
 				}
 				return nil
-			}, cliquet.ForResources("article"))
+			}, events.ForResources("article"))
 		},
 	})
 	return s

@@ -3,12 +3,12 @@ package resource
 import (
 	"context"
 
-	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/events"
 	"github.com/cliquet-go/cliquet/storage"
 )
 
 // notify records the resource event of a successful storage call in the request's event
-// accumulator (see cliquet.AddResourceEvent), when someone listens. The objects are:
+// accumulator (see events.Record), when someone listens. The objects are:
 //
 //   - actionRead: the objects read (none for a plural DELETE that deleted nothing);
 //   - actionCreate: the created objects;
@@ -19,12 +19,12 @@ import (
 // Objects are rendered as the protocol shows them (storage.Object), without permissions.
 func (rs *core) notify(ctx context.Context, act action, scope storage.Scope, objs ...storage.Object) {
 	a := eventAction(act, objs)
-	if !cliquet.WantsEvents(ctx, a) {
+	if !events.Wanted(ctx, a) {
 		return
 	}
-	e := cliquet.Event{Action: a, ResourceName: rs.name, Parent: scope.Parent}
+	e := events.Event{Action: a, ResourceName: rs.name, Parent: scope.Parent}
 	switch a {
-	case cliquet.ActionRead:
+	case events.ActionRead:
 		e.Read = append(make([]storage.Object, 0, len(objs)), objs...)
 		if ts, err := rs.store.Timestamp(ctx, scope); err == nil {
 			e.Timestamp = ts
@@ -32,16 +32,16 @@ func (rs *core) notify(ctx context.Context, act action, scope storage.Scope, obj
 		for _, o := range objs {
 			e.Timestamp = max(e.Timestamp, o.LastModified)
 		}
-	case cliquet.ActionCreate:
+	case events.ActionCreate:
 		for i := range objs {
 			n := objs[i]
-			e.Impacted = append(e.Impacted, cliquet.Impacted{New: &n})
+			e.Impacted = append(e.Impacted, events.Impacted{New: &n})
 			e.Timestamp = max(e.Timestamp, n.LastModified)
 		}
 	default: // update, delete
 		for i := 0; i < len(objs); i++ {
 			n := objs[i]
-			imp := cliquet.Impacted{New: &n}
+			imp := events.Impacted{New: &n}
 			if i+1 < len(objs) && objs[i+1].ID == n.ID && !objs[i+1].Deleted {
 				o := objs[i+1]
 				imp.Old = &o
@@ -51,22 +51,22 @@ func (rs *core) notify(ctx context.Context, act action, scope storage.Scope, obj
 			e.Timestamp = max(e.Timestamp, n.LastModified)
 		}
 	}
-	cliquet.AddResourceEvent(ctx, e)
+	events.Record(ctx, e)
 }
 
 // eventAction maps the handler's action to the event's: a write whose first object is a
 // tombstone is a deletion.
-func eventAction(act action, objs []storage.Object) cliquet.Action {
+func eventAction(act action, objs []storage.Object) events.Action {
 	switch act {
 	case actionRead:
-		return cliquet.ActionRead
+		return events.ActionRead
 	case actionCreate:
-		return cliquet.ActionCreate
+		return events.ActionCreate
 	}
 	if len(objs) > 0 && objs[0].Deleted {
-		return cliquet.ActionDelete
+		return events.ActionDelete
 	}
-	return cliquet.ActionUpdate
+	return events.ActionUpdate
 }
 
 // withPrevious interleaves the tombstones of a plural DELETE with the objects they replace

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/events"
 	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/resource"
@@ -25,22 +25,22 @@ func TestListenerFailureRollsBack(t *testing.T) {
 	if _, err := resource.Register(app, resource.Spec[resource.Object]{Name: "mushroom"}); err != nil {
 		t.Fatal(err)
 	}
-	fail := func(kind cliquet.EventKind) cliquet.Listener {
-		return func(_ context.Context, e cliquet.Event) error {
+	fail := func(kind events.EventKind) events.Listener {
+		return func(_ context.Context, e events.Event) error {
 			for _, imp := range e.Impacted {
 				var data struct{ Name string }
 				if imp.New == nil || json.Unmarshal(imp.New.Data, &data) != nil {
 					continue
 				}
-				if err, ok := failWith[data.Name]; ok && (kind == cliquet.ResourceChanged) == (data.Name[0] == 'b') {
+				if err, ok := failWith[data.Name]; ok && (kind == events.ResourceChanged) == (data.Name[0] == 'b') {
 					return err
 				}
 			}
 			return nil
 		}
 	}
-	app.Subscribe(cliquet.ResourceChanged, fail(cliquet.ResourceChanged))
-	app.Subscribe(cliquet.AfterResourceChanged, fail(cliquet.AfterResourceChanged))
+	app.Subscribe(events.ResourceChanged, fail(events.ResourceChanged))
+	app.Subscribe(events.AfterResourceChanged, fail(events.AfterResourceChanged))
 	// Names starting with "b" fail before the commit, the others after it.
 	failWith["boom"] = errors.New("boom")
 	failWith["bad"] = protocol.NewError(http.StatusBadRequest, protocol.ErrnoInvalidParameters, "listener says no")

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/events"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/resource"
 )
@@ -18,10 +19,10 @@ import (
 // recorder keeps the events it receives.
 type recorder struct {
 	mu     sync.Mutex
-	events []cliquet.Event
+	events []events.Event
 }
 
-func (rec *recorder) listen(_ context.Context, e cliquet.Event) error {
+func (rec *recorder) listen(_ context.Context, e events.Event) error {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	rec.events = append(rec.events, e)
@@ -29,7 +30,7 @@ func (rec *recorder) listen(_ context.Context, e cliquet.Event) error {
 }
 
 // take returns the events received so far and forgets them.
-func (rec *recorder) take() []cliquet.Event {
+func (rec *recorder) take() []events.Event {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	out := rec.events
@@ -38,7 +39,7 @@ func (rec *recorder) take() []cliquet.Event {
 }
 
 // subscribe records the events of kinds in a new recorder.
-func subscribe(app *cliquet.App, kinds ...cliquet.EventKind) *recorder {
+func subscribe(app *cliquet.App, kinds ...events.EventKind) *recorder {
 	rec := &recorder{}
 	for _, k := range kinds {
 		app.Subscribe(k, rec.listen)
@@ -77,7 +78,7 @@ func lmOf(t *testing.T, v any) int64 {
 }
 
 // one checks that exactly one event was received and returns it.
-func one(t *testing.T, rec *recorder) cliquet.Event {
+func one(t *testing.T, rec *recorder) events.Event {
 	t.Helper()
 	evs := rec.take()
 	if len(evs) != 1 {
@@ -86,14 +87,14 @@ func one(t *testing.T, rec *recorder) cliquet.Event {
 	return evs[0]
 }
 
-func checkPayload(t *testing.T, e cliquet.Event, want map[string]any) {
+func checkPayload(t *testing.T, e events.Event, want map[string]any) {
 	t.Helper()
 	if got := asJSON(t, e.Payload()); !reflect.DeepEqual(got, asJSON(t, want)) {
 		t.Errorf("payload = %v\nwant      %v", got, want)
 	}
 }
 
-func checkImpacted(t *testing.T, e cliquet.Event, news, olds []map[string]any) {
+func checkImpacted(t *testing.T, e events.Event, news, olds []map[string]any) {
 	t.Helper()
 	if len(e.Impacted) != len(news) {
 		t.Fatalf("%d impacted objects, want %d: %v", len(e.Impacted), len(news), asJSON(t, e.Impacted))
@@ -115,7 +116,7 @@ func checkImpacted(t *testing.T, e cliquet.Event, news, olds []map[string]any) {
 
 func TestEventPayloads(t *testing.T) {
 	s := newServer(t, nil)
-	rec := subscribe(s.app, cliquet.ResourceChanged, cliquet.ResourceRead)
+	rec := subscribe(s.app, events.ResourceChanged, events.ResourceRead)
 	alice := userID(s, "alice")
 	rec.take()
 
@@ -123,7 +124,7 @@ func TestEventPayloads(t *testing.T) {
 	created := s.create("alice", map[string]any{"name": "de Paris"})
 	id := created["id"].(string)
 	e := one(t, rec)
-	if e.Kind != cliquet.ResourceChanged || e.Parent != alice {
+	if e.Kind != events.ResourceChanged || e.Parent != alice {
 		t.Errorf("kind %v parent %q, want ResourceChanged and %q", e.Kind, e.Parent, alice)
 	}
 	checkPayload(t, e, map[string]any{"action": "create", "uri": "/mushrooms", "resource_name": "mushroom",
@@ -144,7 +145,7 @@ func TestEventPayloads(t *testing.T) {
 	// Update (PATCH).
 	patched := s.must(200, req{Method: "PATCH", Path: objPath, User: "alice", Body: map[string]any{"data": map[string]any{"size": 3}}}).data()
 	e = one(t, rec)
-	if e.Action != cliquet.ActionUpdate {
+	if e.Action != events.ActionUpdate {
 		t.Errorf("PATCH action %q", e.Action)
 	}
 	checkImpacted(t, e, []map[string]any{patched}, []map[string]any{put})
@@ -154,7 +155,7 @@ func TestEventPayloads(t *testing.T) {
 	e = one(t, rec)
 	checkPayload(t, e, map[string]any{"action": "read", "uri": "/mushrooms/" + id, "resource_name": "mushroom",
 		"user_id": alice, "timestamp": patched["last_modified"], "mushroom_id": id})
-	if e.Kind != cliquet.ResourceRead || len(e.Read) != 1 || !reflect.DeepEqual(asJSON(t, e.Read[0]), asJSON(t, patched)) || e.Impacted != nil {
+	if e.Kind != events.ResourceRead || len(e.Read) != 1 || !reflect.DeepEqual(asJSON(t, e.Read[0]), asJSON(t, patched)) || e.Impacted != nil {
 		t.Errorf("read event %v: read %v", e, asJSON(t, e.Read))
 	}
 
@@ -164,7 +165,7 @@ func TestEventPayloads(t *testing.T) {
 	list := s.must(200, req{Method: "GET", Path: "/v1/mushrooms", User: "alice"})
 	e = one(t, rec)
 	collTS, _ := strconv.ParseInt(etag(list)[1:len(etag(list))-1], 10, 64)
-	if e.Action != cliquet.ActionRead || e.Timestamp != collTS || len(e.Read) != 2 || e.URI != "/mushrooms" {
+	if e.Action != events.ActionRead || e.Timestamp != collTS || len(e.Read) != 2 || e.URI != "/mushrooms" {
 		t.Errorf("list read event %v ts %d (want %d) with %d objects", e, e.Timestamp, collTS, len(e.Read))
 	}
 
@@ -181,7 +182,7 @@ func TestEventPayloads(t *testing.T) {
 	rec.take()
 	tombs := s.must(200, req{Method: "DELETE", Path: "/v1/mushrooms?_sort=last_modified", User: "alice"}).list()
 	e = one(t, rec)
-	if e.Action != cliquet.ActionDelete || len(tombs) != 2 {
+	if e.Action != events.ActionDelete || len(tombs) != 2 {
 		t.Fatalf("plural delete: %v with %d tombstones", e, len(tombs))
 	}
 	checkImpacted(t, e, tombs, []map[string]any{second, third})
@@ -192,14 +193,14 @@ func TestEventPayloads(t *testing.T) {
 	// Plural delete of nothing: a read of no object.
 	s.must(200, req{Method: "DELETE", Path: "/v1/mushrooms", User: "alice"})
 	e = one(t, rec)
-	if e.Action != cliquet.ActionRead || len(e.Read) != 0 {
+	if e.Action != events.ActionRead || len(e.Read) != 0 {
 		t.Errorf("empty plural delete: %v with %d objects", e, len(e.Read))
 	}
 }
 
 func TestEventEdgeCases(t *testing.T) {
 	s := newServer(t, nil)
-	rec := subscribe(s.app, cliquet.ResourceChanged, cliquet.ResourceRead)
+	rec := subscribe(s.app, events.ResourceChanged, events.ResourceRead)
 	created := s.create("alice", map[string]any{"name": "de Paris"})
 	id := created["id"].(string)
 	rec.take()
@@ -208,18 +209,18 @@ func TestEventEdgeCases(t *testing.T) {
 		name   string
 		req    req
 		status int
-		action cliquet.Action // "" when no event is expected
+		action events.Action // "" when no event is expected
 	}{
 		{"POST of an existing id emits read, not create",
 			req{Method: "POST", Path: "/v1/mushrooms", User: "alice", Body: map[string]any{"data": map[string]any{"id": id, "name": "x"}}},
-			200, cliquet.ActionRead},
+			200, events.ActionRead},
 		{"PUT with a failed precondition emits nothing",
 			req{Method: "PUT", Path: "/v1/mushrooms/" + id, User: "alice", Header: map[string]string{"If-Match": `"12345"`},
 				Body: map[string]any{"data": map[string]any{"name": "x"}}},
 			412, ""},
 		{"PUT of a new id emits create",
 			req{Method: "PUT", Path: "/v1/mushrooms/4c9c3c3e-2ef4-4c8f-9c5f-1f3e4e4b7d6a", User: "alice", Body: map[string]any{"data": map[string]any{"name": "x"}}},
-			201, cliquet.ActionCreate},
+			201, events.ActionCreate},
 		{"a 404 emits nothing", req{Method: "GET", Path: "/v1/mushrooms/4c9c3c3e-0000-4c8f-9c5f-1f3e4e4b7d6a", User: "alice"}, 404, ""},
 		{"an anonymous request emits nothing", req{Method: "GET", Path: "/v1/mushrooms"}, 401, ""},
 	}
@@ -240,27 +241,27 @@ func TestEventEdgeCases(t *testing.T) {
 func TestListenerFailures(t *testing.T) {
 	tests := []struct {
 		name       string
-		kind       cliquet.EventKind
+		kind       events.EventKind
 		err        error
 		wantStatus int
 		wantStored bool
 	}{
-		{"a ResourceChanged error fails the request with 500", cliquet.ResourceChanged, errors.New("boom"), 500, true},
-		{"a ResourceChanged protocol error is the response", cliquet.ResourceChanged,
+		{"a ResourceChanged error fails the request with 500", events.ResourceChanged, errors.New("boom"), 500, true},
+		{"a ResourceChanged protocol error is the response", events.ResourceChanged,
 			protocol.NewError(http.StatusForbidden, protocol.ErrnoForbidden, "no"), 403, true},
-		{"an AfterResourceChanged error is only logged", cliquet.AfterResourceChanged, errors.New("boom"), 201, true},
+		{"an AfterResourceChanged error is only logged", events.AfterResourceChanged, errors.New("boom"), 201, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newServer(t, nil)
-			after := subscribe(s.app, cliquet.AfterResourceChanged)
-			s.app.Subscribe(tt.kind, func(context.Context, cliquet.Event) error { return tt.err })
+			after := subscribe(s.app, events.AfterResourceChanged)
+			s.app.Subscribe(tt.kind, func(context.Context, events.Event) error { return tt.err })
 			r := s.do(req{Method: "POST", Path: "/v1/mushrooms", User: "alice", Body: map[string]any{"data": map[string]any{"name": "x"}}})
 			if r.Code != tt.wantStatus {
 				t.Fatalf("status %d, want %d: %s", r.Code, tt.wantStatus, r.Raw)
 			}
 			afters := after.take()
-			if tt.kind == cliquet.ResourceChanged {
+			if tt.kind == events.ResourceChanged {
 				if len(afters) != 0 {
 					t.Errorf("AfterResourceChanged delivered %v after a failed request", afters)
 				}
@@ -283,8 +284,8 @@ func TestAfterEventsFollowBeforeEvents(t *testing.T) {
 	s := newServer(t, nil)
 	var order []string
 	var mu sync.Mutex
-	for _, k := range []cliquet.EventKind{cliquet.AfterResourceChanged, cliquet.ResourceChanged, cliquet.AfterResourceRead, cliquet.ResourceRead} {
-		s.app.Subscribe(k, func(_ context.Context, e cliquet.Event) error {
+	for _, k := range []events.EventKind{events.AfterResourceChanged, events.ResourceChanged, events.AfterResourceRead, events.ResourceRead} {
+		s.app.Subscribe(k, func(_ context.Context, e events.Event) error {
 			mu.Lock()
 			defer mu.Unlock()
 			order = append(order, e.Kind.String()+":"+string(e.Action))
@@ -311,8 +312,8 @@ func TestBatchEvents(t *testing.T) {
 		})
 		return nil
 	})
-	rec := subscribe(s.app, cliquet.ResourceChanged, cliquet.ResourceRead)
-	after := subscribe(s.app, cliquet.AfterResourceChanged)
+	rec := subscribe(s.app, events.ResourceChanged, events.ResourceRead)
+	after := subscribe(s.app, events.AfterResourceChanged)
 	batch := func(body map[string]any, want int) {
 		t.Helper()
 		s.must(want, req{Method: "POST", Path: "/v1/batch", User: "alice", Body: body})
@@ -405,16 +406,16 @@ func TestBatchEvents(t *testing.T) {
 
 func TestListenerCanRecordEvents(t *testing.T) {
 	s := newServer(t, nil)
-	after := subscribe(s.app, cliquet.AfterResourceChanged)
+	after := subscribe(s.app, events.AfterResourceChanged)
 	var seen []string
-	s.app.Subscribe(cliquet.ResourceChanged, func(ctx context.Context, e cliquet.Event) error {
+	s.app.Subscribe(events.ResourceChanged, func(ctx context.Context, e events.Event) error {
 		seen = append(seen, string(e.Action)+":"+e.ResourceName)
 		if e.ResourceName == "mushroom" {
 			// A cascade: the listener records an event of its own.
-			cliquet.AddResourceEvent(ctx, cliquet.Event{Action: cliquet.ActionCreate, ResourceName: "audit", Parent: e.Parent})
+			events.Record(ctx, events.Event{Action: events.ActionCreate, ResourceName: "audit", Parent: e.Parent})
 		}
 		return nil
-	}, cliquet.ForActions(cliquet.ActionCreate))
+	}, events.ForActions(events.ActionCreate))
 	s.create("alice", map[string]any{"name": "x"})
 	if want := []string{"create:mushroom", "create:audit"}; !reflect.DeepEqual(seen, want) {
 		t.Errorf("delivered %v, want %v", seen, want)

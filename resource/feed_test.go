@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/events"
 	"github.com/cliquet-go/cliquet/permission/memory"
 	"github.com/cliquet-go/cliquet/resource"
 	"github.com/cliquet-go/cliquet/storage"
@@ -478,7 +479,7 @@ func TestFeedEndsWhenTheAppCloses(t *testing.T) {
 func TestFeedIsNotHeldByBeforeCommitListeners(t *testing.T) {
 	s := newServer(t, nil)
 	var reads atomic.Int32
-	s.app.Subscribe(cliquet.ResourceRead, func(context.Context, cliquet.Event) error { reads.Add(1); return nil })
+	s.app.Subscribe(events.ResourceRead, func(context.Context, events.Event) error { reads.Add(1); return nil })
 	srv := serve(t, s.h)
 	f := openFeed(t, srv.URL, "/v1/mushrooms", "alice", nil)
 	o := post(t, srv.URL, "/v1/mushrooms", "alice", map[string]any{"data": map[string]any{}})

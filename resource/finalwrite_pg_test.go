@@ -13,6 +13,7 @@ import (
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/authn"
+	"github.com/cliquet-go/cliquet/events"
 	"github.com/cliquet-go/cliquet/internal/testenv"
 	permmemory "github.com/cliquet-go/cliquet/permission/memory"
 	"github.com/cliquet-go/cliquet/resource"
@@ -107,7 +108,7 @@ func TestSingleWriteRequestsAutocommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		if listener {
-			app.Subscribe(cliquet.ResourceChanged, func(context.Context, cliquet.Event) error { return nil })
+			app.Subscribe(events.ResourceChanged, func(context.Context, events.Event) error { return nil })
 		}
 		return &server{t: t, app: app, h: app.Handler()}
 	}

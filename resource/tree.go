@@ -11,8 +11,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/authn"
+	"github.com/cliquet-go/cliquet/events"
 	"github.com/cliquet-go/cliquet/internal/jsoncheck"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
@@ -451,17 +451,17 @@ func (rs *core) deleteDescendants(ctx context.Context, ids []string) error {
 		if _, err := rs.store.PurgeDeleted(ctx, scope, 0); err != nil {
 			return err
 		}
-		if len(tombs) > 0 && cliquet.WantsEvents(ctx, cliquet.ActionDelete) {
-			e := cliquet.Event{Action: cliquet.ActionDelete, ResourceName: c.name, Parent: uri,
+		if len(tombs) > 0 && events.Wanted(ctx, events.ActionDelete) {
+			e := events.Event{Action: events.ActionDelete, ResourceName: c.name, Parent: uri,
 				URI: c.tree.plural.fill(ids...), Params: make(map[string]string, len(ids))}
 			for k, name := range c.tree.params {
 				e.Params[name] = ids[k]
 			}
 			for i := range tombs {
-				e.Impacted = append(e.Impacted, cliquet.Impacted{New: &tombs[i]})
+				e.Impacted = append(e.Impacted, events.Impacted{New: &tombs[i]})
 				e.Timestamp = max(e.Timestamp, tombs[i].LastModified)
 			}
-			cliquet.AddResourceEvent(ctx, e)
+			events.Record(ctx, e)
 		}
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/events"
 	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/permission/memory"
@@ -459,17 +460,17 @@ func runTree(t *testing.T, open func(t *testing.T) (storage.Backend, permission.
 
 	t.Run("a cascade reports each collection's deletion with its own URI and parameters", func(t *testing.T) {
 		s := setup(t)
-		var got []cliquet.Event
-		s.app.Subscribe(cliquet.ResourceChanged, func(_ context.Context, e cliquet.Event) error {
+		var got []events.Event
+		s.app.Subscribe(events.ResourceChanged, func(_ context.Context, e events.Event) error {
 			got = append(got, e)
 			return nil
-		}, cliquet.ForResources("note"))
+		}, events.ForResources("note"))
 		s.must(200, req{Method: "DELETE", Path: "/v1/shelves/s1", User: "alice"})
 		if len(got) != 1 {
 			t.Fatalf("%d note events, want 1: %+v", len(got), got)
 		}
 		e := got[0]
-		if e.Action != cliquet.ActionDelete || e.URI != "/shelves/s1/folders/f1/notes" ||
+		if e.Action != events.ActionDelete || e.URI != "/shelves/s1/folders/f1/notes" ||
 			e.Params["shelf_id"] != "s1" || e.Params["folder_id"] != "f1" || len(e.Params) != 2 ||
 			len(e.Impacted) != 1 || e.Impacted[0].New.ID != "n1" || !e.Impacted[0].New.Deleted {
 			t.Errorf("cascade event: %+v", e)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/authn"
+	"github.com/cliquet-go/cliquet/events"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/resource"
 )
@@ -27,7 +28,7 @@ type Stats struct {
 //   - a custom view, GET /v1/stats, that answers the user's bookmark count, read through
 //     the resource's typed handle (bookmarks).
 func registerExtras(app *cliquet.App, bookmarks *resource.Resource[Bookmark], logger *slog.Logger) {
-	app.Subscribe(cliquet.AfterResourceChanged, func(ctx context.Context, e cliquet.Event) error {
+	app.Subscribe(events.AfterResourceChanged, func(ctx context.Context, e events.Event) error {
 		for _, imp := range e.Impacted {
 			var b Bookmark
 			if err := json.Unmarshal(imp.New.Data, &b); err != nil {
@@ -36,7 +37,7 @@ func registerExtras(app *cliquet.App, bookmarks *resource.Resource[Bookmark], lo
 			logger.InfoContext(ctx, "bookmark created", "user", e.UserID, "id", imp.New.ID, "url", b.URL)
 		}
 		return nil
-	}, cliquet.ForResources("bookmark"), cliquet.ForActions(cliquet.ActionCreate))
+	}, events.ForResources("bookmark"), events.ForActions(events.ActionCreate))
 
 	app.Router.Get(statsPath, stats(bookmarks))
 	app.DescribeRoute(http.MethodGet, statsPath, cliquet.APIOperation{

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 
-	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/events"
 	"github.com/cliquet-go/cliquet/storage"
 )
 
@@ -16,7 +16,7 @@ import (
 
 // onGroupsChanged maintains the user principals of group members: a member of
 // /buckets/b/groups/g holds the principal "/buckets/b/groups/g" (kinto/views/groups.py).
-func (s *server) onGroupsChanged(ctx context.Context, e cliquet.Event) error {
+func (s *server) onGroupsChanged(ctx context.Context, e events.Event) error {
 	for _, imp := range e.Impacted {
 		var id string
 		var before, after []string

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/events"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/resource"
 	"github.com/cliquet-go/cliquet/storage"
@@ -56,8 +56,8 @@ func (s *server) mountHistory(buckets resource.Node) error {
 	}); err != nil {
 		return err
 	}
-	s.app.Subscribe(cliquet.ResourceChanged, s.onChangedForHistory,
-		cliquet.ForResources("bucket", "group", "collection", "record"))
+	s.app.Subscribe(events.ResourceChanged, s.onChangedForHistory,
+		events.ForResources("bucket", "group", "collection", "record"))
 	return s.app.AddCapability("history", "Track changes on data.",
 		"http://kinto.readthedocs.io/en/latest/api/1.x/history.html", nil)
 }
@@ -73,7 +73,7 @@ func (s *server) mountHistory(buckets resource.Node) error {
 // bucket's entries go with it (the toolkit deletes what lies under a bucket), and the
 // deletions of children that the toolkit reports with a bucket's or a collection's are not
 // tracked, so that deleting a collection is one entry, not one per record.
-func (s *server) onChangedForHistory(ctx context.Context, e cliquet.Event) error {
+func (s *server) onChangedForHistory(ctx context.Context, e events.Event) error {
 	payload := e.Payload()
 	delete(payload, "timestamp") // the target's last_modified says it
 	bid, _ := payload["bucket_id"].(string)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/authn"
+	"github.com/cliquet-go/cliquet/events"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/resource"
 	"github.com/cliquet-go/cliquet/storage"
@@ -99,7 +100,7 @@ func register(app *cliquet.App) error {
 
 	// Group memberships follow the groups (their cascaded deletions included), inside the
 	// request's unit of work.
-	app.Subscribe(cliquet.ResourceChanged, s.onGroupsChanged, cliquet.ForResources("group"))
+	app.Subscribe(events.ResourceChanged, s.onGroupsChanged, events.ForResources("group"))
 
 	if err := s.mountHistory(buckets); err != nil {
 		return err

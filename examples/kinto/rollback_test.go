@@ -14,6 +14,7 @@ import (
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/events"
 	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/permission"
 	_ "github.com/cliquet-go/cliquet/permission/redis" // permission_backend = redis
@@ -90,7 +91,7 @@ func newRollbackServer(t *testing.T, perms string, extra ...map[string]string) *
 	}); err != nil {
 		t.Fatal(err)
 	}
-	app.Subscribe(cliquet.ResourceChanged, func(ctx context.Context, e cliquet.Event) error {
+	app.Subscribe(events.ResourceChanged, func(ctx context.Context, e events.Event) error {
 		for _, imp := range e.Impacted {
 			if imp.Old == nil && imp.New != nil && imp.New.ID == "boom" {
 				s.mu.Lock()
@@ -103,7 +104,7 @@ func newRollbackServer(t *testing.T, perms string, extra ...map[string]string) *
 			}
 		}
 		return nil
-	}, cliquet.ForResources("record"), cliquet.ForActions(cliquet.ActionCreate))
+	}, events.ForResources("record"), events.ForActions(events.ActionCreate))
 	s.client = client{t: t, h: app.Handler(), user: "alice"}
 	return s
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/cliquetcmd"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/events"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
 )
@@ -65,7 +66,7 @@ func newApp(settings *config.Settings, logger *slog.Logger) (*cliquet.App, error
 	app.Router.Get(scorePath, getScore)
 	describeScoreRoutes(app)
 	// Log every new best score once it is committed (docs/events.md).
-	app.Subscribe(cliquet.AfterResourceChanged, func(ctx context.Context, e cliquet.Event) error {
+	app.Subscribe(events.AfterResourceChanged, func(ctx context.Context, e events.Event) error {
 		for _, imp := range e.Impacted {
 			var best Score
 			if err := json.Unmarshal(imp.New.Data, &best); err != nil {
@@ -74,7 +75,7 @@ func newApp(settings *config.Settings, logger *slog.Logger) (*cliquet.App, error
 			logger.InfoContext(ctx, "new best score", "user", e.UserID, "game", imp.New.ID, "score", best.Score)
 		}
 		return nil
-	}, cliquet.ForResources("score"))
+	}, events.ForResources("score"))
 	return app, nil
 }
 
@@ -166,8 +167,8 @@ func putScore(w http.ResponseWriter, r *http.Request) {
 		protocol.WriteError(w, r, err)
 		return
 	}
-	cliquet.AddResourceEvent(ctx, cliquet.Event{Action: cliquet.ActionUpdate, ResourceName: "score",
-		Parent: scope.Parent, Timestamp: saved.LastModified, Impacted: []cliquet.Impacted{{New: &saved}}})
+	events.Record(ctx, events.Event{Action: events.ActionUpdate, ResourceName: "score",
+		Parent: scope.Parent, Timestamp: saved.LastModified, Impacted: []events.Impacted{{New: &saved}}})
 	protocol.WriteJSON(w, http.StatusOK, saved)
 }
 
