@@ -21,6 +21,7 @@ import (
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/openapi"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/resource"
 )
@@ -134,7 +135,7 @@ func operations(doc map[string]any) []string {
 
 func TestOpenAPIDocumentDescribesTheApp(t *testing.T) {
 	app := newAPIApp(t, nil)
-	app.DescribeRoute("PUT", "/scores/{game:[a-z]+}", cliquet.APIOperation{
+	app.DescribeRoute("PUT", "/scores/{game:[a-z]+}", openapi.Operation{
 		Summary:     "Record a score.",
 		RequestBody: map[string]any{"type": "object", "properties": map[string]any{"score": map[string]any{"type": "integer"}}},
 		Errors:      []int{400, 401},
@@ -439,16 +440,16 @@ func TestOpenAPIDescriberErrors(t *testing.T) {
 		name   string
 		method string
 		path   string
-		op     cliquet.APIOperation
+		op     openapi.Operation
 		want   string
 	}{
-		{"rejects an unknown method", "FETCH", "/x", cliquet.APIOperation{}, "unknown method"},
-		{"rejects a wildcard route", "GET", "/files/*", cliquet.APIOperation{}, "wildcard"},
-		{"rejects an operation already described", "GET", "/", cliquet.APIOperation{}, "described twice"},
-		{"rejects a duplicate operation id", "GET", "/y", cliquet.APIOperation{OperationID: "heartbeat"}, "already used"},
-		{"rejects a path parameter absent from the path", "GET", "/z", cliquet.APIOperation{
-			Parameters: []cliquet.APIParameter{{Name: "id", In: "path"}}}, "not in the path"},
-		{"rejects an error status without a shared response", "GET", "/w", cliquet.APIOperation{Errors: []int{418}}, "no error response"},
+		{"rejects an unknown method", "FETCH", "/x", openapi.Operation{}, "unknown method"},
+		{"rejects a wildcard route", "GET", "/files/*", openapi.Operation{}, "wildcard"},
+		{"rejects an operation already described", "GET", "/", openapi.Operation{}, "described twice"},
+		{"rejects a duplicate operation id", "GET", "/y", openapi.Operation{OperationID: "heartbeat"}, "already used"},
+		{"rejects a path parameter absent from the path", "GET", "/z", openapi.Operation{
+			Parameters: []openapi.Parameter{{Name: "id", In: "path"}}}, "not in the path"},
+		{"rejects an error status without a shared response", "GET", "/w", openapi.Operation{Errors: []int{418}}, "no error response"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -562,11 +563,11 @@ func ExampleApp_OpenAPI() {
 		panic(err)
 	}
 	app.Router.Put("/scores/{game}", func(w http.ResponseWriter, r *http.Request) { /* ... */ })
-	app.DescribeRoute("PUT", "/scores/{game}", cliquet.APIOperation{
+	app.DescribeRoute("PUT", "/scores/{game}", openapi.Operation{
 		Summary:     "Record the user's score in a game; the best one is kept.",
 		Tags:        []string{"scores"},
 		RequestBody: map[string]any{"type": "object", "required": []string{"score"}, "properties": map[string]any{"score": map[string]any{"type": "integer"}}},
-		Responses:   map[int]cliquet.APIResponse{200: {Description: "The best score."}},
+		Responses:   map[int]openapi.Response{200: {Description: "The best score."}},
 		Errors:      []int{400, 401},
 	})
 

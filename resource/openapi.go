@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/openapi"
 	"github.com/cliquet-go/cliquet/protocol"
 )
 
@@ -80,8 +80,8 @@ func hasLocalRef(v any) bool {
 	return false
 }
 
-// DescribeAPI implements [cliquet.APIDescriber].
-func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
+// DescribeAPI implements [openapi.Describer].
+func (d *apiDescription) DescribeAPI(doc *openapi.Doc) error {
 	data := d.data
 	if data == nil {
 		data = map[string]any{"type": "object", "description": "Any JSON object (schemaless resource)."}
@@ -142,14 +142,14 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 	envelope := func(dataSchema any) map[string]any {
 		props := map[string]any{"data": dataSchema}
 		if d.shareable {
-			props["permissions"] = cliquet.SchemaRef("Permissions")
+			props["permissions"] = openapi.SchemaRef("Permissions")
 		}
 		return map[string]any{"type": "object", "additionalProperties": false, "properties": props}
 	}
 	one := func() map[string]any {
 		props := map[string]any{"data": objectRef}
 		if d.shareable {
-			props["permissions"] = cliquet.SchemaRef("Permissions")
+			props["permissions"] = openapi.SchemaRef("Permissions")
 		}
 		return map[string]any{"type": "object", "required": []string{"data"}, "properties": props}
 	}
@@ -211,14 +211,14 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 		"description": "The " + d.name + " (Response-Behavior: full); the fields sent or changed (light, diff)."}
 	tags := []string{d.name}
 	anonymous := d.shareable // global grants may open a shareable resource to everyone
-	ifMatch := cliquet.APIParameter{Name: protocol.HeaderIfMatch, In: "header",
+	ifMatch := openapi.Parameter{Name: protocol.HeaderIfMatch, In: "header",
 		Description: `Only if the current ETag is one of these ("*": if it exists); 412 otherwise.`}
-	ifNoneMatch := cliquet.APIParameter{Name: protocol.HeaderIfNoneMatch, In: "header",
+	ifNoneMatch := openapi.Parameter{Name: protocol.HeaderIfNoneMatch, In: "header",
 		Description: `Only if the current ETag is none of these ("*": if it does not exist); 304 (reads) or 412 (writes) otherwise.`}
-	fields := cliquet.APIParameter{Name: "_fields", In: "query", Description: "Comma-separated fields to return (dotted for nested fields); id and last_modified are always returned. " +
+	fields := openapi.Parameter{Name: "_fields", In: "query", Description: "Comma-separated fields to return (dotted for nested fields); id and last_modified are always returned. " +
 		"The objects returned are then partial (schema " + d.name + ".partial): no other field is required."}
 	explode := true
-	filterParams := []cliquet.APIParameter{
+	filterParams := []openapi.Parameter{
 		{Name: "_since", In: "query", Description: "Objects (and tombstones) modified after this timestamp; the quoted ETag form is accepted. 410 errno 203 when tombstones after it were purged (synchronise again without _since).", Schema: map[string]any{"type": "string", "pattern": `^([0-9]+|"[0-9]+")$`}},
 		{Name: "_before", In: "query", Description: "Objects (and tombstones) modified before this timestamp.", Schema: map[string]any{"type": "string", "pattern": `^([0-9]+|"[0-9]+")$`}},
 		{Name: "filters", In: "query", Style: "form", Explode: &explode,
@@ -228,16 +228,16 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 				"true, false, null), strings otherwise. Dotted names filter nested fields." + d.knownFields(),
 			Schema: map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "string"}}},
 	}
-	listParams := append([]cliquet.APIParameter{
+	listParams := append([]openapi.Parameter{
 		{Name: "_limit", In: "query", Description: "Page size (capped by paginate_by and storage_max_fetch_size).", Schema: map[string]any{"type": "integer", "minimum": 0}},
 		{Name: "_sort", In: "query", Description: "Comma-separated fields, - for descending order; default -last_modified."},
 		{Name: "_token", In: "query", Description: "Pagination token, as found in the Next-Page URL."},
 	}, filterParams...)
-	withHeaders := func(p []cliquet.APIParameter, h ...cliquet.APIParameter) []cliquet.APIParameter {
-		return append(append([]cliquet.APIParameter(nil), p...), h...)
+	withHeaders := func(p []openapi.Parameter, h ...openapi.Parameter) []openapi.Parameter {
+		return append(append([]openapi.Parameter(nil), p...), h...)
 	}
 	bodyTypes := []string{protocol.MediaJSON}
-	id := cliquet.APIParameter{Name: "id", In: "path", Description: "The object id.", Schema: d.id}
+	id := openapi.Parameter{Name: "id", In: "path", Description: "The object id.", Schema: d.id}
 	what := d.name + " objects"
 	if d.shareable {
 		what = "shared " + what
@@ -247,28 +247,28 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 
 	var ops []struct {
 		method, path string
-		op           cliquet.APIOperation
+		op           openapi.Operation
 	}
-	add := func(method, path string, op cliquet.APIOperation) {
+	add := func(method, path string, op openapi.Operation) {
 		kind := "plural"
 		if path == d.objectPath {
 			kind = "object"
-			op.Parameters = append([]cliquet.APIParameter{id}, op.Parameters...)
+			op.Parameters = append([]openapi.Parameter{id}, op.Parameters...)
 		}
 		op.OperationID = strings.ToLower(method) + "_" + d.name + "_" + kind
 		op.Tags, op.Anonymous = tags, anonymous
 		ops = append(ops, struct {
 			method, path string
-			op           cliquet.APIOperation
+			op           openapi.Operation
 		}{method, path, op})
 	}
 	for _, m := range d.plural {
 		switch m {
 		case http.MethodGet:
-			listing := cliquet.APIOperation{
+			listing := openapi.Operation{
 				Summary:    "List " + what + ", filtered, sorted and paginated.",
 				Parameters: withHeaders(listParams, fields, ifMatch, ifNoneMatch),
-				Responses: map[int]cliquet.APIResponse{
+				Responses: map[int]openapi.Response{
 					200: {Schema: list(listItem), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified, protocol.HeaderNextPage}},
 					304: {Description: "Not modified (If-None-Match).", Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
 				},
@@ -280,31 +280,31 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 				}
 			}
 			add(http.MethodGet, d.pluralPath, listing)
-			add(http.MethodHead, d.pluralPath, cliquet.APIOperation{
+			add(http.MethodHead, d.pluralPath, openapi.Operation{
 				Summary:    "Count " + what + " (Total-Objects) without listing them.",
 				Parameters: withHeaders(filterParams, ifMatch, ifNoneMatch),
-				Responses: map[int]cliquet.APIResponse{
+				Responses: map[int]openapi.Response{
 					200: {Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified, protocol.HeaderTotalObjects, protocol.HeaderTotalRecords}},
 					304: {Description: "Not modified (If-None-Match).", Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
 				},
 				Errors: []int{400, 401, 403, 406, 410, 412},
 			})
 		case http.MethodPost:
-			add(http.MethodPost, d.pluralPath, cliquet.APIOperation{
+			add(http.MethodPost, d.pluralPath, openapi.Operation{
 				Summary:     "Create a " + d.name + "; an id given in data makes the creation idempotent.",
-				Parameters:  []cliquet.APIParameter{ifMatch, ifNoneMatch},
+				Parameters:  []openapi.Parameter{ifMatch, ifNoneMatch},
 				RequestBody: envelope(dataRef), RequestMediaTypes: bodyTypes,
-				Responses: map[int]cliquet.APIResponse{
+				Responses: map[int]openapi.Response{
 					201: {Description: "Created.", Schema: one(), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
 					200: {Description: "An object with this id exists: it is returned unchanged.", Schema: one(), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
 				},
 				Errors: []int{400, 401, 403, 406, 409, 412, 413, 415},
 			})
 		case http.MethodDelete:
-			add(http.MethodDelete, d.pluralPath, cliquet.APIOperation{
+			add(http.MethodDelete, d.pluralPath, openapi.Operation{
 				Summary:    "Delete " + what + " matching the filters (a page at a time).",
 				Parameters: withHeaders(listParams, ifMatch),
-				Responses: map[int]cliquet.APIResponse{
+				Responses: map[int]openapi.Response{
 					200: {Description: "The tombstones of the deleted objects.", Schema: list(tombRef),
 						Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified, protocol.HeaderNextPage}},
 				},
@@ -316,48 +316,48 @@ func (d *apiDescription) DescribeAPI(doc *cliquet.APIDoc) error {
 		switch m {
 		case http.MethodGet:
 			for _, method := range []string{http.MethodGet, http.MethodHead} {
-				ok := cliquet.APIResponse{Schema: read(), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}}
+				ok := openapi.Response{Schema: read(), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}}
 				if method == http.MethodHead {
 					ok.Schema = nil
 				}
-				add(method, d.objectPath, cliquet.APIOperation{
+				add(method, d.objectPath, openapi.Operation{
 					Summary:    "Read a " + d.name + ".",
-					Parameters: []cliquet.APIParameter{fields, ifMatch, ifNoneMatch},
-					Responses: map[int]cliquet.APIResponse{200: ok,
+					Parameters: []openapi.Parameter{fields, ifMatch, ifNoneMatch},
+					Responses: map[int]openapi.Response{200: ok,
 						304: {Description: "Not modified (If-None-Match).", Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}}},
 					Errors: []int{400, 401, 403, 404, 406, 412},
 				})
 			}
 		case http.MethodPut:
-			add(http.MethodPut, d.objectPath, cliquet.APIOperation{
+			add(http.MethodPut, d.objectPath, openapi.Operation{
 				Summary:     "Create or replace a " + d.name + ".",
-				Parameters:  []cliquet.APIParameter{ifMatch, ifNoneMatch},
+				Parameters:  []openapi.Parameter{ifMatch, ifNoneMatch},
 				RequestBody: envelope(dataRef), RequestMediaTypes: bodyTypes,
-				Responses: map[int]cliquet.APIResponse{
+				Responses: map[int]openapi.Response{
 					200: {Description: "Replaced.", Schema: one(), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
 					201: {Description: "Created.", Schema: one(), Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
 				},
 				Errors: []int{400, 401, 403, 406, 409, 412, 413, 415},
 			})
 		case http.MethodPatch:
-			add(http.MethodPatch, d.objectPath, cliquet.APIOperation{
+			add(http.MethodPatch, d.objectPath, openapi.Operation{
 				Summary: "Modify a " + d.name + " (merge, JSON Merge Patch or JSON Patch).",
-				Parameters: []cliquet.APIParameter{ifMatch, ifNoneMatch, {Name: protocol.HeaderResponseBehavior, In: "header",
+				Parameters: []openapi.Parameter{ifMatch, ifNoneMatch, {Name: protocol.HeaderResponseBehavior, In: "header",
 					Description: "full (default): the whole object; light: the fields sent; diff: the fields that changed.",
 					Schema:      map[string]any{"type": "string", "enum": []string{"full", "light", "diff"}}}},
 				RequestBody:       envelope(patchData),
 				RequestMediaTypes: []string{protocol.MediaJSON, protocol.MediaMergePatch, protocol.MediaJSONPatch},
 				RequestSchemas:    map[string]any{protocol.MediaMergePatch: mergeEnvelope, protocol.MediaJSONPatch: jsonPatch},
-				Responses: map[int]cliquet.APIResponse{
+				Responses: map[int]openapi.Response{
 					200: {Schema: patched, Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
 				},
 				Errors: []int{400, 401, 403, 404, 406, 409, 412, 413, 415},
 			})
 		case http.MethodDelete:
-			add(http.MethodDelete, d.objectPath, cliquet.APIOperation{
+			add(http.MethodDelete, d.objectPath, openapi.Operation{
 				Summary:    "Delete a " + d.name + ", leaving a tombstone.",
-				Parameters: []cliquet.APIParameter{ifMatch},
-				Responses: map[int]cliquet.APIResponse{
+				Parameters: []openapi.Parameter{ifMatch},
+				Responses: map[int]openapi.Response{
 					200: {Schema: map[string]any{"type": "object", "required": []string{"data"}, "properties": map[string]any{"data": tombRef}},
 						Headers: []string{protocol.HeaderETag, protocol.HeaderLastModified}},
 				},
@@ -429,7 +429,7 @@ func anyStrings(v any) []string {
 // describeFeed adds the change feed to the list operation op: the text/event-stream body
 // of its 200, whose events' data are of the schema <name>.change, the Last-Event-ID
 // header and the 429 of the per-user limit.
-func (d *apiDescription) describeFeed(doc *cliquet.APIDoc, op *cliquet.APIOperation, item any) error {
+func (d *apiDescription) describeFeed(doc *openapi.Doc, op *openapi.Operation, item any) error {
 	change, err := doc.AddSchema(d.name+".change", map[string]any{
 		"type":        "object",
 		"description": "The data of one event of a change feed (text/event-stream); the event id is the object's last_modified.",
@@ -448,7 +448,7 @@ func (d *apiDescription) describeFeed(doc *cliquet.APIDoc, op *cliquet.APIOperat
 	op.Description = "Change feed events: `id: <last_modified>`, `data: <JSON of schema " + d.name + ".change>`; " +
 		"the stream ends with `event: error` whose data is the JSON error body (429 errno 117: reconnect with " +
 		"Last-Event-ID; 503 errno 201: retry, as the event's retry field says; 401, 403, 404: access lost)."
-	op.Parameters = append(op.Parameters, cliquet.APIParameter{Name: "Last-Event-ID", In: "header",
+	op.Parameters = append(op.Parameters, openapi.Parameter{Name: "Last-Event-ID", In: "header",
 		Description: "Change feed only: replay the changes after this timestamp (the id of the last event received) before the live ones.",
 		Schema:      map[string]any{"type": "string", "pattern": `^([0-9]+|"[0-9]+")$`}})
 	ok := op.Responses[200]

@@ -9,6 +9,7 @@ import (
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/authn"
 	"github.com/cliquet-go/cliquet/events"
+	"github.com/cliquet-go/cliquet/openapi"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/resource"
 )
@@ -40,10 +41,10 @@ func registerExtras(app *cliquet.App, bookmarks *resource.Resource[Bookmark], lo
 	}, events.ForResources("bookmark"), events.ForActions(events.ActionCreate))
 
 	app.Router.Get(statsPath, stats(bookmarks))
-	app.DescribeRoute(http.MethodGet, statsPath, cliquet.APIOperation{
+	app.DescribeRoute(http.MethodGet, statsPath, openapi.Operation{
 		Summary: "Count the bookmarks of the authenticated user.",
 		Tags:    []string{"stats"},
-		Responses: map[int]cliquet.APIResponse{http.StatusOK: {Schema: map[string]any{
+		Responses: map[int]openapi.Response{http.StatusOK: {Schema: map[string]any{
 			"type":       "object",
 			"properties": map[string]any{"bookmarks": map[string]any{"type": "integer", "minimum": 0}},
 			"required":   []string{"bookmarks"},

@@ -23,6 +23,7 @@ import (
 	"github.com/cliquet-go/cliquet/cliquetcmd"
 	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/events"
+	"github.com/cliquet-go/cliquet/openapi"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
 )
@@ -84,7 +85,7 @@ var gamePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]*$`)
 // describeScoreRoutes documents the score views in the OpenAPI document (GET /v1/__api__);
 // without it they are listed as "Undocumented route".
 func describeScoreRoutes(app *cliquet.App) {
-	game := cliquet.APIParameter{Name: "game", In: "path", Description: "The game name.",
+	game := openapi.Parameter{Name: "game", In: "path", Description: "The game name.",
 		Schema: map[string]any{"type": "string", "pattern": gamePattern.String()}}
 	stored := map[string]any{
 		"type": "object",
@@ -95,25 +96,25 @@ func describeScoreRoutes(app *cliquet.App) {
 		},
 		"required": []string{"id", "last_modified", "score"},
 	}
-	app.DescribeRoute(http.MethodPut, scorePath, cliquet.APIOperation{
+	app.DescribeRoute(http.MethodPut, scorePath, openapi.Operation{
 		OperationID: "put_score",
 		Summary:     "Submit a score; the best one of the authenticated user is kept.",
 		Tags:        []string{"scores"},
-		Parameters:  []cliquet.APIParameter{game},
+		Parameters:  []openapi.Parameter{game},
 		RequestBody: map[string]any{
 			"type":       "object",
 			"properties": map[string]any{"score": map[string]any{"type": "integer"}},
 			"required":   []string{"score"},
 		},
-		Responses: map[int]cliquet.APIResponse{http.StatusOK: {Description: "The best score, new or kept.", Schema: stored}},
+		Responses: map[int]openapi.Response{http.StatusOK: {Description: "The best score, new or kept.", Schema: stored}},
 		Errors:    []int{http.StatusBadRequest, http.StatusUnauthorized},
 	})
-	app.DescribeRoute(http.MethodGet, scorePath, cliquet.APIOperation{
+	app.DescribeRoute(http.MethodGet, scorePath, openapi.Operation{
 		OperationID: "get_score",
 		Summary:     "Read the best score of the authenticated user.",
 		Tags:        []string{"scores"},
-		Parameters:  []cliquet.APIParameter{game},
-		Responses:   map[int]cliquet.APIResponse{http.StatusOK: {Schema: stored}},
+		Parameters:  []openapi.Parameter{game},
+		Responses:   map[int]openapi.Response{http.StatusOK: {Schema: stored}},
 		Errors:      []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusNotFound},
 	})
 }
