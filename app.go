@@ -38,12 +38,8 @@ type App struct {
 	// disabled, which is valid: a nil *monitoring.Metrics discards everything, so views may
 	// record their own metrics without checking.
 	Metrics *monitoring.Metrics
-	// Router is the sub-router mounted under Prefix; resource.Register mounts routes on it.
-	// Routes added to it are also added to the router given to Initialize, under Prefix,
-	// so that a request is routed in one pass instead of two, with the same precedence
-	// between routes; chi.Walk, Match and Find see them relative to Prefix. Add versioned
-	// routes here rather than on the root router under Prefix: a root route there turns
-	// the copies off, and one added after them competes with them by chi's precedence.
+	// Router is the chi sub-router mounted under Prefix; resource.Register mounts routes on
+	// it, and so should custom versioned views (patterns relative to the prefix, "/scores").
 	// Like any chi router that has routes, it refuses Use: add middleware with With or
 	// Group.
 	Router chi.Router

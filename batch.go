@@ -159,6 +159,9 @@ func buildSubresponse(req *http.Request, res *bufferedWriter) subresponse {
 		Body:    "",
 	}
 	for k, v := range res.header {
+		if k == "Etag" { // Go's canonical form; the protocol (and Kinto's clients) spell it ETag
+			k = protocol.HeaderETag
+		}
 		out.Headers[k] = strings.Join(v, ", ")
 	}
 	if req.Method == http.MethodHead {

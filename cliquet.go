@@ -163,8 +163,7 @@ func Initialize(router chi.Router, cfg Config) (app *App, err error) {
 	sub.NotFound(a.notFound)
 	sub.MethodNotAllowed(a.methodNotAllowed)
 	router.Mount(a.Prefix, sub)
-	// Routes added to a.Router are also added to router under the prefix (router.go).
-	a.Router = newVersionedRouter(sub, router, a.Prefix)
+	a.Router = sub
 	a.mountUtilityViews(a.Router) // GET and HEAD of hello, heartbeats, version (hello.go)
 	a.Router.Post(BatchPath, a.batchHandler())
 	a.Router.Get(APIPath, a.serveOpenAPI) // the generated OpenAPI document (openapi.go)

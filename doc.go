@@ -19,19 +19,35 @@
 //  4. Serve [App.Handler] with net/http, and run [Migrate] from a separate command to
 //     create or upgrade the database schemas.
 //
-// # Middleware
+// # Packages
 //
-// Every middleware is a plain func(http.Handler) http.Handler that also works without chi:
-// [middleware.Recover], [middleware.RetryAfter], [middleware.SecurityHeaders], [middleware.Vary], [middleware.CORS], [middleware.Backoff], [middleware.Deprecation],
-// [middleware.ReadOnly], [middleware.MaxBodySize], [middleware.DefaultCacheControl], [Authentication] and [Transaction].
-// Initialize installs them in that order, configured from the settings.
+// The root holds the application: [App], [Config], [Initialize], the utility views, the
+// batch endpoint, the unit of work ([Transaction]) and the commands ([Migrate],
+// [PurgeTombstones]). The rest lives in small packages it wires together:
+//
+//   - resource: the Cliquet resource protocol (CRUD views, filters, pagination, sync,
+//     permissions, nested resources);
+//   - authn: authentication policies and the request's identity;
+//   - events: resource events and their listeners (events/redislistener for Redis);
+//   - middleware: the protocol middleware that needs no App (Recover, CORS, Backoff, ...);
+//   - openapi: the OpenAPI document;
+//   - storage, cache, permission: the backend contracts and their implementations;
+//   - protocol, config, monitoring: errors and headers, settings, logs and metrics.
+//
+// Every middleware is a plain func(http.Handler) http.Handler that also works without chi.
+// Initialize installs, outermost first: the request logger and metrics, recovery
+// ([middleware.Recover], [middleware.RetryAfter]), [middleware.SecurityHeaders],
+// [middleware.Vary], [middleware.CORS], [middleware.Backoff], [middleware.Deprecation],
+// [middleware.ReadOnly], [middleware.MaxBodySize], [middleware.DefaultCacheControl],
+// authentication, the event collection and [Transaction], configured from the settings.
 //
 // # Authentication
 //
-// Policies implement [authn.Authenticator] and are tried in the order of multiauth.policies; the
-// first that recognises the request wins and the user id is prefixed with the policy name
-// ("basicauth:2f7a…"). The built-in [authn.BasicAuth] needs userid_hmac_secret. A request with
-// invalid credentials is anonymous; views that need a user answer [authn.ErrUnauthorized].
+// Policies implement [authn.Authenticator] and are tried in the order of
+// multiauth.policies; the first that recognises the request wins and the user id is
+// prefixed with the policy name ("basicauth:2f7a…"). The built-in [authn.BasicAuth] needs
+// userid_hmac_secret. A request with invalid credentials is anonymous; views that need a
+// user answer [authn.ErrUnauthorized].
 //
 // # Redirects and errors
 //

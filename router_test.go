@@ -40,65 +40,7 @@ func serveRoute(t *testing.T, app *App, method, path string) (*httptest.Response
 	return w, got
 }
 
-// TestRouterOnePass: a route added to App.Router is reached in one routing pass of the root
-// router (one pattern, the full path), whichever way it was added; a router mounted on
-// App.Router adds its own pass, as a mount does.
-func TestRouterOnePass(t *testing.T) {
-	app := newApp(t, nil, Config{})
-	app.Router.Get("/things/{id}", patternsView("get"))
-	app.Router.MethodFunc(http.MethodPut, "/things/{id}", patternsView("put"))
-	app.Router.Handle("PATCH /things/{id}", patternsView("patch"))
-	app.Router.HandleFunc("/any", patternsView("any"))
-	app.Router.With(func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("X-With", "yes")
-			next.ServeHTTP(w, r)
-		})
-	}).Get("/with", patternsView("with"))
-	app.Router.Group(func(r chi.Router) { r.Delete("/grouped/{id}", patternsView("group")) })
-	app.Router.Route("/nested", func(r chi.Router) { r.Get("/{id}", patternsView("nested")) })
-
-	cases := []struct {
-		method, path, view string
-		patterns           []string
-	}{
-		{http.MethodGet, "/v1/things/a", "get", []string{"/v1/things/{id}"}},
-		{http.MethodPut, "/v1/things/a", "put", []string{"/v1/things/{id}"}},
-		{http.MethodPatch, "/v1/things/a", "patch", []string{"/v1/things/{id}"}},
-		{http.MethodPost, "/v1/any", "any", []string{"/v1/any"}},
-		{http.MethodGet, "/v1/with", "with", []string{"/v1/with"}},
-		{http.MethodDelete, "/v1/grouped/a", "group", []string{"/v1/grouped/{id}"}},
-		{http.MethodGet, "/v1/nested/a", "nested", []string{"/v1/nested/*", "/{id}"}},
-	}
-	for _, c := range cases {
-		w, got := serveRoute(t, app, c.method, c.path)
-		if w.Code != http.StatusOK {
-			t.Errorf("%s %s: status %d: %s", c.method, c.path, w.Code, w.Body)
-			continue
-		}
-		if got.View != c.view || !slices.Equal(got.Patterns, c.patterns) {
-			t.Errorf("%s %s: view %q patterns %q, want %q %q", c.method, c.path, got.View, got.Patterns, c.view, c.patterns)
-		}
-		if c.view != "any" && got.ID != "" && got.ID != "a" {
-			t.Errorf("%s %s: id %q, want a", c.method, c.path, got.ID)
-		}
-	}
-	if w, _ := serveRoute(t, app, http.MethodGet, "/v1/with"); w.Header().Get("X-With") != "yes" {
-		t.Errorf("GET /v1/with: the With middleware did not run: %v", w.Header())
-	}
-	// The utility views are routed in one pass too.
-	w := httptest.NewRecorder()
-	var patterns []string
-	app.Router.Get("/probe", func(w http.ResponseWriter, r *http.Request) {
-		patterns = chi.RouteContext(r.Context()).RoutePatterns
-	})
-	app.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/probe", nil))
-	if !slices.Equal(patterns, []string{"/v1/probe"}) {
-		t.Errorf("GET /v1/probe: patterns %q", patterns)
-	}
-}
-
-// TestRouterPrecedence: the root's copies keep chi's precedence between the routes of
+// TestRouterPrecedence: App.Router keeps chi's precedence between the routes of
 // App.Router, whatever their order: a static segment beats a parameter, a parameter beats a
 // wildcard.
 func TestRouterPrecedence(t *testing.T) {
@@ -121,8 +63,7 @@ func TestRouterPrecedence(t *testing.T) {
 	}
 }
 
-// TestRouterFallthrough: requests that match no copy on the root still reach the
-// sub-router's answers: 405 with the Allow header of the route, 404 for unknown paths (the
+// TestRouterFallthrough: requests that match no route get the sub-router's answers: 405 with the Allow header of the route, 404 for unknown paths (the
 // App's or a custom NotFound set on App.Router), and the bare prefix.
 func TestRouterFallthrough(t *testing.T) {
 	app := newApp(t, nil, Config{})
@@ -190,8 +131,8 @@ func TestRouterWalk(t *testing.T) {
 
 func teapot(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }
 
-// Mounting or routing on "/" of App.Router, which chi accepts on a sub-router, adds no copy
-// (the prefix's own mount covers it) and serves through the mount.
+// Mounting or routing on "/" of App.Router, which chi accepts on a sub-router, serves
+// through the prefix's mount.
 func TestRouterMountAtSlash(t *testing.T) {
 	for name, add := range map[string]func(*App){
 		"Mount": func(app *App) {
@@ -214,10 +155,9 @@ func TestRouterMountAtSlash(t *testing.T) {
 	}
 }
 
-// Once the root router has a route of its own under the prefix, App.Router stops copying:
-// the root's route keeps the precedence it had over the mount, for the same path and
-// method as for a path its parameter matches.
-func TestRouterStopsCopyingNextToRootRoutes(t *testing.T) {
+// A route of the root router under the prefix keeps its precedence over the mount, for the
+// same path and method as for a path its parameter matches.
+func TestRouterRootRoutesBeatTheMount(t *testing.T) {
 	app := newApp(t, nil, Config{})
 	app.root.Get("/v1/things", teapot)
 	app.root.Get("/v1/p/{x}", teapot)
@@ -237,8 +177,7 @@ func TestRouterStopsCopyingNextToRootRoutes(t *testing.T) {
 	}
 }
 
-// With's middlewares wrap a handler once, whatever tree serves it; Route refuses a nil
-// function as chi does.
+// With's middlewares wrap a handler once; Route refuses a nil function as chi does.
 func TestRouterWithBuildsOnce(t *testing.T) {
 	app := newApp(t, nil, Config{})
 	built := 0

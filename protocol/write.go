@@ -118,12 +118,9 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 
 // WriteRawJSON writes an already encoded JSON body.
 func WriteRawJSON(w http.ResponseWriter, status int, body []byte) {
-	// As Header.Set under the canonical keys, with one allocation for both values; each
-	// key gets its own full-capacity sub-slice, so that an Add copies it.
 	h := w.Header()
-	values := []string{ContentTypeJSON, strconv.Itoa(len(body))}
-	h["Content-Type"] = values[0:1:1]
-	h["Content-Length"] = values[1:2:2]
+	h.Set("Content-Type", ContentTypeJSON)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	if status != http.StatusNotModified && status != http.StatusNoContent {
 		w.Write(body) //nolint:errcheck // the client went away; nothing to do

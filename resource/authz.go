@@ -41,8 +41,6 @@ type target struct {
 	ancestors  []storage.Object
 	lv         levels
 	rights     rights
-	// timestamp holds the ETag and Last-Modified values of the response (setTimestampIn).
-	timestamp [2]string
 
 	// A list's page, read with the authorization data when the storage backend can
 	// (jointLister): pageOpts asks for it (without the grant's filters), page and pageTS hold

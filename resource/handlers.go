@@ -118,7 +118,7 @@ func (rs *core) writeOne(w http.ResponseWriter, status int, obj storage.Object, 
 		buf = append(append(buf, `,"permissions":`...), p...)
 	}
 	buf = append(buf, '}')
-	writeSmallJSON(w, status, buf, rs.jsonType)
+	writeSmallJSON(w, status, buf)
 	rs.bodies.put(b, buf)
 }
 
@@ -128,19 +128,14 @@ func (rs *core) writeOne(w http.ResponseWriter, status int, obj storage.Object, 
 const smallBody = 2048
 
 // writeSmallJSON writes a JSON response (not for HEAD). A small body leaves Content-Length
-// to net/http, which sets the same value on the wire: the protocol's headers of a response
-// are then 8 (X-Request-Id, Cache-Control, Content-Security-Policy, X-Content-Type-Options,
-// Vary, ETag, Last-Modified, Content-Type), which a small Go map holds, and the ninth would
-// grow the header map here and again in net/http's copy of it. A larger body keeps an explicit Content-Length, so that net/http does not chunk it.
-//
-// contentType is the header's value, [protocol.ContentTypeJSON] in a slice that responses
-// share (see core.jsonType).
-func writeSmallJSON(w http.ResponseWriter, status int, body []byte, contentType []string) {
+// to net/http, which sets the same value on the wire and keeps the header map small; a
+// larger body gets an explicit Content-Length, so that net/http does not chunk it.
+func writeSmallJSON(w http.ResponseWriter, status int, body []byte) {
 	if len(body) > smallBody {
 		protocol.WriteRawJSON(w, status, body)
 		return
 	}
-	w.Header()["Content-Type"] = contentType
+	w.Header().Set("Content-Type", protocol.ContentTypeJSON)
 	w.WriteHeader(status)
 	w.Write(body) //nolint:errcheck // the client went away; nothing to do
 }
@@ -559,7 +554,7 @@ func (rs *Resource[T]) getObject(w http.ResponseWriter, r *http.Request) error {
 	}
 	obj := *found
 	h := w.Header()
-	setTimestampIn(h, obj.LastModified, &t.timestamp)
+	setTimestamp(h, obj.LastModified)
 	rs.cacheHeaders(h, r)
 	middleware.ExposeHeaders(w, exposeObject...)
 	if pre.notModified(obj.LastModified) {

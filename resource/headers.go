@@ -89,28 +89,15 @@ func modifiedMeanwhile(current int64, existing *storage.Object) error {
 	return e
 }
 
-// setTimestamp sets ETag and Last-Modified for ts (epoch milliseconds). ETag is stored under
-// its exact spelling, as the protocol writes it, rather than Go's canonical "Etag" (which
-// Header.Set would use); Header.Get("ETag") does not find it, so readers of the map use the
-// key "ETag" (clients of a real connection see the canonical key as usual).
-func setTimestamp(h http.Header, ts int64) { setTimestampIn(h, ts, new([2]string)) }
-
-// setTimestampIn is setTimestamp with the two header values held in values (a target's
-// array, allocated anyway), which spares an allocation.
-func setTimestampIn(h http.Header, ts int64, values *[2]string) {
-	delete(h, "Etag") // an "Etag" set by someone else (Header.Del with the canonical key)
-	// Both values are cut from one string, and both keys get a full-capacity sub-slice of
-	// one array (an Add copies it): one allocation for the values instead of two.
-	var stack [64]byte
+// setTimestamp sets ETag (the quoted timestamp) and Last-Modified for ts (epoch
+// milliseconds).
+func setTimestamp(h http.Header, ts int64) {
+	var stack [24]byte
 	b := append(stack[:0], '"')
 	b = strconv.AppendInt(b, ts, 10)
 	b = append(b, '"')
-	etagLen := len(b)
-	b = time.UnixMilli(ts).UTC().AppendFormat(b, http.TimeFormat)
-	both := string(b)
-	values[0], values[1] = both[:etagLen], both[etagLen:]
-	h[protocol.HeaderETag] = values[0:1:1]
-	h[protocol.HeaderLastModified] = values[1:2:2]
+	h.Set(protocol.HeaderETag, string(b))
+	h.Set(protocol.HeaderLastModified, time.UnixMilli(ts).UTC().Format(http.TimeFormat))
 }
 
 // acceptsJSON reports whether the Accept header allows a JSON response.

@@ -63,10 +63,6 @@ type core struct {
 	changes feedSettings // the change feed (feed.go)
 
 	bodies bodies // response buffers (handlers.go)
-	// jsonType is the Content-Type value of the JSON responses, one slice for all of them
-	// (net/http copies header values and never writes them); its length is its capacity,
-	// so that a Header.Add copies it instead of appending in place.
-	jsonType []string
 }
 
 // Name returns the resource name.
@@ -117,7 +113,6 @@ func Register[T any](app *cliquet.App, spec Spec[T]) (*Resource[T], error) {
 		return nil, fmt.Errorf("resource: invalid name %q: want ^[a-zA-Z][a-zA-Z0-9_]*$", spec.Name)
 	}
 	rs := &Resource[T]{process: spec.Process}
-	rs.jsonType = []string{protocol.ContentTypeJSON}
 	var zero T
 	_, rs.isObject = any(zero).(Object)
 	rs.name = spec.Name

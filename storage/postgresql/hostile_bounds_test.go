@@ -34,13 +34,8 @@ type boundsReply struct {
 	raw    string
 }
 
-// etag is the ETag header, which the toolkit stores under its exact (non-canonical) key.
-func (r boundsReply) etag() string {
-	if v := r.header["ETag"]; len(v) > 0 {
-		return v[0]
-	}
-	return r.etag()
-}
+// etag is the ETag header.
+func (r boundsReply) etag() string { return r.header.Get("ETag") }
 
 func (r boundsReply) errno() int { n, _ := r.body["errno"].(float64); return int(n) }
 
