@@ -57,7 +57,7 @@ type batchOptions struct {
 
 func newBatchServer(t testing.TB, opts batchOptions) *batchServer {
 	t.Helper()
-	values := map[string]string{"userid_hmac_secret": batchSecret}
+	values := map[string]string{"userid_hmac_secret": batchSecret, "project_name": "myapp", "project_version": "1.0.0"}
 	for k, v := range opts.settings {
 		values[k] = v
 	}
@@ -67,14 +67,10 @@ func newBatchServer(t testing.TB, opts batchOptions) *batchServer {
 	if opts.router == nil {
 		opts.router = chi.NewRouter()
 	}
-	app, err := cliquet.Initialize(opts.router, cliquet.Config{
-		Settings:       config.MustFromMap(values, config.Options{Env: []string{}}),
-		ProjectName:    "myapp",
-		ProjectVersion: "1.0.0",
+	app, err := cliquet.TryAppOn(opts.router, values, cliquet.Config{
 		Storage:        opts.store,
 		Permission:     opts.perms,
 		Authenticators: opts.authn,
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -8,10 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/cliquet-go/cliquet"
-	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/resource"
 	"github.com/cliquet-go/cliquet/storage/memory"
 )
@@ -21,18 +18,11 @@ import (
 // backends are the memory ones, as in the load harness (bench/serve.go).
 func newBenchHandler(b *testing.B, level slog.Level) http.Handler {
 	b.Helper()
-	settings := map[string]string{"userid_hmac_secret": "bench", "cache_backend": "memory", "permission_backend": "memory"}
-	app, err := cliquet.Initialize(chi.NewRouter(), cliquet.Config{
-		Settings:       config.MustFromMap(settings, config.Options{Env: []string{}}),
-		ProjectName:    "bench",
-		ProjectVersion: "1.0.0",
-		Storage:        memory.New(nil),
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: level})),
+	settings := map[string]string{"project_name": "bench", "project_version": "1.0.0", "cache_backend": "memory", "permission_backend": "memory"}
+	app := cliquet.NewApp(b, settings, cliquet.Config{
+		Storage: memory.New(nil),
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: level})),
 	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { app.Close() })
 	if _, err := resource.Register(app, resource.Spec[resource.Object]{Name: "note"}); err != nil {
 		b.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,51 +18,12 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cliquet-go/cliquet/authn"
-	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/middleware"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/permission/memory"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
 )
-
-const testSecret = "test-secret"
-
-// newApp initialises an app on a fresh chi router with the given settings (on top of a
-// test baseline), ignoring the process environment unless env is given.
-func newApp(t *testing.T, values map[string]string, cfg Config, env ...string) *App {
-	t.Helper()
-	app, err := tryApp(values, cfg, env...)
-	if err != nil {
-		t.Fatalf("Initialize: %v", err)
-	}
-	t.Cleanup(func() { app.Close() })
-	return app
-}
-
-func tryApp(values map[string]string, cfg Config, env ...string) (*App, error) {
-	base := map[string]string{
-		"project_name":       "myproject",
-		"project_version":    "1.2.3",
-		"userid_hmac_secret": testSecret,
-		"storage_backend":    "",
-	}
-	for k, v := range values {
-		base[k] = v
-	}
-	if env == nil {
-		env = []string{}
-	}
-	s, err := config.FromMap(base, config.Options{Env: env})
-	if err != nil {
-		return nil, err
-	}
-	cfg.Settings = s
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	return Initialize(chi.NewRouter(), cfg)
-}
 
 type response struct {
 	*http.Response

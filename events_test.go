@@ -22,7 +22,6 @@ import (
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/authn"
-	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/events"
 	_ "github.com/cliquet-go/cliquet/events/redislistener" // the "redis" listener
 	"github.com/cliquet-go/cliquet/internal/testenv"
@@ -48,16 +47,11 @@ func newEventsApp(values map[string]string) (*cliquet.App, error) {
 
 // newEventsAppLogging is newEventsApp with its logs written to w.
 func newEventsAppLogging(values map[string]string, w io.Writer) (*cliquet.App, error) {
-	base := map[string]string{"userid_hmac_secret": "events-secret", "storage_backend": "memory"}
+	base := map[string]string{"storage_backend": "memory"}
 	for k, v := range values {
 		base[k] = v
 	}
-	app, err := cliquet.Initialize(chi.NewRouter(), cliquet.Config{
-		Settings:       config.MustFromMap(base, config.Options{Env: []string{}}),
-		ProjectName:    "events",
-		ProjectVersion: "1.0.0",
-		Logger:         slog.New(slog.NewTextHandler(w, nil)),
-	})
+	app, err := cliquet.TryApp(base, cliquet.Config{Logger: slog.New(slog.NewTextHandler(w, nil))})
 	if err != nil {
 		return nil, err
 	}

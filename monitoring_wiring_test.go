@@ -23,7 +23,6 @@ import (
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/authn"
-	"github.com/cliquet-go/cliquet/config"
 	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
@@ -49,18 +48,13 @@ func tryWiringApp(values map[string]string, cfg cliquet.Config) (*cliquet.App, e
 		"project_version":    "1.5.0",
 		"userid_hmac_secret": wiringSecret,
 	}
+	if cfg.Storage == nil {
+		base["storage_backend"] = "memory" // a storage given in cfg is named "custom"
+	}
 	for k, v := range values {
 		base[k] = v
 	}
-	s, err := config.FromMap(base, config.Options{Env: []string{}})
-	if err != nil {
-		return nil, err
-	}
-	cfg.Settings = s
-	if cfg.Logger == nil && cfg.LogOutput == nil {
-		cfg.LogOutput = io.Discard
-	}
-	return cliquet.Initialize(chi.NewRouter(), cfg)
+	return cliquet.TryApp(base, cfg)
 }
 
 func wiringServe(h http.Handler, method, target string, header ...string) *httptest.ResponseRecorder {

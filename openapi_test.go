@@ -66,7 +66,8 @@ func newAPIApp(t *testing.T, extra map[string]string) *cliquet.App {
 	t.Helper()
 	values := map[string]string{
 		"project_name":              "apitest",
-		"userid_hmac_secret":        "secret",
+		"project_version":           "1.3.4",
+		"storage_backend":           "memory",
 		"multiauth.policies":        "basicauth token",
 		"http_scheme":               "https",
 		"http_host":                 "api.example.com",
@@ -78,16 +79,7 @@ func newAPIApp(t *testing.T, extra map[string]string) *cliquet.App {
 	for k, v := range extra {
 		values[k] = v
 	}
-	app, err := cliquet.Initialize(chi.NewRouter(), cliquet.Config{
-		Settings:       config.MustFromMap(values, config.Options{Env: []string{}}),
-		ProjectVersion: "1.3.4",
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Authenticators: []authn.Authenticator{tokenAuth{}, plainAuth{}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { app.Close() })
+	app := cliquet.NewApp(t, values, cliquet.Config{Authenticators: []authn.Authenticator{tokenAuth{}, plainAuth{}}})
 	if _, err := resource.Register(app, resource.Spec[apiNote]{Name: "note"}); err != nil {
 		t.Fatal(err)
 	}
