@@ -123,4 +123,3 @@ func TestWriteSmallJSONSendsContentLength(t *testing.T) {
 		}
 	}
 }
-
