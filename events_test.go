@@ -130,7 +130,7 @@ func call(t *testing.T, app *cliquet.App, want int, method, path, body string) [
 	return rec.Body.Bytes()
 }
 
-func TestAddResourceEvent(t *testing.T) {
+func TestRecord(t *testing.T) {
 	app := eventsApp(t, nil)
 	var got []events.Event
 	app.Subscribe(events.ResourceChanged, func(_ context.Context, e events.Event) error {
@@ -153,10 +153,10 @@ func TestAddResourceEvent(t *testing.T) {
 		t.Errorf("second event %+v", got[1])
 	}
 	if events.Record(context.Background(), events.Event{Action: events.ActionRead, ResourceName: "thing"}) {
-		t.Error("AddResourceEvent outside a request reported success")
+		t.Error("Record outside a request reported success")
 	}
 	if events.Wanted(context.Background(), events.ActionRead) {
-		t.Error("WantsEvents outside a request")
+		t.Error("Wanted outside a request")
 	}
 }
 

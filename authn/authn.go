@@ -36,7 +36,7 @@ type Authenticator interface {
 // it is announced in the hello view's "capabilities" mapping while it is in the chain, under
 // its lower-cased Name, as {"description": ..., "url": ..., extra...} (as kinto.core's
 // authentication plugins announce themselves; Kinto's web admin offers the login methods it
-// finds there). A capability of the same id registered with [App.AddCapability] wins.
+// finds there). A capability of the same id registered with cliquet.App.AddCapability wins.
 // [BasicAuth] implements it.
 type CapabilityDescriber interface {
 	Capability() (description, url string, extra map[string]any)
