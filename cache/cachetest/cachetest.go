@@ -45,7 +45,7 @@ type Harness interface {
 	// returns share one server (one store, database or Redis database), so that a key set
 	// through a backend with prefix "p_" is visible as "p_key" through a backend whose prefix
 	// is the empty string. A backend may map the empty prefix to a default namespace of its
-	// own (the Redis backend does), so the suite only checks that backends opened with the
+	// own (the Redis backend does), so the suite only checks that backends returned for the
 	// empty prefix share their keys. The schema, if any, must already be initialized. The suite
 	// flushes (for non-empty prefixes) and closes each backend when the subtest ends.
 	New(ctx context.Context, t *testing.T, prefix string) cache.Backend
