@@ -3,10 +3,14 @@ package resource
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"reflect"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,9 +96,12 @@ func sameOrder(want, got *keyOrder, top bool) bool {
 
 // FuzzListQuery checks the querystring parser of plural endpoints (filters, _sort, _limit,
 // _token, _fields) on a schemaless and a schema'd resource: it never panics, every error is
-// a *protocol.Error 400 errno 107, and what it accepts is fit for every backend (field names
-// and string values valid UTF-8 without NUL, a positive limit). Without -fuzz it runs the
-// seeds.
+// a *protocol.Error 400 errno 107, what it accepts is fit for every backend (field names
+// and string values valid UTF-8 without NUL, known operators, a positive limit) and bounded
+// (at most one filter per parameter value, at most maxSortFields sort fields plus the
+// implicit last_modified, one pagination rule per sort field), and it round-trips: the
+// querystring written back from what it parsed parses to the same query. Without -fuzz it
+// runs the seeds; scripts/test runs it for a few seconds.
 func FuzzListQuery(f *testing.F) {
 	for _, q := range []string{
 		"", "title=a", "eq_title=a&not_n=1", "lt_n=10&gt_n=1&min_n=2&max_n=9", "in_title=a,b,%22c%22", "exclude_id=x,y",
@@ -129,7 +136,7 @@ func FuzzListQuery(f *testing.F) {
 		for _, rs := range cores {
 			for _, withFields := range []bool{false, true} {
 				r := &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/things", RawQuery: raw}}
-				_, lq, err := rs.listInput(r, withFields)
+				q, lq, err := rs.listInput(r, withFields)
 				if err != nil {
 					var pe *protocol.Error
 					if !errors.As(err, &pe) || pe.Code != http.StatusBadRequest || pe.Errno != protocol.ErrnoInvalidParameters {
@@ -143,6 +150,7 @@ func FuzzListQuery(f *testing.F) {
 				if lq.limit <= 0 || lq.limit > rs.maxFetch {
 					t.Fatalf("%s: ?%s: limit %d", rs.name, raw, lq.limit)
 				}
+				checkListQueryBounds(t, rs, raw, q, lq)
 				check := func(what string, filters []storage.Filter) {
 					for _, fl := range filters {
 						if err := jsoncheck.String(fl.Field); err != nil {
@@ -166,6 +174,17 @@ func FuzzListQuery(f *testing.F) {
 					if err := jsoncheck.String(fl); err != nil {
 						t.Fatalf("%s: ?%s: _fields %q: %v", rs.name, raw, fl, err)
 					}
+				}
+				// Written back, the query parses to itself.
+				back := renderListQuery(t, rs, q, lq).Encode()
+				r = &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/things", RawQuery: back}}
+				_, lq2, err := rs.listInput(r, withFields)
+				if err != nil {
+					t.Fatalf("%s: ?%s parses, but its rendering ?%s fails: %v", rs.name, raw, back, err)
+				}
+				if !sameFilters(lq.filters, lq2.filters) || !reflect.DeepEqual(lq.sort, lq2.sort) || lq.limit != lq2.limit ||
+					!slices.Equal(lq.fields, lq2.fields) || !reflect.DeepEqual(lq.pagination, lq2.pagination) || lq.offset != lq2.offset {
+					t.Fatalf("%s: ?%s parses to %+v, its rendering ?%s to %+v", rs.name, raw, lq, back, lq2)
 				}
 			}
 		}
@@ -194,4 +213,150 @@ func storable(v any) error {
 		}
 	}
 	return nil
+}
+
+// checkListQueryBounds checks that what the parser accepted is bounded by the querystring:
+// at most one filter per parameter value, each with a known operator; at most maxSortFields
+// sort fields plus the implicit last_modified, which is always there; a pagination rule per
+// sort field when a _token is given, none without.
+func checkListQueryBounds(t *testing.T, rs *core, raw string, q url.Values, lq listQuery) {
+	t.Helper()
+	values := 0
+	for _, vs := range q {
+		values += len(vs)
+	}
+	if len(lq.filters) > values {
+		t.Fatalf("%s: ?%s: %d filters from %d parameter values", rs.name, raw, len(lq.filters), values)
+	}
+	for _, fl := range lq.filters {
+		if _, ok := operatorByName[fl.Op.String()]; !ok {
+			t.Fatalf("%s: ?%s: filter %+v has an unknown operator", rs.name, raw, fl)
+		}
+	}
+	if len(lq.sort) == 0 || len(lq.sort) > maxSortFields+1 {
+		t.Fatalf("%s: ?%s: %d sort fields", rs.name, raw, len(lq.sort))
+	}
+	if !slices.ContainsFunc(lq.sort, func(s storage.Sort) bool { return s.Field == "last_modified" }) {
+		t.Fatalf("%s: ?%s: sort %v without last_modified", rs.name, raw, lq.sort)
+	}
+	if q.Get("_token") == "" {
+		if lq.pagination != nil {
+			t.Fatalf("%s: ?%s: pagination rules %v without a _token", rs.name, raw, lq.pagination)
+		}
+		return
+	}
+	if len(lq.pagination) != len(lq.sort) {
+		t.Fatalf("%s: ?%s: %d pagination rules for %d sort fields", rs.name, raw, len(lq.pagination), len(lq.sort))
+	}
+	for i, rule := range lq.pagination {
+		if len(rule) != len(lq.sort)-i {
+			t.Fatalf("%s: ?%s: pagination rule %d has %d filters, want %d", rs.name, raw, i, len(rule), len(lq.sort)-i)
+		}
+	}
+}
+
+// renderListQuery writes lq back as a querystring, the way a client would ask for it: every
+// filter as an operator-prefixed parameter (the _since, _before and _to filters as the
+// last_modified ones they are), the sort fields, the limit, the _fields and the _token of q.
+func renderListQuery(t *testing.T, rs *core, q url.Values, lq listQuery) url.Values {
+	t.Helper()
+	out := url.Values{}
+	jsonText := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatalf("filter value %#v: %v", v, err)
+		}
+		return string(b)
+	}
+	for _, fl := range lq.filters {
+		name := fl.Op.String() + "_" + fl.Field
+		if fl.Op == storage.EQ && !filterPattern.MatchString(fl.Field) && !strings.HasPrefix(fl.Field, "_") {
+			name = fl.Field // a field that reads as an operator prefix needs its eq_
+		}
+		asString := rs.schema.isString(fl.Field)
+		var value string
+		switch fl.Op {
+		case storage.IN, storage.EXCLUDE:
+			var items []string
+			for _, it := range fl.Value.([]any) {
+				if asString {
+					items = append(items, it.(string))
+				} else {
+					// No comma may split an item: outside strings an item has none (it was
+					// one already), inside them it is escaped.
+					items = append(items, strings.ReplaceAll(jsonText(it), ",", `\u002c`))
+				}
+			}
+			value = strings.Join(items, ",")
+		case storage.HAS, storage.CONTAINS, storage.CONTAINS_ANY:
+			value = jsonText(fl.Value)
+		default:
+			if s, ok := fl.Value.(string); ok && (asString || fl.Field == "id") {
+				value = s
+			} else {
+				value = jsonText(fl.Value)
+			}
+		}
+		out.Add(name, value)
+	}
+	sorts := lq.sort
+	if len(sorts) > maxSortFields {
+		sorts = sorts[:maxSortFields] // the last_modified the parser appended
+	}
+	var sortItems []string
+	for _, s := range sorts {
+		if s.Desc {
+			sortItems = append(sortItems, "-"+s.Field)
+		} else {
+			sortItems = append(sortItems, s.Field)
+		}
+	}
+	out.Set("_sort", strings.Join(sortItems, ","))
+	if rs.paginateBy > 0 && lq.limit > rs.paginateBy {
+		out.Set("_limit", "0") // as kinto.core: no limit (0) means storage_max_fetch_size, over paginate_by
+	} else {
+		out.Set("_limit", strconv.Itoa(lq.limit))
+	}
+	if lq.fields != nil {
+		out.Set("_fields", strings.Join(lq.fields[:len(lq.fields)-2], ",")) // without the id and last_modified it appends
+	}
+	if tok := q.Get("_token"); tok != "" {
+		out.Set("_token", tok)
+	}
+	return out
+}
+
+// sameFilters reports whether a and b hold the same filters, in any order (the parser
+// reads the querystring's parameters in map order).
+func sameFilters(a, b []storage.Filter) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	key := func(f storage.Filter) string { return fmt.Sprintf("%q %d %s", f.Field, f.Op, typedText(f.Value)) }
+	a, b = slices.Clone(a), slices.Clone(b)
+	for _, l := range [][]storage.Filter{a, b} {
+		slices.SortFunc(l, func(x, y storage.Filter) int { return strings.Compare(key(x), key(y)) })
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// typedText writes v with the type of every value in it, so that 1 (float64) and 1 (int64)
+// sort apart.
+func typedText(v any) string {
+	switch x := v.(type) {
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = typedText(e)
+		}
+		return "[" + strings.Join(parts, ",") + "]"
+	case map[string]any:
+		keys := slices.Sorted(maps.Keys(x))
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = strconv.Quote(k) + ":" + typedText(x[k])
+		}
+		return "{" + strings.Join(parts, ",") + "}"
+	}
+	return fmt.Sprintf("%T(%#v)", v, v)
 }

@@ -6,6 +6,21 @@
 //
 //	func TestConformance(t *testing.T) { cachetest.Run(t, harness{}) }
 //
+// A backend that cannot fail is proven by one line, with [HarnessFunc]; the backends it
+// returns for different prefixes must share one store:
+//
+//	func TestConformance(t *testing.T) {
+//		store := mycache.New()
+//		cachetest.Run(t, cachetest.HarnessFunc(func(_ context.Context, _ *testing.T, prefix string) cache.Backend { return store.WithPrefix(prefix) }))
+//	}
+//
+// The harness has the shape of those of packages storagetest and permissiontest (New and
+// Broken, taking the context and the test, and the HarnessFunc adapter), except that New
+// also takes the key prefix of the backend it returns (kinto's cache_prefix setting): the
+// suite checks that backends with different prefixes share one store without seeing each
+// other's keys, and gives every subtest a prefix of its own so that subtests never see each
+// other's keys on a shared server.
+//
 // The suite uses short time-to-live values (tens of milliseconds) and sleeps briefly to see
 // them pass, so it runs in about a second.
 package cachetest
@@ -24,22 +39,34 @@ import (
 	"github.com/cliquet-go/cliquet/cache"
 )
 
-// Harness gives the suite backends to test.
+// Harness gives the suite the backends it runs against.
 type Harness interface {
-	// Open returns a backend whose keys are prefixed with prefix. All the backends a harness
-	// opens share one server (one store, database or Redis database), so that a key set
+	// New returns a backend whose keys are prefixed with prefix. All the backends a harness
+	// returns share one server (one store, database or Redis database), so that a key set
 	// through a backend with prefix "p_" is visible as "p_key" through a backend whose prefix
 	// is the empty string. A backend may map the empty prefix to a default namespace of its
-	// own (the Redis backend does), so the suite only checks that backends opened with the
+	// own (the Redis backend does), so the suite only checks that backends returned for the
 	// empty prefix share their keys. The schema, if any, must already be initialized. The suite
 	// flushes (for non-empty prefixes) and closes each backend when the subtest ends.
-	Open(ctx context.Context, t *testing.T, prefix string) cache.Backend
+	New(ctx context.Context, t *testing.T, prefix string) cache.Backend
 	// Broken returns a backend whose every call fails with a *cache.BackendError (for
 	// example one whose server is unreachable, or a closed memory backend), or nil when the
 	// backend cannot fail (the subtests that need it are then skipped).
 	// The suite closes it when the subtest ends.
 	Broken(ctx context.Context, t *testing.T) cache.Backend
 }
+
+// HarnessFunc adapts a constructor of backends that cannot fail: New calls it and Broken
+// returns nil. The backends it returns must share one store, as [Harness.New] says.
+type HarnessFunc func(ctx context.Context, t *testing.T, prefix string) cache.Backend
+
+// New calls f.
+func (f HarnessFunc) New(ctx context.Context, t *testing.T, prefix string) cache.Backend {
+	return f(ctx, t, prefix)
+}
+
+// Broken returns nil.
+func (f HarnessFunc) Broken(context.Context, *testing.T) cache.Backend { return nil }
 
 // Run runs every conformance subtest against the backends of h.
 func Run(t *testing.T, h Harness) {
@@ -75,7 +102,7 @@ func (s *suite) open(t *testing.T, sub string) cache.Backend {
 func (s *suite) openExact(t *testing.T, prefix string) cache.Backend {
 	t.Helper()
 	ctx := context.Background()
-	b := s.h.Open(ctx, t, prefix)
+	b := s.h.New(ctx, t, prefix)
 	if b == nil {
 		t.Fatalf("harness returned a nil backend for prefix %q", prefix)
 	}
@@ -177,7 +204,7 @@ var tests = []test{
 		b := s.open(t, "")
 		m, ok := b.(cache.Migrator)
 		if s.lacks(t, Migrator, ok) {
-			// No schema step: a backend fresh from Open works at once.
+			// No schema step: a backend fresh from New works at once.
 			mustSet(t, b, "foobar", []byte("toto"), long)
 			wantValue(t, b, "foobar", []byte("toto"))
 			return

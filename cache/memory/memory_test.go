@@ -17,7 +17,7 @@ import (
 // harness opens views of one shared store, so that prefixes can be checked across backends.
 type harness struct{ root *memory.Backend }
 
-func (h harness) Open(_ context.Context, _ *testing.T, prefix string) cache.Backend {
+func (h harness) New(_ context.Context, _ *testing.T, prefix string) cache.Backend {
 	return h.root.WithPrefix(prefix)
 }
 

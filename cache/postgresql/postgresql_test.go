@@ -61,7 +61,7 @@ func open(t *testing.T, opts postgresql.Options) *postgresql.Backend {
 
 type harness struct{ url string }
 
-func (h harness) Open(ctx context.Context, t *testing.T, prefix string) cache.Backend {
+func (h harness) New(ctx context.Context, t *testing.T, prefix string) cache.Backend {
 	b, err := postgresql.New(ctx, postgresql.Options{URL: h.url, Prefix: prefix, PoolSize: 10})
 	if err != nil {
 		t.Fatalf("New: %v", err)

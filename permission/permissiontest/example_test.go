@@ -20,3 +20,9 @@ func ExampleRun() {
 	}
 	_ = testConformance // in a _test.go file: func TestConformance(t *testing.T) { ... }
 }
+
+// TestHarnessFuncProvesABackendInOneLine runs the suite through the adapter, as a backend
+// that cannot fail would: the subtests needing a broken backend skip, the others pass.
+func TestHarnessFuncProvesABackendInOneLine(t *testing.T) {
+	permissiontest.Run(t, permissiontest.HarnessFunc(func(context.Context, *testing.T) permission.Backend { return memory.New() }))
+}

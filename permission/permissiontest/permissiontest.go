@@ -4,6 +4,15 @@
 //
 //	func TestConformance(t *testing.T) { permissiontest.Run(t, harness{}) }
 //
+// A backend that cannot fail is proven by one line, with [HarnessFunc]:
+//
+//	func TestConformance(t *testing.T) {
+//		permissiontest.Run(t, permissiontest.HarnessFunc(func(context.Context, *testing.T) permission.Backend { return mybackend.New() }))
+//	}
+//
+// The harness has the shape of those of packages storagetest and cachetest: New and Broken,
+// taking the context and the test, and the HarnessFunc adapter.
+//
 // The subtests port kinto.core's kinto/core/permission/testing.py, keeping its test names in
 // Go form (test_can_add_a_principal_to_a_user → CanAddAPrincipalToAUser), and add cases for
 // wildcard escaping, special characters and concurrent use.
@@ -21,7 +30,7 @@ import (
 	"github.com/cliquet-go/cliquet/permission"
 )
 
-// Harness gives the suite the backends it exercises.
+// Harness gives the suite the backends it runs against.
 type Harness interface {
 	// New returns an empty backend, ready to use (schema initialised). The suite closes it at
 	// the end of the subtest. Subtests run one after another, so New may flush and reuse
@@ -29,11 +38,13 @@ type Harness interface {
 	New(ctx context.Context, t *testing.T) permission.Backend
 	// Broken returns a backend whose every call fails with a *permission.BackendError (for
 	// example one whose server cannot be reached, or a closed memory backend), or nil when the
-	// backend cannot fail (the subtest that needs it is then skipped).
+	// backend cannot fail (the subtest that needs it is then skipped). The suite closes it when
+	// the subtest ends.
 	Broken(ctx context.Context, t *testing.T) permission.Backend
 }
 
-// HarnessFunc adapts a constructor of empty backends that cannot fail (Broken returns nil).
+// HarnessFunc adapts a constructor of empty backends that cannot fail: New calls it and
+// Broken returns nil.
 type HarnessFunc func(ctx context.Context, t *testing.T) permission.Backend
 
 // New calls f.
@@ -60,6 +71,9 @@ func Run(t *testing.T, h Harness) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
 			b := h.New(ctx, t)
+			if b == nil {
+				t.Fatal("Harness.New returned nil")
+			}
 			t.Cleanup(func() {
 				if err := b.Close(); err != nil {
 					t.Errorf("Close: %v", err)

@@ -16,10 +16,10 @@ import (
 
 type harness struct{}
 
-func (harness) New(t *testing.T) storage.Backend { return memory.New(nil) }
+func (harness) New(context.Context, *testing.T) storage.Backend { return memory.New(nil) }
 
 // Broken returns a closed backend: every call fails with a *storage.BackendError.
-func (harness) Broken(t *testing.T) storage.Backend {
+func (harness) Broken(_ context.Context, t *testing.T) storage.Backend {
 	b := memory.New(nil)
 	if err := b.Close(); err != nil {
 		t.Fatal(err)

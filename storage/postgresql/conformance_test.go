@@ -16,21 +16,21 @@ type harness struct {
 	writeWorkers int // Options.WriteWorkers
 }
 
-func (h harness) New(t *testing.T) storage.Backend {
+func (h harness) New(ctx context.Context, t *testing.T) storage.Backend {
 	b := newTestBackend(t, Options{URL: h.url, WriteWorkers: h.writeWorkers})
-	if err := b.Flush(context.Background()); err != nil {
+	if err := b.Flush(ctx); err != nil {
 		t.Fatalf("Flush: %v", err)
 	}
 	return b
 }
 
-// Broken returns a backend pointed at a closed port, with a short pool timeout.
 // Lacks declares that the PostgreSQL backend implements every optional interface: the suite
 // fails if one is missing.
 func (harness) Lacks() []storagetest.Capability { return nil }
 
-func (h harness) Broken(t *testing.T) storage.Backend {
-	b, err := New(context.Background(), Options{URL: "postgres://postgres@" + testenv.FreeAddr(t) + "/nowhere?sslmode=disable",
+// Broken returns a backend pointed at a closed port, with a short pool timeout.
+func (h harness) Broken(ctx context.Context, t *testing.T) storage.Backend {
+	b, err := New(ctx, Options{URL: "postgres://postgres@" + testenv.FreeAddr(t) + "/nowhere?sslmode=disable",
 		PoolTimeout: 300 * time.Millisecond, WriteWorkers: h.writeWorkers})
 	if err != nil {
 		t.Fatal(err)

@@ -18,16 +18,16 @@ type harness struct {
 	root string
 }
 
-func (h harness) New(t *testing.T) storage.Backend {
-	b, err := redis.New(context.Background(), redis.Options{URL: h.url, Prefix: testenv.UniquePrefix(t, h.root), PoolSize: 60})
+func (h harness) New(ctx context.Context, t *testing.T) storage.Backend {
+	b, err := redis.New(ctx, redis.Options{URL: h.url, Prefix: testenv.UniquePrefix(t, h.root), PoolSize: 60})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
-func (h harness) Broken(t *testing.T) storage.Backend {
-	b, err := redis.New(context.Background(), redis.Options{
+func (h harness) Broken(ctx context.Context, t *testing.T) storage.Backend {
+	b, err := redis.New(ctx, redis.Options{
 		URL:         "redis://" + testenv.FreeAddr(t) + "/3",
 		DialTimeout: 100 * time.Millisecond, PoolTimeout: 100 * time.Millisecond, MaxRetries: -1, DialerRetries: 1,
 	})

@@ -232,7 +232,7 @@ var notifyTests = []subtest{
 		if _, ok := e.b.(storage.Notifier); e.lacks(Notifier, ok) {
 			return
 		}
-		broken := e.h.Broken(e.T)
+		broken := e.h.Broken(e.ctx, e.T)
 		if broken == nil {
 			return // the backend cannot fail
 		}

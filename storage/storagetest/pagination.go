@@ -319,12 +319,12 @@ var optionalTests = []subtest{
 
 // testBackendErrorIsRaisedAnywhere ports test_backend_error_is_raised_anywhere.
 func testBackendErrorIsRaisedAnywhere(t *testing.T, h Harness) {
-	b := h.Broken(t)
+	ctx := context.Background()
+	b := h.Broken(ctx, t)
 	if b == nil {
 		t.Skip("the harness has no broken backend (Harness.Broken returned nil)")
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	ctx := context.Background()
 	calls := map[string]func() error{
 		"Timestamp": func() error { _, err := b.Timestamp(ctx, scope); return err },
 		"Create":    func() error { _, err := b.Create(ctx, scope, storage.Object{}); return err },

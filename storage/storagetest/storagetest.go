@@ -8,18 +8,25 @@
 //
 // # Plugging a backend in
 //
-// Write a [Harness] in the backend's _test.go file and call Run from one test function:
+// A backend that cannot fail (one living in memory) is proven by one line in its _test.go
+// file, with [HarnessFunc]:
+//
+//	func TestConformance(t *testing.T) {
+//		storagetest.Run(t, storagetest.HarnessFunc(func(context.Context, *testing.T) storage.Backend { return mybackend.New() }))
+//	}
+//
+// Other backends write a [Harness] and call Run from one test function:
 //
 //	type harness struct{ dsn string }
 //
 //	// New returns a fresh backend holding no data: open it, then empty it (Flush, TRUNCATE,
 //	// FLUSHDB on a dedicated database or key prefix...). The suite closes it when the subtest
 //	// ends, so New must not return a backend shared with other subtests.
-//	func (h harness) New(t *testing.T) storage.Backend { ... }
+//	func (h harness) New(ctx context.Context, t *testing.T) storage.Backend { ... }
 //
 //	// Broken returns a backend whose every call fails with a *storage.BackendError (for
-//	// example one pointed at a closed port), or nil when the backend cannot fail (memory).
-//	func (h harness) Broken(t *testing.T) storage.Backend { ... }
+//	// example one pointed at a closed port), or nil when the backend cannot fail.
+//	func (h harness) Broken(ctx context.Context, t *testing.T) storage.Backend { ... }
 //
 //	func TestConformance(t *testing.T) {
 //		dsn := os.Getenv("CLIQUET_TEST_POSTGRES_DSN")
@@ -31,6 +38,10 @@
 //		}
 //		storagetest.Run(t, harness{dsn: dsn})
 //	}
+//
+// The harnesses of packages cachetest and permissiontest have the same shape (New and Broken,
+// taking the context and the test; cachetest's New also takes a key prefix), and the same
+// HarnessFunc adapter.
 //
 // Subtests run one after the other (never in parallel), each on the backend returned by its own
 // call to New; New therefore may reuse one database as long as it empties it. A harness may also
@@ -92,15 +103,26 @@ import (
 	"github.com/cliquet-go/cliquet/storage"
 )
 
-// Harness provides the backends the suite runs against.
+// Harness gives the suite the backends it runs against.
 type Harness interface {
 	// New returns a new backend holding no data at all (no objects, tombstones or
 	// timestamps). The suite closes it when the subtest ends.
-	New(t *testing.T) storage.Backend
+	New(ctx context.Context, t *testing.T) storage.Backend
 	// Broken returns a backend whose every method fails with an error satisfying
-	// errors.As(err, new(*storage.BackendError)), or nil when the backend cannot fail.
-	Broken(t *testing.T) storage.Backend
+	// errors.As(err, new(*storage.BackendError)), or nil when the backend cannot fail (the
+	// subtests that need it are then skipped). The suite closes it when the subtest ends.
+	Broken(ctx context.Context, t *testing.T) storage.Backend
 }
+
+// HarnessFunc adapts a constructor of empty backends that cannot fail: New calls it and
+// Broken returns nil.
+type HarnessFunc func(ctx context.Context, t *testing.T) storage.Backend
+
+// New calls f.
+func (f HarnessFunc) New(ctx context.Context, t *testing.T) storage.Backend { return f(ctx, t) }
+
+// Broken returns nil.
+func (f HarnessFunc) Broken(context.Context, *testing.T) storage.Backend { return nil }
 
 // Options tune the suite for one backend.
 type Options struct {
@@ -174,12 +196,13 @@ func Run(t *testing.T, h Harness) {
 					if reason, ok := opts.Skip[g.name+"/"+st.name]; ok {
 						t.Skip(reason)
 					}
-					b := h.New(t)
+					ctx := context.Background()
+					b := h.New(ctx, t)
 					if b == nil {
 						t.Fatal("Harness.New returned nil")
 					}
 					t.Cleanup(func() { _ = b.Close() })
-					st.fn(&env{T: t, ctx: context.Background(), b: b, h: h, opts: opts})
+					st.fn(&env{T: t, ctx: ctx, b: b, h: h, opts: opts})
 				})
 			}
 		})

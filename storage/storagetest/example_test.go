@@ -1,0 +1,28 @@
+package storagetest_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/cliquet-go/cliquet/storage"
+	"github.com/cliquet-go/cliquet/storage/memory"
+	"github.com/cliquet-go/cliquet/storage/storagetest"
+)
+
+// A backend package runs the suite from a one-line test. Backends that cannot fail use
+// HarnessFunc; the others implement Harness, whose Broken method returns a backend whose
+// calls all fail (an unreachable server, a closed pool).
+func ExampleRun() {
+	testConformance := func(t *testing.T) {
+		storagetest.Run(t, storagetest.HarnessFunc(func(context.Context, *testing.T) storage.Backend {
+			return memory.New(nil)
+		}))
+	}
+	_ = testConformance // in a _test.go file: func TestConformance(t *testing.T) { ... }
+}
+
+// TestHarnessFuncProvesABackendInOneLine runs the suite through the adapter, as a backend
+// that cannot fail would: the subtests needing a broken backend skip, the others pass.
+func TestHarnessFuncProvesABackendInOneLine(t *testing.T) {
+	storagetest.Run(t, storagetest.HarnessFunc(func(context.Context, *testing.T) storage.Backend { return memory.New(nil) }))
+}
