@@ -17,6 +17,7 @@ import (
 	jsonpatch "github.com/evanphx/json-patch/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/internal/finalwrite"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
@@ -280,7 +281,7 @@ func deltaStart(filters []storage.Filter) int64 {
 }
 
 // finalWrite marks ctx for a handler's storage write as the request's final one
-// (storage.WithFinalWrite): within a unit of work that allows it (cliquet.Transaction,
+// (finalwrite.Mark): within a unit of work that allows it (cliquet.Transaction,
 // outside a batch and without before-commit listeners), and when it is the unit's first
 // write, the backend may commit it on its own instead of holding its locks until the
 // request's COMMIT. Only writes after which nothing can fail the request qualify: the
@@ -292,7 +293,7 @@ func (rs *core) finalWrite(ctx context.Context) context.Context {
 	if rs.share != nil {
 		return ctx
 	}
-	return storage.WithFinalWrite(ctx)
+	return finalwrite.Mark(ctx)
 }
 
 // aclJournal is the permission journal of cliquet.JournalPermission, told the state of an
@@ -318,7 +319,7 @@ func (rs *core) writeWithACL(r *http.Request, t *target, id string, b *body, wri
 		obj, err := write(rs.finalWrite(ctx))
 		return obj, nil, err
 	}
-	if final := storage.WithFinalWrite(ctx); t.newID != "" && storage.FinalWriteAllowed(final) {
+	if final := finalwrite.Mark(ctx); t.newID != "" && finalwrite.Allowed(final) {
 		if uri := t.uris.object(id); t.rights.acesOf == uri {
 			if k, ok := rs.share.backend.(aclJournal); ok {
 				k.KnownACL(ctx, uri, t.rights.aces) // read with the authorization data
