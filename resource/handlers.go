@@ -652,7 +652,7 @@ func (rs *Resource[T]) putObject(w http.ResponseWriter, r *http.Request) error {
 	status := http.StatusOK
 	stored, perms, err := rs.writeWithACL(r, t, id, b, func(wctx context.Context) (storage.Object, error) {
 		if existing != nil {
-			stored, err := rs.store.Update(wctx, scope, obj, conditionIf(pre.ifMatch || b.data == nil, *existing)...)
+			stored, err := rs.store.Update(wctx, scope, obj, conditionIf(pre.ifMatch || b.data == nil, *existing))
 			if errors.Is(err, storage.ErrModified) {
 				return stored, rs.staleWrite(ctx, scope, id, g.hideExisting)
 			}
@@ -669,7 +669,7 @@ func (rs *Resource[T]) putObject(w http.ResponseWriter, r *http.Request) error {
 			if ue.Existing.ID != "" { // else already deleted again: the upsert creates
 				existing, status = &ue.Existing, http.StatusOK
 			}
-			stored, err = rs.store.Update(ctx, scope, obj)
+			stored, err = rs.store.Update(ctx, scope, obj, storage.Condition{})
 		}
 		return stored, err
 	})
@@ -952,7 +952,7 @@ func (rs *Resource[T]) deleteObject(w http.ResponseWriter, r *http.Request) erro
 		forced = 0
 	}
 	// With If-Match, delete only the object the precondition was checked on.
-	tomb, err := rs.store.Delete(rs.finalWrite(ctx), scope, id, forced, conditionIf(pre.ifMatch, existing)...)
+	tomb, err := rs.store.Delete(rs.finalWrite(ctx), scope, id, forced, conditionIf(pre.ifMatch, existing))
 	if errors.Is(err, storage.ErrModified) {
 		return rs.staleWrite(ctx, scope, id, false)
 	} else if errors.Is(err, storage.ErrNotFound) {

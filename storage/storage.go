@@ -205,20 +205,20 @@ type Backend interface {
 	// Update replaces the object with id o.ID, creating it when missing (upsert). A
 	// o.LastModified greater than the stored one is kept; otherwise a fresh timestamp is set.
 	//
-	// With a [Condition] (only cond[0] is used; the zero Condition means none) Update is a
+	// With a non-zero [Condition] (the zero Condition means none) Update is a
 	// compare-and-swap: it replaces the object only if a live object with id o.ID currently
 	// has exactly cond.LastModified as its timestamp, atomically with that check, and never
 	// creates one. Otherwise it writes nothing (the collection timestamp does not move) and
 	// returns an error matching [ErrModified], also when the object was deleted or never
 	// existed.
-	Update(ctx context.Context, s Scope, o Object, cond ...Condition) (Object, error)
+	Update(ctx context.Context, s Scope, o Object, cond Condition) (Object, error)
 	// Delete turns a live object into a tombstone and returns it, or ErrNotFound. A
 	// lastModified greater than the object's timestamp is used as the tombstone's timestamp.
 	//
-	// With a [Condition] it deletes only if the live object currently has exactly
+	// With a non-zero [Condition] (the zero Condition means none) it deletes only if the live object currently has exactly
 	// cond.LastModified as its timestamp; otherwise it writes nothing and returns an error
 	// matching [ErrModified] (not ErrNotFound, even when no live object has the id).
-	Delete(ctx context.Context, s Scope, id string, lastModified int64, cond ...Condition) (Object, error)
+	Delete(ctx context.Context, s Scope, id string, lastModified int64, cond Condition) (Object, error)
 	// DeleteAll deletes the live objects selected by opt (IncludeDeleted is ignored) and
 	// returns their tombstones, in opt.Sort order.
 	DeleteAll(ctx context.Context, s Scope, opt ListOptions) ([]Object, error)
@@ -256,6 +256,7 @@ type Backend interface {
 // Condition is the precondition of a conditional write (compare-and-swap): see
 // [Backend.Update] and [Backend.Delete]. The resource layer passes the timestamp of the
 // object it read, so that a read-modify-write never overwrites a write made in between.
+// The zero Condition means no condition: the write is unconditional.
 type Condition struct {
 	// LastModified is the timestamp the live object must have at the time of the write.
 	// 0 (or a negative value) means no condition.
@@ -277,15 +278,6 @@ func KeptForced(lm int64, now time.Time) int64 {
 		return 0
 	}
 	return lm
-}
-
-// FirstCondition returns cond[0], or the zero Condition (no condition) when cond is empty.
-// Backends use it to read the variadic argument of Update and Delete.
-func FirstCondition(cond []Condition) Condition {
-	if len(cond) == 0 || cond[0].LastModified < 0 {
-		return Condition{}
-	}
-	return cond[0]
 }
 
 // Transactor is implemented by backends that can group calls into one atomic unit
