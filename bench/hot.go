@@ -224,8 +224,9 @@ func poll(ctx context.Context, c *client, user string, done *atomic.Bool, limit 
 }
 
 // hotSQL runs writers executing stmt directly over pgxpool, spread round-robin over parents.
-// With clock true the statement is the backend's clock-and-insert statement and timestamps
-// are checked for collisions; otherwise it is the raw INSERT.
+// With clock true the statement is the bare baseline's clock-and-insert (clockCreateSQL, the
+// work of the backend's create) and timestamps are checked for collisions; otherwise it is
+// the raw INSERT.
 func hotSQL(ctx context.Context, pool *pgxpool.Pool, name string, writers int, d time.Duration, parents []string, clock bool) hotResult {
 	var mu sync.Mutex
 	var acks []ack
@@ -244,7 +245,7 @@ func hotSQL(ctx context.Context, pool *pgxpool.Pool, name string, writers int, d
 				_, err := pool.Exec(ctx, rawInsertSQL, resourceName, parents[coll], id, data)
 				return err
 			}
-			lm, _, err := clockCreate(ctx, pool, parents[coll], id, data)
+			lm, _, err := clockCreate(ctx, pool, resourceName, parents[coll], id, data)
 			if err != nil {
 				return err
 			}

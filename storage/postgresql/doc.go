@@ -150,7 +150,7 @@
 //
 // When the data sent holds no top-level "id", "last_modified" or "deleted" (what a resource
 // sends), Create and Update return the data sent instead of having PostgreSQL render the
-// stored jsonb back; [WriteStatements] returns these statements.
+// stored jsonb back.
 //
 // Failures of the server or of the
 // pool (including the pool timeout) are returned as *storage.BackendError; the pool reopens
