@@ -14,6 +14,7 @@ import (
 
 	"github.com/cliquet-go/cliquet/cache"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/ctxkey"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
@@ -373,7 +374,7 @@ func (c *requestContext) Value(key any) any {
 		return c
 	case appKey:
 		return c.app
-	case protocol.ErrorWriterKey{}:
+	case ctxkey.ErrorWriter{}: // protocol.ErrorWriterFrom's key
 		return c.app.errors
 	case identityKey:
 		if c.hasID {
