@@ -360,14 +360,23 @@ type rssLine struct {
 }
 
 // exampleRSS builds and starts examples/bookmarks (memory backends) and measures its idle RSS.
+// pkg is built in the directory of the cliquet module (bench's replacement of it), so that a
+// path such as ./examples/bookmarks names the package there and the build uses that
+// module's requirements, whatever bench's own go.mod lists.
 func exampleRSS(ctx context.Context, pkg string) (rssLine, error) {
+	root, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "github.com/cliquet-go/cliquet").Output()
+	if err != nil {
+		return rssLine{}, fmt.Errorf("locate the cliquet module: %v", err)
+	}
 	dir, err := os.MkdirTemp("", "bench-example")
 	if err != nil {
 		return rssLine{}, err
 	}
 	defer os.RemoveAll(dir)
 	bin := dir + "/bookmarks"
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+	build.Dir = strings.TrimSpace(string(root))
+	if out, err := build.CombinedOutput(); err != nil {
 		return rssLine{}, fmt.Errorf("go build %s: %v: %s", pkg, err, out)
 	}
 	cmd := exec.CommandContext(ctx, bin, "--listen", "127.0.0.1:0")
