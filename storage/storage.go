@@ -215,9 +215,10 @@ type Backend interface {
 	// Delete turns a live object into a tombstone and returns it, or ErrNotFound. A
 	// lastModified greater than the object's timestamp is used as the tombstone's timestamp.
 	//
-	// With a non-zero [Condition] (the zero Condition means none) it deletes only if the live object currently has exactly
-	// cond.LastModified as its timestamp; otherwise it writes nothing and returns an error
-	// matching [ErrModified] (not ErrNotFound, even when no live object has the id).
+	// With a non-zero [Condition] (the zero Condition means none) it deletes only if the
+	// live object currently has exactly cond.LastModified as its timestamp; otherwise it
+	// writes nothing and returns an error matching [ErrModified] (not ErrNotFound, even when
+	// no live object has the id).
 	Delete(ctx context.Context, s Scope, id string, lastModified int64, cond Condition) (Object, error)
 	// DeleteAll deletes the live objects selected by opt (IncludeDeleted is ignored) and
 	// returns their tombstones, in opt.Sort order.
