@@ -644,9 +644,9 @@ func (s *txStore) Create(ctx context.Context, sc storage.Scope, o storage.Object
 	return s.Backend.Create(ctx, sc, o)
 }
 
-func (s *txStore) Update(ctx context.Context, sc storage.Scope, o storage.Object, cond ...storage.Condition) (storage.Object, error) {
+func (s *txStore) Update(ctx context.Context, sc storage.Scope, o storage.Object, cond storage.Condition) (storage.Object, error) {
 	s.write(ctx)
-	return s.Backend.Update(ctx, sc, o, cond...)
+	return s.Backend.Update(ctx, sc, o, cond)
 }
 
 type txRecorder struct{ s *txStore }

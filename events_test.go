@@ -71,7 +71,7 @@ func putView(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, scope := r.Context(), scopeOf(r, name)
 		data, _ := io.ReadAll(r.Body)
-		obj, err := cliquet.StorageFrom(ctx).Update(ctx, scope, storage.Object{ID: chi.URLParam(r, "id"), Data: data})
+		obj, err := cliquet.StorageFrom(ctx).Update(ctx, scope, storage.Object{ID: chi.URLParam(r, "id"), Data: data}, storage.Condition{})
 		if err != nil {
 			protocol.WriteError(w, r, err)
 			return
@@ -99,7 +99,7 @@ func readView(name string) http.HandlerFunc {
 func deleteView(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, scope := r.Context(), scopeOf(r, name)
-		tomb, err := cliquet.StorageFrom(ctx).Delete(ctx, scope, chi.URLParam(r, "id"), 0)
+		tomb, err := cliquet.StorageFrom(ctx).Delete(ctx, scope, chi.URLParam(r, "id"), 0, storage.Condition{})
 		if err != nil {
 			protocol.WriteError(w, r, err)
 			return

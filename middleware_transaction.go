@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/cliquet-go/cliquet/internal/finalwrite"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
 )
@@ -15,7 +16,7 @@ type txKey struct{}
 // txState is what the Transaction middleware shares with the code inside its unit of work.
 type txState struct {
 	veto      bool        // roll back whatever the status (see vetoCommit)
-	denyFinal func()      // withdraws storage.AllowFinalWrite (see RequireTransaction)
+	denyFinal func()      // withdraws finalwrite.Allow (see RequireTransaction)
 	journal   permJournal // the unit's permission changes, undone on rollback (permission_journal.go)
 }
 
@@ -58,10 +59,11 @@ func InTransaction(ctx context.Context) bool {
 
 // RequireTransaction makes the unit of work of ctx (see [Transaction]) a real transaction
 // until the end of the request: no write of the request runs in autocommit mode, even one
-// marked with storage.WithFinalWrite. Code inside the unit that may still fail the request
-// after its handler wrote calls it before the handler runs: the batch view (its
-// sub-requests share the unit) and the delivery of ResourceRead and ResourceChanged events
-// (a failing listener rolls the write back) do. It does nothing outside a unit of work.
+// that a resource handler marks as the request's final write (see [Transaction]). Code
+// inside the unit that may still fail the request after its handler wrote calls it before
+// the handler runs: the batch view (its sub-requests share the unit) and the delivery of
+// ResourceRead and ResourceChanged events (a failing listener rolls the write back) do. It
+// does nothing outside a unit of work.
 func RequireTransaction(ctx context.Context) {
 	if st, ok := ctx.Value(txKey{}).(*txState); ok && st.denyFinal != nil {
 		st.denyFinal()
@@ -77,11 +79,12 @@ func RequireTransaction(ctx context.Context) {
 // a panic (re-raised after the rollback), rolls the unit back. 4xx responses commit, as in
 // Cliquet, unless a failed ResourceChanged listener vetoed the commit (events.go).
 //
-// The unit allows a final write (storage.AllowFinalWrite): a handler whose last write is its
-// only one, with nothing after it that can fail, may mark it with storage.WithFinalWrite and
-// the backend then runs it in autocommit mode, so that the collection's clock row is not
-// held locked across the COMMIT round trip. [RequireTransaction] withdraws that permission;
-// the batch view and the before-commit event delivery call it.
+// The unit allows a final write: a resource handler whose last write is its only one, with
+// nothing after it that can fail, marks it as final (through a context mark internal to
+// the module), and a backend that honours the mark (storage/postgresql) then runs it in
+// autocommit mode, so that the collection's clock row is not held locked across the COMMIT
+// round trip. [RequireTransaction] withdraws that permission; the batch view and the
+// before-commit event delivery call it.
 //
 // Permission changes are part of the unit when the permission backend is wrapped by
 // [JournalPermission] (Initialize does it for App.Permission): a rollback, including after
@@ -105,7 +108,7 @@ func Transaction(store storage.Backend) func(http.Handler) http.Handler {
 			}
 			st := &txState{}
 			ctx, tx := txr.Begin(context.WithValue(r.Context(), txKey{}, st))
-			ctx, st.denyFinal = storage.AllowFinalWrite(ctx)
+			ctx, st.denyFinal = finalwrite.Allow(ctx)
 			bw := &bufferedWriter{header: w.Header().Clone()}
 			done := false
 			defer func() {

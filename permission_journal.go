@@ -24,7 +24,7 @@ import (
 // newest first; when it commits, the records are dropped. This is compensation, not
 // isolation: a concurrent request may read the changes before they are undone.
 //
-// Final writes (storage.WithFinalWrite) are autocommitted and cannot be rolled back, so a
+// Final writes (finalwrite.Mark) are autocommitted and cannot be rolled back, so a
 // request must not change permissions after one: undoing the ACL of an object that stays
 // stored would break their consistency. A permission change may come before the final
 // write: the resource handlers save the ACL of a created object first, then create the

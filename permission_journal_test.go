@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cliquet-go/cliquet/internal/finalwrite"
 	"github.com/cliquet-go/cliquet/permission"
 	permmemory "github.com/cliquet-go/cliquet/permission/memory"
-	"github.com/cliquet-go/cliquet/storage"
 )
 
 // opaque hides every method of its backend but those of permission.Backend (no optional
@@ -39,7 +39,7 @@ func (failingReplace) ReplaceObjectPermissions(context.Context, string, permissi
 func inUnit() (context.Context, *txState) {
 	st := &txState{}
 	ctx := context.WithValue(context.Background(), txKey{}, st)
-	ctx, st.denyFinal = storage.AllowFinalWrite(ctx)
+	ctx, st.denyFinal = finalwrite.Allow(ctx)
 	return ctx, st
 }
 
@@ -277,9 +277,9 @@ func TestPermissionJournal(t *testing.T) {
 		inner := permmemory.New()
 		b := JournalPermission(inner)
 		ctx, st := inUnit()
-		final := storage.WithFinalWrite(ctx)
+		final := finalwrite.Mark(ctx)
 		b.AddPrincipalToACE(ctx, "/a/1", "read", "bob")
-		if !storage.FinalWriteAllowed(final) {
+		if !finalwrite.Allowed(final) {
 			t.Error("a permission change withdrew the final write that follows it")
 		}
 		if !RollbackUnit(ctx) || !st.veto {

@@ -19,7 +19,7 @@ func tombstoneIn(t *testing.T, store storage.Backend, s storage.Scope) storage.O
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := store.Delete(ctx, s, o.ID, 0)
+	d, err := store.Delete(ctx, s, o.ID, 0, storage.Condition{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cliquet-go/cliquet/storage/postgresql"
@@ -421,29 +422,64 @@ func (m *memBare) createMany(_ context.Context, parent string, data [][]byte) ([
 
 func (m *memBare) close() {}
 
-// --- PostgreSQL: the same statements over pgxpool -----------------------------------------
+// --- PostgreSQL: the same operations in hand-written SQL over pgxpool ----------------------
 
-// writeSQL holds storage/postgresql's own write statements, so that the bare baseline and the
-// hot-collection SQL loop run exactly what the backend runs.
-var writeSQL = postgresql.WriteStatements()
+// The bare baseline's write statements, written by hand against storage/postgresql's schema
+// (its tables timestamps and objects) for the data the scenarios send: new ids, no forced
+// timestamp, no protocol keys in the data. They do the work of the backend's writes: bump
+// the collection clock (unique, increasing timestamps) and its live counter, announce the
+// change on the backend's channel in its format (the backend announces by default), and
+// store the object as jsonb beside its text as sent. The scopes are short, so the
+// announcement always names them.
+const (
+	// clockCreateSQL creates object $3 holding $4 (JSON text) in collection ($1, $2) and
+	// returns its timestamp; no row, and nothing written, when the collection has no clock
+	// row yet (newClockSQL creates it).
+	clockCreateSQL = `WITH clock AS (
+	UPDATE timestamps AS t SET last_modified = GREATEST(t.last_modified + 1, floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint),
+		live = t.live + 1
+	WHERE t.resource_name = $1 AND t.parent_id = $2
+	RETURNING t.last_modified, pg_notify('` + postgresql.NotifyChannel + `', json_build_array(t.last_modified, 'create', $1, $2)::text))
+INSERT INTO objects (resource_name, parent_id, id, last_modified, deleted, data, raw)
+SELECT $1, $2, $3, clock.last_modified, FALSE, $4::jsonb, $4
+FROM clock
+RETURNING last_modified`
 
-// clockCreate creates an object the way storage/postgresql's Create does for a create without
-// a forced timestamp in autocommit mode: CreateNow (the clock and the live counter bumped by
-// a plain UPDATE, then the INSERT), after creating the clock row (NewClock) of a collection
-// that has none yet. The ids are new, so the fallback of a taken id is not needed.
+	// clockUpdateSQL replaces the data of the live object $3 of collection ($1, $2) with $4
+	// (JSON text) and returns its new timestamp; no row, and nothing written, when no live
+	// object has that id.
+	clockUpdateSQL = `WITH clock AS (
+	UPDATE timestamps AS t SET last_modified = GREATEST(t.last_modified + 1, floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+	WHERE t.resource_name = $1 AND t.parent_id = $2 AND EXISTS (SELECT 1 FROM objects
+		WHERE resource_name = $1 AND parent_id = $2 AND id = $3 AND NOT deleted)
+	RETURNING t.last_modified, pg_notify('` + postgresql.NotifyChannel + `', json_build_array(t.last_modified, 'update', $1, $2)::text))
+UPDATE objects AS o SET last_modified = clock.last_modified, data = $4::jsonb, raw = $4
+FROM clock
+WHERE o.resource_name = $1 AND o.parent_id = $2 AND o.id = $3 AND NOT o.deleted
+RETURNING o.last_modified`
+
+	// newClockSQL creates the clock row of collection ($1, $2) at the current time, as the
+	// backend does on a collection's first write; it does nothing when the row exists.
+	newClockSQL = `INSERT INTO timestamps (resource_name, parent_id, last_modified)
+	VALUES ($1, $2, floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint) ON CONFLICT DO NOTHING`
+)
+
+// clockCreate creates object id holding data in collection (res, parent) with
+// clockCreateSQL, after creating the collection's clock row (newClockSQL) when it has none
+// yet. It returns the object's timestamp and its data as stored.
 func clockCreate(ctx context.Context, q interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}, parent, id string, data string) (int64, []byte, error) {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}, res, parent, id string, data string) (int64, []byte, error) {
 	var lm int64
-	err := q.QueryRow(ctx, writeSQL.CreateNow, resourceName, parent, id, 0, data).Scan(&lm)
+	err := q.QueryRow(ctx, clockCreateSQL, res, parent, id, data).Scan(&lm)
 	if errors.Is(err, pgx.ErrNoRows) {
-		var ts int64
-		if err = q.QueryRow(ctx, writeSQL.NewClock, resourceName, parent).Scan(&ts); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		if _, err = q.Exec(ctx, newClockSQL, res, parent); err != nil {
 			return 0, nil, err
 		}
-		err = q.QueryRow(ctx, writeSQL.CreateNow, resourceName, parent, id, 0, data).Scan(&lm)
+		err = q.QueryRow(ctx, clockCreateSQL, res, parent, id, data).Scan(&lm)
 	}
-	return lm, []byte(data), err // the statements store data as sent (it has no protocol keys)
+	return lm, []byte(data), err // stored as sent (it has no protocol keys)
 }
 
 type pgBare struct{ pool *pgxpool.Pool }
@@ -499,7 +535,7 @@ func (p *pgBare) list(ctx context.Context, parent string, q listReq) ([][]byte, 
 
 func (p *pgBare) create(ctx context.Context, parent string, data []byte) ([]byte, int64, error) {
 	id := uuid.NewString()
-	lm, stored, err := clockCreate(ctx, p.pool, parent, id, string(data))
+	lm, stored, err := clockCreate(ctx, p.pool, resourceName, parent, id, string(data))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -527,7 +563,10 @@ func (p *pgBare) patch(ctx context.Context, parent, id string, ifMatch int64, ch
 		data[k] = v
 	}
 	b, _ := json.Marshal(data)
-	if err := p.pool.QueryRow(ctx, writeSQL.Update, resourceName, parent, id, 0, string(b)).Scan(&lm); err != nil {
+	err = p.pool.QueryRow(ctx, clockUpdateSQL, resourceName, parent, id, string(b)).Scan(&lm)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, 0, errNotFound // deleted meanwhile
+	} else if err != nil {
 		return nil, 0, err
 	}
 	return render(id, lm, b), lm, nil
@@ -542,7 +581,7 @@ func (p *pgBare) createMany(ctx context.Context, parent string, data [][]byte) (
 	out := make([][]byte, len(data))
 	for i, d := range data {
 		id := uuid.NewString()
-		lm, stored, err := clockCreate(ctx, tx, parent, id, string(d))
+		lm, stored, err := clockCreate(ctx, tx, resourceName, parent, id, string(d))
 		if err != nil {
 			return nil, err
 		}

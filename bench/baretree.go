@@ -287,7 +287,7 @@ func (h *bareTree) create(w http.ResponseWriter, r *http.Request) {
 	id := uuid.NewString()
 	b := &pgx.Batch{}
 	b.Queue(aceInsertSQL, q.collURI+"/records/"+id, "write", q.uid)
-	b.Queue(writeSQL.CreateNow, "record", q.collURI, id, 0, string(data))
+	b.Queue(clockCreateSQL, "record", q.collURI, id, string(data))
 	br := h.pool.SendBatch(ctx, b)
 	var lm int64
 	_, err = br.Exec()
@@ -298,8 +298,8 @@ func (h *bareTree) create(w http.ResponseWriter, r *http.Request) {
 		err = cerr
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		// No clock row yet for the collection's records: the backend's fallback statement.
-		err = h.pool.QueryRow(ctx, writeSQL.Create, "record", q.collURI, id, 0, string(data)).Scan(&lm)
+		// No clock row yet for the collection's records: create it, then the record.
+		lm, _, err = clockCreate(ctx, h.pool, "record", q.collURI, id, string(data))
 	}
 	if err != nil {
 		httpError(w, http.StatusServiceUnavailable)

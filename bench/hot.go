@@ -224,8 +224,9 @@ func poll(ctx context.Context, c *client, user string, done *atomic.Bool, limit 
 }
 
 // hotSQL runs writers executing stmt directly over pgxpool, spread round-robin over parents.
-// With clock true the statement is the backend's clock-and-insert statement and timestamps
-// are checked for collisions; otherwise it is the raw INSERT.
+// With clock true the statement is the bare baseline's clock-and-insert (clockCreateSQL, the
+// work of the backend's create) and timestamps are checked for collisions; otherwise it is
+// the raw INSERT.
 func hotSQL(ctx context.Context, pool *pgxpool.Pool, name string, writers int, d time.Duration, parents []string, clock bool) hotResult {
 	var mu sync.Mutex
 	var acks []ack
@@ -244,7 +245,7 @@ func hotSQL(ctx context.Context, pool *pgxpool.Pool, name string, writers int, d
 				_, err := pool.Exec(ctx, rawInsertSQL, resourceName, parents[coll], id, data)
 				return err
 			}
-			lm, _, err := clockCreate(ctx, pool, parents[coll], id, data)
+			lm, _, err := clockCreate(ctx, pool, resourceName, parents[coll], id, data)
 			if err != nil {
 				return err
 			}
@@ -359,14 +360,23 @@ type rssLine struct {
 }
 
 // exampleRSS builds and starts examples/bookmarks (memory backends) and measures its idle RSS.
+// pkg is built in the directory of the cliquet module (bench's replacement of it), so that a
+// path such as ./examples/bookmarks names the package there and the build uses that
+// module's requirements, whatever bench's own go.mod lists.
 func exampleRSS(ctx context.Context, pkg string) (rssLine, error) {
+	root, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "github.com/cliquet-go/cliquet").Output()
+	if err != nil {
+		return rssLine{}, fmt.Errorf("locate the cliquet module: %v", err)
+	}
 	dir, err := os.MkdirTemp("", "bench-example")
 	if err != nil {
 		return rssLine{}, err
 	}
 	defer os.RemoveAll(dir)
 	bin := dir + "/bookmarks"
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+	build.Dir = strings.TrimSpace(string(root))
+	if out, err := build.CombinedOutput(); err != nil {
 		return rssLine{}, fmt.Errorf("go build %s: %v: %s", pkg, err, out)
 	}
 	cmd := exec.CommandContext(ctx, bin, "--listen", "127.0.0.1:0")

@@ -4,11 +4,16 @@
 // on 127.0.0.1, and drives them alternately with the same concurrent keep-alive clients.
 // It prints a markdown report (and optionally JSON).
 //
-//	go run ./bench                 # standard scenarios, memory and PostgreSQL (about 2 min)
-//	go run ./bench -all            # + 1k vs 1M scale, hot collection, tree, 60 s soak, idle RSS
-//	go run ./bench -tree -backends '' # the tree family alone (PostgreSQL)
-//	go run ./bench -feed -backends '' # the change feed scenario alone (PostgreSQL)
-//	go run ./bench -h              # every flag
+// It is a module of its own (github.com/cliquet-go/cliquet/bench, using the library of the
+// parent directory), so that it is no part of the library's package graph; run it from the
+// repository's root with go -C bench (file paths given to its flags are then relative to
+// bench/):
+//
+//	go -C bench run .                  # standard scenarios, memory and PostgreSQL (about 2 min)
+//	go -C bench run . -all             # + 1k vs 1M scale, hot collection, tree, 60 s soak, idle RSS
+//	go -C bench run . -tree -backends '' # the tree family alone (PostgreSQL)
+//	go -C bench run . -feed -backends '' # the change feed scenario alone (PostgreSQL)
+//	go -C bench run . -h               # every flag
 //
 // PostgreSQL comes from CLIQUET_BENCH_POSTGRES_DSN, or CLIQUET_TEST_POSTGRES_DSN with the
 // database replaced by benchdb (eval "$(bash scripts/services.sh)" starts it). See
@@ -110,7 +115,7 @@ func parseFlags(args []string) (options, error) {
 	hr := fs.String("hot-runs", strings.Join(hotRunKeys, ","), "runs of the hot-collection scenario: "+strings.Join(hotRunKeys, ","))
 	fs.DurationVar(&o.soak, "soak", 0, "soak the memory app for this long, sampling its heap (0: no soak)")
 	fs.BoolVar(&o.rss, "rss", false, "measure idle RSS of the apps and of the example")
-	fs.StringVar(&o.example, "example", o.example, "package of the example app for the RSS measurement")
+	fs.StringVar(&o.example, "example", o.example, "package of the example app for the RSS measurement, relative to the cliquet module's directory")
 	fs.BoolVar(&o.feed, "feed", false, "run the change feed scenario on PostgreSQL: two web heads, 1,000 streams, 100 writes/s (use -backends '' to run it alone)")
 	fs.IntVar(&o.feedStreams, "feed-streams", o.feedStreams, "streams of the change feed scenario, spread over both heads and the users")
 	fs.IntVar(&o.feedUsers, "feed-users", o.feedUsers, "users (collections) of the change feed scenario")

@@ -223,7 +223,7 @@ func TestRunPurge(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, err := store.Delete(ctx, scope, o.ID, 0)
+		d, err := store.Delete(ctx, scope, o.ID, 0, storage.Condition{})
 		if err != nil {
 			t.Fatal(err)
 		}

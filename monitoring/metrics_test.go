@@ -280,10 +280,10 @@ func (f *fakeStorage) GetMany(_ context.Context, keys []storage.Key) ([]storage.
 	f.calls = append(f.calls, "get_many")
 	return make([]storage.Object, len(keys)), nil
 }
-func (f *fakeStorage) Update(_ context.Context, _ storage.Scope, o storage.Object, _ ...storage.Condition) (storage.Object, error) {
+func (f *fakeStorage) Update(_ context.Context, _ storage.Scope, o storage.Object, _ storage.Condition) (storage.Object, error) {
 	return o, nil
 }
-func (f *fakeStorage) Delete(context.Context, storage.Scope, string, int64, ...storage.Condition) (storage.Object, error) {
+func (f *fakeStorage) Delete(context.Context, storage.Scope, string, int64, storage.Condition) (storage.Object, error) {
 	return storage.Object{}, nil
 }
 func (f *fakeStorage) DeleteAll(context.Context, storage.Scope, storage.ListOptions) ([]storage.Object, error) {

@@ -63,14 +63,14 @@ func (w *watchedStorage) GetMany(ctx context.Context, keys []storage.Key) ([]sto
 	return w.inner.GetMany(ctx, keys)
 }
 
-func (w *watchedStorage) Update(ctx context.Context, s storage.Scope, o storage.Object, cond ...storage.Condition) (storage.Object, error) {
+func (w *watchedStorage) Update(ctx context.Context, s storage.Scope, o storage.Object, cond storage.Condition) (storage.Object, error) {
 	defer w.done("update", time.Now())
-	return w.inner.Update(ctx, s, o, cond...)
+	return w.inner.Update(ctx, s, o, cond)
 }
 
-func (w *watchedStorage) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64, cond ...storage.Condition) (storage.Object, error) {
+func (w *watchedStorage) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64, cond storage.Condition) (storage.Object, error) {
 	defer w.done("delete", time.Now())
-	return w.inner.Delete(ctx, s, id, lastModified, cond...)
+	return w.inner.Delete(ctx, s, id, lastModified, cond)
 }
 
 func (w *watchedStorage) DeleteAll(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, error) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+
 )
 
 var errContextDeadline = context.DeadlineExceeded
@@ -47,20 +48,18 @@ type ErrorWriter struct {
 	OnError func(r *http.Request, e *Error, cause error)
 }
 
-// ErrorWriterKey is the context key of a request's *ErrorWriter: [WithErrorWriter] stores
-// the writer under it and [ErrorWriterFrom] looks it up. A context type of one's own may
-// answer it from its Value method instead of adding a [context.WithValue] layer (the cliquet
-// package's per-request context does).
-type ErrorWriterKey struct{}
+// errorWriterKey is the context key of a request's *ErrorWriter.
+type errorWriterKey struct{}
 
-// WithErrorWriter returns a context carrying ew.
+// WithErrorWriter returns a context carrying ew, which [ErrorWriterFrom] (and so
+// [WriteError]) finds in it and in the contexts derived from it.
 func WithErrorWriter(ctx context.Context, ew *ErrorWriter) context.Context {
-	return context.WithValue(ctx, ErrorWriterKey{}, ew)
+	return context.WithValue(ctx, errorWriterKey{}, ew)
 }
 
-// ErrorWriterFrom returns the ErrorWriter of ctx, or a default one.
+// ErrorWriterFrom returns the ErrorWriter of ctx (see [WithErrorWriter]), or a default one.
 func ErrorWriterFrom(ctx context.Context) *ErrorWriter {
-	if ew, ok := ctx.Value(ErrorWriterKey{}).(*ErrorWriter); ok {
+	if ew, ok := ctx.Value(errorWriterKey{}).(*ErrorWriter); ok {
 		return ew
 	}
 	return &ErrorWriter{}

@@ -302,18 +302,18 @@ type meddlingStore struct {
 	conditional atomic.Int32
 }
 
-func (m *meddlingStore) Update(ctx context.Context, s storage.Scope, o storage.Object, cond ...storage.Condition) (storage.Object, error) {
-	if len(cond) > 0 {
+func (m *meddlingStore) Update(ctx context.Context, s storage.Scope, o storage.Object, cond storage.Condition) (storage.Object, error) {
+	if cond != (storage.Condition{}) {
 		m.conditional.Add(1)
 		cur, err := m.Backend.Get(ctx, s, o.ID)
 		if err != nil {
 			return storage.Object{}, err
 		}
-		if _, err := m.Backend.Update(ctx, s, cur); err != nil {
+		if _, err := m.Backend.Update(ctx, s, cur, storage.Condition{}); err != nil {
 			return storage.Object{}, err
 		}
 	}
-	return m.Backend.Update(ctx, s, o, cond...)
+	return m.Backend.Update(ctx, s, o, cond)
 }
 
 // TestPatchRetriesAreBounded checks that a PATCH without If-Match that keeps losing the race

@@ -45,13 +45,13 @@ func writeBackoff(ctx context.Context, attempt int) error {
 	}
 }
 
-// conditionIf returns the condition of a write of the object read as existing: none unless
-// cond is true.
-func conditionIf(cond bool, existing storage.Object) []storage.Condition {
+// conditionIf returns the condition of a write of the object read as existing: none (the
+// zero Condition) unless cond is true.
+func conditionIf(cond bool, existing storage.Object) storage.Condition {
 	if !cond {
-		return nil
+		return storage.Condition{}
 	}
-	return []storage.Condition{{LastModified: existing.LastModified}}
+	return storage.Condition{LastModified: existing.LastModified}
 }
 
 // current reads the object id again, bypassing the target's cached lookup; nil when it is

@@ -74,13 +74,13 @@ func (o *observedStore) Create(ctx context.Context, s storage.Scope, obj storage
 	return out, o.record(ctx, out, err)
 }
 
-func (o *observedStore) Update(ctx context.Context, s storage.Scope, obj storage.Object, cond ...storage.Condition) (storage.Object, error) {
-	out, err := o.Backend.Update(ctx, s, obj, cond...)
+func (o *observedStore) Update(ctx context.Context, s storage.Scope, obj storage.Object, cond storage.Condition) (storage.Object, error) {
+	out, err := o.Backend.Update(ctx, s, obj, cond)
 	return out, o.record(ctx, out, err)
 }
 
-func (o *observedStore) Delete(ctx context.Context, s storage.Scope, id string, lm int64, cond ...storage.Condition) (storage.Object, error) {
-	out, err := o.Backend.Delete(ctx, s, id, lm, cond...)
+func (o *observedStore) Delete(ctx context.Context, s storage.Scope, id string, lm int64, cond storage.Condition) (storage.Object, error) {
+	out, err := o.Backend.Delete(ctx, s, id, lm, cond)
 	return out, o.record(ctx, out, err)
 }
 

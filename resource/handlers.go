@@ -17,6 +17,7 @@ import (
 	jsonpatch "github.com/evanphx/json-patch/v5"
 
 	"github.com/cliquet-go/cliquet"
+	"github.com/cliquet-go/cliquet/internal/finalwrite"
 	"github.com/cliquet-go/cliquet/middleware"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
@@ -276,7 +277,7 @@ func deltaStart(filters []storage.Filter) int64 {
 }
 
 // finalWrite marks ctx for a handler's storage write as the request's final one
-// (storage.WithFinalWrite): within a unit of work that allows it (cliquet.Transaction,
+// (finalwrite.Mark): within a unit of work that allows it (cliquet.Transaction,
 // outside a batch and without before-commit listeners), and when it is the unit's first
 // write, the backend may commit it on its own instead of holding its locks until the
 // request's COMMIT. Only writes after which nothing can fail the request qualify: the
@@ -288,7 +289,7 @@ func (rs *core) finalWrite(ctx context.Context) context.Context {
 	if rs.share != nil {
 		return ctx
 	}
-	return storage.WithFinalWrite(ctx)
+	return finalwrite.Mark(ctx)
 }
 
 // aclJournal is the permission journal of cliquet.JournalPermission, told the state of an
@@ -314,7 +315,7 @@ func (rs *core) writeWithACL(r *http.Request, t *target, id string, b *body, wri
 		obj, err := write(rs.finalWrite(ctx))
 		return obj, nil, err
 	}
-	if final := storage.WithFinalWrite(ctx); t.newID != "" && storage.FinalWriteAllowed(final) {
+	if final := finalwrite.Mark(ctx); t.newID != "" && finalwrite.Allowed(final) {
 		if uri := t.uris.object(id); t.rights.acesOf == uri {
 			if k, ok := rs.share.backend.(aclJournal); ok {
 				k.KnownACL(ctx, uri, t.rights.aces) // read with the authorization data
@@ -647,7 +648,7 @@ func (rs *Resource[T]) putObject(w http.ResponseWriter, r *http.Request) error {
 	status := http.StatusOK
 	stored, perms, err := rs.writeWithACL(r, t, id, b, func(wctx context.Context) (storage.Object, error) {
 		if existing != nil {
-			stored, err := rs.store.Update(wctx, scope, obj, conditionIf(pre.ifMatch || b.data == nil, *existing)...)
+			stored, err := rs.store.Update(wctx, scope, obj, conditionIf(pre.ifMatch || b.data == nil, *existing))
 			if errors.Is(err, storage.ErrModified) {
 				return stored, rs.staleWrite(ctx, scope, id, g.hideExisting)
 			}
@@ -664,7 +665,7 @@ func (rs *Resource[T]) putObject(w http.ResponseWriter, r *http.Request) error {
 			if ue.Existing.ID != "" { // else already deleted again: the upsert creates
 				existing, status = &ue.Existing, http.StatusOK
 			}
-			stored, err = rs.store.Update(ctx, scope, obj)
+			stored, err = rs.store.Update(ctx, scope, obj, storage.Condition{})
 		}
 		return stored, err
 	})
@@ -947,7 +948,7 @@ func (rs *Resource[T]) deleteObject(w http.ResponseWriter, r *http.Request) erro
 		forced = 0
 	}
 	// With If-Match, delete only the object the precondition was checked on.
-	tomb, err := rs.store.Delete(rs.finalWrite(ctx), scope, id, forced, conditionIf(pre.ifMatch, existing)...)
+	tomb, err := rs.store.Delete(rs.finalWrite(ctx), scope, id, forced, conditionIf(pre.ifMatch, existing))
 	if errors.Is(err, storage.ErrModified) {
 		return rs.staleWrite(ctx, scope, id, false)
 	} else if errors.Is(err, storage.ErrNotFound) {

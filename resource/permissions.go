@@ -9,6 +9,7 @@ import (
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/authn"
+	"github.com/cliquet-go/cliquet/internal/finalwrite"
 	"github.com/cliquet-go/cliquet/internal/jsonobj"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
@@ -146,11 +147,11 @@ func (rs *core) createJointly(r *http.Request, t *target, scope storage.Scope, o
 	// listeners), the ACEs would be rows of that transaction, which the permission
 	// backend's own connections cannot see until it commits (a later sub-request changing
 	// or deleting them would miss them, or wait for them): write them separately.
-	if cliquet.InTransaction(ctx) && !storage.FinalWriteAllowed(storage.WithFinalWrite(ctx)) {
+	if cliquet.InTransaction(ctx) && !finalwrite.Allowed(finalwrite.Mark(ctx)) {
 		return storage.Object{}, nil, false, nil
 	}
 	set := rs.share.newACL(authn.IdentityFrom(ctx), rs.share.requested(r.Method, b))
-	created, ok, err = jw.CreateWithACEs(storage.WithFinalWrite(ctx), scope, obj, rs.share.backend, uri, set)
+	created, ok, err = jw.CreateWithACEs(finalwrite.Mark(ctx), scope, obj, rs.share.backend, uri, set)
 	if !ok || err != nil {
 		return storage.Object{}, nil, ok, err
 	}
@@ -179,7 +180,7 @@ func (rs *Resource[T]) createAhead(r *http.Request, b *body, data map[string]any
 	ctx := r.Context()
 	id := authn.IdentityFrom(ctx)
 	if !can || rs.share == nil || rs.tree.parent == nil || !rs.share.explicit || !id.Authenticated() ||
-		cliquet.InTransaction(ctx) && !storage.FinalWriteAllowed(storage.WithFinalWrite(ctx)) {
+		cliquet.InTransaction(ctx) && !finalwrite.Allowed(finalwrite.Mark(ctx)) {
 		return nil, storage.Object{}, nil, false, nil
 	}
 	c, err := rs.resolveChain(r)

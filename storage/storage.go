@@ -37,31 +37,6 @@
 // synchronise again instead of missing deletions. Count without filters reads a counter
 // each backend keeps with the collection timestamp, moved by the same atomic step as every
 // write, so that a total costs no scan.
-//
-// # Final writes
-//
-// A unit of work normally keeps the rows it writes locked until Commit. For a request whose
-// only write is a single backend call, that lock (the collection clock, which serialises the
-// writers of a collection) is then held across the COMMIT round trip for nothing: the one
-// statement is atomic on its own. Two context marks let a backend run such a write in
-// autocommit mode, committed when the call returns, instead of opening the transaction:
-//
-//   - [AllowFinalWrite], by whoever begins the unit of work for a request (cliquet's
-//     Transaction middleware): the request may end its unit with an autocommitted write. It
-//     returns a deny function for the code that learns later that the request needs a real
-//     transaction (a batch, whose sub-requests share the unit; a before-commit event listener,
-//     whose failure must roll the write back). Denial is final and covers every context
-//     derived from the returned one.
-//   - [WithFinalWrite], by the code making the call (the resource handlers): this call is the
-//     request's last write, and nothing after it can fail the request so that it would have
-//     to be rolled back.
-//
-// A Transactor may honour a call made with both marks ([FinalWriteAllowed]) only when the
-// unit has not written yet: it then runs the call in autocommit mode and ends the unit's
-// writing (Commit and Rollback have nothing left to do for it; a later write, which the
-// marks' contract excludes, would open a transaction of its own). The result of an honoured
-// final write cannot be rolled back. Backends may ignore the marks; without both of them
-// nothing changes.
 package storage
 
 import (
@@ -70,7 +45,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/cliquet-go/cliquet/internal/jsonenc"
@@ -231,20 +205,21 @@ type Backend interface {
 	// Update replaces the object with id o.ID, creating it when missing (upsert). A
 	// o.LastModified greater than the stored one is kept; otherwise a fresh timestamp is set.
 	//
-	// With a [Condition] (only cond[0] is used; the zero Condition means none) Update is a
+	// With a non-zero [Condition] (the zero Condition means none) Update is a
 	// compare-and-swap: it replaces the object only if a live object with id o.ID currently
 	// has exactly cond.LastModified as its timestamp, atomically with that check, and never
 	// creates one. Otherwise it writes nothing (the collection timestamp does not move) and
 	// returns an error matching [ErrModified], also when the object was deleted or never
 	// existed.
-	Update(ctx context.Context, s Scope, o Object, cond ...Condition) (Object, error)
+	Update(ctx context.Context, s Scope, o Object, cond Condition) (Object, error)
 	// Delete turns a live object into a tombstone and returns it, or ErrNotFound. A
 	// lastModified greater than the object's timestamp is used as the tombstone's timestamp.
 	//
-	// With a [Condition] it deletes only if the live object currently has exactly
-	// cond.LastModified as its timestamp; otherwise it writes nothing and returns an error
-	// matching [ErrModified] (not ErrNotFound, even when no live object has the id).
-	Delete(ctx context.Context, s Scope, id string, lastModified int64, cond ...Condition) (Object, error)
+	// With a non-zero [Condition] (the zero Condition means none) it deletes only if the
+	// live object currently has exactly cond.LastModified as its timestamp; otherwise it
+	// writes nothing and returns an error matching [ErrModified] (not ErrNotFound, even when
+	// no live object has the id).
+	Delete(ctx context.Context, s Scope, id string, lastModified int64, cond Condition) (Object, error)
 	// DeleteAll deletes the live objects selected by opt (IncludeDeleted is ignored) and
 	// returns their tombstones, in opt.Sort order.
 	DeleteAll(ctx context.Context, s Scope, opt ListOptions) ([]Object, error)
@@ -282,6 +257,7 @@ type Backend interface {
 // Condition is the precondition of a conditional write (compare-and-swap): see
 // [Backend.Update] and [Backend.Delete]. The resource layer passes the timestamp of the
 // object it read, so that a read-modify-write never overwrites a write made in between.
+// The zero Condition means no condition: the write is unconditional.
 type Condition struct {
 	// LastModified is the timestamp the live object must have at the time of the write.
 	// 0 (or a negative value) means no condition.
@@ -305,15 +281,6 @@ func KeptForced(lm int64, now time.Time) int64 {
 	return lm
 }
 
-// FirstCondition returns cond[0], or the zero Condition (no condition) when cond is empty.
-// Backends use it to read the variadic argument of Update and Delete.
-func FirstCondition(cond []Condition) Condition {
-	if len(cond) == 0 || cond[0].LastModified < 0 {
-		return Condition{}
-	}
-	return cond[0]
-}
-
 // Transactor is implemented by backends that can group calls into one atomic unit
 // (PostgreSQL). cliquet wraps each request, and each batch, in one unit of work.
 type Transactor interface {
@@ -328,38 +295,6 @@ type Transactor interface {
 type Tx interface {
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
-}
-
-type finalWriteKey struct{}
-
-type finalGateKey struct{}
-
-// finalGate is the permission given by AllowFinalWrite; denied is set once.
-type finalGate struct{ denied atomic.Bool }
-
-// AllowFinalWrite returns a context under which writes marked with [WithFinalWrite] may run
-// in autocommit mode (see "Final writes" in the package documentation), and the function that withdraws that permission
-// for good. Call it on the context returned by [Transactor.Begin].
-func AllowFinalWrite(ctx context.Context) (context.Context, func()) {
-	g := &finalGate{}
-	return context.WithValue(ctx, finalGateKey{}, g), func() { g.denied.Store(true) }
-}
-
-// WithFinalWrite marks the backend call made with the returned context as the last write of
-// its unit of work, after which nothing can require a rollback (see "Final writes").
-func WithFinalWrite(ctx context.Context) context.Context {
-	return context.WithValue(ctx, finalWriteKey{}, true)
-}
-
-// FinalWriteAllowed reports whether a write made with ctx may run in autocommit mode: ctx
-// is marked by [WithFinalWrite] and carries a permission from [AllowFinalWrite] that was not
-// withdrawn. Backends also check that their unit of work has not written yet.
-func FinalWriteAllowed(ctx context.Context) bool {
-	if final, _ := ctx.Value(finalWriteKey{}).(bool); !final {
-		return false
-	}
-	g, _ := ctx.Value(finalGateKey{}).(*finalGate)
-	return g != nil && !g.denied.Load()
 }
 
 // TimestampLister is implemented by backends that can read a page of objects and the

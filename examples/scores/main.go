@@ -163,7 +163,7 @@ func putScore(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data, _ := json.Marshal(in)
-	saved, err := store.Update(ctx, scope, storage.Object{ID: game, Data: data})
+	saved, err := store.Update(ctx, scope, storage.Object{ID: game, Data: data}, storage.Condition{})
 	if err != nil {
 		protocol.WriteError(w, r, err)
 		return

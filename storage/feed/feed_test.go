@@ -110,9 +110,9 @@ func TestEventsCarryTheObjectAndTheAction(t *testing.T) {
 		t.Errorf("starting point %d, want the collection timestamp %d", s.Last(), before.LastModified)
 	}
 	o := create(t, b, `{"a": 1}`)
-	u, _ := b.Update(ctx, scope, storage.Object{ID: o.ID, Data: []byte(`{"a": 2}`)})
+	u, _ := b.Update(ctx, scope, storage.Object{ID: o.ID, Data: []byte(`{"a": 2}`)}, storage.Condition{})
 	got := until(t, s, u.LastModified)
-	d, _ := b.Delete(ctx, scope, o.ID, 0)
+	d, _ := b.Delete(ctx, scope, o.ID, 0, storage.Condition{})
 	got = append(got, until(t, s, d.LastModified)...)
 	// The create and the update may be read together (one event, the update) or apart.
 	last := got[len(got)-2]
@@ -143,9 +143,9 @@ func TestReplayThenLiveHasNoGapAndNoDuplicateUnderConcurrentWrites(t *testing.T)
 				id := fmt.Sprintf("w%d-%d", w, i%10) // updates and deletes of a few ids too
 				switch i % 3 {
 				case 2:
-					b.Delete(ctx, scope, id, 0) //nolint:errcheck // may be gone
+					b.Delete(ctx, scope, id, 0, storage.Condition{}) //nolint:errcheck // may be gone
 				default:
-					if _, err := b.Update(ctx, scope, storage.Object{ID: id, Data: []byte(fmt.Sprintf(`{"i": %d}`, i))}); err != nil {
+					if _, err := b.Update(ctx, scope, storage.Object{ID: id, Data: []byte(fmt.Sprintf(`{"i": %d}`, i))}, storage.Condition{}); err != nil {
 						t.Error(err)
 					}
 				}
@@ -256,9 +256,9 @@ func TestFiltersAndAccessSelectTheEvents(t *testing.T) {
 	}
 	// Access is asked again at each delivery: "a" is no longer shared.
 	allowed.Store([]string{"b"})
-	b.Update(ctx, scope, storage.Object{ID: "a", Data: []byte(`{"done": true}`)}) //nolint:errcheck
+	b.Update(ctx, scope, storage.Object{ID: "a", Data: []byte(`{"done": true}`)}, storage.Condition{}) //nolint:errcheck
 	none(t, restricted)
-	b.Update(ctx, scope, storage.Object{ID: "b", Data: []byte(`{"done": false}`)}) //nolint:errcheck
+	b.Update(ctx, scope, storage.Object{ID: "b", Data: []byte(`{"done": false}`)}, storage.Condition{}) //nolint:errcheck
 	if got, _ := collect(t, restricted, 1); got[0].Object.ID != "b" {
 		t.Errorf("restricted after the change of access: %+v", got)
 	}

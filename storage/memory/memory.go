@@ -218,7 +218,7 @@ func (b *Backend) GetMany(ctx context.Context, keys []storage.Key) ([]storage.Ob
 
 // Update implements [storage.Backend].
 // A condition is checked under the collection lock, with the write.
-func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object, cond ...storage.Condition) (storage.Object, error) {
+func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object, cond storage.Condition) (storage.Object, error) {
 	if err := b.check(ctx, "update"); err != nil {
 		return storage.Object{}, err
 	}
@@ -229,7 +229,7 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object,
 	if err != nil {
 		return storage.Object{}, err
 	}
-	want := storage.FirstCondition(cond).LastModified
+	want := max(cond.LastModified, 0) // negative: no condition
 	c := b.coll(s, want == 0)
 	if c == nil {
 		return storage.Object{}, storage.ErrModified
@@ -257,11 +257,11 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object,
 
 // Delete implements [storage.Backend].
 // A condition is checked under the collection lock, with the write.
-func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64, cond ...storage.Condition) (storage.Object, error) {
+func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64, cond storage.Condition) (storage.Object, error) {
 	if err := b.check(ctx, "delete"); err != nil {
 		return storage.Object{}, err
 	}
-	want := storage.FirstCondition(cond).LastModified
+	want := max(cond.LastModified, 0) // negative: no condition
 	missing := storage.ErrNotFound
 	if want != 0 {
 		missing = storage.ErrModified

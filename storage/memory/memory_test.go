@@ -161,7 +161,7 @@ func TestRejectsDataThatIsNotAnObject(t *testing.T) {
 		if _, err := b.Create(ctx, bucket, storage.Object{Data: json.RawMessage(data)}); err == nil {
 			t.Errorf("Create accepted %s", data)
 		}
-		if _, err := b.Update(ctx, bucket, storage.Object{ID: "a", Data: json.RawMessage(data)}); err == nil {
+		if _, err := b.Update(ctx, bucket, storage.Object{ID: "a", Data: json.RawMessage(data)}, storage.Condition{}); err == nil {
 			t.Errorf("Update accepted %s", data)
 		}
 	}
@@ -255,7 +255,7 @@ func Example() {
 	b.Create(ctx, articles, storage.Object{ID: "a1", Data: json.RawMessage(`{"title": "Go", "stars": 5}`)})
 	b.Create(ctx, articles, storage.Object{ID: "a2", Data: json.RawMessage(`{"title": "Python", "stars": 3}`)})
 	b.Create(ctx, articles, storage.Object{ID: "a3", Data: json.RawMessage(`{"title": "Rust"}`)})
-	b.Delete(ctx, articles, "a2", 0)
+	b.Delete(ctx, articles, "a2", 0, storage.Condition{})
 
 	objs, _ := b.List(ctx, articles, storage.ListOptions{
 		Sort: []storage.Sort{{Field: "stars", Desc: true}}, // absent fields come first when descending
@@ -280,7 +280,7 @@ func Example_conditionalUpdate() {
 	read, _ := b.Create(ctx, counters, storage.Object{ID: "visits", Data: json.RawMessage(`{"n": 1}`)})
 
 	// Another writer gets in first...
-	b.Update(ctx, counters, storage.Object{ID: "visits", Data: json.RawMessage(`{"n": 2}`)})
+	b.Update(ctx, counters, storage.Object{ID: "visits", Data: json.RawMessage(`{"n": 2}`)}, storage.Condition{})
 	// ...so the write based on the first read fails and writes nothing.
 	_, err := b.Update(ctx, counters, storage.Object{ID: "visits", Data: json.RawMessage(`{"n": 2}`)},
 		storage.Condition{LastModified: read.LastModified})

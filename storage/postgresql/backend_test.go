@@ -56,11 +56,11 @@ func TestWritesKeepTimestampsUniqueAndIncreasing(t *testing.T) {
 	if string(a.Data) != `{"x":1}` {
 		t.Fatalf("protocol fields kept in data: %s", a.Data)
 	}
-	u, err := b.Update(ctx, s, storage.Object{ID: "a", Data: json.RawMessage(`{"x":2}`)})
+	u, err := b.Update(ctx, s, storage.Object{ID: "a", Data: json.RawMessage(`{"x":2}`)}, storage.Condition{})
 	if err != nil || u.LastModified <= a.LastModified {
 		t.Fatalf("Update = %+v, %v; want timestamp above %d", u, err, a.LastModified)
 	}
-	d, err := b.Delete(ctx, s, "a", 0)
+	d, err := b.Delete(ctx, s, "a", 0, storage.Condition{})
 	if err != nil || !d.Deleted || d.LastModified <= u.LastModified {
 		t.Fatalf("Delete = %+v, %v", d, err)
 	}
@@ -71,7 +71,7 @@ func TestWritesKeepTimestampsUniqueAndIncreasing(t *testing.T) {
 	if _, err := b.Get(ctx, s, "a"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("Get of a tombstone: %v, want ErrNotFound", err)
 	}
-	if _, err := b.Delete(ctx, s, "a", 0); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := b.Delete(ctx, s, "a", 0, storage.Condition{}); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("second Delete: %v, want ErrNotFound", err)
 	}
 	// Re-creating replaces the tombstone.
@@ -121,15 +121,15 @@ func TestForcedTimestampsStayUnique(t *testing.T) {
 		t.Fatalf("next write %d, want %d", next.LastModified, future+1)
 	}
 	// Update: a forced value not above the stored one is dropped.
-	u, err := b.Update(ctx, s, storage.Object{ID: "next", LastModified: next.LastModified})
+	u, err := b.Update(ctx, s, storage.Object{ID: "next", LastModified: next.LastModified}, storage.Condition{})
 	if err != nil || u.LastModified <= next.LastModified {
 		t.Fatalf("update with stale forced timestamp = %+v, %v", u, err)
 	}
-	u2, err := b.Update(ctx, s, storage.Object{ID: "next", LastModified: u.LastModified + 50})
+	u2, err := b.Update(ctx, s, storage.Object{ID: "next", LastModified: u.LastModified + 50}, storage.Condition{})
 	if err != nil || u2.LastModified != u.LastModified+50 {
 		t.Fatalf("update with newer forced timestamp = %+v, %v", u2, err)
 	}
-	d, err := b.Delete(ctx, s, "next", u2.LastModified+10)
+	d, err := b.Delete(ctx, s, "next", u2.LastModified+10, storage.Condition{})
 	if err != nil || d.LastModified != u2.LastModified+10 {
 		t.Fatalf("delete with forced timestamp = %+v, %v", d, err)
 	}

@@ -184,7 +184,7 @@ func BenchmarkGetMany(b *testing.B) {
 		s  storage.Scope
 		id string
 	}{{bucket, "b"}, {coll, "c"}} {
-		if _, err := be.Update(ctx, w.s, storage.Object{ID: w.id, Data: []byte(`{"title":"parent"}`)}); err != nil {
+		if _, err := be.Update(ctx, w.s, storage.Object{ID: w.id, Data: []byte(`{"title":"parent"}`)}, storage.Condition{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -95,14 +95,14 @@ func stress(t *testing.T, writers []*Backend, d time.Duration) {
 				}
 				switch {
 				case k%3 == 2: // delete an earlier object
-					o, err := b.Delete(wctx, s, fmt.Sprintf("w%d-%d", w, k-2), 0)
+					o, err := b.Delete(wctx, s, fmt.Sprintf("w%d-%d", w, k-2), 0, storage.Condition{})
 					if err != nil {
 						fail("delete", err)
 					} else {
 						done = append(done, o)
 					}
 				case k%5 == 1: // update the previous one
-					o, err := b.Update(wctx, s, storage.Object{ID: fmt.Sprintf("w%d-%d", w, k-1), Data: []byte(`{"k":2}`)})
+					o, err := b.Update(wctx, s, storage.Object{ID: fmt.Sprintf("w%d-%d", w, k-1), Data: []byte(`{"k":2}`)}, storage.Condition{})
 					if err != nil {
 						fail("update", err)
 					} else {

@@ -122,7 +122,7 @@ func TestWritesFromAStaleSnapshotFailAndChangeNothing(t *testing.T) {
 	}
 	update := func(id string) func(int64) error { // the upsert under test, through the backend
 		return func(int64) error {
-			_, err := be.Update(ctx, storage.Scope{Resource: "stale"}, storage.Object{ID: id, Data: json.RawMessage(w)})
+			_, err := be.Update(ctx, storage.Scope{Resource: "stale"}, storage.Object{ID: id, Data: json.RawMessage(w)}, storage.Condition{})
 			return err
 		}
 	}
@@ -161,7 +161,7 @@ func TestWritesFromAStaleSnapshotFailAndChangeNothing(t *testing.T) {
 		{"a delete of an object deleted meanwhile", []string{"x", "z"}, deleteObject("x"), deleteForms.auto.lean,
 			func(int64) []any { return []any{"x", int64(0)} },
 			func(int64) error {
-				_, err := be.Delete(ctx, storage.Scope{Resource: "stale"}, "x", 0)
+				_, err := be.Delete(ctx, storage.Scope{Resource: "stale"}, "x", 0, storage.Condition{})
 				if errors.Is(err, storage.ErrNotFound) {
 					return nil
 				}

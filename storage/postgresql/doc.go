@@ -117,11 +117,13 @@
 // pool until the first write, which opens the transaction; later calls, reads included, use
 // it. Calls without a unit of work run in autocommit mode.
 //
-// Final writes (see "Final writes" in package storage): when the unit has not written yet and
-// the context carries both storage.AllowFinalWrite's permission (not withdrawn) and
-// storage.WithFinalWrite's mark, the write runs in autocommit mode (through the write
-// pipeline, or on a pooled connection when it is off)
-// instead of opening the transaction. Its one statement is atomic on its own and takes the
+// Final writes: cliquet's Transaction middleware permits a request's unit of work to end
+// with an autocommitted write (a permission that the batch view and the before-commit
+// event delivery withdraw), and its resource handlers mark a write after which nothing can
+// fail the request; these context marks are internal to the module. When the unit has not
+// written yet and its context carries both, the write runs in autocommit mode (through the
+// write pipeline, or on a pooled connection when it is off) instead of opening the
+// transaction. Its one statement is atomic on its own and takes the
 // clock row lock like any write, so timestamps stay unique and commit-ordered; the lock is
 // released when the statement commits, without the BEGIN and COMMIT round trips that would
 // otherwise keep it held. That is what lets cliquet's single-write requests (a POST, PUT,
@@ -148,7 +150,7 @@
 //
 // When the data sent holds no top-level "id", "last_modified" or "deleted" (what a resource
 // sends), Create and Update return the data sent instead of having PostgreSQL render the
-// stored jsonb back; [WriteStatements] returns these statements.
+// stored jsonb back.
 //
 // Failures of the server or of the
 // pool (including the pool timeout) are returned as *storage.BackendError; the pool reopens

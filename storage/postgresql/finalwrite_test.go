@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/cliquet-go/cliquet/internal/finalwrite"
 	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/storage"
 )
@@ -75,18 +76,18 @@ func clockLocked(t *testing.T, obs *pgx.Conn, s storage.Scope) bool {
 	return false
 }
 
-// TestFinalWrite checks when a unit of work runs a write in autocommit mode (storage's "Final
-// writes"): only the unit's first write, marked with WithFinalWrite, under a permission from
-// AllowFinalWrite that was not withdrawn. Then the write is committed, once, when the call
-// returns, and the clock row is free before Commit; otherwise the unit holds everything until
+// TestFinalWrite checks when a unit of work runs a write in autocommit mode (package
+// internal/finalwrite): only the unit's first write, marked with finalwrite.Mark, under a
+// permission from finalwrite.Allow that was not withdrawn. Then the write is committed,
+// once, when the call returns, and the clock row is free before Commit; otherwise the unit holds everything until
 // Commit and a Rollback undoes every write.
 func TestFinalWrite(t *testing.T) {
 	b, obs := perfBackend(t, 4)
 	tests := []struct {
 		name string
-		// allow calls AllowFinalWrite; deny withdraws it before the writes.
+		// allow calls finalwrite.Allow; deny withdraws it before the writes.
 		allow, deny bool
-		// final marks each write (in order) with WithFinalWrite.
+		// final marks each write (in order) with finalwrite.Mark.
 		final []bool
 		// autocommitted is, per write, whether it must be committed at once.
 		autocommitted []bool
@@ -109,7 +110,7 @@ func TestFinalWrite(t *testing.T) {
 			t.Cleanup(func() { tx.Rollback(context.Background()) }) //nolint:errcheck // after a failure
 			if tt.allow {
 				var deny func()
-				ctx, deny = storage.AllowFinalWrite(ctx)
+				ctx, deny = finalwrite.Allow(ctx)
 				if tt.deny {
 					deny()
 				}
@@ -118,7 +119,7 @@ func TestFinalWrite(t *testing.T) {
 			for i, final := range tt.final {
 				wctx := ctx
 				if final {
-					wctx = storage.WithFinalWrite(ctx)
+					wctx = finalwrite.Mark(ctx)
 				}
 				o, err := b.Create(wctx, s, storage.Object{Data: []byte(`{"n":1}`)})
 				if err != nil {
@@ -155,8 +156,8 @@ func TestFinalWriteCommitsOnce(t *testing.T) {
 	s := storage.Scope{Resource: "final", Parent: uuid.NewString()}
 	ctx, tx := b.Begin(context.Background())
 	t.Cleanup(func() { tx.Rollback(context.Background()) }) //nolint:errcheck // after a failure
-	ctx, _ = storage.AllowFinalWrite(ctx)
-	o, err := b.Create(storage.WithFinalWrite(ctx), s, storage.Object{ID: "only", Data: []byte(`{"n":1}`)})
+	ctx, _ = finalwrite.Allow(ctx)
+	o, err := b.Create(finalwrite.Mark(ctx), s, storage.Object{ID: "only", Data: []byte(`{"n":1}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,9 +203,9 @@ func BenchmarkHotCollectionUnits(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					ctx, tx := be.Begin(context.Background())
-					ctx, _ = storage.AllowFinalWrite(ctx)
+					ctx, _ = finalwrite.Allow(ctx)
 					if final {
-						ctx = storage.WithFinalWrite(ctx)
+						ctx = finalwrite.Mark(ctx)
 					}
 					_, err := be.Create(ctx, s, storage.Object{Data: []byte(`{"hot":true}`)})
 					if err == nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cliquet-go/cliquet/internal/finalwrite"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/storage"
 )
@@ -138,7 +139,7 @@ func (b *Backend) CreateGuarded(ctx context.Context, s storage.Scope, o storage.
 		found     bool
 	)
 	sql := guardedSQL(shape)
-	err = b.runRow(storage.WithFinalWrite(ctx), "create", func(q rowQuerier) error {
+	err = b.runRow(finalwrite.Mark(ctx), "create", func(q rowQuerier) error {
 		if _, inTx := q.(pgx.Tx); inTx {
 			return nil // a failure would abort the unit's transaction: declined
 		}

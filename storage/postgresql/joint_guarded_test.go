@@ -85,7 +85,7 @@ func testCreateGuarded(t *testing.T, opts Options) {
 		})
 	}
 	t.Run("a deleted collection", func(t *testing.T) {
-		if _, err := b.Delete(ctx, coll, "c", 0); err != nil {
+		if _, err := b.Delete(ctx, coll, "c", 0, storage.Condition{}); err != nil {
 			t.Fatal(err)
 		}
 		_, ok, err := create(versions, holder(alice))

@@ -26,7 +26,7 @@ func TestGetManyAccessListEqualsTheSeparateReads(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"x3", "x17"} {
-		if _, err := b.Delete(ctx, recs, id, 0); err != nil {
+		if _, err := b.Delete(ctx, recs, id, 0, storage.Condition{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -62,11 +62,11 @@ func jointFixture(t testing.TB, b *Backend, p *permpg.Backend) ([][]storage.Key,
 		s      storage.Scope
 		id, js string
 	}{{bucket, "b", `{"title":"bucket"}`}, {coll, "c", `{"schema":{"type":"object"}}`}, {recs, "r", `{"n":1}`}, {recs, "dead", `{"n":2}`}} {
-		if _, err := b.Update(ctx, w.s, storage.Object{ID: w.id, Data: json.RawMessage(w.js)}); err != nil {
+		if _, err := b.Update(ctx, w.s, storage.Object{ID: w.id, Data: json.RawMessage(w.js)}, storage.Condition{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := b.Delete(ctx, recs, "dead", 0); err != nil { // a tombstone
+	if _, err := b.Delete(ctx, recs, "dead", 0, storage.Condition{}); err != nil { // a tombstone
 		t.Fatal(err)
 	}
 	const (
@@ -156,7 +156,7 @@ func TestGetManyAccessEqualsGetManyAndAccess(t *testing.T) {
 		defer tx.Rollback(ctx)
 		// A write opens the transaction; the reads then run in it, and see it.
 		if _, err := b.Update(uctx, storage.Scope{Resource: "record", Parent: "/buckets/b/collections/c"},
-			storage.Object{ID: "r", Data: json.RawMessage(`{"n":3}`)}); err != nil {
+			storage.Object{ID: "r", Data: json.RawMessage(`{"n":3}`)}, storage.Condition{}); err != nil {
 			t.Fatal(err)
 		}
 		// A permission change made after the transaction started is committed: it is seen.

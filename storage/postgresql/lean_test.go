@@ -64,7 +64,7 @@ func TestWriteResultsMatchWhatIsStored(t *testing.T) {
 		if !sameJSON(t, created.Data, got.Data) {
 			t.Errorf("Create(%s) returned %s, Get reads %s", data, created.Data, got.Data)
 		}
-		updated, err := be.Update(ctx, s, storage.Object{ID: created.ID, Data: json.RawMessage(data)})
+		updated, err := be.Update(ctx, s, storage.Object{ID: created.ID, Data: json.RawMessage(data)}, storage.Condition{})
 		if err != nil {
 			t.Fatal(err)
 		}

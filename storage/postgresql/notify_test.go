@@ -32,11 +32,11 @@ func TestAWriteThroughOneWebHeadIsHeardByAnother(t *testing.T) {
 
 	// In a unit of work: announced at the commit, with the actions of each write.
 	uctx, tx := writer.Begin(ctx)
-	u, err := writer.Update(uctx, s, storage.Object{ID: o.ID, Data: []byte(`{"a": 2}`)})
+	u, err := writer.Update(uctx, s, storage.Object{ID: o.ID, Data: []byte(`{"a": 2}`)}, storage.Condition{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := writer.Delete(uctx, s, o.ID, 0)
+	d, err := writer.Delete(uctx, s, o.ID, 0, storage.Condition{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -294,7 +294,7 @@ func TestWritePipelineGroupedCreatesKeepTheCountsExact(t *testing.T) {
 		if _, err := be.Create(ctx, s, storage.Object{ID: "dead"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := be.Delete(ctx, s, "dead", 0); err != nil {
+		if _, err := be.Delete(ctx, s, "dead", 0, storage.Condition{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -97,7 +97,7 @@ func TestGetManyStatementKeepsItsGenericPlan(t *testing.T) {
 	ctx := context.Background()
 	var keys []storage.Key
 	for _, s := range []storage.Scope{{Resource: "bucket", Parent: ""}, {Resource: "collection", Parent: "/buckets/b"}, {Resource: "record", Parent: "/buckets/b/collections/c"}} {
-		if _, err := b.Update(ctx, s, storage.Object{ID: "plan", Data: json.RawMessage(`{}`)}); err != nil {
+		if _, err := b.Update(ctx, s, storage.Object{ID: "plan", Data: json.RawMessage(`{}`)}, storage.Condition{}); err != nil {
 			t.Fatal(err)
 		}
 		keys = append(keys, storage.Key{Scope: s, ID: "plan"})

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/finalwrite"
 	"github.com/cliquet-go/cliquet/storage"
 	"github.com/cliquet-go/cliquet/storage/internal/fanout"
 )
@@ -273,7 +274,7 @@ func (b *Backend) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 // run calls fn with the querier ctx belongs to: the unit of work's transaction when one has
 // started (or when write starts it), otherwise a pooled connection in autocommit mode. The
 // unit's first write runs in autocommit mode too when ctx allows a final write
-// (storage.FinalWriteAllowed). It turns driver failures into *storage.BackendError.
+// (finalwrite.Allowed). It turns driver failures into *storage.BackendError.
 func (b *Backend) run(ctx context.Context, op string, write bool, fn func(q querier) error) error {
 	return b.runWith(ctx, op, write, fn, nil)
 }
@@ -291,7 +292,7 @@ func (b *Backend) runWith(ctx context.Context, op string, write bool, fn func(q 
 		u.mu.Lock()
 		defer u.mu.Unlock()
 		if !u.done {
-			if u.tx == nil && write && !u.final && storage.FinalWriteAllowed(ctx) {
+			if u.tx == nil && write && !u.final && finalwrite.Allowed(ctx) {
 				u.final = true // the unit's one write: no transaction to hold the locks
 			} else if u.tx == nil && write {
 				if err := u.begin(ctx); err != nil {

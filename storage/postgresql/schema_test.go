@@ -135,17 +135,17 @@ func TestMigrationsUpgradeAnOlderSchema(t *testing.T) {
 	if _, err := b.Create(ctx, s, storage.Object{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Delete(ctx, s, "other", 0); err != nil {
+	if _, err := b.Delete(ctx, s, "other", 0, storage.Condition{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Update(ctx, s, storage.Object{ID: "gone", Data: []byte(`{}`)}); err != nil {
+	if _, err := b.Update(ctx, s, storage.Object{ID: "gone", Data: []byte(`{}`)}, storage.Condition{}); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := b.Count(ctx, s, nil); err != nil || n != 3 {
 		t.Errorf("Count after three writes = %d, %v; want 3", n, err)
 	}
 	// The object written at version 1, rewritten: its keys come back in the writer's order.
-	if _, err := b.Update(ctx, s, storage.Object{ID: "kept", Data: json.RawMessage(`{"zz":1,"a":{"y":2,"x":1}}`)}); err != nil {
+	if _, err := b.Update(ctx, s, storage.Object{ID: "kept", Data: json.RawMessage(`{"zz":1,"a":{"y":2,"x":1}}`)}, storage.Condition{}); err != nil {
 		t.Fatal(err)
 	}
 	if got, err = b.Get(ctx, s, "kept"); err != nil || string(got.Data) != `{"zz":1,"a":{"y":2,"x":1}}` {

@@ -636,7 +636,7 @@ func storable(s string) bool {
 
 // Update implements storage.Backend. With a condition it runs one statement that checks and
 // writes (see targetCTE).
-func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object, cond ...storage.Condition) (storage.Object, error) {
+func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object, cond storage.Condition) (storage.Object, error) {
 	if o.ID == "" {
 		o.ID = uuid.NewString()
 	}
@@ -646,7 +646,7 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object,
 		return storage.Object{}, err
 	}
 	out := storage.Object{ID: o.ID}
-	want := storage.FirstCondition(cond).LastModified
+	want := max(cond.LastModified, 0) // negative: no condition
 	err = b.runRow(ctx, "update", func(q rowQuerier) error {
 		if want == 0 {
 			return noRows(racing(q, s, func(lock *storage.Scope) error {
@@ -677,10 +677,10 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object,
 
 // Delete implements storage.Backend. With a condition it runs one statement that checks and
 // writes (see targetCTE).
-func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64, cond ...storage.Condition) (storage.Object, error) {
+func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64, cond storage.Condition) (storage.Object, error) {
 	forced := storage.KeptForced(lastModified, time.Now())
 	out := storage.Object{ID: id, Deleted: true}
-	want := storage.FirstCondition(cond).LastModified
+	want := max(cond.LastModified, 0) // negative: no condition
 	err := b.runRow(ctx, "delete", func(q rowQuerier) error {
 		forms, args, missing := deleteForms, []any{s.Resource, s.Parent, id, forced}, storage.ErrNotFound
 		if want != 0 {

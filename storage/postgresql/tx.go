@@ -19,7 +19,7 @@ type unit struct {
 	conn *pgxpool.Conn
 	tx   pgx.Tx
 	done bool
-	// final: a write made with storage.FinalWriteAllowed ran in autocommit mode; later
+	// final: a write for which finalwrite.Allowed held ran in autocommit mode; later
 	// writes (which the contract excludes) open a transaction of their own.
 	final bool
 }
@@ -32,9 +32,9 @@ var _ storage.Tx = (*unit)(nil)
 // transaction. Commit and Rollback end it; calling them again returns nil, and calls made
 // with the context afterwards run in autocommit mode.
 //
-// A write made before any other write of the unit, with a context for which
-// storage.FinalWriteAllowed holds, runs in autocommit mode instead of opening the
-// transaction: its statement commits when it returns and releases the collection's clock row
+// A write made before any other write of the unit, with a context that allows and marks a
+// final write (cliquet's unit of work and resource handlers do), runs in autocommit mode
+// instead of opening the transaction: its statement commits when it returns and releases the collection's clock row
 // at once (see "Units of work" in the package documentation).
 func (b *Backend) Begin(ctx context.Context) (context.Context, storage.Tx) {
 	u := &unit{b: b}

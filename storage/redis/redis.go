@@ -261,7 +261,7 @@ func (b *Backend) GetMany(ctx context.Context, keys []storage.Key) ([]storage.Ob
 
 // Update replaces or creates the object; see [storage.Backend.Update]. A condition is
 // checked inside the script that writes.
-func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object, cond ...storage.Condition) (storage.Object, error) {
+func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object, cond storage.Condition) (storage.Object, error) {
 	data, _, err := match.CleanData(o.Data)
 	if err != nil {
 		return storage.Object{}, err
@@ -269,7 +269,7 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object,
 	if o.ID == "" {
 		return storage.Object{}, errors.New("storage: redis: update without an id")
 	}
-	want := storage.FirstCondition(cond).LastModified
+	want := max(cond.LastModified, 0) // negative: no condition
 	lm, err := scriptUpdate.Run(ctx, b.client, b.keys(s).slice(), o.ID, []byte(data), storage.KeptForced(o.LastModified, time.Now()), want).Int64()
 	if errors.Is(err, goredis.Nil) {
 		return storage.Object{}, storage.ErrModified
@@ -282,8 +282,8 @@ func (b *Backend) Update(ctx context.Context, s storage.Scope, o storage.Object,
 
 // Delete turns a live object into a tombstone; see [storage.Backend.Delete]. A condition is
 // checked inside the script that writes.
-func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64, cond ...storage.Condition) (storage.Object, error) {
-	want := storage.FirstCondition(cond).LastModified
+func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastModified int64, cond storage.Condition) (storage.Object, error) {
+	want := max(cond.LastModified, 0) // negative: no condition
 	lm, err := scriptDelete.Run(ctx, b.client, b.keys(s).slice(), id, storage.KeptForced(lastModified, time.Now()), want).Int64()
 	if errors.Is(err, goredis.Nil) {
 		if want != 0 {

@@ -170,7 +170,7 @@ func TestForcedTimestamps(t *testing.T) {
 			return nil
 		}},
 		{"update drops a value not greater than the stored one", func() (storage.Object, error) {
-			return b.Update(ctx, s, storage.Object{ID: "old", LastModified: 999})
+			return b.Update(ctx, s, storage.Object{ID: "old", LastModified: 999}, storage.Condition{})
 		}, func(o storage.Object, clock int64) error {
 			if o.LastModified == 999 || o.LastModified != clock {
 				return fmt.Errorf("object ts %d, clock %d, want a fresh ts equal to the clock", o.LastModified, clock)
@@ -178,7 +178,7 @@ func TestForcedTimestamps(t *testing.T) {
 			return nil
 		}},
 		{"delete keeps a greater value", func() (storage.Object, error) {
-			return b.Delete(ctx, s, "a", first.LastModified+200000)
+			return b.Delete(ctx, s, "a", first.LastModified+200000, storage.Condition{})
 		}, func(o storage.Object, clock int64) error {
 			if !o.Deleted || o.LastModified != first.LastModified+200000 || clock != o.LastModified {
 				return fmt.Errorf("tombstone %+v, clock %d", o, clock)
@@ -326,9 +326,9 @@ func TestTwoWebHeadsShareOneClock(t *testing.T) {
 					var err error
 					id := fmt.Sprintf("h%d-w%d-%d", h, w, (n/2)%10)
 					if n%2 == 1 {
-						o, err = b.Delete(ctx, s, id, 0)
+						o, err = b.Delete(ctx, s, id, 0, storage.Condition{})
 					} else {
-						o, err = b.Update(ctx, s, storage.Object{ID: id, Data: data(t, map[string]int{"n": n})})
+						o, err = b.Update(ctx, s, storage.Object{ID: id, Data: data(t, map[string]int{"n": n})}, storage.Condition{})
 					}
 					mu.Lock()
 					switch {

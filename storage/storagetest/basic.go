@@ -158,7 +158,7 @@ var basicTests = []subtest{
 		e.check(tomb.LastModified > stored.LastModified, "tombstone %d not above object %d", tomb.LastModified, stored.LastModified)
 	}},
 	{"DeleteRaiseWhenUnknown", func(e *env) {
-		_, err := e.b.Delete(e.ctx, scope, objectID, 0)
+		_, err := e.b.Delete(e.ctx, scope, objectID, 0, storage.Condition{})
 		e.check(errors.Is(err, storage.ErrNotFound), "got %v, want storage.ErrNotFound", err)
 	}},
 	{"ReturnAllValues", func(e *env) {
@@ -185,7 +185,7 @@ var accessTests = []subtest{
 	}},
 	{"ParentCannotDeleteOtherParentObject", func(e *env) {
 		o := e.create(`{"foo": "bar"}`)
-		_, err := e.b.Delete(e.ctx, otherScope, o.ID, 0)
+		_, err := e.b.Delete(e.ctx, otherScope, o.ID, 0, storage.Condition{})
 		e.check(errors.Is(err, storage.ErrNotFound), "got %v, want storage.ErrNotFound", err)
 		e.get(scope, o.ID)
 	}},

@@ -102,7 +102,7 @@ var deletedTests = []subtest{
 	}},
 	{"DeletingADeletedItemShouldRaiseNotFound", func(e *env) {
 		t := e.createAndDelete(`{"challenge": "accepted"}`)
-		_, err := e.b.Delete(e.ctx, scope, t.ID, 0)
+		_, err := e.b.Delete(e.ctx, scope, t.ID, 0, storage.Condition{})
 		e.check(errors.Is(err, storage.ErrNotFound), "got %v, want storage.ErrNotFound", err)
 	}},
 	{"RecreatingADeletedObjectShouldDeleteItsTombstone", func(e *env) {

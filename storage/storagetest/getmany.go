@@ -169,11 +169,11 @@ var getManyTests = []subtest{
 		// A read before the unit's first write.
 		got := e.getMany(txCtx, keys)
 		e.sameObject(got[0], committed, "a committed object read in the unit before it writes")
-		updated, err := e.b.Update(txCtx, scope, storage.Object{ID: "committed", Data: raw(`{"v": 2}`)})
+		updated, err := e.b.Update(txCtx, scope, storage.Object{ID: "committed", Data: raw(`{"v": 2}`)}, storage.Condition{})
 		e.check(err == nil, "Update in the unit: %v", err)
 		created, err := e.b.Create(txCtx, otherScope, storage.Object{ID: "new", Data: raw(`{"fresh": true}`)})
 		e.check(err == nil, "Create in the unit: %v", err)
-		_, err = e.b.Delete(txCtx, scope, "doomed", 0)
+		_, err = e.b.Delete(txCtx, scope, "doomed", 0, storage.Condition{})
 		e.check(err == nil, "Delete in the unit: %v", err)
 		got = e.getMany(txCtx, keys)
 		e.sameObject(got[0], updated, "the unit's own update")

@@ -171,7 +171,7 @@ var horizonTests = []subtest{
 				for i := range rounds + 1 {
 					var err error
 					if prev.ID != "" {
-						_, err = e.b.Delete(e.ctx, scope, prev.ID, 0)
+						_, err = e.b.Delete(e.ctx, scope, prev.ID, 0, storage.Condition{})
 						prev = storage.Object{}
 					}
 					if err == nil && i < rounds {
@@ -330,9 +330,9 @@ func (e *env) sharedWrite(ctx context.Context, kind int, id string) error {
 			return nil
 		}
 	case 1:
-		_, err = e.b.Update(ctx, scope, storage.Object{ID: id, Data: raw(`{"updated": true}`)})
+		_, err = e.b.Update(ctx, scope, storage.Object{ID: id, Data: raw(`{"updated": true}`)}, storage.Condition{})
 	case 2:
-		_, err = e.b.Delete(ctx, scope, id, 0)
+		_, err = e.b.Delete(ctx, scope, id, 0, storage.Condition{})
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil
 		}
@@ -396,7 +396,7 @@ var liveCountTests = []subtest{
 		check(2, "a refused create")
 		e.del(scope, b.ID, 0)
 		check(1, "a delete")
-		_, err = e.b.Delete(e.ctx, scope, b.ID, 0)
+		_, err = e.b.Delete(e.ctx, scope, b.ID, 0, storage.Condition{})
 		e.check(errors.Is(err, storage.ErrNotFound), "Delete of a tombstone: %v", err)
 		check(1, "a delete of a tombstone")
 		e.update(scope, storage.Object{ID: b.ID, Data: raw(`{}`)})

@@ -112,7 +112,7 @@ var notifyTests = []subtest{
 		e.check(errors.Is(err, storage.ErrModified), "conditional Update: got %v, want ErrModified", err)
 		_, err = e.b.Delete(e.ctx, scope, o.ID, 0, storage.Condition{LastModified: o.LastModified + 1})
 		e.check(errors.Is(err, storage.ErrModified), "conditional Delete: got %v, want ErrModified", err)
-		_, err = e.b.Delete(e.ctx, scope, "missing", 0)
+		_, err = e.b.Delete(e.ctx, scope, "missing", 0, storage.Condition{})
 		e.check(errors.Is(err, storage.ErrNotFound), "Delete of a missing id: got %v, want ErrNotFound", err)
 		_, err = e.b.Create(e.ctx, scope, storage.Object{ID: o.ID, Data: raw(`{}`)})
 		var ue *storage.UnicityError

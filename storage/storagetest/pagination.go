@@ -204,7 +204,7 @@ var concurrencyTests = []subtest{
 				for i := range 25 {
 					o, err := e.b.Create(e.ctx, scope, storage.Object{})
 					if err == nil && i%2 == 0 {
-						_, err = e.b.Delete(e.ctx, scope, o.ID, 0)
+						_, err = e.b.Delete(e.ctx, scope, o.ID, 0, storage.Condition{})
 					}
 					if err != nil {
 						errs <- fmt.Errorf("writer %d: %w", w, err)
@@ -304,7 +304,7 @@ var optionalTests = []subtest{
 		if _, err := e.b.Create(txCtx, scope, storage.Object{ID: "rolled-back"}); err != nil {
 			e.Fatalf("Create in a transaction: %v", err)
 		}
-		if _, err := e.b.Delete(txCtx, scope, "committed", 0); err != nil {
+		if _, err := e.b.Delete(txCtx, scope, "committed", 0, storage.Condition{}); err != nil {
 			e.Fatalf("Delete in a transaction: %v", err)
 		}
 		if err := tx.Rollback(e.ctx); err != nil {
@@ -329,8 +329,14 @@ func testBackendErrorIsRaisedAnywhere(t *testing.T, h Harness) {
 		"Timestamp": func() error { _, err := b.Timestamp(ctx, scope); return err },
 		"Create":    func() error { _, err := b.Create(ctx, scope, storage.Object{}); return err },
 		"Get":       func() error { _, err := b.Get(ctx, scope, objectID); return err },
-		"Update":    func() error { _, err := b.Update(ctx, scope, storage.Object{ID: objectID}); return err },
-		"Delete":    func() error { _, err := b.Delete(ctx, scope, objectID, 0); return err },
+		"Update": func() error {
+			_, err := b.Update(ctx, scope, storage.Object{ID: objectID}, storage.Condition{})
+			return err
+		},
+		"Delete": func() error {
+			_, err := b.Delete(ctx, scope, objectID, 0, storage.Condition{})
+			return err
+		},
 		"UpdateWithCondition": func() error {
 			_, err := b.Update(ctx, scope, storage.Object{ID: objectID}, storage.Condition{LastModified: 1})
 			return err

@@ -246,7 +246,7 @@ func (e *env) createIn(s storage.Scope, o storage.Object) storage.Object {
 
 func (e *env) update(s storage.Scope, o storage.Object) storage.Object {
 	e.Helper()
-	got, err := e.b.Update(e.ctx, s, o)
+	got, err := e.b.Update(e.ctx, s, o, storage.Condition{})
 	if err != nil {
 		e.Fatalf("Update(%v, %s): %v", s, o.ID, err)
 	}
@@ -264,7 +264,7 @@ func (e *env) get(s storage.Scope, id string) storage.Object {
 
 func (e *env) del(s storage.Scope, id string, lastModified int64) storage.Object {
 	e.Helper()
-	got, err := e.b.Delete(e.ctx, s, id, lastModified)
+	got, err := e.b.Delete(e.ctx, s, id, lastModified, storage.Condition{})
 	if err != nil {
 		e.Fatalf("Delete(%v, %q): %v", s, id, err)
 	}
