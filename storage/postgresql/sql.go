@@ -57,11 +57,12 @@ func (q *query) fieldExpr(field string) string {
 	}
 	segs := strings.Split(field, ".")
 	expr := "(data #> " + q.arg(segs) + "::text[])"
-	// #> indexes arrays with numeric segments; dotted names address object keys only, so a
+	// #> indexes arrays with numeric segments (which it parses as strtol does: leading
+	// white space and a sign are accepted); dotted names address object keys only, so a
 	// numeric segment must follow an object.
 	var guards []string
 	for i := 1; i < len(segs); i++ {
-		if _, err := strconv.Atoi(segs[i]); err == nil {
+		if _, err := strconv.Atoi(strings.TrimLeft(segs[i], " \t\n\r\v\f")); err == nil {
 			guards = append(guards, "jsonb_typeof(data #> "+q.arg(segs[:i])+"::text[]) = 'object'")
 		}
 	}
@@ -77,7 +78,16 @@ func (q *query) sortExpr(field string) string {
 	case "id", "last_modified":
 		return field
 	}
-	return q.fieldExpr(field)
+	return ordered(q.fieldExpr(field))
+}
+
+// ordered wraps the jsonb expression x (SQL NULL when absent) so that it orders as the
+// protocol does. jsonb's own order puts an empty top-level array before null (a historical
+// exception in PostgreSQL's manual), where the protocol and the other backends order it
+// with the arrays, after every scalar; inside a one-element array the exception does not
+// apply, and the order of every other value is unchanged.
+func ordered(x string) string {
+	return "(CASE WHEN " + x + " IS NOT NULL THEN jsonb_build_array(" + x + ") END)"
 }
 
 // orderBy appends an ORDER BY clause (nothing when sorts is empty). An absent field sorts
@@ -179,10 +189,16 @@ func (q *query) cond(f storage.Filter) (string, error) {
 		}
 		p := q.arg(v) + "::text::jsonb"
 		switch f.Op {
-		case storage.NOT, storage.GT, storage.MIN: // an absent field sorts after every value
+		case storage.EQ:
+			return "(" + x + " " + op + " " + p + ")", nil
+		case storage.NOT: // an absent field differs from every value
 			return "(" + x + " IS NULL OR " + x + " " + op + " " + p + ")", nil
 		}
-		return "(" + x + " " + op + " " + p + ")", nil
+		ox, op2 := ordered(x), "jsonb_build_array("+p+")"
+		if f.Op == storage.GT || f.Op == storage.MIN { // an absent field sorts after every value
+			return "(" + ox + " IS NULL OR " + ox + " " + op + " " + op2 + ")", nil
+		}
+		return "(" + ox + " " + op + " " + op2 + ")", nil
 	case storage.IN, storage.EXCLUDE:
 		items, err := jsonItems(f.Value)
 		if err != nil {
@@ -264,11 +280,12 @@ func (q *query) nulCompare(f storage.Filter, x string) (string, error) {
 		return "", fmt.Errorf("%w (%s on %q)", ErrNULValue, f.Op, f.Field)
 	}
 	prefix, _ := json.Marshal(s[:strings.IndexByte(s, 0)])
-	p := q.arg(string(prefix)) + "::text::jsonb"
+	p := "jsonb_build_array(" + q.arg(string(prefix)) + "::text::jsonb)"
+	ox := ordered(x)
 	if f.Op == storage.LT || f.Op == storage.MAX {
-		return "(" + x + " <= " + p + ")", nil
+		return "(" + ox + " <= " + p + ")", nil
 	}
-	return "(" + x + " IS NULL OR " + x + " > " + p + ")", nil
+	return "(" + ox + " IS NULL OR " + ox + " > " + p + ")", nil
 }
 
 // idValue turns numbers into their decimal string, in lists too.
