@@ -347,10 +347,8 @@ func Migrate(ctx context.Context, app *App, dryRun bool) error {
 			app.Logger.InfoContext(ctx, "backend has no schema to migrate", "backend", name, "type", fmt.Sprintf("%T", b))
 		}
 	}
-	if m, ok := app.Cache.(cache.Migrator); ok {
-		steps = append(steps, step{"cache", m, false})
-	} else {
-		noSchema("cache", app.Cache)
+	if app.Cache != nil {
+		steps = append(steps, step{"cache", app.Cache, false})
 	}
 	if m, ok := app.Storage.(storage.Migrator); ok {
 		steps = append(steps, step{"storage", m, readonly})
@@ -368,7 +366,9 @@ func Migrate(ctx context.Context, app *App, dryRun bool) error {
 			continue
 		}
 		app.Logger.InfoContext(ctx, "migrating schema", "backend", st.name, "dry_run", dryRun)
-		if err := st.m.InitializeSchema(ctx, dryRun); err != nil {
+		if err := st.m.InitializeSchema(ctx, dryRun); errors.Is(err, errors.ErrUnsupported) {
+			noSchema(st.name, st.m)
+		} else if err != nil {
 			return fmt.Errorf("cliquet: migrate %s: %w", st.name, err)
 		}
 	}

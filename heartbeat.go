@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cliquet-go/cliquet/cache"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
@@ -49,8 +48,8 @@ func (a *App) registerBackendHeartbeats() {
 	if p, ok := a.Storage.(storage.Pinger); ok {
 		a.heartbeats["storage"] = func(ctx context.Context) error { return p.Ping(ctx, readonly) }
 	}
-	if p, ok := a.Cache.(cache.Pinger); ok {
-		a.heartbeats["cache"] = p.Ping
+	if a.Cache != nil {
+		a.heartbeats["cache"] = a.Cache.Ping
 	}
 	if p, ok := a.Permission.(permission.Pinger); ok {
 		a.heartbeats["permission"] = func(ctx context.Context) error { return p.Ping(ctx, readonly) }

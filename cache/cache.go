@@ -38,22 +38,25 @@ type Backend interface {
 	// Flush removes every key under the backend's prefix; keys under other prefixes on the
 	// same server are kept.
 	Flush(ctx context.Context) error
+	// Ping checks that the cache can be used (the "cache" heartbeat): it reaches the
+	// server of a networked backend, within ctx.
+	Ping(ctx context.Context) error
+	// InitializeSchema brings the backend's schema to the current version; with dryRun it
+	// only reports what it would do. It is run by an explicit migrate step, never on a
+	// request path. A backend without a schema (memory, Redis) returns [ErrNotSupported]:
+	// there is nothing to migrate, and it works as soon as it is opened.
+	InitializeSchema(ctx context.Context, dryRun bool) error
 	// Close releases the backend's resources.
 	Close() error
 }
 
-// Pinger is implemented by backends that can check their server ("cache" heartbeat).
-type Pinger interface {
-	Ping(ctx context.Context) error
-}
-
-// Migrator is implemented by backends with a schema (see storage.Migrator).
-type Migrator interface {
-	InitializeSchema(ctx context.Context, dryRun bool) error
-}
-
 // ErrNotFound: the key is missing or expired. Check it with errors.Is.
 var ErrNotFound = errors.New("cache: key not found")
+
+// ErrNotSupported is returned by a [Backend] method that the backend does not provide (a
+// schema step on a backend without a schema); the caller goes without it. It matches
+// [errors.ErrUnsupported] too. Check it with errors.Is.
+var ErrNotSupported = fmt.Errorf("cache: %w", errors.ErrUnsupported)
 
 // BackendError wraps a failure of the underlying service; the protocol answers 503.
 type BackendError struct {

@@ -2,6 +2,7 @@ package monitoring_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -462,8 +463,12 @@ func TestWatchStorageKeepsOptionalInterfacesAndTimesCalls(t *testing.T) {
 	}
 }
 
-// fakeCache is an in-test cache backend; withCachePing adds cache.Pinger.
-type fakeCache struct{ data map[string][]byte }
+// fakeCache is an in-test cache backend; schema says whether it has a schema step (it
+// answers cache.ErrNotSupported otherwise).
+type fakeCache struct {
+	data   map[string][]byte
+	schema bool
+}
 
 func (c *fakeCache) Get(_ context.Context, k string) ([]byte, error) {
 	if v, ok := c.data[k]; ok {
@@ -479,12 +484,17 @@ func (c *fakeCache) Delete(context.Context, string) error                { retur
 func (c *fakeCache) Expire(context.Context, string, time.Duration) error { return nil }
 func (c *fakeCache) TTL(context.Context, string) (time.Duration, error)  { return 0, nil }
 func (c *fakeCache) Flush(context.Context) error                         { return nil }
+func (c *fakeCache) Ping(context.Context) error                          { return nil }
 func (c *fakeCache) Close() error                                        { return nil }
+func (c *fakeCache) InitializeSchema(context.Context, bool) error {
+	if !c.schema {
+		return cache.ErrNotSupported
+	}
+	return nil
+}
 
-type withCachePing struct{}
-
-func (withCachePing) Ping(context.Context) error { return nil }
-
+// A watched cache times every call it forwards, and passes a declined schema step through
+// untimed.
 func TestWatchCache(t *testing.T) {
 	sink := newStatsdServer(t)
 	m, err := monitoring.NewStatsD(sink.URL(), "p")
@@ -492,32 +502,30 @@ func TestWatchCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	plain := monitoring.WatchCache(&fakeCache{data: map[string][]byte{}}, m, "plain")
-	if _, ok := plain.(cache.Pinger); ok {
-		t.Error("a cache without Ping gained cache.Pinger")
-	}
-	if _, ok := plain.(cache.Migrator); ok {
-		t.Error("a cache without InitializeSchema gained cache.Migrator")
-	}
-	pinging := monitoring.WatchCache(struct {
-		*fakeCache
-		withCachePing
-	}{fakeCache: &fakeCache{data: map[string][]byte{}}}, m, "redis")
-	p, ok := pinging.(cache.Pinger)
-	if !ok {
-		t.Fatal("a cache with Ping lost cache.Pinger")
-	}
+	schema := monitoring.WatchCache(&fakeCache{data: map[string][]byte{}, schema: true}, m, "pg")
 	ctx := context.Background()
-	_ = p.Ping(ctx)
-	_ = pinging.Set(ctx, "k", []byte("v"), time.Minute)
-	if v, err := pinging.Get(ctx, "k"); err != nil || string(v) != "v" {
+	if err := plain.InitializeSchema(ctx, false); !errors.Is(err, cache.ErrNotSupported) {
+		t.Errorf("InitializeSchema without a schema = %v, want cache.ErrNotSupported", err)
+	}
+	if err := schema.InitializeSchema(ctx, false); err != nil {
+		t.Errorf("InitializeSchema = %v", err)
+	}
+	_ = schema.Ping(ctx)
+	_ = schema.Set(ctx, "k", []byte("v"), time.Minute)
+	if v, err := schema.Get(ctx, "k"); err != nil || string(v) != "v" {
 		t.Errorf("Get = %q, %v", v, err)
 	}
 	if _, err := plain.Get(ctx, "absent"); err != cache.ErrNotFound {
 		t.Errorf("Get absent error = %v", err)
 	}
-	_, _ = pinging.TTL(ctx, "k")
+	_, _ = schema.TTL(ctx, "k")
 	m.Close()
-	sink.wait(t, "p.cache.redis.ping|ms", "p.cache.redis.set|ms", "p.cache.redis.get|ms", "p.cache.redis.ttl|ms", "p.cache.plain.get|ms")
+	for _, l := range sink.wait(t, "p.cache.pg.initialize_schema|ms", "p.cache.pg.ping|ms", "p.cache.pg.set|ms",
+		"p.cache.pg.get|ms", "p.cache.pg.ttl|ms", "p.cache.plain.get|ms") {
+		if strings.Contains(l, "plain.initialize_schema") {
+			t.Errorf("a declined InitializeSchema was timed: %s", l)
+		}
+	}
 }
 
 func TestWatchPermissionWithTheMemoryBackend(t *testing.T) {

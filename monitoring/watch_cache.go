@@ -8,55 +8,20 @@ import (
 )
 
 // WatchCache returns b decorated so that every method call is timed under
-// cache.<name>.<method>: get, set, delete, expire, ttl, flush, and for the optional
-// interfaces ping and initialize_schema. Close is not timed.
-//
-// The returned value implements cache.Pinger and cache.Migrator exactly when b does; b is
-// reachable through its Unwrap() cache.Backend method. With a nil m, b is returned
-// unchanged.
+// cache.<name>.<method>: get, set, delete, expire, ttl, flush, ping and initialize_schema
+// (not when the backend declines it with cache.ErrNotSupported). Close is not timed. With
+// a nil m, b is returned unchanged.
 func WatchCache(b cache.Backend, m *Metrics, name string) cache.Backend {
 	if m == nil || b == nil {
 		return b
 	}
-	w := &watchedCache{inner: b, m: m, prefix: "cache." + name + ".", kind: "cache", name: name}
-	pi, _ := b.(cache.Pinger)
-	mi, _ := b.(cache.Migrator)
-	P, M := caPinger{w, pi}, caMigrator{w, mi}
-	switch {
-	case pi != nil && mi != nil:
-		return struct {
-			*watchedCache
-			caPinger
-			caMigrator
-		}{w, P, M}
-	case pi != nil:
-		return struct {
-			*watchedCache
-			caPinger
-		}{w, P}
-	case mi != nil:
-		return struct {
-			*watchedCache
-			caMigrator
-		}{w, M}
-	}
-	return w
+	return &watchedCache{watch: newWatch(m, "cache", name), inner: b}
 }
 
 type watchedCache struct {
-	inner  cache.Backend
-	m      *Metrics
-	prefix string // the StatsD timer prefix, <kind>.<name>.
-	kind   string // storage, cache or permission
-	name   string
+	watch
+	inner cache.Backend
 }
-
-func (w *watchedCache) done(method string, start time.Time) {
-	w.m.backendCall(w.prefix, w.kind, w.name, method, time.Since(start))
-}
-
-// Unwrap returns the decorated backend.
-func (w *watchedCache) Unwrap() cache.Backend { return w.inner }
 
 func (w *watchedCache) Get(ctx context.Context, key string) ([]byte, error) {
 	defer w.done("get", time.Now())
@@ -88,30 +53,16 @@ func (w *watchedCache) Flush(ctx context.Context) error {
 	return w.inner.Flush(ctx)
 }
 
+func (w *watchedCache) Ping(ctx context.Context) error {
+	defer w.done("ping", time.Now())
+	return w.inner.Ping(ctx)
+}
+
+func (w *watchedCache) InitializeSchema(ctx context.Context, dryRun bool) (err error) {
+	defer func(start time.Time) { w.answered("initialize_schema", start, err) }(time.Now())
+	return w.inner.InitializeSchema(ctx, dryRun)
+}
+
 func (w *watchedCache) Close() error { return w.inner.Close() }
 
-type caPinger struct {
-	w     *watchedCache
-	inner cache.Pinger
-}
-
-func (p caPinger) Ping(ctx context.Context) error {
-	defer p.w.done("ping", time.Now())
-	return p.inner.Ping(ctx)
-}
-
-type caMigrator struct {
-	w     *watchedCache
-	inner cache.Migrator
-}
-
-func (p caMigrator) InitializeSchema(ctx context.Context, dryRun bool) error {
-	defer p.w.done("initialize_schema", time.Now())
-	return p.inner.InitializeSchema(ctx, dryRun)
-}
-
-var (
-	_ cache.Backend  = (*watchedCache)(nil)
-	_ cache.Pinger   = caPinger{}
-	_ cache.Migrator = caMigrator{}
-)
+var _ cache.Backend = (*watchedCache)(nil)

@@ -66,10 +66,7 @@ type Backend struct {
 	closed atomic.Bool // set by Close: every call of this backend then fails
 }
 
-var (
-	_ cache.Backend = (*Backend)(nil)
-	_ cache.Pinger  = (*Backend)(nil)
-)
+var _ cache.Backend = (*Backend)(nil)
 
 func init() {
 	cache.Register("memory", func(_ context.Context, s *config.Settings) (cache.Backend, error) {
@@ -254,6 +251,9 @@ func (b *Backend) Ping(ctx context.Context) error {
 	}
 	return ctx.Err()
 }
+
+// InitializeSchema returns cache.ErrNotSupported: the memory backend has no schema.
+func (b *Backend) InitializeSchema(context.Context, bool) error { return cache.ErrNotSupported }
 
 // ErrClosed is the cause of the *cache.BackendError every call of a closed backend returns.
 var ErrClosed = errors.New("cache: memory: backend closed")

@@ -93,11 +93,7 @@ type Backend struct {
 	logger      *slog.Logger
 }
 
-var (
-	_ cache.Backend  = (*Backend)(nil)
-	_ cache.Pinger   = (*Backend)(nil)
-	_ cache.Migrator = (*Backend)(nil)
-)
+var _ cache.Backend = (*Backend)(nil)
 
 func init() {
 	cache.Register("postgresql", func(ctx context.Context, s *config.Settings) (cache.Backend, error) {

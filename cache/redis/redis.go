@@ -84,10 +84,7 @@ type Backend struct {
 	prefix    string
 }
 
-var (
-	_ cache.Backend = (*Backend)(nil)
-	_ cache.Pinger  = (*Backend)(nil)
-)
+var _ cache.Backend = (*Backend)(nil)
 
 func init() {
 	cache.Register("redis", func(ctx context.Context, s *config.Settings) (cache.Backend, error) {
@@ -250,6 +247,9 @@ func (b *Backend) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// InitializeSchema returns cache.ErrNotSupported: Redis keys need no schema.
+func (b *Backend) InitializeSchema(context.Context, bool) error { return cache.ErrNotSupported }
 
 // Close closes the client, unless it was given in Options.Client.
 func (b *Backend) Close() error {
