@@ -355,10 +355,8 @@ func Migrate(ctx context.Context, app *App, dryRun bool) error {
 	} else {
 		noSchema("storage", app.Storage)
 	}
-	if m, ok := app.Permission.(permission.Migrator); ok {
-		steps = append(steps, step{"permission", m, readonly})
-	} else {
-		noSchema("permission", app.Permission)
+	if app.Permission != nil {
+		steps = append(steps, step{"permission", app.Permission, readonly})
 	}
 	for _, st := range steps {
 		if st.skippedRO {

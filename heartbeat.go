@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
 )
@@ -51,7 +50,7 @@ func (a *App) registerBackendHeartbeats() {
 	if a.Cache != nil {
 		a.heartbeats["cache"] = a.Cache.Ping
 	}
-	if p, ok := a.Permission.(permission.Pinger); ok {
+	if p := a.Permission; p != nil {
 		a.heartbeats["permission"] = func(ctx context.Context) error { return p.Ping(ctx, readonly) }
 	}
 }

@@ -35,49 +35,22 @@ import (
 // storage atomicity itself does: without a storage.Transactor (the memory storage backend)
 // there is no unit of work, and every permission change is kept whatever the response.
 
-// PermissionEnumerator is the optional interface of permission backends that lets the
-// permission journal undo the two bulk changes of [permission.Backend] whose extent it
-// cannot learn otherwise; it is [permission.Enumerator] (MatchingObjects, PrincipalUsers),
-// which the memory, PostgreSQL and Redis backends implement. A backend that does not
-// implement it (directly or through the Unwrap() permission.Backend chain of its
-// decorators) keeps working, but a rolled-back DeleteObjectPermissions with a '*' pattern,
-// or RemovePrincipal, is then only undone for the objects and users the unit of work had
-// already recorded; the rest is logged.
-type PermissionEnumerator = permission.Enumerator
-
 // JournalPermission wraps b so that its changes made within a unit of work of [Transaction]
 // are undone when the unit rolls back (see the package's permission journal above).
-// Outside a unit of work every call goes straight to b. The result implements
-// permission.Pinger and permission.Migrator when b does, and b is reachable through its
-// Unwrap() permission.Backend method. [Initialize] applies it to App.Permission when
-// transaction_per_request installs the Transaction middleware on a transactional storage
-// backend; a nil b is returned unchanged.
+// Outside a unit of work every call goes straight to b. The result forwards every method of
+// permission.Backend, and returns b from its Unwrap() permission.Backend method (see
+// permission.As). [Initialize] applies it to App.Permission when transaction_per_request
+// installs the Transaction middleware; a nil b is returned unchanged.
+//
+// The undo of a DeleteObjectPermissions with a '*' pattern, and of RemovePrincipal, needs
+// the extent of the change before it is made: b's MatchingObjects and PrincipalUsers. When b
+// answers them with permission.ErrNotSupported, such a change is only undone for the objects
+// and users the unit of work had already recorded; the rest is logged.
 func JournalPermission(b permission.Backend) permission.Backend {
 	if b == nil {
 		return nil
 	}
-	j := &journaledPermission{inner: b}
-	pi, _ := b.(permission.Pinger)
-	mi, _ := b.(permission.Migrator)
-	switch {
-	case pi != nil && mi != nil:
-		return struct {
-			*journaledPermission
-			permission.Pinger
-			permission.Migrator
-		}{j, pi, mi}
-	case pi != nil:
-		return struct {
-			*journaledPermission
-			permission.Pinger
-		}{j, pi}
-	case mi != nil:
-		return struct {
-			*journaledPermission
-			permission.Migrator
-		}{j, mi}
-	}
-	return j
+	return &journaledPermission{inner: b}
 }
 
 // journaledPermission is the decorator built by JournalPermission.
@@ -112,7 +85,7 @@ func (p *journaledPermission) RemoveUserPrincipal(ctx context.Context, userID, p
 }
 
 // RemovePrincipal implements [permission.Backend]. Within a unit of work it records the
-// principals of the users holding principal, as listed by a [permission.Enumerator], and
+// principals of the users holding principal, as listed by PrincipalUsers, and
 // those users themselves: the undo gives each of them principal back directly. (Their
 // recorded principals alone would not do: UserPrincipals merges those of the pseudo-user
 // system.Authenticated, so a user who held principal both directly and through it would
@@ -126,19 +99,18 @@ func (p *journaledPermission) RemovePrincipal(ctx context.Context, principal str
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if en := enumerator(p.inner); en != nil {
-		users, err := en.PrincipalUsers(ctx, principal)
-		if err != nil {
-			return err
-		}
+	switch users, err := p.inner.PrincipalUsers(ctx, principal); {
+	case errors.Is(err, permission.ErrNotSupported):
+		j.unknown = append(j.unknown, fmt.Sprintf("RemovePrincipal(%q) for the users the unit of work had not changed", principal))
+	case err != nil:
+		return err
+	default:
 		if err := j.recordUsers(ctx, p, users); err != nil {
 			return err
 		}
 		if len(users) > 0 {
 			j.steps = append(j.steps, journalStep{backend: p.inner, principal: principal, holders: slices.Clone(users)})
 		}
-	} else {
-		j.unknown = append(j.unknown, fmt.Sprintf("RemovePrincipal(%q) for the users the unit of work had not changed", principal))
 	}
 	return p.inner.RemovePrincipal(ctx, principal)
 }
@@ -179,7 +151,7 @@ func (p *journaledPermission) ReplaceObjectPermissions(ctx context.Context, obje
 }
 
 // DeleteObjectPermissions implements [permission.Backend]. Within a unit of work, the
-// objects matching a '*' pattern are those listed by a [permission.Enumerator].
+// objects matching a '*' pattern are those listed by MatchingObjects.
 func (p *journaledPermission) DeleteObjectPermissions(ctx context.Context, objectIDs ...string) error {
 	j := p.journal(ctx)
 	if j == nil || len(objectIDs) == 0 {
@@ -188,17 +160,16 @@ func (p *journaledPermission) DeleteObjectPermissions(ctx context.Context, objec
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	ids := make([]string, 0, len(objectIDs))
-	en := enumerator(p.inner)
 	for _, id := range objectIDs {
 		if !strings.Contains(id, "*") {
 			ids = append(ids, id)
 			continue
 		}
-		if en == nil {
+		found, err := p.inner.MatchingObjects(ctx, id)
+		if errors.Is(err, permission.ErrNotSupported) {
 			j.unknown = append(j.unknown, fmt.Sprintf("DeleteObjectPermissions(%q) for the objects the unit of work had not changed", id))
 			continue
 		}
-		found, err := en.MatchingObjects(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -228,6 +199,27 @@ func (p *journaledPermission) CheckPermission(ctx context.Context, principals []
 // Access implements [permission.Backend]; a read, forwarded.
 func (p *journaledPermission) Access(ctx context.Context, q permission.AccessQuery) (permission.Access, error) {
 	return p.inner.Access(ctx, q)
+}
+
+// MatchingObjects implements [permission.Backend]; a read, forwarded.
+func (p *journaledPermission) MatchingObjects(ctx context.Context, pattern string) ([]string, error) {
+	return p.inner.MatchingObjects(ctx, pattern)
+}
+
+// PrincipalUsers implements [permission.Backend]; a read, forwarded.
+func (p *journaledPermission) PrincipalUsers(ctx context.Context, principal string) ([]string, error) {
+	return p.inner.PrincipalUsers(ctx, principal)
+}
+
+// Ping implements [permission.Backend].
+func (p *journaledPermission) Ping(ctx context.Context, readonly bool) error {
+	return p.inner.Ping(ctx, readonly)
+}
+
+// InitializeSchema implements [permission.Backend]; it is not journaled (it is not a
+// request's change).
+func (p *journaledPermission) InitializeSchema(ctx context.Context, dryRun bool) error {
+	return p.inner.InitializeSchema(ctx, dryRun)
 }
 
 // Flush implements [permission.Backend]; it is not journaled (it is not a request's change).
@@ -281,21 +273,6 @@ func (p *journaledPermission) changeUsers(ctx context.Context, users []string, c
 		return err
 	}
 	return change()
-}
-
-// enumerator returns the permission.Enumerator of b or of a backend it decorates, or nil.
-func enumerator(b permission.Backend) permission.Enumerator {
-	for b != nil {
-		if en, ok := b.(permission.Enumerator); ok {
-			return en
-		}
-		u, ok := b.(interface{ Unwrap() permission.Backend })
-		if !ok {
-			return nil
-		}
-		b = u.Unwrap()
-	}
-	return nil
 }
 
 // permJournal is the record of one unit of work's permission changes (see
@@ -380,7 +357,7 @@ func (j *permJournal) undo(ctx context.Context, logger *slog.Logger, report func
 	j.steps, j.unknown, j.objects, j.users = nil, nil, nil, nil
 	j.mu.Unlock()
 	for _, u := range unknown {
-		logger.WarnContext(ctx, "permission change not undone by the rollback: the permission backend cannot list what it changed (see permission.Enumerator)", "change", u)
+		logger.WarnContext(ctx, "permission change not undone by the rollback: the permission backend cannot list what it changed (see permission.Backend.MatchingObjects)", "change", u)
 	}
 	var errs []error
 	for i := len(steps) - 1; i >= 0; i-- {

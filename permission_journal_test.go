@@ -15,15 +15,17 @@ import (
 	permmemory "github.com/cliquet-go/cliquet/permission/memory"
 )
 
-// opaque hides every method of its backend but those of permission.Backend (no optional
-// interface, no Unwrap): a backend without a permission.Enumerator.
-type opaque struct{ permission.Backend }
+// unlisted is a backend that cannot list the extent of its bulk changes: its
+// MatchingObjects and PrincipalUsers answer permission.ErrNotSupported.
+type unlisted struct{ permission.Backend }
 
-// decorated is a decorator hiding the optional interfaces of its backend but reachable
-// through Unwrap, as the journal reaches what it wraps.
-type decorated struct{ permission.Backend }
+func (unlisted) MatchingObjects(context.Context, string) ([]string, error) {
+	return nil, permission.ErrNotSupported
+}
 
-func (d decorated) Unwrap() permission.Backend { return d.Backend }
+func (unlisted) PrincipalUsers(context.Context, string) ([]string, error) {
+	return nil, permission.ErrNotSupported
+}
 
 // failingReplace fails every ReplaceObjectPermissions (an undo that cannot restore).
 type failingReplace struct{ *permmemory.Backend }
@@ -128,7 +130,7 @@ func TestPermissionJournal(t *testing.T) {
 		}
 	})
 
-	t.Run("RemovePrincipal and wildcard deletions are undone through the memory backend's permission.Enumerator", func(t *testing.T) {
+	t.Run("RemovePrincipal and wildcard deletions are undone through the memory backend's MatchingObjects and PrincipalUsers", func(t *testing.T) {
 		inner := permmemory.New()
 		inner.AddUserPrincipal(bg, "alice", "/b/1/groups/g")
 		inner.AddUserPrincipal(bg, "bob", "/b/1/groups/g")
@@ -195,11 +197,11 @@ func TestPermissionJournal(t *testing.T) {
 		}
 	})
 
-	t.Run("without a permission.Enumerator the bulk changes are logged as not undone", func(t *testing.T) {
+	t.Run("when the backend cannot list their extent the bulk changes are logged as not undone", func(t *testing.T) {
 		inner := permmemory.New()
 		inner.AddUserPrincipal(bg, "alice", "/groups/g")
 		inner.AddPrincipalToACE(bg, "/b/1/c/1", "write", "alice")
-		b := JournalPermission(opaque{inner})
+		b := JournalPermission(unlisted{inner})
 		ctx, st := inUnit()
 		b.RemovePrincipal(ctx, "/groups/g")
 		b.DeleteObjectPermissions(ctx, "/b/1/*")
@@ -295,33 +297,42 @@ func TestPermissionJournal(t *testing.T) {
 	})
 }
 
-func TestJournalPermissionKeepsOptionalInterfaces(t *testing.T) {
+// The journal forwards every capability of the backend it wraps, the declined ones as
+// declined, and permission.As finds that backend under it.
+func TestJournalPermissionKeepsEveryCapability(t *testing.T) {
+	ctx := context.Background()
 	mem := permmemory.New()
 	cases := []struct {
-		name                string
-		inner               permission.Backend
-		pinger, migrator    bool
-		enumeratorReachable bool
+		name             string
+		inner            permission.Backend
+		schema, listings bool
 	}{
-		{"a memory backend is a Pinger, not a Migrator, and its enumerator is reachable", mem, true, false, true},
-		{"a backend with neither stays without them", opaque{mem}, false, false, false},
-		{"a Pinger and Migrator keeps both", pingMigrator{mem}, true, true, true},
-		{"an enumerator is reachable through a decorator's Unwrap", decorated{mem}, false, false, true},
+		{"a memory backend lists the extent of its bulk changes and has no schema", mem, false, true},
+		{"a backend with a schema keeps it", withSchema{mem}, true, true},
+		{"a backend that cannot list still cannot", unlisted{mem}, false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			b := JournalPermission(tc.inner)
-			_, p := b.(permission.Pinger)
-			_, m := b.(permission.Migrator)
-			if p != tc.pinger || m != tc.migrator {
-				t.Errorf("Pinger %v, Migrator %v; want %v, %v", p, m, tc.pinger, tc.migrator)
+			if err := b.Ping(ctx, true); err != nil {
+				t.Errorf("Ping: %v", err)
 			}
-			u, ok := b.(interface{ Unwrap() permission.Backend })
-			if !ok || u.Unwrap() != tc.inner {
+			err := b.InitializeSchema(ctx, true)
+			if declined := errors.Is(err, permission.ErrNotSupported); declined == tc.schema || !declined && err != nil {
+				t.Errorf("InitializeSchema = %v; want a schema: %v", err, tc.schema)
+			}
+			_, err = b.MatchingObjects(ctx, "/a/*")
+			_, uerr := b.PrincipalUsers(ctx, "g")
+			for _, err := range []error{err, uerr} {
+				if declined := errors.Is(err, permission.ErrNotSupported); declined == tc.listings || !declined && err != nil {
+					t.Errorf("MatchingObjects or PrincipalUsers = %v; want listings: %v", err, tc.listings)
+				}
+			}
+			if u, ok := b.(interface{ Unwrap() permission.Backend }); !ok || u.Unwrap() != tc.inner {
 				t.Error("Unwrap does not return the wrapped backend")
 			}
-			if got := enumerator(b) != nil; got != tc.enumeratorReachable {
-				t.Errorf("enumerator found: %v", got)
+			if got, ok := permission.As[*permmemory.Backend](b); ok != (tc.inner == mem) || ok && got != mem {
+				t.Errorf("permission.As found %v, %v; want the memory backend only when the journal wraps it", got, ok)
 			}
 		})
 	}
@@ -330,9 +341,10 @@ func TestJournalPermissionKeepsOptionalInterfaces(t *testing.T) {
 	}
 }
 
-type pingMigrator struct{ *permmemory.Backend }
+// withSchema is a backend with a schema step.
+type withSchema struct{ *permmemory.Backend }
 
-func (pingMigrator) InitializeSchema(context.Context, bool) error { return nil }
+func (withSchema) InitializeSchema(context.Context, bool) error { return nil }
 
 func ExampleJournalPermission() {
 	ctx := context.Background()

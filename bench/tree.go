@@ -67,14 +67,8 @@ func migratePermissions(ctx context.Context, dsn string) error {
 	if err != nil {
 		return err
 	}
-	if c, ok := b.(interface{ Close() error }); ok {
-		defer c.Close()
-	}
-	m, ok := b.(permission.Migrator)
-	if !ok {
-		return errors.New("bench: the postgresql permission backend is not a permission.Migrator")
-	}
-	return m.InitializeSchema(ctx, false)
+	defer b.Close()
+	return b.InitializeSchema(ctx, false)
 }
 
 // resetTree removes bucket b1 and everything below it: objects, tombstones, clocks and ACEs.

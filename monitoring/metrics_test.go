@@ -536,14 +536,13 @@ func TestWatchPermissionWithTheMemoryBackend(t *testing.T) {
 	}
 	inner := memory.New()
 	b := monitoring.WatchPermission(inner, m, "memory")
-	_, innerPings := permission.Backend(inner).(permission.Pinger)
-	_, pings := b.(permission.Pinger)
-	_, innerMigrates := permission.Backend(inner).(permission.Migrator)
-	_, migrates := b.(permission.Migrator)
-	if pings != innerPings || migrates != innerMigrates {
-		t.Errorf("Pinger %v (inner %v), Migrator %v (inner %v)", pings, innerPings, migrates, innerMigrates)
-	}
 	ctx := context.Background()
+	if err := b.InitializeSchema(ctx, true); !errors.Is(err, permission.ErrNotSupported) {
+		t.Errorf("InitializeSchema = %v, want the memory backend's permission.ErrNotSupported", err)
+	}
+	if got, ok := permission.As[*memory.Backend](b); !ok || got != inner {
+		t.Errorf("permission.As = %v, %v; want the memory backend", got, ok)
+	}
 	if err := b.AddPrincipalToACE(ctx, "/buckets/b", "read", "alice"); err != nil {
 		t.Fatal(err)
 	}
@@ -559,7 +558,14 @@ func TestWatchPermissionWithTheMemoryBackend(t *testing.T) {
 	if err != nil || !slices.Equal(a.Held["/buckets/b"], []string{"read"}) || !slices.Equal(a.ACEs["read"], []string{"alice"}) {
 		t.Errorf("Access = %+v, %v", a, err)
 	}
+	if objs, err := b.MatchingObjects(ctx, "/buckets/*"); err != nil || !slices.Equal(objs, []string{"/buckets/b"}) {
+		t.Errorf("MatchingObjects = %v, %v", objs, err)
+	}
 	m.Close()
-	sink.wait(t, "p.permission.memory.add_principal_to_ace|ms", "p.permission.memory.object_permissions|ms",
-		"p.permission.memory.check_permission|ms", "p.permission.memory.access|ms")
+	for _, l := range sink.wait(t, "p.permission.memory.add_principal_to_ace|ms", "p.permission.memory.object_permissions|ms",
+		"p.permission.memory.check_permission|ms", "p.permission.memory.access|ms", "p.permission.memory.matching_objects|ms") {
+		if strings.Contains(l, "initialize_schema") {
+			t.Errorf("a declined InitializeSchema was timed: %s", l)
+		}
+	}
 }

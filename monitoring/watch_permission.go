@@ -11,51 +11,21 @@ import (
 // permission.<name>.<method>: add_user_principal, remove_user_principal,
 // remove_principal, user_principals, add_principal_to_ace, remove_principal_from_ace,
 // object_permissions, replace_object_permissions, delete_object_permissions,
-// authorized_principals, accessible_objects, check_permission, access, flush, and for the
-// optional interfaces ping and initialize_schema. Close is not timed.
-//
-// The returned value implements permission.Pinger and permission.Migrator exactly when b
-// does; b is reachable through its Unwrap() permission.Backend method. With a nil m, b is
-// returned unchanged.
+// authorized_principals, accessible_objects, check_permission, access, matching_objects,
+// principal_users, ping, initialize_schema and flush (the optional methods not when the
+// backend declines them with permission.ErrNotSupported). Close is not timed. The result
+// changes no answer of b, and returns b from its Unwrap() permission.Backend method (see
+// permission.As). With a nil m, b is returned unchanged.
 func WatchPermission(b permission.Backend, m *Metrics, name string) permission.Backend {
 	if m == nil || b == nil {
 		return b
 	}
-	w := &watchedPermission{inner: b, m: m, prefix: "permission." + name + ".", kind: "permission", name: name}
-	pi, _ := b.(permission.Pinger)
-	mi, _ := b.(permission.Migrator)
-	P, M := pePinger{w, pi}, peMigrator{w, mi}
-	switch {
-	case pi != nil && mi != nil:
-		return struct {
-			*watchedPermission
-			pePinger
-			peMigrator
-		}{w, P, M}
-	case pi != nil:
-		return struct {
-			*watchedPermission
-			pePinger
-		}{w, P}
-	case mi != nil:
-		return struct {
-			*watchedPermission
-			peMigrator
-		}{w, M}
-	}
-	return w
+	return &watchedPermission{watch: newWatch(m, "permission", name), inner: b}
 }
 
 type watchedPermission struct {
-	inner  permission.Backend
-	m      *Metrics
-	prefix string // the StatsD timer prefix, <kind>.<name>.
-	kind   string // storage, cache or permission
-	name   string
-}
-
-func (w *watchedPermission) done(method string, start time.Time) {
-	w.m.backendCall(w.prefix, w.kind, w.name, method, time.Since(start))
+	watch
+	inner permission.Backend
 }
 
 // Unwrap returns the decorated backend.
@@ -126,6 +96,26 @@ func (w *watchedPermission) Access(ctx context.Context, q permission.AccessQuery
 	return w.inner.Access(ctx, q)
 }
 
+func (w *watchedPermission) MatchingObjects(ctx context.Context, pattern string) (_ []string, err error) {
+	defer func(start time.Time) { w.answered("matching_objects", start, err) }(time.Now())
+	return w.inner.MatchingObjects(ctx, pattern)
+}
+
+func (w *watchedPermission) PrincipalUsers(ctx context.Context, principal string) (_ []string, err error) {
+	defer func(start time.Time) { w.answered("principal_users", start, err) }(time.Now())
+	return w.inner.PrincipalUsers(ctx, principal)
+}
+
+func (w *watchedPermission) Ping(ctx context.Context, readonly bool) error {
+	defer w.done("ping", time.Now())
+	return w.inner.Ping(ctx, readonly)
+}
+
+func (w *watchedPermission) InitializeSchema(ctx context.Context, dryRun bool) (err error) {
+	defer func(start time.Time) { w.answered("initialize_schema", start, err) }(time.Now())
+	return w.inner.InitializeSchema(ctx, dryRun)
+}
+
 func (w *watchedPermission) Flush(ctx context.Context) error {
 	defer w.done("flush", time.Now())
 	return w.inner.Flush(ctx)
@@ -133,28 +123,4 @@ func (w *watchedPermission) Flush(ctx context.Context) error {
 
 func (w *watchedPermission) Close() error { return w.inner.Close() }
 
-type pePinger struct {
-	w     *watchedPermission
-	inner permission.Pinger
-}
-
-func (p pePinger) Ping(ctx context.Context, readonly bool) error {
-	defer p.w.done("ping", time.Now())
-	return p.inner.Ping(ctx, readonly)
-}
-
-type peMigrator struct {
-	w     *watchedPermission
-	inner permission.Migrator
-}
-
-func (p peMigrator) InitializeSchema(ctx context.Context, dryRun bool) error {
-	defer p.w.done("initialize_schema", time.Now())
-	return p.inner.InitializeSchema(ctx, dryRun)
-}
-
-var (
-	_ permission.Backend  = (*watchedPermission)(nil)
-	_ permission.Pinger   = pePinger{}
-	_ permission.Migrator = peMigrator{}
-)
+var _ permission.Backend = (*watchedPermission)(nil)

@@ -6,15 +6,27 @@
 // ("basicauth:2f7a..."), or a group URI. Implementations live in sub-packages (memory,
 // postgresql, redis), register by name with [Register], and pass package permissiontest.
 //
-// # Optional interfaces
+// # Optional capabilities
 //
-// Besides [Backend], a backend may implement [Pinger] (the heartbeat), [Migrator] (a schema
-// step) and [Enumerator]. Enumerator is what makes the bulk changes of a backend undoable:
-// the toolkit's permission journal (cliquet.JournalPermission), which undoes the permission
-// changes of a rolled-back request, learns from it which objects a '*' pattern given to
+// Every method of [Backend] is part of the contract; a few are capabilities a backend may
+// lack, and it then answers them with [ErrNotSupported] (which callers treat as "go
+// without"): InitializeSchema (a backend without a schema), and MatchingObjects and
+// PrincipalUsers, which make the bulk changes of a backend undoable: the toolkit's
+// permission journal (cliquet.JournalPermission), which undoes the permission changes of a
+// rolled-back request, learns from them which objects a '*' pattern given to
 // DeleteObjectPermissions covers and which users RemovePrincipal affects, so that it can
-// record their state first. A backend without it still works, but those two changes are then
-// only partly undone (the rest is logged). The built-in backends implement all three.
+// record their state first. A backend without them still works, but those two changes are
+// then only partly undone (the rest is logged). The built-in backends provide both; the
+// memory and Redis backends have no schema.
+//
+// # Decorators
+//
+// A decorator (a monitoring timer, the permission journal) implements Backend by forwarding
+// every method, and so keeps every capability of the backend it wraps, including the
+// declined ones. One that forwards without changing what the backend stores or answers
+// also has an Unwrap() Backend method returning the backend it wraps, so that [As] can
+// find the backend under it: a storage backend that reads and writes the permission
+// backend's tables itself (storage/postgresql's joint reads and writes) recognises it so.
 package permission
 
 import (
@@ -124,28 +136,12 @@ type Backend interface {
 	// and the groups) hold on a few objects, and every ACE of one object.
 	Access(ctx context.Context, q AccessQuery) (Access, error)
 
-	// Flush removes everything the backend stored, and only that (tests, the flush endpoint).
-	Flush(ctx context.Context) error
-	// Close releases the backend's resources.
-	Close() error
-}
-
-// Pinger is implemented by backends that can check their server ("permission" heartbeat).
-// readonly asks for a check that writes nothing.
-type Pinger interface {
-	Ping(ctx context.Context, readonly bool) error
-}
-
-// Migrator is implemented by backends with a schema (see storage.Migrator).
-type Migrator interface {
-	InitializeSchema(ctx context.Context, dryRun bool) error
-}
-
-// Enumerator is implemented by backends that can list the extent of their two bulk changes,
-// so that the permission journal can record (and later restore) what they are about to
-// change (see the package documentation). The lists hold no duplicates; their order is
-// unspecified; no match gives an empty list.
-type Enumerator interface {
+	// MatchingObjects and PrincipalUsers list the extent of the two bulk changes, so that
+	// the permission journal can record (and later restore) what they are about to change
+	// (see "Optional capabilities" in the package documentation). The lists hold no
+	// duplicates; their order is unspecified; no match gives an empty list. A backend that
+	// cannot list them answers [ErrNotSupported].
+	//
 	// MatchingObjects returns the ids of the objects that have ACEs and whose id matches
 	// pattern, as DeleteObjectPermissions would match it: each '*' matches any run of
 	// characters, every other character only itself. A pattern without '*' names one object
@@ -154,8 +150,46 @@ type Enumerator interface {
 	MatchingObjects(ctx context.Context, pattern string) ([]string, error)
 	// PrincipalUsers returns the users to which AddUserPrincipal gave principal (and that
 	// RemovePrincipal would take it from), including the pseudo-user [Authenticated]; users
-	// holding it only through Authenticated are not listed.
+	// holding it only through Authenticated are not listed. See MatchingObjects.
 	PrincipalUsers(ctx context.Context, principal string) ([]string, error)
+
+	// Ping checks the backend's server (the "permission" heartbeat); readonly asks for a
+	// check that writes nothing.
+	Ping(ctx context.Context, readonly bool) error
+	// InitializeSchema brings the backend's schema to the current version; with dryRun it
+	// only reports what it would do. It is run by an explicit migrate step, never on a
+	// request path. A backend without a schema (memory, Redis) returns [ErrNotSupported]:
+	// there is nothing to migrate, and it works as soon as it is opened.
+	InitializeSchema(ctx context.Context, dryRun bool) error
+	// Flush removes everything the backend stored, and only that (tests, the flush endpoint).
+	Flush(ctx context.Context) error
+	// Close releases the backend's resources.
+	Close() error
+}
+
+// ErrNotSupported is returned by a [Backend] method that the backend does not provide (see
+// "Optional capabilities" in the package documentation); the caller goes without it. It
+// matches [errors.ErrUnsupported] too. Check it with errors.Is.
+var ErrNotSupported = fmt.Errorf("permission: %w", errors.ErrUnsupported)
+
+// As reports whether b, or a backend that b decorates, has type T, and returns it. It
+// follows the Unwrap() Backend methods of decorators (see "Decorators" in the package
+// documentation), as errors.As follows Unwrap() error. Capabilities are not found this way
+// (they are methods of every Backend); As is for a caller that must know which backend
+// holds the data, such as a storage backend sharing its database.
+func As[T Backend](b Backend) (T, bool) {
+	for b != nil {
+		if t, ok := b.(T); ok {
+			return t, true
+		}
+		u, ok := b.(interface{ Unwrap() Backend })
+		if !ok {
+			break
+		}
+		b = u.Unwrap()
+	}
+	var zero T
+	return zero, false
 }
 
 // BackendError wraps a failure of the underlying service; the protocol answers 503.

@@ -4,15 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/permission/memory"
-)
-
-// The backend satisfies the journal's optional interface, under both of its names.
-var (
-	_ cliquet.PermissionEnumerator = (*memory.Backend)(nil)
-	_ permission.Enumerator        = (*memory.Backend)(nil)
 )
 
 // MatchingObjects and PrincipalUsers list what DeleteObjectPermissions with a pattern and

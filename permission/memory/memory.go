@@ -37,11 +37,7 @@ type Backend struct {
 	aces  map[string]map[string]set // object id → permission → principals
 }
 
-var (
-	_ permission.Backend    = (*Backend)(nil)
-	_ permission.Pinger     = (*Backend)(nil)
-	_ permission.Enumerator = (*Backend)(nil)
-)
+var _ permission.Backend = (*Backend)(nil)
 
 // New returns an empty backend.
 func New() *Backend {
@@ -375,7 +371,7 @@ func (b *Backend) Access(_ context.Context, q permission.AccessQuery) (permissio
 	return out, nil
 }
 
-// MatchingObjects implements [permission.Enumerator]: the objects with ACEs whose id matches
+// MatchingObjects implements [permission.Backend]: the objects with ACEs whose id matches
 // pattern ('*' matches any run of characters), sorted.
 func (b *Backend) MatchingObjects(_ context.Context, pattern string) ([]string, error) {
 	if err := b.check("matching_objects"); err != nil {
@@ -399,7 +395,7 @@ func (b *Backend) MatchingObjects(_ context.Context, pattern string) ([]string, 
 	return out, nil
 }
 
-// PrincipalUsers implements [permission.Enumerator]: the users (the pseudo-user
+// PrincipalUsers implements [permission.Backend]: the users (the pseudo-user
 // [permission.Authenticated] included) given principal by AddUserPrincipal, sorted.
 func (b *Backend) PrincipalUsers(_ context.Context, principal string) ([]string, error) {
 	if err := b.check("principal_users"); err != nil {
@@ -429,8 +425,11 @@ func (b *Backend) Flush(context.Context) error {
 	return nil
 }
 
-// Ping implements [permission.Pinger]; the memory backend is available until it is closed.
+// Ping implements [permission.Backend]; the memory backend is available until it is closed.
 func (b *Backend) Ping(context.Context, bool) error { return b.check("ping") }
+
+// InitializeSchema returns permission.ErrNotSupported: the memory backend has no schema.
+func (b *Backend) InitializeSchema(context.Context, bool) error { return permission.ErrNotSupported }
 
 // ErrClosed is the cause of the *permission.BackendError every call of a closed backend
 // returns.

@@ -6,30 +6,34 @@ import (
 	"github.com/cliquet-go/cliquet/internal/testenv"
 )
 
-// Capability names an optional interface of permission backends.
+// Capability names an optional part of the permission contract: methods of
+// [permission.Backend] that a backend may answer with [permission.ErrNotSupported].
 type Capability string
 
-// The optional interfaces a harness may declare its backends lack.
+// The optional capabilities a harness may declare its backends lack.
 const (
-	Migrator   Capability = "permission.Migrator"
-	Pinger     Capability = "permission.Pinger"
-	Enumerator Capability = "permission.Enumerator"
+	// Migrator is the schema step, InitializeSchema.
+	Migrator Capability = "permission.Backend.InitializeSchema"
+	// Enumerator is the listing of the bulk changes' extent, MatchingObjects and
+	// PrincipalUsers.
+	Enumerator Capability = "permission.Backend.MatchingObjects"
 )
 
-// Declarer is implemented by harnesses that declare which optional interfaces their backends
-// lack. With a Declarer the subtests of an optional interface never skip: when the backend
-// implements it they exercise it; when the declaration says it is absent they check that the
-// backend indeed does not implement it and, where the toolkit has a fallback, that it holds
-// (a backend without [permission.Migrator] works without a schema step). A backend lacking an
-// interface the harness does not declare absent, or implementing one declared absent, fails
-// the subtest. Without a Declarer, the subtests of an interface the backend lacks are skipped.
+// Declarer is implemented by harnesses that declare which optional capabilities their
+// backends lack. With a Declarer the subtests of an optional capability never skip: when
+// the backend provides it they exercise it; when the declaration says it is absent they check
+// that the backend indeed answers [permission.ErrNotSupported] and, where the toolkit has a
+// fallback, that it holds (a backend without a schema step works without one). A backend
+// lacking a capability the harness does not declare absent, or providing one declared
+// absent, fails the subtest. Without a Declarer, the subtests of a capability the backend
+// lacks are skipped.
 type Declarer interface {
-	// Lacks lists the optional interfaces the harness's backends do not implement.
+	// Lacks lists the optional capabilities the harness's backends do not provide.
 	Lacks() []Capability
 }
 
-// lacks reports whether the backend lacks the capability c, whose type assertion gave
-// implemented (see testenv.Lacks).
+// lacks reports whether the backend lacks the capability c; implemented is false when the
+// backend answered permission.ErrNotSupported (see testenv.Lacks).
 func lacks(t *testing.T, h Harness, c Capability, implemented bool) bool {
 	t.Helper()
 	d, ok := h.(Declarer)

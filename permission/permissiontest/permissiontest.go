@@ -166,7 +166,7 @@ func (s suite) tests() []test {
 		{"DeleteObjectPermissionsSupportsPatternMatching", deleteObjectPermissionsSupportsPatternMatching},
 		{"DeleteObjectPermissionsPatternEscapesLikeCharacters", deleteObjectPermissionsPatternEscapesLikeCharacters},
 
-		// Enumerator (optional): the extent of the bulk changes.
+		// MatchingObjects and PrincipalUsers (optional): the extent of the bulk changes.
 		{"MatchingObjectsListsTheObjectsAPatternMatches", s.matchingObjectsListsTheObjectsAPatternMatches},
 		{"MatchingObjectsListsWhatDeleteObjectPermissionsDeletes", s.matchingObjectsListsWhatDeleteObjectPermissionsDeletes},
 		{"PrincipalUsersListsTheUsersRemovePrincipalAffects", s.principalUsersListsTheUsersRemovePrincipalAffects},
@@ -305,31 +305,18 @@ func (s suite) backendErrorIsRaisedAnywhere(t *testing.T) {
 		{"Access of the groups only", func() error { _, err := b.Access(ctx, permission.AccessQuery{UserID: "u"}); return err }},
 		{"Access of the ACEs only", func() error { _, err := b.Access(ctx, permission.AccessQuery{Full: "/a"}); return err }},
 	}
-	if p, ok := b.(permission.Pinger); ok {
-		calls = append(calls,
-			struct {
-				name string
-				call func() error
-			}{"Ping", func() error { return p.Ping(ctx, false) }},
-			struct {
-				name string
-				call func() error
-			}{"Ping readonly", func() error { return p.Ping(ctx, true) }})
+	type call = struct {
+		name string
+		call func() error
 	}
-	if en, ok := b.(permission.Enumerator); ok {
+	calls = append(calls,
+		call{"Ping", func() error { return b.Ping(ctx, false) }},
+		call{"Ping readonly", func() error { return b.Ping(ctx, true) }})
+	if s.enumerates(ctx, t, b) {
 		calls = append(calls,
-			struct {
-				name string
-				call func() error
-			}{"MatchingObjects", func() error { _, err := en.MatchingObjects(ctx, "/b/*"); return err }},
-			struct {
-				name string
-				call func() error
-			}{"MatchingObjects without a star", func() error { _, err := en.MatchingObjects(ctx, "/a"); return err }},
-			struct {
-				name string
-				call func() error
-			}{"PrincipalUsers", func() error { _, err := en.PrincipalUsers(ctx, "g"); return err }})
+			call{"MatchingObjects", func() error { _, err := b.MatchingObjects(ctx, "/b/*"); return err }},
+			call{"MatchingObjects without a star", func() error { _, err := b.MatchingObjects(ctx, "/a"); return err }},
+			call{"PrincipalUsers", func() error { _, err := b.PrincipalUsers(ctx, "g"); return err }})
 	}
 	for _, c := range calls {
 		err := c.call()
@@ -343,27 +330,22 @@ func (s suite) backendErrorIsRaisedAnywhere(t *testing.T) {
 }
 
 func (s suite) initializeSchemaIsIdempotent(ctx context.Context, t *testing.T, b permission.Backend) {
-	m, ok := b.(permission.Migrator)
-	if lacks(t, s.h, Migrator, ok) {
+	add(ctx, t, b, "/a", "read", "u")
+	err := b.InitializeSchema(ctx, true)
+	if lacks(t, s.h, Migrator, !errors.Is(err, permission.ErrNotSupported)) {
 		// No schema step: a backend fresh from New works at once.
-		add(ctx, t, b, "/a", "read", "u")
 		equalStrings(t, "principals without a schema step", principalsOf(ctx, t, b, "/a", "read"), []string{"u"})
 		return
 	}
-	add(ctx, t, b, "/a", "read", "u")
-	must(t, m.InitializeSchema(ctx, true))
-	must(t, m.InitializeSchema(ctx, false))
-	must(t, m.InitializeSchema(ctx, false))
+	must(t, err)
+	must(t, b.InitializeSchema(ctx, false))
+	must(t, b.InitializeSchema(ctx, false))
 	equalStrings(t, "principals after InitializeSchema", principalsOf(ctx, t, b, "/a", "read"), []string{"u"})
 }
 
 func (s suite) pingReturnsNilIfAvailable(ctx context.Context, t *testing.T, b permission.Backend) {
-	p, ok := b.(permission.Pinger)
-	if lacks(t, s.h, Pinger, ok) {
-		return // the heartbeat reports such a backend as working
-	}
-	must(t, p.Ping(ctx, false))
-	must(t, p.Ping(ctx, true))
+	must(t, b.Ping(ctx, false))
+	must(t, b.Ping(ctx, true))
 	// A ping leaves no data behind.
 	equalStrings(t, "user principals after ping", userPrincipals(ctx, t, b, permission.Authenticated), nil)
 	equalObjects(t, "objects after ping", accessible(ctx, t, b, []string{permission.Everyone}, bind("*", "read"), bind("*", "write")), map[string][]string{})
@@ -1203,17 +1185,20 @@ func deleteObjectPermissionsPatternEscapesLikeCharacters(ctx context.Context, t 
 }
 
 // ---------------------------------------------------------------------------------------
-// Enumerator.
+// MatchingObjects and PrincipalUsers.
 
-// enumerator returns b as a permission.Enumerator, or nil when the harness declares that the
-// backend lacks it (checked by lacks, which skips without a Declarer).
-func (s suite) enumerator(t *testing.T, b permission.Backend) permission.Enumerator {
+// enumerates reports whether the backend lists the extent of its bulk changes
+// (MatchingObjects and PrincipalUsers do not answer permission.ErrNotSupported), after
+// checking that the harness declares it so (see lacks, which skips without a Declarer).
+func (s suite) enumerates(ctx context.Context, t *testing.T, b permission.Backend) bool {
 	t.Helper()
-	en, ok := b.(permission.Enumerator)
-	if lacks(t, s.h, Enumerator, ok) {
-		return nil
+	_, err := b.MatchingObjects(ctx, "/enumerates/*")
+	_, uerr := b.PrincipalUsers(ctx, "/enumerates")
+	matching, users := !errors.Is(err, permission.ErrNotSupported), !errors.Is(uerr, permission.ErrNotSupported)
+	if matching != users {
+		t.Fatalf("MatchingObjects answers %v and PrincipalUsers %v: a backend provides both or neither", err, uerr)
 	}
-	return en
+	return !lacks(t, s.h, Enumerator, matching)
 }
 
 // enumerationObjects are the objects the MatchingObjects subtests give ACEs to; each has one.
@@ -1250,8 +1235,7 @@ func addEnumerationObjects(ctx context.Context, t *testing.T, b permission.Backe
 }
 
 func (s suite) matchingObjectsListsTheObjectsAPatternMatches(ctx context.Context, t *testing.T, b permission.Backend) {
-	en := s.enumerator(t, b)
-	if en == nil {
+	if !s.enumerates(ctx, t, b) {
 		return
 	}
 	addEnumerationObjects(ctx, t, b)
@@ -1283,7 +1267,7 @@ func (s suite) matchingObjectsListsTheObjectsAPatternMatches(ctx context.Context
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := en.MatchingObjects(ctx, tt.pattern)
+			got, err := b.MatchingObjects(ctx, tt.pattern)
 			must(t, err)
 			equalStrings(t, fmt.Sprintf("MatchingObjects(%q)", tt.pattern), got, tt.want)
 			if len(got) != len(unique(got)) {
@@ -1294,14 +1278,13 @@ func (s suite) matchingObjectsListsTheObjectsAPatternMatches(ctx context.Context
 }
 
 func (s suite) matchingObjectsListsWhatDeleteObjectPermissionsDeletes(ctx context.Context, t *testing.T, b permission.Backend) {
-	en := s.enumerator(t, b)
-	if en == nil {
+	if !s.enumerates(ctx, t, b) {
 		return
 	}
 	addEnumerationObjects(ctx, t, b)
 	deleted := map[string]bool{}
 	for _, pattern := range []string{"/buckets/*/collections/c1", "/a_c/*", `/back\slash/*`, "/star*/1", "/50%/1"} {
-		listed, err := en.MatchingObjects(ctx, pattern)
+		listed, err := b.MatchingObjects(ctx, pattern)
 		must(t, err)
 		if len(listed) == 0 {
 			t.Fatalf("MatchingObjects(%q) lists nothing: the subtest needs a match", pattern)
@@ -1320,15 +1303,14 @@ func (s suite) matchingObjectsListsWhatDeleteObjectPermissionsDeletes(ctx contex
 				t.Errorf("DeleteObjectPermissions(%q) deleted the ACEs of %q, which MatchingObjects did not list", pattern, obj)
 			}
 		}
-		again, err := en.MatchingObjects(ctx, pattern)
+		again, err := b.MatchingObjects(ctx, pattern)
 		must(t, err)
 		equalStrings(t, fmt.Sprintf("MatchingObjects(%q) after the deletion", pattern), again, nil)
 	}
 }
 
 func (s suite) principalUsersListsTheUsersRemovePrincipalAffects(ctx context.Context, t *testing.T, b permission.Backend) {
-	en := s.enumerator(t, b)
-	if en == nil {
+	if !s.enumerates(ctx, t, b) {
 		return
 	}
 	const group, other, odd = "/buckets/b/groups/g", "/buckets/b/groups/other", `group:100%_\ ü`
@@ -1344,7 +1326,7 @@ func (s suite) principalUsersListsTheUsersRemovePrincipalAffects(ctx context.Con
 
 	users := func(principal string) []string {
 		t.Helper()
-		got, err := en.PrincipalUsers(ctx, principal)
+		got, err := b.PrincipalUsers(ctx, principal)
 		must(t, err)
 		if len(got) != len(unique(got)) {
 			t.Errorf("PrincipalUsers(%q) = %q holds duplicates", principal, got)

@@ -77,12 +77,7 @@ type Backend struct {
 	logger  *slog.Logger
 }
 
-var (
-	_ permission.Backend    = (*Backend)(nil)
-	_ permission.Pinger     = (*Backend)(nil)
-	_ permission.Migrator   = (*Backend)(nil)
-	_ permission.Enumerator = (*Backend)(nil)
-)
+var _ permission.Backend = (*Backend)(nil)
 
 // New builds a backend from opts. It does not connect: the first call does (see
 // [Backend.Ping]). It does not create the tables either (see [Backend.InitializeSchema]).
@@ -379,7 +374,7 @@ func (b *Backend) DeleteObjectPermissions(ctx context.Context, objectIDs ...stri
 		exact, patterns)
 }
 
-// MatchingObjects implements [permission.Enumerator]: the objects with ACEs whose id matches
+// MatchingObjects implements [permission.Backend]: the objects with ACEs whose id matches
 // pattern ('*' matches any run of characters), sorted. It matches as DeleteObjectPermissions
 // does: an exact comparison without '*', LIKE with the pattern escaped otherwise.
 func (b *Backend) MatchingObjects(ctx context.Context, pattern string) ([]string, error) {
@@ -392,7 +387,7 @@ func (b *Backend) MatchingObjects(ctx context.Context, pattern string) ([]string
 		  ORDER BY object_id`, likeEscape(pattern))
 }
 
-// PrincipalUsers implements [permission.Enumerator]: the users (the pseudo-user
+// PrincipalUsers implements [permission.Backend]: the users (the pseudo-user
 // [permission.Authenticated] included) given principal by AddUserPrincipal, sorted.
 func (b *Backend) PrincipalUsers(ctx context.Context, principal string) ([]string, error) {
 	return b.strings(ctx, "principal users",
@@ -755,7 +750,7 @@ func (b *Backend) Flush(ctx context.Context) error {
 	})
 }
 
-// Ping implements [permission.Pinger]. It reads the permission tables; unless readonly, it
+// Ping implements [permission.Backend]. It reads the permission tables; unless readonly, it
 // also writes a row in a transaction that it rolls back, so nothing is left behind.
 func (b *Backend) Ping(ctx context.Context, readonly bool) error {
 	if readonly {
@@ -787,7 +782,7 @@ func (b *Backend) Close() error {
 	return nil
 }
 
-// InitializeSchema implements [permission.Migrator]: it creates the tables on an empty
+// InitializeSchema implements [permission.Backend]: it creates the tables on an empty
 // database, or applies the migrations from the installed version to [SchemaVersion]. With
 // dryRun, it does the same in a transaction that it rolls back, so nothing changes. Running
 // it again is harmless; concurrent runs are serialised with an advisory lock.

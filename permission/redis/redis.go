@@ -72,11 +72,7 @@ type Backend struct {
 	prefix string
 }
 
-var (
-	_ permission.Backend    = (*Backend)(nil)
-	_ permission.Pinger     = (*Backend)(nil)
-	_ permission.Enumerator = (*Backend)(nil)
-)
+var _ permission.Backend = (*Backend)(nil)
 
 // New builds a backend from opts. It does not connect: the first call does.
 func New(opts Options) (*Backend, error) {
@@ -313,7 +309,7 @@ func (b *Backend) DeleteObjectPermissions(ctx context.Context, objectIDs ...stri
 	return wrap(op, deleteObjects.Run(ctx, b.client, nil, args...).Err())
 }
 
-// MatchingObjects implements [permission.Enumerator]: the members of the objects set that
+// MatchingObjects implements [permission.Backend]: the members of the objects set that
 // match pattern ('*' matches any run of characters), as DeleteObjectPermissions matches them,
 // sorted.
 func (b *Backend) MatchingObjects(ctx context.Context, pattern string) ([]string, error) {
@@ -342,7 +338,7 @@ func (b *Backend) MatchingObjects(ctx context.Context, pattern string) ([]string
 	return out, nil
 }
 
-// PrincipalUsers implements [permission.Enumerator]: the members of the principal's reverse
+// PrincipalUsers implements [permission.Backend]: the members of the principal's reverse
 // index (the users RemovePrincipal takes it from, the pseudo-user [permission.Authenticated]
 // included), sorted.
 func (b *Backend) PrincipalUsers(ctx context.Context, principal string) ([]string, error) {
@@ -532,7 +528,7 @@ func (b *Backend) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Ping implements [permission.Pinger]. It pings the server and reads a key; unless readonly,
+// Ping implements [permission.Backend]. It pings the server and reads a key; unless readonly,
 // it also writes and deletes a heartbeat key.
 func (b *Backend) Ping(ctx context.Context, readonly bool) error {
 	const op = "ping"
@@ -553,6 +549,9 @@ func (b *Backend) Ping(ctx context.Context, readonly bool) error {
 	})
 	return wrap(op, err)
 }
+
+// InitializeSchema returns permission.ErrNotSupported: Redis keys need no schema.
+func (b *Backend) InitializeSchema(context.Context, bool) error { return permission.ErrNotSupported }
 
 // Close closes the connections; the backend is unusable afterwards.
 func (b *Backend) Close() error { return b.client.Close() }

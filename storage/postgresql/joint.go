@@ -59,8 +59,7 @@ func jointArgs(keys []storage.Key, pos []int, q permission.AccessQuery, extra in
 
 // GetManyAccess answers GetMany(ctx, keys) and perms.Access(ctx, q) together, in one
 // statement (one round trip, one execution; see jointSQL), when perms is a PostgreSQL
-// permission backend ([permpg.Backend], found through the Unwrap() permission.Backend
-// methods of its decorators) on the same database as b ([permpg.Backend.SameDatabase]). It
+// permission backend ([permpg.Backend], found under its decorators by permission.As) on the same database as b ([permpg.Backend.SameDatabase]). It
 // runs in the unit of work ctx carries, as GetMany does: the permission rows are then read
 // in its transaction, which sees every committed permission change (READ COMMITTED), as
 // the permission backend's own connection would.
@@ -227,23 +226,18 @@ func jointRows(ctx context.Context, qr querier, sql string, args []any, fn func(
 	return rs.Err()
 }
 
-// sameDatabase reports whether perms is, under its decorators, a PostgreSQL permission
-// backend on b's database. The comparison is made once per permission backend.
+// sameDatabase reports whether perms is, under its decorators (permission.As), a
+// PostgreSQL permission backend on b's database. The comparison is made once per permission
+// backend.
 func (b *Backend) sameDatabase(perms permission.Backend) bool {
-	for perms != nil {
-		if p, ok := perms.(*permpg.Backend); ok {
-			if same, ok := b.joint.Load(p); ok {
-				return same.(bool)
-			}
-			same := p.SameDatabase(b.pool.Config().ConnConfig)
-			b.joint.Store(p, same)
-			return same
-		}
-		u, ok := perms.(interface{ Unwrap() permission.Backend })
-		if !ok {
-			return false
-		}
-		perms = u.Unwrap()
+	p, ok := permission.As[*permpg.Backend](perms)
+	if !ok {
+		return false
 	}
-	return false
+	if same, ok := b.joint.Load(p); ok {
+		return same.(bool)
+	}
+	same := p.SameDatabase(b.pool.Config().ConnConfig)
+	b.joint.Store(p, same)
+	return same
 }
