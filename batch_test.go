@@ -626,9 +626,9 @@ func (s *txStore) String() string {
 	return strings.Join(s.calls, " ")
 }
 
-func (s *txStore) Begin(ctx context.Context) (context.Context, storage.Tx) {
+func (s *txStore) Begin(ctx context.Context) (context.Context, storage.Tx, error) {
 	s.record("begin")
-	return context.WithValue(ctx, txUnitKey{}, true), txRecorder{s}
+	return context.WithValue(ctx, txUnitKey{}, true), txRecorder{s}, nil
 }
 
 func (s *txStore) write(ctx context.Context) {
@@ -944,8 +944,7 @@ func batchPostgres(t *testing.T) *postgresql.Backend {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	var m storage.Migrator = b
-	if err := m.InitializeSchema(ctx, false); err != nil {
+	if err := b.InitializeSchema(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	return b

@@ -235,18 +235,15 @@ func (a *App) openBackends(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// journalPermissions wraps App.Permission with JournalPermission when requests run in
-// units of work (transaction_per_request on a storage.Transactor), so that a rolled-back
-// request also undoes its permission changes. Otherwise there is no unit to join, and the
-// backend is left as it is.
+// journalPermissions wraps App.Permission with JournalPermission when requests may run in
+// units of work (transaction_per_request), so that a rolled-back request also undoes its
+// permission changes. On a storage backend without units of work (its Begin declines with
+// storage.ErrNotSupported) no request runs in one, and the journal forwards every call.
 func (a *App) journalPermissions() {
 	if a.Permission == nil {
 		return
 	}
-	if tx, _ := a.Settings.Bool("transaction_per_request"); !tx {
-		return
-	}
-	if _, ok := a.Storage.(storage.Transactor); ok {
+	if tx, _ := a.Settings.Bool("transaction_per_request"); tx {
 		a.Permission = JournalPermission(a.Permission)
 	}
 }
@@ -322,13 +319,13 @@ func (a *App) contextMiddleware(next http.Handler) http.Handler {
 	})
 }
 
-// Migrate brings the schema of every backend of app that implements the Migrator interface
-// of its package (storage.Migrator, cache.Migrator, permission.Migrator) to the current
-// version; with dryRun the backends only report what they would do. In readonly mode the
-// storage and permission backends are skipped with a warning, as kinto does. Everything is
-// reported through app.Logger: the backends opened from the settings log there what they
-// apply (or would apply), or that their schema is current; a backend without a schema is
-// logged as such.
+// Migrate brings the schema of every backend of app (cache, storage, then permission) to the
+// current version with its InitializeSchema; with dryRun the backends only report what they
+// would do. In readonly mode the storage and permission backends are skipped with a warning,
+// as kinto does. Everything is reported through app.Logger: the backends opened from the
+// settings log there what they apply (or would apply), or that their schema is current; a
+// backend without a schema (its InitializeSchema declines with ErrNotSupported) is logged as
+// such.
 func Migrate(ctx context.Context, app *App, dryRun bool) error {
 	readonly, err := app.Settings.Bool("readonly")
 	if err != nil {
@@ -350,10 +347,8 @@ func Migrate(ctx context.Context, app *App, dryRun bool) error {
 	if app.Cache != nil {
 		steps = append(steps, step{"cache", app.Cache, false})
 	}
-	if m, ok := app.Storage.(storage.Migrator); ok {
-		steps = append(steps, step{"storage", m, readonly})
-	} else {
-		noSchema("storage", app.Storage)
+	if app.Storage != nil {
+		steps = append(steps, step{"storage", app.Storage, readonly})
 	}
 	if app.Permission != nil {
 		steps = append(steps, step{"permission", app.Permission, readonly})

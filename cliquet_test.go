@@ -268,7 +268,7 @@ func TestHeartbeat(t *testing.T) {
 			t.Fatal("no error")
 		}
 	})
-	t.Run("backends implementing Pinger are registered", func(t *testing.T) {
+	t.Run("the backends' Ping is registered", func(t *testing.T) {
 		st := &pingStorage{err: errors.New("down")}
 		app := newApp(t, nil, Config{Storage: st})
 		r := do(t, app.Handler(), "GET", "/v1/__heartbeat__", nil)
@@ -962,9 +962,9 @@ func (s *recordingStore) String() string {
 
 func (s *recordingStore) Close() error { return nil }
 
-func (s *recordingStore) Begin(ctx context.Context) (context.Context, storage.Tx) {
+func (s *recordingStore) Begin(ctx context.Context) (context.Context, storage.Tx, error) {
 	s.record("begin")
-	return ctx, &recordingTx{s: s}
+	return ctx, &recordingTx{s: s}, nil
 }
 
 func (s *recordingStore) InitializeSchema(_ context.Context, dry bool) error {

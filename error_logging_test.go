@@ -96,8 +96,7 @@ func (c *countingStore) List(ctx context.Context, s storage.Scope, opt storage.L
 	return c.Backend.List(ctx, s, opt)
 }
 
-// ListWithTimestamp counts as a List (memory storage is a storage.TimestampLister, which
-// the embedding promotes).
+// ListWithTimestamp counts as a List (the embedding would otherwise forward it uncounted).
 func (c *countingStore) ListWithTimestamp(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, int64, error) {
 	c.lists.Add(1)
 	return c.Backend.ListWithTimestamp(ctx, s, opt)

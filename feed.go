@@ -5,13 +5,13 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/cliquet-go/cliquet/storage"
 	"github.com/cliquet-go/cliquet/storage/feed"
 )
 
 // setupChangeFeed creates the app's change feed hub (storage/feed) when change_feed_enabled
-// and storage_notify are true and the storage backend announces its writes
-// (storage.Notifier). The hub listens to the backend at the first stream only.
+// and storage_notify are true. The hub listens to the backend at the first stream only; a
+// backend that cannot announce its writes (its Listen declines with storage.ErrNotSupported)
+// then fails the stream as one configured not to (406).
 func (a *App) setupChangeFeed() error {
 	s := a.Settings
 	enabled, err := s.Bool("change_feed_enabled")
@@ -23,9 +23,6 @@ func (a *App) setupChangeFeed() error {
 		return err
 	}
 	if !enabled || !notify || a.Storage == nil {
-		return nil
-	}
-	if _, ok := storage.NotifierOf(a.Storage); !ok {
 		return nil
 	}
 	var opts feed.Options

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/cliquet-go/cliquet/protocol"
-	"github.com/cliquet-go/cliquet/storage"
 )
 
 // HeartbeatFunc checks one dependency for GET /__heartbeat__. It returns nil when healthy,
@@ -26,9 +25,8 @@ type HeartbeatFunc func(ctx context.Context) error
 var ErrHeartbeatSkipped = errors.New("cliquet: heartbeat not applicable")
 
 // AddHeartbeat registers a check under name; it is reported in GET /__heartbeat__ as
-// {name: true|false|null}. Registering a name twice is an error. Backends implementing
-// storage.Pinger, cache.Pinger or permission.Pinger are registered by Initialize as
-// "storage", "cache" and "permission".
+// {name: true|false|null}. Registering a name twice is an error. Initialize registers the
+// Ping of the app's backends as "storage", "cache" and "permission".
 func (a *App) AddHeartbeat(name string, check HeartbeatFunc) error {
 	if name == "" || check == nil {
 		return errors.New("cliquet: AddHeartbeat needs a name and a check")
@@ -44,7 +42,7 @@ func (a *App) AddHeartbeat(name string, check HeartbeatFunc) error {
 
 func (a *App) registerBackendHeartbeats() {
 	readonly, _ := a.Settings.Bool("readonly")
-	if p, ok := a.Storage.(storage.Pinger); ok {
+	if p := a.Storage; p != nil {
 		a.heartbeats["storage"] = func(ctx context.Context) error { return p.Ping(ctx, readonly) }
 	}
 	if a.Cache != nil {

@@ -3,6 +3,7 @@ package cliquet
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/cliquet-go/cliquet/internal/finalwrite"
@@ -71,8 +72,9 @@ func RequireTransaction(ctx context.Context) {
 }
 
 // Transaction wraps each write request (any method but GET, HEAD and OPTIONS) in one unit of
-// work of store, when store implements storage.Transactor; otherwise it returns next
-// unchanged. Only the outermost request starts a unit (see [InTransaction]).
+// work of store (storage.Backend.Begin); when store has no units of work (Begin declines with
+// storage.ErrNotSupported), the request runs without one. Only the outermost request starts
+// a unit (see [InTransaction]).
 //
 // The handler writes to a buffer. A status below 500 commits, then the buffered response
 // is sent; a failed commit is answered 503 errno 201 instead. A status of 500 or more, or
@@ -88,12 +90,12 @@ func RequireTransaction(ctx context.Context) {
 //
 // Permission changes are part of the unit when the permission backend is wrapped by
 // [JournalPermission] (Initialize does it for App.Permission): a rollback, including after
-// a failed commit or a panic, restores the ACLs and user principals the unit changed. Without a storage.Transactor there is no unit of work and
-// permission changes are kept whatever the response, like storage writes.
+// a failed commit or a panic, restores the ACLs and user principals the unit changed. Without
+// a unit of work, permission changes are kept whatever the response, like storage writes.
+// A Begin that fails otherwise is answered 503 errno 201.
 func Transaction(store storage.Backend) func(http.Handler) http.Handler {
-	txr, ok := store.(storage.Transactor)
 	return func(next http.Handler) http.Handler {
-		if !ok {
+		if store == nil {
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -107,7 +109,17 @@ func Transaction(store storage.Backend) func(http.Handler) http.Handler {
 				return
 			}
 			st := &txState{}
-			ctx, tx := txr.Begin(context.WithValue(r.Context(), txKey{}, st))
+			ctx, tx, err := store.Begin(context.WithValue(r.Context(), txKey{}, st))
+			if errors.Is(err, storage.ErrNotSupported) {
+				next.ServeHTTP(w, r) // no units of work: every write applies at once
+				return
+			}
+			if err != nil {
+				e := protocol.NewError(http.StatusServiceUnavailable, protocol.ErrnoBackend, protocol.MsgBackend)
+				e.Cause = err
+				protocol.WriteError(w, r, e)
+				return
+			}
 			ctx, st.denyFinal = finalwrite.Allow(ctx)
 			bw := &bufferedWriter{header: w.Header().Clone()}
 			done := false

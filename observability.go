@@ -79,8 +79,9 @@ func (a *App) monitoringSettings() *config.Settings {
 
 // watchBackends decorates the backends with StatsD timers (storage.<name>.<method>, …) when
 // metrics are enabled; without metrics the backends are left untouched, so the hot path
-// pays nothing. The decorators keep the optional interfaces (storage.Transactor, Pinger,
-// Migrator, Flusher) of the backends they wrap. A backend is named after its setting
+// pays nothing. The decorators forward every method of the backends' contracts, so that
+// the backends keep every capability (units of work, the joint reads with the permission
+// backend...). A backend is named after its setting
 // (storage_backend, …); one given in Config is named "custom" unless that setting was set
 // explicitly.
 func (a *App) watchBackends(cfg Config) {

@@ -32,8 +32,9 @@ import (
 // fails, so that the journal undoes the ACL.
 //
 // Atomicity across storage and permissions needs a transactional storage backend, as
-// storage atomicity itself does: without a storage.Transactor (the memory storage backend)
-// there is no unit of work, and every permission change is kept whatever the response.
+// storage atomicity itself does: without units of work (storage.Backend.Begin declines with
+// storage.ErrNotSupported on the memory and Redis backends) there is no unit of work, and
+// every permission change is kept whatever the response.
 
 // JournalPermission wraps b so that its changes made within a unit of work of [Transaction]
 // are undone when the unit rolls back (see the package's permission journal above).

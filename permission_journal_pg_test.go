@@ -69,8 +69,7 @@ func aclTxStore(t *testing.T) *postgresql.Backend {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	var m storage.Migrator = b
-	if err := m.InitializeSchema(ctx, false); err != nil {
+	if err := b.InitializeSchema(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	return b

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cliquet-go/cliquet/internal/finalwrite"
+	"github.com/cliquet-go/cliquet/internal/forwardtest"
 	"github.com/cliquet-go/cliquet/permission"
 	permmemory "github.com/cliquet-go/cliquet/permission/memory"
 )
@@ -339,6 +341,14 @@ func TestJournalPermissionKeepsEveryCapability(t *testing.T) {
 	if JournalPermission(nil) != nil {
 		t.Error("JournalPermission(nil) is not nil")
 	}
+}
+
+// The journal forwards every method of permission.Backend outside a unit of work, and
+// returns the backend's answers: a journaled backend keeps every capability of the one it
+// wraps.
+func TestJournalPermissionForwardsEveryMethod(t *testing.T) {
+	inner := &forwardtest.Permission{}
+	forwardtest.Check(t, reflect.TypeFor[permission.Backend](), JournalPermission(inner), &inner.Fake)
 }
 
 // withSchema is a backend with a schema step.

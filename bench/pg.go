@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -34,7 +33,7 @@ func benchDSN() string {
 }
 
 // migrate opens the storage backend by name from settings, as the app does, and runs its
-// InitializeSchema through storage.Migrator.
+// InitializeSchema.
 func migrate(ctx context.Context, dsn string) error {
 	s, err := config.FromMap(map[string]string{"storage_backend": "postgresql", "storage_url": dsn}, config.Options{Env: []string{}})
 	if err != nil {
@@ -45,11 +44,7 @@ func migrate(ctx context.Context, dsn string) error {
 		return err
 	}
 	defer b.Close()
-	m, ok := b.(storage.Migrator)
-	if !ok {
-		return errors.New("bench: the postgresql backend is not a storage.Migrator")
-	}
-	return m.InitializeSchema(ctx, false)
+	return b.InitializeSchema(ctx, false)
 }
 
 func openPool(ctx context.Context, dsn string, size int) (*pgxpool.Pool, error) {

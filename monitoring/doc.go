@@ -17,8 +17,9 @@
 //
 // [NewStatsD] connects to a StatsD server (setting statsd_url). A nil *[Metrics] discards
 // everything, so code never checks whether StatsD is configured. [WatchStorage],
-// [WatchCache] and [WatchPermission] time every backend method (storage.<name>.<method>, …)
-// while keeping the optional interfaces of the backend they wrap, and [RequestMetrics]
+// [WatchCache] and [WatchPermission] time every backend method (storage.<name>.<method>, …),
+// forwarding every method of the backend's contract, so that the backend they wrap keeps
+// all its capabilities (and declines what it declines), and [RequestMetrics]
 // records per-view timers, status code and authentication counters and the unique users set.
 //
 // # Sentry

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cliquet-go/cliquet/cache"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/forwardtest"
 	"github.com/cliquet-go/cliquet/monitoring"
 	"github.com/cliquet-go/cliquet/permission"
 	"github.com/cliquet-go/cliquet/permission/memory"
@@ -185,7 +186,7 @@ func TestNilMetricsAreSafe(t *testing.T) {
 	if rec.Code != 404 || rec.Header().Get("X-Request-Id") != "" {
 		t.Errorf("nil metrics middleware touched the request: %d %v", rec.Code, rec.Header())
 	}
-	b := newFakeStorage(true, true, true, true, true)
+	b := &forwardtest.Storage{}
 	if monitoring.WatchStorage(b, nil, "x") != storage.Backend(b) {
 		t.Error("WatchStorage with nil metrics wrapped the backend")
 	}
@@ -265,142 +266,15 @@ func TestName(t *testing.T) {
 	}
 }
 
-// fakeStorage is an in-test storage backend whose optional interfaces are chosen per test,
-// to check that WatchStorage keeps type assertions truthful.
-type fakeStorage struct{ calls []string }
-
-func (f *fakeStorage) Create(_ context.Context, _ storage.Scope, o storage.Object) (storage.Object, error) {
-	f.calls = append(f.calls, "create")
-	return o, nil
-}
-func (f *fakeStorage) Get(context.Context, storage.Scope, string) (storage.Object, error) {
-	f.calls = append(f.calls, "get")
-	return storage.Object{}, storage.ErrNotFound
-}
-func (f *fakeStorage) GetMany(_ context.Context, keys []storage.Key) ([]storage.Object, error) {
-	f.calls = append(f.calls, "get_many")
-	return make([]storage.Object, len(keys)), nil
-}
-func (f *fakeStorage) Update(_ context.Context, _ storage.Scope, o storage.Object, _ storage.Condition) (storage.Object, error) {
-	return o, nil
-}
-func (f *fakeStorage) Delete(context.Context, storage.Scope, string, int64, storage.Condition) (storage.Object, error) {
-	return storage.Object{}, nil
-}
-func (f *fakeStorage) DeleteAll(context.Context, storage.Scope, storage.ListOptions) ([]storage.Object, error) {
-	return nil, nil
-}
-func (f *fakeStorage) PurgeDeleted(context.Context, storage.Scope, int64) (int, error) { return 0, nil }
-func (f *fakeStorage) PurgeTombstones(context.Context, int64) (int, error)             { return 0, nil }
-func (f *fakeStorage) Horizon(context.Context, storage.Scope) (int64, error)           { return 0, nil }
-func (f *fakeStorage) List(context.Context, storage.Scope, storage.ListOptions) ([]storage.Object, error) {
-	f.calls = append(f.calls, "list")
-	return nil, nil
-}
-func (f *fakeStorage) Count(context.Context, storage.Scope, []storage.Filter) (int, error) {
-	return 0, nil
-}
-func (f *fakeStorage) Timestamp(context.Context, storage.Scope) (int64, error) { return 0, nil }
-func (f *fakeStorage) Close() error                                            { return nil }
-
-type fakeTx struct{}
-
-func (fakeTx) Commit(context.Context) error   { return nil }
-func (fakeTx) Rollback(context.Context) error { return nil }
-
-type withTx struct{}
-
-func (withTx) Begin(ctx context.Context) (context.Context, storage.Tx) { return ctx, fakeTx{} }
-
-type withPing struct{}
-
-func (withPing) Ping(context.Context, bool) error { return nil }
-
-type withMigrate struct{}
-
-func (withMigrate) InitializeSchema(context.Context, bool) error { return nil }
-
-type withFlush struct{}
-
-func (withFlush) Flush(context.Context) error { return nil }
-
-type withLister struct{}
-
-func (withLister) ListWithTimestamp(context.Context, storage.Scope, storage.ListOptions) ([]storage.Object, int64, error) {
-	return []storage.Object{{ID: "listed"}}, 42, nil
-}
-
-// newFakeStorage builds a backend implementing the chosen optional interfaces.
-func newFakeStorage(tx, ping, migrate, flush, lister bool) storage.Backend {
-	f := &fakeStorage{}
-	type (
-		T = withTx
-		P = withPing
-		M = withMigrate
-		F = withFlush
-		L = withLister
-	)
-	if lister {
-		if tx && ping && migrate && flush {
-			return struct {
-				*fakeStorage
-				T
-				P
-				M
-				F
-				L
-			}{fakeStorage: f}
-		}
-		if !tx && !ping && !migrate && !flush {
-			return struct {
-				*fakeStorage
-				L
-			}{fakeStorage: f}
-		}
-		panic("combination not built by this test")
-	}
-	switch {
-	case tx && ping && migrate && flush:
-		return struct {
-			*fakeStorage
-			T
-			P
-			M
-			F
-		}{fakeStorage: f}
-	case tx && !ping && !migrate && !flush:
-		return struct {
-			*fakeStorage
-			T
-		}{fakeStorage: f}
-	case !tx && ping && !migrate && flush:
-		return struct {
-			*fakeStorage
-			P
-			F
-		}{fakeStorage: f}
-	case !tx && !ping && migrate && !flush:
-		return struct {
-			*fakeStorage
-			M
-		}{fakeStorage: f}
-	case !tx && !ping && !migrate && !flush:
-		return f
-	}
-	panic("combination not built by this test")
-}
-
-func TestWatchStorageKeepsOptionalInterfacesAndTimesCalls(t *testing.T) {
+// A watched storage backend times every call it forwards, and the commit and rollback of
+// its units of work, but not the calls the backend declines (storage.ErrNotSupported).
+func TestWatchStorageTimesCalls(t *testing.T) {
 	tests := []struct {
-		name                             string
-		tx, ping, migrate, flush, lister bool
+		name     string
+		declines bool
 	}{
-		{"a plain backend stays plain", false, false, false, false, false},
-		{"a transactional backend stays transactional", true, false, false, false, false},
-		{"a pinger and flusher keeps both and gains nothing", false, true, false, true, false},
-		{"a migrator keeps only migration", false, false, true, false, false},
-		{"a timestamp lister keeps only that", false, false, false, false, true},
-		{"a backend with every capability keeps them all", true, true, true, true, true},
+		{"a backend with every capability has every call timed", false},
+		{"a backend declining its optional capabilities has those calls untimed", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -409,56 +283,43 @@ func TestWatchStorageKeepsOptionalInterfacesAndTimesCalls(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			inner := newFakeStorage(tt.tx, tt.ping, tt.migrate, tt.flush, tt.lister)
+			inner := &forwardtest.Storage{}
+			inner.Fail(false, tt.declines)
 			b := monitoring.WatchStorage(inner, m, "fake")
-			_, isTx := b.(storage.Transactor)
-			_, isPing := b.(storage.Pinger)
-			_, isMig := b.(storage.Migrator)
-			_, isFlush := b.(storage.Flusher)
-			_, isLister := b.(storage.TimestampLister)
-			if isTx != tt.tx || isPing != tt.ping || isMig != tt.migrate || isFlush != tt.flush || isLister != tt.lister {
-				t.Fatalf("Transactor %v Pinger %v Migrator %v Flusher %v TimestampLister %v", isTx, isPing, isMig, isFlush, isLister)
-			}
-			if u, ok := b.(interface{ Unwrap() storage.Backend }); !ok || u.Unwrap() != inner {
-				t.Error("Unwrap does not return the wrapped backend")
-			}
 			ctx := context.Background()
 			s := storage.Scope{Resource: "r", Parent: "p"}
 			_, _ = b.Create(ctx, s, storage.Object{ID: "1"})
-			if _, err := b.Get(ctx, s, "1"); err != storage.ErrNotFound {
-				t.Errorf("Get error = %v, want the inner backend's ErrNotFound", err)
-			}
-			if objs, err := b.GetMany(ctx, []storage.Key{{Scope: s, ID: "1"}, {Scope: s, ID: "2"}}); err != nil || len(objs) != 2 {
-				t.Errorf("GetMany = %v, %v: not the inner backend's answer", objs, err)
-			}
+			_, _ = b.Get(ctx, s, "1")
+			_, _ = b.GetMany(ctx, []storage.Key{{Scope: s, ID: "1"}})
 			_, _ = b.List(ctx, s, storage.ListOptions{})
-			want := []string{"p.storage.fake.create|ms", "p.storage.fake.get|ms", "p.storage.fake.get_many|ms", "p.storage.fake.list|ms"}
-			if tt.tx {
-				_, tx := b.(storage.Transactor).Begin(ctx)
-				_ = tx.Commit(ctx)
-				want = append(want, "p.storage.fake.commit|ms")
+			_, _, _ = b.ListWithTimestamp(ctx, s, storage.ListOptions{})
+			_ = b.Ping(ctx, false)
+			_ = b.Flush(ctx)
+			want := []string{"p.storage.fake.create|ms", "p.storage.fake.get|ms", "p.storage.fake.get_many|ms",
+				"p.storage.fake.list|ms", "p.storage.fake.list_with_timestamp|ms", "p.storage.fake.ping|ms", "p.storage.fake.flush|ms"}
+			optional := []string{"p.storage.fake.initialize_schema|ms", "p.storage.fake.commit|ms", "p.storage.fake.rollback|ms"}
+			err = b.InitializeSchema(ctx, true)
+			if errors.Is(err, storage.ErrNotSupported) != tt.declines {
+				t.Errorf("InitializeSchema = %v", err)
 			}
-			if tt.ping {
-				_ = b.(storage.Pinger).Ping(ctx, false)
-				want = append(want, "p.storage.fake.ping|ms")
-			}
-			if tt.migrate {
-				_ = b.(storage.Migrator).InitializeSchema(ctx, true)
-				want = append(want, "p.storage.fake.initialize_schema|ms")
-			}
-			if tt.flush {
-				_ = b.(storage.Flusher).Flush(ctx)
-				want = append(want, "p.storage.fake.flush|ms")
-			}
-			if tt.lister {
-				objs, ts, err := b.(storage.TimestampLister).ListWithTimestamp(ctx, s, storage.ListOptions{})
-				if err != nil || ts != 42 || len(objs) != 1 || objs[0].ID != "listed" {
-					t.Errorf("ListWithTimestamp = %v, %d, %v: not the inner backend's answer", objs, ts, err)
+			for _, end := range []func(storage.Tx, context.Context) error{storage.Tx.Commit, storage.Tx.Rollback} {
+				uctx, tx, err := b.Begin(ctx)
+				if errors.Is(err, storage.ErrNotSupported) != tt.declines || (err == nil) == (tx == nil) {
+					t.Fatalf("Begin = %v, %v", tx, err)
 				}
-				want = append(want, "p.storage.fake.list_with_timestamp|ms")
+				if tx != nil {
+					_ = end(tx, uctx)
+				}
+			}
+			if !tt.declines {
+				want = append(want, optional...)
 			}
 			m.Close()
-			sink.wait(t, want...)
+			for _, l := range sink.wait(t, want...) {
+				if tt.declines && slices.ContainsFunc(optional, func(o string) bool { return strings.HasPrefix(l, strings.TrimSuffix(o, "|ms")) }) {
+					t.Errorf("a declined call was timed: %s", l)
+				}
+			}
 		})
 	}
 }

@@ -9,44 +9,26 @@ import (
 
 // WatchStorage returns b decorated so that every method call is timed under
 // storage.<name>.<method>, with method in snake case: create, get, get_many, update, delete,
-// delete_all, purge_deleted, purge_tombstones, horizon, list, count, timestamp, and for the optional interfaces ping,
-// initialize_schema, flush, list_with_timestamp, and commit and rollback for transactions
-// started with Begin. Close is not timed.
+// delete_all, purge_deleted, purge_tombstones, horizon, list, count, timestamp,
+// list_with_timestamp, ping, initialize_schema, flush, get_many_access,
+// get_many_access_list, create_with_aces and create_guarded, and commit and rollback for
+// the units of work started with Begin. Begin, Listen and Close are not timed, nor a call
+// that b declines with storage.ErrNotSupported (its caller's fallback is timed instead).
 //
-// The returned value implements storage.Transactor, storage.Pinger, storage.Migrator,
-// storage.Flusher and storage.TimestampLister exactly when b does, so type assertions on it stay truthful; other
-// methods of b are reachable through its Unwrap() storage.Backend method. With a nil m, b
-// is returned unchanged.
+// The result forwards every method of storage.Backend, so it keeps every capability of b,
+// and declines what b declines. With a nil m, b is returned unchanged.
 func WatchStorage(b storage.Backend, m *Metrics, name string) storage.Backend {
 	if m == nil || b == nil {
 		return b
 	}
-	w := &watchedStorage{inner: b, m: m, prefix: "storage." + name + ".", kind: "storage", name: name}
-	tx, _ := b.(storage.Transactor)
-	pi, _ := b.(storage.Pinger)
-	mi, _ := b.(storage.Migrator)
-	fl, _ := b.(storage.Flusher)
-	tl, _ := b.(storage.TimestampLister)
-	return compose(w, tx, pi, mi, fl, tl)
+	return &watchedStorage{watch: newWatch(m, "storage", name), inner: b}
 }
-
-//go:generate go run gen_watch_storage.go
 
 // watchedStorage times the methods of storage.Backend.
 type watchedStorage struct {
-	inner  storage.Backend
-	m      *Metrics
-	prefix string // the StatsD timer prefix, <kind>.<name>.
-	kind   string // storage, cache or permission
-	name   string
+	watch
+	inner storage.Backend
 }
-
-func (w *watchedStorage) done(method string, start time.Time) {
-	w.m.backendCall(w.prefix, w.kind, w.name, method, time.Since(start))
-}
-
-// Unwrap returns the decorated backend.
-func (w *watchedStorage) Unwrap() storage.Backend { return w.inner }
 
 func (w *watchedStorage) Create(ctx context.Context, s storage.Scope, o storage.Object) (storage.Object, error) {
 	defer w.done("create", time.Now())
@@ -108,22 +90,43 @@ func (w *watchedStorage) Timestamp(ctx context.Context, s storage.Scope) (int64,
 	return w.inner.Timestamp(ctx, s)
 }
 
+func (w *watchedStorage) ListWithTimestamp(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, int64, error) {
+	defer w.done("list_with_timestamp", time.Now())
+	return w.inner.ListWithTimestamp(ctx, s, opt)
+}
+
+// Begin starts a unit of work on the decorated backend; its Commit and Rollback are timed.
+func (w *watchedStorage) Begin(ctx context.Context) (context.Context, storage.Tx, error) {
+	ctx, tx, err := w.inner.Begin(ctx)
+	if err != nil || tx == nil {
+		return ctx, tx, err
+	}
+	return ctx, watchedTx{w: w, inner: tx}, nil
+}
+
+// Listen forwards to the decorated backend: a listener lives as long as its caller wants.
+func (w *watchedStorage) Listen(ctx context.Context, fn func(storage.Change)) (func(), error) {
+	return w.inner.Listen(ctx, fn)
+}
+
+func (w *watchedStorage) Ping(ctx context.Context, readonly bool) error {
+	defer w.done("ping", time.Now())
+	return w.inner.Ping(ctx, readonly)
+}
+
+func (w *watchedStorage) InitializeSchema(ctx context.Context, dryRun bool) (err error) {
+	defer func(start time.Time) { w.answered("initialize_schema", start, err) }(time.Now())
+	return w.inner.InitializeSchema(ctx, dryRun)
+}
+
+func (w *watchedStorage) Flush(ctx context.Context) error {
+	defer w.done("flush", time.Now())
+	return w.inner.Flush(ctx)
+}
+
 func (w *watchedStorage) Close() error { return w.inner.Close() }
 
-type stTransactor struct {
-	w     *watchedStorage
-	inner storage.Transactor
-}
-
-// Begin starts a transaction on the decorated backend; its Commit and Rollback are timed.
-func (t stTransactor) Begin(ctx context.Context) (context.Context, storage.Tx) {
-	ctx, tx := t.inner.Begin(ctx)
-	if tx == nil {
-		return ctx, nil
-	}
-	return ctx, watchedTx{w: t.w, inner: tx}
-}
-
+// watchedTx times the end of a unit of work.
 type watchedTx struct {
 	w     *watchedStorage
 	inner storage.Tx
@@ -139,53 +142,7 @@ func (t watchedTx) Rollback(ctx context.Context) error {
 	return t.inner.Rollback(ctx)
 }
 
-type stPinger struct {
-	w     *watchedStorage
-	inner storage.Pinger
-}
-
-func (p stPinger) Ping(ctx context.Context, readonly bool) error {
-	defer p.w.done("ping", time.Now())
-	return p.inner.Ping(ctx, readonly)
-}
-
-type stMigrator struct {
-	w     *watchedStorage
-	inner storage.Migrator
-}
-
-func (p stMigrator) InitializeSchema(ctx context.Context, dryRun bool) error {
-	defer p.w.done("initialize_schema", time.Now())
-	return p.inner.InitializeSchema(ctx, dryRun)
-}
-
-type stFlusher struct {
-	w     *watchedStorage
-	inner storage.Flusher
-}
-
-func (p stFlusher) Flush(ctx context.Context) error {
-	defer p.w.done("flush", time.Now())
-	return p.inner.Flush(ctx)
-}
-
-type stTimestampLister struct {
-	w     *watchedStorage
-	inner storage.TimestampLister
-}
-
-func (p stTimestampLister) ListWithTimestamp(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, int64, error) {
-	defer p.w.done("list_with_timestamp", time.Now())
-	return p.inner.ListWithTimestamp(ctx, s, opt)
-}
-
 var (
-	_ storage.Backend    = (*watchedStorage)(nil)
-	_ storage.Transactor = stTransactor{}
-	_ storage.Tx         = watchedTx{}
-	_ storage.Pinger     = stPinger{}
-	_ storage.Migrator   = stMigrator{}
-	_ storage.Flusher    = stFlusher{}
-
-	_ storage.TimestampLister = stTimestampLister{}
+	_ storage.Backend = (*watchedStorage)(nil)
+	_ storage.Tx      = watchedTx{}
 )

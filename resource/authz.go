@@ -43,7 +43,7 @@ type target struct {
 	rights     rights
 
 	// A list's page, read with the authorization data when the storage backend can
-	// (jointLister): pageOpts asks for it (without the grant's filters), page and pageTS hold
+	// (GetManyAccessList): pageOpts asks for it (without the grant's filters), page and pageTS hold
 	// it once read (page nil otherwise). It answers the request only when the grant is not
 	// restricted.
 	pageOpts *storage.ListOptions
@@ -286,9 +286,11 @@ func required(t *target) (perm string, plural bool) {
 // authorize implements authorizer for shareable resources. See the package documentation
 // ("Permissions") for the rules; they are kinto.core's AuthorizationPolicy.permits. It
 // reads what it needs in one call when the storage backend can answer for the permission
-// backend too (a jointReader: both on one PostgreSQL database), otherwise in two calls made
-// concurrently: the ancestors and the object from storage (one GetMany), the caller's
-// rights on their URIs from the permission backend (one Access).
+// backend too (GetManyAccess, or GetManyAccessList with the page of a list: both backends on
+// one PostgreSQL database), otherwise, when the storage backend declines with
+// storage.ErrNotSupported, in two calls made concurrently: the ancestors and the object from
+// storage (one GetMany), the caller's rights on their URIs from the permission backend (one
+// Access).
 func (sh *sharing) authorize(ctx context.Context, id authn.Identity, t *target) (grant, error) {
 	rs, c := t.rs, t.chain
 	depth := len(c.ids)
@@ -317,22 +319,23 @@ func (sh *sharing) authorize(ctx context.Context, id authn.Identity, t *target) 
 		objs  []storage.Object
 		joint bool
 	)
-	if jr, ok := t.store.(jointReader); ok && len(keys) > 0 {
+	if len(keys) > 0 {
 		var (
 			a   permission.Access
-			err error
+			err = storage.ErrNotSupported
 		)
-		if jl, ok := t.store.(jointLister); ok && t.pageOpts != nil {
-			objs, a, t.page, t.pageTS, joint, err = jl.GetManyAccessList(ctx, keys, sh.backend, q, t.scope, *t.pageOpts)
+		if t.pageOpts != nil {
+			objs, a, t.page, t.pageTS, err = t.store.GetManyAccessList(ctx, keys, sh.backend, q, t.scope, *t.pageOpts)
 		}
-		if !joint && err == nil {
-			objs, a, joint, err = jr.GetManyAccess(ctx, keys, sh.backend, q)
+		if errors.Is(err, storage.ErrNotSupported) {
+			objs, a, err = t.store.GetManyAccess(ctx, keys, sh.backend, q)
 		}
-		if err != nil {
-			return grant{}, err
-		}
-		if joint {
+		switch {
+		case err == nil:
+			joint = true
 			t.rights, t.principals = rightsOf(id, q, a)
+		case !errors.Is(err, storage.ErrNotSupported):
+			return grant{}, err
 		}
 	}
 	switch {
@@ -391,7 +394,10 @@ func (sh *sharing) authorize(ctx context.Context, id authn.Identity, t *target) 
 		return grant{}, authn.ErrForbidden()
 	}
 
-	if depth > 0 {
+	if depth > 0 && joint {
+		// Only a storage backend that answered the joint read may create ahead of one
+		// (CreateGuarded, see createAhead): for another, remembering would only make
+		// createAhead prepare objects that the backend then declines to create.
 		rs.tree.rememberAncestors(c.uris[depth-1], t.ancestors)
 	}
 	perm, onPlural := required(t)

@@ -190,10 +190,10 @@ func (rs *Resource[T]) listObjects(w http.ResponseWriter, r *http.Request) error
 		objs   []storage.Object
 		listed bool
 	)
-	if l, ok := rs.store.(storage.TimestampLister); t.page != nil && !g.restricted {
+	if t.page != nil && !g.restricted {
 		objs, ts, listed = t.page, t.pageTS, true
-	} else if ok && readAhead {
-		objs, ts, err = l.ListWithTimestamp(ctx, scope, opts)
+	} else if readAhead {
+		objs, ts, err = rs.store.ListWithTimestamp(ctx, scope, opts)
 		listed = true
 	} else {
 		ts, err = rs.store.Timestamp(ctx, scope)

@@ -124,22 +124,15 @@ func (sh *sharing) add(ctx context.Context, id authn.Identity, uri string, reque
 	return set, nil
 }
 
-// jointWriter is a storage backend that can write a new object and its ACEs in one
-// statement, when the permission backend lives in its database (storage/postgresql); ok
-// false means it cannot for these backends, and nothing was done.
-type jointWriter interface {
-	CreateWithACEs(ctx context.Context, s storage.Scope, o storage.Object, perms permission.Backend, objectID string, aces permission.Set) (storage.Object, bool, error)
-}
-
 // createJointly writes a new object of a shareable resource and its ACL in one storage
-// call (see jointWriter), committed on its own (the unit's final write, or no unit), when
+// call (storage.Backend.CreateWithACEs, when the permission backend lives in the storage
+// backend's database), committed on its own (the unit's final write, or no unit), when
 // the authorization step found the object's ACL empty: the object and its ACL are written
-// together or not at all. ok is false when it cannot; the caller then writes them
-// separately.
+// together or not at all. ok is false when it cannot (the storage backend declines with
+// storage.ErrNotSupported, having done nothing); the caller then writes them separately.
 func (rs *core) createJointly(r *http.Request, t *target, scope storage.Scope, obj storage.Object, b *body) (created storage.Object, perms permission.Set, ok bool, err error) {
-	jw, can := rs.store.(jointWriter)
 	uri := t.uris.object(obj.ID)
-	if !can || rs.share == nil || t.rights.acesOf != uri || len(t.rights.aces) != 0 {
+	if rs.share == nil || t.rights.acesOf != uri || len(t.rights.aces) != 0 {
 		return storage.Object{}, nil, false, nil
 	}
 	ctx := r.Context()
@@ -151,22 +144,19 @@ func (rs *core) createJointly(r *http.Request, t *target, scope storage.Scope, o
 		return storage.Object{}, nil, false, nil
 	}
 	set := rs.share.newACL(authn.IdentityFrom(ctx), rs.share.requested(r.Method, b))
-	created, ok, err = jw.CreateWithACEs(finalwrite.Mark(ctx), scope, obj, rs.share.backend, uri, set)
-	if !ok || err != nil {
-		return storage.Object{}, nil, ok, err
+	created, err = rs.store.CreateWithACEs(finalwrite.Mark(ctx), scope, obj, rs.share.backend, uri, set)
+	switch {
+	case errors.Is(err, storage.ErrNotSupported):
+		return storage.Object{}, nil, false, nil
+	case err != nil:
+		return storage.Object{}, nil, true, err
 	}
 	return created, visible(set, t.principals), true, nil
 }
 
-// guardedCreator is a storage backend that checks a creation's authorization again in the
-// statement that writes it (storage/postgresql's CreateGuarded); ok false means it cannot
-// for these backends, and nothing was done.
-type guardedCreator interface {
-	CreateGuarded(ctx context.Context, s storage.Scope, o storage.Object, perms permission.Backend, objectID string, aces permission.Set, keys []storage.Key, versions []int64, hold permission.HoldQuery) (storage.Object, bool, error)
-}
-
 // createAhead creates the object data of a POST without an id (the server chose newID) in
-// a nested shareable collection in one statement, authorization included, when it can:
+// a nested shareable collection in one statement (storage.Backend.CreateGuarded),
+// authorization included, when it can:
 // the ancestors are those the resource's last authorization step under the same parent
 // read (tree.seen), the object is prepared (validated against the parent's schema, the
 // Process hook run) with them, and the statement writes it with its ACL only if, at its
@@ -176,10 +166,9 @@ type guardedCreator interface {
 // something changed: nothing was written, and the caller authorizes and creates the usual
 // way, which answers any error.
 func (rs *Resource[T]) createAhead(r *http.Request, b *body, data map[string]any, newID string) (_ *target, created storage.Object, perms permission.Set, ok bool, err error) {
-	gc, can := rs.store.(guardedCreator)
 	ctx := r.Context()
 	id := authn.IdentityFrom(ctx)
-	if !can || rs.share == nil || rs.tree.parent == nil || !rs.share.explicit || !id.Authenticated() ||
+	if rs.share == nil || rs.tree.parent == nil || !rs.share.explicit || !id.Authenticated() ||
 		cliquet.InTransaction(ctx) && !finalwrite.Allowed(finalwrite.Mark(ctx)) {
 		return nil, storage.Object{}, nil, false, nil
 	}
@@ -218,9 +207,9 @@ func (rs *Resource[T]) createAhead(r *http.Request, b *body, data map[string]any
 		versions[i] = a.LastModified
 	}
 	set := rs.share.newACL(id, rs.share.requested(r.Method, b))
-	created, ok, err = gc.CreateGuarded(ctx, t.scope, obj, rs.share.backend, u.object(newID), set, c.keys, versions, hold)
+	created, err = rs.store.CreateGuarded(ctx, t.scope, obj, rs.share.backend, u.object(newID), set, c.keys, versions, hold)
 	switch {
-	case errors.Is(err, storage.ErrModified), !ok && err == nil:
+	case errors.Is(err, storage.ErrModified), errors.Is(err, storage.ErrNotSupported):
 		return nil, storage.Object{}, nil, false, nil
 	case err != nil:
 		return nil, storage.Object{}, nil, true, err

@@ -106,8 +106,9 @@ type tree struct {
 	grants sync.Map   // grantKey → []grantRef: memoised results of core.grantsOf
 
 	// seen holds, by parent object URI, the ancestors as an authorization step of this
-	// resource last read them ([]storage.Object): a creation may be authorized on them
-	// ahead of reading them again (see createAhead). seenCount bounds it.
+	// resource last read them jointly with the permission data ([]storage.Object): a
+	// creation may be authorized on them ahead of reading them again (see createAhead).
+	// seenCount bounds it.
 	seen      sync.Map
 	seenCount atomic.Int64
 }
@@ -409,20 +410,6 @@ func fetchRights(ctx context.Context, b permission.Backend, id authn.Identity, q
 	}
 	rt, principals := rightsOf(id, q, a)
 	return rt, principals, nil
-}
-
-// jointReader is a storage backend that can read objects and answer a permission backend's
-// Access together, in one round trip, when both live in one database (the PostgreSQL
-// backends on one DSN, Kinto's usual setup). ok false means it cannot for these backends:
-// the caller then makes the two calls. *storage/postgresql.Backend implements it.
-type jointReader interface {
-	GetManyAccess(ctx context.Context, keys []storage.Key, perms permission.Backend, q permission.AccessQuery) ([]storage.Object, permission.Access, bool, error)
-}
-
-// jointLister is a jointReader that can also read a page of a collection in the same
-// statement (storage/postgresql's GetManyAccessList; see target.page).
-type jointLister interface {
-	GetManyAccessList(ctx context.Context, keys []storage.Key, perms permission.Backend, q permission.AccessQuery, s storage.Scope, opt storage.ListOptions) ([]storage.Object, permission.Access, []storage.Object, int64, bool, error)
 }
 
 // errorf is a registration error of the resource name.

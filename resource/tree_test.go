@@ -237,28 +237,28 @@ type countingStore struct {
 	getMany, joint, jointList, jointCreate, guarded atomic.Int64
 }
 
-func (s *countingStore) CreateGuarded(ctx context.Context, sc storage.Scope, o storage.Object, perms permission.Backend, uri string, aces permission.Set, keys []storage.Key, versions []int64, hold permission.HoldQuery) (storage.Object, bool, error) {
-	out, ok, err := s.Backend.CreateGuarded(ctx, sc, o, perms, uri, aces, keys, versions, hold)
-	if ok && err == nil {
+func (s *countingStore) CreateGuarded(ctx context.Context, sc storage.Scope, o storage.Object, perms permission.Backend, uri string, aces permission.Set, keys []storage.Key, versions []int64, hold permission.HoldQuery) (storage.Object, error) {
+	out, err := s.Backend.CreateGuarded(ctx, sc, o, perms, uri, aces, keys, versions, hold)
+	if err == nil {
 		s.guarded.Add(1)
 	}
-	return out, ok, err
+	return out, err
 }
 
-func (s *countingStore) GetManyAccessList(ctx context.Context, keys []storage.Key, perms permission.Backend, q permission.AccessQuery, sc storage.Scope, opt storage.ListOptions) ([]storage.Object, permission.Access, []storage.Object, int64, bool, error) {
-	objs, a, page, ts, ok, err := s.Backend.GetManyAccessList(ctx, keys, perms, q, sc, opt)
-	if ok {
+func (s *countingStore) GetManyAccessList(ctx context.Context, keys []storage.Key, perms permission.Backend, q permission.AccessQuery, sc storage.Scope, opt storage.ListOptions) ([]storage.Object, permission.Access, []storage.Object, int64, error) {
+	objs, a, page, ts, err := s.Backend.GetManyAccessList(ctx, keys, perms, q, sc, opt)
+	if !errors.Is(err, storage.ErrNotSupported) {
 		s.jointList.Add(1)
 	}
-	return objs, a, page, ts, ok, err
+	return objs, a, page, ts, err
 }
 
-func (s *countingStore) CreateWithACEs(ctx context.Context, sc storage.Scope, o storage.Object, perms permission.Backend, uri string, aces permission.Set) (storage.Object, bool, error) {
-	out, ok, err := s.Backend.CreateWithACEs(ctx, sc, o, perms, uri, aces)
-	if ok {
+func (s *countingStore) CreateWithACEs(ctx context.Context, sc storage.Scope, o storage.Object, perms permission.Backend, uri string, aces permission.Set) (storage.Object, error) {
+	out, err := s.Backend.CreateWithACEs(ctx, sc, o, perms, uri, aces)
+	if !errors.Is(err, storage.ErrNotSupported) {
 		s.jointCreate.Add(1)
 	}
-	return out, ok, err
+	return out, err
 }
 
 func (s *countingStore) GetMany(ctx context.Context, keys []storage.Key) ([]storage.Object, error) {
@@ -266,16 +266,16 @@ func (s *countingStore) GetMany(ctx context.Context, keys []storage.Key) ([]stor
 	return s.Backend.GetMany(ctx, keys)
 }
 
-func (s *countingStore) GetManyAccess(ctx context.Context, keys []storage.Key, perms permission.Backend, q permission.AccessQuery) ([]storage.Object, permission.Access, bool, error) {
-	objs, a, ok, err := s.Backend.GetManyAccess(ctx, keys, perms, q)
-	if ok {
+func (s *countingStore) GetManyAccess(ctx context.Context, keys []storage.Key, perms permission.Backend, q permission.AccessQuery) ([]storage.Object, permission.Access, error) {
+	objs, a, err := s.Backend.GetManyAccess(ctx, keys, perms, q)
+	if !errors.Is(err, storage.ErrNotSupported) {
 		s.joint.Add(1)
 	}
-	return objs, a, ok, err
+	return objs, a, err
 }
 
 // countingAccess counts Access calls. It exposes its backend through Unwrap, as the
-// journal and monitoring decorators do, so that a joint read finds it.
+// journal and monitoring decorators do, so that a joint read finds it (permission.As).
 type countingAccess struct {
 	permission.Backend
 	access atomic.Int64

@@ -7,6 +7,20 @@
 // themselves by name with [Register]; package storagetest is the conformance suite every
 // backend passes.
 //
+// # Optional capabilities and decorators
+//
+// Every method of [Backend] is part of the contract, so that a decorator (a monitoring
+// timer, a cache) implements it once by forwarding every method, and keeps every capability
+// of the backend it wraps. A few methods are capabilities a backend may lack; it then
+// answers them with [ErrNotSupported], as database/sql drivers answer driver.ErrSkip, and
+// the caller takes its fallback: InitializeSchema (a backend without a schema), Begin
+// (a backend without units of work: every call applies at once), Listen (a backend that
+// cannot announce its writes) and the joint reads and writes of objects with a permission
+// backend's data (GetManyAccess, GetManyAccessList, CreateWithACEs, CreateGuarded: the
+// caller then calls the two backends separately). A decorator passes ErrNotSupported
+// through unchanged; one that cannot honour a capability of its own (a decorator that
+// changes what GetMany answers cannot let a joint read bypass it) answers it so itself.
+//
 // # Values in filters
 //
 // [Filter.Value] holds what encoding/json decodes into an any: nil, bool, float64, string,
@@ -48,6 +62,7 @@ import (
 	"time"
 
 	"github.com/cliquet-go/cliquet/internal/jsonenc"
+	"github.com/cliquet-go/cliquet/permission"
 )
 
 // Scope addresses one collection of objects: objects of one resource under one parent
@@ -172,7 +187,7 @@ type ListOptions struct {
 	IncludeDeleted bool
 	// Since, when positive, declares the list a delta: the changes after Since that a
 	// client polling with _since=Since asks for. It does not filter (the caller adds the
-	// last_modified > Since filter); it makes List (and [TimestampLister.ListWithTimestamp])
+	// last_modified > Since filter); it makes List (and [Backend.ListWithTimestamp])
 	// fail with a [*HorizonError] (errors.Is [ErrBeyondHorizon]) instead of answering when
 	// tombstones newer than Since were purged from the collection (see [Backend.Horizon]):
 	// such a delta would silently miss those deletions. The check and the page are read
@@ -181,8 +196,10 @@ type ListOptions struct {
 }
 
 // Backend is the contract every storage implementation satisfies. Implementations must be safe
-// for concurrent use. Every method takes the context first; a context carrying a transaction
-// (see [Transactor]) makes the call part of it.
+// for concurrent use. Every method takes the context first; a context carrying a unit of work
+// (see [Backend.Begin]) makes the call part of it. The methods that a backend may decline
+// with [ErrNotSupported] say so (see "Optional capabilities and decorators" in the package
+// documentation).
 type Backend interface {
 	// Create stores a new object. An empty o.ID is replaced by a new UUID4. A positive
 	// o.LastModified is kept as the object's timestamp (replication); the collection timestamp
@@ -250,6 +267,80 @@ type Backend interface {
 	// (tombstones included). The first read of a never-written collection fixes it at the
 	// current time, and it stays there until the next write.
 	Timestamp(ctx context.Context, s Scope) (int64, error)
+	// ListWithTimestamp returns what List(ctx, s, opt) returns and the collection timestamp
+	// that Timestamp(ctx, s) returns, read from the same state of the collection: no object
+	// of the page is newer than the timestamp, and every write up to the timestamp is
+	// visible to the page's query. Like Timestamp, the first read of a never-written
+	// collection fixes its timestamp at the current time. The resource layer uses it for
+	// list requests (one round trip on PostgreSQL instead of two).
+	ListWithTimestamp(ctx context.Context, s Scope, opt ListOptions) ([]Object, int64, error)
+
+	// Begin returns a context that carries a new unit of work, and its handle: calls made
+	// with that context join the unit, which commits or rolls back as one. cliquet wraps
+	// each write request, and each batch, in one unit. Implementations may start the
+	// underlying transaction lazily, at the first write, so that Begin itself is cheap. A
+	// backend without units of work (memory, Redis) returns [ErrNotSupported], ctx and a nil
+	// Tx: each of its calls applies at once.
+	Begin(ctx context.Context) (context.Context, Tx, error)
+	// Listen announces the writes committed to the backend: see [Change]. A backend that
+	// cannot announce them returns [ErrNotSupported]; one configured not to returns
+	// [ErrNotifyDisabled].
+	//
+	// Listen calls fn with one Change per write committed after Listen returned, by this
+	// process or by any other sharing the backend's server (web heads), until stop is
+	// called (stop waits for a call in progress to return, and is idempotent). A write
+	// inside a unit of work is announced when the unit commits, and never when it rolls
+	// back; a write that changes nothing (a failed [Condition], a DeleteAll that matches
+	// nothing) is not announced. A write is never announced before it is visible to every
+	// reader, but changes may arrive out of timestamp order. When the backend could not
+	// listen for a while (its server was unreachable), changes may have been missed: it
+	// calls fn with a Change whose Lost is true once it listens again. A backend keeps one
+	// listening connection per Backend value, whatever the number of listeners, and opens
+	// it at the first Listen.
+	//
+	// fn is called from one goroutine at a time per listener and must return quickly (it
+	// holds up the listening connection, or the writer on the memory backend); it must
+	// neither call the backend nor stop a listener. Listen fails with a *BackendError
+	// when the listening connection cannot be opened.
+	Listen(ctx context.Context, fn func(Change)) (stop func(), err error)
+
+	// GetManyAccess, GetManyAccessList, CreateWithACEs and CreateGuarded read or write
+	// objects together with the data of the permission backend perms, in one round trip,
+	// when the backend can reach perms' data itself (storage/postgresql, when perms is a
+	// PostgreSQL permission backend on the same database: Kinto's usual setup). Otherwise,
+	// or when it cannot for this call, a backend returns [ErrNotSupported] without doing
+	// anything, and the caller makes the separate calls to the two backends that each
+	// method names. A backend that answers must answer what those separate calls would.
+	//
+	// GetManyAccess answers GetMany(ctx, keys) and perms.Access(ctx, q) together.
+	GetManyAccess(ctx context.Context, keys []Key, perms permission.Backend, q permission.AccessQuery) ([]Object, permission.Access, error)
+	// GetManyAccessList is GetManyAccess that also reads what ListWithTimestamp(ctx, s, opt)
+	// reads: a page of the collection s and its timestamp. page is nil when the backend
+	// read no page after all (a collection without a timestamp yet, a delta below its
+	// horizon): the caller then lists the collection on its own.
+	GetManyAccessList(ctx context.Context, keys []Key, perms permission.Backend, q permission.AccessQuery, s Scope, opt ListOptions) (objs []Object, a permission.Access, page []Object, ts int64, err error)
+	// CreateWithACEs is Create that also gives the new object, whose URI is objectID, the
+	// ACEs of aces (as perms.AddPrincipalToACE would), atomically: both are written or
+	// neither. The object's ACL must be empty beforehand: the ACEs are added, not replaced.
+	CreateWithACEs(ctx context.Context, s Scope, o Object, perms permission.Backend, objectID string, aces permission.Set) (Object, error)
+	// CreateGuarded is CreateWithACEs preceded, atomically, by checks: that each ancestor
+	// of the new object is live at keys[i] with the timestamp versions[i], and, when hold
+	// has bindings, that the user holds one of them (see permission.HoldQuery). It fails
+	// with [ErrModified], writing nothing, when a check fails: the caller then authorizes
+	// and creates the usual way.
+	CreateGuarded(ctx context.Context, s Scope, o Object, perms permission.Backend, objectID string, aces permission.Set, keys []Key, versions []int64, hold permission.HoldQuery) (Object, error)
+
+	// Ping checks the backend's server (the "storage" heartbeat); readonly asks for a check
+	// that writes nothing.
+	Ping(ctx context.Context, readonly bool) error
+	// InitializeSchema brings the backend's schema to the current version; with dryRun it
+	// only reports what it would do. It is run by an explicit migrate step, never on a
+	// request path. A backend without a schema (memory, Redis) returns [ErrNotSupported]:
+	// there is nothing to migrate, and it works as soon as it is opened.
+	InitializeSchema(ctx context.Context, dryRun bool) error
+	// Flush removes every object, tombstone, timestamp and horizon the backend stored, and
+	// only that (tests, the flush endpoint).
+	Flush(ctx context.Context) error
 	// Close releases the backend's resources.
 	Close() error
 }
@@ -281,51 +372,11 @@ func KeptForced(lm int64, now time.Time) int64 {
 	return lm
 }
 
-// Transactor is implemented by backends that can group calls into one atomic unit
-// (PostgreSQL). cliquet wraps each request, and each batch, in one unit of work.
-type Transactor interface {
-	// Begin returns a context that carries a new unit of work, and its handle. Backend calls
-	// made with that context join the unit. Implementations may start the underlying
-	// transaction lazily, at the first write.
-	Begin(ctx context.Context) (context.Context, Tx)
-}
-
-// Tx is a unit of work started by [Transactor.Begin]. After Commit or Rollback, further calls
+// Tx is a unit of work started by [Backend.Begin]. After Commit or Rollback, further calls
 // are no-ops that return nil.
 type Tx interface {
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
-}
-
-// TimestampLister is implemented by backends that can read a page of objects and the
-// collection timestamp together, more cheaply than [Backend.Timestamp] followed by
-// [Backend.List] (PostgreSQL: one statement, one round trip, instead of two). The resource
-// layer uses it for list requests when the backend has it.
-type TimestampLister interface {
-	// ListWithTimestamp returns what List(ctx, s, opt) returns and the collection timestamp
-	// that Timestamp(ctx, s) returns, read from the same state of the collection: no object
-	// of the page is newer than the timestamp, and every write up to the timestamp is
-	// visible to the page's query. Like Timestamp, the first read of a never-written
-	// collection fixes its timestamp at the current time.
-	ListWithTimestamp(ctx context.Context, s Scope, opt ListOptions) ([]Object, int64, error)
-}
-
-// Pinger is implemented by backends that can check their server; cliquet registers it as the
-// "storage" heartbeat. readonly asks for a check that writes nothing.
-type Pinger interface {
-	Ping(ctx context.Context, readonly bool) error
-}
-
-// Migrator is implemented by backends with a schema. InitializeSchema brings it to the
-// current version; with dryRun it only reports what it would do. It is run by an explicit
-// migrate step, never on a request path.
-type Migrator interface {
-	InitializeSchema(ctx context.Context, dryRun bool) error
-}
-
-// Flusher is implemented by backends that can drop everything (tests, the flush endpoint).
-type Flusher interface {
-	Flush(ctx context.Context) error
 }
 
 // Sentinel errors. Check them with errors.Is.
@@ -344,6 +395,10 @@ var (
 	// answers 400 errno 107. The resource layer rejects such input before any backend sees
 	// it, so this is a backend's last line of defence.
 	ErrInvalid = errors.New("storage: invalid input")
+	// ErrNotSupported: the backend does not provide the capability asked for (see
+	// "Optional capabilities and decorators" in the package documentation); the caller
+	// takes its fallback. It matches [errors.ErrUnsupported] too.
+	ErrNotSupported = fmt.Errorf("storage: %w", errors.ErrUnsupported)
 )
 
 // ErrBeyondHorizon: a delta (ListOptions.Since) reaches below the collection's tombstone

@@ -28,7 +28,7 @@ func (h harness) Broken(context.Context, *testing.T) cache.Backend {
 	return b
 }
 
-// Lacks declares the optional interfaces a memory cache does not implement.
+// Lacks declares the optional capabilities a memory cache lacks.
 func (harness) Lacks() []cachetest.Capability { return []cachetest.Capability{cachetest.Migrator} }
 
 func TestCloseFailsTheClosedBackendOnly(t *testing.T) {

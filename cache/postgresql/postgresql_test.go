@@ -69,7 +69,7 @@ func (h harness) New(ctx context.Context, t *testing.T, prefix string) cache.Bac
 	return b
 }
 
-// Lacks declares that the PostgreSQL backend implements every optional interface: the suite
+// Lacks declares that the PostgreSQL backend provides every optional capability: the suite
 // fails if one is missing.
 func (harness) Lacks() []cachetest.Capability { return nil }
 

@@ -45,7 +45,7 @@ func (h harness) New(ctx context.Context, t *testing.T, prefix string) cache.Bac
 	return b
 }
 
-// Lacks declares the optional interfaces a Redis cache does not implement.
+// Lacks declares the optional capabilities a Redis cache lacks.
 func (harness) Lacks() []cachetest.Capability { return []cachetest.Capability{cachetest.Migrator} }
 
 func (harness) Broken(ctx context.Context, t *testing.T) cache.Backend {

@@ -196,18 +196,16 @@ func (s *server) mountFlushEndpoint() error {
 		"https://kinto.readthedocs.io/en/latest/configuration/settings.html#activating-the-flush-endpoint", nil)
 }
 
-type flusher interface {
-	Flush(ctx context.Context) error
-}
-
 // flush answers POST /__flush__ with 202 once every backend is empty.
 func (s *server) flush(w http.ResponseWriter, r *http.Request) {
-	for _, b := range []any{s.store, s.perms, s.app.Cache} {
-		if f, ok := b.(flusher); ok {
-			if err := f.Flush(r.Context()); err != nil {
-				protocol.WriteError(w, r, err)
-				return
-			}
+	flushes := []func(context.Context) error{s.store.Flush, s.perms.Flush}
+	if s.app.Cache != nil {
+		flushes = append(flushes, s.app.Cache.Flush)
+	}
+	for _, flush := range flushes {
+		if err := flush(r.Context()); err != nil {
+			protocol.WriteError(w, r, err)
+			return
 		}
 	}
 	protocol.WriteJSON(w, http.StatusAccepted, map[string]any{})

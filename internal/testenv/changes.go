@@ -10,15 +10,20 @@ import (
 	"github.com/cliquet-go/cliquet/storage"
 )
 
-// Changes records what a storage.Notifier announces to one listener (see [Listen]).
+// Changes records what a storage backend's Listen announces to one listener (see [Listen]).
 type Changes struct {
 	mu      sync.Mutex
 	changes []storage.Change
 	added   chan struct{}
 }
 
+// Listener is what [Listen] needs: the Listen method of storage.Backend.
+type Listener interface {
+	Listen(ctx context.Context, fn func(storage.Change)) (func(), error)
+}
+
 // Listen starts a listener on n, stopped when the test ends.
-func Listen(t testing.TB, n storage.Notifier) *Changes {
+func Listen(t testing.TB, n Listener) *Changes {
 	t.Helper()
 	c := &Changes{added: make(chan struct{}, 1)}
 	stop, err := n.Listen(context.Background(), func(ch storage.Change) {
@@ -70,10 +75,7 @@ func At(s storage.Scope, ts int64) func(storage.Change) bool {
 
 // ListenerComesBack checks that a listener of b, whose listening connection kill breaks
 // from outside, gets a lost change, then hears b's writes again.
-func ListenerComesBack(t testing.TB, b interface {
-	storage.Backend
-	storage.Notifier
-}, kill func() error) {
+func ListenerComesBack(t testing.TB, b storage.Backend, kill func() error) {
 	t.Helper()
 	changes := Listen(t, b)
 	if err := kill(); err != nil {

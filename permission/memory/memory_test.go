@@ -24,7 +24,7 @@ func (harness) Broken(_ context.Context, t *testing.T) permission.Backend {
 	return b
 }
 
-// Lacks declares the optional interfaces a memory backend does not implement.
+// Lacks declares the optional capabilities a memory backend lacks.
 func (harness) Lacks() []permissiontest.Capability {
 	return []permissiontest.Capability{permissiontest.Migrator}
 }

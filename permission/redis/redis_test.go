@@ -56,7 +56,7 @@ func (h harness) Broken(ctx context.Context, t *testing.T) permission.Backend {
 	return b
 }
 
-// Lacks declares the optional interfaces a Redis backend does not implement.
+// Lacks declares the optional capabilities a Redis backend lacks.
 func (harness) Lacks() []permissiontest.Capability {
 	return []permissiontest.Capability{permissiontest.Migrator}
 }

@@ -3,7 +3,7 @@
 //
 // # How changes travel
 //
-// A [Hub] listens to its backend ([storage.Notifier]: PostgreSQL LISTEN/NOTIFY, Redis
+// A [Hub] listens to its backend ([storage.Backend.Listen]: PostgreSQL LISTEN/NOTIFY, Redis
 // pub/sub, in process on memory) on one connection, whatever the number of subscribers.
 // A notification carries a collection and a timestamp, no object. The subscribers of one
 // collection form a topic; on a notification the topic reads the objects changed since the
@@ -169,12 +169,11 @@ type Event struct {
 
 // Hub fans out the changes of one storage backend. It is safe for concurrent use.
 type Hub struct {
-	store    storage.Backend
-	notifier storage.Notifier
-	opts     Options
-	ctx      context.Context // cancelled by Close
-	cancel   context.CancelFunc
-	servers  sync.Map // *http.Server → struct{}: shutdown hooks registered
+	store   storage.Backend
+	opts    Options
+	ctx     context.Context // cancelled by Close
+	cancel  context.CancelFunc
+	servers sync.Map // *http.Server → struct{}: shutdown hooks registered
 
 	listenMu   sync.Mutex
 	stopListen func() // nil until listening
@@ -186,12 +185,13 @@ type Hub struct {
 	perUser map[string]int
 }
 
-// New returns a hub for store, which must implement [storage.Notifier] (directly or under
-// decorators, see [storage.NotifierOf]). It does not listen before the first Subscribe.
+// New returns a hub for store, or an error when store is nil. It does not listen before the
+// first Subscribe: a backend that cannot announce its writes (its Listen answers
+// storage.ErrNotSupported) fails each Subscribe with an error matching
+// storage.ErrNotifyDisabled, as one configured not to announce them.
 func New(store storage.Backend, opts Options) (*Hub, error) {
-	n, ok := storage.NotifierOf(store)
-	if !ok {
-		return nil, fmt.Errorf("feed: storage backend %T does not announce its changes (storage.Notifier)", store)
+	if store == nil {
+		return nil, errors.New("feed: no storage backend")
 	}
 	if opts.Buffer <= 0 {
 		opts.Buffer = DefaultBuffer
@@ -206,7 +206,7 @@ func New(store storage.Backend, opts Options) (*Hub, error) {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Hub{store: store, notifier: n, opts: opts, ctx: ctx, cancel: cancel,
+	return &Hub{store: store, opts: opts, ctx: ctx, cancel: cancel,
 		topics: map[storage.Scope]*topic{}, perUser: map[string]int{}}, nil
 }
 
@@ -335,7 +335,10 @@ func (h *Hub) listen(ctx context.Context) error {
 	if h.stopListen != nil {
 		return nil
 	}
-	stop, err := h.notifier.Listen(ctx, h.onChange)
+	stop, err := h.store.Listen(ctx, h.onChange)
+	if errors.Is(err, storage.ErrNotSupported) {
+		return fmt.Errorf("feed: %w: %w", storage.ErrNotifyDisabled, err)
+	}
 	if err != nil {
 		return err
 	}

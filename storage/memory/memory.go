@@ -6,7 +6,9 @@
 // it. It passes the storagetest conformance suite; filters, pagination rules and sorting follow
 // the jsonb ordering of the storage package doc.
 //
-// It implements [storage.Notifier]: its writes are announced in process (see [Backend.Listen]).
+// Its writes are announced in process (see [Backend.Listen]). It has neither units of work
+// nor a schema, and cannot read a permission backend's data: it declines those optional
+// capabilities of [storage.Backend] with [storage.ErrNotSupported].
 //
 // Each collection (a [storage.Scope]) has its own lock. Writes decode Data once and keep both
 // the compacted bytes and the decoded form, so a Get is a map lookup plus a copy of the bytes,
@@ -73,14 +75,7 @@ type collection struct {
 	dead    map[string]*match.Doc // tombstones
 }
 
-var (
-	_ storage.Backend = (*Backend)(nil)
-	_ storage.Flusher = (*Backend)(nil)
-	_ storage.Pinger  = (*Backend)(nil)
-
-	_ storage.TimestampLister = (*Backend)(nil)
-	_ storage.Notifier        = (*Backend)(nil)
-)
+var _ storage.Backend = (*Backend)(nil)
 
 // New returns an empty backend. opts may be nil.
 func New(opts *Options) *Backend {
@@ -447,7 +442,7 @@ func page(docs []*match.Doc, opt storage.ListOptions) ([]storage.Object, error) 
 	return out, nil
 }
 
-// ListWithTimestamp implements [storage.TimestampLister]: the page is selected from the
+// ListWithTimestamp implements [storage.Backend]: the page is selected from the
 // documents copied under the collection's lock together with its timestamp.
 func (b *Backend) ListWithTimestamp(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, int64, error) {
 	for {
@@ -520,7 +515,7 @@ func (b *Backend) Timestamp(ctx context.Context, s storage.Scope) (int64, error)
 	return c.ts, nil
 }
 
-// Flush drops every collection, timestamps included. It implements [storage.Flusher].
+// Flush drops every collection, timestamps included.
 func (b *Backend) Flush(ctx context.Context) error {
 	if err := b.check(ctx, "flush"); err != nil {
 		return err
@@ -531,7 +526,7 @@ func (b *Backend) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Ping implements [storage.Pinger]; a memory backend is available until it is closed.
+// Ping implements [storage.Backend]; a memory backend is available until it is closed.
 func (b *Backend) Ping(ctx context.Context, readonly bool) error { return b.check(ctx, "ping") }
 
 // ErrClosed is the cause of the *storage.BackendError every call of a closed backend returns.

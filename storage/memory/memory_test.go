@@ -27,7 +27,7 @@ func (harness) Broken(_ context.Context, t *testing.T) storage.Backend {
 	return b
 }
 
-// Lacks declares the optional interfaces a memory backend does not implement.
+// Lacks declares the optional capabilities a memory backend lacks.
 func (harness) Lacks() []storagetest.Capability {
 	return []storagetest.Capability{storagetest.Transactor, storagetest.Migrator}
 }

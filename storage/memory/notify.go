@@ -16,7 +16,7 @@ func (b *Backend) announce(s storage.Scope, ts int64, action storage.Action) {
 	b.changes.Send(storage.Change{Scope: s, Timestamp: ts, Action: action})
 }
 
-// Listen implements [storage.Notifier]: the writes made through this Backend value are
+// Listen implements [storage.Backend]: the writes made through this Backend value are
 // announced in process, by the writing goroutine, in timestamp order within a collection.
 // (Two Backend values share nothing, so they do not hear each other's writes.)
 func (b *Backend) Listen(ctx context.Context, fn func(storage.Change)) (func(), error) {

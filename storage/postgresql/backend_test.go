@@ -258,7 +258,7 @@ func TestUnitOfWorkStartsAtFirstWriteAndRollsBack(t *testing.T) {
 	s := scope(t)
 	mustCreate(t, b, s, "before", `{}`)
 
-	txCtx, tx := b.Begin(ctx)
+	txCtx, tx, _ := b.Begin(ctx)
 	u := b.unitFrom(txCtx)
 	if _, err := b.List(txCtx, s, storage.ListOptions{}); err != nil {
 		t.Fatal(err)
@@ -291,7 +291,7 @@ func TestUnitOfWorkStartsAtFirstWriteAndRollsBack(t *testing.T) {
 		t.Fatalf("rolled back write persisted: %v", err)
 	}
 
-	txCtx, tx = b.Begin(ctx)
+	txCtx, tx, _ = b.Begin(ctx)
 	if _, err := b.Create(txCtx, s, storage.Object{ID: "committed"}); err != nil {
 		t.Fatal(err)
 	}

@@ -84,7 +84,7 @@ func stress(t *testing.T, writers []*Backend, d time.Duration) {
 				}
 				wctx, tx := ctx, storage.Tx(nil)
 				if inUnit {
-					wctx, tx = b.Begin(ctx)
+					wctx, tx, _ = b.Begin(ctx)
 				}
 				var done []storage.Object
 				o, err := b.Create(wctx, s, storage.Object{ID: fmt.Sprintf("w%d-%d", w, k), Data: []byte(`{"k":1}`)})

@@ -24,7 +24,7 @@ func (h harness) New(ctx context.Context, t *testing.T) storage.Backend {
 	return b
 }
 
-// Lacks declares that the PostgreSQL backend implements every optional interface: the suite
+// Lacks declares that the PostgreSQL backend provides every optional capability: the suite
 // fails if one is missing.
 func (harness) Lacks() []storagetest.Capability { return nil }
 

@@ -158,10 +158,10 @@
 //
 // # Change notifications
 //
-// The backend implements [storage.Notifier]: every statement that moves a collection clock
-// calls pg_notify on [NotifyChannel] with the collection, its new timestamp and the action,
-// so that the notification is queued by the writing transaction and delivered at its
-// commit, never for a rolled-back write. [Backend.Listen] listens on one connection of its
+// The backend announces its writes: every statement that moves a collection clock calls
+// pg_notify on [NotifyChannel] with the collection, its new timestamp and the action, so
+// that the notification is queued by the writing transaction and delivered at its commit,
+// never for a rolled-back write. [Backend.Listen] listens on one connection of its
 // own (not from the pool, application_name "cliquet change listener"), reopened when it
 // breaks. NOTIFY takes a lock at commit that serialises the commits of the transactions that
 // notified, across the server: [Options.NoNotify] (storage_notify = false) turns the

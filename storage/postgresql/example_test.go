@@ -34,7 +34,10 @@ func Example() {
 		log.Fatal(err)
 	}
 
-	txCtx, tx := b.Begin(ctx)
+	txCtx, tx, err := b.Begin(ctx) // never fails on PostgreSQL: the transaction starts lazily
+	if err != nil {
+		log.Fatal(err)
+	}
 	if _, err := b.Create(txCtx, s, storage.Object{Data: []byte(`{"url": "https://example.com"}`)}); err != nil {
 		_ = tx.Rollback(ctx)
 		log.Fatal(err)
@@ -72,7 +75,7 @@ func Example_settings() {
 	}
 	defer b.Close()
 
-	err = b.(storage.Pinger).Ping(ctx, true)
+	err = b.Ping(ctx, true)
 	var be *storage.BackendError
 	fmt.Println(errors.As(err, &be), be.Backend, be.Op)
 	// Output: true postgresql ping

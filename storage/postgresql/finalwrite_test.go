@@ -106,7 +106,7 @@ func TestFinalWrite(t *testing.T) {
 			if _, err := b.Timestamp(context.Background(), s); err != nil {
 				t.Fatal(err)
 			}
-			ctx, tx := b.Begin(context.Background())
+			ctx, tx, _ := b.Begin(context.Background())
 			t.Cleanup(func() { tx.Rollback(context.Background()) }) //nolint:errcheck // after a failure
 			if tt.allow {
 				var deny func()
@@ -154,7 +154,7 @@ func TestFinalWrite(t *testing.T) {
 func TestFinalWriteCommitsOnce(t *testing.T) {
 	b, obs := perfBackend(t, 4)
 	s := storage.Scope{Resource: "final", Parent: uuid.NewString()}
-	ctx, tx := b.Begin(context.Background())
+	ctx, tx, _ := b.Begin(context.Background())
 	t.Cleanup(func() { tx.Rollback(context.Background()) }) //nolint:errcheck // after a failure
 	ctx, _ = finalwrite.Allow(ctx)
 	o, err := b.Create(finalwrite.Mark(ctx), s, storage.Object{ID: "only", Data: []byte(`{"n":1}`)})
@@ -202,7 +202,7 @@ func BenchmarkHotCollectionUnits(b *testing.B) {
 			start := time.Now()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					ctx, tx := be.Begin(context.Background())
+					ctx, tx, _ := be.Begin(context.Background())
 					ctx, _ = finalwrite.Allow(ctx)
 					if final {
 						ctx = finalwrite.Mark(ctx)

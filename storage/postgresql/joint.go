@@ -59,32 +59,33 @@ func jointArgs(keys []storage.Key, pos []int, q permission.AccessQuery, extra in
 
 // GetManyAccess answers GetMany(ctx, keys) and perms.Access(ctx, q) together, in one
 // statement (one round trip, one execution; see jointSQL), when perms is a PostgreSQL
-// permission backend ([permpg.Backend], found under its decorators by permission.As) on the same database as b ([permpg.Backend.SameDatabase]). It
-// runs in the unit of work ctx carries, as GetMany does: the permission rows are then read
-// in its transaction, which sees every committed permission change (READ COMMITTED), as
-// the permission backend's own connection would.
+// permission backend ([permpg.Backend], found under its decorators by permission.As) on the
+// same database as b ([permpg.Backend.SameDatabase]). It runs in the unit of work ctx
+// carries, as GetMany does: the permission rows are then read in its transaction, which
+// sees every committed permission change (READ COMMITTED), as the permission backend's own
+// connection would.
 //
-// It returns ok false, without touching the database, when perms is not such a backend, or
-// when there are no keys PostgreSQL can hold or more than a VALUES list takes: the caller
-// then makes the two calls. With ok true, err is the failure of the joint read (a
-// *storage.BackendError for a failure of the database). Decorators of perms that change
-// what Access answers must not expose the backend through Unwrap: the joint read bypasses
-// them (the permission journal and the monitoring decorator only forward Access).
-func (b *Backend) GetManyAccess(ctx context.Context, keys []storage.Key, perms permission.Backend, q permission.AccessQuery) ([]storage.Object, permission.Access, bool, error) {
+// It returns storage.ErrNotSupported, without touching the database, when perms is not such
+// a backend, or when there are no keys PostgreSQL can hold or more than a VALUES list
+// takes: the caller then makes the two calls. Otherwise err is the failure of the joint
+// read (a *storage.BackendError for a failure of the database). Decorators of perms that
+// change what Access answers must not expose the backend through Unwrap: the joint read
+// bypasses them (the permission journal and the monitoring decorator only forward Access).
+func (b *Backend) GetManyAccess(ctx context.Context, keys []storage.Key, perms permission.Backend, q permission.AccessQuery) ([]storage.Object, permission.Access, error) {
 	if !b.sameDatabase(perms) {
-		return nil, permission.Access{}, false, nil
+		return nil, permission.Access{}, storage.ErrNotSupported
 	}
 	pos := storableKeys(keys) // pos[j]: the index in keys of the j-th key sent
 	if len(pos) == 0 || len(pos) > getManyMaxValues {
-		return nil, permission.Access{}, false, nil
+		return nil, permission.Access{}, storage.ErrNotSupported
 	}
 	access := permpg.NewAccessReader(q)
 	if !permpg.AccessNeeded(q) {
 		out, err := b.GetMany(ctx, keys)
 		if err != nil {
-			return nil, permission.Access{}, true, err
+			return nil, permission.Access{}, err
 		}
-		return out, access.Access(), true, nil
+		return out, access.Access(), nil
 	}
 	shape, args := jointArgs(keys, pos, q, 0)
 	out := make([]storage.Object, len(keys))
@@ -98,9 +99,9 @@ func (b *Backend) GetManyAccess(ctx context.Context, keys []storage.Key, perms p
 		})
 	})
 	if err != nil {
-		return nil, permission.Access{}, true, err
+		return nil, permission.Access{}, err
 	}
-	return out, access.Access(), true, nil
+	return out, access.Access(), nil
 }
 
 // GetManyAccessList is GetManyAccess that also reads, in the same statement, what
@@ -109,9 +110,9 @@ func (b *Backend) GetManyAccess(ctx context.Context, keys []storage.Key, perms p
 // page then cost one round trip and one execution; the caller reads the page speculatively,
 // before it knows that the user may read the whole collection, and drops it otherwise.
 //
-// ok is false, as for GetManyAccess, and also when the page is not ordered by
-// last_modified first or its scope cannot be stored: the caller then makes its calls
-// separately. With ok true, page is nil when the collection has no timestamp yet (never
+// It returns storage.ErrNotSupported, as GetManyAccess does, and also when the page is not
+// ordered by last_modified first or its scope cannot be stored: the caller then makes its
+// calls separately. Otherwise, page is nil when the collection has no timestamp yet (never
 // read nor written), or when opt.Since is older than its tombstone horizon: the caller
 // then lists it on its own, which stores the timestamp, or fails with the horizon's error.
 //
@@ -123,14 +124,14 @@ func (b *Backend) GetManyAccess(ctx context.Context, keys []storage.Key, perms p
 //
 // Only pages ordered by last_modified first are read this way: their plan is the same for
 // every collection (see scopeCond), so the statement keeps its generic plan.
-func (b *Backend) GetManyAccessList(ctx context.Context, keys []storage.Key, perms permission.Backend, q permission.AccessQuery, s storage.Scope, opt storage.ListOptions) (objs []storage.Object, a permission.Access, page []storage.Object, ts int64, ok bool, err error) {
+func (b *Backend) GetManyAccessList(ctx context.Context, keys []storage.Key, perms permission.Backend, q permission.AccessQuery, s storage.Scope, opt storage.ListOptions) (objs []storage.Object, a permission.Access, page []storage.Object, ts int64, err error) {
 	if len(opt.Sort) == 0 || opt.Sort[0].Field != "last_modified" || !storable(s.Resource) || !storable(s.Parent) ||
 		!permpg.AccessNeeded(q) || !b.sameDatabase(perms) {
-		return nil, permission.Access{}, nil, 0, false, nil
+		return nil, permission.Access{}, nil, 0, storage.ErrNotSupported
 	}
 	pos := storableKeys(keys) // pos[j]: the index in keys of the j-th key sent
 	if len(pos) == 0 || len(pos) > getManyMaxValues || len(pos) != len(keys) {
-		return nil, permission.Access{}, nil, 0, false, nil
+		return nil, permission.Access{}, nil, 0, storage.ErrNotSupported
 	}
 	shape, args := jointArgs(keys, pos, q, 2)
 
@@ -145,7 +146,7 @@ SELECT 'p', row_number() OVER (`, order,
 	SELECT id, last_modified, deleted, data, raw FROM objects WHERE resource_name = (SELECT `, resource,
 		`::text) AND parent_id = (SELECT `, parent, `::text)`)
 	if err := b.listTail(pq, opt, order); err != nil {
-		return nil, permission.Access{}, nil, 0, true, err
+		return nil, permission.Access{}, nil, 0, err
 	}
 	pq.w(`) AS p
 UNION ALL
@@ -175,19 +176,19 @@ SELECT 'c', 0, last_modified, NULL::text, horizon::text, '' FROM timestamps WHER
 		})
 	})
 	if err != nil {
-		return nil, permission.Access{}, nil, 0, true, err
+		return nil, permission.Access{}, nil, 0, err
 	}
 	if ts == 0 {
-		return out, access.Access(), nil, 0, true, nil
+		return out, access.Access(), nil, 0, nil
 	}
 	hz, err := strconv.ParseInt(horizon, 10, 64)
 	if err != nil {
-		return nil, permission.Access{}, nil, 0, true, b.wrap("list", err)
+		return nil, permission.Access{}, nil, 0, b.wrap("list", err)
 	}
 	if storage.CheckHorizon(s, opt.Since, hz) != nil {
 		// A delta from before the horizon: no page, so that the caller answers once it has
 		// authorized the request (a list then fails with the horizon's error).
-		return out, access.Access(), nil, 0, true, nil
+		return out, access.Access(), nil, 0, nil
 	}
 	if !sort.IsSorted(byRank{page, ranks}) { // SQL does not promise the union keeps the page's order
 		sort.Sort(byRank{page, ranks})
@@ -195,7 +196,7 @@ SELECT 'c', 0, last_modified, NULL::text, horizon::text, '' FROM timestamps WHER
 	if page == nil {
 		page = []storage.Object{}
 	}
-	return out, access.Access(), page, ts, true, nil
+	return out, access.Access(), page, ts, nil
 }
 
 // jointRow is one row of a joint statement (see jointSQL for its columns).

@@ -2,6 +2,7 @@ package postgresql
 
 import (
 	"context"
+	"errors"
 	"os"
 	"reflect"
 	"strconv"
@@ -69,8 +70,8 @@ func BenchmarkGetManyAccess(b *testing.B) {
 		return objs, a, aerr
 	}
 	joint := func() ([]storage.Object, permission.Access, error) {
-		objs, a, ok, err := be.GetManyAccess(ctx, k, p, q)
-		if !ok {
+		objs, a, err := be.GetManyAccess(ctx, k, p, q)
+		if errors.Is(err, storage.ErrNotSupported) {
 			b.Fatal("GetManyAccess declined")
 		}
 		return objs, a, err

@@ -34,22 +34,22 @@ var jointForms = createStatements{
 // objectID, the ACEs of aces, in the same statement (one round trip, one transaction: both
 // are written or neither), when perms is, under its decorators, a PostgreSQL permission
 // backend on this backend's database (see GetManyAccess). The object's ACL must be empty
-// beforehand: the ACEs are added, not replaced. ok is false, and nothing is done, for
-// another permission backend, or for ACEs that cannot be stored (an empty or unstorable
-// string); the caller then writes the two separately.
-func (b *Backend) CreateWithACEs(ctx context.Context, s storage.Scope, o storage.Object, perms permission.Backend, objectID string, aces permission.Set) (storage.Object, bool, error) {
+// beforehand: the ACEs are added, not replaced. It returns storage.ErrNotSupported, doing
+// nothing, for another permission backend, or for ACEs that cannot be stored (an empty or
+// unstorable string); the caller then writes the two separately.
+func (b *Backend) CreateWithACEs(ctx context.Context, s storage.Scope, o storage.Object, perms permission.Backend, objectID string, aces permission.Set) (storage.Object, error) {
 	if !b.sameDatabase(perms) || objectID == "" || !storable(objectID) {
-		return storage.Object{}, false, nil
+		return storage.Object{}, storage.ErrNotSupported
 	}
 	acesJSON, ok := acePairs(aces)
 	if !ok {
-		return storage.Object{}, false, nil
+		return storage.Object{}, storage.ErrNotSupported
 	}
 	st := jointForms
 	st.extra = []any{objectID, acesJSON}
 	out, err := b.create(ctx, s, o, st)
 	if err != nil {
-		return storage.Object{}, true, err
+		return storage.Object{}, err
 	}
-	return out, true, nil
+	return out, nil
 }

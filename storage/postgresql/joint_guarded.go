@@ -90,28 +90,29 @@ func guardedSQL(shape guardShape) string {
 // ancestors it saw, their JSON schema), which the statement checks again at its own
 // snapshot, so that the read and the write cost one round trip. It fails with storage.ErrModified, writing
 // nothing, when an ancestor is gone or has changed, or when the user holds none of the
-// bindings: the caller then authorizes and creates the usual way. ok is false, and nothing
-// is done, when it cannot run the statement (see CreateWithACEs; a forced timestamp; shapes
-// beyond its bounds; the collection's first object; an id already live).
-func (b *Backend) CreateGuarded(ctx context.Context, s storage.Scope, o storage.Object, perms permission.Backend, objectID string, aces permission.Set, keys []storage.Key, versions []int64, hold permission.HoldQuery) (created storage.Object, ok bool, err error) {
+// bindings: the caller then authorizes and creates the usual way. It returns
+// storage.ErrNotSupported, doing nothing, when it cannot run the statement (see
+// CreateWithACEs; a forced timestamp; shapes beyond its bounds; the collection's first
+// object; an id already live).
+func (b *Backend) CreateGuarded(ctx context.Context, s storage.Scope, o storage.Object, perms permission.Backend, objectID string, aces permission.Set, keys []storage.Key, versions []int64, hold permission.HoldQuery) (created storage.Object, err error) {
 	shape := guardShape{ancestors: len(keys), bindings: len(hold.Bindings), principals: len(hold.Principals)}
 	if o.ID == "" || o.LastModified != 0 || len(versions) != shape.ancestors || shape.ancestors > maxGuarded ||
 		shape.bindings > maxGuarded || shape.principals > maxGuarded || !b.sameDatabase(perms) || !storable(objectID) ||
 		!storable(s.Resource) || !storable(s.Parent) || !storable(o.ID) {
-		return storage.Object{}, false, nil
+		return storage.Object{}, storage.ErrNotSupported
 	}
 	pairs, ok := acePairs(aces)
 	if !ok {
-		return storage.Object{}, false, nil
+		return storage.Object{}, storage.ErrNotSupported
 	}
 	data, echo, err := writeData(o.Data)
 	if err != nil {
-		return storage.Object{}, true, err
+		return storage.Object{}, err
 	}
 	args := []any{s.Resource, s.Parent, o.ID, int64(0), data, objectID, pairs}
 	for i, k := range keys {
 		if !storable(k.Scope.Resource) || !storable(k.Scope.Parent) || !storable(k.ID) {
-			return storage.Object{}, false, nil
+			return storage.Object{}, storage.ErrNotSupported
 		}
 		args = append(args, k.Scope.Resource, k.Scope.Parent, k.ID, versions[i])
 	}
@@ -130,7 +131,7 @@ func (b *Backend) CreateGuarded(ctx context.Context, s storage.Scope, o storage.
 	}
 	for _, a := range args {
 		if s, isStr := a.(string); isStr && !storable(s) {
-			return storage.Object{}, false, nil
+			return storage.Object{}, storage.ErrNotSupported
 		}
 	}
 	var (
@@ -153,23 +154,23 @@ func (b *Backend) CreateGuarded(ctx context.Context, s storage.Scope, o storage.
 	})
 	switch {
 	case err != nil:
-		return storage.Object{}, true, err
+		return storage.Object{}, err
 	case !found:
-		return storage.Object{}, false, nil
+		return storage.Object{}, storage.ErrNotSupported
 	case guard != "true":
-		return storage.Object{}, true, storage.ErrModified
+		return storage.Object{}, storage.ErrModified
 	case lm == "":
-		return storage.Object{}, false, nil // no clock row yet, or the id is live
+		return storage.Object{}, storage.ErrNotSupported // no clock row yet, or the id is live
 	}
 	ts, err := strconv.ParseInt(lm, 10, 64)
 	if err != nil {
-		return storage.Object{}, true, err
+		return storage.Object{}, err
 	}
 	out := storage.Object{ID: o.ID, LastModified: ts, Data: stored}
 	if echo != nil {
 		out.Data = echo
 	}
-	return out, true, nil
+	return out, nil
 }
 
 // acePairs returns aces as the JSON array of [permission, principal] pairs the joint

@@ -14,7 +14,7 @@ import (
 )
 
 // NotifyChannel is the PostgreSQL channel on which the backend announces its committed
-// writes (storage.Notifier): every statement that moves a collection clock calls
+// writes (storage.Backend.Listen): every statement that moves a collection clock calls
 // pg_notify(NotifyChannel, payload) for the clock row, so that the notification is queued
 // by the writing transaction and delivered at its commit (at the statement's end for a write
 // in autocommit mode), and never for a rolled-back write. The payload is the JSON array
@@ -48,7 +48,7 @@ func notifyExpr(resource, parent, ts, action string) string {
 // with a query: a connection lost without a word (a network cut) is noticed within it.
 const listenPing = 30 * time.Second
 
-// Listen implements storage.Notifier: one connection of its own per Backend (not taken from
+// Listen implements storage.Backend: one connection of its own per Backend (not taken from
 // the pool), opened at the first Listen and closed after the last stop, runs LISTEN on
 // NotifyChannel. When it breaks, it is opened again (fanout.Reopen), and the
 // listeners then get a storage.Change whose Lost is true. It fails with

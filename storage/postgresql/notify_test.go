@@ -31,7 +31,7 @@ func TestAWriteThroughOneWebHeadIsHeardByAnother(t *testing.T) {
 	t.Logf("heard after %s", time.Since(start))
 
 	// In a unit of work: announced at the commit, with the actions of each write.
-	uctx, tx := writer.Begin(ctx)
+	uctx, tx, _ := writer.Begin(ctx)
 	u, err := writer.Update(uctx, s, storage.Object{ID: o.ID, Data: []byte(`{"a": 2}`)}, storage.Condition{})
 	if err != nil {
 		t.Fatal(err)

@@ -85,7 +85,7 @@ func TestWritePipelineCarriesAutocommitWritesOnly(t *testing.T) {
 	ctx := context.Background()
 	be := newTestBackend(t, Options{URL: testDatabase(t, "storage_pg_test_pipeline")})
 	s := storage.Scope{Resource: "pipe-unit", Parent: "p"}
-	uctx, tx := be.Begin(ctx)
+	uctx, tx, _ := be.Begin(ctx)
 	for range 3 {
 		if _, err := be.Create(uctx, s, storage.Object{Data: json.RawMessage(`{}`)}); err != nil {
 			t.Fatal(err)

@@ -86,7 +86,7 @@ type Options struct {
 	// (see "Write pipeline" in the package documentation). Default [DefaultWriteWorkers]; a
 	// negative value turns the pipeline off (each write takes a pooled connection).
 	WriteWorkers int
-	// NoNotify turns off the announcement of committed writes (storage.Notifier, see
+	// NoNotify turns off the announcement of committed writes (storage.Backend.Listen, see
 	// [NotifyChannel]): Listen then fails with storage.ErrNotifyDisabled. PostgreSQL's
 	// NOTIFY serialises the commits of the transactions that notified, across the server,
 	// so a deployment whose web heads serve no change feed may spare it. Default false:
@@ -109,9 +109,10 @@ func DefaultWriteWorkers(poolSize, procs int) int {
 	return min(max(2, procs/2), max(1, poolSize/2))
 }
 
-// Backend is the PostgreSQL storage backend. It implements storage.Backend,
-// storage.Transactor, storage.Pinger, storage.Migrator and storage.Flusher, and is safe for
-// concurrent use.
+// Backend is the PostgreSQL storage backend. It implements every capability of
+// storage.Backend (units of work, a schema, change announcements, and the joint reads and
+// writes with a PostgreSQL permission backend on its database), and is safe for concurrent
+// use.
 type Backend struct {
 	pool        *pgxpool.Pool
 	poolTimeout time.Duration
@@ -123,16 +124,7 @@ type Backend struct {
 	changes     fanout.Set // the listeners of Listen (notify.go)
 }
 
-var (
-	_ storage.Backend    = (*Backend)(nil)
-	_ storage.Transactor = (*Backend)(nil)
-	_ storage.Pinger     = (*Backend)(nil)
-	_ storage.Migrator   = (*Backend)(nil)
-	_ storage.Flusher    = (*Backend)(nil)
-
-	_ storage.TimestampLister = (*Backend)(nil)
-	_ storage.Notifier        = (*Backend)(nil)
-)
+var _ storage.Backend = (*Backend)(nil)
 
 func init() {
 	storage.Register(BackendName, Open)

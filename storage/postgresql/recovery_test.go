@@ -45,7 +45,7 @@ func TestServerFailureGivesBackendErrorsAndThePoolRecovers(t *testing.T) {
 		}
 	}
 	// A unit of work fails the same way at its first write.
-	txCtx, tx := b.Begin(ctx)
+	txCtx, tx, _ := b.Begin(ctx)
 	if _, err := b.Update(txCtx, s, storage.Object{ID: "x"}, storage.Condition{}); !errors.As(err, new(*storage.BackendError)) {
 		t.Errorf("write in a unit of work with the server down: %v", err)
 	}

@@ -66,7 +66,7 @@ func SchemaVersion() int {
 	return len(ms)
 }
 
-// InitializeSchema implements storage.Migrator: it applies the migrations the database lacks,
+// InitializeSchema implements storage.Backend: it applies the migrations the database lacks,
 // in one transaction, under an advisory lock (concurrent runs wait for each other). Running
 // it again is a no-op. With dryRun it logs what it would apply and changes nothing. It also
 // warns when the database collation is not byte-wise ("C", "POSIX" or "C.UTF-8").
@@ -190,7 +190,7 @@ func (b *Backend) warnCollation(ctx context.Context, q querier) {
 		"collation", coll)
 }
 
-// Ping implements storage.Pinger. readonly runs a SELECT; otherwise it also writes and
+// Ping implements storage.Backend. readonly runs a SELECT; otherwise it also writes and
 // removes a clock row in the reserved collection ("__heartbeat__", "").
 func (b *Backend) Ping(ctx context.Context, readonly bool) error {
 	return b.run(ctx, "ping", false, func(q querier) error {
@@ -208,7 +208,7 @@ func (b *Backend) Ping(ctx context.Context, readonly bool) error {
 	})
 }
 
-// Flush implements storage.Flusher: it removes every object, tombstone and collection
+// Flush implements storage.Backend: it removes every object, tombstone and collection
 // timestamp (the schema version is kept).
 func (b *Backend) Flush(ctx context.Context) error {
 	return b.run(ctx, "flush", true, func(q querier) error {

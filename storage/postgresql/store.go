@@ -861,7 +861,7 @@ func (b *Backend) listTail(q *query, opt storage.ListOptions, order string) erro
 	return nil
 }
 
-// ListWithTimestamp implements storage.TimestampLister in one statement, so in one round
+// ListWithTimestamp implements storage.Backend in one statement, so in one round
 // trip and one snapshot: the collection's clock row (its timestamp, and its horizon for
 // opt.Since) left-joined with the page, each page row
 // numbered by row_number() over the page's own order (computed on the page, above its LIMIT,

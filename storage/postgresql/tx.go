@@ -26,19 +26,19 @@ type unit struct {
 
 var _ storage.Tx = (*unit)(nil)
 
-// Begin returns a context carrying a new unit of work, and its handle. Calls made with the
-// context read from the pool until the first write, which opens a transaction on a dedicated
-// connection; from then on every call with the context, reads included, goes through that
-// transaction. Commit and Rollback end it; calling them again returns nil, and calls made
+// Begin returns a context carrying a new unit of work, and its handle; it does no I/O and
+// never fails. Calls made with the context read from the pool until the first write, which
+// opens a transaction on a dedicated connection; from then on every call with the context,
+// reads included, goes through that transaction. Commit and Rollback end it; calling them again returns nil, and calls made
 // with the context afterwards run in autocommit mode.
 //
 // A write made before any other write of the unit, with a context that allows and marks a
 // final write (cliquet's unit of work and resource handlers do), runs in autocommit mode
 // instead of opening the transaction: its statement commits when it returns and releases the collection's clock row
 // at once (see "Units of work" in the package documentation).
-func (b *Backend) Begin(ctx context.Context) (context.Context, storage.Tx) {
+func (b *Backend) Begin(ctx context.Context) (context.Context, storage.Tx, error) {
 	u := &unit{b: b}
-	return context.WithValue(ctx, unitKey{}, u), u
+	return context.WithValue(ctx, unitKey{}, u), u, nil
 }
 
 func (b *Backend) unitFrom(ctx context.Context) *unit {

@@ -37,9 +37,9 @@ func (h harness) Broken(ctx context.Context, t *testing.T) storage.Backend {
 	return b
 }
 
-// Lacks declares the optional interfaces a Redis backend does not implement.
+// Lacks declares the optional capabilities a Redis backend lacks.
 func (harness) Lacks() []storagetest.Capability {
-	return []storagetest.Capability{storagetest.Transactor, storagetest.Migrator, storagetest.TimestampLister}
+	return []storagetest.Capability{storagetest.Transactor, storagetest.Migrator}
 }
 
 func TestConformance(t *testing.T) {

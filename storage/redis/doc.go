@@ -55,15 +55,16 @@
 //
 // # No transactions
 //
-// The backend does not implement [storage.Transactor]: each call is atomic on its own, but a
-// request or a batch that makes several calls is not, as with Cliquet's Redis backend. A
-// failure in the middle of a batch leaves the earlier writes in place.
+// The backend has no units of work ([storage.Backend.Begin] answers
+// [storage.ErrNotSupported]): each call is atomic on its own, but a request or a batch that
+// makes several calls is not, as with Cliquet's Redis backend. A failure in the middle of a
+// batch leaves the earlier writes in place.
 //
 // # Change notifications
 //
-// The backend implements [storage.Notifier]: every write script also publishes
-// "<clock> <action> <clock key>" on the channel "<prefix>changes", in the same atomic step,
-// and [Backend.Listen] subscribes to it on one pub/sub connection, subscribed again when it
+// The backend announces its writes: every write script also publishes "<clock> <action>
+// <clock key>" on the channel "<prefix>changes", in the same atomic step, and
+// [Backend.Listen] subscribes to it on one pub/sub connection, subscribed again when it
 // breaks. Backends share announcements when they share the prefix, that is the data.
 //
 // # Errors

@@ -17,7 +17,24 @@ import (
 // when opt.IncludeDeleted) and selects, orders and limits it in process with the shared
 // matcher. Its cost grows with the size of the collection; see the package documentation.
 func (b *Backend) List(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, error) {
-	return b.list(ctx, "list", s, opt)
+	out, _, err := b.list(ctx, "list", s, opt, false)
+	return out, err
+}
+
+// ListWithTimestamp is List that also reads the collection's clock in the same MULTI/EXEC,
+// so that the page and the timestamp come from the same state of the collection. A
+// collection without a clock yet (never read nor written, or flushed in between) has it
+// fixed as Timestamp does, and is read again.
+func (b *Backend) ListWithTimestamp(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, int64, error) {
+	for {
+		out, ts, err := b.list(ctx, "list_with_timestamp", s, opt, true)
+		if err != nil || ts != 0 {
+			return out, ts, err
+		}
+		if _, err := b.Timestamp(ctx, s); err != nil {
+			return nil, 0, err
+		}
+	}
 }
 
 // Count returns the number of live objects matching filters: HLEN without filters, a load
@@ -34,7 +51,7 @@ func (b *Backend) Count(ctx context.Context, s storage.Scope, filters []storage.
 	if err != nil {
 		return 0, err
 	}
-	docs, err := b.load(ctx, "count", s, false, needsData(storage.ListOptions{Filters: filters}), 0)
+	docs, _, err := b.load(ctx, "count", s, false, needsData(storage.ListOptions{Filters: filters}), 0, false)
 	if err != nil {
 		return 0, err
 	}
@@ -47,17 +64,19 @@ func (b *Backend) Count(ctx context.Context, s storage.Scope, filters []storage.
 	return n, nil
 }
 
-func (b *Backend) list(ctx context.Context, op string, s storage.Scope, opt storage.ListOptions) ([]storage.Object, error) {
+// list selects the objects of opt; with clock, it also returns the collection's clock read
+// with them (0 when the collection has none).
+func (b *Backend) list(ctx context.Context, op string, s storage.Scope, opt storage.ListOptions, clock bool) ([]storage.Object, int64, error) {
 	if _, err := match.Compile(opt.Filters, opt.Pagination); err != nil {
-		return nil, err // malformed filters fail before any I/O
+		return nil, 0, err // malformed filters fail before any I/O
 	}
-	docs, err := b.load(ctx, op, s, opt.IncludeDeleted, needsData(opt), opt.Since)
+	docs, ts, err := b.load(ctx, op, s, opt.IncludeDeleted, needsData(opt), opt.Since, clock)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	selected, err := match.Apply(docs, opt)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	out := make([]storage.Object, len(selected))
 	for i, d := range selected {
@@ -67,18 +86,19 @@ func (b *Backend) list(ctx context.Context, op string, s storage.Scope, opt stor
 		}
 		out[i] = storage.Object{ID: d.ID, LastModified: d.LastModified, Data: d.Raw}
 	}
-	return out, nil
+	return out, ts, nil
 }
 
 // load reads the live objects (and the tombstones when withDeleted) of s in one atomic
 // MULTI/EXEC. Data is decoded only when withData is set (a filter or sort names a data field);
 // Doc.Raw holds the stored data of live objects. With a positive since (a delta), the
 // horizon is read in the same MULTI, and a delta it makes incomplete fails with a
-// *storage.HorizonError.
-func (b *Backend) load(ctx context.Context, op string, s storage.Scope, withDeleted, withData bool, since int64) ([]*match.Doc, error) {
+// *storage.HorizonError. With clock, the collection's clock is read in the same MULTI too,
+// and returned (0 when it has none).
+func (b *Backend) load(ctx context.Context, op string, s storage.Scope, withDeleted, withData bool, since int64, clock bool) ([]*match.Doc, int64, error) {
 	k := b.keys(s)
 	var objCmd, delCmd *goredis.MapStringStringCmd
-	var hzCmd *goredis.StringCmd
+	var hzCmd, clockCmd *goredis.StringCmd
 	_, err := b.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 		objCmd = p.HGetAll(ctx, k.obj)
 		if withDeleted {
@@ -87,21 +107,30 @@ func (b *Backend) load(ctx context.Context, op string, s storage.Scope, withDele
 		if since > 0 {
 			hzCmd = p.Get(ctx, k.hz)
 		}
+		if clock {
+			clockCmd = p.Get(ctx, k.clock)
+		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, goredis.Nil) { // Nil: no horizon key
-		return nil, fail(op, err)
+	if err != nil && !errors.Is(err, goredis.Nil) { // Nil: no horizon or clock key
+		return nil, 0, fail(op, err)
 	}
 	if err := objCmd.Err(); err != nil {
-		return nil, fail(op, err)
+		return nil, 0, fail(op, err)
 	}
 	if hzCmd != nil {
 		h, err := hzCmd.Int64()
 		if err != nil && !errors.Is(err, goredis.Nil) {
-			return nil, fail(op, err)
+			return nil, 0, fail(op, err)
 		}
 		if err := storage.CheckHorizon(s, since, h); err != nil {
-			return nil, err
+			return nil, 0, err
+		}
+	}
+	var ts int64
+	if clockCmd != nil {
+		if ts, err = clockCmd.Int64(); err != nil && !errors.Is(err, goredis.Nil) {
+			return nil, 0, fail(op, err)
 		}
 	}
 	objs := objCmd.Val()
@@ -113,12 +142,12 @@ func (b *Backend) load(ctx context.Context, op string, s storage.Scope, withDele
 	for id, v := range objs {
 		o, err := decodeStored(id, v)
 		if err != nil {
-			return nil, fail(op, err)
+			return nil, 0, fail(op, err)
 		}
 		d := match.Doc{ID: id, LastModified: o.LastModified}
 		if withData {
 			if err := json.Unmarshal(o.Data, &d.Data); err != nil {
-				return nil, fail(op, fmt.Errorf("stored object %q: %w", id, err))
+				return nil, 0, fail(op, fmt.Errorf("stored object %q: %w", id, err))
 			}
 		}
 		d.Raw = o.Data
@@ -127,7 +156,7 @@ func (b *Backend) load(ctx context.Context, op string, s storage.Scope, withDele
 	for id, v := range dels {
 		ts, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return nil, fail(op, fmt.Errorf("stored tombstone %q: %w", id, err))
+			return nil, 0, fail(op, fmt.Errorf("stored tombstone %q: %w", id, err))
 		}
 		docs = append(docs, match.Doc{ID: id, LastModified: ts, Deleted: true})
 	}
@@ -135,7 +164,7 @@ func (b *Backend) load(ctx context.Context, op string, s storage.Scope, withDele
 	for i := range docs {
 		ptrs[i] = &docs[i]
 	}
-	return ptrs, nil
+	return ptrs, ts, nil
 }
 
 // needsData reports whether a filter, pagination rule or sort of opt names a data field (not

@@ -24,7 +24,7 @@ const listenPing = 30 * time.Second
 // they share the data.
 func (b *Backend) channel() string { return b.prefix + "changes" }
 
-// Listen implements storage.Notifier: one pub/sub connection per Backend (not taken from the
+// Listen implements storage.Backend: one pub/sub connection per Backend (not taken from the
 // pool), subscribed to the channel the write scripts publish on, opened at the first Listen
 // and closed after the last stop. When it breaks it is opened again, and the listeners then
 // get a storage.Change whose Lost is true.

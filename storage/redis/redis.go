@@ -82,21 +82,15 @@ func init() {
 }
 
 // Backend is the Redis storage backend. It is safe for concurrent use, also by several
-// processes sharing one server. It implements [storage.Backend], [storage.Pinger] and
-// [storage.Flusher], but not [storage.Transactor]: see the package documentation.
+// processes sharing one server. It implements [storage.Backend], and declines its units of
+// work (Begin) with storage.ErrNotSupported: see the package documentation.
 type Backend struct {
 	client  *goredis.Client
 	prefix  string
 	changes fanout.Set // the listeners of Listen (notify.go)
 }
 
-var (
-	_ storage.Backend = (*Backend)(nil)
-	_ storage.Pinger  = (*Backend)(nil)
-	_ storage.Flusher = (*Backend)(nil)
-
-	_ storage.Notifier = (*Backend)(nil)
-)
+var _ storage.Backend = (*Backend)(nil)
 
 // New returns a backend for opt. It does not contact the server: a server that is down makes
 // the calls fail with *storage.BackendError, and [Backend.Ping] checks it.
@@ -301,7 +295,7 @@ func (b *Backend) Delete(ctx context.Context, s storage.Scope, id string, lastMo
 // that skips those changed or deleted meanwhile; see [storage.Backend.DeleteAll].
 func (b *Backend) DeleteAll(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, error) {
 	opt.IncludeDeleted = false
-	selected, err := b.list(ctx, "delete_all", s, opt)
+	selected, _, err := b.list(ctx, "delete_all", s, opt, false)
 	if err != nil {
 		return nil, err
 	}

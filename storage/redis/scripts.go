@@ -41,7 +41,7 @@ end
 local function lm_of(v)
   return tonumber(string.match(v, '^(%d+)'))
 end
--- announce publishes the write (storage.Notifier): "<clock> <action> <clock key>" on the
+-- announce publishes the write (storage.Backend.Listen): "<clock> <action> <clock key>" on the
 -- channel "<prefix>changes", the prefix being what precedes the key's hash tag.
 local function announce(ts, action)
   local prefix = string.match(KEYS[1], '^(.*){')

@@ -1,38 +1,44 @@
 package storagetest
 
 import (
+	"context"
+	"errors"
+
 	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/storage"
 )
 
-// Capability names an optional interface of storage backends.
+// Capability names an optional part of the storage contract: methods of [storage.Backend]
+// that a backend may answer with [storage.ErrNotSupported].
 type Capability string
 
-// The optional interfaces a harness may declare its backends lack.
+// The optional capabilities a harness may declare its backends lack. (The joint reads and
+// writes with a permission backend need no declaration: every backend may decline them
+// call by call, and the suite checks that a declined call does nothing.)
 const (
-	Transactor      Capability = "storage.Transactor"
-	Migrator        Capability = "storage.Migrator"
-	Flusher         Capability = "storage.Flusher"
-	Pinger          Capability = "storage.Pinger"
-	TimestampLister Capability = "storage.TimestampLister"
-	Notifier        Capability = "storage.Notifier"
+	// Transactor is units of work, Begin.
+	Transactor Capability = "storage.Backend.Begin"
+	// Migrator is the schema step, InitializeSchema.
+	Migrator Capability = "storage.Backend.InitializeSchema"
+	// Notifier is the announcement of committed writes, Listen.
+	Notifier Capability = "storage.Backend.Listen"
 )
 
-// Declarer is implemented by harnesses that declare which optional interfaces their backends
-// lack. With a Declarer the subtests of an optional interface never skip: when the backend
-// implements it they exercise it; when the declaration says it is absent they check that the
-// backend indeed does not implement it and, where the toolkit has a fallback, that the
-// fallback holds (a backend without [storage.Transactor] applies every write at once; one
-// without [storage.Migrator] works without a schema step). A backend lacking an interface the
-// harness does not declare absent, or implementing one declared absent, fails the subtest.
-// Without a Declarer, the subtests of an interface the backend lacks are skipped.
+// Declarer is implemented by harnesses that declare which optional capabilities their
+// backends lack. With a Declarer the subtests of an optional capability never skip: when
+// the backend provides it they exercise it; when the declaration says it is absent they check
+// that the backend indeed answers [storage.ErrNotSupported] and, where the toolkit has a
+// fallback, that the fallback holds (a backend without units of work applies every write at
+// once; one without a schema step works without one). A backend lacking a capability the
+// harness does not declare absent, or providing one declared absent, fails the subtest.
+// Without a Declarer, the subtests of a capability the backend lacks are skipped.
 type Declarer interface {
-	// Lacks lists the optional interfaces the harness's backends do not implement.
+	// Lacks lists the optional capabilities the harness's backends do not provide.
 	Lacks() []Capability
 }
 
-// lacks reports whether the backend lacks the capability c, whose type assertion gave
-// implemented (see testenv.Lacks).
+// lacks reports whether the backend lacks the capability c; implemented is false when the
+// backend answered storage.ErrNotSupported (see testenv.Lacks).
 func (e *env) lacks(c Capability, implemented bool) bool {
 	e.Helper()
 	d, ok := e.h.(Declarer)
@@ -41,6 +47,51 @@ func (e *env) lacks(c Capability, implemented bool) bool {
 		declared = d.Lacks()
 	}
 	return testenv.Lacks(e, declared, ok, c, implemented)
+}
+
+// units reports whether the backend has units of work: its Begin does not answer
+// storage.ErrNotSupported (the unit it starts is rolled back), after checking the harness's
+// declaration (see lacks).
+func (e *env) units() bool {
+	e.Helper()
+	ctx, tx, err := e.b.Begin(e.ctx)
+	supported := !errors.Is(err, storage.ErrNotSupported)
+	switch {
+	case err == nil:
+		if err := tx.Rollback(ctx); err != nil {
+			e.Fatalf("Rollback of an empty unit of work: %v", err)
+		}
+	case supported:
+		e.Fatalf("Begin: %v", err)
+	}
+	return !e.lacks(Transactor, supported)
+}
+
+// begin starts a unit of work on a backend that has them (see units).
+func (e *env) begin(ctx context.Context) (context.Context, storage.Tx) {
+	e.Helper()
+	ctx, tx, err := e.b.Begin(ctx)
+	if err != nil {
+		e.Fatalf("Begin: %v", err)
+	}
+	return ctx, tx
+}
+
+// announces reports whether the backend announces its writes: its Listen does not answer
+// storage.ErrNotSupported (the listener it starts is stopped at once), after checking the
+// harness's declaration (see lacks). A backend configured not to announce
+// (storage.ErrNotifyDisabled) fails the subtest: the suite needs its announcements on.
+func (e *env) announces() bool {
+	e.Helper()
+	stop, err := e.b.Listen(e.ctx, func(storage.Change) {})
+	supported := !errors.Is(err, storage.ErrNotSupported)
+	switch {
+	case err == nil:
+		stop()
+	case supported:
+		e.Fatalf("Listen: %v", err)
+	}
+	return !e.lacks(Notifier, supported)
 }
 
 // writesApplyAtOnce checks the fallback of a backend without units of work: a write made with

@@ -115,8 +115,7 @@ var conditionalTests = []subtest{
 		e.concurrentIncrements(false)
 	}},
 	{"ConcurrentConditionalIncrementsInUnitsOfWorkLoseNothing", func(e *env) {
-		_, ok := e.b.(storage.Transactor)
-		if e.lacks(Transactor, ok) {
+		if !e.units() {
 			// Without units of work each call is applied on its own: the increments made
 			// that way must lose nothing either.
 			e.concurrentIncrements(false)
@@ -153,6 +152,19 @@ func (e *env) concurrentIncrements(units bool) {
 			cond(cur.LastModified))
 		return err
 	}
+	inUnit := func(attempt func(context.Context) error) error {
+		ctx, tx, err := e.b.Begin(e.ctx)
+		if err != nil {
+			return err
+		}
+		if err := attempt(ctx); err != nil {
+			if rerr := tx.Rollback(ctx); rerr != nil {
+				return rerr
+			}
+			return err
+		}
+		return tx.Commit(ctx)
+	}
 	for w := range workers {
 		wg.Add(1)
 		go func() {
@@ -160,12 +172,7 @@ func (e *env) concurrentIncrements(units bool) {
 			for i := 0; i < increments; {
 				var err error
 				if units {
-					ctx, tx := e.b.(storage.Transactor).Begin(e.ctx)
-					if err = attempt(ctx); err == nil {
-						err = tx.Commit(ctx)
-					} else if rerr := tx.Rollback(ctx); rerr != nil {
-						err = rerr
-					}
+					err = inUnit(attempt)
 				} else {
 					err = attempt(e.ctx)
 				}

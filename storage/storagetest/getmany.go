@@ -152,8 +152,7 @@ var getManyTests = []subtest{
 		committed := e.createIn(scope, storage.Object{ID: "committed", Data: raw(`{"v": 1}`)})
 		e.createIn(scope, storage.Object{ID: "doomed", Data: raw(`{}`)})
 		keys := []storage.Key{{Scope: scope, ID: "committed"}, {Scope: otherScope, ID: "new"}, {Scope: scope, ID: "doomed"}}
-		tr, ok := e.b.(storage.Transactor)
-		if e.lacks(Transactor, ok) {
+		if !e.units() {
 			// Without units of work, writes apply at once: GetMany sees them right away.
 			updated := e.update(scope, storage.Object{ID: "committed", Data: raw(`{"v": 2}`)})
 			created := e.createIn(otherScope, storage.Object{ID: "new", Data: raw(`{}`)})
@@ -164,7 +163,7 @@ var getManyTests = []subtest{
 			e.zero(got[2], "the deleted object")
 			return
 		}
-		txCtx, tx := tr.Begin(e.ctx)
+		txCtx, tx := e.begin(e.ctx)
 		defer func() { _ = tx.Rollback(e.ctx) }()
 		// A read before the unit's first write.
 		got := e.getMany(txCtx, keys)

@@ -109,7 +109,7 @@ var horizonTests = []subtest{
 		}
 		got := e.list(delta(h))
 		e.equal(ids(got), []string{after.ID, t[2].ID}, "the delta since the horizon")
-		l, _ := e.lister()
+		l := e.b
 		_, _, err := l.ListWithTimestamp(e.ctx, scope, delta(h-1))
 		e.checkBeyond(err, h-1, h, "ListWithTimestamp")
 		objs, ts, err := l.ListWithTimestamp(e.ctx, scope, delta(h))
@@ -212,7 +212,7 @@ var horizonTests = []subtest{
 				time.Sleep(time.Millisecond)
 			}
 		}()
-		l, _ := e.lister()
+		l := e.b
 		c := &syncClient{l: l, e: e, local: map[string]storage.Object{}}
 		go func() { // the client
 			defer bg.Done()
@@ -277,7 +277,7 @@ var horizonTests = []subtest{
 // the collection timestamp read with the page is the next delta's start; a delta that
 // reaches below the horizon makes it start again from scratch.
 type syncClient struct {
-	l              storage.TimestampLister
+	l              storage.Backend
 	e              *env
 	local          map[string]storage.Object
 	since          int64 // 0: never synchronised
@@ -466,12 +466,14 @@ var liveCountTests = []subtest{
 	{"CountStaysExactUnderConcurrentUnitsOfWork", func(e *env) {
 		// The same races, each writer's writes grouped two by two in units of work, some
 		// rolled back.
-		tr, ok := e.b.(storage.Transactor)
-		if e.lacks(Transactor, ok) {
+		if !e.units() {
 			return // CountStaysExactUnderConcurrentWrites covers a backend without units
 		}
 		e.raceOnSharedIDs(max(e.opts.WritesPerWriter, 10), func(w, i int) error {
-			ctx, tx := tr.Begin(e.ctx)
+			ctx, tx, err := e.b.Begin(e.ctx)
+			if err != nil {
+				return err
+			}
 			for j := range 2 {
 				if err := e.sharedWrite(ctx, (w+i+j)%4, "shared-"+itoa((w*5+i*3+j)%10)); err != nil {
 					_ = tx.Rollback(e.ctx)
@@ -485,12 +487,11 @@ var liveCountTests = []subtest{
 		})
 	}},
 	{"CountFollowsUnitsOfWork", func(e *env) {
-		tr, ok := e.b.(storage.Transactor)
-		if e.lacks(Transactor, ok) {
+		if !e.units() {
 			return // every write applies at once: CountFollowsEveryKindOfWrite covers it
 		}
 		e.create(`{}`)
-		ctx, tx := tr.Begin(e.ctx)
+		ctx, tx := e.begin(e.ctx)
 		for range 3 {
 			if _, err := e.b.Create(ctx, scope, storage.Object{}); err != nil {
 				e.Fatal(err)
@@ -501,7 +502,7 @@ var liveCountTests = []subtest{
 		e.equal(e.count(), 1, "count outside the uncommitted unit")
 		e.check(tx.Rollback(e.ctx) == nil, "rollback")
 		e.equal(e.count(), 1, "count after the rollback")
-		ctx, tx = tr.Begin(e.ctx)
+		ctx, tx = e.begin(e.ctx)
 		if _, err := e.b.Create(ctx, scope, storage.Object{}); err != nil {
 			e.Fatal(err)
 		}
@@ -512,15 +513,11 @@ var liveCountTests = []subtest{
 		e.equal(e.count(), 2, "count after the commit")
 	}},
 	{"FlushResetsCountsAndHorizons", func(e *env) {
-		fl, ok := e.b.(storage.Flusher)
-		if e.lacks(Flusher, ok) {
-			return
-		}
 		e.tombstones(scope, 1)
 		e.create(`{}`)
 		e.purge(scope, 0)
 		e.check(e.horizon(scope) > 0, "no horizon before the flush")
-		e.check(fl.Flush(e.ctx) == nil, "flush")
+		e.check(e.b.Flush(e.ctx) == nil, "flush")
 		e.equal(e.count(), 0, "count after the flush")
 		e.equal(e.horizon(scope), int64(0), "horizon after the flush")
 		e.create(`{}`)

@@ -16,24 +16,23 @@ import (
 const announceWait = 2 * time.Second
 
 // listen starts a listener on the backend, stopped when the subtest ends (and by the
-// returned function); ok is false when the backend has no storage.Notifier (and its
+// returned function); ok is false when the backend does not announce its writes (and its
 // harness declares it).
 func (e *env) listen() (*testenv.Changes, func(), bool) {
 	e.Helper()
-	n, ok := e.b.(storage.Notifier)
-	if e.lacks(Notifier, ok) {
+	if !e.announces() {
 		return nil, nil, false
 	}
 	var stop func()
 	l := testenv.Listen(e.T, notifierFunc(func(ctx context.Context, fn func(storage.Change)) (func(), error) {
-		s, err := n.Listen(ctx, fn)
+		s, err := e.b.Listen(ctx, fn)
 		stop = s
 		return s, err
 	}))
 	return l, stop, true
 }
 
-// notifierFunc is a storage.Notifier made of its Listen method.
+// notifierFunc is a testenv.Listener made of its Listen method.
 type notifierFunc func(ctx context.Context, fn func(storage.Change)) (func(), error)
 
 func (f notifierFunc) Listen(ctx context.Context, fn func(storage.Change)) (func(), error) {
@@ -73,7 +72,7 @@ func (e *env) createConcurrently(wg *sync.WaitGroup, writers, writes int, errs c
 	}
 }
 
-// notifyTests check the optional storage.Notifier.
+// notifyTests check the optional announcement of committed writes (Listen).
 var notifyTests = []subtest{
 	{"EveryWriteIsAnnouncedWithItsTimestampAndAction", func(e *env) {
 		l, _, ok := e.listen()
@@ -174,15 +173,14 @@ var notifyTests = []subtest{
 		}
 	}},
 	{"UnitsOfWorkAnnounceOnCommitOnly", func(e *env) {
-		tx, ok := e.b.(storage.Transactor)
-		if e.lacks(Transactor, ok) {
+		if !e.units() {
 			return // every write is committed, and announced, at once
 		}
 		l, _, ok := e.listen()
 		if !ok {
 			return
 		}
-		ctx, unit := tx.Begin(e.ctx)
+		ctx, unit := e.begin(e.ctx)
 		rolled, err := e.b.Create(ctx, scope, storage.Object{Data: raw(`{"rolled": "back"}`)})
 		if err != nil {
 			e.Fatalf("Create in a unit: %v", err)
@@ -190,7 +188,7 @@ var notifyTests = []subtest{
 		if err := unit.Rollback(e.ctx); err != nil {
 			e.Fatalf("Rollback: %v", err)
 		}
-		ctx, unit = tx.Begin(e.ctx)
+		ctx, unit = e.begin(e.ctx)
 		kept, err := e.b.Create(ctx, scope, storage.Object{Data: raw(`{"kept": true}`)})
 		if err != nil {
 			e.Fatalf("Create in a unit: %v", err)
@@ -229,7 +227,7 @@ var notifyTests = []subtest{
 		e.await(third, scope, q.LastModified)
 	}},
 	{"ListenOnABrokenBackendFails", func(e *env) {
-		if _, ok := e.b.(storage.Notifier); e.lacks(Notifier, ok) {
+		if !e.announces() {
 			return
 		}
 		broken := e.h.Broken(e.ctx, e.T)
@@ -237,9 +235,7 @@ var notifyTests = []subtest{
 			return // the backend cannot fail
 		}
 		defer broken.Close()
-		n, ok := broken.(storage.Notifier)
-		e.check(ok, "the broken backend %T is no storage.Notifier", broken)
-		stop, err := n.Listen(e.ctx, func(storage.Change) {})
+		stop, err := broken.Listen(e.ctx, func(storage.Change) {})
 		var be *storage.BackendError
 		if !errors.As(err, &be) {
 			if stop != nil {

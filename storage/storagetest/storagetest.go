@@ -48,14 +48,14 @@
 // implement [Configurer] to size the concurrency tests or to skip subtests the backend cannot
 // support (each with a reason, which the suite prints); the suite never looks at backend names.
 //
-// The transaction subtest runs when the backend implements [storage.Transactor]; the flush and
-// ping subtests run when it implements [storage.Flusher] and [storage.Pinger]; the
-// TimestampLister subtests (same results as Timestamp + List, the page and its timestamp read
-// together under concurrent writes) when it implements [storage.TimestampLister]; the
-// Notifier subtests (every committed write announced once visible, with its scope,
-// timestamp and action) when it implements [storage.Notifier]. With a
-// [Declarer] harness none of them skips: a backend declared without the interface has the
-// resource layer's fallback (Timestamp then List) checked instead.
+// The subtests of an optional capability run when the backend provides it (does not answer
+// [storage.ErrNotSupported]): the transaction subtests when it has units of work (Begin),
+// the Notifier subtests (every committed write announced once visible, with its scope,
+// timestamp and action) when it announces its writes (Listen), the schema subtest when it
+// has a schema step (InitializeSchema). With a [Declarer] harness none of them skips: a
+// backend declared without the capability has the toolkit's fallback checked instead. The
+// Joint subtests check that the joint reads and writes with a permission backend either
+// decline, doing nothing, or answer as the separate calls would.
 //
 // # Semantics pinned down by the suite
 //
@@ -187,6 +187,7 @@ func Run(t *testing.T, h Harness) {
 		{"ConditionalWrites", conditionalTests},
 		{"TimestampLister", timestampListerTests},
 		{"Notifier", notifyTests},
+		{"Joint", jointTests},
 		{"Optional", optionalTests},
 	}
 	for _, g := range groups {

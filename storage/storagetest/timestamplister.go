@@ -10,36 +10,10 @@ import (
 	"github.com/cliquet-go/cliquet/storage"
 )
 
-// lister returns the backend as a storage.TimestampLister, and native = true. For a backend
-// without it (after its harness's declaration is checked, see [Declarer]) it returns the
-// resource layer's fallback, Timestamp then List, and native = false: the subtests then check
-// that fallback, whose page may be newer than its timestamp but never misses an object.
-func (e *env) lister() (l storage.TimestampLister, native bool) {
-	e.Helper()
-	l, ok := e.b.(storage.TimestampLister)
-	if e.lacks(TimestampLister, ok) {
-		return timestampThenList{e.b}, false
-	}
-	return l, true
-}
-
-// timestampThenList is the fallback of a backend without storage.TimestampLister: the
-// collection timestamp, then the page, in two calls.
-type timestampThenList struct{ b storage.Backend }
-
-func (f timestampThenList) ListWithTimestamp(ctx context.Context, s storage.Scope, opt storage.ListOptions) ([]storage.Object, int64, error) {
-	ts, err := f.b.Timestamp(ctx, s)
-	if err != nil {
-		return nil, 0, err
-	}
-	objs, err := f.b.List(ctx, s, opt)
-	return objs, ts, err
-}
-
-// timestampListerTests check the optional storage.TimestampLister against Timestamp + List.
+// timestampListerTests check ListWithTimestamp against Timestamp + List.
 var timestampListerTests = []subtest{
 	{"ListWithTimestampReturnsWhatTimestampAndListReturn", func(e *env) {
-		l, _ := e.lister()
+		l := e.b
 		for i := range 12 {
 			o := e.create(fmt.Sprintf(`{"n": %d, "even": %v, "name": "o%02d"}`, i%5, i%2 == 0, i))
 			if i%4 == 3 {
@@ -88,7 +62,7 @@ var timestampListerTests = []subtest{
 		}
 	}},
 	{"ListWithTimestampOfANeverWrittenCollectionFixesItsTimestamp", func(e *env) {
-		l, _ := e.lister()
+		l := e.b
 		empty := storage.Scope{Resource: "record", Parent: "never-written"}
 		got, ts, err := l.ListWithTimestamp(e.ctx, empty, storage.ListOptions{})
 		if err != nil {
@@ -110,7 +84,7 @@ var timestampListerTests = []subtest{
 		// page must be exactly the 10 newest objects whose timestamp is at most the returned
 		// one: nothing newer (the page is not ahead of its timestamp), nothing missing (no
 		// write covered by the timestamp is absent).
-		l, native := e.lister()
+		l := e.b
 		const writers, writes, readers, limit = 4, 25, 2, 10
 		opt := storage.ListOptions{Sort: []storage.Sort{desc("last_modified")}, Limit: limit}
 		type read struct {
@@ -153,10 +127,7 @@ var timestampListerTests = []subtest{
 		e.equal(len(all), writers*writes, "objects written")
 		e.check(len(reads) > 0, "no read completed")
 		for n, r := range reads {
-			bound := r.ts // the fallback's page may be newer than its timestamp, never older
-			if !native && len(r.page) > 0 {
-				bound = max(bound, r.page[0].LastModified)
-			}
+			bound := r.ts
 			var want []string
 			for _, o := range all {
 				if o.LastModified <= bound && len(want) < limit {

@@ -1,4 +1,4 @@
-// Package fanout is the listener side of [storage.Notifier] shared by the backends: a set
+// Package fanout is the listener side of [storage.Backend.Listen] shared by the backends: a set
 // of listeners fed by one source (a backend's listening connection), opened when the first
 // listener joins and closed when the last one leaves.
 package fanout
@@ -35,7 +35,7 @@ type listener struct {
 	stopped bool
 }
 
-// Listen implements storage.Notifier.Listen: it opens the source when fn is the first
+// Listen implements storage.Backend.Listen: it opens the source when fn is the first
 // listener, and returns once fn receives the changes the source sends.
 func (s *Set) Listen(ctx context.Context, fn func(storage.Change)) (func(), error) {
 	s.mu.Lock()
