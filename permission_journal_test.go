@@ -347,8 +347,8 @@ func TestJournalPermissionKeepsEveryCapability(t *testing.T) {
 // returns the backend's answers: a journaled backend keeps every capability of the one it
 // wraps.
 func TestJournalPermissionForwardsEveryMethod(t *testing.T) {
-	inner := &forwardtest.Permission{}
-	forwardtest.Check(t, reflect.TypeFor[permission.Backend](), JournalPermission(inner), &inner.Fake)
+	inner, state := forwardtest.Permission()
+	forwardtest.Check(t, reflect.TypeFor[permission.Backend](), JournalPermission(inner), state)
 }
 
 // withSchema is a backend with a schema step.

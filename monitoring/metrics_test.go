@@ -186,8 +186,8 @@ func TestNilMetricsAreSafe(t *testing.T) {
 	if rec.Code != 404 || rec.Header().Get("X-Request-Id") != "" {
 		t.Errorf("nil metrics middleware touched the request: %d %v", rec.Code, rec.Header())
 	}
-	b := &forwardtest.Storage{}
-	if monitoring.WatchStorage(b, nil, "x") != storage.Backend(b) {
+	b, _ := forwardtest.Storage()
+	if monitoring.WatchStorage(b, nil, "x") != b {
 		t.Error("WatchStorage with nil metrics wrapped the backend")
 	}
 }
@@ -283,8 +283,8 @@ func TestWatchStorageTimesCalls(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			inner := &forwardtest.Storage{}
-			inner.Fail(false, tt.declines)
+			inner, state := forwardtest.Storage()
+			state.Fail(false, tt.declines)
 			b := monitoring.WatchStorage(inner, m, "fake")
 			ctx := context.Background()
 			s := storage.Scope{Resource: "r", Parent: "p"}

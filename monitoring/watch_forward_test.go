@@ -22,15 +22,15 @@ func TestWatchedBackendsKeepEveryCapability(t *testing.T) {
 	}
 	defer m.Close()
 	t.Run("storage", func(t *testing.T) {
-		inner := &forwardtest.Storage{}
-		forwardtest.Check(t, reflect.TypeFor[storage.Backend](), monitoring.WatchStorage(inner, m, "s"), &inner.Fake)
+		inner, state := forwardtest.Storage()
+		forwardtest.Check(t, reflect.TypeFor[storage.Backend](), monitoring.WatchStorage(inner, m, "s"), state)
 	})
 	t.Run("cache", func(t *testing.T) {
-		inner := &forwardtest.Cache{}
-		forwardtest.Check(t, reflect.TypeFor[cache.Backend](), monitoring.WatchCache(inner, m, "c"), &inner.Fake)
+		inner, state := forwardtest.Cache()
+		forwardtest.Check(t, reflect.TypeFor[cache.Backend](), monitoring.WatchCache(inner, m, "c"), state)
 	})
 	t.Run("permission", func(t *testing.T) {
-		inner := &forwardtest.Permission{}
-		forwardtest.Check(t, reflect.TypeFor[permission.Backend](), monitoring.WatchPermission(inner, m, "p"), &inner.Fake)
+		inner, state := forwardtest.Permission()
+		forwardtest.Check(t, reflect.TypeFor[permission.Backend](), monitoring.WatchPermission(inner, m, "p"), state)
 	})
 }

@@ -15,7 +15,7 @@ import (
 
 // jointStorage is a fake storage backend that reads objects and permissions together.
 type jointStorage struct {
-	*forwardtest.Storage
+	storage.Backend
 	calls []string
 }
 
@@ -36,15 +36,16 @@ func TestWatchStorageForwardsGetManyAccess(t *testing.T) {
 	keys := []storage.Key{{Scope: storage.Scope{Resource: "r"}, ID: "1"}}
 	perms := memory.New()
 
-	declining := &forwardtest.Storage{}
-	declining.Fail(false, true)
+	declining, state := forwardtest.Storage()
+	state.Fail(false, true)
 	plain := monitoring.WatchStorage(declining, m, "plain")
 	objs, _, err := plain.GetManyAccess(ctx, keys, perms, permission.AccessQuery{})
 	if !errors.Is(err, storage.ErrNotSupported) || objs != nil {
 		t.Errorf("without the capability: GetManyAccess = %v, %v; want storage.ErrNotSupported", objs, err)
 	}
 
-	inner := &jointStorage{Storage: &forwardtest.Storage{}}
+	fake, _ := forwardtest.Storage()
+	inner := &jointStorage{Backend: fake}
 	joint := monitoring.WatchStorage(inner, m, "joint")
 	objs, a, err := joint.GetManyAccess(ctx, keys, perms, permission.AccessQuery{})
 	if err != nil || len(objs) != 1 || len(a.Groups) != 1 || len(inner.calls) != 1 {
@@ -59,7 +60,7 @@ func TestWatchStorageForwardsGetManyAccess(t *testing.T) {
 }
 
 // jointCreator is a fake storage backend that writes an object and its ACEs together.
-type jointCreator struct{ *forwardtest.Storage }
+type jointCreator struct{ storage.Backend }
 
 func (j jointCreator) CreateWithACEs(_ context.Context, _ storage.Scope, o storage.Object, _ permission.Backend, _ string, _ permission.Set) (storage.Object, error) {
 	return o, nil
@@ -76,13 +77,14 @@ func TestWatchStorageForwardsCreateWithACEs(t *testing.T) {
 	}
 	ctx := context.Background()
 	perms := memory.New()
-	declining := &forwardtest.Storage{}
-	declining.Fail(false, true)
+	declining, state := forwardtest.Storage()
+	state.Fail(false, true)
 	plain := monitoring.WatchStorage(declining, m, "plain")
 	if _, err := plain.CreateWithACEs(ctx, storage.Scope{}, storage.Object{ID: "1"}, perms, "/x/1", nil); !errors.Is(err, storage.ErrNotSupported) {
 		t.Errorf("without the capability: %v; want storage.ErrNotSupported", err)
 	}
-	joint := monitoring.WatchStorage(jointCreator{&forwardtest.Storage{}}, m, "joint")
+	fake, _ := forwardtest.Storage()
+	joint := monitoring.WatchStorage(jointCreator{fake}, m, "joint")
 	if o, err := joint.CreateWithACEs(ctx, storage.Scope{}, storage.Object{ID: "1"}, perms, "/x/1", nil); err != nil || o.ID != "1" {
 		t.Errorf("CreateWithACEs = %v, %v: not the inner backend's answer", o, err)
 	}

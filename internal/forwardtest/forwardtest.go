@@ -23,9 +23,10 @@ import (
 // MethodError is the answer of a fake's method named by its value when the fake fails.
 type MethodError string
 
+// Error implements error.
 func (e MethodError) Error() string { return "forwardtest: answer of " + string(e) }
 
-// Fake is the state of the fake backends ([Storage], [Cache], [Permission]): each of their
+// Fake is the state of a fake backend (see [Storage], [Cache], [Permission]): each of its
 // methods records what it answered. It is safe for concurrent use.
 type Fake struct {
 	mu       sync.Mutex
@@ -120,211 +121,220 @@ func call(m reflect.Value) error {
 	return err
 }
 
-// Storage is a fake storage.Backend (see [Fake]). Its units of work do nothing.
-type Storage struct{ Fake }
+// Storage returns a fake storage.Backend and its state. Its units of work do nothing.
+func Storage() (storage.Backend, *Fake) {
+	f := &fakeStorage{}
+	return f, &f.Fake
+}
 
-var _ storage.Backend = (*Storage)(nil)
+type fakeStorage struct{ Fake }
 
-func (f *Storage) Create(context.Context, storage.Scope, storage.Object) (storage.Object, error) {
+func (f *fakeStorage) Create(context.Context, storage.Scope, storage.Object) (storage.Object, error) {
 	return storage.Object{}, f.answer("Create", nil)
 }
 
-func (f *Storage) Get(context.Context, storage.Scope, string) (storage.Object, error) {
+func (f *fakeStorage) Get(context.Context, storage.Scope, string) (storage.Object, error) {
 	return storage.Object{}, f.answer("Get", nil)
 }
 
-func (f *Storage) GetMany(context.Context, []storage.Key) ([]storage.Object, error) {
+func (f *fakeStorage) GetMany(context.Context, []storage.Key) ([]storage.Object, error) {
 	return nil, f.answer("GetMany", nil)
 }
 
-func (f *Storage) Update(context.Context, storage.Scope, storage.Object, storage.Condition) (storage.Object, error) {
+func (f *fakeStorage) Update(context.Context, storage.Scope, storage.Object, storage.Condition) (storage.Object, error) {
 	return storage.Object{}, f.answer("Update", nil)
 }
 
-func (f *Storage) Delete(context.Context, storage.Scope, string, int64, storage.Condition) (storage.Object, error) {
+func (f *fakeStorage) Delete(context.Context, storage.Scope, string, int64, storage.Condition) (storage.Object, error) {
 	return storage.Object{}, f.answer("Delete", nil)
 }
 
-func (f *Storage) DeleteAll(context.Context, storage.Scope, storage.ListOptions) ([]storage.Object, error) {
+func (f *fakeStorage) DeleteAll(context.Context, storage.Scope, storage.ListOptions) ([]storage.Object, error) {
 	return nil, f.answer("DeleteAll", nil)
 }
 
-func (f *Storage) PurgeDeleted(context.Context, storage.Scope, int64) (int, error) {
+func (f *fakeStorage) PurgeDeleted(context.Context, storage.Scope, int64) (int, error) {
 	return 0, f.answer("PurgeDeleted", nil)
 }
 
-func (f *Storage) PurgeTombstones(context.Context, int64) (int, error) {
+func (f *fakeStorage) PurgeTombstones(context.Context, int64) (int, error) {
 	return 0, f.answer("PurgeTombstones", nil)
 }
 
-func (f *Storage) Horizon(context.Context, storage.Scope) (int64, error) {
+func (f *fakeStorage) Horizon(context.Context, storage.Scope) (int64, error) {
 	return 0, f.answer("Horizon", nil)
 }
 
-func (f *Storage) List(context.Context, storage.Scope, storage.ListOptions) ([]storage.Object, error) {
+func (f *fakeStorage) List(context.Context, storage.Scope, storage.ListOptions) ([]storage.Object, error) {
 	return nil, f.answer("List", nil)
 }
 
-func (f *Storage) Count(context.Context, storage.Scope, []storage.Filter) (int, error) {
+func (f *fakeStorage) Count(context.Context, storage.Scope, []storage.Filter) (int, error) {
 	return 0, f.answer("Count", nil)
 }
 
-func (f *Storage) Timestamp(context.Context, storage.Scope) (int64, error) {
+func (f *fakeStorage) Timestamp(context.Context, storage.Scope) (int64, error) {
 	return 0, f.answer("Timestamp", nil)
 }
 
-func (f *Storage) ListWithTimestamp(context.Context, storage.Scope, storage.ListOptions) ([]storage.Object, int64, error) {
+func (f *fakeStorage) ListWithTimestamp(context.Context, storage.Scope, storage.ListOptions) ([]storage.Object, int64, error) {
 	return nil, 0, f.answer("ListWithTimestamp", nil)
 }
 
-func (f *Storage) Begin(ctx context.Context) (context.Context, storage.Tx, error) {
+func (f *fakeStorage) Begin(ctx context.Context) (context.Context, storage.Tx, error) {
 	if err := f.answer("Begin", storage.ErrNotSupported); err != nil {
 		return ctx, nil, err
 	}
 	return ctx, tx{}, nil
 }
 
-func (f *Storage) Listen(context.Context, func(storage.Change)) (func(), error) {
+func (f *fakeStorage) Listen(context.Context, func(storage.Change)) (func(), error) {
 	if err := f.answer("Listen", storage.ErrNotSupported); err != nil {
 		return nil, err
 	}
 	return func() {}, nil
 }
 
-func (f *Storage) GetManyAccess(context.Context, []storage.Key, permission.Backend, permission.AccessQuery) ([]storage.Object, permission.Access, error) {
+func (f *fakeStorage) GetManyAccess(context.Context, []storage.Key, permission.Backend, permission.AccessQuery) ([]storage.Object, permission.Access, error) {
 	return nil, permission.Access{}, f.answer("GetManyAccess", storage.ErrNotSupported)
 }
 
-func (f *Storage) GetManyAccessList(context.Context, []storage.Key, permission.Backend, permission.AccessQuery, storage.Scope, storage.ListOptions) ([]storage.Object, permission.Access, []storage.Object, int64, error) {
+func (f *fakeStorage) GetManyAccessList(context.Context, []storage.Key, permission.Backend, permission.AccessQuery, storage.Scope, storage.ListOptions) ([]storage.Object, permission.Access, []storage.Object, int64, error) {
 	return nil, permission.Access{}, nil, 0, f.answer("GetManyAccessList", storage.ErrNotSupported)
 }
 
-func (f *Storage) CreateWithACEs(context.Context, storage.Scope, storage.Object, permission.Backend, string, permission.Set) (storage.Object, error) {
+func (f *fakeStorage) CreateWithACEs(context.Context, storage.Scope, storage.Object, permission.Backend, string, permission.Set) (storage.Object, error) {
 	return storage.Object{}, f.answer("CreateWithACEs", storage.ErrNotSupported)
 }
 
-func (f *Storage) CreateGuarded(context.Context, storage.Scope, storage.Object, permission.Backend, string, permission.Set, []storage.Key, []int64, permission.HoldQuery) (storage.Object, error) {
+func (f *fakeStorage) CreateGuarded(context.Context, storage.Scope, storage.Object, permission.Backend, string, permission.Set, []storage.Key, []int64, permission.HoldQuery) (storage.Object, error) {
 	return storage.Object{}, f.answer("CreateGuarded", storage.ErrNotSupported)
 }
 
-func (f *Storage) Ping(context.Context, bool) error { return f.answer("Ping", nil) }
+func (f *fakeStorage) Ping(context.Context, bool) error { return f.answer("Ping", nil) }
 
-func (f *Storage) InitializeSchema(context.Context, bool) error {
+func (f *fakeStorage) InitializeSchema(context.Context, bool) error {
 	return f.answer("InitializeSchema", storage.ErrNotSupported)
 }
 
-func (f *Storage) Flush(context.Context) error { return f.answer("Flush", nil) }
+func (f *fakeStorage) Flush(context.Context) error { return f.answer("Flush", nil) }
 
-func (f *Storage) Close() error { return f.answer("Close", nil) }
+func (f *fakeStorage) Close() error { return f.answer("Close", nil) }
 
-// tx is the unit of work of Storage.
+// tx is the unit of work of the fake storage backend.
 type tx struct{}
 
 func (tx) Commit(context.Context) error   { return nil }
 func (tx) Rollback(context.Context) error { return nil }
 
-// Cache is a fake cache.Backend (see [Fake]).
-type Cache struct{ Fake }
+// Cache returns a fake cache.Backend and its state.
+func Cache() (cache.Backend, *Fake) {
+	f := &fakeCache{}
+	return f, &f.Fake
+}
 
-var _ cache.Backend = (*Cache)(nil)
+type fakeCache struct{ Fake }
 
-func (f *Cache) Get(context.Context, string) ([]byte, error) { return nil, f.answer("Get", nil) }
+func (f *fakeCache) Get(context.Context, string) ([]byte, error) { return nil, f.answer("Get", nil) }
 
-func (f *Cache) Set(context.Context, string, []byte, time.Duration) error {
+func (f *fakeCache) Set(context.Context, string, []byte, time.Duration) error {
 	return f.answer("Set", nil)
 }
 
-func (f *Cache) Delete(context.Context, string) error { return f.answer("Delete", nil) }
+func (f *fakeCache) Delete(context.Context, string) error { return f.answer("Delete", nil) }
 
-func (f *Cache) Expire(context.Context, string, time.Duration) error {
+func (f *fakeCache) Expire(context.Context, string, time.Duration) error {
 	return f.answer("Expire", nil)
 }
 
-func (f *Cache) TTL(context.Context, string) (time.Duration, error) {
+func (f *fakeCache) TTL(context.Context, string) (time.Duration, error) {
 	return 0, f.answer("TTL", nil)
 }
 
-func (f *Cache) Flush(context.Context) error { return f.answer("Flush", nil) }
+func (f *fakeCache) Flush(context.Context) error { return f.answer("Flush", nil) }
 
-func (f *Cache) Ping(context.Context) error { return f.answer("Ping", nil) }
+func (f *fakeCache) Ping(context.Context) error { return f.answer("Ping", nil) }
 
-func (f *Cache) InitializeSchema(context.Context, bool) error {
+func (f *fakeCache) InitializeSchema(context.Context, bool) error {
 	return f.answer("InitializeSchema", cache.ErrNotSupported)
 }
 
-func (f *Cache) Close() error { return f.answer("Close", nil) }
+func (f *fakeCache) Close() error { return f.answer("Close", nil) }
 
-// Permission is a fake permission.Backend (see [Fake]).
-type Permission struct{ Fake }
+// Permission returns a fake permission.Backend and its state.
+func Permission() (permission.Backend, *Fake) {
+	f := &fakePermission{}
+	return f, &f.Fake
+}
 
-var _ permission.Backend = (*Permission)(nil)
+type fakePermission struct{ Fake }
 
-func (f *Permission) AddUserPrincipal(context.Context, string, string) error {
+func (f *fakePermission) AddUserPrincipal(context.Context, string, string) error {
 	return f.answer("AddUserPrincipal", nil)
 }
 
-func (f *Permission) RemoveUserPrincipal(context.Context, string, string) error {
+func (f *fakePermission) RemoveUserPrincipal(context.Context, string, string) error {
 	return f.answer("RemoveUserPrincipal", nil)
 }
 
-func (f *Permission) RemovePrincipal(context.Context, string) error {
+func (f *fakePermission) RemovePrincipal(context.Context, string) error {
 	return f.answer("RemovePrincipal", nil)
 }
 
-func (f *Permission) UserPrincipals(context.Context, string) ([]string, error) {
+func (f *fakePermission) UserPrincipals(context.Context, string) ([]string, error) {
 	return nil, f.answer("UserPrincipals", nil)
 }
 
-func (f *Permission) AddPrincipalToACE(context.Context, string, string, string) error {
+func (f *fakePermission) AddPrincipalToACE(context.Context, string, string, string) error {
 	return f.answer("AddPrincipalToACE", nil)
 }
 
-func (f *Permission) RemovePrincipalFromACE(context.Context, string, string, string) error {
+func (f *fakePermission) RemovePrincipalFromACE(context.Context, string, string, string) error {
 	return f.answer("RemovePrincipalFromACE", nil)
 }
 
-func (f *Permission) ObjectPermissions(context.Context, string, ...string) (permission.Set, error) {
+func (f *fakePermission) ObjectPermissions(context.Context, string, ...string) (permission.Set, error) {
 	return nil, f.answer("ObjectPermissions", nil)
 }
 
-func (f *Permission) ReplaceObjectPermissions(context.Context, string, permission.Set) (permission.Set, error) {
+func (f *fakePermission) ReplaceObjectPermissions(context.Context, string, permission.Set) (permission.Set, error) {
 	return nil, f.answer("ReplaceObjectPermissions", nil)
 }
 
-func (f *Permission) DeleteObjectPermissions(context.Context, ...string) error {
+func (f *fakePermission) DeleteObjectPermissions(context.Context, ...string) error {
 	return f.answer("DeleteObjectPermissions", nil)
 }
 
-func (f *Permission) AuthorizedPrincipals(context.Context, []permission.Binding) ([]string, error) {
+func (f *fakePermission) AuthorizedPrincipals(context.Context, []permission.Binding) ([]string, error) {
 	return nil, f.answer("AuthorizedPrincipals", nil)
 }
 
-func (f *Permission) AccessibleObjects(context.Context, []string, []permission.Binding) (map[string][]string, error) {
+func (f *fakePermission) AccessibleObjects(context.Context, []string, []permission.Binding) (map[string][]string, error) {
 	return nil, f.answer("AccessibleObjects", nil)
 }
 
-func (f *Permission) CheckPermission(context.Context, []string, []permission.Binding) (bool, error) {
+func (f *fakePermission) CheckPermission(context.Context, []string, []permission.Binding) (bool, error) {
 	return false, f.answer("CheckPermission", nil)
 }
 
-func (f *Permission) Access(context.Context, permission.AccessQuery) (permission.Access, error) {
+func (f *fakePermission) Access(context.Context, permission.AccessQuery) (permission.Access, error) {
 	return permission.Access{}, f.answer("Access", nil)
 }
 
-func (f *Permission) MatchingObjects(context.Context, string) ([]string, error) {
+func (f *fakePermission) MatchingObjects(context.Context, string) ([]string, error) {
 	return nil, f.answer("MatchingObjects", permission.ErrNotSupported)
 }
 
-func (f *Permission) PrincipalUsers(context.Context, string) ([]string, error) {
+func (f *fakePermission) PrincipalUsers(context.Context, string) ([]string, error) {
 	return nil, f.answer("PrincipalUsers", permission.ErrNotSupported)
 }
 
-func (f *Permission) Ping(context.Context, bool) error { return f.answer("Ping", nil) }
+func (f *fakePermission) Ping(context.Context, bool) error { return f.answer("Ping", nil) }
 
-func (f *Permission) InitializeSchema(context.Context, bool) error {
+func (f *fakePermission) InitializeSchema(context.Context, bool) error {
 	return f.answer("InitializeSchema", permission.ErrNotSupported)
 }
 
-func (f *Permission) Flush(context.Context) error { return f.answer("Flush", nil) }
+func (f *fakePermission) Flush(context.Context) error { return f.answer("Flush", nil) }
 
-func (f *Permission) Close() error { return f.answer("Close", nil) }
+func (f *fakePermission) Close() error { return f.answer("Close", nil) }
