@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-
 )
 
 var errContextDeadline = context.DeadlineExceeded
