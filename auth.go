@@ -134,6 +134,10 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 		if id.Authenticated() {
 			monitoring.SetUser(ctx, id.UserID, id.AuthType)
 		}
+		if ctx == r.Context() && authn.Fill(ctx, id) {
+			next.ServeHTTP(w, r) // the request's own identity slot holds it: no request copy
+			return
+		}
 		next.ServeHTTP(w, r.WithContext(authn.WithIdentity(ctx, id)))
 	})
 }

@@ -307,15 +307,27 @@ func (a *App) middleware() ([]func(http.Handler) http.Handler, error) {
 	return mw, nil
 }
 
-// contextMiddleware puts the App and its ErrorWriter into the request context, then serves
-// the request through [middleware.Recover] and [middleware.RetryAfter] (with the
-// retry_after_seconds setting), in that order: a panic's 500 is written outside RetryAfter.
+// requestContext returns ctx with the App, its ErrorWriter and an identity slot
+// (authn.WithSlot) that the authentication middleware fills. The App's monitoring
+// middleware calls it when it copies the request for its own state (see
+// monitoring.RequestOptions.Context), so that the request is copied once for all of them.
+func (a *App) requestContext(ctx context.Context) context.Context {
+	return authn.WithSlot(protocol.WithErrorWriter(WithApp(ctx, a), a.errors))
+}
+
+// contextMiddleware serves the request through [middleware.Recover] and
+// [middleware.RetryAfter] (with the retry_after_seconds setting), in that order: a panic's
+// 500 is written outside RetryAfter. The request context carries the App's values
+// (requestContext) from the monitoring middleware; a request that comes without them, as
+// one served by another App's monitoring, gets them here.
 func (a *App) contextMiddleware(next http.Handler) http.Handler {
 	seconds, _ := a.Settings.Int("retry_after_seconds")
 	inner := middleware.Recover(middleware.RetryAfter(seconds)(next))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := protocol.WithErrorWriter(WithApp(r.Context(), a), a.errors)
-		inner.ServeHTTP(w, r.WithContext(ctx))
+		if AppFrom(r.Context()) != a {
+			r = r.WithContext(a.requestContext(r.Context()))
+		}
+		inner.ServeHTTP(w, r)
 	})
 }
 

@@ -110,7 +110,7 @@ func (a *App) watchBackends(cfg Config) {
 // request metrics, the app context and recover, then Sentry, which reports a panic and
 // panics again so that Recover, outside it, still answers 500.
 func (a *App) monitoringMiddleware() []func(http.Handler) http.Handler {
-	opts := monitoring.RequestOptions{RouteName: a.routeName}
+	opts := monitoring.RequestOptions{RouteName: a.routeName, Context: a.requestContext}
 	return []func(http.Handler) http.Handler{
 		monitoring.RequestLogger(a.Logger, opts),
 		monitoring.RequestMetrics(a.Metrics, opts),

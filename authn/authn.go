@@ -100,19 +100,54 @@ func (id Identity) AllPrincipals(ctx context.Context) ([]string, error) {
 	return g.all, nil
 }
 
-// identityKey is the context key of the request's Identity.
+// identityKey is the context key of the request's identity: an Identity (WithIdentity) or
+// a *slot (WithSlot).
 type identityKey struct{}
+
+// slot is an identity that the request's authentication fills once, before any handler
+// reads it.
+type slot struct {
+	id     Identity
+	filled bool
+}
 
 // WithIdentity returns a context carrying id (installed by the authentication middleware).
 func WithIdentity(ctx context.Context, id Identity) context.Context {
 	return context.WithValue(ctx, identityKey{}, id)
 }
 
+// WithSlot returns a context with an empty identity slot, for the authentication
+// middleware to fill with [Fill] instead of copying the request to add the identity with
+// [WithIdentity]. Until it is filled, [IdentityFrom] answers the anonymous identity.
+// cliquet.Initialize adds one to every request in the copy its monitoring middleware
+// makes anyway.
+func WithSlot(ctx context.Context) context.Context {
+	return context.WithValue(ctx, identityKey{}, &slot{})
+}
+
+// Fill records id in the identity slot of ctx and reports whether it did: it does nothing
+// when the nearest identity of ctx is not an empty slot (none, an identity set by
+// WithIdentity, or a slot already filled, such as a batch request's seen from its
+// sub-requests). Call it once per request, before the handlers that read the identity run.
+func Fill(ctx context.Context, id Identity) bool {
+	s, ok := ctx.Value(identityKey{}).(*slot)
+	if !ok || s.filled {
+		return false
+	}
+	s.id, s.filled = id, true
+	return true
+}
+
 // IdentityFrom returns the identity of the request; the zero Identity (anonymous, with
 // system.Everyone as its only principal) when none was established.
 func IdentityFrom(ctx context.Context) Identity {
-	if id, ok := ctx.Value(identityKey{}).(Identity); ok {
-		return id
+	switch v := ctx.Value(identityKey{}).(type) {
+	case Identity:
+		return v
+	case *slot:
+		if v.filled {
+			return v.id
+		}
 	}
 	return Identity{Principals: []string{permission.Everyone}}
 }
@@ -160,13 +195,16 @@ func Identify(r *http.Request, perms permission.Backend, policies ...Authenticat
 			}
 			userID = name + ":" + uid
 		}
-		id := Identity{
-			UserID:     userID,
-			AuthType:   name,
-			Principals: []string{permission.Everyone, permission.Authenticated, userID},
-		}
+		// The principals and the groups' memo in one allocation.
+		mem := new(struct {
+			principals [3]string
+			groups     groups
+		})
+		mem.principals = [3]string{permission.Everyone, permission.Authenticated, userID}
+		id := Identity{UserID: userID, AuthType: name, Principals: mem.principals[:]}
 		if perms != nil {
-			id.groups = &groups{perms: perms}
+			mem.groups.perms = perms
+			id.groups = &mem.groups
 		}
 		return id, nil
 	}

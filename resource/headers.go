@@ -90,14 +90,20 @@ func modifiedMeanwhile(current int64, existing *storage.Object) error {
 }
 
 // setTimestamp sets ETag (the quoted timestamp) and Last-Modified for ts (epoch
-// milliseconds).
+// milliseconds), as Header.Set would under the canonical keys, with both values cut from
+// one string and held in one array of this response (each key gets a full-capacity
+// sub-slice, so that an Add copies it).
 func setTimestamp(h http.Header, ts int64) {
-	var stack [24]byte
+	var stack [64]byte
 	b := append(stack[:0], '"')
 	b = strconv.AppendInt(b, ts, 10)
 	b = append(b, '"')
-	h.Set(protocol.HeaderETag, string(b))
-	h.Set(protocol.HeaderLastModified, time.UnixMilli(ts).UTC().Format(http.TimeFormat))
+	etagLen := len(b)
+	b = time.UnixMilli(ts).UTC().AppendFormat(b, http.TimeFormat)
+	both := string(b)
+	values := []string{both[:etagLen], both[etagLen:]}
+	h["Etag"] = values[0:1:1]
+	h[protocol.HeaderLastModified] = values[1:2:2]
 }
 
 // acceptsJSON reports whether the Accept header allows a JSON response.
