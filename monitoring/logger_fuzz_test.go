@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cliquet-go/cliquet/internal/jsontest"
 	"github.com/cliquet-go/cliquet/monitoring"
 )
 
@@ -95,13 +96,7 @@ type exactNumber string
 // decodeExact decodes the JSON text b with encoding/json, numbers as exactNumber.
 func decodeExact(t *testing.T, b []byte) any {
 	t.Helper()
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		t.Fatalf("decode %s: %v", b, err)
-	}
-	return exactNumbers(t, v)
+	return exactNumbers(t, jsontest.Decode(t, b))
 }
 
 func exactNumbers(t *testing.T, v any) any {

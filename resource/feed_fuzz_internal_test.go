@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cliquet-go/cliquet/internal/jsontest"
 	"github.com/cliquet-go/cliquet/storage"
 	"github.com/cliquet-go/cliquet/storage/feed"
 )
@@ -113,23 +114,8 @@ func FuzzFeedEvents(f *testing.F) {
 		if err != nil {
 			t.Fatalf("json.Marshal: %v", err)
 		}
-		if got, w := decodeWithNumbers(t, line), decodeWithNumbers(t, want); !reflect.DeepEqual(got, w) {
+		if got, w := jsontest.Decode(t, line), jsontest.Decode(t, want); !reflect.DeepEqual(got, w) {
 			t.Fatalf("event data %s decodes to %v; json.Marshal gives %s, which decodes to %v", line, got, want, w)
 		}
 	})
-}
-
-// decodeWithNumbers decodes the JSON text b with encoding/json, numbers as json.Number.
-func decodeWithNumbers(t *testing.T, b []byte) any {
-	t.Helper()
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		t.Fatalf("decode %s: %v", b, err)
-	}
-	if d.More() {
-		t.Fatalf("decode %s: data after the JSON value", b)
-	}
-	return v
 }

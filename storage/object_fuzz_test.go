@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strconv"
 	"testing"
+
+	"github.com/cliquet-go/cliquet/internal/jsontest"
 )
 
 // FuzzObjectAppendJSON checks Object.AppendJSON against encoding/json: the id and
@@ -48,7 +50,7 @@ func FuzzObjectAppendJSON(f *testing.F) {
 		if !json.Valid(data) {
 			return // not what a backend stores: only no panic is required
 		}
-		m, ok := decodeNumbers(t, data).(map[string]any)
+		m, ok := jsontest.Decode(t, data).(map[string]any)
 		if !ok {
 			// JSON that is no object (an array, a string, null...) has no member to add.
 			if string(got) != head+"}" {
@@ -65,21 +67,9 @@ func FuzzObjectAppendJSON(f *testing.F) {
 			t.Fatalf("AppendJSON = %s: not JSON", got)
 		}
 		// Numbers are compared as written (json.Number), so that last_modified is exact.
-		m["id"], m["last_modified"] = decodeNumbers(t, idJSON), json.Number(strconv.FormatInt(lm, 10))
-		if gotM := decodeNumbers(t, got); !reflect.DeepEqual(gotM, any(m)) {
+		m["id"], m["last_modified"] = jsontest.Decode(t, idJSON), json.Number(strconv.FormatInt(lm, 10))
+		if gotM := jsontest.Decode(t, got); !reflect.DeepEqual(gotM, any(m)) {
 			t.Fatalf("AppendJSON = %s, decodes to %v, want %v", got, gotM, m)
 		}
 	})
-}
-
-// decodeNumbers decodes the JSON text b with encoding/json, numbers as json.Number.
-func decodeNumbers(t *testing.T, b []byte) any {
-	t.Helper()
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		t.Fatalf("decode %s: %v", b, err)
-	}
-	return v
 }

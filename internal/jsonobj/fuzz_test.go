@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+
+	"github.com/cliquet-go/cliquet/internal/jsontest"
 )
 
 // FuzzWithout checks Without against encoding/json: for a JSON object it returns compact
@@ -26,7 +28,7 @@ func FuzzWithout(f *testing.F) {
 		got, err := Without(raw, names...)
 		isObject := false
 		if json.Valid(raw) {
-			_, isObject = decode(t, raw).(map[string]any)
+			_, isObject = jsontest.Decode(t, raw).(map[string]any)
 		}
 		if !isObject {
 			if err == nil {
@@ -41,11 +43,11 @@ func FuzzWithout(f *testing.F) {
 		if err := json.Compact(&compact, got); err != nil || !bytes.Equal(compact.Bytes(), got) {
 			t.Fatalf("Without(%s) = %s: not compact JSON text (%v)", raw, got, err)
 		}
-		want := decode(t, raw).(map[string]any)
+		want := jsontest.Decode(t, raw).(map[string]any)
 		for _, n := range names {
 			delete(want, n)
 		}
-		if g := decode(t, got); !reflect.DeepEqual(g, any(want)) {
+		if g := jsontest.Decode(t, got); !reflect.DeepEqual(g, any(want)) {
 			t.Fatalf("Without(%s) = %s, which decodes to %v; want %v", raw, got, g, want)
 		}
 		wantKeys := slices.DeleteFunc(topKeys(t, raw), func(k string) bool { return slices.Contains(names, k) })
@@ -53,18 +55,6 @@ func FuzzWithout(f *testing.F) {
 			t.Fatalf("Without(%s) = %s: keys %q, want %q in this order", raw, got, gotKeys, wantKeys)
 		}
 	})
-}
-
-// decode decodes the JSON text b with encoding/json, numbers as json.Number.
-func decode(t *testing.T, b []byte) any {
-	t.Helper()
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		t.Fatalf("decode %s: %v", b, err)
-	}
-	return v
 }
 
 // topKeys lists the keys of the JSON object text b in their order, repeated ones included,

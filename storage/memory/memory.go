@@ -54,6 +54,10 @@ type Options struct {
 
 // Backend is the memory storage backend. It is safe for concurrent use. Create one with [New].
 type Backend struct {
+	// The optional capabilities the backend declines: it has no units of work (each call
+	// applies at once), no schema, and cannot read a permission backend's data with its own.
+	storage.Unsupported
+
 	clock    func() time.Time
 	readonly bool
 	closed   atomic.Bool // set by Close: every call then fails (see Close)

@@ -85,6 +85,11 @@ func init() {
 // processes sharing one server. It implements [storage.Backend], and declines its units of
 // work (Begin) with storage.ErrNotSupported: see the package documentation.
 type Backend struct {
+	// The optional capabilities the backend declines: units of work (see "No transactions"
+	// in the package documentation), a schema (Redis keys need none), and the joint calls
+	// (the permission data is not in this backend's keys).
+	storage.Unsupported
+
 	client  *goredis.Client
 	prefix  string
 	changes fanout.Set // the listeners of Listen (notify.go)
