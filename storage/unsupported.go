@@ -7,8 +7,9 @@ import (
 )
 
 // Unsupported declines every optional capability of [Backend] with [ErrNotSupported]:
-// units of work (Begin), a schema (InitializeSchema), and the joint reads and writes with
-// a permission backend (GetManyAccess, GetManyAccessList, CreateWithACEs, CreateGuarded).
+// units of work (Begin), a schema (InitializeSchema), announcements of changes (Listen),
+// and the joint reads and writes with a permission backend (GetManyAccess,
+// GetManyAccessList, CreateWithACEs, CreateGuarded).
 // Embed it in a backend that has none of them, and define the methods it does have: they
 // take precedence over the embedded ones. The memory and Redis backends embed it.
 type Unsupported struct{}
@@ -17,6 +18,10 @@ type Unsupported struct{}
 func (Unsupported) Begin(ctx context.Context) (context.Context, Tx, error) {
 	return ctx, nil, ErrNotSupported
 }
+
+// Listen returns ErrNotSupported: the backend does not announce its changes (a change
+// feed over it answers 406).
+func (Unsupported) Listen(context.Context, func(Change)) (func(), error) { return nil, ErrNotSupported }
 
 // InitializeSchema returns ErrNotSupported: there is no schema to create.
 func (Unsupported) InitializeSchema(context.Context, bool) error { return ErrNotSupported }
