@@ -7,10 +7,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/cliquet-go/cliquet/internal/jsoncheck"
+	"github.com/cliquet-go/cliquet/internal/jsontest"
 	"github.com/cliquet-go/cliquet/protocol"
 )
 
@@ -79,6 +82,65 @@ func FuzzBatch(f *testing.F) {
 		}
 		if err == nil && rec.Code != http.StatusOK || err != nil && rec.Code != http.StatusBadRequest {
 			t.Fatalf("POST /v1/batch %q: %d %s, but parseBatch said %v", body, rec.Code, rec.Body.Bytes(), err)
+		}
+		if err != nil {
+			return
+		}
+		if len(subs) > 5 {
+			t.Fatalf("parseBatch(%q) built %d sub-requests, more than batch_max_requests", body, len(subs))
+		}
+		// One response per sub-request, in order, for the path it asked; the echo view's
+		// answers carry the body it was sent.
+		var out struct {
+			Responses []struct {
+				Status int             `json:"status"`
+				Path   string          `json:"path"`
+				Body   json.RawMessage `json:"body"`
+			} `json:"responses"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || len(out.Responses) != len(subs) {
+			t.Fatalf("POST /v1/batch %q: %s, want %d responses (%v)", body, rec.Body.Bytes(), len(subs), err)
+		}
+		for i, sub := range subs {
+			res := out.Responses[i]
+			path, _, _ := strings.Cut(sub.path, "?")
+			if strings.TrimSuffix(res.Path, "/") != strings.TrimSuffix(path, "/") { // "/v1" is served as "/v1/"
+				t.Fatalf("POST /v1/batch %q: response %d is for %q, want %q", body, i, res.Path, path)
+			}
+			if path == app.Prefix+"/echo" && res.Status == http.StatusOK && sub.method != http.MethodHead && len(sub.body) > 0 &&
+				!reflect.DeepEqual(jsontest.Decode(t, res.Body), jsontest.Decode(t, sub.body)) {
+				t.Fatalf("POST /v1/batch %q: response %d has the body %s, want %s", body, i, res.Body, sub.body)
+			}
+		}
+	})
+}
+
+// FuzzAppendResponses checks the batch response encoder against encoding/json: the same
+// document, field for field, for any status, path, headers and body (JSON or text).
+func FuzzAppendResponses(f *testing.F) {
+	f.Add(200, "/v1/echo", "ETag", `"12"`, []byte(`{"data": {"a": [1, 2.5, "é"]}}`), true)
+	f.Add(404, "/v1/<\u2028>", "X-\"quoted\"", "\x00", []byte("plain text\n"), false)
+	f.Add(503, "", "", "", []byte(`  [1,  {"b": null} ] `), true)
+	f.Fuzz(func(t *testing.T, status int, path, hk, hv string, body []byte, isJSON bool) {
+		if !utf8.ValidString(path) || !utf8.ValidString(hk) || !utf8.ValidString(hv) || !utf8.Valid(body) {
+			return // responses hold what net/http and the JSON bodies let through: valid UTF-8
+		}
+		r := subresponse{Status: status, Path: path, Headers: map[string]string{hk: hv, "Content-Type": "application/json"}}
+		if isJSON {
+			if !json.Valid(body) {
+				return
+			}
+			r.Body = json.RawMessage(body)
+		} else {
+			r.Body = string(body)
+		}
+		got := appendResponses(nil, []subresponse{r, {Status: 204, Path: "/v1/x", Headers: map[string]string{}}})
+		want, err := json.Marshal(map[string]any{"responses": []subresponse{r, {Status: 204, Path: "/v1/x", Headers: map[string]string{}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !json.Valid(got) || !reflect.DeepEqual(jsontest.Decode(t, got), jsontest.Decode(t, want)) {
+			t.Fatalf("appendResponses = %s, encoding/json gives %s", got, want)
 		}
 	})
 }
