@@ -185,7 +185,7 @@ func Run(t *testing.T, h Harness) {
 		{"Pagination", paginationTests},
 		{"Concurrency", concurrencyTests},
 		{"ConditionalWrites", conditionalTests},
-		{"TimestampLister", timestampListerTests},
+		{"ListWithTimestamp", listWithTimestampTests},
 		{"Notifier", notifyTests},
 		{"Joint", jointTests},
 		{"Optional", optionalTests},

@@ -10,8 +10,8 @@ import (
 	"github.com/cliquet-go/cliquet/storage"
 )
 
-// timestampListerTests check ListWithTimestamp against Timestamp + List.
-var timestampListerTests = []subtest{
+// listWithTimestampTests check ListWithTimestamp against Timestamp + List.
+var listWithTimestampTests = []subtest{
 	{"ListWithTimestampReturnsWhatTimestampAndListReturn", func(e *env) {
 		l := e.b
 		for i := range 12 {
