@@ -436,9 +436,14 @@ func TestFeedKeepAliveComments(t *testing.T) {
 	s := newServer(t, map[string]string{"change_feed_keepalive_seconds": "1"})
 	srv := serve(t, s.h)
 	f := openFeed(t, srv.URL, "/v1/mushrooms", "alice", nil)
-	time.Sleep(2300 * time.Millisecond)
+	// Two comments at a 1 s interval; the deadline leaves room for a loaded machine, and
+	// stays far below the default interval (15 s), which would send none.
+	start := time.Now()
+	for f.comments.Load() < 2 && time.Since(start) < 6*time.Second {
+		time.Sleep(50 * time.Millisecond)
+	}
 	if n := f.comments.Load(); n < 2 {
-		t.Fatalf("%d keep-alive comments in 2.3 s, want 2", n)
+		t.Fatalf("%d keep-alive comments in %v, want 2", n, time.Since(start).Round(time.Millisecond))
 	}
 }
 
