@@ -191,11 +191,7 @@ func (e *env) concurrentIncrements(units bool) {
 		}()
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		e.Error(err)
-	}
-	if e.Failed() {
+	if !e.drain(errs) {
 		return
 	}
 	final := e.get(scope, objectID)

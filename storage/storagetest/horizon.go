@@ -231,11 +231,7 @@ var horizonTests = []subtest{
 		wg.Wait()
 		close(stop)
 		bg.Wait()
-		close(errs)
-		for err := range errs {
-			e.Error(err)
-		}
-		if e.Failed() {
+		if !e.drain(errs) {
 			return
 		}
 		e.check(c.resyncs > 0 || c.polls > 0, "the client never polled")
@@ -362,11 +358,7 @@ func (e *env) raceOnSharedIDs(rounds int, step func(w, i int) error) {
 		}()
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		e.Error(err)
-	}
-	if e.Failed() {
+	if !e.drain(errs) {
 		return
 	}
 	live := e.list(storage.ListOptions{})

@@ -149,11 +149,7 @@ var concurrencyTests = []subtest{
 			}()
 		}
 		wg.Wait()
-		close(errs)
-		for err := range errs {
-			e.Error(err)
-		}
-		if e.Failed() {
+		if !e.drain(errs) {
 			return
 		}
 		seen := make(map[int64]bool, writers*writes)
@@ -216,10 +212,7 @@ var concurrencyTests = []subtest{
 		writers.Wait()
 		cancel()
 		readers.Wait()
-		close(errs)
-		for err := range errs {
-			e.Error(err)
-		}
+		e.drain(errs)
 		e.equal(e.count(), 4*12, "live objects")
 	}},
 }

@@ -355,6 +355,17 @@ func (e *env) purge(s storage.Scope, before int64) int {
 	return n
 }
 
+// drain closes errs, reports every error it holds, and reports whether the subtest has
+// not failed.
+func (e *env) drain(errs chan error) bool {
+	e.Helper()
+	close(errs)
+	for err := range errs {
+		e.Error(err)
+	}
+	return !e.Failed()
+}
+
 // equal fails the subtest when got and want differ.
 func (e *env) equal(got, want any, what string) {
 	e.Helper()
