@@ -79,9 +79,6 @@ func (k EventKind) String() string {
 	return fmt.Sprintf("EventKind(%d)", int(k))
 }
 
-// after reports whether k is delivered after the commit.
-func (k EventKind) after() bool { return k == AfterResourceRead || k == AfterResourceChanged }
-
 // kindFor returns the kind under which an event of action a is delivered.
 func kindFor(a Action, after bool) EventKind {
 	switch {
