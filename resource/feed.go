@@ -348,7 +348,7 @@ func (s *sse) comment() error {
 // oneLine turns the line breaks of JSON text into spaces: outside strings (which escape
 // theirs) they are white space, and an event's data must hold on one line.
 func oneLine(b []byte) {
-	if bytes.IndexAny(b, "\r\n") < 0 {
+	if !bytes.ContainsAny(b, "\r\n") {
 		return
 	}
 	for i, c := range b {
