@@ -8,6 +8,9 @@ import (
 	"github.com/cliquet-go/cliquet/permission"
 )
 
+// derivedKey is the key of a value that makes a context derived from another.
+type derivedKey struct{}
+
 // A slot is filled once; a context derived from a filled slot (a batch sub-request's, for
 // example) cannot fill it again, and WithIdentity on top of it wins.
 func TestIdentitySlot(t *testing.T) {
@@ -24,7 +27,7 @@ func TestIdentitySlot(t *testing.T) {
 	if !authn.Fill(ctx, alice) {
 		t.Fatal("Fill of an empty slot failed")
 	}
-	sub := context.WithValue(ctx, struct{}{}, 1) // a context derived from the request's
+	sub := context.WithValue(ctx, derivedKey{}, 1) // a context derived from the request's
 	if authn.Fill(sub, bob) {
 		t.Error("a filled slot was filled again")
 	}

@@ -31,7 +31,7 @@ func FuzzJSONLogger(f *testing.F) {
 		math.NaN(), true, "\xc3", "\xed\xa0\x80")
 	f.Add("é😀", "x", "日本", "é", "</script>&amp;", int64(1)<<53+1, uint64(0), 1e21, false, "k\x7f", "v\x1f")
 	f.Add("m", "n", "", "k", "v", int64(0), uint64(0), 5e-324, true, "b", "2")
-	f.Add("m", "n", "", "k", "v", int64(0), uint64(0), -0.0, true, "b", "2")
+	f.Add("m", "n", "", "k", "v", int64(0), uint64(0), math.Copysign(0, -1), true, "b", "2")
 	f.Add("m", "n", "", "k", "v", int64(0), uint64(0), 1.7976931348623157e308, true, "b", "2")
 	f.Fuzz(func(t *testing.T, msg, name, group, key, s string, i int64, u uint64, fl float64, b bool, mk, mv string) {
 		var buf bytes.Buffer
