@@ -109,7 +109,7 @@ func (a *App) chain() []authn.Authenticator {
 // again, as kinto shares the principals of a batch with its sub-requests (the groups too:
 // they are read once for the batch).
 //
-// The user's groups are not read here but when first needed ([Identity.AllPrincipals]):
+// The user's groups are not read here but when first needed ([authn.Identity.AllPrincipals]):
 // the views that need none (the heartbeats, the version) never ask the permission
 // backend, so that a permission backend that is down does not turn the heartbeat report
 // into a plain 503, and a permission check can read them in the same round trip as the
