@@ -229,8 +229,10 @@ func TestRunPurge(t *testing.T) {
 		}
 		return d
 	}
+	// 300 ms apart, so that --older-than can fall between them with room for the command's
+	// start on a slow machine.
 	old := tombstone()
-	time.Sleep(30 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
 	recent := tombstone()
 
 	t.Run("usage lists --older-than under the purge name", func(t *testing.T) {
@@ -273,7 +275,7 @@ func TestRunPurge(t *testing.T) {
 		}
 	}
 	t.Run("--older-than purges the older tombstones and reports how many", func(t *testing.T) {
-		age := time.Since(time.UnixMilli(recent.LastModified)) + 15*time.Millisecond // between the two
+		age := time.Since(time.UnixMilli(recent.LastModified)) + 150*time.Millisecond // between the two
 		purgeOne(t, nil, []string{"--older-than", age.String()}, old.LastModified)
 	})
 	t.Run("the setting gives the retention", func(t *testing.T) {
