@@ -38,16 +38,18 @@ func TestDeltasBeyondTheHorizonAreGone(t *testing.T) {
 			if err := storagePurge(store); err != nil { // a collection from earlier runs
 				t.Fatal(err)
 			}
-			start := s.must(200, req{Method: "GET", Path: col, User: "alice"}).Header.Get("ETag")
+			// A user of its own: with -count=N the database keeps the earlier runs' objects.
+			user := testenv.UniquePrefix(t, "alice-")
+			start := s.must(200, req{Method: "GET", Path: col, User: user}).Header.Get("ETag")
 			var gone []map[string]any
 			for i := range 3 {
-				o := s.create("alice", map[string]any{"n": i})
-				gone = append(gone, s.must(200, req{Method: "DELETE", Path: col + "/" + o["id"].(string), User: "alice"}).data())
+				o := s.create(user, map[string]any{"n": i})
+				gone = append(gone, s.must(200, req{Method: "DELETE", Path: col + "/" + o["id"].(string), User: user}).data())
 			}
 			for i := range 3 {
-				s.create("alice", map[string]any{"kept": i})
+				s.create(user, map[string]any{"kept": i})
 			}
-			before := s.must(200, req{Method: "GET", Path: col + "?_since=" + url.QueryEscape(start), User: "alice"})
+			before := s.must(200, req{Method: "GET", Path: col + "?_since=" + url.QueryEscape(start), User: user})
 			next := before.Header.Get("Next-Page") // a delta's second page, fetched after the purge
 			if next == "" {
 				t.Fatal("the delta has a single page")
@@ -70,26 +72,26 @@ func TestDeltasBeyondTheHorizonAreGone(t *testing.T) {
 			}
 			startTS, _ := strconv.ParseInt(strings.Trim(start, `"`), 10, 64)
 			gt := int64(gone[1]["last_modified"].(float64))
-			goneAnswer("_since", s.do(req{Method: "GET", Path: col + "?_since=" + url.QueryEscape(start), User: "alice"}), startTS)
-			goneAnswer("_since just below the horizon", s.do(req{Method: "GET", Path: col + fmt.Sprintf("?_since=%d", horizon-1), User: "alice"}), horizon-1)
-			goneAnswer("gt_last_modified", s.do(req{Method: "GET", Path: col + fmt.Sprintf("?gt_last_modified=%d", gt), User: "alice"}), gt)
-			goneAnswer("min_last_modified", s.do(req{Method: "GET", Path: col + fmt.Sprintf("?min_last_modified=%d", horizon), User: "alice"}), horizon-1)
-			goneAnswer("HEAD", s.do(req{Method: "HEAD", Path: col + "?_since=" + url.QueryEscape(start), User: "alice"}), startTS)
+			goneAnswer("_since", s.do(req{Method: "GET", Path: col + "?_since=" + url.QueryEscape(start), User: user}), startTS)
+			goneAnswer("_since just below the horizon", s.do(req{Method: "GET", Path: col + fmt.Sprintf("?_since=%d", horizon-1), User: user}), horizon-1)
+			goneAnswer("gt_last_modified", s.do(req{Method: "GET", Path: col + fmt.Sprintf("?gt_last_modified=%d", gt), User: user}), gt)
+			goneAnswer("min_last_modified", s.do(req{Method: "GET", Path: col + fmt.Sprintf("?min_last_modified=%d", horizon), User: user}), horizon-1)
+			goneAnswer("HEAD", s.do(req{Method: "HEAD", Path: col + "?_since=" + url.QueryEscape(start), User: user}), startTS)
 			u, _ := url.Parse(next)
-			goneAnswer("the next page", s.do(req{Method: "GET", Path: u.RequestURI(), User: "alice"}), startTS)
-			gone1 := s.do(req{Method: "GET", Path: col + "?_since=" + url.QueryEscape(start), User: "alice", Header: map[string]string{"If-None-Match": `"1"`}})
+			goneAnswer("the next page", s.do(req{Method: "GET", Path: u.RequestURI(), User: user}), startTS)
+			gone1 := s.do(req{Method: "GET", Path: col + "?_since=" + url.QueryEscape(start), User: user, Header: map[string]string{"If-None-Match": `"1"`}})
 			goneAnswer("with a stale If-None-Match", gone1, startTS)
 
-			current := s.must(200, req{Method: "GET", Path: col, User: "alice"}).Header.Get("ETag")
-			s.must(304, req{Method: "GET", Path: col + "?_since=" + url.QueryEscape(start), User: "alice", Header: map[string]string{"If-None-Match": current}})
-			if got := s.must(200, req{Method: "GET", Path: col + fmt.Sprintf("?_since=%d", horizon), User: "alice"}).list(); len(got) != 2 {
+			current := s.must(200, req{Method: "GET", Path: col, User: user}).Header.Get("ETag")
+			s.must(304, req{Method: "GET", Path: col + "?_since=" + url.QueryEscape(start), User: user, Header: map[string]string{"If-None-Match": current}})
+			if got := s.must(200, req{Method: "GET", Path: col + fmt.Sprintf("?_since=%d", horizon), User: user}).list(); len(got) != 2 {
 				t.Errorf("the delta since the horizon: %d objects on its first page, want 2", len(got))
 			}
 			all := func(path string) int { // the objects of every page
 				t.Helper()
 				n := 0
 				for path != "" {
-					r := s.must(200, req{Method: "GET", Path: path, User: "alice"})
+					r := s.must(200, req{Method: "GET", Path: path, User: user})
 					n += len(r.list())
 					path = ""
 					if next := r.Header.Get("Next-Page"); next != "" {
@@ -107,7 +109,7 @@ func TestDeltasBeyondTheHorizonAreGone(t *testing.T) {
 			if got := all(col + "?_since=0"); got != 3 {
 				t.Errorf("_since=0 (a full listing): %d objects, want 3", got)
 			}
-			head := s.must(200, req{Method: "HEAD", Path: col, User: "alice"})
+			head := s.must(200, req{Method: "HEAD", Path: col, User: user})
 			if head.Header.Get("Total-Objects") != "3" {
 				t.Errorf("Total-Objects %q, want 3", head.Header.Get("Total-Objects"))
 			}
@@ -115,7 +117,7 @@ func TestDeltasBeyondTheHorizonAreGone(t *testing.T) {
 			s.create("bob", map[string]any{})
 			s.must(200, req{Method: "GET", Path: col + "?_since=1", User: "bob"})
 			// In a batch, the sub-request gets its own 410.
-			batch := s.must(200, req{Method: "POST", Path: "/v1/batch", User: "alice", Body: map[string]any{
+			batch := s.must(200, req{Method: "POST", Path: "/v1/batch", User: user, Body: map[string]any{
 				"requests": []any{map[string]any{"path": "/mushrooms?_since=" + url.QueryEscape(start)}, map[string]any{"path": "/mushrooms"}}}})
 			responses := batch.Body["responses"].([]any)
 			if st := responses[0].(map[string]any)["status"]; st != float64(410) {
