@@ -248,7 +248,7 @@ func FuzzFilter(f *testing.F) {
 		if n, err := json.Number(value).Float64(); err == nil {
 			v = n
 		}
-		o := storage.Operator(op % 12)
+		o := storage.Operator(int(op) % (int(storage.CONTAINS_ANY) + 1))
 		switch o {
 		case storage.IN, storage.EXCLUDE, storage.CONTAINS, storage.CONTAINS_ANY:
 			v = []any{v, value}
