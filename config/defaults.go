@@ -59,6 +59,7 @@ var table = map[string]setting{
 	"permission_url":                      {"", KindString},
 	"permission_pool_size":                {"25", KindInt},
 	"permission_pool_timeout":             {"30", KindSeconds},
+	"permission_groups_cache_size":        {"10000", KindInt},
 	"permission_prefix":                   {"permission:", KindString},
 	"id_generator":                        {"uuid4", KindString},
 	"userid_hmac_secret":                  {"", KindString},

@@ -26,7 +26,7 @@ func (harness) Broken(_ context.Context, t *testing.T) permission.Backend {
 
 // Lacks declares the optional capabilities a memory backend lacks.
 func (harness) Lacks() []permissiontest.Capability {
-	return []permissiontest.Capability{permissiontest.Migrator}
+	return []permissiontest.Capability{permissiontest.Migrator, permissiontest.Shared}
 }
 
 func TestConformance(t *testing.T) { permissiontest.Run(t, harness{}) }

@@ -17,6 +17,10 @@ const (
 	// Enumerator is the listing of the bulk changes' extent, MatchingObjects and
 	// PrincipalUsers.
 	Enumerator Capability = "permission.Backend.MatchingObjects"
+	// Shared is the sharing of one store by the backends Harness.New returns, as web heads
+	// share one server: what one writes, the others read at once, whatever they keep
+	// between calls. Without it, each backend has a store of its own.
+	Shared Capability = "shared store"
 )
 
 // Declarer is implemented by harnesses that declare which optional capabilities their

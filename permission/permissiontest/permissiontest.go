@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -67,6 +68,7 @@ func Run(t *testing.T, h Harness) {
 	t.Helper()
 	s := suite{h: h}
 	t.Run("BackendErrorIsRaisedAnywhere", s.backendErrorIsRaisedAnywhere)
+	t.Run("AccessSeesMembershipsChangedThroughAnotherBackend", s.accessSeesMembershipsChangedThroughAnotherBackend)
 	for _, tt := range s.tests() {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -754,6 +756,61 @@ func accessForgetsARemovedGroup(ctx context.Context, t *testing.T, b permission.
 	got = access(ctx, t, b, q)
 	equalStrings(t, "Access(alice).Groups after RemovePrincipal", got.Groups, nil)
 	equalObjects(t, "Access(alice).Held after RemovePrincipal", got.Held, map[string][]string{})
+}
+
+// accessSeesMembershipsChangedThroughAnotherBackend changes a user's groups through one
+// backend and reads them through another on the same store (Shared), each change read twice:
+// a backend that keeps the groups between calls must notice every change made elsewhere, as
+// a web head must notice what another one wrote. Without Shared, the second backend's store
+// is its own, and the test checks just that.
+func (s suite) accessSeesMembershipsChangedThroughAnotherBackend(t *testing.T) {
+	ctx := context.Background()
+	reader := s.h.New(ctx, t)
+	writer := s.h.New(ctx, t)
+	t.Cleanup(func() {
+		_ = reader.Close()
+		_ = writer.Close()
+	})
+	add(ctx, t, writer, "/b/1", "read", "/groups/g1")
+	add(ctx, t, writer, "/b/1", "write", "/groups/g2")
+	q := permission.AccessQuery{UserID: "alice", Principals: []string{"alice", permission.Everyone, permission.Authenticated},
+		Objects: []string{"/b/1"}}
+	steps := []struct {
+		what   string
+		change func() error
+		groups []string
+		held   []string
+	}{
+		{"nothing", func() error { return nil }, nil, nil},
+		{"AddUserPrincipal(alice, g1)", func() error { return writer.AddUserPrincipal(ctx, "alice", "/groups/g1") }, []string{"/groups/g1"}, []string{"read"}},
+		{"AddUserPrincipal(Authenticated, g2)", func() error {
+			return writer.AddUserPrincipal(ctx, permission.Authenticated, "/groups/g2")
+		}, []string{"/groups/g1", "/groups/g2"}, []string{"read", "write"}},
+		{"RemoveUserPrincipal(alice, g1)", func() error { return writer.RemoveUserPrincipal(ctx, "alice", "/groups/g1") }, []string{"/groups/g2"}, []string{"write"}},
+		{"AddUserPrincipal(alice, g3)", func() error { return writer.AddUserPrincipal(ctx, "alice", "/groups/g3") }, []string{"/groups/g2", "/groups/g3"}, []string{"write"}},
+		{"RemovePrincipal(g2)", func() error { return writer.RemovePrincipal(ctx, "/groups/g2") }, []string{"/groups/g3"}, nil},
+		{"AddUserPrincipal(alice, g1)", func() error { return writer.AddUserPrincipal(ctx, "alice", "/groups/g1") }, []string{"/groups/g1", "/groups/g3"}, []string{"read"}},
+		{"Flush", func() error { return writer.Flush(ctx) }, nil, nil},
+	}
+	for n, st := range steps {
+		must(t, st.change())
+		if n == 1 {
+			// Whether the two backends share their store: the reader's UserPrincipals (which
+			// may keep nothing between calls) has the writer's change.
+			if lacks(t, s.h, Shared, slices.Contains(userPrincipals(ctx, t, reader, "alice"), "/groups/g1")) {
+				return
+			}
+		}
+		groups, held := st.groups, map[string][]string{}
+		if len(st.held) > 0 {
+			held["/b/1"] = st.held
+		}
+		for i := range 2 {
+			got := access(ctx, t, reader, q)
+			equalStrings(t, fmt.Sprintf("Access(alice).Groups after %s, read %d", st.what, i+1), got.Groups, groups)
+			equalObjects(t, fmt.Sprintf("Access(alice).Held after %s, read %d", st.what, i+1), got.Held, held)
+		}
+	}
 }
 
 // accessAgreesWithCheckPermission compares Access with the calls it replaces, for every

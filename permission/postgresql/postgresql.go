@@ -4,6 +4,12 @@
 //	user_principals(user_id, principal)                      -- primary key: both
 //	access_control_entries(object_id, permission, principal) -- primary key: all three
 //
+// and one of its own, user_principals_versions(user_id, version), which triggers on
+// user_principals keep: a number per user id that every change of the user's memberships
+// increases. It lets the backend keep each user's groups between requests, on every web
+// head, and check in each authorization statement that they have not changed (see
+// [AccessSQL]).
+//
 // # Schema
 //
 // The schema is embedded and versioned (a permission_schema_version row in the metadata table
@@ -13,8 +19,8 @@
 // # Settings
 //
 // It registers itself as "postgresql" (also "cliquet.permission.postgresql" and
-// "kinto.core.permission.postgresql") and reads permission_url, permission_pool_size and
-// permission_pool_timeout (see [FromSettings]).
+// "kinto.core.permission.postgresql") and reads permission_url, permission_pool_size,
+// permission_pool_timeout and permission_groups_cache_size (see [FromSettings]).
 //
 // # Patterns
 //
@@ -29,10 +35,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,7 +48,7 @@ import (
 )
 
 // SchemaVersion is the version of the schema this package writes and reads.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 //go:embed schema.sql migrations/*.sql
 var schemaFS embed.FS
@@ -68,6 +72,10 @@ type Options struct {
 	// Logger receives InitializeSchema's report (what it applies, or would apply with
 	// dryRun). Nil means no logging.
 	Logger *slog.Logger
+	// GroupsCacheSize is the number of users whose groups the backend keeps between
+	// statements of [Backend.Access] (see [AccessSQL]): their later statements then check
+	// the groups' versions instead of reading them. Zero means 10,000; negative keeps none.
+	GroupsCacheSize int
 }
 
 // Backend is the PostgreSQL permission backend. It is safe for concurrent use.
@@ -75,6 +83,7 @@ type Backend struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
 	logger  *slog.Logger
+	groups  groupsCache
 }
 
 var _ permission.Backend = (*Backend)(nil)
@@ -108,11 +117,19 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Backend{pool: pool, timeout: timeout, logger: logger}, nil
+	b := &Backend{pool: pool, timeout: timeout, logger: logger}
+	switch {
+	case opts.GroupsCacheSize == 0:
+		b.groups.max = 10000
+	case opts.GroupsCacheSize > 0:
+		b.groups.max = opts.GroupsCacheSize
+	}
+	return b, nil
 }
 
-// FromSettings builds a backend from permission_url, permission_pool_size (default 25) and
-// permission_pool_timeout (seconds, default 30). It logs through the logger carried by ctx
+// FromSettings builds a backend from permission_url, permission_pool_size (default 25),
+// permission_pool_timeout (seconds, default 30) and permission_groups_cache_size (default
+// 10000; 0 keeps no groups between requests, see [Options]). It logs through the logger carried by ctx
 // ([config.LoggerFrom]).
 func FromSettings(ctx context.Context, s *config.Settings) (*Backend, error) {
 	size, err := s.Int("permission_pool_size")
@@ -123,8 +140,15 @@ func FromSettings(ctx context.Context, s *config.Settings) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
+	groups, err := s.Int("permission_groups_cache_size")
+	if err != nil {
+		return nil, err
+	}
+	if groups == 0 {
+		groups = -1 // the setting's 0 keeps none
+	}
 	return New(ctx, Options{URL: s.String("permission_url"), PoolSize: size, PoolTimeout: timeout,
-		Logger: config.LoggerFrom(ctx)})
+		Logger: config.LoggerFrom(ctx), GroupsCacheSize: groups})
 }
 
 // normalizeURL turns "postgresql+psycopg2://..." (SQLAlchemy) into "postgresql://...".
@@ -486,228 +510,6 @@ func (b *Backend) CheckPermission(ctx context.Context, principals []string, boun
 	return ok, wrap(op, err)
 }
 
-// MaxScalars is the largest number of objects, and of principals, that the statement of
-// [Backend.Access] takes as one parameter each (see [AccessSQL]).
-const MaxScalars = 16
-
-// AccessShape returns the shape of the statement of [Backend.Access] for q: the numbers of
-// objects and of principals it takes as one parameter each, or -1, -1 when it takes them as
-// two arrays (more than [MaxScalars] of either). Queries of one shape share one statement
-// text.
-func AccessShape(q permission.AccessQuery) (objects, principals int) {
-	switch {
-	case len(q.Objects) == 0:
-		return 0, 0 // the principals only count for the objects
-	case len(q.Objects) > MaxScalars || len(q.Principals) > MaxScalars:
-		return -1, -1
-	}
-	return len(q.Objects), len(q.Principals)
-}
-
-// AccessSQL writes the statement of [Backend.Access] for queries of one shape (see
-// [AccessShape]) in two parts, so that another backend on the same database (see
-// [Backend.SameDatabase]) can run it within a statement of its own: with is a common table
-// expression ("groups AS (...)") for the statement's WITH clause, and union is a UNION ALL
-// of SELECTs, to be joined by UNION ALL to the statement's other SELECTs. The parameters are
-// numbered from first, in the order of [AppendAccessArgs]. Each row is its kind, then the columns
-// of pad (an SQL fragment, empty or ending with a comma, such as constants that fill the
-// other columns of the enclosing UNION), then two text values:
-//
-//	'g', group, ''                 the user's groups (the user and Authenticated, or NULLs),
-//	                               through the primary key of user_principals
-//	'h', object id, permission     the permissions held on the objects by the principals or
-//	                               the groups, through the primary key of
-//	                               access_control_entries, one index scan per object
-//	'f', permission, principal     the ACEs of the object Full (or NULL), through the same
-//	                               primary key
-//
-// [AccessReader] turns the rows into Access's answer.
-//
-// The statement keeps its generic plan: PostgreSQL plans a prepared statement again on
-// every execution when the plans made for each execution's values cost less than its
-// generic plan, which is what happens when the length of an array parameter matters. The
-// user ids are scalars; the objects (a VALUES list) and the principals (an IN list) are one
-// parameter each, so that their number is part of the text. Beyond MaxScalars they are two
-// arrays: the objects are then read through a scalar subquery, so that the planner does not
-// see how many there are (it assumes ten), and joined LATERAL with OFFSET 0, one primary key
-// lookup each, so that the plan made for each execution's values costs as much as the
-// generic plan. The scalars also spare the encoding and decoding of two arrays and the
-// unnest: about a third of the statement's CPU time on the server. The groups are read once
-// (a CTE that the held rows test as a hashed subplan).
-func AccessSQL(first int, pad string, objects, principals int) (with, union string) {
-	n := first
-	param := func() string {
-		n++
-		return "$" + strconv.Itoa(n-1) + "::text"
-	}
-	list := func(k int, sep, open, closing string) string {
-		var sb strings.Builder
-		for i := range k {
-			if i > 0 {
-				sb.WriteString(sep)
-			}
-			sb.WriteString(open + param() + closing)
-		}
-		return sb.String()
-	}
-	with = `groups AS (
-	  SELECT principal FROM user_principals WHERE user_id IN (` + param() + `, ` + param() + `))`
-	var objs, held string
-	switch {
-	case objects < 0:
-		objs = `unnest((SELECT ` + param() + `[]))`
-		held = `a.principal = ANY(` + param() + `[]) OR `
-	default:
-		objs = `(VALUES ` + list(objects, ", ", "(", ")") + `)`
-		if principals > 0 {
-			held = `a.principal IN (` + list(principals, ", ", "", "") + `) OR `
-		}
-	}
-	union = `SELECT 'g', ` + pad + ` principal, '' FROM groups`
-	if objects != 0 {
-		union += `
-	UNION ALL
-	SELECT 'h', ` + pad + ` o.object_id, held.permission
-	  FROM ` + objs + ` AS o(object_id),
-	       LATERAL (SELECT a.permission FROM access_control_entries a
-	                 WHERE a.object_id = o.object_id
-	                   AND (` + held + `a.principal IN (SELECT principal FROM groups))
-	                OFFSET 0) AS held`
-	}
-	union += `
-	UNION ALL
-	SELECT 'f', ` + pad + ` permission, principal FROM access_control_entries WHERE object_id = ` + param()
-	return with, union
-}
-
-// accessSQLs caches the statements of [Backend.Access] by shape ([2]int: see AccessShape).
-var accessSQLs sync.Map
-
-// accessSQL returns the statement of [Backend.Access] for queries of q's shape.
-func accessSQL(q permission.AccessQuery) string {
-	objects, principals := AccessShape(q)
-	key := [2]int{objects, principals}
-	if sql, ok := accessSQLs.Load(key); ok {
-		return sql.(string)
-	}
-	with, union := AccessSQL(1, "", objects, principals)
-	sql, _ := accessSQLs.LoadOrStore(key, "WITH "+with+"\n\t"+union)
-	return sql.(string)
-}
-
-// AccessNeeded reports whether the statement of [Backend.Access] can find anything for q:
-// a user (groups), an object to describe (Full), or objects and principals to check. When
-// it cannot, the answer is that of an [AccessReader] given no row.
-func AccessNeeded(q permission.AccessQuery) bool {
-	return q.UserID != "" || q.Full != "" || len(q.Objects) > 0 && len(q.Principals) > 0
-}
-
-// AppendAccessArgs appends to args the arguments of the statement that [AccessSQL] writes
-// for q's shape, in the order of its parameters: the user and Authenticated (NULLs without
-// a user), the objects and the principals (one each, or an array of each; none without
-// objects) and Full (NULL for "").
-func AppendAccessArgs(args []any, q permission.AccessQuery) []any {
-	var user, authenticated, full any // NULLs: no groups, no ACEs
-	if q.UserID != "" {
-		user, authenticated = q.UserID, permission.Authenticated
-	}
-	if q.Full != "" {
-		full = q.Full
-	}
-	args = append(args, user, authenticated)
-	objects, principals := AccessShape(q)
-	if objects < 0 {
-		objs, prins := q.Objects, q.Principals
-		if prins == nil {
-			prins = []string{} // an empty array, not NULL
-		}
-		return append(args, objs, prins, full)
-	}
-	args = slices.Grow(args, objects+principals+1)
-	for _, o := range q.Objects[:objects] {
-		args = append(args, o)
-	}
-	for _, p := range q.Principals[:principals] {
-		args = append(args, p)
-	}
-	return append(args, full)
-}
-
-// AccessReader collects the rows of the statement [AccessSQL] writes into the answer of
-// [Backend.Access]. Its zero value is not ready: use [NewAccessReader].
-type AccessReader struct {
-	out permission.Access
-}
-
-// NewAccessReader returns a reader for the answer to q.
-func NewAccessReader(q permission.AccessQuery) AccessReader {
-	r := AccessReader{out: permission.Access{Groups: []string{}, Held: map[string][]string{}}}
-	if q.Full != "" {
-		r.out.ACEs = permission.Set{}
-	}
-	return r
-}
-
-// Row adds one row: its kind and its two text values.
-func (r *AccessReader) Row(kind, x, y string) {
-	switch kind {
-	case "g":
-		r.out.Groups = append(r.out.Groups, x)
-	case "h":
-		// A permission held by several of the principals, or an object listed twice, comes
-		// in several rows.
-		if !slices.Contains(r.out.Held[x], y) {
-			r.out.Held[x] = append(r.out.Held[x], y)
-		}
-	case "f":
-		r.out.ACEs[x] = append(r.out.ACEs[x], y)
-	}
-}
-
-// Access returns the answer, once every row is added.
-func (r *AccessReader) Access() permission.Access {
-	out := r.out
-	// A group given to both the user and Authenticated comes twice.
-	slices.Sort(out.Groups)
-	out.Groups = slices.Compact(out.Groups)
-	for _, perms := range out.Held {
-		slices.Sort(perms)
-	}
-	for _, principals := range out.ACEs {
-		slices.Sort(principals)
-	}
-	return out
-}
-
-// Access implements [permission.Backend] in one statement (see [AccessSQL]; one per shape of
-// query), so one round trip; none when the query can find nothing (see [AccessNeeded]).
-func (b *Backend) Access(ctx context.Context, q permission.AccessQuery) (permission.Access, error) {
-	const op = "access"
-	r := NewAccessReader(q)
-	if !AccessNeeded(q) {
-		return r.Access(), nil
-	}
-	args := AppendAccessArgs(make([]any, 0, 3+max(len(q.Objects)+len(q.Principals), 2)), q)
-	c, err := b.conn(ctx)
-	if err != nil {
-		return permission.Access{}, wrap(op, err)
-	}
-	defer c.Release()
-	rows, err := c.Query(ctx, accessSQL(q), args...)
-	if err != nil {
-		return permission.Access{}, wrap(op, err)
-	}
-	var kind, x, y string
-	_, err = pgx.ForEachRow(rows, []any{&kind, &x, &y}, func() error {
-		r.Row(kind, x, y)
-		return nil
-	})
-	if err != nil {
-		return permission.Access{}, wrap(op, err)
-	}
-	return r.Access(), nil
-}
-
 // SameDatabase reports whether a session opened with cfg reads the tables this backend
 // reads, with the same rights: same server (host and port, fallbacks included), database,
 // user, search_path and options (the run-time parameters that decide which tables a name
@@ -802,14 +604,17 @@ func (b *Backend) InitializeSchema(ctx context.Context, dryRun bool) error {
 		switch {
 		case version == SchemaVersion:
 			b.logger.InfoContext(ctx, "permission schema is up to date", "version", version)
-		case version == 0:
-			b.logger.InfoContext(ctx, "permission schema: "+verb, "file", "schema.sql", "to", SchemaVersion)
-			if err := runFile(ctx, tx, "schema.sql"); err != nil {
-				return err
-			}
 		case version > SchemaVersion:
 			return fmt.Errorf("installed schema version %d is newer than this code (%d)", version, SchemaVersion)
 		default:
+			if version == 0 {
+				// schema.sql creates version 2; the migrations go on from there.
+				b.logger.InfoContext(ctx, "permission schema: "+verb, "file", "schema.sql", "to", 2)
+				if err := runFile(ctx, tx, "schema.sql"); err != nil {
+					return err
+				}
+				version = 2
+			}
 			for v := version; v < SchemaVersion; v++ {
 				name := fmt.Sprintf("migrations/migration_%03d_%03d.sql", v, v+1)
 				b.logger.InfoContext(ctx, "permission schema: "+verb, "file", name, "from", v)
@@ -857,7 +662,10 @@ func installedVersion(ctx context.Context, tx pgx.Tx) (int, error) {
 		return 0, err
 	}
 	if hasMetadata {
-		rows, err := tx.Query(ctx, `SELECT value FROM metadata WHERE name = 'permission_schema_version'`)
+		// Not prepared: the metadata table may have been created again (by a dry run
+		// rolled back, or the storage backend's schema) since the connection last read it.
+		rows, err := tx.Query(ctx, `SELECT value FROM metadata WHERE name = 'permission_schema_version'`,
+			pgx.QueryExecModeSimpleProtocol)
 		if err != nil {
 			return 0, err
 		}

@@ -154,8 +154,8 @@ func TestMigratesKintoVersion1Schema(t *testing.T) {
 	if versions, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
 		t.Fatal(err)
 	}
-	if len(versions) != 1 || versions[0] != "2" {
-		t.Errorf("schema versions = %q, want exactly [2]", versions)
+	if len(versions) != 1 || versions[0] != "3" {
+		t.Errorf("schema versions = %q, want exactly [3]", versions)
 	}
 	got, err := b.AccessibleObjects(ctx, []string{"alice"}, []permission.Binding{{ObjectID: "/a_b/*", Permission: "read"}})
 	if err != nil {

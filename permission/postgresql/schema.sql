@@ -1,5 +1,6 @@
 -- Permission backend schema, version 2 (the same tables as kinto.core's permission backend).
--- Applied by Backend.InitializeSchema on an empty database; idempotent.
+-- Applied by Backend.InitializeSchema on an empty database, before the migrations from version
+-- 2 on (migrations/); idempotent.
 
 CREATE TABLE IF NOT EXISTS user_principals (
     user_id   TEXT COLLATE "C" NOT NULL,

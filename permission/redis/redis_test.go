@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,10 +39,16 @@ func open(t *testing.T, opts redis.Options) *redis.Backend {
 	return b
 }
 
-type harness struct{ url string }
+// harness gives the backends of one test one prefix, so that they share their store, as
+// web heads do (permissiontest.Shared).
+type harness struct {
+	url      string
+	prefixes *sync.Map // *testing.T → prefix
+}
 
 func (h harness) New(ctx context.Context, t *testing.T) permission.Backend {
-	b := open(t, redis.Options{URL: h.url, Prefix: testPrefix(t)})
+	prefix, _ := h.prefixes.LoadOrStore(t, testPrefix(t))
+	b := open(t, redis.Options{URL: h.url, Prefix: prefix.(string)})
 	t.Cleanup(func() { _ = b.Flush(context.Background()) })
 	return b
 }
@@ -61,7 +68,9 @@ func (harness) Lacks() []permissiontest.Capability {
 	return []permissiontest.Capability{permissiontest.Migrator}
 }
 
-func TestConformance(t *testing.T) { permissiontest.Run(t, harness{url: testURL(t)}) }
+func TestConformance(t *testing.T) {
+	permissiontest.Run(t, harness{url: testURL(t), prefixes: &sync.Map{}})
+}
 
 // Redis-specific tests.
 

@@ -2,6 +2,7 @@ package postgresql
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,8 +14,11 @@ import (
 )
 
 // jointShape is what the text of GetManyAccess's statement depends on: the number of keys
-// and the shape of the Access query (permpg.AccessShape).
-type jointShape struct{ keys, objects, principals int }
+// and the shape of the Access statement.
+type jointShape struct {
+	keys   int
+	access permpg.AccessShape
+}
 
 // jointSQLs caches the statements of GetManyAccess by jointShape.
 var jointSQLs sync.Map
@@ -31,16 +35,20 @@ var jointSQLs sync.Map
 //
 // Each part keeps the tricks that keep its own generic plan (the number of keys, objects
 // and principals is part of the text), so the statement keeps its generic plan too. The
-// shapes are few: up to getManyMaxValues keys, and permpg.MaxScalars objects and principals.
+// shapes are few: up to getManyMaxValues keys, permpg.MaxScalars objects and principals,
+// and whether the statement reads the user's groups.
 func jointSQL(shape jointShape) string {
 	if sql, ok := jointSQLs.Load(shape); ok {
 		return sql.(string)
 	}
-	with, union := permpg.AccessSQL(3*shape.keys+1, "0, 0::bigint, NULL::text,", shape.objects, shape.principals)
+	with, union := permpg.AccessSQL(3*shape.keys+1, "0, 0::bigint, NULL::text,", shape.access)
 	var sb strings.Builder
-	sb.WriteString("WITH ")
-	sb.WriteString(with)
-	sb.WriteString("\nSELECT 'o', k.n, o.last_modified, " + readData("o.") + ", '', ''\n")
+	if with != "" {
+		sb.WriteString("WITH ")
+		sb.WriteString(with)
+		sb.WriteString("\n")
+	}
+	sb.WriteString("SELECT 'o', k.n, o.last_modified, " + readData("o.") + ", '', ''\n")
 	sb.WriteString(getManyFrom(shape.keys))
 	sb.WriteString("\nUNION ALL\n")
 	sb.WriteString(union)
@@ -48,13 +56,12 @@ func jointSQL(shape jointShape) string {
 	return sql.(string)
 }
 
-// jointArgs returns the shape of the joint statement for the keys sent (pos) and q, and its
-// arguments, with room for extra more.
-func jointArgs(keys []storage.Key, pos []int, q permission.AccessQuery, extra int) (jointShape, []any) {
-	shape := jointShape{keys: len(pos)}
-	shape.objects, shape.principals = permpg.AccessShape(q)
-	args := appendKeyArgs(make([]any, 0, 3*len(pos)+3+max(shape.objects+shape.principals, 2)+extra), keys, pos)
-	return shape, permpg.AppendAccessArgs(args, q)
+// jointArgs returns the shape of the joint statement for the keys sent (pos) and the Access
+// statement st, and its arguments, with room for extra more.
+func jointArgs(keys []storage.Key, pos []int, st *permpg.AccessStatement, extra int) (jointShape, []any) {
+	shape := jointShape{keys: len(pos), access: st.Shape()}
+	args := appendKeyArgs(make([]any, 0, 3*len(pos)+3+max(shape.access.Objects+shape.access.Principals, 2)+extra), keys, pos)
+	return shape, st.AppendArgs(args)
 }
 
 // GetManyAccess answers GetMany(ctx, keys) and perms.Access(ctx, q) together, in one
@@ -72,36 +79,50 @@ func jointArgs(keys []storage.Key, pos []int, q permission.AccessQuery, extra in
 // change what Access answers must not expose the backend through Unwrap: the joint read
 // bypasses them (the permission journal and the monitoring decorator only forward Access).
 func (b *Backend) GetManyAccess(ctx context.Context, keys []storage.Key, perms permission.Backend, q permission.AccessQuery) ([]storage.Object, permission.Access, error) {
-	if !b.sameDatabase(perms) {
+	p := b.jointBackend(perms)
+	if p == nil {
 		return nil, permission.Access{}, storage.ErrNotSupported
 	}
 	pos := storableKeys(keys) // pos[j]: the index in keys of the j-th key sent
 	if len(pos) == 0 || len(pos) > getManyMaxValues {
 		return nil, permission.Access{}, storage.ErrNotSupported
 	}
-	access := permpg.NewAccessReader(q)
-	if !permpg.AccessNeeded(q) {
+	st := p.AccessStatement(q)
+	if !st.Needed() {
 		out, err := b.GetMany(ctx, keys)
 		if err != nil {
 			return nil, permission.Access{}, err
 		}
-		return out, access.Access(), nil
+		a, err := st.Access()
+		return out, a, err
 	}
-	shape, args := jointArgs(keys, pos, q, 0)
 	out := make([]storage.Object, len(keys))
+	var a permission.Access
 	err := b.run(ctx, "get_many_access", false, func(qr querier) error {
-		return jointRows(ctx, qr, jointSQL(shape), args, func(r *jointRow) error {
-			if r.kind != "o" {
-				access.Row(r.kind, r.x, r.y)
-				return nil
+		for {
+			shape, args := jointArgs(keys, pos, st, 0)
+			err := jointRows(ctx, qr, jointSQL(shape), args, func(r *jointRow) error {
+				if r.kind != "o" {
+					st.Row(r.kind, r.x, r.y)
+					return nil
+				}
+				return placeRow(out, keys, pos, r.n, r.lm, r.data)
+			})
+			if err != nil {
+				return err
 			}
-			return placeRow(out, keys, pos, r.n, r.lm, r.data)
-		})
+			if a, err = st.Access(); !errors.Is(err, permpg.ErrStaleGroups) {
+				return err
+			}
+			// The user's groups changed since they were kept: read again, with them.
+			st = st.ReadingGroups()
+			clear(out)
+		}
 	})
 	if err != nil {
 		return nil, permission.Access{}, err
 	}
-	return out, access.Access(), nil
+	return out, a, nil
 }
 
 // GetManyAccessList is GetManyAccess that also reads, in the same statement, what
@@ -125,61 +146,83 @@ func (b *Backend) GetManyAccess(ctx context.Context, keys []storage.Key, perms p
 // Only pages ordered by last_modified first are read this way: their plan is the same for
 // every collection (see scopeCond), so the statement keeps its generic plan.
 func (b *Backend) GetManyAccessList(ctx context.Context, keys []storage.Key, perms permission.Backend, q permission.AccessQuery, s storage.Scope, opt storage.ListOptions) (objs []storage.Object, a permission.Access, page []storage.Object, ts int64, err error) {
-	if len(opt.Sort) == 0 || opt.Sort[0].Field != "last_modified" || !storable(s.Resource) || !storable(s.Parent) ||
-		!permpg.AccessNeeded(q) || !b.sameDatabase(perms) {
+	if len(opt.Sort) == 0 || opt.Sort[0].Field != "last_modified" || !storable(s.Resource) || !storable(s.Parent) {
 		return nil, permission.Access{}, nil, 0, storage.ErrNotSupported
 	}
+	p := b.jointBackend(perms)
+	if p == nil {
+		return nil, permission.Access{}, nil, 0, storage.ErrNotSupported
+	}
+	st := p.AccessStatement(q)
 	pos := storableKeys(keys) // pos[j]: the index in keys of the j-th key sent
-	if len(pos) == 0 || len(pos) > getManyMaxValues || len(pos) != len(keys) {
+	if !st.Needed() || len(pos) == 0 || len(pos) > getManyMaxValues || len(pos) != len(keys) {
 		return nil, permission.Access{}, nil, 0, storage.ErrNotSupported
 	}
-	shape, args := jointArgs(keys, pos, q, 2)
 
-	// The page's SELECTs, numbered after the joint read's parameters.
-	pq := &query{args: args}
-	resource, parent := pq.arg(s.Resource), pq.arg(s.Parent)
-	order := pq.orderText(opt.Sort)
-	pq.w(jointSQL(shape), `
+	// statement writes the joint read, then the page's SELECTs, numbered after the joint
+	// read's parameters.
+	statement := func() (*query, error) {
+		shape, args := jointArgs(keys, pos, st, 2)
+		pq := &query{args: args}
+		resource, parent := pq.arg(s.Resource), pq.arg(s.Parent)
+		order := pq.orderText(opt.Sort)
+		pq.w(jointSQL(shape), `
 UNION ALL
 SELECT 'p', row_number() OVER (`, order,
-		`), p.last_modified, `+readData("p.")+`, p.id, CASE WHEN p.deleted THEN 't' ELSE '' END FROM (
+			`), p.last_modified, `+readData("p.")+`, p.id, CASE WHEN p.deleted THEN 't' ELSE '' END FROM (
 	SELECT id, last_modified, deleted, data, raw FROM objects WHERE resource_name = (SELECT `, resource,
-		`::text) AND parent_id = (SELECT `, parent, `::text)`)
-	if err := b.listTail(pq, opt, order); err != nil {
-		return nil, permission.Access{}, nil, 0, err
-	}
-	pq.w(`) AS p
+			`::text) AND parent_id = (SELECT `, parent, `::text)`)
+		if err := b.listTail(pq, opt, order); err != nil {
+			return nil, err
+		}
+		pq.w(`) AS p
 UNION ALL
 SELECT 'c', 0, last_modified, NULL::text, horizon::text, '' FROM timestamps WHERE resource_name = `, resource, ` AND parent_id = `, parent)
+		return pq, nil
+	}
 
-	access := permpg.NewAccessReader(q)
 	out := make([]storage.Object, len(keys))
 	var (
 		ranks   []int64
 		horizon string
 	)
 	err = b.run(ctx, "get_many_access_list", false, func(qr querier) error {
-		page, ranks, ts, horizon = nil, ranks[:0], 0, "0"
-		return jointRows(ctx, qr, pq.sb.String(), pq.args, func(r *jointRow) error {
-			switch r.kind {
-			case "o":
-				return placeRow(out, keys, pos, r.n, r.lm, r.data)
-			case "p":
-				page = append(page, storage.Object{ID: r.x, LastModified: r.lm, Deleted: r.y == "t", Data: r.data})
-				ranks = append(ranks, r.n)
-			case "c":
-				ts, horizon = r.lm, r.x
-			default:
-				access.Row(r.kind, r.x, r.y)
+		for {
+			pq, err := statement()
+			if err != nil {
+				return result(err)
 			}
-			return nil
-		})
+			clear(out)
+			page, ranks, ts, horizon = nil, ranks[:0], 0, "0"
+			err = jointRows(ctx, qr, pq.sb.String(), pq.args, func(r *jointRow) error {
+				switch r.kind {
+				case "o":
+					return placeRow(out, keys, pos, r.n, r.lm, r.data)
+				case "p":
+					page = append(page, storage.Object{ID: r.x, LastModified: r.lm, Deleted: r.y == "t", Data: r.data})
+					ranks = append(ranks, r.n)
+				case "c":
+					ts, horizon = r.lm, r.x
+				default:
+					st.Row(r.kind, r.x, r.y)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if a, err = st.Access(); !errors.Is(err, permpg.ErrStaleGroups) {
+				return err
+			}
+			// The user's groups changed since they were kept: read again, with them.
+			st = st.ReadingGroups()
+		}
 	})
 	if err != nil {
 		return nil, permission.Access{}, nil, 0, err
 	}
 	if ts == 0 {
-		return out, access.Access(), nil, 0, nil
+		return out, a, nil, 0, nil
 	}
 	hz, err := strconv.ParseInt(horizon, 10, 64)
 	if err != nil {
@@ -188,7 +231,7 @@ SELECT 'c', 0, last_modified, NULL::text, horizon::text, '' FROM timestamps WHER
 	if storage.CheckHorizon(s, opt.Since, hz) != nil {
 		// A delta from before the horizon: no page, so that the caller answers once it has
 		// authorized the request (a list then fails with the horizon's error).
-		return out, access.Access(), nil, 0, nil
+		return out, a, nil, 0, nil
 	}
 	if !sort.IsSorted(byRank{page, ranks}) { // SQL does not promise the union keeps the page's order
 		sort.Sort(byRank{page, ranks})
@@ -196,7 +239,7 @@ SELECT 'c', 0, last_modified, NULL::text, horizon::text, '' FROM timestamps WHER
 	if page == nil {
 		page = []storage.Object{}
 	}
-	return out, access.Access(), page, ts, nil
+	return out, a, page, ts, nil
 }
 
 // jointRow is one row of a joint statement (see jointSQL for its columns).
@@ -227,18 +270,24 @@ func jointRows(ctx context.Context, qr querier, sql string, args []any, fn func(
 	return rs.Err()
 }
 
-// sameDatabase reports whether perms is, under its decorators (permission.As), a
-// PostgreSQL permission backend on b's database. The comparison is made once per permission
-// backend.
-func (b *Backend) sameDatabase(perms permission.Backend) bool {
+// jointBackend returns perms, under its decorators (permission.As), when it is a PostgreSQL
+// permission backend on b's database; nil otherwise. The comparison is made once per
+// permission backend.
+func (b *Backend) jointBackend(perms permission.Backend) *permpg.Backend {
 	p, ok := permission.As[*permpg.Backend](perms)
 	if !ok {
-		return false
+		return nil
 	}
 	if same, ok := b.joint.Load(p); ok {
-		return same.(bool)
+		if same.(bool) {
+			return p
+		}
+		return nil
 	}
 	same := p.SameDatabase(b.pool.Config().ConnConfig)
 	b.joint.Store(p, same)
-	return same
+	if same {
+		return p
+	}
+	return nil
 }

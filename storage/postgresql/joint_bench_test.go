@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cliquet-go/cliquet/permission"
+	permpg "github.com/cliquet-go/cliquet/permission/postgresql"
 	"github.com/cliquet-go/cliquet/storage"
 )
 
@@ -19,7 +20,8 @@ import (
 // bucket, the collection and the record; 4 objects to check: those and the records' plural
 // URI, the record's ACEs in full; 3 principals, the user having 2 groups of its own and 2
 // through Authenticated) made as one GetManyAccess with GetMany then Access, run one after
-// the other, and run concurrently (the resource layer's fallback). The tables hold 10,000
+// the other, and run concurrently (the resource layer's fallback); GetManyAccess also on a
+// permission backend that keeps no groups between statements (groups-read). The tables hold 10,000
 // other records, 40,000 other ACEs and 10,000 other group memberships. All three compute the
 // same answer (checked once). Each reports the CPU time of the benchmark process
 // (cpu-ns/op) and of the database's PostgreSQL backends (pg-cpu-ns/op).
@@ -76,6 +78,15 @@ func BenchmarkGetManyAccess(b *testing.B) {
 		}
 		return objs, a, err
 	}
+	// The same on a permission backend that keeps no groups: its statement reads them.
+	reading, err := permpg.New(ctx, permpg.Options{URL: be.pool.Config().ConnConfig.ConnString(), PoolSize: 2, GroupsCacheSize: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer reading.Close()
+	jointReading := func() ([]storage.Object, permission.Access, error) {
+		return be.GetManyAccess(ctx, k, reading, q)
+	}
 	wantObjs, wantAccess, err := sequential()
 	if err != nil {
 		b.Fatal(err)
@@ -100,7 +111,7 @@ func BenchmarkGetManyAccess(b *testing.B) {
 		name string
 		f    func() ([]storage.Object, permission.Access, error)
 	}{
-		{"GetManyAccess", joint}, {"GetMany+Access", sequential}, {"GetMany||Access", concurrent},
+		{"GetManyAccess", joint}, {"GetManyAccess/groups-read", jointReading}, {"GetMany+Access", sequential}, {"GetMany||Access", concurrent},
 		{"GetMany", getMany}, {"Access", access}, {"SELECT1", selectOne},
 	} {
 		objs, a, err := run.f()

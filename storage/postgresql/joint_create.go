@@ -38,7 +38,7 @@ var jointForms = createStatements{
 // nothing, for another permission backend, or for ACEs that cannot be stored (an empty or
 // unstorable string); the caller then writes the two separately.
 func (b *Backend) CreateWithACEs(ctx context.Context, s storage.Scope, o storage.Object, perms permission.Backend, objectID string, aces permission.Set) (storage.Object, error) {
-	if !b.sameDatabase(perms) || objectID == "" || !storable(objectID) {
+	if b.jointBackend(perms) == nil || objectID == "" || !storable(objectID) {
 		return storage.Object{}, storage.ErrNotSupported
 	}
 	acesJSON, ok := acePairs(aces)

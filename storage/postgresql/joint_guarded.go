@@ -97,7 +97,7 @@ func guardedSQL(shape guardShape) string {
 func (b *Backend) CreateGuarded(ctx context.Context, s storage.Scope, o storage.Object, perms permission.Backend, objectID string, aces permission.Set, keys []storage.Key, versions []int64, hold permission.HoldQuery) (created storage.Object, err error) {
 	shape := guardShape{ancestors: len(keys), bindings: len(hold.Bindings), principals: len(hold.Principals)}
 	if o.ID == "" || o.LastModified != 0 || len(versions) != shape.ancestors || shape.ancestors > maxGuarded ||
-		shape.bindings > maxGuarded || shape.principals > maxGuarded || !b.sameDatabase(perms) || !storable(objectID) ||
+		shape.bindings > maxGuarded || shape.principals > maxGuarded || b.jointBackend(perms) == nil || !storable(objectID) ||
 		!storable(s.Resource) || !storable(s.Parent) || !storable(o.ID) {
 		return storage.Object{}, storage.ErrNotSupported
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/cliquet-go/cliquet/permission"
-	permpg "github.com/cliquet-go/cliquet/permission/postgresql"
 	"github.com/cliquet-go/cliquet/storage"
 )
 
@@ -51,7 +50,7 @@ func TestGetManyAccessListEqualsTheSeparateReads(t *testing.T) {
 			continue // declined: see below
 		}
 		for _, q := range queries {
-			if !permpg.AccessNeeded(q) {
+			if !p.AccessStatement(q).Needed() {
 				continue
 			}
 			for _, opt := range pages {

@@ -189,6 +189,67 @@ func TestGetManyAccessEqualsGetManyAndAccess(t *testing.T) {
 	})
 }
 
+// The joint reads keep the user's groups between statements, as the permission backend's
+// Access does: a change of the groups made elsewhere (another head's backend, which keeps
+// none here) is seen by the next read, in GetManyAccess and in GetManyAccessList alike, and
+// their answers stay those of the separate reads.
+func TestJointReadsSeeGroupsChangedElsewhere(t *testing.T) {
+	b, p := newJointBackends(t, "storage_pg_test_joint_groups", Options{})
+	keys, queries := jointFixture(t, b, p)
+	ctx := context.Background()
+	other, err := permpg.New(ctx, permpg.Options{URL: b.pool.Config().ConnConfig.ConnString(), PoolSize: 2, GroupsCacheSize: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	recs := storage.Scope{Resource: "record", Parent: "/buckets/b/collections/c"}
+	page := storage.ListOptions{Sort: []storage.Sort{{Field: "last_modified", Desc: true}}, Limit: 5}
+	q := queries[1] // alice, no Full
+	const group = "/buckets/b/groups/late"
+	if err := other.AddPrincipalToACE(ctx, "/buckets/b/collections/c", "record:create", group); err != nil {
+		t.Fatal(err)
+	}
+	changes := []struct {
+		what   string
+		change func() error
+		member bool
+	}{
+		{"nothing", func() error { return nil }, false},
+		{"alice added", func() error { return other.AddUserPrincipal(ctx, "basicauth:alice", group) }, true},
+		{"alice removed", func() error { return other.RemoveUserPrincipal(ctx, "basicauth:alice", group) }, false},
+		{"Authenticated added", func() error { return other.AddUserPrincipal(ctx, permission.Authenticated, group) }, true},
+		{"the group removed", func() error { return other.RemovePrincipal(ctx, group) }, false},
+	}
+	for _, c := range changes {
+		if err := c.change(); err != nil {
+			t.Fatal(err)
+		}
+		want, err := other.Access(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := slices.Contains(want.Groups, group); got != c.member {
+			t.Fatalf("after %s: Access(alice).Groups = %q", c.what, want.Groups)
+		}
+		for i := range 2 { // the second read takes the groups the first kept
+			_, a, err := b.GetManyAccess(ctx, keys[0], p, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(a, want) {
+				t.Errorf("after %s, GetManyAccess %d: access\n%+v\nwant\n%+v", c.what, i+1, a, want)
+			}
+			_, a, _, _, err = b.GetManyAccessList(ctx, keys[0], p, q, recs, page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(a, want) {
+				t.Errorf("after %s, GetManyAccessList %d: access\n%+v\nwant\n%+v", c.what, i+1, a, want)
+			}
+		}
+	}
+}
+
 // GetManyAccess declines, without a statement, when the permissions are elsewhere: another
 // kind of backend, another database, no keys it can send.
 func TestGetManyAccessDeclines(t *testing.T) {
@@ -233,7 +294,7 @@ func TestGetManyAccessStatementKeepsItsGenericPlan(t *testing.T) {
 	b, p := newJointBackends(t, "storage_pg_test_joint_plans", Options{PoolSize: 1, WriteWorkers: -1})
 	keys, queries := jointFixture(t, b, p)
 	ctx := context.Background()
-	// Statistics that see large tables: many objects, ACEs and group memberships.
+	// Statistics that see large tables: many objects, ACEs, group memberships and users.
 	if _, err := b.pool.Exec(ctx, `
 		INSERT INTO objects (resource_name, parent_id, id, last_modified, data)
 		SELECT 'record', '/buckets/b/collections/big', 'o' || i, i, '{"n":1}' FROM generate_series(1, 5000) AS i
@@ -244,47 +305,58 @@ func TestGetManyAccessStatementKeepsItsGenericPlan(t *testing.T) {
 		INSERT INTO user_principals (user_id, principal)
 		SELECT 'basicauth:u' || i, '/buckets/b' || (i % 100) || '/groups/g' || k
 		  FROM generate_series(1, 500) i, generate_series(1, 3) k;
-		ANALYZE objects, access_control_entries, user_principals`); err != nil {
+		INSERT INTO user_principals_versions (user_id, version)
+		SELECT 'basicauth:v' || i, 1 FROM generate_series(1, 5000) i;
+		ANALYZE objects, access_control_entries, user_principals, user_principals_versions`); err != nil {
 		t.Fatal(err)
 	}
-	// Two shapes: 4 objects and 3 principals as parameters of their own, and more objects
-	// than permpg.MaxScalars, as arrays of varying lengths. Within a shape, the user (or
-	// none), Full (or none), the values and the keys change.
+	// A second permission backend keeps no groups: its statements read them.
+	reading, err := permpg.New(ctx, permpg.Options{URL: b.pool.Config().ConnConfig.ConnString(), PoolSize: 1, GroupsCacheSize: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reading.Close()
+	// Four shapes: 4 objects and the principals as parameters of their own, or more objects
+	// than permpg.MaxScalars, as arrays of varying lengths; the groups read, or kept (alice
+	// and bob have 3 groups each). Within a shape, the user, Full (or none), the values and
+	// the keys change.
 	many := make([]string, permpg.MaxScalars+4)
 	for i := range many {
 		many[i] = "/buckets/b/collections/c" + strconv.Itoa(i)
 	}
+	scalars := func(i int) permission.AccessQuery {
+		q := queries[[]int{0, 2}[i%2]] // alice's and bob's
+		if i%4 >= 2 {
+			q.Full = ""
+		}
+		return q
+	}
+	arrays := func(i int) permission.AccessQuery {
+		q := queries[[]int{0, 2}[i%2]]
+		q.Objects = many[:permpg.MaxScalars+1+i%4]
+		return q
+	}
 	shapes := []struct {
 		name     string
+		perms    *permpg.Backend
 		fragment string // identifies the statement in pg_prepared_statements
 		query    func(i int) permission.AccessQuery
 	}{
-		{"scalars", "(VALUES ($12::text)", func(i int) permission.AccessQuery {
-			q := queries[[]int{0, 2}[i%2]] // alice's and bob's
-			if i%3 == 2 {
-				q.UserID = "" // no groups
-			}
-			if i%4 >= 2 {
-				q.Full = ""
-			}
-			return q
-		}},
-		{"arrays", "unnest((SELECT", func(i int) permission.AccessQuery {
-			q := queries[0]
-			q.Objects = many[:permpg.MaxScalars+1+i%4]
-			return q
-		}},
+		{"scalars, groups read", reading, "groups AS (%(VALUES ($12::text)", scalars},
+		{"arrays, groups read", reading, "groups AS (%unnest((SELECT", arrays},
+		{"scalars, groups kept", p, "SELECT 'v'%(VALUES ($12::text)", scalars},
+		{"arrays, groups kept", p, "SELECT 'v'%unnest((SELECT", arrays},
 	}
 	const runs = 12
 	for _, sh := range shapes {
 		for i := range runs {
-			q := sh.query(i)
-			if _, _, err := b.GetManyAccess(ctx, keys[i%2], p, q); err != nil {
+			if _, _, err := b.GetManyAccess(ctx, keys[i%2], sh.perms, sh.query(i)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		rows, err := b.pool.Query(ctx, `SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements
-			WHERE statement LIKE '%JOIN objects%' AND strpos(statement, $1) > 0
+			WHERE statement LIKE '%JOIN objects%' AND statement LIKE '%' || $1 || '%'
+			AND (statement LIKE '%groups AS (%') = ($1 LIKE 'groups AS (%')
 			AND statement NOT LIKE '%pg_prepared_statements%'`, sh.fragment)
 		if err != nil {
 			t.Fatal(err)
@@ -300,61 +372,68 @@ func TestGetManyAccessStatementKeepsItsGenericPlan(t *testing.T) {
 		if len(found) != 1 {
 			t.Fatalf("%s: %d prepared statements, want 1", sh.name, len(found))
 		}
-		if st := found[0]; st.Custom > 5 || st.Generic < runs-5 {
+		// A shape whose groups are kept reads them at each user's first statement.
+		if st := found[0]; st.Custom > 5 || st.Generic+st.Custom < runs-2 {
 			t.Errorf("%s: %d generic and %d custom plans for %d executions of\n%s", sh.name, st.Generic, st.Custom, runs, strings.TrimSpace(st.Stmt))
 		} else {
-			t.Logf("%s: %d generic and %d custom plans for %d executions", sh.name, st.Generic, st.Custom, runs)
+			t.Logf("%s: %d generic and %d custom plans", sh.name, st.Generic, st.Custom)
 		}
 	}
 
-	// The generic plan probes the primary keys: of objects once per key, of
-	// access_control_entries once per object and for Full, of user_principals for the groups.
+	// The generic plans probe the primary keys: of objects once per key, of
+	// access_control_entries once per object and for Full, of user_principals_versions for
+	// the versions, and of user_principals when they read the groups.
 	conn, err := pgx.Connect(ctx, b.pool.Config().ConnConfig.ConnString())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	shape := jointShape{keys: len(keys[0])}
-	shape.objects, shape.principals = permpg.AccessShape(queries[0])
-	if _, err := conn.Exec(ctx, "PREPARE joint AS "+jointSQL(shape)); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := conn.Exec(ctx, "SET plan_cache_mode = force_generic_plan"); err != nil {
 		t.Fatal(err)
 	}
-	args := []any{}
-	for _, k := range keys[0] {
-		args = append(args, k.Scope.Resource, k.Scope.Parent, k.ID)
-	}
-	args = permpg.AppendAccessArgs(args, queries[0])
-	params := make([]string, len(args))
-	for i := range params {
-		params[i] = "$" + strconv.Itoa(i+1)
-	}
 	var raw []byte
-	// The simple protocol writes the arguments into the text: EXECUTE takes no parameters.
-	if err := conn.QueryRow(ctx, "EXPLAIN (FORMAT JSON) EXECUTE joint("+strings.Join(params, ", ")+")",
-		append([]any{pgx.QueryExecModeSimpleProtocol}, args...)...).Scan(&raw); err != nil {
-		t.Fatal(err)
-	}
-	var plans []struct {
-		Plan planNode `json:"Plan"`
-	}
-	if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
-		t.Fatalf("EXPLAIN output %s: %v", raw, err)
-	}
-	probed := map[string]bool{}
-	plans[0].Plan.walk(func(n planNode) {
-		switch n.NodeType {
-		case "Index Scan", "Index Only Scan", "Bitmap Index Scan":
-			probed[n.IndexName] = true
-		case "Seq Scan":
-			t.Errorf("sequential scan of %s", n.RelationName)
+	for i, st := range []*permpg.AccessStatement{reading.AccessStatement(queries[0]), p.AccessStatement(queries[0])} {
+		name := "joint" + strconv.Itoa(i)
+		shape := jointShape{keys: len(keys[0]), access: st.Shape()}
+		if shape.access.ReadGroups != (i == 0) {
+			t.Fatalf("statement %d: ReadGroups = %v", i, shape.access.ReadGroups)
 		}
-	})
-	for _, index := range []string{"objects_pkey", "access_control_entries_pkey", "user_principals_pkey"} {
-		if !probed[index] {
-			t.Errorf("no scan of %s", index)
+		if _, err := conn.Exec(ctx, "PREPARE "+name+" AS "+jointSQL(shape)); err != nil {
+			t.Fatal(err)
+		}
+		args := []any{}
+		for _, k := range keys[0] {
+			args = append(args, k.Scope.Resource, k.Scope.Parent, k.ID)
+		}
+		args = st.AppendArgs(args)
+		params := make([]string, len(args))
+		for i := range params {
+			params[i] = "$" + strconv.Itoa(i+1)
+		}
+		// The simple protocol writes the arguments into the text: EXECUTE takes no parameters.
+		if err := conn.QueryRow(ctx, "EXPLAIN (FORMAT JSON) EXECUTE "+name+"("+strings.Join(params, ", ")+")",
+			append([]any{pgx.QueryExecModeSimpleProtocol}, args...)...).Scan(&raw); err != nil {
+			t.Fatal(err)
+		}
+		var plans []struct {
+			Plan planNode `json:"Plan"`
+		}
+		if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
+			t.Fatalf("EXPLAIN output %s: %v", raw, err)
+		}
+		probed := map[string]bool{}
+		plans[0].Plan.walk(func(n planNode) {
+			switch n.NodeType {
+			case "Index Scan", "Index Only Scan", "Bitmap Index Scan":
+				probed[n.IndexName] = true
+			case "Seq Scan":
+				t.Errorf("statement %d: sequential scan of %s", i, n.RelationName)
+			}
+		})
+		for _, index := range []string{"objects_pkey", "access_control_entries_pkey", "user_principals_versions_pkey", "user_principals_pkey"} {
+			if want := index != "user_principals_pkey" || i == 0; probed[index] != want {
+				t.Errorf("statement %d: scan of %s: %v, want %v", i, index, probed[index], want)
+			}
 		}
 	}
 	if t.Failed() {
