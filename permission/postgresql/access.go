@@ -60,9 +60,10 @@ type AccessShape struct {
 // [AccessStatement.Row] turns the rows into Access's answer.
 //
 // The versions let a web head keep each user's groups between requests: every change to a
-// user's rows in user_principals increases that user's version in the same transaction (a
-// trigger), so a statement that finds the versions its groups were read at reads, in the
-// same snapshot, the same groups. Without the groups, the statement costs about a fifth
+// user's rows in user_principals gives that user a new version in the same transaction (a
+// trigger; the numbers come from a sequence, so no state, committed or rolled back, shares
+// one with another), so a statement that finds the versions its groups were read at reads,
+// in the same snapshot, the same groups. Without the groups, the statement costs about a fifth
 // less in PostgreSQL (docs/benchmarks.md).
 //
 // The statement keeps its generic plan: PostgreSQL plans a prepared statement again on

@@ -2,6 +2,7 @@ package postgresql_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -204,4 +205,77 @@ func moveUser(ctx context.Context, conn *pgx.Conn, user, from, to string) error 
 		_, err := tx.Exec(ctx, `INSERT INTO user_principals (user_id, principal) VALUES ($1, $2)`, user, to)
 		return err
 	})
+}
+
+// Groups read by a statement inside a transaction that changed them, then rolled back, are
+// kept, but never trusted: the version they were read at is never given to a committed
+// state, even when the next committed change is the first one since.
+func TestGroupsOfARolledBackTransactionAreNeverTrusted(t *testing.T) {
+	ctx := context.Background()
+	b := heads(ctx, t, "permission_test_rollback", 1)[0]
+	conn, err := pgx.Connect(ctx, testenv.PostgresDatabase(t, "permission_test_rollback"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, ace := range [][2]string{{"read", "/groups/rolled-back"}, {"write", "/groups/committed"}} {
+		if err := b.AddPrincipalToACE(ctx, "/b", ace[0], ace[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := permission.AccessQuery{UserID: "alice", Principals: []string{"alice"}, Objects: []string{"/b"}}
+	if _, err := b.Access(ctx, q); err != nil { // keeps alice's groups: none
+		t.Fatal(err)
+	}
+
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO user_principals (user_id, principal) VALUES ('alice', '/groups/rolled-back')`); err != nil {
+		t.Fatal(err)
+	}
+	// The statement, run in the transaction as a joint read would: it finds the kept groups
+	// stale, reads them again, and keeps what it read.
+	run := func(st *postgresql.AccessStatement) (permission.Access, error) {
+		with, union := postgresql.AccessSQL(1, "", st.Shape())
+		sql := union
+		if with != "" {
+			sql = "WITH " + with + "\n" + union
+		}
+		rows, err := tx.Query(ctx, sql, st.AppendArgs(nil)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kind, x, y string
+		if _, err := pgx.ForEachRow(rows, []any{&kind, &x, &y}, func() error { st.Row(kind, x, y); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return st.Access()
+	}
+	st := b.AccessStatement(q)
+	if _, err := run(st); !errors.Is(err, postgresql.ErrStaleGroups) {
+		t.Fatalf("in the transaction, with the groups kept before it: %v, want ErrStaleGroups", err)
+	}
+	a, err := run(st.ReadingGroups())
+	if err != nil || !slices.Equal(a.Groups, []string{"/groups/rolled-back"}) {
+		t.Fatalf("in the transaction: groups %q, %v", a.Groups, err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// The first committed change of alice's groups since.
+	if err := b.AddUserPrincipal(ctx, "alice", "/groups/committed"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		a, err := b.Access(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(a.Groups, []string{"/groups/committed"}) || !slices.Equal(a.Held["/b"], []string{"write"}) {
+			t.Errorf("read %d after the rollback and a committed change: groups %q, held %q", i+1, a.Groups, a.Held["/b"])
+		}
+	}
 }

@@ -2,9 +2,12 @@
 -- requests and check, inside each authorization statement, that they have not changed.
 --
 -- user_principals_versions holds, per user id, a number that every change to that user's
--- rows in user_principals increases, in the same transaction (triggers, so that no writer
--- can forget it). A user id without a row is at version 0. Rows are never deleted and
--- versions never decrease: a version seen once is never seen again with other groups.
+-- rows in user_principals replaces, in the same transaction (triggers, so that no writer
+-- can forget it). A user id without a row is at version 0. The numbers come from a
+-- sequence, which never gives one twice, even to a transaction that rolls back: groups read
+-- at a version (even inside a transaction that was then rolled back) are never taken for
+-- the groups of another state at the same number. Rows are never deleted.
+CREATE SEQUENCE IF NOT EXISTS user_principals_version_seq;
 CREATE TABLE IF NOT EXISTS user_principals_versions (
     user_id TEXT COLLATE "C" NOT NULL PRIMARY KEY,
     version BIGINT NOT NULL
@@ -17,16 +20,17 @@ CREATE OR REPLACE FUNCTION bump_user_principals_versions() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
-        UPDATE user_principals_versions SET version = version + 1;
+        UPDATE user_principals_versions SET version = nextval('user_principals_version_seq');
     ELSIF TG_OP = 'UPDATE' THEN
         INSERT INTO user_principals_versions (user_id, version)
-        SELECT user_id, 1 FROM (SELECT user_id FROM changed UNION SELECT user_id FROM changed_before) AS u
-         ORDER BY user_id
-        ON CONFLICT (user_id) DO UPDATE SET version = user_principals_versions.version + 1;
+        SELECT user_id, nextval('user_principals_version_seq')
+          FROM (SELECT user_id FROM changed UNION SELECT user_id FROM changed_before ORDER BY user_id) AS u
+        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
     ELSE
         INSERT INTO user_principals_versions (user_id, version)
-        SELECT DISTINCT user_id, 1 FROM changed ORDER BY user_id
-        ON CONFLICT (user_id) DO UPDATE SET version = user_principals_versions.version + 1;
+        SELECT user_id, nextval('user_principals_version_seq')
+          FROM (SELECT DISTINCT user_id FROM changed ORDER BY user_id) AS u
+        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
     END IF;
     RETURN NULL;
 END
