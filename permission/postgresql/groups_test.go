@@ -34,17 +34,24 @@ func heads(ctx context.Context, t *testing.T, database string, n int) []*postgre
 	return out
 }
 
+// connect opens a connection of its own to the database, closed when the test ends.
+func connect(ctx context.Context, t *testing.T, database string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, testenv.PostgresDatabase(t, database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
 // Every way of writing user_principals, the backend's or plain SQL, changes the membership
 // version of each user whose rows it changed, and of no other: a head that kept a user's
 // groups then reads them again.
 func TestMembershipVersionsFollowEveryWrite(t *testing.T) {
 	ctx := context.Background()
 	b := heads(ctx, t, "permission_test_versions", 1)[0]
-	conn, err := pgx.Connect(ctx, testenv.PostgresDatabase(t, "permission_test_versions"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connect(ctx, t, "permission_test_versions")
 	versions := func() map[string]int64 {
 		rows, err := conn.Query(ctx, `SELECT user_id, version FROM user_principals_versions`)
 		if err != nil {
@@ -168,11 +175,7 @@ func TestKeptGroupsFollowChangesMadeOnOtherHeads(t *testing.T) {
 	for w := range 2 {
 		writers.Add(1)
 		// Each writer writes with SQL of its own, as another head's backend would.
-		conn, err := pgx.Connect(ctx, testenv.PostgresDatabase(t, "permission_test_kept_groups"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(ctx)
+		conn := connect(ctx, t, "permission_test_kept_groups")
 		go func() {
 			defer writers.Done()
 			for i := range 150 {
@@ -213,11 +216,7 @@ func moveUser(ctx context.Context, conn *pgx.Conn, user, from, to string) error 
 func TestGroupsOfARolledBackTransactionAreNeverTrusted(t *testing.T) {
 	ctx := context.Background()
 	b := heads(ctx, t, "permission_test_rollback", 1)[0]
-	conn, err := pgx.Connect(ctx, testenv.PostgresDatabase(t, "permission_test_rollback"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connect(ctx, t, "permission_test_rollback")
 	for _, ace := range [][2]string{{"read", "/groups/rolled-back"}, {"write", "/groups/committed"}} {
 		if err := b.AddPrincipalToACE(ctx, "/b", ace[0], ace[1]); err != nil {
 			t.Fatal(err)
