@@ -156,11 +156,10 @@ func accessSQL(shape AccessShape) string {
 //
 //	s := b.AccessStatement(q)
 //	if !s.Needed() { return s.Access() } // nothing to read
-//	// run AccessSQL(first, pad, s.Shape()) with the arguments of s.AppendArgs,
-//	// calling s.Row for each of its rows, then:
-//	a, err := s.Access()
-//	// on ErrStaleGroups: drop everything the statement read, and run it again
-//	// with s = s.ReadingGroups(), which never fails so.
+//	a, err := s.Run(func(st *AccessStatement) error {
+//		// run AccessSQL(first, pad, st.Shape()) with the arguments of st.AppendArgs,
+//		// calling st.Row for each of its rows
+//	})
 //
 // It is not safe for concurrent use.
 type AccessStatement struct {
@@ -291,6 +290,26 @@ func (s *AccessStatement) Row(kind, x, y string) {
 	}
 }
 
+// Run answers the statement's query. exec runs the statement it is given (its Shape, its
+// AppendArgs) and hands each row to that statement's Row. When the kept groups the first
+// execution relied on had changed, Run calls exec once more, with the statement that reads
+// the groups (ReadingGroups): exec must then drop whatever else it read the first time. A
+// failure of exec is returned as it is.
+func (s *AccessStatement) Run(exec func(st *AccessStatement) error) (permission.Access, error) {
+	if err := exec(s); err != nil {
+		return permission.Access{}, err
+	}
+	a, err := s.Access()
+	if !errors.Is(err, ErrStaleGroups) {
+		return a, err
+	}
+	s = s.ReadingGroups() // never stale
+	if err := exec(s); err != nil {
+		return permission.Access{}, err
+	}
+	return s.Access()
+}
+
 // Access returns the answer, once every row is added, or ErrStaleGroups when the statement
 // took groups that changed before it ran. A statement that reads the groups keeps them, with
 // their versions, for the user's later statements.
@@ -331,27 +350,20 @@ func (b *Backend) Access(ctx context.Context, q permission.AccessQuery) (permiss
 		return permission.Access{}, wrap(op, err)
 	}
 	defer c.Release()
-	for {
-		args := s.AppendArgs(make([]any, 0, 3+max(s.shape.Objects+s.shape.Principals, 2)))
-		rows, err := c.Query(ctx, accessSQL(s.shape), args...)
+	a, err := s.Run(func(st *AccessStatement) error {
+		args := st.AppendArgs(make([]any, 0, 3+max(st.shape.Objects+st.shape.Principals, 2)))
+		rows, err := c.Query(ctx, accessSQL(st.shape), args...)
 		if err != nil {
-			return permission.Access{}, wrap(op, err)
+			return err
 		}
 		var kind, x, y string
 		_, err = pgx.ForEachRow(rows, []any{&kind, &x, &y}, func() error {
-			s.Row(kind, x, y)
+			st.Row(kind, x, y)
 			return nil
 		})
-		if err != nil {
-			return permission.Access{}, wrap(op, err)
-		}
-		a, err := s.Access()
-		if errors.Is(err, ErrStaleGroups) {
-			s = s.ReadingGroups()
-			continue
-		}
-		return a, err
-	}
+		return err
+	})
+	return a, wrap(op, err)
 }
 
 // groupsEntry is a user's groups as one statement read them, with the versions it read.

@@ -2,7 +2,6 @@ package postgresql
 
 import (
 	"context"
-	"errors"
 	"sort"
 	"strconv"
 	"strings"
@@ -98,26 +97,19 @@ func (b *Backend) GetManyAccess(ctx context.Context, keys []storage.Key, perms p
 	}
 	out := make([]storage.Object, len(keys))
 	var a permission.Access
-	err := b.run(ctx, "get_many_access", false, func(qr querier) error {
-		for {
+	err := b.run(ctx, "get_many_access", false, func(qr querier) (err error) {
+		a, err = st.Run(func(st *permpg.AccessStatement) error {
+			clear(out) // a second run reads again what the first read
 			shape, args := jointArgs(keys, pos, st, 0)
-			err := jointRows(ctx, qr, jointSQL(shape), args, func(r *jointRow) error {
+			return jointRows(ctx, qr, jointSQL(shape), args, func(r *jointRow) error {
 				if r.kind != "o" {
 					st.Row(r.kind, r.x, r.y)
 					return nil
 				}
 				return placeRow(out, keys, pos, r.n, r.lm, r.data)
 			})
-			if err != nil {
-				return err
-			}
-			if a, err = st.Access(); !errors.Is(err, permpg.ErrStaleGroups) {
-				return err
-			}
-			// The user's groups changed since they were kept: read again, with them.
-			st = st.ReadingGroups()
-			clear(out)
-		}
+		})
+		return err
 	})
 	if err != nil {
 		return nil, permission.Access{}, err
@@ -161,7 +153,7 @@ func (b *Backend) GetManyAccessList(ctx context.Context, keys []storage.Key, per
 
 	// statement writes the joint read, then the page's SELECTs, numbered after the joint
 	// read's parameters.
-	statement := func() (*query, error) {
+	statement := func(st *permpg.AccessStatement) (*query, error) {
 		shape, args := jointArgs(keys, pos, st, 2)
 		pq := &query{args: args}
 		resource, parent := pq.arg(s.Resource), pq.arg(s.Parent)
@@ -186,15 +178,16 @@ SELECT 'c', 0, last_modified, NULL::text, horizon::text, '' FROM timestamps WHER
 		ranks   []int64
 		horizon string
 	)
-	err = b.run(ctx, "get_many_access_list", false, func(qr querier) error {
-		for {
-			pq, err := statement()
+	err = b.run(ctx, "get_many_access_list", false, func(qr querier) (err error) {
+		a, err = st.Run(func(st *permpg.AccessStatement) error {
+			pq, err := statement(st)
 			if err != nil {
 				return result(err)
 			}
+			// A second run reads again what the first read.
 			clear(out)
 			page, ranks, ts, horizon = nil, ranks[:0], 0, "0"
-			err = jointRows(ctx, qr, pq.sb.String(), pq.args, func(r *jointRow) error {
+			return jointRows(ctx, qr, pq.sb.String(), pq.args, func(r *jointRow) error {
 				switch r.kind {
 				case "o":
 					return placeRow(out, keys, pos, r.n, r.lm, r.data)
@@ -208,15 +201,8 @@ SELECT 'c', 0, last_modified, NULL::text, horizon::text, '' FROM timestamps WHER
 				}
 				return nil
 			})
-			if err != nil {
-				return err
-			}
-			if a, err = st.Access(); !errors.Is(err, permpg.ErrStaleGroups) {
-				return err
-			}
-			// The user's groups changed since they were kept: read again, with them.
-			st = st.ReadingGroups()
-		}
+		})
+		return err
 	})
 	if err != nil {
 		return nil, permission.Access{}, nil, 0, err
