@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/cliquet-go/cliquet/internal/jsonenc"
+	"github.com/cliquet-go/cliquet/internal/jsonnum"
 )
 
 // marshalData encodes the object data m without its meta fields (id, last_modified and
@@ -80,7 +81,7 @@ func appendValue(buf []byte, v any, ord *keyOrder) (_ []byte, ok bool) {
 		if x == "" {
 			return append(buf, '0'), true
 		}
-		if !validNumber(string(x)) {
+		if !jsonnum.Valid(string(x)) {
 			return buf, false
 		}
 		return append(buf, x...), true
@@ -109,45 +110,4 @@ func appendValue(buf []byte, v any, ord *keyOrder) (_ []byte, ok bool) {
 		return append(buf, ']'), true
 	}
 	return buf, false
-}
-
-// validNumber reports whether s is a JSON number (RFC 8259 section 6), as json.Marshal
-// requires of a json.Number.
-func validNumber(s string) bool {
-	i := 0
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case i < len(s) && '1' <= s[i] && s[i] <= '9':
-		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
-			i++
-		}
-	default:
-		return false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		if i == len(s) || s[i] < '0' || s[i] > '9' {
-			return false
-		}
-		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
-			i++
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		if i == len(s) || s[i] < '0' || s[i] > '9' {
-			return false
-		}
-		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
-			i++
-		}
-	}
-	return i == len(s)
 }

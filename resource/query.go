@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cliquet-go/cliquet/internal/jsoncheck"
+	"github.com/cliquet-go/cliquet/internal/jsonnum"
 	"github.com/cliquet-go/cliquet/protocol"
 	"github.com/cliquet-go/cliquet/storage"
 )
@@ -68,10 +69,12 @@ func parseQuery(raw string) (url.Values, error) {
 	return q, nil
 }
 
-// nativeValue interprets a querystring value as JSON, falling back to the raw string.
+// nativeValue interprets a querystring value as JSON, falling back to the raw string. A
+// number float64 cannot hold exactly stays its literal (jsonnum.Value), so that
+// ?n=9007199254740993 does not match 9007199254740992.
 func nativeValue(s string) any {
-	var v any
-	if err := json.Unmarshal([]byte(s), &v); err != nil {
+	v, err := jsonnum.Decode([]byte(s))
+	if err != nil {
 		return s
 	}
 	return v
@@ -100,6 +103,8 @@ func parseTimestamp(v any, now time.Time) (int64, bool) {
 			return 0, false
 		}
 		n = int64(x)
+	case json.Number: // beyond 2^53, or more precise than float64: never a valid timestamp
+		return 0, false
 	default:
 		return 0, false
 	}
@@ -360,8 +365,13 @@ func parseToken(q url.Values, sorts []storage.Sort, now time.Time, validity time
 	lo, ok1 := fields["last_object"]
 	off, ok2 := fields["offset"]
 	iss, ok3 := fields["issued"]
-	if !ok1 || !ok2 || !ok3 || json.Unmarshal(lo, &tok.LastObject) != nil || tok.LastObject == nil ||
-		json.Unmarshal(off, &tok.Offset) != nil || json.Unmarshal(iss, &tok.Issued) != nil {
+	if !ok1 || !ok2 || !ok3 || json.Unmarshal(off, &tok.Offset) != nil || json.Unmarshal(iss, &tok.Issued) != nil {
+		return nil, 0, bad
+	}
+	// The last object's values keep their exact numbers: a page that ends inside a run of
+	// equal integers beyond 2^53 must continue after the right one.
+	last, err := jsonnum.Decode(lo)
+	if tok.LastObject, _ = last.(map[string]any); err != nil || tok.LastObject == nil {
 		return nil, 0, bad
 	}
 	issued := time.UnixMilli(tok.Issued)

@@ -24,7 +24,10 @@
 // # Values in filters
 //
 // [Filter.Value] holds what encoding/json decodes into an any: nil, bool, float64, string,
-// []any and map[string]any. Integers of other Go types are accepted and compared as numbers.
+// []any and map[string]any, except that a number float64 does not hold exactly (an integer
+// beyond 2^53, more than 15 significant digits) is its json.Number literal. Numbers compare
+// by their exact decimal values, as in jsonb; a float64 stands for its shortest decimal
+// form. Integers of other Go types are accepted and compared as numbers.
 // For IN and EXCLUDE, and for CONTAINS and CONTAINS_ANY, Value is a []any. For HAS it is a bool.
 // For LIKE it is a string in which '*' matches any run of characters (case-insensitive; the
 // resource layer wraps a pattern without '*' as *pattern*). [Missing] stands for "the field is

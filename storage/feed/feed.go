@@ -34,7 +34,6 @@ package feed
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -627,7 +626,7 @@ func decode(events []Event) []*match.Doc {
 	for i, e := range events {
 		d := &match.Doc{ID: e.Object.ID, LastModified: e.Object.LastModified, Deleted: e.Object.Deleted}
 		if !d.Deleted {
-			_ = json.Unmarshal(e.Object.Data, &d.Data) // stored data is valid JSON
+			d.Data, _ = match.Decode(e.Object.Data) // stored data is valid JSON
 		}
 		docs[i] = d
 	}

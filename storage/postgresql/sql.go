@@ -296,6 +296,8 @@ func idValue(v any) any {
 	switch n := v.(type) {
 	case float64:
 		return strconv.FormatFloat(n, 'f', -1, 64)
+	case json.Number:
+		return string(n)
 	case []any:
 		out := make([]any, len(n))
 		for i, e := range n {

@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -146,7 +145,7 @@ func (b *Backend) load(ctx context.Context, op string, s storage.Scope, withDele
 		}
 		d := match.Doc{ID: id, LastModified: o.LastModified}
 		if withData {
-			if err := json.Unmarshal(o.Data, &d.Data); err != nil {
+			if d.Data, err = match.Decode(o.Data); err != nil {
 				return nil, 0, fail(op, fmt.Errorf("stored object %q: %w", id, err))
 			}
 		}

@@ -8,7 +8,7 @@
 // # Use
 //
 // Keep, for every stored object, a [Doc]: the metadata plus Data decoded once (at write time)
-// by encoding/json into a map[string]any. [CleanData] validates and normalises Data on the
+// by [Decode] into a map[string]any. [CleanData] validates and normalises Data on the
 // write path and returns both forms. On the read path compile the options once and apply
 // them to the candidate documents:
 //
@@ -33,7 +33,9 @@
 // present ones, MAX keeps everything, GT keeps nothing, NOT keeps present ones. These are the
 // rules of kinto.core (memory and PostgreSQL), and keyset pagination relies on them.
 //
-// Numbers compare as float64 (integers of every Go type, json.Number and float32 included).
+// Numbers compare by their exact decimal values, as in jsonb (see internal/jsonnum): a
+// float64 stands for its shortest decimal form, a json.Number for its literal, an integer of
+// any Go type for itself. Decoded data keeps float64 wherever it holds a number exactly.
 // Strings compare byte-wise. Arrays compare by length, then element by element; objects by
 // number of keys, then key by key in jsonb order (shorter keys first, then byte-wise), each key
 // followed by its value. "id" compares as a string (numeric filter values on id are turned
@@ -47,12 +49,12 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
-	"math"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/cliquet-go/cliquet/internal/jsonnum"
 	"github.com/cliquet-go/cliquet/internal/jsonobj"
 	"github.com/cliquet-go/cliquet/storage"
 )
@@ -62,7 +64,7 @@ type Doc struct {
 	ID           string
 	LastModified int64
 	Deleted      bool           // a tombstone: only "id", "last_modified" and "deleted" exist
-	Data         map[string]any // Data decoded by encoding/json; nil for tombstones
+	Data         map[string]any // Data as Decode decodes it; nil for tombstones
 	// Raw is free for the backend (typically the stored Data bytes); the matcher ignores it.
 	Raw json.RawMessage
 }
@@ -169,39 +171,6 @@ const (
 	rankObject
 )
 
-func number(v any) (float64, bool) {
-	switch n := v.(type) {
-	case float64:
-		return n, true
-	case int:
-		return float64(n), true
-	case int64:
-		return float64(n), true
-	case float32:
-		return float64(n), true
-	case int8:
-		return float64(n), true
-	case int16:
-		return float64(n), true
-	case int32:
-		return float64(n), true
-	case uint:
-		return float64(n), true
-	case uint8:
-		return float64(n), true
-	case uint16:
-		return float64(n), true
-	case uint32:
-		return float64(n), true
-	case uint64:
-		return float64(n), true
-	case json.Number:
-		f, err := n.Float64()
-		return f, err == nil
-	}
-	return 0, false
-}
-
 func rank(v any) int {
 	switch v.(type) {
 	case nil:
@@ -215,7 +184,7 @@ func rank(v any) int {
 	case map[string]any:
 		return rankObject
 	}
-	if _, ok := number(v); ok {
+	if jsonnum.IsNumber(v) {
 		return rankNumber
 	}
 	// Anything else is normalised before it gets here; rank it as an object so the ordering
@@ -239,15 +208,7 @@ func Compare(a, b any) int {
 	case rankString:
 		return strings.Compare(a.(string), b.(string))
 	case rankNumber:
-		x, _ := number(a)
-		y, _ := number(b)
-		switch {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
-		}
-		return 0
+		return jsonnum.Compare(a, b)
 	case rankBool:
 		x, y := a.(bool), b.(bool)
 		switch {
@@ -329,8 +290,9 @@ func compareField(a any, aok bool, b any, bok bool) int {
 	return Compare(a, b)
 }
 
-// Normalize turns a filter value into what encoding/json would decode: numbers of every Go
-// type become float64, slices become []any and maps with string keys map[string]any
+// Normalize turns a filter value into what CleanData decodes: numbers of every Go type
+// become float64 where float64 holds them exactly and a json.Number otherwise
+// (jsonnum.Value), slices become []any and maps with string keys map[string]any
 // (recursively). Other types go through a JSON round trip. [storage.Missing] is returned as is.
 func Normalize(v any) (any, error) {
 	switch x := v.(type) {
@@ -363,11 +325,11 @@ func Normalize(v any) (any, error) {
 		}
 		return out, nil
 	}
-	if f, ok := number(v); ok {
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, fmt.Errorf("storage: filter value %v is not a JSON number", v)
+	if n, ok, err := jsonnum.Of(v); ok {
+		if err != nil {
+			return nil, fmt.Errorf("storage: filter value %v: %w", v, err)
 		}
-		return f, nil
+		return n, nil
 	}
 	rv := reflect.ValueOf(v)
 	if rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array {
@@ -459,8 +421,11 @@ func compileFilter(f storage.Filter) (cond, error) {
 
 // idValue turns numbers into their decimal string: ids are strings, and kinto accepts ?id=42.
 func idValue(v any) any {
-	if f, ok := v.(float64); ok {
-		return strconv.FormatFloat(f, 'f', -1, 64)
+	switch n := v.(type) {
+	case float64:
+		return strconv.FormatFloat(n, 'f', -1, 64)
+	case json.Number:
+		return string(n)
 	}
 	return v
 }
@@ -768,6 +733,21 @@ func Apply(docs []*Doc, opt storage.ListOptions) ([]*Doc, error) {
 	return out, nil
 }
 
+// Decode decodes stored data (a JSON object) into the form Doc.Data holds: what
+// encoding/json decodes, except the numbers float64 cannot hold exactly, which stay
+// json.Number (see internal/jsonnum), so that they compare as PostgreSQL compares them.
+func Decode(raw []byte) (map[string]any, error) {
+	v, err := jsonnum.Decode(raw)
+	if err != nil {
+		return nil, fmt.Errorf("storage: data is not a JSON object: %w", err)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("storage: data is not a JSON object: %.20s", raw)
+	}
+	return m, nil
+}
+
 // CleanData validates raw as a JSON object and returns it compacted in a new buffer (never
 // aliasing raw), without the top-level "id", "last_modified" and "deleted" keys, together with
 // its decoded form. Empty raw stands for {}. The keys keep their order.
@@ -775,12 +755,9 @@ func CleanData(raw json.RawMessage) (json.RawMessage, map[string]any, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return json.RawMessage("{}"), map[string]any{}, nil
 	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, nil, fmt.Errorf("storage: data is not a JSON object: %w", err)
-	}
-	if m == nil { // "null"
-		return nil, nil, fmt.Errorf("storage: data is not a JSON object: null")
+	m, err := Decode(raw)
+	if err != nil {
+		return nil, nil, err
 	}
 	_, hasID := m["id"]
 	_, hasLM := m["last_modified"]
