@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/cliquet-go/cliquet/internal/jsonnum"
 	"github.com/cliquet-go/cliquet/storage"
 	"github.com/cliquet-go/cliquet/storage/memory"
 )
@@ -50,6 +51,9 @@ var filterDiffData = []string{
 	`{"v": 1e300, "s": "ab"}`,
 	`{"v": "", "s": "Ab"}`,
 	`{"v": "x", "s": " abc ", "a": {"b": [[]]}}`,
+	`{"v": 9007199254740993, "arr": [9007199254740992]}`,
+	`{"v": 9007199254740992, "a": {"b": 0.10000000000000000001}}`,
+	`{"v": 0.1, "arr": [12345678901234567890]}`,
 	`{}`,
 }
 
@@ -64,7 +68,8 @@ func NewFilterDiff(f *testing.F, b storage.Backend, s storage.Scope) *FilterDiff
 	f.Helper()
 	for _, field := range []string{"v", "s", "a.b", "arr", "id", "a", "missing"} {
 		for op := range uint8(operators) {
-			for _, value := range []string{"1", `"1"`, "10", "abc", "a*", "*B*", "true", "null", "[1]", `["x", 1]`, `{"x": 1}`, "1.5", ""} {
+			for _, value := range []string{"1", `"1"`, "10", "abc", "a*", "*B*", "true", "null", "[1]", `["x", 1]`, `{"x": 1}`, "1.5", "",
+				"9007199254740993", "9007199254740992", "[9007199254740992]", "0.10000000000000000001", "1.2345678901234567890e19"} {
 				f.Add(field, op, value, op%2 == 0)
 			}
 		}
@@ -84,7 +89,8 @@ func NewFilterDiff(f *testing.F, b storage.Backend, s storage.Scope) *FilterDiff
 
 // Check lists the objects with one filter on field (operator op modulo the number of
 // operators; value read as JSON when it is JSON, as the resource layer reads a querystring,
-// made a list for the list operators, desc for has_), sorted on field (descending when desc)
+// numbers float64 does not hold exactly kept as json.Number, made a list for the list
+// operators, desc for has_), sorted on field (descending when desc)
 // then last_modified, on the backend and in memory, and fails t unless the backend answers
 // as memory does or refuses the filter with storage.ErrInvalid. Field names and values that
 // are not valid UTF-8 are skipped: the resource layer answers 400 before a backend sees them.
@@ -95,9 +101,8 @@ func (d *FilterDiff) Check(t *testing.T, field string, op uint8, value string, d
 	}
 	o := storage.Operator(int(op) % operators)
 	var v any = value
-	var decoded any
-	if json.Unmarshal([]byte(value), &decoded) == nil {
-		v = decoded
+	if decoded, err := jsonnum.Decode([]byte(value)); err == nil {
+		v = decoded // exact numbers, as the resource layer reads them
 	}
 	switch o {
 	case storage.IN, storage.EXCLUDE:
