@@ -85,9 +85,11 @@ func (q *query) sortExpr(field string) string {
 // protocol does. jsonb's own order puts an empty top-level array before null (a historical
 // exception in PostgreSQL's manual), where the protocol and the other backends order it
 // with the arrays, after every scalar; inside a one-element array the exception does not
-// apply, and the order of every other value is unchanged.
+// apply, and the order of every other value is unchanged. jsonb_insert is strict, so an
+// absent field stays SQL NULL, and x is extracted once per row, where a CASE testing x for
+// NULL before wrapping it extracts it twice (docs/benchmarks-history.md measures both).
 func ordered(x string) string {
-	return "(CASE WHEN " + x + " IS NOT NULL THEN jsonb_build_array(" + x + ") END)"
+	return "jsonb_insert('[]'::jsonb, '{0}', " + x + ")"
 }
 
 // orderBy appends an ORDER BY clause (nothing when sorts is empty). An absent field sorts
