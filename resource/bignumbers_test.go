@@ -3,14 +3,11 @@ package resource_test
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"strconv"
 	"testing"
 
 	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/resource"
-	"github.com/cliquet-go/cliquet/storage"
-	"github.com/cliquet-go/cliquet/storage/memory"
 )
 
 // TestNumbersBeyondFloat64 checks that filters and page tokens keep integers that float64
@@ -18,17 +15,9 @@ import (
 // 9007199254740992, and pages sorted on such a field neither repeat nor skip a record where a
 // page ends inside a run of equal values.
 func TestNumbersBeyondFloat64(t *testing.T) {
-	backends := map[string]func(t *testing.T) storage.Backend{
-		"memory": func(*testing.T) storage.Backend { return memory.New(nil) },
-	}
-	if os.Getenv("CLIQUET_TEST_POSTGRES_DSN") != "" || os.Getenv("CI") != "" {
-		backends["postgresql"] = func(t *testing.T) storage.Backend {
-			return pgStore(t, testenv.PostgresDatabase(t, "resource_bignumbers_test"), 4)
-		}
-	}
-	for name, backend := range backends {
-		t.Run(name, func(t *testing.T) {
-			app := newAppOn(t, backend(t), nil)
+	for _, backend := range storesUnderTest("resource_bignumbers_test") {
+		t.Run(backend.name, func(t *testing.T) {
+			app := newAppOn(t, backend.open(t), nil)
 			if _, err := resource.Register(app, resource.Spec[resource.Object]{Name: "mushroom"}); err != nil {
 				t.Fatal(err)
 			}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cliquet-go/cliquet"
 	"github.com/cliquet-go/cliquet/config"
+	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/resource"
 	"github.com/cliquet-go/cliquet/storage"
 	"github.com/cliquet-go/cliquet/storage/memory"
@@ -78,6 +79,22 @@ func pgStore(t *testing.T, dsn string, poolSize int) *postgresql.Backend {
 		t.Fatal(err)
 	}
 	return store
+}
+
+// storeUnderTest is a storage backend a resource test runs on, by name.
+type storeUnderTest struct {
+	name string
+	open func(t *testing.T) storage.Backend
+}
+
+// storesUnderTest are the storage backends of the resource tests that run on each: memory,
+// then PostgreSQL on the database db of the test file (testenv.PostgresDatabase skips it
+// without a server, and fails it in CI).
+func storesUnderTest(db string) []storeUnderTest {
+	return []storeUnderTest{
+		{"memory", func(*testing.T) storage.Backend { return memory.New(nil) }},
+		{"postgresql", func(t *testing.T) storage.Backend { return pgStore(t, testenv.PostgresDatabase(t, db), 4) }},
+	}
 }
 
 // newServer registers a schemaless "mushroom" resource (and whatever extra registers).

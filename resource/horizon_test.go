@@ -12,24 +12,15 @@ import (
 	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/resource"
 	"github.com/cliquet-go/cliquet/storage"
-	"github.com/cliquet-go/cliquet/storage/memory"
 )
 
 // A client synchronising with _since from before the collection's tombstone horizon gets
 // 410 errno 203 instead of a delta missing the purged deletions, on GET and HEAD, on every
 // page, with any lower bound on last_modified; lists that are not deltas are unaffected.
 func TestDeltasBeyondTheHorizonAreGone(t *testing.T) {
-	for _, backend := range []struct {
-		name  string
-		store func(t *testing.T) storage.Backend
-	}{
-		{"memory", func(*testing.T) storage.Backend { return memory.New(nil) }},
-		{"postgresql", func(t *testing.T) storage.Backend {
-			return pgStore(t, testenv.PostgresDatabase(t, "horizon_test"), 4)
-		}},
-	} {
+	for _, backend := range storesUnderTest("horizon_test") {
 		t.Run(backend.name, func(t *testing.T) {
-			store := backend.store(t)
+			store := backend.open(t)
 			app := newAppOn(t, store, map[string]string{"paginate_by": "2"})
 			if _, err := resource.Register(app, resource.Spec[resource.Object]{Name: "mushroom"}); err != nil {
 				t.Fatal(err)

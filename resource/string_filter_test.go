@@ -1,13 +1,10 @@
 package resource_test
 
 import (
-	"os"
 	"testing"
 
 	"github.com/cliquet-go/cliquet/internal/testenv"
 	"github.com/cliquet-go/cliquet/resource"
-	"github.com/cliquet-go/cliquet/storage"
-	"github.com/cliquet-go/cliquet/storage/memory"
 )
 
 // codeSchema types code as a string and rank as a number.
@@ -18,17 +15,9 @@ var codeSchema = []byte(`{"type": "object", "properties": {"code": {"type": "str
 // otherwise read as JSON, 123 the number, which no string equals), as Kinto's history
 // filters on its string ids do. Fields of other types are read as before.
 func TestFiltersOnStringFieldsKeepStrings(t *testing.T) {
-	backends := map[string]func(t *testing.T) storage.Backend{
-		"memory": func(*testing.T) storage.Backend { return memory.New(nil) },
-	}
-	if os.Getenv("CLIQUET_TEST_POSTGRES_DSN") != "" || os.Getenv("CI") != "" {
-		backends["postgresql"] = func(t *testing.T) storage.Backend {
-			return pgStore(t, testenv.PostgresDatabase(t, "resource_string_filter_test"), 4)
-		}
-	}
-	for name, backend := range backends {
-		t.Run(name, func(t *testing.T) {
-			store := backend(t)
+	for _, backend := range storesUnderTest("resource_string_filter_test") {
+		t.Run(backend.name, func(t *testing.T) {
+			store := backend.open(t)
 			app := newAppOn(t, store, nil)
 			if _, err := resource.Register(app, resource.Spec[resource.Object]{Name: "mushroom", Schema: codeSchema}); err != nil {
 				t.Fatal(err)
