@@ -103,9 +103,7 @@ func parseTimestamp(v any, now time.Time) (int64, bool) {
 			return 0, false
 		}
 		n = int64(x)
-	case json.Number: // beyond 2^53, or more precise than float64: never a valid timestamp
-		return 0, false
-	default:
+	default: // a json.Number too: beyond 2^53, or more precise than float64
 		return 0, false
 	}
 	return n, n >= 0 && n < now.Add(maxTimestampAhead).UnixMilli()
