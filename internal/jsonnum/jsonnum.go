@@ -223,6 +223,18 @@ func text(b []byte) string {
 	return unsafe.String(&b[0], len(b))
 }
 
+// Int64 returns v when it is an integer of a Go type (int, int8…int64, uint, uint8…uint64)
+// whose value fits an int64.
+func Int64(v any) (int64, bool) {
+	if i, ok := signed(v); ok {
+		return i, true
+	}
+	if u, ok := unsigned(v); ok && u <= math.MaxInt64 {
+		return int64(u), true
+	}
+	return 0, false
+}
+
 func signed(v any) (int64, bool) {
 	switch n := v.(type) {
 	case int:

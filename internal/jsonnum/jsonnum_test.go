@@ -259,3 +259,19 @@ func TestValidAcceptsExactlyTheJSONNumbers(t *testing.T) {
 		}
 	}
 }
+
+func TestInt64(t *testing.T) {
+	for _, c := range []struct {
+		v    any
+		want int64
+		ok   bool
+	}{
+		{int8(-3), -3, true}, {int64(math.MinInt64), math.MinInt64, true}, {uint32(7), 7, true},
+		{uint64(math.MaxInt64), math.MaxInt64, true}, {uint64(math.MaxInt64) + 1, 0, false},
+		{uint(math.MaxUint), 0, false}, {1.0, 0, false}, {json.Number("1"), 0, false}, {"1", 0, false},
+	} {
+		if got, ok := Int64(c.v); got != c.want || ok != c.ok {
+			t.Errorf("Int64(%#v) = %d, %v; want %d, %v", c.v, got, ok, c.want, c.ok)
+		}
+	}
+}

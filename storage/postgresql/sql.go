@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cliquet-go/cliquet/internal/jsonnum"
 	"github.com/cliquet-go/cliquet/storage"
 )
 
@@ -338,31 +339,10 @@ func likePattern(s string) string {
 
 // integral reports whether v is a whole number that fits an int64.
 func integral(v any) (int64, bool) {
+	if i, ok := jsonnum.Int64(v); ok {
+		return i, true
+	}
 	switch n := v.(type) {
-	case int:
-		return int64(n), true
-	case int8:
-		return int64(n), true
-	case int16:
-		return int64(n), true
-	case int32:
-		return int64(n), true
-	case int64:
-		return n, true
-	case uint8:
-		return int64(n), true
-	case uint16:
-		return int64(n), true
-	case uint32:
-		return int64(n), true
-	case uint:
-		if uint64(n) <= math.MaxInt64 {
-			return int64(n), true
-		}
-	case uint64:
-		if n <= math.MaxInt64 {
-			return int64(n), true
-		}
 	case float64:
 		if n == math.Trunc(n) && math.Abs(n) < 1<<62 {
 			return int64(n), true
